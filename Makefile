@@ -1,0 +1,39 @@
+# Relasi: `make run` (local stack with demo data) and `make test` (whole suite) do all set-up.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test token package lint bench help
+
+help:
+	@echo "make run      local stack (moto + API) with demo data; RELASI_API_PORT, RELASI_AWS_PORT, SEED=none"
+	@echo "make test     the whole test suite"
+	@echo "make token USER=<demo user>   an ID token for a running local stack"
+	@echo "make package  deployable CloudFormation (chalice package + infra/template.yaml) in build/package/"
+	@echo "make lint     ruff + mypy"
+	@echo "make bench    cold-start and DynamoDB request benchmarks -> docs/performance.md"
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(PY) -m infra.local_stack
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+token: $(STAMP)
+	@$(PY) -m infra.token "$(USER)"
+
+package: $(STAMP)
+	$(PY) -m infra.package
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m mypy
+
+bench: $(STAMP)
+	$(PY) -m bench

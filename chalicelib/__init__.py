@@ -1,0 +1,1 @@
+"""Relasi CRM: everything the Lambda functions run, besides the wiring in app.py."""

@@ -1,0 +1,1 @@
+"""HTTP adapter: routes, request parsing, problem+json answers, OpenAPI."""

@@ -1,0 +1,106 @@
+"""OpenAPI 3.1 from the route specs and the pydantic models that validate requests."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from chalicelib.api import schemas
+from chalicelib.api.http import RouteSpec
+from chalicelib.api.problems import PROBLEM_JSON, STATUSES
+
+REF = "#/components/schemas/{model}"
+
+
+def _schema(model_name: str, components: dict[str, Any], mode: str) -> dict[str, Any]:
+    model = getattr(schemas, model_name)
+    schema = model.model_json_schema(ref_template=REF, mode=mode)
+    for name, definition in schema.pop("$defs", {}).items():
+        components.setdefault(name, definition)
+    components[model_name] = schema
+    return {"$ref": REF.format(model=model_name)}
+
+
+def _query_parameters(model_name: str, components: dict[str, Any]) -> list[dict[str, Any]]:
+    model = getattr(schemas, model_name)
+    schema = model.model_json_schema(ref_template=REF, mode="validation")
+    for name, definition in schema.pop("$defs", {}).items():
+        components.setdefault(name, definition)
+    required = set(schema.get("required", []))
+    return [
+        {"name": name, "in": "query", "required": name in required, "schema": prop}
+        for name, prop in schema.get("properties", {}).items()
+    ]
+
+
+def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "operationId": f"{spec.method.lower()}_{(spec.operation or spec.summary).replace('.', '_').replace(' ', '_')}",
+        "summary": spec.summary,
+        "parameters": [],
+        "responses": {},
+    }
+    if spec.operation:
+        op["security"] = [{"cognitoIdToken": []}]
+        op["tags"] = [spec.operation.split(".")[0]]
+    else:
+        op["security"] = []
+    for name in re.findall(r"{(\w+)}", spec.path):
+        op["parameters"].append({"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}})
+    if spec.query:
+        op["parameters"] += _query_parameters(spec.query, components)
+    if spec.method == "PATCH":
+        op["parameters"].append({"name": "If-Match", "in": "header", "required": False,
+                                 "description": "ETag of the version you read; required (428 without it)",
+                                 "schema": {"type": "string"}})
+    if spec.method == "POST" and spec.operation:
+        op["parameters"].append({"name": "Idempotency-Key", "in": "header", "required": False,
+                                 "description": "Same key and body within 24 h: the first response again",
+                                 "schema": {"type": "string", "minLength": 1, "maxLength": 128}})
+    if spec.body:
+        body_schema = _schema(spec.body, components, "validation")
+        types = ["application/json"] + (["application/merge-patch+json"] if spec.method == "PATCH" else [])
+        op["requestBody"] = {"required": True, "content": {t: {"schema": body_schema} for t in types}}
+    ok: dict[str, Any] = {"description": spec.summary}
+    if spec.response:
+        ok["content"] = {"application/json": {"schema": _schema(spec.response, components, "serialization")}}
+    elif spec.path == "/openapi.json":
+        ok["content"] = {"application/json": {"schema": {"type": "object"}}}
+    if spec.headers:
+        ok["headers"] = {h: {"schema": {"type": "string"}} for h in spec.headers}
+    op["responses"][str(spec.status)] = ok
+    problem_ref = {"$ref": "#/components/responses/Problem"}
+    for status in sorted({*spec.errors, 500}):
+        op["responses"][str(status)] = problem_ref
+    return op
+
+
+def build(routes: list[RouteSpec]) -> dict[str, Any]:
+    components: dict[str, Any] = {}
+    _schema("Problem", components, "serialization")
+    paths: dict[str, Any] = {}
+    for spec in routes:
+        paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec, components)
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Relasi CRM API",
+            "version": "1.0.0",
+            "description": "Customer 360 API. Errors are RFC 9457 problem+json; statuses used: "
+            + ", ".join(f"{s} {t}" for s, (_, t) in sorted(STATUSES.items())),
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "responses": {
+                "Problem": {
+                    "description": "An error, as RFC 9457 problem details",
+                    "content": {PROBLEM_JSON: {"schema": {"$ref": REF.format(model="Problem")}}},
+                }
+            },
+            "securitySchemes": {
+                "cognitoIdToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
+                                   "description": "Amazon Cognito ID token"}
+            },
+        },
+    }

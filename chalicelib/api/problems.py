@@ -1,0 +1,98 @@
+"""RFC 9457 problem+json: every error answer of the API is made here.
+
+Domain errors map to statuses in one table; Chalice's own error bodies (415,
+405, 500) and API Gateway's (401, 403) are rewritten into the same shape.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalice import Response
+
+from chalicelib.domain import errors as E
+
+PROBLEM_JSON = "application/problem+json"
+
+# status -> (type slug, title)
+STATUSES: dict[int, tuple[str, str]] = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthorized", "Authentication required"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    409: ("conflict", "Conflict"),
+    412: ("precondition-failed", "Precondition failed"),
+    413: ("payload-too-large", "Payload too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    422: ("unprocessable", "Unprocessable content"),
+    428: ("precondition-required", "Precondition required"),
+    500: ("internal-error", "Internal server error"),
+    503: ("service-unavailable", "Service unavailable"),
+}
+
+_BY_ERROR: list[tuple[type[E.DomainError], int, str | None]] = [
+    (E.ValidationFailed, 400, "validation-error"),
+    (E.BadRequest, 400, None),
+    (E.Unauthorized, 401, None),
+    (E.Forbidden, 403, None),
+    (E.NotFound, 404, None),
+    (E.IdempotencyInProgress, 409, "idempotency-in-progress"),
+    (E.Conflict, 409, None),
+    (E.PreconditionFailed, 412, None),
+    (E.PayloadTooLarge, 413, None),
+    (E.UnsupportedMediaType, 415, None),
+    (E.IdempotencyKeyReused, 422, "idempotency-key-reused"),
+    (E.PreconditionRequired, 428, None),
+    (E.ServiceUnavailable, 503, None),
+]
+
+
+def problem_body(status: int, detail: str, *, slug: str | None = None, **extra: Any) -> dict[str, Any]:
+    default_slug, title = STATUSES.get(status, ("error", "Error"))
+    body: dict[str, Any] = {
+        "type": f"/problems/{slug or default_slug}",
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    body.update({k: v for k, v in extra.items() if v is not None})
+    return body
+
+
+def problem(status: int, detail: str, *, slug: str | None = None, headers: dict[str, str] | None = None, **extra: Any) -> Response:
+    return Response(
+        body=json.dumps(problem_body(status, detail, slug=slug, **extra)),
+        status_code=status,
+        headers={"Content-Type": PROBLEM_JSON, **(headers or {})},
+    )
+
+
+def from_error(error: E.DomainError) -> Response:
+    for cls, status, slug in _BY_ERROR:
+        if isinstance(error, cls):
+            extra: dict[str, Any] = {}
+            if isinstance(error, E.ValidationFailed):
+                extra["errors"] = [{"field": f.field, "message": f.message} for f in error.errors]
+            if isinstance(error, E.Conflict):
+                extra.update(error.extra)
+            headers = {"Retry-After": "1"} if status == 503 else None
+            return problem(status, error.detail, slug=slug, headers=headers, **extra)
+    return problem(500, "The request could not be completed.")
+
+
+def from_pydantic(exc: Any, location: str) -> Response:
+    """A pydantic ValidationError as a 400 listing each field; input values are never echoed."""
+    errors = []
+    for err in exc.errors(include_input=False, include_url=False, include_context=False):
+        path = ".".join(str(p) for p in err["loc"]) or location
+        message = err["msg"]
+        if err["type"] == "json_invalid":
+            return problem(400, "The request body is not valid JSON.", slug="malformed-json")
+        if err["type"] == "extra_forbidden":
+            message = "is not a known field"
+        elif message.startswith("Value error, "):
+            message = message[len("Value error, "):]
+        errors.append({"field": f"{location}.{path}" if location == "query" else path, "message": message})
+    return problem(400, "The request is not valid.", slug="validation-error", errors=errors)

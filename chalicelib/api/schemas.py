@@ -1,0 +1,265 @@
+"""Request and response models: they validate every request and generate /openapi.json.
+
+Imported lazily (pydantic costs cold-start time) by chalicelib.api.http.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
+
+from chalicelib import config as C
+from chalicelib.config import settings
+from chalicelib.domain import customers as rules
+from chalicelib.domain.customers import Gender, Language, LifecycleStage, PreferredChannel
+from chalicelib.domain.interactions import Direction, InteractionChannel, InteractionKind
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
+
+
+def _phone(value: str) -> str:
+    return rules.normalize_phone(value, settings().default_phone_region)
+
+
+def _email(value: str) -> str:
+    return rules.normalize_email(value)
+
+
+def _branch(value: str) -> str:
+    if value not in settings().branches:
+        raise ValueError("is not a known branch")
+    return value
+
+
+def _birthday(value: date) -> date:
+    if value > datetime.now(timezone.utc).date() or value.year < 1900:
+        raise ValueError("must be a date between 1900 and today")
+    return value
+
+
+def _tag(value: str) -> str:
+    if not rules.TAG_PATTERN.match(value):
+        raise ValueError("must be lower-case letters, digits and - _ : . only")
+    return value
+
+
+Name = Annotated[str, StringConstraints(min_length=1, max_length=C.NAME_MAX_CHARS)]
+Phone = Annotated[str, StringConstraints(min_length=4, max_length=32), AfterValidator(_phone)]
+Email = Annotated[str, StringConstraints(min_length=3, max_length=254), AfterValidator(_email)]
+BranchId = Annotated[str, StringConstraints(min_length=1, max_length=40), AfterValidator(_branch)]
+Birthday = Annotated[date, AfterValidator(_birthday)]
+Address = Annotated[str, StringConstraints(max_length=C.ADDRESS_MAX_CHARS)]
+City = Annotated[str, StringConstraints(max_length=C.CITY_MAX_CHARS)]
+Tag = Annotated[str, StringConstraints(min_length=1, max_length=C.TAG_MAX_CHARS), AfterValidator(_tag)]
+Tags = Annotated[list[Tag], Field(max_length=C.TAGS_MAX_ITEMS)]
+AttrKey = Annotated[str, StringConstraints(min_length=1, max_length=C.ATTRIBUTE_KEY_MAX_CHARS)]
+AttrValue = Annotated[str, StringConstraints(max_length=C.ATTRIBUTE_VALUE_MAX_CHARS)]
+Attributes = Annotated[dict[AttrKey, AttrValue], Field(max_length=C.ATTRIBUTES_MAX_ITEMS)]
+
+
+class ConsentIn(Strict):
+    value: bool
+    source: Annotated[str, StringConstraints(min_length=1, max_length=C.CONSENT_SOURCE_MAX_CHARS)]
+
+
+class ConsentSet(Strict):
+    sms_marketing: ConsentIn | None = None
+    email_marketing: ConsentIn | None = None
+
+
+class CustomerCreate(Strict):
+    """A new customer. `branch_id` defaults to the caller's branch."""
+
+    name: Name
+    phone: Phone
+    email: Email | None = None
+    birthday: Birthday | None = None
+    gender: Gender | None = None
+    address: Address | None = None
+    city: City | None = None
+    branch_id: BranchId | None = None
+    lifecycle_stage: LifecycleStage = LifecycleStage.LEAD
+    tags: Tags = Field(default_factory=list)
+    preferred_channel: PreferredChannel = PreferredChannel.SMS
+    language: Language = Language.ID
+    consent: ConsentSet | None = None
+    attributes: Attributes = Field(default_factory=dict)
+
+    @field_validator("tags")
+    @classmethod
+    def _unique_tags(cls, tags: list[str]) -> list[str]:
+        return list(dict.fromkeys(tags))
+
+    @model_validator(mode="after")
+    def _reachable(self) -> "CustomerCreate":
+        problem = rules.check_channel_reachable(self.preferred_channel.value, self.email)
+        if problem:
+            raise ValueError(problem)
+        return self
+
+
+class CustomerPatch(Strict):
+    """JSON merge patch (RFC 7396) of the writable fields; null clears an optional field."""
+
+    name: Name = None  # type: ignore[assignment]
+    phone: Phone = None  # type: ignore[assignment]
+    email: Email | None = None
+    birthday: Birthday | None = None
+    gender: Gender | None = None
+    address: Address | None = None
+    city: City | None = None
+    branch_id: BranchId = None  # type: ignore[assignment]
+    lifecycle_stage: LifecycleStage = None  # type: ignore[assignment]
+    tags: Tags | None = None
+    preferred_channel: PreferredChannel = None  # type: ignore[assignment]
+    language: Language = None  # type: ignore[assignment]
+    consent: ConsentSet | None = None
+    attributes: dict[AttrKey, AttrValue | None] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _required_not_null(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name in ("name", "phone", "branch_id", "lifecycle_stage", "preferred_channel", "language"):
+                if name in data and data[name] is None:
+                    raise ValueError(f"{name} cannot be removed")
+        return data
+
+
+class ConsentOut(BaseModel):
+    value: bool
+    at: str = Field(description="UTC time the consent was recorded")
+    source: str
+
+
+class CustomerOut(BaseModel):
+    id: str
+    name: str
+    phone: str = Field(description="E.164")
+    email: str | None = None
+    birthday: str | None = Field(default=None, description="YYYY-MM-DD")
+    gender: Gender | None = None
+    address: str | None = None
+    city: str | None = None
+    branch_id: str
+    lifecycle_stage: LifecycleStage
+    tags: list[str]
+    preferred_channel: PreferredChannel
+    language: Language
+    consent: dict[Literal["sms_marketing", "email_marketing"], ConsentOut]
+    attributes: dict[str, str]
+    created_at: str
+    updated_at: str
+    version: int
+
+
+class CustomerPage(BaseModel):
+    items: list[CustomerOut]
+    next_cursor: str | None
+
+
+def _not_future(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError("must include a time zone offset, e.g. Z or +07:00")
+    if value > datetime.now(timezone.utc):
+        raise ValueError("must not be in the future")
+    return value
+
+
+class InteractionCreate(Strict):
+    channel: InteractionChannel
+    direction: Direction
+    kind: InteractionKind
+    summary: Annotated[str, StringConstraints(min_length=1, max_length=C.SUMMARY_MAX_CHARS)]
+    occurred_at: Annotated[datetime, AfterValidator(_not_future)] | None = None
+    ref: Annotated[str, StringConstraints(min_length=1, max_length=C.REF_MAX_CHARS)] | None = None
+
+
+class InteractionOut(BaseModel):
+    id: str
+    customer_id: str
+    channel: InteractionChannel
+    direction: Direction
+    kind: InteractionKind
+    summary: str
+    staff_id: str
+    occurred_at: str
+    created_at: str
+    ref: str | None = None
+
+
+class InteractionPage(BaseModel):
+    items: list[InteractionOut]
+    next_cursor: str | None
+
+
+class TimelineEntry(InteractionOut):
+    type: Literal["interaction"]
+
+
+class TimelinePage(BaseModel):
+    items: list[TimelineEntry]
+    next_cursor: str | None
+
+
+Limit = Annotated[int, Field(ge=1, le=C.PAGE_LIMIT_MAX)]
+Cursor = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
+
+
+class PageQuery(BaseModel):
+    # Query strings are text: numbers are coerced (not strict), unknown names refused.
+    model_config = ConfigDict(extra="forbid")
+    limit: Limit = C.PAGE_LIMIT_DEFAULT
+    cursor: Cursor | None = None
+
+
+class CustomerListQuery(PageQuery):
+    branch: Annotated[str, StringConstraints(min_length=1, max_length=40), AfterValidator(_branch)] | None = None
+    stage: LifecycleStage | None = None
+    tag: Tag | None = None
+    q: Annotated[str, StringConstraints(min_length=1, max_length=C.NAME_MAX_CHARS)] | None = None
+
+
+class LookupQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    phone: Phone | None = None
+    email: Email | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "LookupQuery":
+        if (self.phone is None) == (self.email is None):
+            raise ValueError("give exactly one of phone or email")
+        return self
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+
+
+class FieldProblem(BaseModel):
+    field: str
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldProblem] | None = None
+    existing_customer_id: str | None = None
+    field: str | None = None

@@ -1,0 +1,96 @@
+"""Typed settings, read once from environment variables.
+
+Every number the product promises lives here, with its unit in the name.
+Stages set the variables in `.chalice/config.json`; the `infra/` template
+injects resource names in the cloud and the local stack injects them locally.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+# API limits
+MAX_BODY_BYTES = 256 * 1024
+PAGE_LIMIT_DEFAULT = 25
+PAGE_LIMIT_MAX = 100
+# Listing with a filter (stage, tag, branch on name search) reads at most this
+# many index pages to fill one response page; past that it returns a short page
+# with a cursor, so one request never turns into an unbounded read.
+FILTERED_LIST_MAX_QUERIES = 5
+
+# Field bounds
+NAME_MAX_CHARS = 200
+ADDRESS_MAX_CHARS = 500
+CITY_MAX_CHARS = 100
+TAG_MAX_CHARS = 32
+TAGS_MAX_ITEMS = 20
+ATTRIBUTES_MAX_ITEMS = 20
+ATTRIBUTE_KEY_MAX_CHARS = 40
+ATTRIBUTE_VALUE_MAX_CHARS = 256
+SUMMARY_MAX_CHARS = 4000
+REF_MAX_CHARS = 100
+CONSENT_SOURCE_MAX_CHARS = 64
+
+# Idempotency-Key records live this long
+IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
+IDEMPOTENCY_KEY_MAX_CHARS = 128
+
+
+def _csv(value: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in value.split(",") if part.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str
+    region: str
+    table_name: str
+    idempotency_table_name: str
+    user_pool_id: str
+    user_pool_client_id: str
+    jwks_url: str
+    branches: tuple[str, ...]
+    default_phone_region: str
+    cors_allowed_origins: tuple[str, ...]
+    cursor_secret: bytes
+    timezone: str
+    tracing_enabled: bool
+
+    @property
+    def token_issuer(self) -> str:
+        # Cognito (and moto's Cognito) always issue the real AWS URL form.
+        return f"https://cognito-idp.{self.region}.amazonaws.com/{self.user_pool_id}"
+
+
+def _jwks_url(region: str, pool_id: str) -> str:
+    explicit = os.environ.get("JWKS_URL")
+    if explicit:
+        return explicit
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if endpoint:  # local stack: moto serves the pool's JWKS at the same path
+        return f"{endpoint.rstrip('/')}/{pool_id}/.well-known/jwks.json"
+    return f"https://cognito-idp.{region}.amazonaws.com/{pool_id}/.well-known/jwks.json"
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    env = os.environ
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "ap-southeast-3"
+    pool_id = env.get("USER_POOL_ID", "")
+    return Settings(
+        stage=env.get("STAGE", "dev"),
+        region=region,
+        table_name=env.get("TABLE_NAME", "relasi"),
+        idempotency_table_name=env.get("IDEMPOTENCY_TABLE_NAME", "relasi-idempotency"),
+        user_pool_id=pool_id,
+        user_pool_client_id=env.get("USER_POOL_CLIENT_ID", ""),
+        jwks_url=_jwks_url(region, pool_id),
+        branches=_csv(env.get("BRANCHES", "jakarta,bandung,surabaya")),
+        default_phone_region=env.get("DEFAULT_PHONE_REGION", "ID"),
+        cors_allowed_origins=_csv(env.get("CORS_ALLOWED_ORIGINS", "")),
+        cursor_secret=env.get("CURSOR_SECRET", "").encode() or b"relasi-local-cursor-secret",
+        timezone=env.get("TIMEZONE", "Asia/Jakarta"),
+        tracing_enabled=env.get("POWERTOOLS_TRACE_DISABLED", "true").lower() == "false",
+    )

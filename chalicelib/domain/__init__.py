@@ -1,0 +1,1 @@
+"""Entities, rules and policies in plain Python: no AWS SDK imports here."""

@@ -1,0 +1,92 @@
+"""Who may do what: the permission matrix, enforced in one place.
+
+Roles are Cognito groups; the branch is the `custom:branch` attribute. A route
+names its operation; `authorize()` decides whether the caller may run it at
+all (403 otherwise) and `scope()` tells the use case which branch the caller
+is limited to (None = every branch). A record outside the caller's branch is
+answered as not found, so existence does not leak across branches.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from chalicelib.domain.errors import Forbidden, NotFound
+
+
+class Role(str, Enum):
+    ADMIN = "admin"
+    MANAGER = "manager"
+    AGENT = "agent"
+    MARKETING = "marketing"
+    ANALYST = "analyst"
+
+
+class Scope(str, Enum):
+    ALL = "all branches"
+    OWN = "own branch"
+
+
+A, M, G, K = Role.ADMIN, Role.MANAGER, Role.AGENT, Role.MARKETING
+
+# operation -> {role: scope}. A role missing from an operation may not run it.
+PERMISSIONS: dict[str, dict[Role, Scope]] = {
+    "customers.create": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    "customers.list": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN, K: Scope.ALL},
+    "customers.lookup": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN, K: Scope.ALL},
+    "customers.get": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN, K: Scope.ALL},
+    "customers.update": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    "customers.delete": {A: Scope.ALL, M: Scope.OWN},
+    "interactions.create": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    "interactions.list": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    "customers.timeline": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    sub: str
+    username: str
+    roles: frozenset[Role]
+    branch: str | None
+
+    @classmethod
+    def from_claims(cls, sub: str, username: str, groups: list[str], branch: str | None) -> "Principal":
+        known = {r.value for r in Role}
+        return cls(
+            sub=sub,
+            username=username,
+            roles=frozenset(Role(g) for g in groups if g in known),
+            branch=branch or None,
+        )
+
+
+@dataclass(frozen=True)
+class Access:
+    """What one caller may do in one operation."""
+
+    principal: Principal
+    operation: str
+    branch: str | None  # None: every branch
+
+    def check_branch(self, branch: str) -> None:
+        """A record in another branch is reported as missing."""
+        if self.branch is not None and branch != self.branch:
+            raise NotFound("No such record.")
+
+    def check_target_branch(self, branch: str) -> None:
+        """Writing a record into another branch is refused outright."""
+        if self.branch is not None and branch != self.branch:
+            raise Forbidden("You may only work with customers of your own branch.")
+
+
+def authorize(principal: Principal, operation: str) -> Access:
+    grants = PERMISSIONS.get(operation, {})
+    scopes = [grants[r] for r in principal.roles if r in grants]
+    if not scopes:
+        raise Forbidden("Your role does not allow this operation.")
+    if Scope.ALL in scopes:
+        return Access(principal, operation, None)
+    # Scoped roles without a branch attribute see nothing rather than everything.
+    return Access(principal, operation, principal.branch or "\x00no-branch")

@@ -1,0 +1,22 @@
+"""Time and identifiers: UTC ISO-8601 with Z, time-sortable ULIDs."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def iso(moment: datetime) -> str:
+    """UTC, millisecond precision, `Z` suffix: sorts as text in time order."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def new_id(moment: datetime | None = None) -> str:
+    from ulid import ULID
+
+    if moment is None:
+        return str(ULID())
+    return str(ULID.from_datetime(moment))

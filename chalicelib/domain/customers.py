@@ -1,0 +1,135 @@
+"""Customer profile: the value rules (phone, email, names, lifecycle) and the entity."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class LifecycleStage(str, Enum):
+    LEAD = "lead"
+    PROSPECT = "prospect"
+    CUSTOMER = "customer"
+    INACTIVE = "inactive"
+    CHURNED = "churned"
+
+
+class PreferredChannel(str, Enum):
+    SMS = "sms"
+    EMAIL = "email"
+
+
+class Language(str, Enum):
+    ID = "id"
+    EN = "en"
+
+
+class Gender(str, Enum):
+    FEMALE = "female"
+    MALE = "male"
+    OTHER = "other"
+    UNDISCLOSED = "undisclosed"
+
+
+CONSENT_TOPICS = ("sms_marketing", "email_marketing")
+TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_\-:.]*$")
+_PHONE_LIKE = re.compile(r"^\+?[\d\s\-().]{6,}$")
+
+
+def normalize_phone(raw: str, default_region: str) -> str:
+    """Return the E.164 form of a phone number or raise ValueError.
+
+    Accepts local forms such as `0812-3456-7890` and international ones such as
+    `+62 812 3456 7890`; the default region decides what a leading 0 means.
+    """
+    import phonenumbers  # lazy: its metadata costs cold-start time
+
+    try:
+        parsed = phonenumbers.parse(raw, default_region)
+    except phonenumbers.NumberParseException:
+        raise ValueError("is not a phone number") from None
+    if not phonenumbers.is_valid_number(parsed):
+        raise ValueError("is not a valid phone number")
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def looks_like_phone(text: str) -> bool:
+    return bool(_PHONE_LIKE.match(text.strip())) and sum(c.isdigit() for c in text) >= 6
+
+
+def normalize_email(raw: str) -> str:
+    """Return the validated, lower-cased address or raise ValueError."""
+    from email_validator import EmailNotValidError, validate_email
+
+    try:
+        result = validate_email(raw.strip(), check_deliverability=False)
+    except EmailNotValidError:
+        # email_validator's message may quote the address: keep it out.
+        raise ValueError("is not a valid email address") from None
+    return result.normalized.lower()
+
+
+def name_key(name: str) -> str:
+    """Search form of a name: accents stripped, case folded, spaces collapsed."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(plain.casefold().split())
+
+
+@dataclass
+class Consent:
+    value: bool
+    at: str
+    source: str
+
+
+@dataclass
+class Customer:
+    id: str
+    name: str
+    phone: str
+    branch_id: str
+    created_at: str
+    updated_at: str
+    version: int = 1
+    email: str | None = None
+    birthday: str | None = None  # YYYY-MM-DD
+    gender: str | None = None
+    address: str | None = None
+    city: str | None = None
+    lifecycle_stage: str = LifecycleStage.LEAD.value
+    tags: list[str] = field(default_factory=list)
+    preferred_channel: str = PreferredChannel.SMS.value
+    language: str = Language.ID.value
+    consent: dict[str, Consent] = field(default_factory=dict)
+    attributes: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def etag(self) -> str:
+        return etag_for(self.version)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def etag_for(version: int) -> str:
+    return f'"v{version}"'
+
+
+def version_from_etag(value: str) -> int | None:
+    """Parse an If-Match value; None if it is not one of our ETags."""
+    text = value.strip()
+    if text.startswith("W/"):
+        text = text[2:]
+    match = re.fullmatch(r'"v(\d{1,12})"', text)
+    return int(match.group(1)) if match else None
+
+
+def check_channel_reachable(preferred_channel: str, email: str | None) -> str | None:
+    """The preferred channel must have an address to reach; returns a problem or None."""
+    if preferred_channel == PreferredChannel.EMAIL.value and not email:
+        return "email is required when preferred_channel is email"
+    return None

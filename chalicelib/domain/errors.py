@@ -1,0 +1,76 @@
+"""Domain errors. The HTTP layer maps each to one problem+json answer (chalicelib.api.problems)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass
+class FieldError:
+    field: str
+    message: str
+
+
+class DomainError(Exception):
+    """Base class. `detail` must never contain personal data."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class ValidationFailed(DomainError):
+    def __init__(self, errors: list[FieldError], detail: str = "The request is not valid.") -> None:
+        super().__init__(detail)
+        self.errors = errors
+
+
+class BadRequest(DomainError):
+    """A malformed request that is not about one field (e.g. a tampered cursor)."""
+
+
+class NotFound(DomainError):
+    pass
+
+
+class Forbidden(DomainError):
+    pass
+
+
+class Unauthorized(DomainError):
+    pass
+
+
+class Conflict(DomainError):
+    def __init__(self, detail: str, **extra: Any) -> None:
+        super().__init__(detail)
+        self.extra = extra
+
+
+class PreconditionFailed(DomainError):
+    pass
+
+
+class PreconditionRequired(DomainError):
+    pass
+
+
+class PayloadTooLarge(DomainError):
+    pass
+
+
+class UnsupportedMediaType(DomainError):
+    pass
+
+
+class IdempotencyKeyReused(DomainError):
+    """Same Idempotency-Key, different request body."""
+
+
+class IdempotencyInProgress(DomainError):
+    """Same Idempotency-Key while the first request is still running."""
+
+
+class ServiceUnavailable(DomainError):
+    """AWS throttled or failed; the client may retry."""

@@ -1,0 +1,51 @@
+"""Interaction: one entry of a customer's history (a call, a visit, a chat...)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import Enum
+from typing import Any
+
+
+class InteractionChannel(str, Enum):
+    PHONE = "phone"
+    EMAIL = "email"
+    WEB = "web"
+    VISIT = "visit"
+    SMS = "sms"
+    CHAT = "chat"
+    SOCIAL = "social"
+
+
+class Direction(str, Enum):
+    INBOUND = "inbound"
+    OUTBOUND = "outbound"
+
+
+class InteractionKind(str, Enum):
+    INQUIRY = "inquiry"
+    FEEDBACK = "feedback"
+    SALES_TALK = "sales_talk"
+    SERVICE_TALK = "service_talk"
+    COMPLAINT_FOLLOWUP = "complaint_followup"
+    OTHER = "other"
+
+
+@dataclass
+class Interaction:
+    id: str
+    customer_id: str
+    channel: str
+    direction: str
+    kind: str
+    summary: str
+    staff_id: str
+    occurred_at: str
+    created_at: str
+    ref: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def to_timeline_item(self) -> dict[str, Any]:
+        return {"type": "interaction", **self.to_dict()}

@@ -1,0 +1,1 @@
+"""DynamoDB adapter (PynamoDB models and repositories). AWS errors become domain errors here."""

@@ -1,0 +1,275 @@
+"""Customer repository: profiles and their uniqueness guards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.connection import Connection
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.domain.customers import Consent, Customer, name_key
+from chalicelib.domain.errors import Conflict, NotFound, PreconditionFailed
+from chalicelib.persistence.errors import translated
+from chalicelib.persistence.paging import Page, RawKey, query_page
+from chalicelib.persistence.tables import (
+    ALL_CUSTOMERS_PK,
+    GUARD_SK,
+    PROFILE_SK,
+    TIMELINE_PROFILE_SK,
+    CustomerItem,
+    GuardItem,
+    Item,
+    bind_table,
+    branch_pk,
+    customer_pk,
+    email_guard_pk,
+    name_pk,
+    phone_guard_pk,
+)
+
+BATCH_DELETE_PAGE = 100
+
+
+def to_item(c: Customer) -> CustomerItem:
+    key = name_key(c.name)
+    return CustomerItem(
+        pk=customer_pk(c.id),
+        sk=PROFILE_SK,
+        tl_pk=customer_pk(c.id),
+        tl_sk=TIMELINE_PROFILE_SK,
+        id=c.id,
+        name=c.name,
+        phone=c.phone,
+        email=c.email,
+        birthday=c.birthday,
+        gender=c.gender,
+        address=c.address,
+        city=c.city,
+        branch_id=c.branch_id,
+        lifecycle_stage=c.lifecycle_stage,
+        tags=list(c.tags) or None,
+        preferred_channel=c.preferred_channel,
+        language=c.language,
+        consent={k: vars(v) for k, v in c.consent.items()} or None,
+        attributes=dict(c.attributes) or None,
+        created_at=c.created_at,
+        updated_at=c.updated_at,
+        version=c.version,
+        all_pk=ALL_CUSTOMERS_PK,
+        all_sk=c.id,
+        branch_pk=branch_pk(c.branch_id),
+        branch_sk=c.id,
+        name_pk=name_pk(key),
+        name_sk=f"{key}#{c.id}",
+    )
+
+
+def _plain(value: Any) -> Any:
+    return value.as_dict() if hasattr(value, "as_dict") else value
+
+
+def from_item(item: CustomerItem) -> Customer:
+    consent = {k: Consent(**_plain(v)) for k, v in (_plain(item.consent) or {}).items()}
+    return Customer(
+        id=item.id,
+        name=item.name,
+        phone=item.phone,
+        email=item.email,
+        birthday=item.birthday,
+        gender=item.gender,
+        address=item.address,
+        city=item.city,
+        branch_id=item.branch_id,
+        lifecycle_stage=item.lifecycle_stage,
+        tags=list(item.tags or []),
+        preferred_channel=item.preferred_channel,
+        language=item.language,
+        consent=consent,
+        attributes=dict(_plain(item.attributes) or {}),
+        created_at=item.created_at,
+        updated_at=item.updated_at,
+        version=int(item.version),
+    )
+
+
+def _guards(c: Customer) -> list[str]:
+    keys = [phone_guard_pk(c.phone)]
+    if c.email:
+        keys.append(email_guard_pk(c.email))
+    return keys
+
+
+def _guard_field(guard_pk: str) -> str:
+    return "phone" if guard_pk.startswith("PHONE#") else "email"
+
+
+def _raise_conflict(error: TransactWriteError, guard_pks: list[str | None]) -> None:
+    """Name the clashing field and the customer that already holds it."""
+    for reason, guard in zip(error.cancellation_reasons, guard_pks, strict=False):
+        if reason is None or reason.code != "ConditionalCheckFailed" or guard is None:
+            continue
+        holder = (reason.raw_item or {}).get("customer_id", {}).get("S")
+        field = _guard_field(guard)
+        raise Conflict(
+            f"Another customer already has this {field}.",
+            field=field,
+            existing_customer_id=holder,
+        )
+
+
+def _connection() -> Connection:
+    bind_table()
+    return Item._get_connection().connection
+
+
+def create(c: Customer) -> None:
+    """One transaction: the profile and its guards, each only if new."""
+    bind_table()
+    guards = _guards(c)
+    try:
+        with translated(), TransactWrite(connection=_connection()) as tx:
+            tx.save(to_item(c), condition=CustomerItem.pk.does_not_exist())
+            for g in guards:
+                tx.save(
+                    GuardItem(pk=g, sk=GUARD_SK, customer_id=c.id),
+                    condition=GuardItem.pk.does_not_exist(),
+                    return_values="ALL_OLD",
+                )
+    except TransactWriteError as exc:
+        _raise_conflict(exc, [None, *guards])
+        raise
+
+
+def get(customer_id: str) -> Customer | None:
+    bind_table()
+    with translated():
+        try:
+            item = CustomerItem.get(customer_pk(customer_id), PROFILE_SK)
+        except CustomerItem.DoesNotExist:
+            return None
+    return from_item(item)
+
+
+def update(old: Customer, new: Customer) -> None:
+    """Replace the profile if nobody changed it since `old` was read; move guards that changed."""
+    bind_table()
+    old_guards, new_guards = set(_guards(old)), set(_guards(new))
+    added = sorted(new_guards - old_guards)
+    try:
+        with translated(), TransactWrite(connection=_connection()) as tx:
+            tx.save(
+                to_item(new),
+                condition=CustomerItem.version == old.version,
+            )
+            for g in added:
+                tx.save(
+                    GuardItem(pk=g, sk=GUARD_SK, customer_id=new.id),
+                    condition=GuardItem.pk.does_not_exist(),
+                    return_values="ALL_OLD",
+                )
+            for g in sorted(old_guards - new_guards):
+                tx.delete(GuardItem(pk=g, sk=GUARD_SK), condition=GuardItem.customer_id == old.id)
+    except TransactWriteError as exc:
+        _raise_conflict(exc, [None, *added])
+        reasons = exc.cancellation_reasons
+        if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
+            raise PreconditionFailed("The customer was changed by someone else; fetch it again.") from exc
+        raise
+
+
+def delete(c: Customer) -> None:
+    """Erase everything stored under the customer, then the profile and its guards.
+
+    History goes first so a failure half-way leaves a profile that can be
+    deleted again, never history without an owner. Safe to repeat.
+    """
+    bind_table()
+    while True:
+        page = query_page(customer_pk(c.id), limit=BATCH_DELETE_PAGE, start_key=None, newest_first=False)
+        history = [i for i in page.items if i.sk != PROFILE_SK]
+        if not history:
+            break
+        with translated(), Item.batch_write() as batch:
+            for item in history:
+                batch.delete(item)
+    try:
+        with translated(), TransactWrite(connection=_connection()) as tx:
+            tx.delete(to_item(c), condition=CustomerItem.pk.exists())
+            for g in _guards(c):
+                tx.delete(GuardItem(pk=g, sk=GUARD_SK), condition=GuardItem.customer_id == c.id)
+    except TransactWriteError as exc:
+        raise NotFound("No such record.") from exc
+
+
+def list_page(
+    *,
+    branch: str | None,
+    stage: str | None,
+    tag: str | None,
+    limit: int,
+    start_key: RawKey | None,
+) -> Page:
+    bind_table()
+    condition = None
+    if stage:
+        condition = CustomerItem.lifecycle_stage == stage
+    if tag:
+        has_tag = CustomerItem.tags.contains(tag)
+        condition = has_tag if condition is None else condition & has_tag
+    if branch:
+        return query_page(
+            branch_pk(branch),
+            index_name="customers_by_branch",
+            limit=limit,
+            start_key=start_key,
+            filter_condition=condition,
+        )
+    return query_page(
+        ALL_CUSTOMERS_PK,
+        index_name="customers_all",
+        limit=limit,
+        start_key=start_key,
+        filter_condition=condition,
+    )
+
+
+def search_name_page(
+    prefix: str,
+    *,
+    branch: str | None,
+    stage: str | None,
+    tag: str | None,
+    limit: int,
+    start_key: RawKey | None,
+) -> Page:
+    """Customers whose name starts with `prefix` (already in name_key form), A-Z."""
+    bind_table()
+    condition = None
+    for extra in (
+        CustomerItem.branch_id == branch if branch else None,
+        CustomerItem.lifecycle_stage == stage if stage else None,
+        CustomerItem.tags.contains(tag) if tag else None,
+    ):
+        if extra is not None:
+            condition = extra if condition is None else condition & extra
+    return query_page(
+        name_pk(prefix),
+        index_name="customers_by_name",
+        range_key_condition=CustomerItem.name_sk.startswith(prefix),
+        filter_condition=condition,
+        limit=limit,
+        start_key=start_key,
+        newest_first=False,
+    )
+
+
+def find_by(field: str, value: str) -> Customer | None:
+    """Screen-pop lookup by phone or email: one Query on a unique-valued index."""
+    bind_table()
+    index = CustomerItem.customers_by_phone if field == "phone" else CustomerItem.customers_by_email
+    with translated():
+        for item in index.query(value, limit=1):
+            if isinstance(item, CustomerItem):
+                return from_item(item)
+    return None

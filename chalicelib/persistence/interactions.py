@@ -1,0 +1,133 @@
+"""Interaction repository and the customer timeline."""
+
+from __future__ import annotations
+
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.transactions import TransactWrite
+
+from chalicelib.domain.customers import Customer
+from chalicelib.domain.errors import NotFound
+from chalicelib.domain.interactions import Interaction
+from chalicelib.persistence import customers as customers_repo
+from chalicelib.persistence.customers import _connection
+from chalicelib.persistence.errors import translated
+from chalicelib.persistence.paging import Page, RawKey, query_page
+from chalicelib.persistence.tables import (
+    INTERACTION_PREFIX,
+    PROFILE_SK,
+    CustomerItem,
+    InteractionItem,
+    Item,
+    bind_table,
+    customer_pk,
+    interaction_sk,
+)
+
+
+def to_item(i: Interaction) -> InteractionItem:
+    return InteractionItem(
+        pk=customer_pk(i.customer_id),
+        sk=interaction_sk(i.occurred_at, i.id),
+        tl_pk=customer_pk(i.customer_id),
+        tl_sk=f"{i.occurred_at}#interaction#{i.id}",
+        id=i.id,
+        customer_id=i.customer_id,
+        channel=i.channel,
+        direction=i.direction,
+        kind=i.kind,
+        summary=i.summary,
+        staff_id=i.staff_id,
+        occurred_at=i.occurred_at,
+        created_at=i.created_at,
+        ref=i.ref,
+    )
+
+
+def from_item(item: InteractionItem) -> Interaction:
+    return Interaction(
+        id=item.id,
+        customer_id=item.customer_id,
+        channel=item.channel,
+        direction=item.direction,
+        kind=item.kind,
+        summary=item.summary,
+        staff_id=item.staff_id,
+        occurred_at=item.occurred_at,
+        created_at=item.created_at,
+        ref=item.ref,
+    )
+
+
+def add(i: Interaction, branch_scope: str | None) -> None:
+    """One transaction: the customer must exist (in the caller's branch) and the entry is new."""
+    bind_table()
+    must_exist = CustomerItem.pk.exists()
+    if branch_scope is not None:
+        must_exist &= CustomerItem.branch_id == branch_scope
+    try:
+        with translated(), TransactWrite(connection=_connection()) as tx:
+            tx.condition_check(CustomerItem, customer_pk(i.customer_id), PROFILE_SK, condition=must_exist)
+            tx.save(to_item(i), condition=InteractionItem.pk.does_not_exist())
+    except TransactWriteError as exc:
+        reasons = exc.cancellation_reasons
+        if reasons and reasons[0] is not None:
+            raise NotFound("No such record.") from exc
+        raise
+
+
+def _interactions(items: list[Item]) -> list[Interaction]:
+    return [from_item(x) for x in items if isinstance(x, InteractionItem)]
+
+
+def _owned_page(
+    customer_id: str,
+    *,
+    index_name: str | None,
+    limit: int,
+    start_key: RawKey | None,
+) -> tuple[Customer | None, list[Item], RawKey | None]:
+    """Items owned by a customer, newest first; the first page also carries the profile.
+
+    The profile sorts above every owned item (sk `PROFILE` above `I#...`, tl_sk
+    `~` above every timestamp), so a newest-first Query returns it on top and
+    the caller's access check costs no extra request. Later pages (start_key
+    given) return no profile: the caller checks access with a GetItem.
+    """
+    bind_table()
+    if index_name is None:
+        key_range = (
+            Item.sk.between(INTERACTION_PREFIX, PROFILE_SK)
+            if start_key is None
+            else Item.sk.startswith(INTERACTION_PREFIX)
+        )
+    else:
+        key_range = None
+    first = start_key is None
+    page = query_page(
+        customer_pk(customer_id),
+        index_name=index_name,
+        limit=limit + 1 if first else limit,
+        start_key=start_key,
+        range_key_condition=key_range,
+    )
+    if not first:
+        return None, page.items, page.next_key
+    if not page.items or not isinstance(page.items[0], CustomerItem):
+        return None, [], None
+    return customers_repo.from_item(page.items[0]), page.items[1:], page.next_key
+
+
+def history_page(
+    customer_id: str, *, limit: int, start_key: RawKey | None
+) -> tuple[Customer | None, list[Interaction], RawKey | None]:
+    customer, items, next_key = _owned_page(customer_id, index_name=None, limit=limit, start_key=start_key)
+    return customer, _interactions(items), next_key
+
+
+def timeline_page(
+    customer_id: str, *, limit: int, start_key: RawKey | None
+) -> tuple[Customer | None, list[dict[str, object]], RawKey | None]:
+    """Everything that happened with a customer, newest first, each entry with its `type`."""
+    customer, items, next_key = _owned_page(customer_id, index_name="timeline", limit=limit, start_key=start_key)
+    entries = [from_item(x).to_timeline_item() for x in items if isinstance(x, InteractionItem)]
+    return customer, entries, next_key

@@ -1,0 +1,72 @@
+"""One page of a DynamoDB Query, with a resumable position.
+
+PynamoDB's iterators hide how many requests a page costs; here each page is
+built from explicit Query calls so a request never reads more than
+FILTERED_LIST_MAX_QUERIES pages of the index, and the position handed back is
+the key of the last item returned (not DynamoDB's LastEvaluatedKey), so no item
+is skipped when a page is cut short.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pynamodb.expressions.condition import Condition
+
+from chalicelib.config import FILTERED_LIST_MAX_QUERIES
+from chalicelib.persistence.errors import translated
+from chalicelib.persistence.tables import INDEXES, Item
+
+RawKey = dict[str, dict[str, Any]]
+
+
+@dataclass
+class Page:
+    items: list[Item]
+    next_key: RawKey | None
+
+
+def _key_names(index_name: str | None) -> list[str]:
+    names = ["pk", "sk"]
+    if index_name:
+        names += [n for n in INDEXES[index_name] if n]
+    return names
+
+
+def query_page(
+    hash_key: str,
+    *,
+    limit: int,
+    start_key: RawKey | None,
+    index_name: str | None = None,
+    range_key_condition: Condition | None = None,
+    filter_condition: Condition | None = None,
+    newest_first: bool = True,
+    max_queries: int = FILTERED_LIST_MAX_QUERIES,
+) -> Page:
+    key_names = _key_names(index_name)
+    conn = Item._get_connection()
+    items: list[dict[str, Any]] = []
+    esk = start_key
+    for _ in range(max_queries if filter_condition is not None else 1):
+        with translated():
+            resp = conn.query(
+                hash_key,
+                range_key_condition=range_key_condition,
+                filter_condition=filter_condition,
+                index_name=index_name,
+                exclusive_start_key=esk,
+                scan_index_forward=not newest_first,
+                limit=limit - len(items) + 1,
+            )
+        items.extend(resp.get("Items", []))
+        esk = resp.get("LastEvaluatedKey")
+        if len(items) > limit or not esk:
+            break
+    if len(items) > limit:
+        items = items[:limit]
+        next_key: RawKey | None = {k: items[-1][k] for k in key_names if k in items[-1]}
+    else:
+        next_key = esk
+    return Page([Item.from_raw_data(raw) for raw in items], next_key)

@@ -1,0 +1,161 @@
+"""PynamoDB models of the single CRM table (see docs/data-model.md).
+
+One table, items told apart by the `type` discriminator:
+
+    customer     pk=C#<customer_id>  sk=PROFILE
+    interaction  pk=C#<customer_id>  sk=I#<occurred_at>#<interaction_id>
+    guard        pk=PHONE#<e164> | EMAIL#<address>  sk=GUARD
+
+Sort-key prefixes of items under a customer are chosen so that
+`sk BETWEEN 'I#' AND 'PROFILE'` returns the profile first and then the
+interactions newest first, in one Query.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pynamodb.attributes import (
+    DiscriminatorAttribute,
+    ListAttribute,
+    MapAttribute,
+    NumberAttribute,
+    UnicodeAttribute,
+)
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from chalicelib.config import settings
+
+PROFILE_SK = "PROFILE"
+GUARD_SK = "GUARD"
+INTERACTION_PREFIX = "I#"
+TIMELINE_PROFILE_SK = "~"  # sorts after every timestamp: first in a newest-first Query
+
+
+def customer_pk(customer_id: str) -> str:
+    return f"C#{customer_id}"
+
+
+def interaction_sk(occurred_at: str, interaction_id: str) -> str:
+    return f"{INTERACTION_PREFIX}{occurred_at}#{interaction_id}"
+
+
+def phone_guard_pk(phone: str) -> str:
+    return f"PHONE#{phone}"
+
+
+def email_guard_pk(email: str) -> str:
+    return f"EMAIL#{email}"
+
+
+ALL_CUSTOMERS_PK = "CUST"
+
+
+def branch_pk(branch_id: str) -> str:
+    return f"CUST#{branch_id}"
+
+
+def name_pk(key: str) -> str:
+    return f"NAME#{key[:1]}"
+
+
+def _index(name: str, hash_attr: str, range_attr: str | None) -> type[GlobalSecondaryIndex[Any]]:
+    attrs: dict[str, Any] = {
+        "Meta": type("Meta", (), {"index_name": name, "projection": AllProjection()}),
+        hash_attr: UnicodeAttribute(hash_key=True),
+    }
+    if range_attr:
+        attrs[range_attr] = UnicodeAttribute(range_key=True)
+    return type(f"Index_{name}", (GlobalSecondaryIndex,), attrs)
+
+
+# index name -> (hash attribute, range attribute). The infra template declares the same.
+INDEXES: dict[str, tuple[str, str | None]] = {
+    "customers_all": ("all_pk", "all_sk"),
+    "customers_by_branch": ("branch_pk", "branch_sk"),
+    "customers_by_name": ("name_pk", "name_sk"),
+    "customers_by_phone": ("phone", None),
+    "customers_by_email": ("email", None),
+    "timeline": ("tl_pk", "tl_sk"),
+}
+
+
+class Item(Model):
+    class Meta:
+        table_name = "relasi"  # replaced from settings in bind_table()
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    type = DiscriminatorAttribute()
+    tl_pk = UnicodeAttribute(null=True)
+    tl_sk = UnicodeAttribute(null=True)
+
+    customers_all = _index("customers_all", *INDEXES["customers_all"])()
+    customers_by_branch = _index("customers_by_branch", *INDEXES["customers_by_branch"])()
+    customers_by_name = _index("customers_by_name", *INDEXES["customers_by_name"])()
+    customers_by_phone = _index("customers_by_phone", *INDEXES["customers_by_phone"])()
+    customers_by_email = _index("customers_by_email", *INDEXES["customers_by_email"])()
+    timeline = _index("timeline", *INDEXES["timeline"])()
+
+
+class CustomerItem(Item, discriminator="customer"):
+    id = UnicodeAttribute()
+    name = UnicodeAttribute()
+    phone = UnicodeAttribute()
+    email = UnicodeAttribute(null=True)
+    birthday = UnicodeAttribute(null=True)
+    gender = UnicodeAttribute(null=True)
+    address = UnicodeAttribute(null=True)
+    city = UnicodeAttribute(null=True)
+    branch_id = UnicodeAttribute()
+    lifecycle_stage = UnicodeAttribute()
+    tags = ListAttribute(of=UnicodeAttribute, null=True)
+    preferred_channel = UnicodeAttribute()
+    language = UnicodeAttribute()
+    consent = MapAttribute(null=True)  # type: ignore[var-annotated]
+    attributes = MapAttribute(null=True)  # type: ignore[var-annotated]
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    version = NumberAttribute()
+    # index keys
+    all_pk = UnicodeAttribute()
+    all_sk = UnicodeAttribute()
+    branch_pk = UnicodeAttribute()
+    branch_sk = UnicodeAttribute()
+    name_pk = UnicodeAttribute()
+    name_sk = UnicodeAttribute()
+
+
+class InteractionItem(Item, discriminator="interaction"):
+    id = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    direction = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    summary = UnicodeAttribute()
+    staff_id = UnicodeAttribute()
+    occurred_at = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    ref = UnicodeAttribute(null=True)
+
+
+class GuardItem(Item, discriminator="guard"):
+    """Uniqueness guard: one per phone and per email, written in the customer's transaction."""
+
+    customer_id = UnicodeAttribute()
+
+
+_bound_to: str | None = None
+
+
+def bind_table() -> None:
+    """Point the models at the configured table (read once per process)."""
+    global _bound_to
+    name = settings().table_name
+    if _bound_to != name:
+        Item.Meta.table_name = name
+        Item.Meta.region = settings().region
+        for cls in (Item, CustomerItem, InteractionItem, GuardItem):
+            cls._connection = None  # type: ignore[attr-defined]
+        _bound_to = name

@@ -1,0 +1,165 @@
+"""Customer use cases: create, read, merge-patch, erase, list, search, look up."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from chalicelib.domain import customers as rules
+from chalicelib.domain.access import Access
+from chalicelib.domain.clock import iso, new_id, utcnow
+from chalicelib.domain.customers import Consent, Customer
+from chalicelib.config import ATTRIBUTES_MAX_ITEMS, settings
+from chalicelib.domain.errors import (
+    BadRequest,
+    FieldError,
+    Forbidden,
+    NotFound,
+    PreconditionFailed,
+    PreconditionRequired,
+    ValidationFailed,
+)
+from chalicelib.persistence import customers as repo
+from chalicelib.persistence.paging import RawKey
+
+_SCALAR_FIELDS = ("name", "phone", "email", "birthday", "gender", "address", "city",
+                  "branch_id", "lifecycle_stage", "preferred_channel", "language")
+
+
+def _text(value: Any) -> Any:
+    """Enums and dates as the strings we store."""
+    if value is None:
+        return None
+    if hasattr(value, "value"):
+        return value.value
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+def _consents(given: dict[str, Any] | None, now: str, current: dict[str, Consent]) -> dict[str, Consent]:
+    result = dict(current)
+    for topic, entry in (given or {}).items():
+        if entry is not None:
+            result[topic] = Consent(value=bool(entry["value"]), at=now, source=entry["source"])
+    return result
+
+
+def create(access: Access, data: dict[str, Any]) -> Customer:
+    branch = data.get("branch_id") or access.principal.branch
+    if not branch:
+        raise ValidationFailed([FieldError("branch_id", "is required for callers without a branch")])
+    access.check_target_branch(branch)
+    now = utcnow()
+    stamp = iso(now)
+    customer = Customer(
+        id=new_id(now),
+        name=data["name"],
+        phone=data["phone"],
+        email=data.get("email"),
+        birthday=_text(data.get("birthday")),
+        gender=_text(data.get("gender")),
+        address=data.get("address"),
+        city=data.get("city"),
+        branch_id=branch,
+        lifecycle_stage=_text(data["lifecycle_stage"]),
+        tags=list(data.get("tags") or []),
+        preferred_channel=_text(data["preferred_channel"]),
+        language=_text(data["language"]),
+        consent=_consents(data.get("consent"), stamp, {}),
+        attributes=dict(data.get("attributes") or {}),
+        created_at=stamp,
+        updated_at=stamp,
+        version=1,
+    )
+    repo.create(customer)
+    return customer
+
+
+def get(access: Access, customer_id: str) -> Customer:
+    customer = repo.get(customer_id)
+    if customer is None:
+        raise NotFound("No such record.")
+    access.check_branch(customer.branch_id)
+    return customer
+
+
+def update(access: Access, customer_id: str, if_match: str | None, patch: dict[str, Any]) -> Customer:
+    if not if_match:
+        raise PreconditionRequired("Send If-Match with the ETag of the customer you read.")
+    expected = rules.version_from_etag(if_match)
+    current = get(access, customer_id)
+    if expected != current.version:
+        raise PreconditionFailed("The customer was changed by someone else; fetch it again.")
+    changes: dict[str, Any] = {k: _text(patch[k]) for k in _SCALAR_FIELDS if k in patch}
+    if "branch_id" in changes:
+        access.check_target_branch(changes["branch_id"])
+    if "tags" in patch:
+        changes["tags"] = list(dict.fromkeys(patch["tags"] or []))
+    if "attributes" in patch:
+        merged = dict(current.attributes)
+        for key, value in (patch["attributes"] or {}).items():
+            if value is None:
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        if len(merged) > ATTRIBUTES_MAX_ITEMS:
+            raise ValidationFailed([FieldError("attributes", f"may hold at most {ATTRIBUTES_MAX_ITEMS} entries")])
+        changes["attributes"] = merged
+    now = iso(utcnow())
+    if "consent" in patch:
+        changes["consent"] = _consents(patch["consent"], now, current.consent)
+    updated = replace(current, **changes, updated_at=now, version=current.version + 1)
+    problem = rules.check_channel_reachable(updated.preferred_channel, updated.email)
+    if problem:
+        raise ValidationFailed([FieldError("preferred_channel", problem)])
+    repo.update(current, updated)
+    return updated
+
+
+def delete(access: Access, customer_id: str) -> None:
+    customer = get(access, customer_id)
+    repo.delete(customer)
+
+
+def lookup(access: Access, *, phone: str | None, email: str | None) -> Customer:
+    customer = repo.find_by("phone", phone) if phone else repo.find_by("email", email or "")
+    if customer is None:
+        raise NotFound("No customer has this contact.")
+    access.check_branch(customer.branch_id)
+    return customer
+
+
+def list_page(
+    access: Access,
+    *,
+    branch: str | None,
+    stage: str | None,
+    tag: str | None,
+    q: str | None,
+    limit: int,
+    start_key: RawKey | None,
+) -> tuple[list[Customer], RawKey | None]:
+    if access.branch is not None:
+        if branch is not None and branch != access.branch:
+            raise Forbidden("You may only list customers of your own branch.")
+        branch = access.branch
+    if q and rules.looks_like_phone(q):
+        try:
+            phone = rules.normalize_phone(q, settings().default_phone_region)
+        except ValueError:
+            return [], None
+        if start_key is not None:
+            raise BadRequest("This listing has a single page.")
+        found = repo.find_by("phone", phone)
+        matches = found is not None and (branch is None or found.branch_id == branch) and \
+            (stage is None or found.lifecycle_stage == stage) and (tag is None or tag in found.tags)
+        return ([found] if found is not None and matches else []), None
+    if q:
+        key = rules.name_key(q)
+        if not key:
+            return [], None
+        page = repo.search_name_page(key, branch=branch, stage=stage, tag=tag, limit=limit, start_key=start_key)
+    else:
+        page = repo.list_page(branch=branch, stage=stage, tag=tag, limit=limit, start_key=start_key)
+    return [repo.from_item(i) for i in page.items], page.next_key  # type: ignore[arg-type]

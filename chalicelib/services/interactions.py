@@ -1,0 +1,54 @@
+"""Interaction use cases: record one, read the history, read the timeline."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from chalicelib.domain.access import Access
+from chalicelib.domain.clock import iso, new_id, utcnow
+from chalicelib.domain.errors import NotFound
+from chalicelib.domain.interactions import Interaction
+from chalicelib.persistence import interactions as repo
+from chalicelib.persistence.paging import RawKey
+from chalicelib.services import customers
+
+
+def add(access: Access, customer_id: str, data: dict[str, Any]) -> Interaction:
+    now = utcnow()
+    occurred: datetime = data.get("occurred_at") or now
+    interaction = Interaction(
+        id=new_id(occurred),
+        customer_id=customer_id,
+        channel=data["channel"].value,
+        direction=data["direction"].value,
+        kind=data["kind"].value,
+        summary=data["summary"],
+        staff_id=access.principal.sub,  # from the token, never from the body
+        occurred_at=iso(occurred),
+        created_at=iso(now),
+        ref=data.get("ref"),
+    )
+    repo.add(interaction, access.branch)
+    return interaction
+
+
+def _checked(access: Access, customer_id: str, profile: Any, first_page: bool) -> None:
+    if first_page:
+        if profile is None:
+            raise NotFound("No such record.")
+        access.check_branch(profile.branch_id)
+    else:
+        customers.get(access, customer_id)
+
+
+def history(access: Access, customer_id: str, limit: int, start_key: RawKey | None) -> tuple[list[Interaction], RawKey | None]:
+    profile, items, next_key = repo.history_page(customer_id, limit=limit, start_key=start_key)
+    _checked(access, customer_id, profile, start_key is None)
+    return items, next_key
+
+
+def timeline(access: Access, customer_id: str, limit: int, start_key: RawKey | None) -> tuple[list[dict[str, Any]], RawKey | None]:
+    profile, items, next_key = repo.timeline_page(customer_id, limit=limit, start_key=start_key)
+    _checked(access, customer_id, profile, start_key is None)
+    return items, next_key

@@ -1,0 +1,76 @@
+"""The API Gateway part of the local stack.
+
+Chalice's LocalGateway runs routes and the custom authorizer; this subclass
+adds the two things our deployed API Gateway does on top, as declared in
+`infra/template.yaml` (GatewayResponses):
+
+- an authorizer that rejects a token answers 401 (in Lambda the authorizer
+  raises "Unauthorized", which API Gateway maps to 401);
+- gateway-made errors (401, 403, unknown route) are problem+json too.
+
+Both `make run` and the API tests use it, so local and cloud answer alike.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from chalice.app import Chalice
+from chalice.config import Config
+from chalice.local import (
+    ChaliceRequestHandler,
+    LocalChalice,
+    LocalDevServer,
+    LocalGateway,
+    LocalGatewayException,
+    NotAuthorizedError,
+)
+from chalice.test import Client
+
+from chalicelib.api.auth import TokenRejected
+from chalicelib.api.problems import PROBLEM_JSON, problem_body
+
+_GATEWAY_DETAILS = {
+    401: "Send a valid Cognito ID token as 'Authorization: Bearer <token>'.",
+    403: "There is no such resource, or you may not access it.",
+}
+
+
+def _as_problem(error: LocalGatewayException) -> LocalGatewayException:
+    status = error.CODE
+    body = problem_body(status, _GATEWAY_DETAILS.get(status, "The request was refused."))
+    headers = {**(error.headers or {}), "Content-Type": PROBLEM_JSON}
+    return type(error)(headers, json.dumps(body).encode())
+
+
+class RelasiLocalGateway(LocalGateway):
+    def handle_request(self, method: str, path: str, headers: dict[str, Any], body: bytes | None) -> Any:
+        try:
+            return super().handle_request(method, path, headers, body)
+        except TokenRejected:
+            raise _as_problem(NotAuthorizedError({}, b"")) from None
+        except LocalGatewayException as error:
+            raise _as_problem(error) from None
+
+
+class _Handler(ChaliceRequestHandler):
+    def __init__(self, request: Any, client_address: Any, server: Any, app_object: Chalice, config: Config) -> None:
+        self.local_gateway = RelasiLocalGateway(app_object, config)
+        super(ChaliceRequestHandler, self).__init__(request, client_address, server)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: the app's own access log (route templates only) is the log."""
+
+
+def local_server(app: Chalice, config: Config, host: str, port: int) -> LocalDevServer:
+    app.__class__ = LocalChalice  # thread-local current_request, as `chalice local` does
+    return LocalDevServer(app, config, host, port, handler_cls=_Handler)
+
+
+def test_client(app: Chalice, project_dir: str, stage: str = "dev") -> Client:
+    """chalice.test.Client whose gateway behaves like the deployed one."""
+    client = Client(app, stage_name=stage, project_dir=project_dir)
+    http = client.http
+    http._local_gateway = RelasiLocalGateway(app, client._chalice_config)  # type: ignore[attr-defined]
+    return client

@@ -1,0 +1,154 @@
+"""The local stack behind `make run`: moto on one port, the real Chalice app on another.
+
+In one process: moto in server mode (127.0.0.1:RELASI_AWS_PORT), the
+resources of infra/template.yaml provisioned into it, the Cognito pool with
+demo users, demo data (SEED=none skips it), and the Chalice app served on
+127.0.0.1:RELASI_API_PORT. Prints a line containing `ready` once the API
+answers, runs until Ctrl-C, and exits non-zero if a port is taken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+REGION = "ap-southeast-3"
+
+
+def port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def aws_environment(aws_port: int) -> dict[str, str]:
+    """Point every SDK in this process at moto, with throw-away credentials."""
+    return {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{aws_port}",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_REGION": REGION,
+        "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
+        "MOTO_PORT": str(aws_port),
+    }
+
+
+def start_moto(aws_port: int) -> Any:
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False)
+    server.start()
+    return server
+
+
+def chalice_config(stage: str = "dev") -> Any:
+    from chalice.cli.factory import CLIFactory
+
+    return CLIFactory(str(PROJECT_DIR)).create_config_obj(chalice_stage_name=stage)
+
+
+def prepare(aws_port: int, *, seed: bool) -> tuple[Any, dict[str, str]]:
+    """Start moto, provision, create demo users and data; returns (moto server, app environment)."""
+    os.environ.update(aws_environment(aws_port))
+    server = start_moto(aws_port)
+    from infra import demo, provision
+
+    env = provision.provision()
+    config = chalice_config()
+    for key, value in config.environment_variables.items():
+        os.environ.setdefault(key, value)
+    os.environ.update(env)
+    from chalicelib.config import settings
+
+    settings.cache_clear()
+    demo.create_users(env["USER_POOL_ID"])
+    if seed:
+        from infra.seed import seed as load_demo_data
+
+        made = load_demo_data()
+        print(f"seeded {made} demo customers", flush=True)
+    return server, env
+
+
+def serve_api(api_port: int) -> Any:
+    from app import app
+    from infra.gateway import local_server
+
+    server = local_server(app, chalice_config(), "127.0.0.1", api_port)
+    thread = threading.Thread(target=server.server.serve_forever, name="relasi-api", daemon=True)
+    thread.start()
+    return server
+
+
+def wait_until_up(url: str, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="make run",
+        description="Run Relasi locally: moto (embedded AWS) plus the Chalice API, with demo users and data.",
+        epilog="Environment: RELASI_API_PORT (default 8000), RELASI_AWS_PORT (default 4566), "
+        "SEED=none to start without demo customers.",
+    )
+    parser.add_argument("--api-port", type=int, default=int(os.environ.get("RELASI_API_PORT", "8000")))
+    parser.add_argument("--aws-port", type=int, default=int(os.environ.get("RELASI_AWS_PORT", "4566")))
+    parser.add_argument("--no-seed", action="store_true", default=os.environ.get("SEED", "").lower() == "none")
+    args = parser.parse_args(argv)
+
+    if args.api_port == args.aws_port:
+        print(f"error: RELASI_API_PORT and RELASI_AWS_PORT are both {args.api_port}; pick two ports", file=sys.stderr)
+        return 2
+    for name, port in (("RELASI_AWS_PORT", args.aws_port), ("RELASI_API_PORT", args.api_port)):
+        if not port_free(port):
+            print(f"error: port {port} on 127.0.0.1 is already in use; free it or set {name}=<port>", file=sys.stderr)
+            return 2
+
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    moto = None
+    api = None
+    try:
+        moto, env = prepare(args.aws_port, seed=not args.no_seed)
+        api = serve_api(args.api_port)
+        base = f"http://127.0.0.1:{args.api_port}"
+        wait_until_up(f"{base}/health")
+        print(f"Relasi ready: API {base}  AWS (moto) http://127.0.0.1:{args.aws_port}  "
+              f"user pool {env['USER_POOL_ID']}  table {env['TABLE_NAME']}  (Ctrl-C stops)", flush=True)
+        stop.wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if api is not None:
+            api.server.shutdown()
+        if moto is not None:
+            moto.stop()
+    print("Relasi stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

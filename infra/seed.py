@@ -1,0 +1,89 @@
+"""Demo data: about 200 customers across the three branches, with their history.
+
+Written through the same use cases the API runs (as the demo admin), so the
+demo data obeys every rule real data does. Deterministic: the same seed
+gives the same people.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import date, datetime, timedelta, timezone
+
+from chalicelib.domain.access import Principal, Role, authorize
+from chalicelib.domain.errors import Conflict
+from chalicelib.domain.interactions import Direction, InteractionChannel, InteractionKind
+from chalicelib.services import customers, interactions
+from infra.demo import BRANCHES
+
+FIRST = ["Budi", "Siti", "Agus", "Dewi", "Rudi", "Ayu", "Hendra", "Rina", "Eko", "Sri", "Wahyu", "Putri",
+         "Joko", "Indah", "Bambang", "Lestari", "Andi", "Fitri", "Yusuf", "Maya", "Dimas", "Nur", "Fajar",
+         "Ratna", "Teguh", "Wulan", "Arief", "Kartika", "Gilang", "Intan"]
+LAST = ["Santoso", "Wijaya", "Kusuma", "Saputra", "Hidayat", "Pratama", "Setiawan", "Nugroho", "Lestari",
+        "Siregar", "Nasution", "Halim", "Gunawan", "Susanto", "Purnomo", "Rahayu", "Simanjuntak", "Wibowo",
+        "Hakim", "Utami"]
+CITIES = {"jakarta": ["Jakarta Selatan", "Jakarta Barat", "Bekasi", "Depok", "Tangerang"],
+          "bandung": ["Bandung", "Cimahi", "Sumedang"],
+          "surabaya": ["Surabaya", "Sidoarjo", "Gresik"]}
+STREETS = ["Jl. Sudirman", "Jl. Thamrin", "Jl. Merdeka", "Jl. Diponegoro", "Jl. Gatot Subroto", "Jl. Asia Afrika"]
+TAGS = ["vip", "fleet", "first-car", "motorbike", "trade-in", "referral", "credit"]
+SUMMARIES = [
+    "Asked for a test drive of the new model on Saturday.",
+    "Called about the next service appointment.",
+    "Follow-up on the credit application documents.",
+    "Visited the showroom, compared two variants.",
+    "Asked when the ordered vehicle will arrive.",
+    "Feedback: happy with the service advisor.",
+]
+ADMIN = Principal(sub="seed", username="seed", roles=frozenset({Role.ADMIN}), branch=None)
+
+
+def _phone(rng: random.Random) -> str:
+    prefix = rng.choice(["811", "812", "813", "821", "822", "852", "853", "857", "878", "896"])
+    return f"0{prefix}-{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}"
+
+
+def seed(count: int = 200, seed_value: int = 20261123) -> int:
+    """Create `count` customers (skipping clashes) with 0-5 interactions each; returns how many were made."""
+    from chalicelib.api.schemas import CustomerCreate, InteractionCreate
+
+    rng = random.Random(seed_value)
+    create = authorize(ADMIN, "customers.create")
+    add = authorize(ADMIN, "interactions.create")
+    now = datetime.now(timezone.utc)
+    made = 0
+    for n in range(count):
+        branch = BRANCHES[n % len(BRANCHES)]
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        wants_email = rng.random() < 0.7
+        body = {
+            "name": f"{first} {last}",
+            "phone": _phone(rng),
+            "email": f"{first}.{last}{n}@contoh.co.id".lower() if wants_email else None,
+            "birthday": (date(1960, 1, 1) + timedelta(days=rng.randint(0, 16000))).isoformat(),
+            "gender": rng.choice(["female", "male", "undisclosed"]),
+            "address": f"{rng.choice(STREETS)} No. {rng.randint(1, 200)}",
+            "city": rng.choice(CITIES[branch]),
+            "branch_id": branch,
+            "lifecycle_stage": rng.choice(["lead", "prospect", "customer", "customer", "customer", "inactive"]),
+            "tags": rng.sample(TAGS, rng.randint(0, 2)),
+            "preferred_channel": "email" if wants_email and rng.random() < 0.3 else "sms",
+            "language": "id" if rng.random() < 0.85 else "en",
+            "consent": {"sms_marketing": {"value": rng.random() < 0.6, "source": "showroom-form"}},
+        }
+        try:
+            customer = customers.create(create, CustomerCreate.model_validate(body, strict=False).model_dump())
+        except Conflict:
+            continue
+        made += 1
+        for _ in range(rng.randint(0, 5)):
+            when = now - timedelta(days=rng.randint(0, 365), minutes=rng.randint(0, 600))
+            entry = InteractionCreate.model_validate({
+                "channel": rng.choice([c.value for c in InteractionChannel]),
+                "direction": rng.choice([d.value for d in Direction]),
+                "kind": rng.choice([k.value for k in InteractionKind]),
+                "summary": rng.choice(SUMMARIES),
+                "occurred_at": when,
+            }, strict=False)
+            interactions.add(add, customer.id, entry.model_dump())
+    return made
