@@ -9,7 +9,9 @@ from chalice import AuthResponse, Chalice
 from chalicelib.api import customers, http, meta
 from chalicelib.api.middleware import http_middleware
 
-app = Chalice(app_name="relasi")
+# configure_logs=False: Chalice would add a second, plain-text handler to the
+# "relasi" logger that Powertools already writes structured JSON through.
+app = Chalice(app_name="relasi", configure_logs=False)
 app.register_middleware(http_middleware, "http")
 
 

@@ -21,7 +21,7 @@ Reply = dict[str, Any]  # {"status": int, "headers": {...}, "body": str}
 
 
 @lru_cache(maxsize=1)
-def _idempotent_runner() -> Callable[..., Reply]:
+def _idempotent_runner() -> tuple[Callable[..., Reply], Any]:
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
         IdempotencyConfig,
@@ -40,10 +40,12 @@ def _idempotent_runner() -> Callable[..., Reply]:
     def run(request: dict[str, str], work: Callable[[], Reply]) -> Reply:
         return work()
 
-    return run
+    return run, config
 
 
-def run_once(*, caller: str, method: str, path: str, key: str, body: bytes, work: Callable[[], Reply]) -> tuple[Reply, bool]:
+def run_once(
+    *, caller: str, method: str, path: str, key: str, body: bytes, work: Callable[[], Reply], lambda_context: Any = None
+) -> tuple[Reply, bool]:
     """Run `work` once per (caller, method, path, key); returns (reply, replayed)."""
     from aws_lambda_powertools.utilities.idempotency.exceptions import (
         IdempotencyAlreadyInProgressError,
@@ -62,8 +64,12 @@ def run_once(*, caller: str, method: str, path: str, key: str, body: bytes, work
         "scope": f"{caller}|{method}|{path}|{key}",
         "fingerprint": hashlib.sha256(body).hexdigest(),
     }
+    run, config = _idempotent_runner()
+    if hasattr(lambda_context, "get_remaining_time_in_millis"):
+        # Lets an in-progress record expire with the invocation that wrote it.
+        config.register_lambda_context(lambda_context)
     try:
-        reply = _idempotent_runner()(request=request, work=tracked)
+        reply = run(request=request, work=tracked)
     except IdempotencyValidationError:
         raise IdempotencyKeyReused("This Idempotency-Key was used with a different request body.") from None
     except IdempotencyAlreadyInProgressError:

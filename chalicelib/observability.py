@@ -22,14 +22,20 @@ NAMESPACE = "Relasi"
 
 
 @lru_cache(maxsize=1)
-def logger() -> "Logger":
+def logger() -> Logger:
+    import logging
+
     from aws_lambda_powertools import Logger
 
-    return Logger(service=SERVICE)
+    log = Logger(service=SERVICE)
+    # Lambda's runtime puts its own handler on the root logger: without this
+    # every line would be written twice, once as plain text.
+    logging.getLogger(SERVICE).propagate = False
+    return log
 
 
 @lru_cache(maxsize=1)
-def metrics() -> "Metrics":
+def metrics() -> Metrics:
     from aws_lambda_powertools import Metrics
 
     return Metrics(namespace=NAMESPACE, service=SERVICE)

@@ -8,7 +8,7 @@ gives the same people.
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from chalicelib.domain.access import Principal, Role, authorize
 from chalicelib.domain.errors import Conflict
@@ -50,7 +50,7 @@ def seed(count: int = 200, seed_value: int = 20261123) -> int:
     rng = random.Random(seed_value)
     create = authorize(ADMIN, "customers.create")
     add = authorize(ADMIN, "interactions.create")
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     made = 0
     for n in range(count):
         branch = BRANCHES[n % len(BRANCHES)]

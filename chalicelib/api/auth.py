@@ -29,7 +29,7 @@ class TokenRejected(Exception):
 
 
 @lru_cache(maxsize=1)
-def _jwks() -> "jwt.PyJWKClient":
+def _jwks() -> jwt.PyJWKClient:
     import jwt
 
     return jwt.PyJWKClient(settings().jwks_url, cache_keys=True, lifespan=JWKS_CACHE_SECONDS, timeout=5)

@@ -35,7 +35,7 @@ def decorate(request: Request, response: Response) -> None:
 
 
 def preflight(request: Request, methods: list[str]) -> Response:
-    headers = {}
+    headers: dict[str, str | list[str]] = {}
     if allowed_origin(request):
         headers = {
             "Access-Control-Allow-Methods": ",".join(sorted({*methods, "OPTIONS"})),

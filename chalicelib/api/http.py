@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chalice import Chalice, Response
-from chalice.app import Request
-from chalice.app import ChaliceAuthorizer
+from chalice.app import ChaliceAuthorizer, Request
 
 from chalicelib.config import IDEMPOTENCY_KEY_MAX_CHARS
 from chalicelib.domain.access import Access, authorize
@@ -93,6 +92,11 @@ def _parse(request: Request, spec: RouteSpec) -> tuple[Any, Any, frozenset[str]]
     return query, body, sent
 
 
+def _raw_bytes(request: Request) -> bytes:
+    raw = request.raw_body or b""
+    return raw.encode() if isinstance(raw, str) else raw
+
+
 def _to_json(body: Any) -> str:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False)
 
@@ -137,7 +141,7 @@ def _run(app: Chalice, spec: RouteSpec, view: View, path_args: dict[str, Any]) -
 
             result, replayed = run_once(
                 caller=access.principal.sub, method=spec.method, path=request.path,
-                key=key, body=request.raw_body or b"", work=work,
+                key=key, body=_raw_bytes(request), work=work, lambda_context=app.lambda_context,
             )
             if replayed:
                 result = {**result, "headers": {**result["headers"], "Idempotent-Replayed": "true"}}
@@ -147,9 +151,17 @@ def _run(app: Chalice, spec: RouteSpec, view: View, path_args: dict[str, Any]) -
         return problems.from_pydantic(exc, "body")
     except DomainError as exc:
         return problems.from_error(exc)
-    except Exception:
-        # The traceback may hold request data: log the type and route only.
-        logger().error("unhandled error", extra={"route": spec.path, "method": spec.method})
+    except Exception as exc:
+        # Exception messages and tracebacks may quote request data: log the
+        # type, the route and where it was raised, never the message.
+        tb = exc.__traceback__
+        while tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+        where = f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}" if tb else "?"
+        logger().error(
+            "unhandled error",
+            extra={"route": spec.path, "method": spec.method, "error_type": type(exc).__name__, "raised_at": where},
+        )
         return problems.problem(500, "The request could not be completed.")
 
 

@@ -29,10 +29,10 @@ def _normalized(response: Response) -> Response:
     """Chalice answers 405/415/500 itself with {"Code", "Message"}: give them our shape."""
     if response.status_code < 400:
         return response
-    content_type = {k.lower(): v for k, v in response.headers.items()}.get("content-type", "")
+    content_type = str({k.lower(): v for k, v in response.headers.items()}.get("content-type", ""))
     if content_type.startswith(PROBLEM_JSON):
         return response
-    keep = {k: v for k, v in response.headers.items() if k.lower() == "allow"}
+    keep = {k: str(v) for k, v in response.headers.items() if k.lower() == "allow"}
     detail = _CHALICE_DETAILS.get(response.status_code, "The request could not be completed.")
     return problem(response.status_code, detail, headers=keep)
 

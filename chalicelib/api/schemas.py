@@ -5,7 +5,7 @@ Imported lazily (pydantic costs cold-start time) by chalicelib.api.http.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -44,7 +44,7 @@ def _branch(value: str) -> str:
 
 
 def _birthday(value: date) -> date:
-    if value > datetime.now(timezone.utc).date() or value.year < 1900:
+    if value > datetime.now(UTC).date() or value.year < 1900:
         raise ValueError("must be a date between 1900 and today")
     return value
 
@@ -103,7 +103,7 @@ class CustomerCreate(Strict):
         return list(dict.fromkeys(tags))
 
     @model_validator(mode="after")
-    def _reachable(self) -> "CustomerCreate":
+    def _reachable(self) -> CustomerCreate:
         problem = rules.check_channel_reachable(self.preferred_channel.value, self.email)
         if problem:
             raise ValueError(problem)
@@ -173,7 +173,7 @@ class CustomerPage(BaseModel):
 def _not_future(value: datetime) -> datetime:
     if value.tzinfo is None:
         raise ValueError("must include a time zone offset, e.g. Z or +07:00")
-    if value > datetime.now(timezone.utc):
+    if value > datetime.now(UTC):
         raise ValueError("must not be in the future")
     return value
 
@@ -238,7 +238,7 @@ class LookupQuery(BaseModel):
     email: Email | None = None
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> "LookupQuery":
+    def _exactly_one(self) -> LookupQuery:
         if (self.phone is None) == (self.email is None):
             raise ValueError("give exactly one of phone or email")
         return self

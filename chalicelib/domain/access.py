@@ -10,12 +10,12 @@ answered as not found, so existence does not leak across branches.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 from chalicelib.domain.errors import Forbidden, NotFound
 
 
-class Role(str, Enum):
+class Role(StrEnum):
     ADMIN = "admin"
     MANAGER = "manager"
     AGENT = "agent"
@@ -23,7 +23,7 @@ class Role(str, Enum):
     ANALYST = "analyst"
 
 
-class Scope(str, Enum):
+class Scope(StrEnum):
     ALL = "all branches"
     OWN = "own branch"
 
@@ -52,7 +52,7 @@ class Principal:
     branch: str | None
 
     @classmethod
-    def from_claims(cls, sub: str, username: str, groups: list[str], branch: str | None) -> "Principal":
+    def from_claims(cls, sub: str, username: str, groups: list[str], branch: str | None) -> Principal:
         known = {r.value for r in Role}
         return cls(
             sub=sub,

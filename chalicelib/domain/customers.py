@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class LifecycleStage(str, Enum):
+class LifecycleStage(StrEnum):
     LEAD = "lead"
     PROSPECT = "prospect"
     CUSTOMER = "customer"
@@ -17,17 +17,17 @@ class LifecycleStage(str, Enum):
     CHURNED = "churned"
 
 
-class PreferredChannel(str, Enum):
+class PreferredChannel(StrEnum):
     SMS = "sms"
     EMAIL = "email"
 
 
-class Language(str, Enum):
+class Language(StrEnum):
     ID = "id"
     EN = "en"
 
 
-class Gender(str, Enum):
+class Gender(StrEnum):
     FEMALE = "female"
     MALE = "male"
     OTHER = "other"

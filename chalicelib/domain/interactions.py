@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class InteractionChannel(str, Enum):
+class InteractionChannel(StrEnum):
     PHONE = "phone"
     EMAIL = "email"
     WEB = "web"
@@ -17,12 +17,12 @@ class InteractionChannel(str, Enum):
     SOCIAL = "social"
 
 
-class Direction(str, Enum):
+class Direction(StrEnum):
     INBOUND = "inbound"
     OUTBOUND = "outbound"
 
 
-class InteractionKind(str, Enum):
+class InteractionKind(StrEnum):
     INQUIRY = "inquiry"
     FEEDBACK = "feedback"
     SALES_TALK = "sales_talk"

@@ -82,7 +82,7 @@ def from_item(item: CustomerItem) -> Customer:
         city=item.city,
         branch_id=item.branch_id,
         lifecycle_stage=item.lifecycle_stage,
-        tags=list(item.tags or []),
+        tags=[str(t) for t in item.tags or []],
         preferred_channel=item.preferred_channel,
         language=item.language,
         consent=consent,
@@ -104,18 +104,25 @@ def _guard_field(guard_pk: str) -> str:
     return "phone" if guard_pk.startswith("PHONE#") else "email"
 
 
-def _raise_conflict(error: TransactWriteError, guard_pks: list[str | None]) -> None:
-    """Name the clashing field and the customer that already holds it."""
-    for reason, guard in zip(error.cancellation_reasons, guard_pks, strict=False):
-        if reason is None or reason.code != "ConditionalCheckFailed" or guard is None:
+def _raise_for_cancellation(error: TransactWriteError, customer_id: str) -> None:
+    """Explain a cancelled transaction by the items that failed their condition.
+
+    PynamoDB sends items grouped by kind (checks, deletes, puts, updates), so
+    reasons are matched by the returned old item, not by position.
+    """
+    for reason in error.cancellation_reasons:
+        if reason is None or reason.code != "ConditionalCheckFailed":
             continue
-        holder = (reason.raw_item or {}).get("customer_id", {}).get("S")
-        field = _guard_field(guard)
-        raise Conflict(
-            f"Another customer already has this {field}.",
-            field=field,
-            existing_customer_id=holder,
-        )
+        old = reason.raw_item or {}
+        kind = old.get("type", {}).get("S")
+        if kind == "guard":
+            holder = old.get("customer_id", {}).get("S")
+            field = _guard_field(old["pk"]["S"])
+            raise Conflict(f"Another customer already has this {field}.", field=field, existing_customer_id=holder)
+        if kind == "customer":
+            raise PreconditionFailed("The customer was changed by someone else; fetch it again.")
+    if any(r is not None and r.code == "TransactionConflict" for r in error.cancellation_reasons):
+        raise Conflict("Another change to this customer is in progress; retry.", customer_id=customer_id)
 
 
 def _connection() -> Connection:
@@ -129,7 +136,7 @@ def create(c: Customer) -> None:
     guards = _guards(c)
     try:
         with translated(), TransactWrite(connection=_connection()) as tx:
-            tx.save(to_item(c), condition=CustomerItem.pk.does_not_exist())
+            tx.save(to_item(c), condition=CustomerItem.pk.does_not_exist(), return_values="ALL_OLD")
             for g in guards:
                 tx.save(
                     GuardItem(pk=g, sk=GUARD_SK, customer_id=c.id),
@@ -137,7 +144,7 @@ def create(c: Customer) -> None:
                     return_values="ALL_OLD",
                 )
     except TransactWriteError as exc:
-        _raise_conflict(exc, [None, *guards])
+        _raise_for_cancellation(exc, c.id)
         raise
 
 
@@ -161,6 +168,7 @@ def update(old: Customer, new: Customer) -> None:
             tx.save(
                 to_item(new),
                 condition=CustomerItem.version == old.version,
+                return_values="ALL_OLD",
             )
             for g in added:
                 tx.save(
@@ -171,10 +179,7 @@ def update(old: Customer, new: Customer) -> None:
             for g in sorted(old_guards - new_guards):
                 tx.delete(GuardItem(pk=g, sk=GUARD_SK), condition=GuardItem.customer_id == old.id)
     except TransactWriteError as exc:
-        _raise_conflict(exc, [None, *added])
-        reasons = exc.cancellation_reasons
-        if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
-            raise PreconditionFailed("The customer was changed by someone else; fetch it again.") from exc
+        _raise_for_cancellation(exc, old.id)
         raise
 
 
@@ -211,7 +216,7 @@ def list_page(
     start_key: RawKey | None,
 ) -> Page:
     bind_table()
-    condition = None
+    condition: Any = None
     if stage:
         condition = CustomerItem.lifecycle_stage == stage
     if tag:
@@ -245,7 +250,7 @@ def search_name_page(
 ) -> Page:
     """Customers whose name starts with `prefix` (already in name_key form), A-Z."""
     bind_table()
-    condition = None
+    condition: Any = None
     for extra in (
         CustomerItem.branch_id == branch if branch else None,
         CustomerItem.lifecycle_stage == stage if stage else None,

@@ -11,7 +11,7 @@ from chalicelib.domain.interactions import Interaction
 from chalicelib.persistence import customers as customers_repo
 from chalicelib.persistence.customers import _connection
 from chalicelib.persistence.errors import translated
-from chalicelib.persistence.paging import Page, RawKey, query_page
+from chalicelib.persistence.paging import RawKey, query_page
 from chalicelib.persistence.tables import (
     INTERACTION_PREFIX,
     PROFILE_SK,

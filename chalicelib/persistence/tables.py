@@ -155,7 +155,7 @@ def bind_table() -> None:
     name = settings().table_name
     if _bound_to != name:
         Item.Meta.table_name = name
-        Item.Meta.region = settings().region
+        Item.Meta.region = settings().region  # type: ignore[attr-defined]
         for cls in (Item, CustomerItem, InteractionItem, GuardItem):
             cls._connection = None  # type: ignore[attr-defined]
         _bound_to = name

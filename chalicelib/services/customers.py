@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
+from chalicelib.config import ATTRIBUTES_MAX_ITEMS, settings
 from chalicelib.domain import customers as rules
 from chalicelib.domain.access import Access
 from chalicelib.domain.clock import iso, new_id, utcnow
 from chalicelib.domain.customers import Consent, Customer
-from chalicelib.config import ATTRIBUTES_MAX_ITEMS, settings
 from chalicelib.domain.errors import (
     BadRequest,
     FieldError,

@@ -1,0 +1,166 @@
+"""Every route x role x own/other branch, and every route x bad token.
+
+Expected answers come from the permission matrix in docs/security.md:
+a role without the operation gets 403; a branch-scoped role reaching a
+customer of another branch gets 404 (existence does not leak); writing or
+listing outside the own branch is 403.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from typing import Any
+
+import jwt
+import pytest
+
+from tests.conftest import Caller, unique_phone
+
+ROLES = ["admin", "manager.jakarta", "agent.jakarta", "marketing", "analyst"]
+OWN, OTHER = "jakarta", "surabaya"
+
+# operation -> roles allowed; the scoped ones (manager, agent) only in their branch
+ALLOWED = {
+    "create": {"admin", "manager.jakarta", "agent.jakarta"},
+    "list": {"admin", "manager.jakarta", "agent.jakarta", "marketing"},
+    "lookup": {"admin", "manager.jakarta", "agent.jakarta", "marketing"},
+    "get": {"admin", "manager.jakarta", "agent.jakarta", "marketing"},
+    "patch": {"admin", "manager.jakarta", "agent.jakarta"},
+    "delete": {"admin", "manager.jakarta"},
+    "add_interaction": {"admin", "manager.jakarta", "agent.jakarta"},
+    "interactions": {"admin", "manager.jakarta", "agent.jakarta"},
+    "timeline": {"admin", "manager.jakarta", "agent.jakarta"},
+}
+SCOPED = {"manager.jakarta", "agent.jakarta"}
+SUCCESS = {"create": 201, "delete": 204, "add_interaction": 201}
+# Outside the own branch: collection routes refuse (403), record routes hide the record (404).
+OUTSIDE = {"create": 403, "list": 403}
+
+
+def _call(caller: Caller, operation: str, customer: dict[str, Any], branch: str) -> Any:
+    cid = customer["id"]
+    entry = {"channel": "visit", "direction": "inbound", "kind": "inquiry", "summary": "test drive"}
+    calls = {
+        "create": lambda: caller.post("/customers", {"name": "M", "phone": unique_phone(), "branch_id": branch}),
+        "list": lambda: caller.get(f"/customers?branch={branch}&limit=1"),
+        "lookup": lambda: caller.get(f"/customers/lookup?phone={customer['phone'].replace('+', '%2B')}"),
+        "get": lambda: caller.get(f"/customers/{cid}"),
+        "patch": lambda: caller.patch(f"/customers/{cid}", {"city": "Bogor"}, headers={"If-Match": '"v1"'}),
+        "delete": lambda: caller.delete(f"/customers/{cid}"),
+        "add_interaction": lambda: caller.post(f"/customers/{cid}/interactions", entry),
+        "interactions": lambda: caller.get(f"/customers/{cid}/interactions"),
+        "timeline": lambda: caller.get(f"/customers/{cid}/timeline"),
+    }
+    return calls[operation]()
+
+
+def _expected(role: str, operation: str, branch: str) -> int:
+    if role not in ALLOWED[operation]:
+        return 403
+    if role in SCOPED and branch != OWN:
+        return OUTSIDE.get(operation, 404)
+    return SUCCESS.get(operation, 200)
+
+
+CASES = [(op, role, branch) for op in ALLOWED for role in ROLES for branch in (OWN, OTHER)]
+
+
+@pytest.mark.parametrize(("operation", "role", "branch"), CASES, ids=[f"{o}-{r}-{b}" for o, r, b in CASES])
+def test_route_role_branch(as_user: Any, operation: str, role: str, branch: str) -> None:
+    admin = as_user("admin")
+    customer = admin.new_customer(branch_id=branch)
+    response = _call(as_user(role), operation, customer, branch)
+    expected = _expected(role, operation, branch)
+    assert response.status_code == expected, (response.status_code, response.body)
+    if expected >= 400:
+        assert response.headers["Content-Type"] == "application/problem+json"
+        assert customer["name"] not in response.body.decode() and customer["phone"] not in response.body.decode()
+
+
+# --- tokens -------------------------------------------------------------------
+
+def _moto_signing_key() -> Any:
+    from moto.utilities.utils import load_resource
+
+    return jwt.algorithms.RSAAlgorithm.from_jwk(json.dumps(load_resource("cognitoidp/resources/jwks-private.json")))
+
+
+def _forged(stack: dict[str, str], **overrides: Any) -> str:
+    """A token signed with the pool's real key (moto's), with chosen claims."""
+    now = int(time.time())
+    claims = {
+        "iss": f"https://cognito-idp.ap-southeast-3.amazonaws.com/{stack['USER_POOL_ID']}",
+        "aud": stack["USER_POOL_CLIENT_ID"],
+        "sub": str(uuid.uuid4()),
+        "token_use": "id",
+        "iat": now,
+        "exp": now + 600,
+        "cognito:username": "admin",
+        "cognito:groups": ["admin"],
+        "custom:branch": "jakarta",
+    }
+    claims.update(overrides)
+    return jwt.encode({k: v for k, v in claims.items() if v is not None}, _moto_signing_key(), algorithm="RS256",
+                      headers={"kid": "dummy"})
+
+
+def _bad_tokens(stack: dict[str, str], token: Any) -> dict[str, str | None]:
+    import boto3
+
+    from infra.demo import DEMO_PASSWORD
+
+    good = token("admin")
+    header, payload, signature = good.split(".")
+    access = boto3.client("cognito-idp").admin_initiate_auth(
+        UserPoolId=stack["USER_POOL_ID"], ClientId=stack["USER_POOL_CLIENT_ID"], AuthFlow="ADMIN_USER_PASSWORD_AUTH",
+        AuthParameters={"USERNAME": "admin", "PASSWORD": DEMO_PASSWORD},
+    )["AuthenticationResult"]["AccessToken"]
+    return {
+        "none": None,
+        "garbage": "not-a-jwt",
+        "tampered-signature": f"{header}.{payload}.{signature[:-4]}AAAA",
+        "expired": _forged(stack, iat=int(time.time()) - 7200, exp=int(time.time()) - 3600),
+        "wrong-audience": _forged(stack, aud="another-client"),
+        "wrong-issuer": _forged(stack, iss="https://cognito-idp.ap-southeast-3.amazonaws.com/ap-southeast-3_Other"),
+        "access-token": access,
+        "missing-token-use": _forged(stack, token_use=None),
+        "hs256-with-public-key": jwt.encode({"sub": "x", "token_use": "id"}, "secret", algorithm="HS256"),
+    }
+
+
+ROUTES = [
+    ("POST", "/customers"),
+    ("GET", "/customers"),
+    ("GET", "/customers/lookup?phone=081234567890"),
+    ("GET", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
+    ("PATCH", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
+    ("DELETE", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
+    ("POST", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/interactions"),
+    ("GET", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/interactions"),
+    ("GET", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/timeline"),
+]
+
+
+def test_every_protected_route_refuses_missing_and_bad_tokens_with_401(api: Any, stack: dict[str, str], token: Any) -> None:
+    failures = []
+    for name, bad in _bad_tokens(stack, token).items():
+        for method, path in ROUTES:
+            headers = {"Content-Type": "application/json"}
+            if bad is not None:
+                headers["Authorization"] = f"Bearer {bad}"
+            r = api.request(method, path, headers=headers, body=b'{"name": "x"}' if method in ("POST", "PATCH") else b"")
+            if r.status_code != 401 or r.headers.get("Content-Type") != "application/problem+json":
+                failures.append((name, method, path, r.status_code))
+    assert failures == []
+
+
+def test_a_forged_but_well_signed_token_is_accepted_so_the_negative_cases_are_meaningful(api: Any, stack: dict[str, str]) -> None:
+    r = api.request("GET", "/customers?limit=1", headers={"Authorization": f"Bearer {_forged(stack)}"})
+    assert r.status_code == 200
+
+
+def test_public_routes_need_no_token(api: Any) -> None:
+    assert api.request("GET", "/health").status_code == 200
+    assert api.request("GET", "/openapi.json").status_code == 200

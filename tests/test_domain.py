@@ -1,0 +1,119 @@
+"""Domain rules, without AWS."""
+
+from __future__ import annotations
+
+import pytest
+
+from chalicelib.domain.access import PERMISSIONS, Principal, Role, authorize
+from chalicelib.domain.customers import (
+    check_channel_reachable,
+    etag_for,
+    looks_like_phone,
+    name_key,
+    normalize_email,
+    normalize_phone,
+    version_from_etag,
+)
+from chalicelib.domain.errors import Forbidden, NotFound
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["0812-3456-7890", "+62 812 3456 7890", "081234567890", "62812 3456 7890", "(0812) 3456-7890"],
+)
+def test_indonesian_phone_forms_normalize_to_one_e164(raw: str) -> None:
+    assert normalize_phone(raw, "ID") == "+6281234567890"
+
+
+@pytest.mark.parametrize("raw", ["12", "abc", "0812", "+1 555", "0000-0000-0000"])
+def test_invalid_phones_are_refused_without_echoing_them(raw: str) -> None:
+    with pytest.raises(ValueError) as info:
+        normalize_phone(raw, "ID")
+    assert raw not in str(info.value)
+
+
+def test_default_region_decides_what_a_leading_zero_means() -> None:
+    assert normalize_phone("020 7946 0958", "GB") == "+442079460958"
+
+
+def test_email_is_validated_and_lower_cased() -> None:
+    assert normalize_email("  Budi.Santoso@Contoh.CO.ID ") == "budi.santoso@contoh.co.id"
+    with pytest.raises(ValueError) as info:
+        normalize_email("budi@@contoh")
+    assert "budi" not in str(info.value)
+
+
+def test_name_key_folds_case_accents_and_spaces() -> None:
+    assert name_key("  Siti   NURHALIZA ") == "siti nurhaliza"
+    assert name_key("Andrés") == "andres"
+
+
+def test_phone_like_queries_are_told_apart_from_names() -> None:
+    assert looks_like_phone("0812-3456-7890")
+    assert looks_like_phone("+62 812 3456")
+    assert not looks_like_phone("Budi")
+    assert not looks_like_phone("12")
+
+
+def test_etag_round_trips_and_rejects_foreign_values() -> None:
+    assert version_from_etag(etag_for(7)) == 7
+    assert version_from_etag('W/"v7"') == 7
+    assert version_from_etag('"7"') is None
+    assert version_from_etag("*") is None
+
+
+def test_email_channel_needs_an_email() -> None:
+    assert check_channel_reachable("email", None)
+    assert check_channel_reachable("email", "a@b.co") is None
+    assert check_channel_reachable("sms", None) is None
+
+
+def _p(*roles: Role, branch: str | None = "bandung") -> Principal:
+    return Principal(sub="s", username="u", roles=frozenset(roles), branch=branch)
+
+
+def test_agents_are_scoped_to_their_branch_and_other_branches_look_missing() -> None:
+    access = authorize(_p(Role.AGENT), "customers.get")
+    access.check_branch("bandung")
+    with pytest.raises(NotFound):
+        access.check_branch("jakarta")
+
+
+def test_admin_sees_every_branch() -> None:
+    access = authorize(_p(Role.ADMIN, branch=None), "customers.delete")
+    assert access.branch is None
+    access.check_branch("surabaya")
+
+
+def test_only_admin_and_manager_may_delete() -> None:
+    for role in (Role.AGENT, Role.MARKETING, Role.ANALYST):
+        with pytest.raises(Forbidden):
+            authorize(_p(role), "customers.delete")
+    authorize(_p(Role.MANAGER), "customers.delete")
+
+
+def test_analyst_has_no_customer_operation_at_all() -> None:
+    for operation in PERMISSIONS:
+        with pytest.raises(Forbidden):
+            authorize(_p(Role.ANALYST), operation)
+
+
+def test_marketing_reads_but_never_writes() -> None:
+    authorize(_p(Role.MARKETING), "customers.list")
+    for operation in ("customers.create", "customers.update", "customers.delete", "interactions.create"):
+        with pytest.raises(Forbidden):
+            authorize(_p(Role.MARKETING), operation)
+
+
+def test_a_scoped_role_without_a_branch_sees_nothing() -> None:
+    access = authorize(_p(Role.AGENT, branch=None), "customers.get")
+    for branch in ("jakarta", "bandung", "surabaya"):
+        with pytest.raises(NotFound):
+            access.check_branch(branch)
+
+
+def test_unknown_groups_grant_nothing() -> None:
+    principal = Principal.from_claims("s", "u", ["superuser", "Admin"], "jakarta")
+    assert principal.roles == frozenset()
+    with pytest.raises(Forbidden):
+        authorize(principal, "customers.get")
