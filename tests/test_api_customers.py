@@ -370,3 +370,17 @@ def test_cors_preflight_and_exposed_headers_for_allowed_origins_only(api: Any, a
     assert "ETag" in r.headers["Access-Control-Expose-Headers"] and "Location" in r.headers["Access-Control-Expose-Headers"]
     evil = agent.get("/customers?limit=1", headers={"Origin": "https://evil.example"})
     assert "Access-Control-Allow-Origin" not in evil.headers
+
+
+def test_odd_path_ids_are_simply_not_found(agent: Any) -> None:
+    for cid in ("x" * 3000, "%F0%9F%98%80", "01HZZZZZZZZZZZZZZZZZZZZZZ%00", "ZZZZZZZZZZZZZZZZZZZZZZZZZZ"):
+        _problem(agent.get(f"/customers/{cid}"), 404)
+        _problem(agent.get(f"/customers/{cid}/timeline"), 404)
+        _problem(agent.post(f"/customers/{cid}/interactions",
+                            {"channel": "sms", "direction": "outbound", "kind": "other", "summary": "x"}), 404)
+
+
+def test_if_match_star_updates_whatever_the_current_version_is(agent: Any) -> None:
+    c = agent.new_customer()
+    r = agent.patch(f"/customers/{c['id']}", {"city": "Bogor"}, headers={"If-Match": "*"})
+    assert r.status_code == 200 and r.json["version"] == 2

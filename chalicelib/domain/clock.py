@@ -20,3 +20,11 @@ def new_id(moment: datetime | None = None) -> str:
     if moment is None:
         return str(ULID())
     return str(ULID.from_datetime(moment))
+
+
+_ULID_CHARS = frozenset("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+
+
+def is_id(text: str) -> bool:
+    """A well-formed ULID (any other path id cannot exist, so it is simply not found)."""
+    return len(text) == 26 and text[0] in "01234567" and set(text) <= _ULID_CHARS

@@ -8,7 +8,7 @@ from typing import Any
 from chalicelib.config import ATTRIBUTES_MAX_ITEMS, settings
 from chalicelib.domain import customers as rules
 from chalicelib.domain.access import Access
-from chalicelib.domain.clock import iso, new_id, utcnow
+from chalicelib.domain.clock import is_id, iso, new_id, utcnow
 from chalicelib.domain.customers import Consent, Customer
 from chalicelib.domain.errors import (
     BadRequest,
@@ -77,7 +77,7 @@ def create(access: Access, data: dict[str, Any]) -> Customer:
 
 
 def get(access: Access, customer_id: str) -> Customer:
-    customer = repo.get(customer_id)
+    customer = repo.get(customer_id) if is_id(customer_id) else None
     if customer is None:
         raise NotFound("No such record.")
     access.check_branch(customer.branch_id)
@@ -87,8 +87,8 @@ def get(access: Access, customer_id: str) -> Customer:
 def update(access: Access, customer_id: str, if_match: str | None, patch: dict[str, Any]) -> Customer:
     if not if_match:
         raise PreconditionRequired("Send If-Match with the ETag of the customer you read.")
-    expected = rules.version_from_etag(if_match)
     current = get(access, customer_id)
+    expected = current.version if if_match.strip() == "*" else rules.version_from_etag(if_match)
     if expected != current.version:
         raise PreconditionFailed("The customer was changed by someone else; fetch it again.")
     changes: dict[str, Any] = {k: _text(patch[k]) for k in _SCALAR_FIELDS if k in patch}

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from chalicelib.domain.access import Access
-from chalicelib.domain.clock import iso, new_id, utcnow
+from chalicelib.domain.clock import is_id, iso, new_id, utcnow
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.interactions import Interaction
 from chalicelib.persistence import interactions as repo
@@ -15,6 +15,8 @@ from chalicelib.services import customers
 
 
 def add(access: Access, customer_id: str, data: dict[str, Any]) -> Interaction:
+    if not is_id(customer_id):
+        raise NotFound("No such record.")
     now = utcnow()
     occurred: datetime = data.get("occurred_at") or now
     interaction = Interaction(
@@ -43,12 +45,16 @@ def _checked(access: Access, customer_id: str, profile: Any, first_page: bool) -
 
 
 def history(access: Access, customer_id: str, limit: int, start_key: RawKey | None) -> tuple[list[Interaction], RawKey | None]:
+    if not is_id(customer_id):
+        raise NotFound("No such record.")
     profile, items, next_key = repo.history_page(customer_id, limit=limit, start_key=start_key)
     _checked(access, customer_id, profile, start_key is None)
     return items, next_key
 
 
 def timeline(access: Access, customer_id: str, limit: int, start_key: RawKey | None) -> tuple[list[dict[str, Any]], RawKey | None]:
+    if not is_id(customer_id):
+        raise NotFound("No such record.")
     profile, items, next_key = repo.timeline_page(customer_id, limit=limit, start_key=start_key)
     _checked(access, customer_id, profile, start_key is None)
     return items, next_key
