@@ -48,8 +48,11 @@ def aws_environment(aws_port: int) -> dict[str, str]:
 
 
 def start_moto(aws_port: int) -> Any:
+    import logging
+
     from moto.server import ThreadedMotoServer
 
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call is noise here
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False)
     server.start()
     return server
@@ -127,8 +130,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: port {port} on 127.0.0.1 is already in use; free it or set {name}=<port>", file=sys.stderr)
             return 2
 
+    def interrupted(*_: Any) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops like Ctrl-C, even while seeding
+
+    signal.signal(signal.SIGTERM, interrupted)
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
     moto = None
     api = None
     try:
