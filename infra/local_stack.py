@@ -52,6 +52,9 @@ def start_moto(aws_port: int) -> Any:
 
     from moto.server import ThreadedMotoServer
 
+    from infra import moto_speedups
+
+    moto_speedups.install()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call is noise here
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False)
     server.start()

@@ -22,10 +22,12 @@ from chalicelib.persistence.tables import (
     Item,
     bind_table,
     branch_pk,
+    branch_stage_pk,
     customer_pk,
     email_guard_pk,
     name_pk,
     phone_guard_pk,
+    stage_pk,
 )
 
 BATCH_DELETE_PAGE = 100
@@ -60,6 +62,10 @@ def to_item(c: Customer) -> CustomerItem:
         all_sk=c.id,
         branch_pk=branch_pk(c.branch_id),
         branch_sk=c.id,
+        stage_pk=stage_pk(c.lifecycle_stage),
+        stage_sk=c.id,
+        branch_stage_pk=branch_stage_pk(c.branch_id, c.lifecycle_stage),
+        branch_stage_sk=c.id,
         name_pk=name_pk(key),
         name_sk=f"{key}#{c.id}",
     )
@@ -215,27 +221,22 @@ def list_page(
     limit: int,
     start_key: RawKey | None,
 ) -> Page:
+    """Newest first. Branch and stage are index keys (one Query per page); a tag is a filter."""
     bind_table()
-    condition: Any = None
-    if stage:
-        condition = CustomerItem.lifecycle_stage == stage
-    if tag:
-        has_tag = CustomerItem.tags.contains(tag)
-        condition = has_tag if condition is None else condition & has_tag
-    if branch:
-        return query_page(
-            branch_pk(branch),
-            index_name="customers_by_branch",
-            limit=limit,
-            start_key=start_key,
-            filter_condition=condition,
-        )
+    if branch and stage:
+        index, hash_key = "customers_by_branch_stage", branch_stage_pk(branch, stage)
+    elif stage:
+        index, hash_key = "customers_by_stage", stage_pk(stage)
+    elif branch:
+        index, hash_key = "customers_by_branch", branch_pk(branch)
+    else:
+        index, hash_key = "customers_all", ALL_CUSTOMERS_PK
     return query_page(
-        ALL_CUSTOMERS_PK,
-        index_name="customers_all",
+        hash_key,
+        index_name=index,
         limit=limit,
         start_key=start_key,
-        filter_condition=condition,
+        filter_condition=CustomerItem.tags.contains(tag) if tag else None,
     )
 
 

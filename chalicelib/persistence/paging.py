@@ -14,7 +14,7 @@ from typing import Any
 
 from pynamodb.expressions.condition import Condition
 
-from chalicelib.config import FILTERED_LIST_MAX_QUERIES
+from chalicelib.config import FILTER_WINDOW_FACTOR, FILTER_WINDOW_MAX_ITEMS, FILTERED_LIST_MAX_QUERIES
 from chalicelib.persistence.errors import translated
 from chalicelib.persistence.tables import INDEXES, Item
 
@@ -49,6 +49,9 @@ def query_page(
     conn = Item._get_connection()
     items: list[dict[str, Any]] = []
     esk = start_key
+    # With a filter, DynamoDB's Limit counts items before filtering: read a
+    # wider window per request so a page fills in fewer round trips.
+    window = limit + 1 if filter_condition is None else min(FILTER_WINDOW_MAX_ITEMS, (limit + 1) * FILTER_WINDOW_FACTOR)
     for _ in range(max_queries if filter_condition is not None else 1):
         with translated():
             resp = conn.query(
@@ -58,7 +61,7 @@ def query_page(
                 index_name=index_name,
                 exclusive_start_key=esk,
                 scan_index_forward=not newest_first,
-                limit=limit - len(items) + 1,
+                limit=window,
             )
         items.extend(resp.get("Items", []))
         esk = resp.get("LastEvaluatedKey")

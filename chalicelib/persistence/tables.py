@@ -56,6 +56,14 @@ def branch_pk(branch_id: str) -> str:
     return f"CUST#{branch_id}"
 
 
+def stage_pk(stage: str) -> str:
+    return f"STAGE#{stage}"
+
+
+def branch_stage_pk(branch_id: str, stage: str) -> str:
+    return f"CUST#{branch_id}#{stage}"
+
+
 def name_pk(key: str) -> str:
     return f"NAME#{key[:1]}"
 
@@ -74,6 +82,8 @@ def _index(name: str, hash_attr: str, range_attr: str | None) -> type[GlobalSeco
 INDEXES: dict[str, tuple[str, str | None]] = {
     "customers_all": ("all_pk", "all_sk"),
     "customers_by_branch": ("branch_pk", "branch_sk"),
+    "customers_by_stage": ("stage_pk", "stage_sk"),
+    "customers_by_branch_stage": ("branch_stage_pk", "branch_stage_sk"),
     "customers_by_name": ("name_pk", "name_sk"),
     "customers_by_phone": ("phone", None),
     "customers_by_email": ("email", None),
@@ -93,6 +103,8 @@ class Item(Model):
 
     customers_all = _index("customers_all", *INDEXES["customers_all"])()
     customers_by_branch = _index("customers_by_branch", *INDEXES["customers_by_branch"])()
+    customers_by_stage = _index("customers_by_stage", *INDEXES["customers_by_stage"])()
+    customers_by_branch_stage = _index("customers_by_branch_stage", *INDEXES["customers_by_branch_stage"])()
     customers_by_name = _index("customers_by_name", *INDEXES["customers_by_name"])()
     customers_by_phone = _index("customers_by_phone", *INDEXES["customers_by_phone"])()
     customers_by_email = _index("customers_by_email", *INDEXES["customers_by_email"])()
@@ -123,6 +135,10 @@ class CustomerItem(Item, discriminator="customer"):
     all_sk = UnicodeAttribute()
     branch_pk = UnicodeAttribute()
     branch_sk = UnicodeAttribute()
+    stage_pk = UnicodeAttribute()
+    stage_sk = UnicodeAttribute()
+    branch_stage_pk = UnicodeAttribute()
+    branch_stage_sk = UnicodeAttribute()
     name_pk = UnicodeAttribute()
     name_sk = UnicodeAttribute()
 

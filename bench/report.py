@@ -1,0 +1,201 @@
+"""docs/performance.md: the bench results as Markdown (also printed)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from datetime import UTC, datetime
+from importlib import metadata
+
+from bench.coldstart import FIRST_STAGES, LABELS, TARGET_RATIO, ColdStart
+from bench.dynamodb import BATCH_WRITE_MAX, DELETE_PAGE, RequestCounts, delete_formula, summarize
+
+PACKAGES = ("boto3", "botocore", "chalice", "pynamodb", "aws-lambda-powertools", "pydantic", "moto")
+
+
+def _ms(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds * 1000:.1f} ms"
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def _nproc() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:
+        return os.cpu_count() or 0
+
+
+def _versions() -> str:
+    found = []
+    for name in PACKAGES:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return ", ".join(found)
+
+
+def machine() -> list[str]:
+    return [
+        f"- Date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
+        f"- Machine: {_nproc()} CPUs (nproc), {_cpu_model()}, {platform.system()} {platform.release()}; "
+        f"load average at the end {', '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        f"- Python {platform.python_version()} ({sys.executable})",
+        f"- Packages: {_versions()}",
+    ]
+
+
+def cold_start(c: ColdStart) -> list[str]:
+    verdict = "meets" if c.import_ratio <= TARGET_RATIO else "MISSES"
+    wall_verdict = "meets" if c.wall_ratio <= TARGET_RATIO else "MISSES"
+    lines = [
+        "## Cold start",
+        "",
+        f"Median of {c.runs} fresh processes per probe, interleaved. *import* is timed inside the process "
+        "around the import statement; *wall* is the whole `python -c` process (start-up, import, exit) "
+        "as the parent sees it.",
+        "",
+        "| Probe | import, median (min-max) | wall, median (min-max) |",
+        "|---|---|---|",
+    ]
+    for probe in ("python", "floor", "app"):
+        s = c.samples[probe]
+        imported = "-" if probe == "python" else \
+            f"{_ms(c.median_import(probe))} ({_ms(min(s.imports))}-{_ms(max(s.imports))})"
+        lines.append(
+            f"| {LABELS[probe]} | {imported} | {_ms(c.median_wall(probe))} ({_ms(min(s.walls))}-{_ms(max(s.walls))}) |"
+        )
+    lines += [
+        "",
+        "| Ratio `app` / floor | value | target | verdict |",
+        "|---|---|---|---|",
+        f"| import time | {c.import_ratio:.2f} | <= {TARGET_RATIO} | {verdict} |",
+        f"| process wall time | {c.wall_ratio:.2f} | <= {TARGET_RATIO} | {wall_verdict} |",
+        "",
+        "What the first requests import on top of the cold start (for information; paid once per "
+        f"Lambda instance, by the request that needs it). Median of {c.runs} processes, each stage "
+        "timed after the ones above it:",
+        "",
+        "| Stage | median |",
+        "|---|---|",
+    ]
+    for i, label in enumerate(FIRST_STAGES):
+        lines.append(f"| + {label} | {_ms(c.stage_median(i))} |")
+    if c.heaviest:
+        lines += [
+            "",
+            "Largest direct imports of `app` (cumulative, one `python -X importtime -c 'import app'` run): "
+            + ", ".join(f"`{name}` {_ms(sec)}" for name, sec in c.heaviest) + ".",
+        ]
+    return lines
+
+
+def requests(r: RequestCounts) -> list[str]:
+    lines = [
+        "## DynamoDB requests per API operation",
+        "",
+        f"On the local stack (moto) with {r.seeded} seeded demo customers (`infra.seed`, 3 branches, "
+        f"0-5 interactions each), as the demo `admin` unless said otherwise. Lists use the default page "
+        f"size; interactions and timeline use `limit={r.page_size}`. Counts are botocore API calls "
+        "(a retry inside botocore would not show; none happen locally). Transactions and batches show the "
+        "items they carry, Queries the items they read before any filter (`ScannedCount`); *idempotency* marks "
+        "calls on the Powertools idempotency table. `--seed N` seeds more customers; in the bench process moto "
+        "backs up a table once per transaction instead of once per item, which changes how fast moto answers, "
+        "not what the app sends.",
+        "",
+        "| Operation | DynamoDB requests | Total | Target | Verdict | Notes |",
+        "|---|---|---|---|---|---|",
+    ]
+    for op in r.ops:
+        lines.append(
+            f"| {op.name} | {summarize(op.dynamodb)} | {len(op.dynamodb)} | {op.target} | {op.verdict()} "
+            f"| {op.note} |"
+        )
+    lines += _why_misses(r)
+    lines += [
+        "",
+        "DELETE of a customer with *N* interactions (design: the history is erased page by page, then the "
+        "profile and its guards in one transaction):",
+        "",
+        f"- GetItem 1 (read and access check) + Query ceil(N/{DELETE_PAGE}) + 1 (pages of history; the last one "
+        f"finds only the profile) + BatchWriteItem ceil(N/{BATCH_WRITE_MAX}) + TransactWriteItems 1",
+        f"- total = 3 + ceil(N/{DELETE_PAGE}) + ceil(N/{BATCH_WRITE_MAX}); "
+        + ", ".join(f"N={n}: {delete_formula(n)['total']}" for n in (0, 5, 15, 120, 1000))
+        + ". The rows above check it against measured deletes.",
+    ]
+    others = [(op.name, summarize(op.others)) for op in r.ops if op.others]
+    lines += ["", "Calls to other AWS services (not counted): "
+              + ("; ".join(f"{name}: {s}" for name, s in others) if others else "none.")]
+    if r.cold_differences:
+        lines += ["", "First pass (cold process) made different calls than the measured warm pass:", ""]
+        lines += [f"- {d}" for d in r.cold_differences]
+    else:
+        lines += ["", "The first pass, in a fresh process, made the same DynamoDB calls as the measured pass."]
+    return lines
+
+
+def _max_queries() -> str:
+    try:
+        from chalicelib.config import FILTERED_LIST_MAX_QUERIES
+    except ImportError:
+        return "FILTERED_LIST_MAX_QUERIES"
+    return f"FILTERED_LIST_MAX_QUERIES = {FILTERED_LIST_MAX_QUERIES}"
+
+
+def _why_misses(r: RequestCounts) -> list[str]:
+    missed = [op.name for op in r.ops if op.verdict().startswith("MISSES")]
+    reasons = []
+    if any("stage=" in name or "tag=" in name for name in missed):
+        reasons.append(
+            "Filtered lists (`stage`, `tag`): the filter is applied after the key condition and DynamoDB's "
+            "`Limit` counts the items read before it, so filling one page of 25 reads further index pages, up "
+            f"to {_max_queries()} Queries per request (`chalicelib/config.py`); the more selective the filter, "
+            "the more Queries, and at the cap the page comes back short with a cursor. A key that holds the "
+            "filter (e.g. an index on branch + stage) would make it one Query."
+        )
+    if any("cursor page" in name for name in missed):
+        reasons.append(
+            "Cursor pages of interactions and timeline: the first page's Query returns the profile on top "
+            "(it sorts first) for the branch access check; a Query resumed from a cursor does not, so the check "
+            "reads the profile with a GetItem. Trusting the signed cursor (bound to the caller's branch scope "
+            "and the customer) would drop the GetItem, at the price of not noticing a branch move between pages."
+        )
+    if not reasons:
+        return []
+    return ["", "Why the misses:", "", *[f"- {reason}" for reason in reasons]]
+
+
+def document(cold: ColdStart | None, counts: RequestCounts | None, seconds: float) -> str:
+    lines = [
+        "# Performance",
+        "",
+        "Written by `make bench` (`python -m bench`, see `bench/`); run it again rather than editing this page.",
+        "",
+        "Two budgets: the **cold start** (the import cost of `app` in a fresh process, against the floor "
+        "`import boto3, chalice` that any Chalice app on boto3 pays) and the **DynamoDB requests** each API "
+        "operation makes (DynamoDB bills, and adds latency, per request). The requests are counted on the "
+        "local stack, driving the app the way the tests do (moto in-process, `chalice.test.Client` behind the "
+        "local API Gateway, real Cognito ID tokens), by wrapping botocore's `BaseClient._make_api_call`, "
+        "which every client goes through (PynamoDB's and the idempotency layer's boto3 client alike).",
+        "",
+        *machine(),
+        f"- Bench run time: {seconds:.0f} s",
+    ]
+    if counts is not None:
+        lines.append(f"- Seeding {counts.seeded} customers took {counts.seed_seconds:.0f} s")
+    if cold is not None:
+        lines += ["", *cold_start(cold)]
+    if counts is not None:
+        lines += ["", *requests(counts)]
+    return "\n".join(lines) + "\n"
