@@ -1,8 +1,8 @@
 """Demo data: about 200 customers across the three branches, with their history.
 
-Written through the same use cases the API runs (as the demo admin), so the
-demo data obeys every rule real data does. Deterministic: the same seed
-gives the same people.
+Built through the same models and use cases the API runs (as the demo
+admin), so the demo data obeys every rule real data does. Deterministic: the
+same seed gives the same people.
 """
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import random
 from datetime import UTC, date, datetime, timedelta
 
 from chalicelib.domain.access import Principal, Role, authorize
-from chalicelib.domain.errors import Conflict
-from chalicelib.domain.interactions import Direction, InteractionChannel, InteractionKind
+from chalicelib.domain.customers import Customer
+from chalicelib.domain.interactions import Direction, Interaction, InteractionChannel, InteractionKind
+from chalicelib.persistence import customers as customers_repo
 from chalicelib.services import customers, interactions
 from infra.demo import BRANCHES
 
@@ -44,14 +45,21 @@ def _phone(rng: random.Random) -> str:
 
 
 def seed(count: int = 200, seed_value: int = 20261123) -> int:
-    """Create `count` customers (skipping clashes) with 0-5 interactions each; returns how many were made."""
+    """Create `count` customers with 0-5 interactions each; returns how many were made.
+
+    Every record is built and validated by the same models and use cases the
+    API runs; they are then written in batches (uniqueness is guaranteed here
+    by construction), because moto makes each transaction copy the table.
+    """
     from chalicelib.api.schemas import CustomerCreate, InteractionCreate
 
     rng = random.Random(seed_value)
     create = authorize(ADMIN, "customers.create")
     add = authorize(ADMIN, "interactions.create")
     now = datetime.now(UTC)
-    made = 0
+    made: list[Customer] = []
+    history: list[Interaction] = []
+    phones: set[str] = set()
     for n in range(count):
         branch = BRANCHES[n % len(BRANCHES)]
         first, last = rng.choice(FIRST), rng.choice(LAST)
@@ -71,11 +79,11 @@ def seed(count: int = 200, seed_value: int = 20261123) -> int:
             "language": "id" if rng.random() < 0.85 else "en",
             "consent": {"sms_marketing": {"value": rng.random() < 0.6, "source": "showroom-form"}},
         }
-        try:
-            customer = customers.create(create, CustomerCreate.model_validate(body, strict=False).model_dump())
-        except Conflict:
+        customer = customers.build(create, CustomerCreate.model_validate(body, strict=False).model_dump())
+        if customer.phone in phones or customers_repo.find_by("phone", customer.phone):
             continue
-        made += 1
+        phones.add(customer.phone)
+        made.append(customer)
         for _ in range(rng.randint(0, 5)):
             when = now - timedelta(days=rng.randint(0, 365), minutes=rng.randint(0, 600))
             entry = InteractionCreate.model_validate({
@@ -85,5 +93,6 @@ def seed(count: int = 200, seed_value: int = 20261123) -> int:
                 "summary": rng.choice(SUMMARIES),
                 "occurred_at": when,
             }, strict=False)
-            interactions.add(add, customer.id, entry.model_dump())
-    return made
+            history.append(interactions.build(add, customer.id, entry.model_dump()))
+    customers_repo.load(made, history)
+    return len(made)

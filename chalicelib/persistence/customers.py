@@ -154,6 +154,20 @@ def create(c: Customer) -> None:
         raise
 
 
+def load(customers: list[Customer], interactions: list[Any]) -> None:
+    """Bulk load for demo data: batch writes, no conditions. The caller guarantees uniqueness."""
+    from chalicelib.persistence.interactions import to_item as interaction_item
+
+    bind_table()
+    with translated(), Item.batch_write() as batch:
+        for c in customers:
+            batch.save(to_item(c))
+            for g in _guards(c):
+                batch.save(GuardItem(pk=g, sk=GUARD_SK, customer_id=c.id))
+        for i in interactions:
+            batch.save(interaction_item(i))
+
+
 def get(customer_id: str) -> Customer | None:
     bind_table()
     with translated():

@@ -46,6 +46,13 @@ def _consents(given: dict[str, Any] | None, now: str, current: dict[str, Consent
 
 
 def create(access: Access, data: dict[str, Any]) -> Customer:
+    customer = build(access, data)
+    repo.create(customer)
+    return customer
+
+
+def build(access: Access, data: dict[str, Any]) -> Customer:
+    """A new customer from validated input, checked against the caller's branch; not stored yet."""
     branch = data.get("branch_id") or access.principal.branch
     if not branch:
         raise ValidationFailed([FieldError("branch_id", "is required for callers without a branch")])
@@ -72,7 +79,6 @@ def create(access: Access, data: dict[str, Any]) -> Customer:
         updated_at=stamp,
         version=1,
     )
-    repo.create(customer)
     return customer
 
 

@@ -17,9 +17,16 @@ from chalicelib.services import customers
 def add(access: Access, customer_id: str, data: dict[str, Any]) -> Interaction:
     if not is_id(customer_id):
         raise NotFound("No such record.")
+    interaction = build(access, customer_id, data)
+    repo.add(interaction, access.branch)
+    return interaction
+
+
+def build(access: Access, customer_id: str, data: dict[str, Any]) -> Interaction:
+    """A new interaction from validated input; not stored yet."""
     now = utcnow()
     occurred: datetime = data.get("occurred_at") or now
-    interaction = Interaction(
+    return Interaction(
         id=new_id(occurred),
         customer_id=customer_id,
         channel=data["channel"].value,
@@ -31,8 +38,6 @@ def add(access: Access, customer_id: str, data: dict[str, Any]) -> Interaction:
         created_at=iso(now),
         ref=data.get("ref"),
     )
-    repo.add(interaction, access.branch)
-    return interaction
 
 
 def _checked(access: Access, customer_id: str, profile: Any, first_page: bool) -> None:
