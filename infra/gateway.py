@@ -37,10 +37,18 @@ _GATEWAY_DETAILS = {
 }
 
 
-def _as_problem(error: LocalGatewayException) -> LocalGatewayException:
+def _as_problem(error: LocalGatewayException, request_headers: dict[str, Any]) -> LocalGatewayException:
     status = error.CODE
     body = problem_body(status, _GATEWAY_DETAILS.get(status, "The request was refused."))
-    headers = {**(error.headers or {}), "Content-Type": PROBLEM_JSON}
+    headers = {**(error.headers or {}), "Content-Type": PROBLEM_JSON, "Vary": "Origin"}
+    origin = {k.lower(): v for k, v in request_headers.items()}.get("origin")
+    if origin:
+        # The deployed gateway echoes any Origin on its own errors (it cannot
+        # check a list); locally only the configured ones, like the app does.
+        from chalicelib.config import settings
+
+        if origin in settings().cors_allowed_origins:
+            headers["Access-Control-Allow-Origin"] = origin
     return type(error)(headers, json.dumps(body).encode())
 
 
@@ -49,9 +57,9 @@ class RelasiLocalGateway(LocalGateway):
         try:
             return super().handle_request(method, path, headers, body)
         except TokenRejected:
-            raise _as_problem(NotAuthorizedError({}, b"")) from None
+            raise _as_problem(NotAuthorizedError({}, b""), headers) from None
         except LocalGatewayException as error:
-            raise _as_problem(error) from None
+            raise _as_problem(error, headers) from None
 
 
 class _Handler(ChaliceRequestHandler):

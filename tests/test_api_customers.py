@@ -384,3 +384,22 @@ def test_if_match_star_updates_whatever_the_current_version_is(agent: Any) -> No
     c = agent.new_customer()
     r = agent.patch(f"/customers/{c['id']}", {"city": "Bogor"}, headers={"If-Match": "*"})
     assert r.status_code == 200 and r.json["version"] == 2
+
+
+def test_a_content_type_without_a_body_is_ignored(api: Any, agent: Any) -> None:
+    assert api.request("GET", "/health", headers={"Content-Type": "text/plain"}).status_code == 200
+    c = agent.new_customer()
+    r = agent.get(f"/customers/{c['id']}", headers={"Content-Type": "text/plain"})
+    assert r.status_code == 200
+
+
+def test_if_match_accepts_a_list_and_refuses_weak_etags(agent: Any) -> None:
+    c = agent.new_customer()
+    url = f"/customers/{c['id']}"
+    _problem(agent.patch(url, {"city": "Bogor"}, headers={"If-Match": 'W/"v1"'}), 412)
+    assert agent.patch(url, {"city": "Bogor"}, headers={"If-Match": '"v0", "v1"'}).status_code == 200
+
+
+def test_gateway_errors_carry_cors_headers_for_allowed_origins(api: Any) -> None:
+    r = api.request("GET", "/customers", headers={"Origin": "http://localhost:3000"})
+    assert r.status_code == 401 and r.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"

@@ -8,11 +8,11 @@ from chalicelib.domain.access import PERMISSIONS, Principal, Role, authorize
 from chalicelib.domain.customers import (
     check_channel_reachable,
     etag_for,
+    if_match_allows,
     looks_like_phone,
     name_key,
     normalize_email,
     normalize_phone,
-    version_from_etag,
 )
 from chalicelib.domain.errors import Forbidden, NotFound
 
@@ -55,11 +55,14 @@ def test_phone_like_queries_are_told_apart_from_names() -> None:
     assert not looks_like_phone("12")
 
 
-def test_etag_round_trips_and_rejects_foreign_values() -> None:
-    assert version_from_etag(etag_for(7)) == 7
-    assert version_from_etag('W/"v7"') == 7
-    assert version_from_etag('"7"') is None
-    assert version_from_etag("*") is None
+def test_if_match_compares_strongly_and_accepts_lists_and_star() -> None:
+    assert if_match_allows(etag_for(7), 7)
+    assert if_match_allows('"v1", "v7"', 7)
+    assert if_match_allows("*", 7)
+    assert not if_match_allows('W/"v7"', 7)
+    assert not if_match_allows('"v6"', 7)
+    assert not if_match_allows('"7"', 7)
+    assert not if_match_allows("", 7)
 
 
 def test_email_channel_needs_an_email() -> None:

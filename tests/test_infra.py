@@ -281,8 +281,13 @@ def test_local_template_deploys_into_moto() -> None:
 # --------------------------------------------------------------------------
 
 
-def test_gateway_responses_mirror_the_local_gateway() -> None:
+def test_gateway_responses_mirror_the_local_gateway(monkeypatch: pytest.MonkeyPatch) -> None:
     from chalice.local import ForbiddenError, InvalidAuthorizerError, NotAuthorizedError
+
+    from chalicelib.config import settings
+
+    monkeypatch.setenv("CORS_ALLOWED_ORIGINS", "http://localhost:3000")
+    settings.cache_clear()
 
     from chalicelib.api.problems import PROBLEM_JSON, problem_body
     from infra.gateway import _as_problem
@@ -290,7 +295,11 @@ def test_gateway_responses_mirror_the_local_gateway() -> None:
     responses = _template()["Resources"]["RestAPI"]["Properties"]["GatewayResponses"]
     assert set(responses) == {"UNAUTHORIZED", "ACCESS_DENIED", "MISSING_AUTHENTICATION_TOKEN", "DEFAULT_4XX", "DEFAULT_5XX"}
     for response in responses.values():
-        assert response["ResponseParameters"] == {"Headers": {"Content-Type": f"'{PROBLEM_JSON}'"}}
+        assert response["ResponseParameters"] == {"Headers": {
+            "Content-Type": f"'{PROBLEM_JSON}'",
+            "Access-Control-Allow-Origin": "method.request.header.Origin",
+            "Vary": "'Origin'",
+        }}
         assert set(response["ResponseTemplates"]) == {"application/json"}
 
     def body(response_type: str) -> str:
@@ -303,8 +312,10 @@ def test_gateway_responses_mirror_the_local_gateway() -> None:
         ("MISSING_AUTHENTICATION_TOKEN", ForbiddenError({}, b"")),  # Chalice's answer to an unknown route
         ("DEFAULT_5XX", InvalidAuthorizerError({}, b"")),
     ):
-        rendered = _as_problem(error)
+        rendered = _as_problem(error, {"Origin": "http://localhost:3000"})
         assert rendered.headers["Content-Type"] == PROBLEM_JSON
+        assert rendered.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+        assert "Access-Control-Allow-Origin" not in _as_problem(error, {"Origin": "https://evil.example"}).headers
         assert body(response_type).encode() == rendered.body
         if not response_type.startswith("DEFAULT_"):
             assert responses[response_type]["StatusCode"] == str(error.CODE)
@@ -312,3 +323,5 @@ def test_gateway_responses_mirror_the_local_gateway() -> None:
     assert json.loads(body("DEFAULT_4XX")) == problem_body(400, "The request was refused.")
     # API Gateway keeps its own status (429, 502, 504...) for the defaults.
     assert "StatusCode" not in responses["DEFAULT_4XX"] and "StatusCode" not in responses["DEFAULT_5XX"]
+    monkeypatch.undo()
+    settings.cache_clear()

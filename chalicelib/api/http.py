@@ -19,10 +19,13 @@ from chalice.app import ChaliceAuthorizer, Request
 
 from chalicelib.config import IDEMPOTENCY_KEY_MAX_CHARS
 from chalicelib.domain.access import Access, authorize
-from chalicelib.domain.errors import BadRequest, DomainError
+from chalicelib.domain.errors import BadRequest, DomainError, UnsupportedMediaType
 from chalicelib.observability import logger
 
-JSON_TYPES = ["application/json", "application/merge-patch+json"]
+JSON_TYPES = ("application/json", "application/merge-patch+json")
+# Chalice would answer 415 itself to any Content-Type outside a route's list,
+# even on a GET without a body; the wrapper checks it only where a body is read.
+ANY_CONTENT_TYPE = ["*/*"]
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,9 @@ def _parse(request: Request, spec: RouteSpec) -> tuple[Any, Any, frozenset[str]]
     body = None
     sent: frozenset[str] = frozenset()
     if spec.body:
+        content_type = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
+        if content_type not in JSON_TYPES:
+            raise UnsupportedMediaType("Send the body as application/json.")
         raw = request.raw_body or b""
         if not raw.strip():
             raise BadRequest("A JSON body is required.")
@@ -177,7 +183,7 @@ def register(app: Chalice, authorizer: ChaliceAuthorizer, routes: list[tuple[Rou
             spec.path,
             methods=[spec.method],
             authorizer=authorizer if spec.operation else None,
-            content_types=JSON_TYPES,
+            content_types=ANY_CONTENT_TYPE,
             name=f"{spec.method.lower()}_{endpoint.__name__}",
         )(endpoint)
 

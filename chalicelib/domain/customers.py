@@ -119,13 +119,14 @@ def etag_for(version: int) -> str:
     return f'"v{version}"'
 
 
-def version_from_etag(value: str) -> int | None:
-    """Parse an If-Match value; None if it is not one of our ETags."""
-    text = value.strip()
-    if text.startswith("W/"):
-        text = text[2:]
-    match = re.fullmatch(r'"v(\d{1,12})"', text)
-    return int(match.group(1)) if match else None
+def if_match_allows(header: str, version: int) -> bool:
+    """RFC 9110 If-Match: `*` or a list of ETags, compared strongly (weak ETags never match)."""
+    current = etag_for(version)
+    for candidate in header.split(","):
+        tag = candidate.strip()
+        if tag == "*" or tag == current:
+            return True
+    return False
 
 
 def check_channel_reachable(preferred_channel: str, email: str | None) -> str | None:

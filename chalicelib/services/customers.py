@@ -94,8 +94,7 @@ def update(access: Access, customer_id: str, if_match: str | None, patch: dict[s
     if not if_match:
         raise PreconditionRequired("Send If-Match with the ETag of the customer you read.")
     current = get(access, customer_id)
-    expected = current.version if if_match.strip() == "*" else rules.version_from_etag(if_match)
-    if expected != current.version:
+    if not rules.if_match_allows(if_match, current.version):
         raise PreconditionFailed("The customer was changed by someone else; fetch it again.")
     changes: dict[str, Any] = {k: _text(patch[k]) for k in _SCALAR_FIELDS if k in patch}
     if "branch_id" in changes:
