@@ -156,13 +156,12 @@ def _max_queries() -> str:
 def _why_misses(r: RequestCounts) -> list[str]:
     missed = [op.name for op in r.ops if op.verdict().startswith("MISSES")]
     reasons = []
-    if any("stage=" in name or "tag=" in name for name in missed):
+    if any("tag=" in name for name in missed):
         reasons.append(
-            "Filtered lists (`stage`, `tag`): the filter is applied after the key condition and DynamoDB's "
-            "`Limit` counts the items read before it, so filling one page of 25 reads further index pages, up "
-            f"to {_max_queries()} Queries per request (`chalicelib/config.py`); the more selective the filter, "
-            "the more Queries, and at the cap the page comes back short with a cursor. A key that holds the "
-            "filter (e.g. an index on branch + stage) would make it one Query."
+            "Tag filter: branch and stage are index keys, but a tag is a filter on the chosen index, and "
+            "DynamoDB's `Limit` counts the items read before it; each Query reads 4x the page size and up "
+            f"to {_max_queries()} Queries fill one page (`chalicelib/config.py`); a rarer tag needs more, and "
+            "at the cap the page comes back short with a cursor."
         )
     if any("cursor page" in name for name in missed):
         reasons.append(

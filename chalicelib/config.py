@@ -19,6 +19,8 @@ PAGE_LIMIT_MAX = 100
 # many index pages to fill one response page; past that it returns a short page
 # with a cursor, so one request never turns into an unbounded read.
 FILTERED_LIST_MAX_QUERIES = 5
+# A pagination cursor is honoured this long after it was issued.
+CURSOR_TTL_SECONDS = 15 * 60
 # A filtered Query reads this many times the page size per request (at most
 # FILTER_WINDOW_MAX_ITEMS); items past the page are not returned, and the
 # cursor resumes after the last item returned.

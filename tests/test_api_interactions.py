@@ -87,3 +87,18 @@ def test_interactions_of_unknown_or_other_branch_customers_are_404(as_user: Any)
     _problem(other.get(f"/customers/{c['id']}/timeline"), 404)
     _problem(as_user("agent.jakarta").post("/customers/01HNOPE0000000000000000000/interactions", _entry()), 404)
     assert as_user("agent.jakarta").get(f"/customers/{c['id']}/interactions").json["items"] == []
+
+
+def test_cursor_pages_need_no_profile_read_but_cursors_expire(agent: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from chalicelib.config import CURSOR_TTL_SECONDS
+
+    c = agent.new_customer()
+    for n in range(3):
+        agent.post(f"/customers/{c['id']}/interactions", _entry(summary=f"call {n}"))
+    cursor = agent.get(f"/customers/{c['id']}/timeline?limit=1").json["next_cursor"]
+    assert agent.get(f"/customers/{c['id']}/timeline?limit=1&cursor={cursor}").status_code == 200
+    later = time.time() + CURSOR_TTL_SECONDS + 5
+    monkeypatch.setattr("chalicelib.api.cursors.time.time", lambda: later)
+    _problem(agent.get(f"/customers/{c['id']}/timeline?limit=1&cursor={cursor}"), 400)

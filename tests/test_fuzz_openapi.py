@@ -14,20 +14,9 @@ derandomized generation.
 from __future__ import annotations
 
 import itertools
-import os
-import queue
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
-import threading
-import time
 import zlib
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 import requests
@@ -41,9 +30,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-ROOT = Path(__file__).resolve().parent.parent
-READY_TIMEOUT_S = float(os.environ.get("RELASI_STACK_READY_TIMEOUT", "120"))
-STOP_TIMEOUT_S = 30.0
+from tests.stack_process import RunningStack, start_stack, stop_stack_cleanly
+
 MAX_EXAMPLES = 40  # per operation, fuzzing phase; the coverage phase adds its own boundary cases
 CHECKS = [
     not_a_server_error,
@@ -52,104 +40,13 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
-_STACK_OWNED = {
-    "STAGE", "TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "OPS_TOPIC_ARN", "EXPORT_BUCKET", "USER_POOL_ID",
-    "USER_POOL_CLIENT_ID", "CURSOR_SECRET", "JWKS_URL", "CORS_ALLOWED_ORIGINS", "BRANCHES",
-    "DEFAULT_PHONE_REGION", "TIMEZONE", "SEED", "RELASI_API_PORT", "RELASI_AWS_PORT",
-}
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@dataclass
-class RunningStack:
-    proc: subprocess.Popen[str]
-    api_port: int
-    aws_port: int
-    env: dict[str, str]
-    stderr: IO[str]
-    lines: list[str] = field(default_factory=list)
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
-
-    def stderr_tail(self) -> str:
-        self.stderr.flush()
-        return Path(self.stderr.name).read_text(errors="replace")[-3000:]
-
-    def token(self, user: str) -> str:
-        done = subprocess.run([sys.executable, "-m", "infra.token", user], cwd=ROOT, env=self.env,
-                              capture_output=True, text=True, timeout=120)
-        assert done.returncode == 0, done.stderr
-        return done.stdout.strip()
-
-
-def _start(seed: str = "none") -> RunningStack:
-    api_port = _free_port()
-    aws_port = _free_port()
-    while aws_port == api_port:
-        aws_port = _free_port()
-    env = {k: v for k, v in os.environ.items()
-           if k not in _STACK_OWNED and not k.startswith(("AWS_", "MOTO_", "POWERTOOLS_"))}
-    env.update(RELASI_API_PORT=str(api_port), RELASI_AWS_PORT=str(aws_port), SEED=seed, PYTHONUNBUFFERED="1")
-    # moto logs every request on stderr: a file, since an unread pipe would fill up and block the stack.
-    err = tempfile.NamedTemporaryFile("w+", prefix="relasi-fuzz-", suffix=".stderr", delete=False)  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "infra.local_stack"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1)
-    stack = RunningStack(proc, api_port, aws_port, env, err)
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, name="fuzz-stack-stdout", daemon=True).start()
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    try:
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise AssertionError(f"no 'ready' within {READY_TIMEOUT_S:.0f} s: {stack.lines} {stack.stderr_tail()}")
-            try:
-                line = lines.get(timeout=min(left, 1.0))
-            except queue.Empty:
-                continue
-            if line is None:
-                raise AssertionError(f"stack exited early ({proc.wait()}): {stack.lines} {stack.stderr_tail()}")
-            stack.lines.append(line.rstrip("\n"))
-            if "ready" in line:
-                return stack
-    except BaseException:
-        _stop(stack)
-        raise
-
-
-def _stop(stack: RunningStack) -> int | None:
-    if stack.proc.poll() is None:
-        stack.proc.send_signal(signal.SIGINT)
-    try:
-        return stack.proc.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        stack.proc.kill()
-        stack.proc.wait(timeout=10)
-        return None
-    finally:
-        stack.stderr.close()
-        os.unlink(stack.stderr.name)
 
 
 @pytest.fixture(scope="module")
 def fuzz_stack() -> Iterator[RunningStack]:
-    stack = _start(seed="none")
+    stack = start_stack(SEED="none")
     yield stack
-    _stop(stack)
+    stop_stack_cleanly(stack)
 
 
 @pytest.fixture(scope="module")

@@ -11,161 +11,36 @@ Ctrl-C (SIGINT) at the end, which must exit 0.
 from __future__ import annotations
 
 import os
-import queue
 import random
-import signal
 import socket
 import subprocess
-import sys
-import tempfile
-import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import pytest
 import requests
 
-ROOT = Path(__file__).resolve().parent.parent
+from tests.stack_process import (
+    ROOT,
+    STACK_COMMAND,
+    RunningStack,
+    stack_env,
+    start_stack,
+    stop_stack_cleanly,
+    two_free_ports,
+)
+
 REGION = "ap-southeast-3"
 PROBLEM = "application/problem+json"
 ALLOWED_ORIGIN = "http://localhost:3000"  # in CORS_ALLOWED_ORIGINS of the dev stage (.chalice/config.json)
-# Start-up with demo data takes seconds; bounded, with room for a loaded CI
-# machine (override with RELASI_STACK_READY_TIMEOUT).
-READY_TIMEOUT_S = float(os.environ.get("RELASI_STACK_READY_TIMEOUT", "120"))
-STOP_TIMEOUT_S = 30.0
-HTTP_TIMEOUT_S = 60.0
-
-# Variables the stack sets for itself; one inherited from the test process
-# (e.g. a moto started by tests/conftest.py) must not leak into it.
-_STACK_OWNED = {
-    "STAGE", "TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "OPS_TOPIC_ARN", "EXPORT_BUCKET", "USER_POOL_ID",
-    "USER_POOL_CLIENT_ID", "CURSOR_SECRET", "JWKS_URL", "CORS_ALLOWED_ORIGINS", "BRANCHES",
-    "DEFAULT_PHONE_REGION", "TIMEZONE", "SEED", "RELASI_API_PORT", "RELASI_AWS_PORT",
-}
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def two_free_ports() -> tuple[int, int]:
-    api = free_port()
-    aws = free_port()
-    while aws == api:
-        aws = free_port()
-    return api, aws
-
-
-def stack_env(api_port: int, aws_port: int, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items()
-           if k not in _STACK_OWNED and not k.startswith(("AWS_", "MOTO_", "POWERTOOLS_"))}
-    env.update(RELASI_API_PORT=str(api_port), RELASI_AWS_PORT=str(aws_port), PYTHONUNBUFFERED="1", **extra)
-    return env
-
-
-@dataclass
-class Stack:
-    proc: subprocess.Popen[str]
-    api_port: int
-    aws_port: int
-    env: dict[str, str]
-    stderr: IO[str]
-    lines: list[str] = field(default_factory=list)
-    _tokens: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def base(self) -> str:
-        return f"http://127.0.0.1:{self.api_port}"
-
-    def stderr_text(self) -> str:
-        self.stderr.flush()
-        return Path(self.stderr.name).read_text(errors="replace")
-
-    def token(self, user: str) -> str:
-        """What `make token USER=<user>` prints."""
-        if user not in self._tokens:
-            done = subprocess.run([sys.executable, "-m", "infra.token", user], cwd=ROOT, env=self.env,
-                                  capture_output=True, text=True, timeout=120)
-            assert done.returncode == 0, done.stderr
-            self._tokens[user] = done.stdout.strip()
-        return self._tokens[user]
-
-    def request(self, method: str, path: str, user: str | None = None, **kw: Any) -> requests.Response:
-        headers = dict(kw.pop("headers", None) or {})
-        if user is not None:
-            headers["Authorization"] = f"Bearer {self.token(user)}"
-        return requests.request(method, self.base + path, headers=headers, timeout=HTTP_TIMEOUT_S, **kw)
-
-
-def start_stack(env: dict[str, str], api_port: int, aws_port: int) -> Stack:
-    # stderr (moto's request log) goes to a file: an unread pipe would fill up and block the stack.
-    err = tempfile.NamedTemporaryFile("w+", prefix="relasi-stack-", suffix=".stderr", delete=False)  # noqa: SIM115
-    proc = subprocess.Popen([sys.executable, "-m", "infra.local_stack"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=err, text=True, bufsize=1)
-    return Stack(proc, api_port, aws_port, env, err)
-
-
-def wait_ready(stack: Stack, timeout_s: float) -> None:
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert stack.proc.stdout is not None
-        for line in stack.proc.stdout:
-            lines.put(line)
-        lines.put(None)
-
-    threading.Thread(target=pump, name="stack-stdout", daemon=True).start()
-    deadline = time.monotonic() + timeout_s
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            raise AssertionError(f"no 'ready' line within {timeout_s:.0f} s; stdout: {stack.lines}; "
-                                 f"stderr tail: {stack.stderr_text()[-2000:]}")
-        try:
-            line = lines.get(timeout=min(left, 1.0))
-        except queue.Empty:
-            continue
-        if line is None:
-            raise AssertionError(f"stack exited ({stack.proc.wait()}) before 'ready'; stdout: {stack.lines}; "
-                                 f"stderr tail: {stack.stderr_text()[-2000:]}")
-        stack.lines.append(line.rstrip("\n"))
-        if "ready" in line:
-            return
-
-
-def stop(stack: Stack) -> int | None:
-    """Ctrl-C, as a developer stops `make run`; returns the exit code, or None if it had to be killed."""
-    if stack.proc.poll() is None:
-        stack.proc.send_signal(signal.SIGINT)
-    try:
-        return stack.proc.wait(timeout=STOP_TIMEOUT_S)
-    except subprocess.TimeoutExpired:
-        stack.proc.kill()
-        stack.proc.wait(timeout=10)
-        return None
-    finally:
-        stack.stderr.close()
-        os.unlink(stack.stderr.name)
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[Stack]:
-    api_port, aws_port = two_free_ports()
-    s = start_stack(stack_env(api_port, aws_port), api_port, aws_port)
-    try:
-        wait_ready(s, READY_TIMEOUT_S)
-    except BaseException:
-        stop(s)
-        raise
+def stack() -> Iterator[RunningStack]:
+    s = start_stack()
     yield s
-    tail = s.stderr_text()[-2000:]
-    code = stop(s)
-    assert code == 0, f"stack did not exit 0 on SIGINT within {STOP_TIMEOUT_S:.0f} s (code {code}); stderr: {tail}"
+    stop_stack_cleanly(s)
 
 
 def unique_local_phone() -> str:
@@ -185,19 +60,19 @@ def assert_problem(r: requests.Response, status: int) -> dict[str, Any]:
 
 # --- the tests ---------------------------------------------------------------
 
-def test_ready_line_names_the_ports(stack: Stack) -> None:
+def test_ready_line_names_the_ports(stack: RunningStack) -> None:
     ready = next(line for line in stack.lines if "ready" in line)
     assert f"127.0.0.1:{stack.api_port}" in ready and f"127.0.0.1:{stack.aws_port}" in ready
 
 
-def test_health(stack: Stack) -> None:
+def test_health(stack: RunningStack) -> None:
     r = stack.request("GET", "/health")
     assert r.status_code == 200
     assert r.headers["Content-Type"].startswith("application/json")
     assert r.json() == {"status": "ok"}
 
 
-def test_agent_lists_seeded_customers_of_own_branch_page_by_page(stack: Stack) -> None:
+def test_agent_lists_seeded_customers_of_own_branch_page_by_page(stack: RunningStack) -> None:
     first = stack.request("GET", "/customers", "agent.jakarta", params={"limit": 10})
     assert first.status_code == 200, first.text
     page = first.json()
@@ -216,7 +91,7 @@ def test_agent_lists_seeded_customers_of_own_branch_page_by_page(stack: Stack) -
     assert_problem(stack.request("GET", "/customers", "agent.jakarta", params={"limit": 10, "cursor": tampered}), 400)
 
 
-def test_customer_life_cycle_as_a_web_client(stack: Stack) -> None:
+def test_customer_life_cycle_as_a_web_client(stack: RunningStack) -> None:
     agent = "agent.jakarta"
     phone = unique_local_phone()
     created = stack.request("POST", "/customers", agent, json={"name": "Rina Halim", "phone": phone})
@@ -273,13 +148,13 @@ def test_customer_life_cycle_as_a_web_client(stack: Stack) -> None:
     assert_problem(stack.request("GET", "/customers/lookup", agent, params={"phone": phone}), 404)
 
 
-def test_no_token_is_401_problem_json(stack: Stack) -> None:
+def test_no_token_is_401_problem_json(stack: RunningStack) -> None:
     body = assert_problem(stack.request("GET", "/customers"), 401)
     assert body["title"]
     assert_problem(stack.request("GET", "/customers", headers={"Authorization": "Bearer not-a-jwt"}), 401)
 
 
-def test_cors_preflight_and_exposed_headers(stack: Stack) -> None:
+def test_cors_preflight_and_exposed_headers(stack: RunningStack) -> None:
     pre = stack.request("OPTIONS", "/customers", headers={"Origin": ALLOWED_ORIGIN,
                                                           "Access-Control-Request-Method": "POST",
                                                           "Access-Control-Request-Headers": "authorization,if-match"})
@@ -303,7 +178,7 @@ def test_cors_preflight_and_exposed_headers(stack: Stack) -> None:
         assert "Access-Control-Allow-Origin" not in other.headers, (method, other.headers)
 
 
-def test_aws_side_has_the_table_and_the_user_pool(stack: Stack) -> None:
+def test_aws_side_has_the_table_and_the_user_pool(stack: RunningStack) -> None:
     import boto3
 
     kw: dict[str, Any] = dict(endpoint_url=f"http://127.0.0.1:{stack.aws_port}", region_name=REGION,
@@ -320,7 +195,7 @@ def test_taken_api_port_fails_fast_naming_the_port() -> None:
         taken.bind(("127.0.0.1", api_port))
         taken.listen(1)
         started = time.monotonic()
-        done = subprocess.run([sys.executable, "-m", "infra.local_stack"], cwd=ROOT,
+        done = subprocess.run(STACK_COMMAND, cwd=ROOT,
                               env=stack_env(api_port, aws_port), capture_output=True, text=True, timeout=60)
         elapsed = time.monotonic() - started
     assert done.returncode != 0, done

@@ -1,9 +1,17 @@
 """Opaque, signed pagination cursors.
 
-A cursor is the DynamoDB start key of the next page plus the scope it belongs
-to (route, filters, caller's branch), signed with HMAC-SHA256. A cursor that
-was altered, or that belongs to another listing, is a 400 and never reaches
-DynamoDB.
+A cursor is the DynamoDB start key of the next page and the time it was
+issued, signed with HMAC-SHA256 together with the scope it belongs to (route,
+filters, customer, caller's branch). A cursor that was altered, that belongs
+to another listing, or that is older than CURSOR_TTL_SECONDS is a 400 and
+never reaches DynamoDB.
+
+Because only the server can mint one, and only after the caller's access to
+that listing was checked on its first page, a valid cursor is proof of that
+check: later pages of a customer's history need no second read of the
+profile. The expiry bounds how long that proof lasts (a customer moved to
+another branch stays readable through an already issued cursor for at most
+that long).
 """
 
 from __future__ import annotations
@@ -12,9 +20,10 @@ import base64
 import hashlib
 import hmac
 import json
+import time
 from typing import Any
 
-from chalicelib.config import settings
+from chalicelib.config import CURSOR_TTL_SECONDS, settings
 from chalicelib.domain.errors import BadRequest
 
 _SIG_BYTES = 16
@@ -35,7 +44,7 @@ def _sign(scope: str, payload: bytes) -> bytes:
 def encode(key: dict[str, Any] | None, scope: str) -> str | None:
     if key is None:
         return None
-    payload = json.dumps(key, separators=(",", ":"), sort_keys=True).encode()
+    payload = json.dumps({"k": key, "t": int(time.time())}, separators=(",", ":"), sort_keys=True).encode()
     return _b64(_sign(scope, payload) + payload)
 
 
@@ -51,9 +60,11 @@ def decode(cursor: str | None, scope: str) -> dict[str, Any] | None:
     if len(sig) != _SIG_BYTES or not hmac.compare_digest(sig, _sign(scope, payload)):
         raise invalid
     try:
-        key = json.loads(payload)
+        content = json.loads(payload)
     except ValueError:
         raise invalid from None
-    if not isinstance(key, dict):
+    if not isinstance(content, dict) or not isinstance(content.get("k"), dict) or not isinstance(content.get("t"), int):
         raise invalid
-    return key
+    if time.time() - content["t"] > CURSOR_TTL_SECONDS:
+        raise BadRequest("The cursor has expired; start the listing again without it.")
+    return dict(content["k"])
