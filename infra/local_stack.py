@@ -134,8 +134,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
 
     def interrupted(*_: Any) -> None:
-        raise KeyboardInterrupt  # SIGTERM stops like Ctrl-C, even while seeding
+        raise KeyboardInterrupt  # stop like Ctrl-C, even while seeding
 
+    # Both explicitly: a shell that starts us in the background hands SIGINT
+    # over as ignored, and Python then never turns it into KeyboardInterrupt.
+    signal.signal(signal.SIGINT, interrupted)
     signal.signal(signal.SIGTERM, interrupted)
     stop = threading.Event()
     moto = None
