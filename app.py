@@ -6,7 +6,7 @@ so a cold start pays only for Chalice itself.
 
 from chalice import AuthResponse, Chalice
 
-from chalicelib.api import customers, http, meta
+from chalicelib.api import complaints, customers, http, meta
 from chalicelib.api.middleware import http_middleware
 
 # configure_logs=False: Chalice would add a second, plain-text handler to the
@@ -24,4 +24,4 @@ def cognito_id_token(auth_request):  # type: ignore[no-untyped-def]
     return AuthResponse(routes=["*"], principal_id=principal.sub, context=principal_context(principal))
 
 
-http.register(app, cognito_id_token, customers.ROUTES + meta.ROUTES)
+http.register(app, cognito_id_token, customers.ROUTES + complaints.ROUTES + meta.ROUTES)

@@ -40,6 +40,16 @@ SUMMARY_MAX_CHARS = 4000
 REF_MAX_CHARS = 100
 CONSENT_SOURCE_MAX_CHARS = 64
 
+# Complaint SLA per severity: acknowledge within / resolve within, in hours.
+SLA_ACK_WITHIN_HOURS = {"critical": 1, "high": 4, "medium": 8, "low": 24}
+SLA_RESOLVE_WITHIN_HOURS = {"critical": 8, "high": 24, "medium": 72, "low": 7 * 24}
+# A closed complaint can be reopened this long after it was closed.
+REOPEN_CLOSED_WITHIN_DAYS = 14
+SUBJECT_MAX_CHARS = 200
+DESCRIPTION_MAX_CHARS = 4000
+ASSIGNEE_MAX_CHARS = 100
+RESOLUTION_NOTE_MAX_CHARS = 2000
+
 # Idempotency-Key records live this long
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
 IDEMPOTENCY_KEY_MAX_CHARS = 128

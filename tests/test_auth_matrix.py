@@ -32,15 +32,20 @@ ALLOWED = {
     "add_interaction": {"admin", "manager.jakarta", "agent.jakarta"},
     "interactions": {"admin", "manager.jakarta", "agent.jakarta"},
     "timeline": {"admin", "manager.jakarta", "agent.jakarta"},
+    "open_complaint": {"admin", "manager.jakarta", "agent.jakarta"},
+    "complaints": {"admin", "manager.jakarta", "agent.jakarta"},
+    "complaint": {"admin", "manager.jakarta", "agent.jakarta"},
+    "move_complaint": {"admin", "manager.jakarta", "agent.jakarta"},
 }
 SCOPED = {"manager.jakarta", "agent.jakarta"}
-SUCCESS = {"create": 201, "delete": 204, "add_interaction": 201}
+SUCCESS = {"create": 201, "delete": 204, "add_interaction": 201, "open_complaint": 201}
 # Outside the own branch: collection routes refuse (403), record routes hide the record (404).
-OUTSIDE = {"create": 403, "list": 403}
+OUTSIDE = {"create": 403, "list": 403, "complaints": 403}
 
 
-def _call(caller: Caller, operation: str, customer: dict[str, Any], branch: str) -> Any:
+def _call(caller: Caller, operation: str, customer: dict[str, Any], branch: str, complaint: dict[str, Any]) -> Any:
     cid = customer["id"]
+    case = {"category": "sales", "severity": "low", "subject": "late delivery", "description": "order not followed up"}
     entry = {"channel": "visit", "direction": "inbound", "kind": "inquiry", "summary": "test drive"}
     calls = {
         "create": lambda: caller.post("/customers", {"name": "M", "phone": unique_phone(), "branch_id": branch}),
@@ -52,6 +57,11 @@ def _call(caller: Caller, operation: str, customer: dict[str, Any], branch: str)
         "add_interaction": lambda: caller.post(f"/customers/{cid}/interactions", entry),
         "interactions": lambda: caller.get(f"/customers/{cid}/interactions"),
         "timeline": lambda: caller.get(f"/customers/{cid}/timeline"),
+        "open_complaint": lambda: caller.post(f"/customers/{cid}/complaints", case),
+        "complaints": lambda: caller.get(f"/complaints?branch={branch}&limit=1"),
+        "complaint": lambda: caller.get(f"/complaints/{complaint['id']}"),
+        "move_complaint": lambda: caller.patch(f"/complaints/{complaint['id']}", {"status": "acknowledged"},
+                                               headers={"If-Match": '"v1"'}),
     }
     return calls[operation]()
 
@@ -71,7 +81,11 @@ CASES = [(op, role, branch) for op in ALLOWED for role in ROLES for branch in (O
 def test_route_role_branch(as_user: Any, operation: str, role: str, branch: str) -> None:
     admin = as_user("admin")
     customer = admin.new_customer(branch_id=branch)
-    response = _call(as_user(role), operation, customer, branch)
+    complaint = {"id": "-"}
+    if "complaint" in operation:
+        complaint = admin.post(f"/customers/{customer['id']}/complaints", {
+            "category": "sales", "severity": "low", "subject": "s", "description": "d"}).json
+    response = _call(as_user(role), operation, customer, branch, complaint)
     expected = _expected(role, operation, branch)
     assert response.status_code == expected, (response.status_code, response.body)
     if expected >= 400:
@@ -140,6 +154,10 @@ ROUTES = [
     ("POST", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/interactions"),
     ("GET", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/interactions"),
     ("GET", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/timeline"),
+    ("POST", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/complaints"),
+    ("GET", "/complaints"),
+    ("GET", "/complaints/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
+    ("PATCH", "/complaints/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
 ]
 
 

@@ -21,6 +21,8 @@ from pydantic import (
 from chalicelib import config as C
 from chalicelib.config import settings
 from chalicelib.domain import customers as rules
+from chalicelib.domain.complaints import Category, Department, Severity
+from chalicelib.domain.complaints import Status as ComplaintStatus
 from chalicelib.domain.customers import Gender, Language, LifecycleStage, PreferredChannel
 from chalicelib.domain.interactions import Direction, InteractionChannel, InteractionKind
 
@@ -205,12 +207,84 @@ class InteractionPage(BaseModel):
     next_cursor: str | None
 
 
-class TimelineEntry(InteractionOut):
+class InteractionEntry(InteractionOut):
     type: Literal["interaction"]
 
 
+class ComplaintCreate(Strict):
+    category: Category
+    severity: Severity
+    subject: Annotated[str, StringConstraints(min_length=1, max_length=C.SUBJECT_MAX_CHARS)]
+    description: Annotated[str, StringConstraints(min_length=1, max_length=C.DESCRIPTION_MAX_CHARS)]
+    ref: Annotated[str, StringConstraints(min_length=1, max_length=C.REF_MAX_CHARS)] | None = None
+
+
+class ComplaintPatch(Strict):
+    """Move the case along its lifecycle, (re)assign it, note the resolution."""
+
+    status: ComplaintStatus = None  # type: ignore[assignment]
+    assignee: Annotated[str, StringConstraints(min_length=1, max_length=C.ASSIGNEE_MAX_CHARS)] | None = None
+    resolution_note: Annotated[str, StringConstraints(min_length=1, max_length=C.RESOLUTION_NOTE_MAX_CHARS)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _status_not_null(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "status" in data and data["status"] is None:
+            raise ValueError("status cannot be removed")
+        return data
+
+
+class ComplaintHistoryOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    at: str
+    by: str
+    change: Literal["created", "status", "assignee", "resolution_note"]
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+
+
+class ComplaintFields(BaseModel):
+    id: str
+    customer_id: str
+    branch_id: str
+    category: Category
+    department: Department
+    severity: Severity
+    subject: str
+    description: str
+    status: ComplaintStatus
+    created_at: str
+    updated_at: str
+    created_by: str
+    ack_due_at: str
+    resolve_due_at: str
+    due_at: str | None = Field(description="the next deadline: acknowledge while open, then resolve; null once resolved")
+    breached: bool
+    escalation_level: int = Field(ge=0, le=3)
+    version: int
+    ref: str | None = None
+    assignee: str | None = None
+    resolution_note: str | None = None
+    acknowledged_at: str | None = None
+    resolved_at: str | None = None
+    closed_at: str | None = None
+
+
+class ComplaintOut(ComplaintFields):
+    history: list[ComplaintHistoryOut]
+
+
+class ComplaintPage(BaseModel):
+    items: list[ComplaintOut]
+    next_cursor: str | None
+
+
+class ComplaintEntry(ComplaintFields):
+    type: Literal["complaint"]
+
+
 class TimelinePage(BaseModel):
-    items: list[TimelineEntry]
+    items: list[Annotated[InteractionEntry | ComplaintEntry, Field(discriminator="type")]]
     next_cursor: str | None
 
 
@@ -230,6 +304,13 @@ class CustomerListQuery(PageQuery):
     stage: LifecycleStage | None = None
     tag: Tag | None = None
     q: Annotated[str, StringConstraints(min_length=1, max_length=C.NAME_MAX_CHARS)] | None = None
+
+
+class ComplaintListQuery(PageQuery):
+    branch: Annotated[str, StringConstraints(min_length=1, max_length=40), AfterValidator(_branch)] | None = None
+    department: Department | None = None
+    status: ComplaintStatus | None = None
+    severity: Severity | None = None
 
 
 class LookupQuery(BaseModel):

@@ -41,6 +41,10 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "interactions.create": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     "interactions.list": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     "customers.timeline": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    "complaints.create": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    "complaints.list": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    "complaints.get": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    "complaints.update": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
 }
 
 

@@ -209,7 +209,10 @@ def delete(c: Customer) -> None:
     History goes first so a failure half-way leaves a profile that can be
     deleted again, never history without an owner. Safe to repeat.
     """
+    from chalicelib.persistence import complaints
+
     bind_table()
+    complaints.erase_for_customer(c.id)
     while True:
         page = query_page(customer_pk(c.id), limit=BATCH_DELETE_PAGE, start_key=None, newest_first=False)
         history = [i for i in page.items if i.sk != PROFILE_SK]

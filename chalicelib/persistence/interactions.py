@@ -15,6 +15,7 @@ from chalicelib.persistence.paging import RawKey, query_page
 from chalicelib.persistence.tables import (
     INTERACTION_PREFIX,
     PROFILE_SK,
+    ComplaintItem,
     CustomerItem,
     InteractionItem,
     Item,
@@ -128,6 +129,15 @@ def timeline_page(
     customer_id: str, *, limit: int, start_key: RawKey | None
 ) -> tuple[Customer | None, list[dict[str, object]], RawKey | None]:
     """Everything that happened with a customer, newest first, each entry with its `type`."""
+    from chalicelib.domain.clock import utcnow
+    from chalicelib.persistence import complaints
+
     customer, items, next_key = _owned_page(customer_id, index_name="timeline", limit=limit, start_key=start_key)
-    entries = [from_item(x).to_timeline_item() for x in items if isinstance(x, InteractionItem)]
+    now = utcnow()
+    entries = []
+    for x in items:
+        if isinstance(x, InteractionItem):
+            entries.append(from_item(x).to_timeline_item())
+        elif isinstance(x, ComplaintItem):
+            entries.append(complaints.from_item(x).to_timeline_item(now))
     return customer, entries, next_key

@@ -5,6 +5,8 @@ One table, items told apart by the `type` discriminator:
     customer     pk=C#<customer_id>  sk=PROFILE
     interaction  pk=C#<customer_id>  sk=I#<occurred_at>#<interaction_id>
     guard        pk=PHONE#<e164> | EMAIL#<address>  sk=GUARD
+    complaint    pk=X#<complaint_id>  sk=COMPLAINT       (on the timeline of its customer)
+    complaint_history  pk=X#<complaint_id>  sk=H#<at>#<n>
 
 Sort-key prefixes of items under a customer are chosen so that
 `sk BETWEEN 'I#' AND 'PROFILE'` returns the profile first and then the
@@ -16,6 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from pynamodb.attributes import (
+    BooleanAttribute,
     DiscriminatorAttribute,
     ListAttribute,
     MapAttribute,
@@ -31,6 +34,15 @@ PROFILE_SK = "PROFILE"
 GUARD_SK = "GUARD"
 INTERACTION_PREFIX = "I#"
 TIMELINE_PROFILE_SK = "~"  # sorts after every timestamp: first in a newest-first Query
+
+
+COMPLAINT_SK = "COMPLAINT"
+HISTORY_PREFIX = "H#"
+ALL_COMPLAINTS_PK = "CX"
+
+
+def complaint_pk(complaint_id: str) -> str:
+    return f"X#{complaint_id}"
 
 
 def customer_pk(customer_id: str) -> str:
@@ -88,6 +100,9 @@ INDEXES: dict[str, tuple[str, str | None]] = {
     "customers_by_phone": ("phone", None),
     "customers_by_email": ("email", None),
     "timeline": ("tl_pk", "tl_sk"),
+    "complaints_all": ("ca_pk", "ca_sk"),
+    "complaints_by_branch": ("cb_pk", "cb_sk"),
+    "complaints_by_department": ("cd_pk", "cd_sk"),
 }
 
 
@@ -109,6 +124,9 @@ class Item(Model):
     customers_by_phone = _index("customers_by_phone", *INDEXES["customers_by_phone"])()
     customers_by_email = _index("customers_by_email", *INDEXES["customers_by_email"])()
     timeline = _index("timeline", *INDEXES["timeline"])()
+    complaints_all = _index("complaints_all", *INDEXES["complaints_all"])()
+    complaints_by_branch = _index("complaints_by_branch", *INDEXES["complaints_by_branch"])()
+    complaints_by_department = _index("complaints_by_department", *INDEXES["complaints_by_department"])()
 
 
 class CustomerItem(Item, discriminator="customer"):
@@ -156,6 +174,47 @@ class InteractionItem(Item, discriminator="interaction"):
     ref = UnicodeAttribute(null=True)
 
 
+class ComplaintItem(Item, discriminator="complaint"):
+    id = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    branch_id = UnicodeAttribute()
+    category = UnicodeAttribute()
+    department = UnicodeAttribute()
+    severity = UnicodeAttribute()
+    subject = UnicodeAttribute()
+    description = UnicodeAttribute()
+    status = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+    ack_due_at = UnicodeAttribute()
+    resolve_due_at = UnicodeAttribute()
+    version = NumberAttribute()
+    ref = UnicodeAttribute(null=True)
+    assignee = UnicodeAttribute(null=True)
+    resolution_note = UnicodeAttribute(null=True)
+    acknowledged_at = UnicodeAttribute(null=True)
+    resolved_at = UnicodeAttribute(null=True)
+    closed_at = UnicodeAttribute(null=True)
+    escalation_level = NumberAttribute()
+    breached = BooleanAttribute()  # set by the escalation workflow
+    escalated_at = UnicodeAttribute(null=True)
+    ca_pk = UnicodeAttribute()
+    ca_sk = UnicodeAttribute()
+    cb_pk = UnicodeAttribute()
+    cb_sk = UnicodeAttribute()
+    cd_pk = UnicodeAttribute()
+    cd_sk = UnicodeAttribute()
+
+
+class ComplaintHistoryItem(Item, discriminator="complaint_history"):
+    at = UnicodeAttribute()
+    by = UnicodeAttribute()
+    change = UnicodeAttribute()
+    from_value = UnicodeAttribute(null=True)
+    to_value = UnicodeAttribute(null=True)
+
+
 class GuardItem(Item, discriminator="guard"):
     """Uniqueness guard: one per phone and per email, written in the customer's transaction."""
 
@@ -172,6 +231,6 @@ def bind_table() -> None:
     if _bound_to != name:
         Item.Meta.table_name = name
         Item.Meta.region = settings().region  # type: ignore[attr-defined]
-        for cls in (Item, CustomerItem, InteractionItem, GuardItem):
+        for cls in (Item, CustomerItem, InteractionItem, GuardItem, ComplaintItem, ComplaintHistoryItem):
             cls._connection = None  # type: ignore[attr-defined]
         _bound_to = name

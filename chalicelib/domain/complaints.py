@@ -1,0 +1,183 @@
+"""Complaints (cases): routing to departments, the status lifecycle and the SLA."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from chalicelib.config import REOPEN_CLOSED_WITHIN_DAYS, SLA_ACK_WITHIN_HOURS, SLA_RESOLVE_WITHIN_HOURS
+from chalicelib.domain.clock import iso
+from chalicelib.domain.errors import Conflict, FieldError, ValidationFailed
+
+
+class Category(StrEnum):
+    SALES = "sales"
+    SERVICE = "service"
+    QUALITY_CONTROL = "quality_control"
+    SHIPMENT = "shipment"
+    BILLING = "billing"
+    OTHER = "other"
+
+
+class Department(StrEnum):
+    SALES = "sales"
+    SERVICE = "service"
+    QUALITY_CONTROL = "quality_control"
+    SHIPMENT = "shipment"
+    FINANCE = "finance"
+    CUSTOMER_CARE = "customer_care"
+
+
+class Severity(StrEnum):
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    CRITICAL = "critical"
+
+
+class Status(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+DEPARTMENT_OF: dict[str, str] = {
+    Category.SALES.value: Department.SALES.value,
+    Category.SERVICE.value: Department.SERVICE.value,
+    Category.QUALITY_CONTROL.value: Department.QUALITY_CONTROL.value,
+    Category.SHIPMENT.value: Department.SHIPMENT.value,
+    Category.BILLING.value: Department.FINANCE.value,
+    Category.OTHER.value: Department.CUSTOMER_CARE.value,
+}
+
+# from -> the states it may move to (a reopen goes back to in_progress)
+NEXT: dict[str, tuple[str, ...]] = {
+    Status.OPEN.value: (Status.ACKNOWLEDGED.value,),
+    Status.ACKNOWLEDGED.value: (Status.IN_PROGRESS.value,),
+    Status.IN_PROGRESS.value: (Status.RESOLVED.value,),
+    Status.RESOLVED.value: (Status.CLOSED.value, Status.IN_PROGRESS.value),
+    Status.CLOSED.value: (Status.IN_PROGRESS.value,),
+}
+UNRESOLVED = (Status.OPEN.value, Status.ACKNOWLEDGED.value, Status.IN_PROGRESS.value)
+
+
+@dataclass
+class HistoryEntry:
+    at: str
+    by: str
+    change: str  # "created" | "status" | "assignee" | "resolution_note"
+    from_value: str | None = None
+    to_value: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"at": self.at, "by": self.by, "change": self.change, "from": self.from_value, "to": self.to_value}
+
+
+@dataclass
+class Complaint:
+    id: str
+    customer_id: str
+    branch_id: str
+    category: str
+    department: str
+    severity: str
+    subject: str
+    description: str
+    status: str
+    created_at: str
+    updated_at: str
+    created_by: str
+    ack_due_at: str
+    resolve_due_at: str
+    version: int = 1
+    ref: str | None = None
+    assignee: str | None = None
+    resolution_note: str | None = None
+    acknowledged_at: str | None = None
+    resolved_at: str | None = None
+    closed_at: str | None = None
+    escalation_level: int = 0
+    escalated: bool = False  # set by the escalation workflow
+    history: list[HistoryEntry] = field(default_factory=list)
+
+    @property
+    def etag(self) -> str:
+        return f'"v{self.version}"'
+
+    def due_at(self) -> str | None:
+        """The next deadline: acknowledging while open, resolving until resolved."""
+        if self.status == Status.OPEN.value:
+            return self.ack_due_at
+        if self.status in UNRESOLVED:
+            return self.resolve_due_at
+        return None
+
+    def breached(self, now: datetime) -> bool:
+        """A deadline was (or is being) missed, or the workflow escalated it."""
+        stamp = iso(now)
+        late_ack = (self.acknowledged_at or stamp) > self.ack_due_at
+        late_resolve = (self.resolved_at or stamp) > self.resolve_due_at
+        return self.escalated or late_ack or late_resolve
+
+    def to_dict(self, now: datetime) -> dict[str, Any]:
+        body = asdict(self)
+        body.pop("escalated")
+        body["history"] = [h.to_dict() for h in self.history]
+        body["due_at"] = self.due_at()
+        body["breached"] = self.breached(now)
+        return body
+
+    def to_timeline_item(self, now: datetime) -> dict[str, Any]:
+        body = self.to_dict(now)
+        body.pop("history")
+        return {"type": "complaint", **body}
+
+
+def deadlines(severity: str, created: datetime) -> tuple[str, str]:
+    return (
+        iso(created + timedelta(hours=SLA_ACK_WITHIN_HOURS[severity])),
+        iso(created + timedelta(hours=SLA_RESOLVE_WITHIN_HOURS[severity])),
+    )
+
+
+def transition(c: Complaint, to: str, *, by: str, now: datetime) -> Complaint:
+    """Move along the lifecycle or raise Conflict naming the allowed next states."""
+    allowed = list(NEXT.get(c.status, ()))
+    if c.status == Status.CLOSED.value and c.closed_at is not None:
+        closed = datetime.fromisoformat(c.closed_at.replace("Z", "+00:00"))
+        if now - closed > timedelta(days=REOPEN_CLOSED_WITHIN_DAYS):
+            allowed = []
+    if to not in allowed:
+        raise Conflict(
+            f"A complaint cannot go from {c.status} to {to}.",
+            current_status=c.status,
+            allowed_next_states=allowed,
+        )
+    stamp = iso(now)
+    changes: dict[str, Any] = {"status": to}
+    if to == Status.ACKNOWLEDGED.value:
+        changes["acknowledged_at"] = stamp
+    elif to == Status.RESOLVED.value:
+        if not c.resolution_note:
+            raise ValidationFailed([FieldError("resolution_note", "is required to resolve a complaint")])
+        changes["resolved_at"] = stamp
+    elif to == Status.CLOSED.value:
+        changes["closed_at"] = stamp
+    elif to == Status.IN_PROGRESS.value and c.status in (Status.RESOLVED.value, Status.CLOSED.value):
+        changes.update(resolved_at=None, closed_at=None)  # reopened
+    entry = HistoryEntry(at=stamp, by=by, change="status", from_value=c.status, to_value=to)
+    return replace(c, **changes, history=[*c.history, entry])
+
+
+def set_field(c: Complaint, name: str, value: str | None, *, by: str, now: datetime) -> Complaint:
+    """Change `assignee` or `resolution_note`, recording who changed it."""
+    if getattr(c, name) == value:
+        return c
+    entry = HistoryEntry(at=iso(now), by=by, change=name, from_value=getattr(c, name), to_value=value)
+    changed = replace(c, history=[*c.history, entry])
+    setattr(changed, name, value)
+    return changed

@@ -1,0 +1,93 @@
+"""Complaint use cases: open a case, read, list, move it along its lifecycle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.domain import complaints as rules
+from chalicelib.domain.access import Access
+from chalicelib.domain.clock import is_id, iso, new_id, utcnow
+from chalicelib.domain.complaints import Complaint, HistoryEntry
+from chalicelib.domain.customers import if_match_allows
+from chalicelib.domain.errors import Forbidden, NotFound, PreconditionFailed, PreconditionRequired
+from chalicelib.persistence import complaints as repo
+from chalicelib.persistence.paging import RawKey
+from chalicelib.services import customers
+
+
+def open_case(access: Access, customer_id: str, data: dict[str, Any]) -> Complaint:
+    customer = customers.get(access, customer_id)
+    now = utcnow()
+    stamp = iso(now)
+    severity = data["severity"].value
+    ack_due, resolve_due = rules.deadlines(severity, now)
+    category = data["category"].value
+    complaint = Complaint(
+        id=new_id(now),
+        customer_id=customer.id,
+        branch_id=customer.branch_id,
+        category=category,
+        department=rules.DEPARTMENT_OF[category],
+        severity=severity,
+        subject=data["subject"],
+        description=data["description"],
+        status=rules.Status.OPEN.value,
+        created_at=stamp,
+        updated_at=stamp,
+        created_by=access.principal.sub,
+        ack_due_at=ack_due,
+        resolve_due_at=resolve_due,
+        ref=data.get("ref"),
+        history=[HistoryEntry(at=stamp, by=access.principal.sub, change="created", to_value="open")],
+    )
+    repo.create(complaint, access.branch)
+    return complaint
+
+
+def get(access: Access, complaint_id: str) -> Complaint:
+    complaint = repo.get(complaint_id) if is_id(complaint_id) else None
+    if complaint is None:
+        raise NotFound("No such record.")
+    access.check_branch(complaint.branch_id)
+    return complaint
+
+
+def update(access: Access, complaint_id: str, if_match: str | None, patch: dict[str, Any]) -> Complaint:
+    if not if_match:
+        raise PreconditionRequired("Send If-Match with the ETag of the complaint you read.")
+    current = get(access, complaint_id)
+    if not if_match_allows(if_match, current.version):
+        raise PreconditionFailed("The complaint was changed by someone else; fetch it again.")
+    now = utcnow()
+    by = access.principal.sub
+    updated = current
+    for name in ("assignee", "resolution_note"):
+        if name in patch:
+            updated = rules.set_field(updated, name, patch[name], by=by, now=now)
+    if "status" in patch and patch["status"].value != updated.status:
+        updated = rules.transition(updated, patch["status"].value, by=by, now=now)
+    if updated is current:
+        return current
+    updated.updated_at = iso(now)
+    updated.version = current.version + 1
+    repo.update(current, updated)
+    return updated
+
+
+def list_page(
+    access: Access,
+    *,
+    branch: str | None,
+    department: str | None,
+    status: str | None,
+    severity: str | None,
+    limit: int,
+    start_key: RawKey | None,
+) -> tuple[list[Complaint], RawKey | None]:
+    if access.branch is not None:
+        if branch is not None and branch != access.branch:
+            raise Forbidden("You may only list complaints of your own branch.")
+        branch = access.branch
+    page = repo.list_page(branch=branch, department=department, status=status, severity=severity,
+                          limit=limit, start_key=start_key)
+    return [repo.from_item(i) for i in page.items], page.next_key  # type: ignore[arg-type]
