@@ -4,12 +4,13 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test token package lint bench help
+.PHONY: run test token outbox package lint bench help
 
 help:
 	@echo "make run      local stack (moto + API) with demo data; RELASI_API_PORT, RELASI_AWS_PORT, SEED=none"
 	@echo "make test     the whole test suite"
 	@echo "make token USER=<demo user>   an ID token for a running local stack"
+	@echo "make outbox   SMS, emails and ops alerts a running local stack sent (masked), newest last"
 	@echo "make package  deployable CloudFormation (chalice package + infra/template.yaml) in build/package/"
 	@echo "make lint     ruff + mypy"
 	@echo "make bench    cold-start and DynamoDB request benchmarks -> docs/performance.md"
@@ -27,6 +28,9 @@ test: $(STAMP)
 
 token: $(STAMP)
 	@$(PY) -m infra.token "$(USER)"
+
+outbox: $(STAMP)
+	@$(PY) -m infra.outbox
 
 package: $(STAMP)
 	$(PY) -m infra.package

@@ -4,6 +4,8 @@ Nothing heavy is imported here: handlers import what they need on first use,
 so a cold start pays only for Chalice itself.
 """
 
+import os
+
 from chalice import AuthResponse, Chalice
 
 from chalicelib.api import complaints, customers, http, meta
@@ -25,3 +27,26 @@ def cognito_id_token(auth_request):  # type: ignore[no-untyped-def]
 
 
 http.register(app, cognito_id_token, customers.ROUTES + complaints.ROUTES + meta.ROUTES)
+
+# The real stream ARN comes from infra/template.yaml (merged over what Chalice
+# packages); the local stack's pump calls this handler directly.
+TABLE_STREAM_ARN = os.environ.get(
+    "TABLE_STREAM_ARN", "arn:aws:dynamodb:ap-southeast-3:000000000000:table/relasi/stream/set-by-infra-template"
+)
+
+
+@app.on_dynamodb_record(stream_arn=TABLE_STREAM_ARN, batch_size=100, starting_position="TRIM_HORIZON",
+                        name="table_changes")
+def on_table_change(event):  # type: ignore[no-untyped-def]
+    """Complaints start their escalation and tell the customer; see chalicelib/workflows/stream.py."""
+    from chalicelib.workflows.stream import handle
+
+    return handle(event.to_dict(), app.lambda_context)
+
+
+@app.on_sns_message(topic=os.environ.get("INBOUND_SMS_TOPIC", "relasi-inbound-sms"), name="inbound_sms")
+def on_inbound_sms(event):  # type: ignore[no-untyped-def]
+    """STOP/START replies keep the opt-out list; see chalicelib/workflows/inbound_sms.py."""
+    from chalicelib.workflows.inbound_sms import handle
+
+    handle(event.message)

@@ -8,7 +8,7 @@ injects resource names in the cloud and the local stack injects them locally.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 # API limits
@@ -50,6 +50,8 @@ DESCRIPTION_MAX_CHARS = 4000
 ASSIGNEE_MAX_CHARS = 100
 RESOLUTION_NOTE_MAX_CHARS = 2000
 
+SYSTEM_STAFF_ID = "relasi"  # staff_id of what the CRM does by itself
+
 # Idempotency-Key records live this long
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
 IDEMPOTENCY_KEY_MAX_CHARS = 128
@@ -74,6 +76,15 @@ class Settings:
     cursor_secret: bytes
     timezone: str
     tracing_enabled: bool
+    sender_email: str = "no-reply@relasi.example"
+    # Workflows (complaint escalation). Read from the environment when settings() builds this.
+    escalation_state_machine_arn: str = field(default_factory=lambda: os.environ.get("ESCALATION_STATE_MACHINE_ARN", ""))
+    # A department's ops topic is this prefix + the department id (relasi-<stage>-ops-<department>).
+    department_topic_arn_prefix: str = field(default_factory=lambda: os.environ.get("DEPARTMENT_TOPIC_ARN_PREFIX", ""))
+    # The general ops topic: alarms, and workflow failure alerts.
+    ops_topic_arn: str = field(default_factory=lambda: os.environ.get("OPS_TOPIC_ARN", ""))
+    # Demos and tests: workflows wait this many times shorter (SLAs and stored due times stay real).
+    time_scale: float = field(default_factory=lambda: float(os.environ.get("RELASI_TIME_SCALE") or 1))
 
     @property
     def token_issuer(self) -> str:
@@ -110,4 +121,5 @@ def settings() -> Settings:
         cursor_secret=env.get("CURSOR_SECRET", "").encode() or b"relasi-local-cursor-secret",
         timezone=env.get("TIMEZONE", "Asia/Jakarta"),
         tracing_enabled=env.get("POWERTOOLS_TRACE_DISABLED", "true").lower() == "false",
+        sender_email=env.get("SENDER_EMAIL", "no-reply@relasi.example"),
     )

@@ -3,8 +3,11 @@
 In one process: moto in server mode (127.0.0.1:RELASI_AWS_PORT), the
 resources of infra/template.yaml provisioned into it, the Cognito pool with
 demo users, demo data (SEED=none skips it), and the Chalice app served on
-127.0.0.1:RELASI_API_PORT. Prints a line containing `ready` once the API
-answers, runs until Ctrl-C, and exits non-zero if a port is taken.
+127.0.0.1:RELASI_API_PORT; the stream pump (infra/pump.py) delivers the
+table's stream to app.on_table_change, and moto's port also serves the
+outbox (infra/outbox.py, `make outbox`). Prints a line containing `ready`
+once the API answers and the pump has handled the demo data, runs until
+Ctrl-C, and exits non-zero if a port is taken.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 REGION = "ap-southeast-3"
+PUMP_CATCH_UP_S = 60.0  # how long `make run` lets the stream pump handle the demo data before `ready`
 
 
 def port_free(port: int) -> bool:
@@ -52,12 +56,16 @@ def start_moto(aws_port: int) -> Any:
 
     from moto.server import ThreadedMotoServer
 
-    from infra import moto_speedups
+    from infra import moto_sfn, moto_speedups, outbox
 
     moto_speedups.install()
+    moto_sfn.install()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call is noise here
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=aws_port, verbose=False)
+    # + GET /_relasi/outbox on the same port, for `make outbox` (infra/outbox.py)
+    server = outbox.with_outbox(ThreadedMotoServer)(ip_address="127.0.0.1", port=aws_port, verbose=False)
     server.start()
+    # Before anything creates a state machine: only those made afterwards execute.
+    moto_sfn.enable_execution(aws_port)
     return server
 
 
@@ -98,6 +106,25 @@ def serve_api(api_port: int) -> Any:
     thread = threading.Thread(target=server.server.serve_forever, name="relasi-api", daemon=True)
     thread.start()
     return server
+
+
+def start_pump(handler: Any = None, **options: Any) -> Any:
+    """Start the stream pump (infra/pump.py) on the table's stream; returns it, or None without a handler.
+
+    `handler` defaults to app.py's stream handler (`on_table_change`); any
+    callable taking (event, context) will do. `options` go to StreamPump
+    (table_name, batch_size, max_attempts, poll_interval_s, ...). The caller
+    stops it (`pump.stop()`).
+    """
+    if handler is None:
+        import app as app_module
+
+        handler = getattr(app_module, "on_table_change", None)
+        if handler is None:
+            return None
+    from infra.pump import StreamPump
+
+    return StreamPump(handler, **options).start()
 
 
 def wait_until_up(url: str, timeout_s: float = 30.0) -> None:
@@ -143,17 +170,31 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     moto = None
     api = None
+    pump = None
     try:
         moto, env = prepare(args.aws_port, seed=not args.no_seed)
         api = serve_api(args.api_port)
         base = f"http://127.0.0.1:{args.api_port}"
         wait_until_up(f"{base}/health")
+        pump = start_pump()
+        if pump is None:
+            print("note: app.py has no stream handler (on_table_change): table changes reach nothing", flush=True)
+        else:
+            started = time.monotonic()
+            try:  # `ready` then means: every change made so far (the demo data) has been handled
+                pump.drain(PUMP_CATCH_UP_S)
+                print(f"stream pump: {pump.stats.records} table changes handled in "
+                      f"{time.monotonic() - started:.1f} s", flush=True)
+            except TimeoutError:
+                print(f"note: the stream pump is still catching up after {PUMP_CATCH_UP_S:.0f} s", flush=True)
         print(f"Relasi ready: API {base}  AWS (moto) http://127.0.0.1:{args.aws_port}  "
               f"user pool {env['USER_POOL_ID']}  table {env['TABLE_NAME']}  (Ctrl-C stops)", flush=True)
         stop.wait()
     except KeyboardInterrupt:
         pass
     finally:
+        if pump is not None:
+            pump.stop()
         if api is not None:
             api.server.shutdown()
         if moto is not None:

@@ -7,6 +7,11 @@ alarms, dashboard, gateway responses) into one SAM template,
 build/package/sam.yaml (YAML because the merge template is YAML), next to
 deployment.zip, the Lambda bundle of app.py, chalicelib/ and requirements.txt.
 
+State machine definitions are not copied into infra/template.yaml: each
+names its ASL file (Metadata.DefinitionFile), and the template handed to
+Chalice is infra/template.yaml with those files written into DefinitionString
+(infra/state_machines.py), so the ASL file stays the one source.
+
 Works offline from AWS: Chalice only needs a region and some credentials to
 start, so ap-southeast-3 and dummy credentials are used when none are set. It
 does download Lambda-platform (manylinux) wheels from the package index.
@@ -19,8 +24,13 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
+
+import yaml
+
+from infra.state_machines import with_definitions
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 TEMPLATE = PROJECT_DIR / "infra" / "template.yaml"
@@ -30,7 +40,7 @@ REGION = "ap-southeast-3"
 _CHALICE = [sys.executable, "-c", "import sys; from chalice.cli import main; sys.exit(main())"]
 
 
-def chalice_environment(base: dict[str, str] | None = None) -> dict[str, str]:
+def chalice_environment(base: dict[str, str] | None = None, stage: str = "prod") -> dict[str, str]:
     """The environment for `chalice package`: a region, and dummy credentials if none are configured."""
     env = dict(os.environ if base is None else base)
     if not (env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")):
@@ -39,7 +49,17 @@ def chalice_environment(base: dict[str, str] | None = None) -> dict[str, str]:
         env["AWS_ACCESS_KEY_ID"] = "packaging-only"
         env["AWS_SECRET_ACCESS_KEY"] = "packaging-only"
     env.pop("AWS_ENDPOINT_URL", None)  # a local-stack shell must not leak into packaging
+    # app.py names the inbound-SMS topic it subscribes to from this (InboundSmsTopic in the template)
+    env["INBOUND_SMS_TOPIC"] = f"relasi-{stage}-inbound-sms"
     return env
+
+
+def merge_template(directory: Path) -> Path:
+    """infra/template.yaml with the state machines' ASL files written in, as `directory`/template.yaml."""
+    template = with_definitions(yaml.safe_load(TEMPLATE.read_text()))
+    path = directory / TEMPLATE.name  # .yaml: Chalice writes its output in the merge template's format
+    path.write_text(yaml.safe_dump(template, sort_keys=False, width=1000))
+    return path
 
 
 def package(stage: str = "prod", out_dir: Path = OUT_DIR) -> Path:
@@ -47,15 +67,16 @@ def package(stage: str = "prod", out_dir: Path = OUT_DIR) -> Path:
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    command = [
-        *_CHALICE,
-        "--project-dir", str(PROJECT_DIR),
-        "package",
-        "--stage", stage,
-        "--merge-template", str(TEMPLATE),
-        str(out_dir),
-    ]
-    subprocess.run(command, cwd=PROJECT_DIR, env=chalice_environment(), check=True)
+    with tempfile.TemporaryDirectory(prefix="relasi-package-") as work:
+        command = [
+            *_CHALICE,
+            "--project-dir", str(PROJECT_DIR),
+            "package",
+            "--stage", stage,
+            "--merge-template", str(merge_template(Path(work))),
+            str(out_dir),
+        ]
+        subprocess.run(command, cwd=PROJECT_DIR, env=chalice_environment(stage=stage), check=True)
     return out_dir / "sam.yaml"
 
 

@@ -111,3 +111,19 @@ class Caller:
 @pytest.fixture(scope="session")
 def as_user(api: Any, token: Any) -> Any:
     return lambda username: Caller(api, token(username))
+
+
+@pytest.fixture
+def stream_pump(stack: dict[str, str]) -> Iterator[Any]:
+    """The local stack's stream pump (infra/pump.py) feeding app.on_table_change, as `make run` does.
+
+    It delivers the table changes made from now on (LATEST: the session's
+    table holds every other test's history) and stops after the test; call
+    `stream_pump.drain()` to wait until what was written so far is handled.
+    """
+    from infra.local_stack import start_pump
+
+    pump = start_pump(starting_position="LATEST", poll_interval_s=0.05)
+    assert pump is not None, "app.py has no on_table_change"
+    yield pump
+    pump.stop()

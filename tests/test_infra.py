@@ -28,6 +28,7 @@ CHALICE_IDS = {
     "APIHandler": "AWS::Serverless::Function",
     "CognitoIdToken": "AWS::Serverless::Function",
     "RestAPI": "AWS::Serverless::Api",
+    "TableChanges": "AWS::Serverless::Function",  # @app.on_dynamodb_record(name="table_changes")
 }
 
 # cfn-lint findings accepted on purpose: rule id -> why. Errors and warnings
@@ -97,7 +98,7 @@ def test_merge_entries_land_on_chalice_resources(packaged: dict[str, Any]) -> No
     api_env = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
     assert {
         "TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "USER_POOL_ID", "USER_POOL_CLIENT_ID",
-        "CURSOR_SECRET", "OPS_TOPIC_ARN", "EXPORT_BUCKET",
+        "CURSOR_SECRET", "OPS_TOPIC_ARN", "EXPORT_BUCKET", "ESCALATION_STATE_MACHINE_ARN", "DEPARTMENT_TOPIC_ARN_PREFIX",
         "STAGE", "BRANCHES", "TIMEZONE",  # from .chalice/config.json, kept by the merge
     } <= set(api_env)
     assert "{{resolve:secretsmanager:" in json.dumps(api_env["CURSOR_SECRET"])
@@ -109,12 +110,53 @@ def test_merge_entries_land_on_chalice_resources(packaged: dict[str, Any]) -> No
 
 def test_alarms_notify_the_ops_topic(packaged: dict[str, Any]) -> None:
     alarms = {n: r["Properties"] for n, r in packaged["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
-    assert len(alarms) == 6
+    assert len(alarms) == 9
     for props in alarms.values():
         assert props["AlarmActions"] == [{"Ref": "OpsTopic"}]
         assert props["OKActions"] == [{"Ref": "OpsTopic"}]
     # alarms cannot publish to a topic encrypted with the AWS managed key
     assert packaged["Resources"]["OpsTopic"]["Properties"]["KmsMasterKeyId"] == {"Ref": "OpsTopicKey"}
+
+
+DEPARTMENTS = ("sales", "service", "quality_control", "shipment", "finance", "customer_care")
+
+
+def test_state_machines_are_deployed_from_their_asl_files(packaged: dict[str, Any]) -> None:
+    """The ASL file is the one source: the packaged template carries it, infra/template.yaml only names it."""
+    machines = {n: r for n, r in packaged["Resources"].items() if r["Type"] == "AWS::StepFunctions::StateMachine"}
+    assert set(machines) == {"EscalationStateMachine"}
+    for name, resource in machines.items():
+        asl_file = ROOT / resource["Metadata"]["DefinitionFile"]
+        assert json.loads(resource["Properties"]["DefinitionString"]) == json.loads(asl_file.read_text())
+        assert "DefinitionString" not in _template()["Resources"][name]["Properties"]
+    api_env = packaged["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert api_env["ESCALATION_STATE_MACHINE_ARN"] == {"Ref": "EscalationStateMachine"}
+    alarm = packaged["Resources"]["EscalationExecutionsFailedAlarm"]["Properties"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/States", "ExecutionsFailed")
+    assert alarm["Dimensions"] == [{"Name": "StateMachineArn", "Value": {"Ref": "EscalationStateMachine"}}]
+
+
+def test_escalation_reaches_only_complaints_and_the_ops_topics() -> None:
+    resources = _template()["Resources"]
+    topics = {
+        r["Properties"]["TopicName"]["Fn::Sub"]: n for n, r in resources.items() if r.get("Type") == "AWS::SNS::Topic"
+    }
+    department_topics = {f"relasi-${{Stage}}-ops-{d}": topics.get(f"relasi-${{Stage}}-ops-{d}") for d in DEPARTMENTS}
+    assert None not in department_topics.values()
+    for logical_id in department_topics.values():
+        assert resources[logical_id]["Properties"]["KmsMasterKeyId"] == {"Ref": "OpsTopicKey"}
+    prefix = resources["APIHandler"]["Properties"]["Environment"]["Variables"]["DEPARTMENT_TOPIC_ARN_PREFIX"]["Fn::Sub"]
+    assert prefix.endswith(":relasi-${Stage}-ops-")
+    role = resources["EscalationStateMachineRole"]["Properties"]
+    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "states.amazonaws.com"}
+    (policy,) = role["Policies"]
+    statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+    assert statements["ReadAndEscalateComplaints"]["Action"] == ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    assert statements["ReadAndEscalateComplaints"]["Resource"] == {"Fn::GetAtt": ["CrmTable", "Arn"]}
+    assert statements["AlertOps"]["Action"] == "sns:Publish"
+    assert statements["AlertOps"]["Resource"] == [{"Ref": "OpsTopic"}] + [{"Ref": n} for n in department_topics.values()]
+    assert statements["EncryptAlerts"]["Resource"] == {"Fn::GetAtt": ["OpsTopicKey", "Arn"]}
+    assert set(statements) == {"ReadAndEscalateComplaints", "AlertOps", "EncryptAlerts"}
 
 
 # --------------------------------------------------------------------------
@@ -149,13 +191,64 @@ def test_policy_has_no_wildcard_action_or_resource(stage: str, file_name: str) -
             assert "*" not in action, f"{policy_file.name}: wildcard action {action}"
             assert re.fullmatch(r"[a-z0-9-]+:[A-Za-z]+", action), action
         for resource in resources:
-            assert resource != "*", f"{policy_file.name}: statement {statement.get('Sid')} on every resource"
+            if resource == "*":
+                # The one exception: SMS to a phone number (Publish with PhoneNumber) has no resource ARN.
+                assert actions == ["sns:Publish"] and resources == ["*"], f"{policy_file.name}: {statement.get('Sid')}"
+                assert statement.get("Sid") == "SmsToPhoneNumbersNeedResourceStar"
+                continue
             service = resource.split(":")[2]
             assert all(a.split(":")[0] == service for a in actions)
             if service == "dynamodb":
-                assert re.fullmatch(rf"arn:aws:dynamodb:\*:\*:table/relasi-{stage}(-idempotency|/index/\*)?", resource)
+                assert re.fullmatch(
+                    rf"arn:aws:dynamodb:\*:\*:table/relasi-{stage}(-idempotency|/index/\*|/stream/\*)?", resource
+                )
             else:
-                assert resource == "arn:aws:logs:*:*:log-group:/aws/lambda/relasi-*"
+                assert resource in _SCOPED_RESOURCES[service](stage), f"{policy_file.name}: {resource}"
+
+
+# What a policy may name outside DynamoDB, per service.
+_SCOPED_RESOURCES = {
+    "logs": lambda stage: {"arn:aws:logs:*:*:log-group:/aws/lambda/relasi-*"},
+    "sqs": lambda stage: {f"arn:aws:sqs:*:*:relasi-{stage}-stream-dlq"},
+    "states": lambda stage: {f"arn:aws:states:*:*:stateMachine:relasi-{stage}-escalation",
+                             f"arn:aws:states:*:*:execution:relasi-{stage}-escalation:*"},
+    "ses": lambda stage: {"arn:aws:ses:*:*:identity/relasi.example", "arn:aws:ses:*:*:identity/no-reply@relasi.example"},
+}
+
+
+def test_stream_consumer_reports_item_failures_and_dead_letters(packaged: dict[str, Any]) -> None:
+    """The stream mapping Chalice generates, as infra/template.yaml completes it (infra/pump.py plays it locally)."""
+    from infra.pump import BATCH_SIZE, MAXIMUM_RETRY_ATTEMPTS
+
+    resources = packaged["Resources"]
+    function = resources["TableChanges"]["Properties"]
+    assert function["Handler"] == "app.on_table_change"
+    mapping = function["Events"]["TableChangesDynamodbEventSource"]
+    assert mapping["Type"] == "DynamoDB"
+    props = mapping["Properties"]
+    assert props["Stream"] == {"Fn::GetAtt": ["CrmTable", "StreamArn"]}  # not app.py's placeholder
+    assert props["StartingPosition"] == "TRIM_HORIZON"
+    assert props["BatchSize"] == BATCH_SIZE
+    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert props["MaximumRetryAttempts"] == MAXIMUM_RETRY_ATTEMPTS
+    assert props["BisectBatchOnFunctionError"] is True
+    assert props["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["StreamDeadLetterQueue", "Arn"]}
+    queue = resources["StreamDeadLetterQueue"]["Properties"]
+    assert queue["QueueName"] == {"Fn::Sub": "relasi-${Stage}-stream-dlq"}
+    assert queue["SqsManagedSseEnabled"] is True
+    assert queue["MessageRetentionPeriod"] == 14 * 24 * 3600
+    env = function["Environment"]["Variables"]
+    assert {"TABLE_NAME", "ESCALATION_STATE_MACHINE_ARN", "DEPARTMENT_TOPIC_ARN_PREFIX", "SENDER_EMAIL"} <= set(env)
+    # its own role, from .chalice/policy-stream-<stage>.json
+    role = resources["TableChangesRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    assert role == json.loads((ROOT / ".chalice" / "policy-stream-prod.json").read_text())
+    alarms = {r["Properties"]["MetricName"]: r["Properties"] for r in resources.values()
+              if r["Type"] == "AWS::CloudWatch::Alarm"}
+    assert alarms["ApproximateNumberOfMessagesVisible"]["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["StreamDeadLetterQueue", "QueueName"]}}]
+    assert alarms["ApproximateNumberOfMessagesVisible"]["Threshold"] == 0
+    assert alarms["IteratorAge"]["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "TableChanges"}}]
+    assert alarms["IteratorAge"]["Threshold"] == 60000
 
 
 # --------------------------------------------------------------------------
@@ -188,7 +281,7 @@ _CHALICE_NAME = re.compile(r"\b(" + "|".join(CHALICE_IDS) + r")\b")
 def test_local_template_keeps_what_moto_can_deploy() -> None:
     from moto.cloudformation.parsing import get_model_map
 
-    from infra.provision import local_template
+    from infra.provision import _named, local_template
 
     template = _template()
     original = json.dumps(template, sort_keys=True)
@@ -197,6 +290,12 @@ def test_local_template_keeps_what_moto_can_deploy() -> None:
 
     resources = template["Resources"]
     chalice_bound = {n for n, r in resources.items() if "Type" not in r or _CHALICE_NAME.search(json.dumps(r))}
+    # state machines are created through the Step Functions API (moto cannot execute CloudFormation's),
+    # so they and what names them (the failed-executions alarm) are left out too
+    played = {n for n, r in resources.items() if r.get("Type") == "AWS::StepFunctions::StateMachine"}
+    played |= {n for n, r in resources.items() if _named(r) & played}
+    assert played == {"EscalationStateMachine", "EscalationExecutionsFailedAlarm", "APIHandler", "TableChanges"}
+    chalice_bound |= played
     assert set(local["Resources"]) == set(resources) - chalice_bound
     assert {n: r for n, r in local["Resources"].items()} == {n: resources[n] for n in local["Resources"]}
     moto_types = set(get_model_map())
@@ -270,7 +369,10 @@ def test_local_template_deploys_into_moto() -> None:
     assert result["status"] == "CREATE_COMPLETE"
     assert result["outputs"]["TableName"] == "relasi-infratest"
     # what infra/provision.py reads (moto leaves out outputs of types it skips, e.g. the user pool)
-    assert {"TableName", "IdempotencyTableName", "OpsTopicArn", "ExportBucketName"} <= set(result["outputs"])
+    assert {"TableName", "IdempotencyTableName", "OpsTopicArn", "ExportBucketName", "DepartmentTopicArnPrefix"} <= set(
+        result["outputs"]
+    )
+    assert result["outputs"]["DepartmentTopicArnPrefix"] == f"arn:aws:sns:{REGION}:123456789012:relasi-infratest-ops-"
     from chalicelib.persistence.tables import INDEXES
 
     assert result["indexes"] == sorted(INDEXES)

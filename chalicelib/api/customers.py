@@ -52,6 +52,12 @@ def patch_customer(call: Call, customer_id: str) -> Reply:
     return _customer_reply(c)
 
 
+def put_consent(call: Call, customer_id: str) -> Reply:
+    assert call.access is not None
+    customers, _ = _services()
+    return _customer_reply(customers.set_consent(call.access, customer_id, call.body.model_dump(exclude_none=True)))
+
+
 def delete_customer(call: Call, customer_id: str) -> Reply:
     assert call.access is not None
     customers, _ = _services()
@@ -122,6 +128,9 @@ ROUTES: list[tuple[RouteSpec, View]] = [
                errors=(400, 401, 403, 404, 409, 412, 413, 415, 428), headers=("ETag",)), patch_customer),
     (RouteSpec("DELETE", ONE, "customers.delete", "Erase a customer and all their history", 204,
                errors=(400, 401, 403, 404)), delete_customer),
+    (RouteSpec("PUT", ONE + "/consent", "customers.consent", "Set marketing consent (SMS, email) with its source",
+               body="ConsentSet", response="CustomerOut", errors=(400, 401, 403, 404, 412, 413, 415),
+               headers=("ETag",)), put_consent),
     (RouteSpec("POST", ONE + "/interactions", "interactions.create", "Record an interaction", 201,
                body="InteractionCreate", response="InteractionOut",
                errors=(400, 401, 403, 404, 409, 413, 415, 422), headers=("Location",)), add_interaction),

@@ -80,6 +80,12 @@ class ConsentSet(Strict):
     sms_marketing: ConsentIn | None = None
     email_marketing: ConsentIn | None = None
 
+    @model_validator(mode="after")
+    def _something(self) -> ConsentSet:
+        if self.sms_marketing is None and self.email_marketing is None:
+            raise ValueError("give sms_marketing and/or email_marketing")
+        return self
+
 
 class CustomerCreate(Strict):
     """A new customer. `branch_id` defaults to the caller's branch."""
@@ -200,6 +206,8 @@ class InteractionOut(BaseModel):
     occurred_at: str
     created_at: str
     ref: str | None = None
+    delivery: Literal["sent", "skipped"] | None = Field(default=None, description="set on messages the CRM sent itself")
+    reason: str | None = Field(default=None, description="why a message was not sent")
 
 
 class InteractionPage(BaseModel):

@@ -38,6 +38,7 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "customers.get": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN, K: Scope.ALL},
     "customers.update": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     "customers.delete": {A: Scope.ALL, M: Scope.OWN},
+    "customers.consent": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     "interactions.create": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     "interactions.list": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     "customers.timeline": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},

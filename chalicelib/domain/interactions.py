@@ -43,6 +43,9 @@ class Interaction:
     occurred_at: str
     created_at: str
     ref: str | None = None
+    # messages the CRM sent (or decided not to send) on its own
+    delivery: str | None = None  # "sent" | "skipped"
+    reason: str | None = None  # why it was skipped
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

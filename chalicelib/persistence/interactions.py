@@ -41,6 +41,8 @@ def to_item(i: Interaction) -> InteractionItem:
         occurred_at=i.occurred_at,
         created_at=i.created_at,
         ref=i.ref,
+        delivery=i.delivery,
+        reason=i.reason,
     )
 
 
@@ -56,6 +58,8 @@ def from_item(item: InteractionItem) -> Interaction:
         occurred_at=item.occurred_at,
         created_at=item.created_at,
         ref=item.ref,
+        delivery=item.delivery,
+        reason=item.reason,
     )
 
 

@@ -7,6 +7,8 @@ One table, items told apart by the `type` discriminator:
     guard        pk=PHONE#<e164> | EMAIL#<address>  sk=GUARD
     complaint    pk=X#<complaint_id>  sk=COMPLAINT       (on the timeline of its customer)
     complaint_history  pk=X#<complaint_id>  sk=H#<at>#<n>
+    message_claim  pk=MSG#<key>  sk=CLAIM       (exactly-once for customer messages)
+    sms_opt_out  pk=OPTOUT#<e164>  sk=SMS
 
 Sort-key prefixes of items under a customer are chosen so that
 `sk BETWEEN 'I#' AND 'PROFILE'` returns the profile first and then the
@@ -172,6 +174,22 @@ class InteractionItem(Item, discriminator="interaction"):
     occurred_at = UnicodeAttribute()
     created_at = UnicodeAttribute()
     ref = UnicodeAttribute(null=True)
+    delivery = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+
+
+class MessageClaimItem(Item, discriminator="message_claim"):
+    """One per message the CRM decided about: makes sending exactly-once per key."""
+
+    customer_id = UnicodeAttribute()
+    interaction_sk = UnicodeAttribute()
+
+
+class OptOutItem(Item, discriminator="sms_opt_out"):
+    """A number that replied STOP: no SMS at all until START."""
+
+    at = UnicodeAttribute()
+    source = UnicodeAttribute()
 
 
 class ComplaintItem(Item, discriminator="complaint"):
@@ -231,6 +249,7 @@ def bind_table() -> None:
     if _bound_to != name:
         Item.Meta.table_name = name
         Item.Meta.region = settings().region  # type: ignore[attr-defined]
-        for cls in (Item, CustomerItem, InteractionItem, GuardItem, ComplaintItem, ComplaintHistoryItem):
+        for cls in (Item, CustomerItem, InteractionItem, GuardItem, ComplaintItem, ComplaintHistoryItem,
+                    MessageClaimItem, OptOutItem):
             cls._connection = None  # type: ignore[attr-defined]
         _bound_to = name

@@ -122,6 +122,16 @@ def update(access: Access, customer_id: str, if_match: str | None, patch: dict[s
     return updated
 
 
+def set_consent(access: Access, customer_id: str, given: dict[str, Any]) -> Customer:
+    """Record marketing consent per topic, stamped now, with its source. Last write wins per topic."""
+    current = get(access, customer_id)
+    now = iso(utcnow())
+    updated = replace(current, consent=_consents(given, now, current.consent), updated_at=now,
+                      version=current.version + 1)
+    repo.update(current, updated)
+    return updated
+
+
 def delete(access: Access, customer_id: str) -> None:
     customer = get(access, customer_id)
     repo.delete(customer)

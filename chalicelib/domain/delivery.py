@@ -1,0 +1,42 @@
+"""Who may be messaged, on which channel: consent, opt-outs and preferences."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from chalicelib.domain.customers import Customer
+
+
+class Purpose(StrEnum):
+    TRANSACTIONAL = "transactional"  # complaint updates: sent without marketing consent
+    SERVICE = "service"  # due-date reminders: sent unless opted out of everything
+    MARKETING = "marketing"  # birthday greetings: need marketing consent
+
+
+@dataclass(frozen=True)
+class Route:
+    channel: str | None  # "sms" | "email" | None when skipped
+    address: str | None
+    skip_reason: str | None = None
+
+
+def route(customer: Customer, purpose: Purpose, *, sms_opted_out: bool) -> Route:
+    """The channel is the customer's preference; nothing goes to a number that said STOP."""
+    channel = customer.preferred_channel
+    if channel == "email":
+        if not customer.email:
+            return Route(None, None, "no_email_address")
+        if purpose is Purpose.MARKETING and not _consents(customer, "email_marketing"):
+            return Route(None, None, "no_email_marketing_consent")
+        return Route("email", customer.email)
+    if sms_opted_out:
+        return Route(None, None, "sms_opted_out")
+    if purpose is Purpose.MARKETING and not _consents(customer, "sms_marketing"):
+        return Route(None, None, "no_sms_marketing_consent")
+    return Route("sms", customer.phone)
+
+
+def _consents(customer: Customer, topic: str) -> bool:
+    entry = customer.consent.get(topic)
+    return bool(entry and entry.value)

@@ -1,0 +1,51 @@
+"""What customers are told, in Indonesian and English. Texts carry a reference, never personal data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
+    # kind -> language -> (email subject, text)
+    "complaint_received": {
+        "id": ("Keluhan Anda kami terima ({ref})",
+               "Relasi: Keluhan Anda telah kami terima dengan nomor {ref}. Tim {department} kami akan segera "
+               "menindaklanjuti. Terima kasih."),
+        "en": ("We received your complaint ({ref})",
+               "Relasi: We received your complaint, reference {ref}. Our {department} team will follow it up "
+               "shortly. Thank you."),
+    },
+    "complaint_resolved": {
+        "id": ("Keluhan Anda telah diselesaikan ({ref})",
+               "Relasi: Keluhan Anda dengan nomor {ref} telah diselesaikan. Balas atau hubungi kami bila masih "
+               "ada kendala."),
+        "en": ("Your complaint is resolved ({ref})",
+               "Relasi: Your complaint {ref} has been resolved. Reply or contact us if anything is still wrong."),
+    },
+}
+
+DEPARTMENT_NAMES = {
+    "id": {"sales": "penjualan", "service": "servis", "quality_control": "kendali mutu", "shipment": "pengiriman",
+           "finance": "keuangan", "customer_care": "layanan pelanggan"},
+    "en": {"sales": "sales", "service": "service", "quality_control": "quality control", "shipment": "shipment",
+           "finance": "finance", "customer_care": "customer care"},
+}
+
+
+@dataclass(frozen=True)
+class Message:
+    kind: str
+    subject: str
+    text: str
+
+
+def render(kind: str, language: str, **fields: str) -> Message:
+    lang = language if language in TEMPLATES[kind] else "id"
+    subject, text = TEMPLATES[kind][lang]
+    if "department" in fields:
+        fields = {**fields, "department": DEPARTMENT_NAMES[lang].get(fields["department"], fields["department"])}
+    return Message(kind, subject.format(**fields), text.format(**fields))
+
+
+def reference(entity_id: str) -> str:
+    """A short reference a customer can read out on the phone (the id's random tail)."""
+    return entity_id[-8:]

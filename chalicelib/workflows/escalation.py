@@ -1,0 +1,209 @@
+"""Start and stop the complaint escalation workflow (escalation.asl.json).
+
+The state machine waits for each level's time, re-reads the complaint, raises
+`escalation_level` with a conditional update and alerts the department's ops
+topic (see the ASL's Comment fields). Everything it needs comes in its input,
+built here by `escalation_input` (pure, so the schedule is unit-tested):
+
+| level | escalates at (real time)                             | skipped if the status is | overdue measured from |
+|-------|------------------------------------------------------|--------------------------|-----------------------|
+| L1    | `ack_due_at`                                         | not `open`               | `ack_due_at`          |
+| L2    | `resolve_due_at`                                     | `resolved` or `closed`   | `resolve_due_at`      |
+| L3    | `resolve_due_at` + (`resolve_due_at` - `created_at`) | `resolved` or `closed`   | `resolve_due_at`      |
+
+L1 skipped (acknowledged in time) goes on to L2; L2 or L3 finding the
+complaint resolved or closed ends the execution without an alert, and so does
+a complaint that is gone (erased with its customer) at any level. The
+conditional update (`escalation_level < level` and a status that still needs
+the level) comes before the alert, so a duplicate execution, or someone
+acting between the read and the update, skips the alert; a publish that still
+fails after its retries leaves the level raised without its alert, and the
+failure alert on OPS_TOPIC_ARN names the complaint.
+
+Per level the input carries:
+- `escalate_at`: the real time the level is due (the table above);
+- `wait_until`: when the execution actually wakes: `now + (escalate_at - now) / time_scale`,
+  never before `now` (RELASI_TIME_SCALE=3600 turns an hour into a second; the
+  SLA and the due times stored on the complaint stay the real ones);
+- `deadline`: the level's deadline (= `escalate_at`); `missed_deadline`: which SLA
+  deadline the level is about (`acknowledge` or `resolve`);
+- `overdue_minutes`: whole real minutes past that SLA deadline at the moment the
+  alert is due, i.e. at `max(escalate_at, now)`: 0 for L1 and L2, one resolve
+  window for L3 (more only when the workflow starts after a deadline has passed);
+- `only_if_status_in`: the statuses that still need this level.
+
+The input holds ids, branch, department and severity only: no customer PII
+enters the execution history or the alerts.
+
+`start` names the execution after the complaint id, so a redelivered stream
+record or a retried consumer never starts a second workflow: Step Functions
+refuses a second execution of that name (for 90 days) and the existing one's
+ARN is returned. `stop` ends it when the complaint is resolved.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from chalicelib.config import settings
+
+ASL_FILE = Path(__file__).with_name("escalation.asl.json")
+
+# Complaint items (docs/data-model.md): pk = X#<id>, sk = COMPLAINT.
+COMPLAINT_PK_PREFIX = "X#"
+COMPLAINT_SK = "COMPLAINT"
+
+# The statuses that still need each level. The ASL's conditional updates name
+# the same statuses (tests/test_workflow_escalation.py checks they agree).
+UNRESOLVED = ("open", "acknowledged", "in_progress")
+LEVEL_STATUSES: dict[int, tuple[str, ...]] = {1: ("open",), 2: UNRESOLVED, 3: UNRESOLVED}
+
+# Step Functions execution names: 1-80 characters, no spaces or special characters.
+_EXECUTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
+
+
+def _parse(value: str) -> datetime:
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        raise ValueError(f"time without a zone: {value!r}")
+    return moment.astimezone(UTC)
+
+
+def _iso(moment: datetime) -> str:
+    """UTC, millisecond precision, `Z` suffix (the project's stored form; Step Functions' Wait accepts it)."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def escalation_input(
+    complaint: dict[str, Any],
+    *,
+    now: datetime,
+    time_scale: float,
+    table: str,
+    topic_arn: str,
+    failure_topic_arn: str,
+) -> dict[str, Any]:
+    """The state machine's input for `complaint` (a complaint item's attributes), started at `now`."""
+    if now.tzinfo is None:
+        raise ValueError("now must be timezone-aware")
+    if not time_scale > 0:
+        raise ValueError(f"time_scale must be positive, got {time_scale}")
+    now = now.astimezone(UTC)
+    created = _parse(complaint["created_at"])
+    ack_due = _parse(complaint["ack_due_at"])
+    resolve_due = _parse(complaint["resolve_due_at"])
+    schedule = (
+        # level, escalates at, missed deadline (name, time)
+        (1, ack_due, "acknowledge", ack_due),
+        (2, resolve_due, "resolve", resolve_due),
+        (3, resolve_due + (resolve_due - created), "resolve", resolve_due),
+    )
+    levels = []
+    for level, escalate_at, missed, missed_at in schedule:
+        wait_until = max(now, now + (escalate_at - now) / time_scale)
+        overdue = max(escalate_at, now) - missed_at
+        levels.append({
+            "level": level,
+            "escalate_at": _iso(escalate_at),
+            "wait_until": _iso(wait_until),
+            "deadline": _iso(escalate_at),
+            "missed_deadline": missed,
+            "overdue_minutes": max(0, int(overdue / timedelta(minutes=1))),
+            "only_if_status_in": list(LEVEL_STATUSES[level]),
+        })
+    complaint_id = str(complaint["id"])
+    return {
+        "complaint_id": complaint_id,
+        "table": table,
+        "pk": f"{COMPLAINT_PK_PREFIX}{complaint_id}",
+        "sk": COMPLAINT_SK,
+        "topic_arn": topic_arn,
+        "failure_topic_arn": failure_topic_arn,
+        "branch_id": str(complaint["branch_id"]),
+        "department": str(complaint["department"]),
+        "severity": str(complaint["severity"]),
+        "levels": levels,
+    }
+
+
+def department_topic_arn(department: str) -> str:
+    prefix = settings().department_topic_arn_prefix
+    if not prefix:
+        raise RuntimeError("DEPARTMENT_TOPIC_ARN_PREFIX is not set")
+    return f"{prefix}{department}"
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """The ARN Step Functions gives the execution `name` of a standard state machine."""
+    return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+
+
+def _execution_name(complaint_id: str) -> str:
+    if not _EXECUTION_NAME.fullmatch(complaint_id):
+        raise ValueError("a complaint id must be a valid execution name")
+    return complaint_id
+
+
+def _state_machine_arn() -> str:
+    arn = settings().escalation_state_machine_arn
+    if not arn:
+        raise RuntimeError("ESCALATION_STATE_MACHINE_ARN is not set")
+    return arn
+
+
+@lru_cache(maxsize=1)
+def _client() -> Any:
+    import boto3  # here, not at import time: it costs ~160 ms of cold start
+
+    return boto3.client("stepfunctions", region_name=settings().region)
+
+
+def _error_code(error: Exception) -> str:
+    response = getattr(error, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def start(complaint: dict[str, Any], now: datetime) -> str:
+    """Start the escalation workflow of `complaint` (once); returns the execution ARN."""
+    s = settings()
+    state_machine = _state_machine_arn()
+    if not s.ops_topic_arn:
+        raise RuntimeError("OPS_TOPIC_ARN is not set")
+    name = _execution_name(str(complaint["id"]))
+    payload = escalation_input(
+        complaint,
+        now=now,
+        time_scale=s.time_scale,
+        table=s.table_name,
+        topic_arn=department_topic_arn(str(complaint["department"])),
+        failure_topic_arn=s.ops_topic_arn,
+    )
+    try:
+        response = _client().start_execution(stateMachineArn=state_machine, name=name, input=json.dumps(payload))
+    except Exception as error:
+        # Started before (a redelivered record, a retried consumer): the same name
+        # and input while running answers the first execution; otherwise this.
+        if _error_code(error) == "ExecutionAlreadyExists":
+            return execution_arn(state_machine, name)
+        raise
+    return str(response["executionArn"])
+
+
+def stop(complaint_id: str) -> bool:
+    """Stop the complaint's escalation (it was resolved); False if it never started."""
+    arn = execution_arn(_state_machine_arn(), _execution_name(complaint_id))
+    try:
+        _client().stop_execution(
+            executionArn=arn, error="ComplaintResolved", cause="The complaint was resolved or closed."
+        )
+    except Exception as error:
+        if _error_code(error) == "ExecutionDoesNotExist":
+            return False
+        raise
+    return True

@@ -1,0 +1,61 @@
+"""The DynamoDB stream consumer: what happens when items change.
+
+Powertools batch processing reports failures per record, so a failing record
+is retried alone (and lands in the dead-letter queue after the event source
+mapping's retries) while the rest of the batch goes on. Every side effect is
+idempotent: the escalation execution is named after the complaint, and each
+customer message is claimed once per key (chalicelib.workflows.notify).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.observability import logger, metrics
+
+
+def _complaint_changed(event_name: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+    from chalicelib.domain.clock import utcnow
+    from chalicelib.domain.delivery import Purpose
+    from chalicelib.domain.messages import reference, render
+    from chalicelib.persistence import customers
+    from chalicelib.workflows import escalation
+    from chalicelib.workflows.notify import notify
+
+    if new is None:
+        return
+    became_resolved = new.get("status") == "resolved" and (old or {}).get("status") != "resolved"
+    if event_name == "INSERT":
+        escalation.start(new, utcnow())
+        kind, key = "complaint_received", f"complaint-received#{new['id']}"
+    elif became_resolved:
+        escalation.stop(str(new["id"]))
+        kind, key = "complaint_resolved", f"complaint-resolved#{new['id']}#{new.get('resolved_at')}"
+    else:
+        return
+    customer = customers.get(str(new["customer_id"]))
+    if customer is None:  # erased meanwhile: nobody to tell
+        return
+    message = render(kind, customer.language, ref=reference(str(new["id"])), department=str(new["department"]))
+    outcome = notify(customer, message, key=key, purpose=Purpose.TRANSACTIONAL, kind="complaint_followup",
+                     ref=str(new["id"]))
+    logger().info("complaint message", extra={"complaint_id": new["id"], "message_kind": kind, "outcome": outcome})
+
+
+def _record(record: Any) -> None:
+    new = record.dynamodb.new_image or None
+    old = record.dynamodb.old_image or None
+    kind = (new or old or {}).get("type")
+    if kind == "complaint":
+        _complaint_changed(record.event_name.name if hasattr(record.event_name, "name") else str(record.event_name),
+                           old, new)
+
+
+def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+
+    processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
+    try:
+        return dict(process_partial_response(event=event, record_handler=_record, processor=processor, context=context))
+    finally:
+        metrics().flush_metrics()

@@ -1,0 +1,88 @@
+"""moto's Step Functions engine for the local stack: switched on, and two deviations from AWS corrected.
+
+`enable_execution(port)` makes moto run state machines (ASL) for real:
+`POST /moto-api/config {"stepfunctions": {"execute_state_machine": true}}`.
+The engine's own service calls go to `localhost:$MOTO_PORT` (set by
+infra/local_stack.aws_environment). Call it before creating state machines:
+moto keeps executable ones in a separate backend, so a state machine created
+before (or by moto's CloudFormation) cannot be executed.
+
+`install()` patches moto in this process (idempotent; a moto whose internals
+differ is left alone):
+
+- A Wait on a timestamp (`Timestamp`/`TimestampPath`) compares the UTC
+  timestamp with the *local* wall clock (`datetime.now()`), so east of UTC
+  (Asia/Jakarta, +7 h) every wait ends at once and west of UTC it waits hours
+  too long. Here it is compared with the UTC clock, to the millisecond, and
+  rounded up: like AWS, a wait never ends before its timestamp (moto
+  truncates to the second, waking up to a second early).
+- `$$.State.EnteredTime` is Python's `isoformat()` (`+00:00`, microseconds);
+  AWS writes `2026-11-23T14:58:23.123Z`, the form the project stores.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import urllib.request
+from datetime import UTC, datetime
+from typing import Any
+
+_installed = False
+
+
+def enable_execution(aws_port: int) -> None:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{aws_port}/moto-api/config",
+        data=json.dumps({"stepfunctions": {"execute_state_machine": True}}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
+
+
+def _aws_time(value: str) -> str:
+    try:
+        moment = datetime.fromisoformat(value).astimezone(UTC)
+    except ValueError:
+        return value
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def install() -> bool:
+    """Patch moto's Step Functions engine in this process; returns whether the patches apply."""
+    global _installed
+    if _installed:
+        return True
+    try:
+        from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
+        from moto.stepfunctions.parser.asl.component.state import state as state_module
+        from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp import Timestamp
+    except ImportError:
+        return False
+    state_data = getattr(state_module, "StateData", None)
+    if state_data is None or not hasattr(Timestamp, "_get_wait_seconds") or not hasattr(Timestamp, "_from_timestamp_string"):
+        return False
+
+    def _get_wait_seconds(self: Any, env: Any) -> int:
+        self.string.eval(env=env)
+        text = env.stack.pop()
+        whole_seconds = self._from_timestamp_string(timestamp=text)  # validates; naive, fraction dropped
+        if whole_seconds is None:
+            raise FailureEventException(self._create_failure_event(env, text))
+        try:
+            timestamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        except ValueError:
+            timestamp = whole_seconds.replace(tzinfo=UTC)
+        return max(0, math.ceil((timestamp - datetime.now(UTC)).total_seconds()))
+
+    def aws_state_data(**fields: Any) -> Any:
+        if isinstance(fields.get("EnteredTime"), str):
+            fields["EnteredTime"] = _aws_time(fields["EnteredTime"])
+        return state_data(**fields)
+
+    Timestamp._get_wait_seconds = _get_wait_seconds  # type: ignore[method-assign]
+    state_module.StateData = aws_state_data  # type: ignore[assignment,misc]
+    _installed = True
+    return True
