@@ -41,7 +41,7 @@ def on_table_change(event):  # type: ignore[no-untyped-def]
     """Complaints start their escalation and tell the customer; see chalicelib/workflows/stream.py."""
     from chalicelib.workflows.stream import handle
 
-    return handle(event.to_dict(), app.lambda_context)
+    return handle(event.to_dict(), event.context)
 
 
 @app.on_sns_message(topic=os.environ.get("INBOUND_SMS_TOPIC", "relasi-inbound-sms"), name="inbound_sms")
