@@ -4,13 +4,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test token outbox package lint bench help
+.PHONY: run test token outbox trigger package lint bench help
 
 help:
 	@echo "make run      local stack (moto + API) with demo data; RELASI_API_PORT, RELASI_AWS_PORT, SEED=none"
 	@echo "make test     the whole test suite"
 	@echo "make token USER=<demo user>   an ID token for a running local stack"
 	@echo "make outbox   SMS, emails and ops alerts a running local stack sent (masked), newest last"
+	@echo "make trigger JOB=<name> DATE=YYYY-MM-DD   fire a scheduled job (e.g. daily-reminders) of a running local stack now, as on that date (DATE: today, Asia/Jakarta)"
 	@echo "make package  deployable CloudFormation (chalice package + infra/template.yaml) in build/package/"
 	@echo "make lint     ruff + mypy"
 	@echo "make bench    cold-start and DynamoDB request benchmarks -> docs/performance.md"
@@ -31,6 +32,9 @@ token: $(STAMP)
 
 outbox: $(STAMP)
 	@$(PY) -m infra.outbox
+
+trigger: $(STAMP)
+	@$(PY) -m infra.trigger "$(JOB)" "$(DATE)"
 
 package: $(STAMP)
 	$(PY) -m infra.package

@@ -6,9 +6,9 @@ so a cold start pays only for Chalice itself.
 
 import os
 
-from chalice import AuthResponse, Chalice
+from chalice import AuthResponse, Chalice, Cron
 
-from chalicelib.api import complaints, customers, http, meta
+from chalicelib.api import complaints, customers, http, meta, reminders
 from chalicelib.api.middleware import http_middleware
 
 # configure_logs=False: Chalice would add a second, plain-text handler to the
@@ -26,7 +26,7 @@ def cognito_id_token(auth_request):  # type: ignore[no-untyped-def]
     return AuthResponse(routes=["*"], principal_id=principal.sub, context=principal_context(principal))
 
 
-http.register(app, cognito_id_token, customers.ROUTES + complaints.ROUTES + meta.ROUTES)
+http.register(app, cognito_id_token, customers.ROUTES + complaints.ROUTES + reminders.ROUTES + meta.ROUTES)
 
 # The real stream ARN comes from infra/template.yaml (merged over what Chalice
 # packages); the local stack's pump calls this handler directly.
@@ -50,3 +50,18 @@ def on_inbound_sms(event):  # type: ignore[no-untyped-def]
     from chalicelib.workflows.inbound_sms import handle
 
     handle(event.message)
+
+
+def _reminders_cron() -> Cron:
+    from chalicelib.config import reminders_cron_utc
+
+    minute, hour = reminders_cron_utc()  # REMINDERS_LOCAL_HOUR (08) in TIMEZONE, as UTC
+    return Cron(minute, hour, "*", "*", "?", "*")
+
+
+@app.schedule(_reminders_cron(), name="daily-reminders")
+def daily_reminders(event):  # type: ignore[no-untyped-def]
+    """Birthday greetings and due-date reminders of the day; see chalicelib/workflows/reminders.py."""
+    from chalicelib.workflows.reminders import on_schedule
+
+    return on_schedule(event.time)

@@ -52,6 +52,33 @@ RESOLUTION_NOTE_MAX_CHARS = 2000
 
 SYSTEM_STAFF_ID = "relasi"  # staff_id of what the CRM does by itself
 
+# Reminders (chalicelib/domain/reminders.py, chalicelib/workflows/reminders.py)
+# Due-date reminders go out this many days before the due date (0 = on the day).
+REMINDER_OFFSETS_DAYS = (7, 1, 0)
+# Nothing is sent from QUIET_HOURS_START_HOUR until QUIET_HOURS_END_HOUR, local
+# time (settings().timezone); a run inside them sends at QUIET_HOURS_END_HOUR.
+QUIET_HOURS_START_HOUR = 21
+QUIET_HOURS_END_HOUR = 8
+# The daily job fires at this local hour unless REMINDERS_LOCAL_HOUR says otherwise
+# (read when app.py is imported, i.e. by `chalice package`: Chalice's Cron is UTC).
+REMINDERS_LOCAL_HOUR_DEFAULT = 8
+# Messages per execution of the reminders state machine: its input (keys only,
+# about 100 bytes per message) stays far below Step Functions' 256 KB payload
+# limit, and its history (about 30 events per message) below the 25,000 events
+# a standard execution may have.
+REMINDERS_PER_EXECUTION = 200
+# The state machine's Map sends at most REMINDERS_SEND_CONCURRENCY messages at once
+# (MaxConcurrency in reminders.asl.json) and each takes at least
+# REMINDERS_PACE_SECONDS: at most 20 messages a second per execution, the default
+# SNS SMS quota (MPS) of an account; the executions of a day are started one
+# throughput slot apart so they do not overlap.
+REMINDERS_SEND_CONCURRENCY = 20
+REMINDERS_PACE_SECONDS = 1
+DUE_TITLE_MAX_CHARS = 200
+DUE_AMOUNT_MAX = 999_999_999_999.99
+# A customer's due items are listed in one response, soonest first.
+DUE_ITEMS_MAX_PER_CUSTOMER = 100
+
 # Idempotency-Key records live this long
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
 IDEMPOTENCY_KEY_MAX_CHARS = 128
@@ -85,6 +112,8 @@ class Settings:
     ops_topic_arn: str = field(default_factory=lambda: os.environ.get("OPS_TOPIC_ARN", ""))
     # Demos and tests: workflows wait this many times shorter (SLAs and stored due times stay real).
     time_scale: float = field(default_factory=lambda: float(os.environ.get("RELASI_TIME_SCALE") or 1))
+    # The daily reminders state machine (chalicelib/workflows/reminders.asl.json).
+    reminder_state_machine_arn: str = field(default_factory=lambda: os.environ.get("REMINDER_STATE_MACHINE_ARN", ""))
 
     @property
     def token_issuer(self) -> str:
@@ -123,3 +152,28 @@ def settings() -> Settings:
         tracing_enabled=env.get("POWERTOOLS_TRACE_DISABLED", "true").lower() == "false",
         sender_email=env.get("SENDER_EMAIL", "no-reply@relasi.example"),
     )
+
+
+def reminders_local_hour() -> int:
+    """The local hour the daily reminders job fires at (REMINDERS_LOCAL_HOUR, default 08)."""
+    hour = int(os.environ.get("REMINDERS_LOCAL_HOUR") or REMINDERS_LOCAL_HOUR_DEFAULT)
+    if not 0 <= hour <= 23:
+        raise ValueError(f"REMINDERS_LOCAL_HOUR must be 0-23, got {hour}")
+    return hour
+
+
+def reminders_cron_utc() -> tuple[int, int]:
+    """(minute, hour) in UTC of the daily reminders job: REMINDERS_LOCAL_HOUR:00 in TIMEZONE.
+
+    EventBridge cron expressions are UTC. The offset is the zone's offset now:
+    Asia/Jakarta has no daylight saving time (08:00 WIB = 01:00 UTC); in a zone
+    that has it, the job fires an hour off for part of the year.
+    """
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    zone = ZoneInfo(os.environ.get("TIMEZONE", "Asia/Jakarta"))
+    offset = datetime.now(zone).utcoffset()
+    offset_minutes = int(offset.total_seconds() // 60) if offset is not None else 0
+    minutes = (reminders_local_hour() * 60 - offset_minutes) % (24 * 60)
+    return minutes % 60, minutes // 60

@@ -5,7 +5,9 @@ resources of infra/template.yaml provisioned into it, the Cognito pool with
 demo users, demo data (SEED=none skips it), and the Chalice app served on
 127.0.0.1:RELASI_API_PORT; the stream pump (infra/pump.py) delivers the
 table's stream to app.on_table_change, and moto's port also serves the
-outbox (infra/outbox.py, `make outbox`). Prints a line containing `ready`
+outbox (infra/outbox.py, `make outbox`); the scheduler (infra/scheduler.py)
+fires app.py's `@app.schedule` handlers on their cron/rate and serves
+`POST /_relasi/trigger` on moto's port (`make trigger`). Prints a line containing `ready`
 once the API answers and the pump has handled the demo data, runs until
 Ctrl-C, and exits non-zero if a port is taken.
 """
@@ -56,13 +58,15 @@ def start_moto(aws_port: int) -> Any:
 
     from moto.server import ThreadedMotoServer
 
-    from infra import moto_sfn, moto_speedups, outbox
+    from infra import moto_sfn, moto_speedups, outbox, scheduler
 
     moto_speedups.install()
     moto_sfn.install()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call is noise here
-    # + GET /_relasi/outbox on the same port, for `make outbox` (infra/outbox.py)
-    server = outbox.with_outbox(ThreadedMotoServer)(ip_address="127.0.0.1", port=aws_port, verbose=False)
+    # + GET /_relasi/outbox on the same port, for `make outbox` (infra/outbox.py),
+    # + POST /_relasi/trigger, for `make trigger` (infra/scheduler.py; answers 503 until start_scheduler())
+    server = outbox.with_outbox(ThreadedMotoServer, scheduler.middleware)(ip_address="127.0.0.1", port=aws_port,
+                                                                          verbose=False)
     server.start()
     # Before anything creates a state machine: only those made afterwards execute.
     moto_sfn.enable_execution(aws_port)
@@ -127,6 +131,25 @@ def start_pump(handler: Any = None, **options: Any) -> Any:
     return StreamPump(handler, **options).start()
 
 
+def start_scheduler(**options: Any) -> Any:
+    """Start the scheduler (infra/scheduler.py) on app.py's `@app.schedule` handlers and serve it on the trigger
+    route; returns it. `options` go to Scheduler. The caller stops it (`stop_scheduler(s)`)."""
+    from app import app
+    from infra import scheduler
+
+    running = scheduler.Scheduler.for_app(app, **options).start()
+    scheduler.ROUTE.scheduler = running
+    return running
+
+
+def stop_scheduler(running: Any) -> None:
+    from infra import scheduler
+
+    if scheduler.ROUTE.scheduler is running:
+        scheduler.ROUTE.scheduler = None
+    running.stop()
+
+
 def wait_until_up(url: str, timeout_s: float = 30.0) -> None:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -171,6 +194,7 @@ def main(argv: list[str] | None = None) -> int:
     moto = None
     api = None
     pump = None
+    jobs = None
     try:
         moto, env = prepare(args.aws_port, seed=not args.no_seed)
         api = serve_api(args.api_port)
@@ -187,12 +211,21 @@ def main(argv: list[str] | None = None) -> int:
                       f"{time.monotonic() - started:.1f} s", flush=True)
             except TimeoutError:
                 print(f"note: the stream pump is still catching up after {PUMP_CATCH_UP_S:.0f} s", flush=True)
+        jobs = start_scheduler()
+        if not jobs.jobs:
+            print("note: app.py has no @app.schedule handlers: nothing fires on a clock", flush=True)
+        else:
+            print("scheduler: " + ", ".join(f"{job['name']} {job['schedule']} next {job['next_fire']}"
+                                            for job in jobs.describe()) + "  (`make trigger JOB=... DATE=...` "
+                  "fires one now)", flush=True)
         print(f"Relasi ready: API {base}  AWS (moto) http://127.0.0.1:{args.aws_port}  "
               f"user pool {env['USER_POOL_ID']}  table {env['TABLE_NAME']}  (Ctrl-C stops)", flush=True)
         stop.wait()
     except KeyboardInterrupt:
         pass
     finally:
+        if jobs is not None:
+            stop_scheduler(jobs)
         if pump is not None:
             pump.stop()
         if api is not None:

@@ -5,7 +5,9 @@ per item of the transaction before writing anything, and every copy of a
 moto model registers itself in its class's `instances_tracked` list (kept
 only for moto's dashboard), so no backup is ever freed: writes slow down with
 the table size and the history of writes, and seeding 200 customers took
-minutes. Here, within one call each table is copied once (the copies of one
+minutes; and a cancelled transaction restores that copy, undoing what other
+threads wrote meanwhile. Here transactions run one at a time, within one call
+each table is copied once (the copies of one
 call are identical), and copies made by moto.dynamodb.models are left out of
 `instances_tracked`. If moto's internals differ from what this expects,
 nothing is changed.
@@ -59,12 +61,17 @@ def install() -> bool:
         def __getattr__(self, name: str) -> Any:
             return getattr(real_copy, name)
 
+    serial = threading.Lock()
+
     def transact_write_items(self: Any, *args: Any, **kwargs: Any) -> Any:
-        local.backups = {}
-        try:
-            return original(self, *args, **kwargs)
-        finally:
-            local.backups = None
+        # moto restores a whole-table copy when a transaction is cancelled, which
+        # would undo writes made meanwhile by other threads: one at a time.
+        with serial:
+            local.backups = {}
+            try:
+                return original(self, *args, **kwargs)
+            finally:
+                local.backups = None
 
     models.copy = CopyModule()  # type: ignore[assignment]
     backend.transact_write_items = transact_write_items

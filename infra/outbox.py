@@ -267,8 +267,12 @@ def middleware(app: Callable[..., Iterable[bytes]], recorder: OutboxRecorder = R
     return wrapped
 
 
-def with_outbox(server_class: type) -> type:
-    """moto's ThreadedMotoServer, serving PATH too, with RECORDER sampling while it runs."""
+def with_outbox(server_class: type, *wrappers: Callable[[Callable[..., Iterable[bytes]]], Callable[..., Iterable[bytes]]]
+                ) -> type:
+    """moto's ThreadedMotoServer, serving PATH too, with RECORDER sampling while it runs.
+
+    `wrappers`: more WSGI middleware of the same kind (e.g. infra/scheduler.py's trigger route), outermost last.
+    """
 
     class OutboxMotoServer(server_class):  # type: ignore[valid-type,misc]
         def _server_entry(self) -> None:
@@ -281,6 +285,8 @@ def with_outbox(server_class: type) -> type:
             from werkzeug.serving import make_server
 
             app = middleware(DomainDispatcherApplication(create_backend_app))
+            for wrap in wrappers:
+                app = wrap(app)
             self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
             self._server_ready_event.set()
             self._server.serve_forever()

@@ -158,6 +158,9 @@ ROUTES = [
     ("GET", "/complaints"),
     ("GET", "/complaints/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
     ("PATCH", "/complaints/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
+    ("POST", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/due-items"),
+    ("GET", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/due-items"),
+    ("DELETE", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/due-items/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
 ]
 
 

@@ -29,6 +29,7 @@ CHALICE_IDS = {
     "CognitoIdToken": "AWS::Serverless::Function",
     "RestAPI": "AWS::Serverless::Api",
     "TableChanges": "AWS::Serverless::Function",  # @app.on_dynamodb_record(name="table_changes")
+    "DailyReminders": "AWS::Serverless::Function",  # @app.schedule(name="daily-reminders")
 }
 
 # cfn-lint findings accepted on purpose: rule id -> why. Errors and warnings
@@ -110,7 +111,7 @@ def test_merge_entries_land_on_chalice_resources(packaged: dict[str, Any]) -> No
 
 def test_alarms_notify_the_ops_topic(packaged: dict[str, Any]) -> None:
     alarms = {n: r["Properties"] for n, r in packaged["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
-    assert len(alarms) == 9
+    assert len(alarms) == 11
     for props in alarms.values():
         assert props["AlarmActions"] == [{"Ref": "OpsTopic"}]
         assert props["OKActions"] == [{"Ref": "OpsTopic"}]
@@ -124,7 +125,7 @@ DEPARTMENTS = ("sales", "service", "quality_control", "shipment", "finance", "cu
 def test_state_machines_are_deployed_from_their_asl_files(packaged: dict[str, Any]) -> None:
     """The ASL file is the one source: the packaged template carries it, infra/template.yaml only names it."""
     machines = {n: r for n, r in packaged["Resources"].items() if r["Type"] == "AWS::StepFunctions::StateMachine"}
-    assert set(machines) == {"EscalationStateMachine"}
+    assert set(machines) == {"EscalationStateMachine", "ReminderStateMachine"}
     for name, resource in machines.items():
         asl_file = ROOT / resource["Metadata"]["DefinitionFile"]
         assert json.loads(resource["Properties"]["DefinitionString"]) == json.loads(asl_file.read_text())
@@ -211,7 +212,8 @@ _SCOPED_RESOURCES = {
     "logs": lambda stage: {"arn:aws:logs:*:*:log-group:/aws/lambda/relasi-*"},
     "sqs": lambda stage: {f"arn:aws:sqs:*:*:relasi-{stage}-stream-dlq"},
     "states": lambda stage: {f"arn:aws:states:*:*:stateMachine:relasi-{stage}-escalation",
-                             f"arn:aws:states:*:*:execution:relasi-{stage}-escalation:*"},
+                             f"arn:aws:states:*:*:execution:relasi-{stage}-escalation:*",
+                             f"arn:aws:states:*:*:stateMachine:relasi-{stage}-reminders"},
     "ses": lambda stage: {"arn:aws:ses:*:*:identity/relasi.example", "arn:aws:ses:*:*:identity/no-reply@relasi.example"},
 }
 
@@ -294,7 +296,8 @@ def test_local_template_keeps_what_moto_can_deploy() -> None:
     # so they and what names them (the failed-executions alarm) are left out too
     played = {n for n, r in resources.items() if r.get("Type") == "AWS::StepFunctions::StateMachine"}
     played |= {n for n, r in resources.items() if _named(r) & played}
-    assert played == {"EscalationStateMachine", "EscalationExecutionsFailedAlarm", "APIHandler", "TableChanges"}
+    assert played == {"EscalationStateMachine", "EscalationExecutionsFailedAlarm", "APIHandler", "TableChanges",
+                      "ReminderStateMachine", "RemindersExecutionsFailedAlarm", "DailyReminders"}
     chalice_bound |= played
     assert set(local["Resources"]) == set(resources) - chalice_bound
     assert {n: r for n, r in local["Resources"].items()} == {n: resources[n] for n in local["Resources"]}

@@ -5,12 +5,15 @@ Imported lazily (pydantic costs cold-start time) by chalicelib.api.http.
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StringConstraints,
@@ -25,6 +28,7 @@ from chalicelib.domain.complaints import Category, Department, Severity
 from chalicelib.domain.complaints import Status as ComplaintStatus
 from chalicelib.domain.customers import Gender, Language, LifecycleStage, PreferredChannel
 from chalicelib.domain.interactions import Direction, InteractionChannel, InteractionKind
+from chalicelib.domain.reminders import DueKind
 
 
 class Strict(BaseModel):
@@ -62,6 +66,20 @@ Phone = Annotated[str, StringConstraints(min_length=4, max_length=32), AfterVali
 Email = Annotated[str, StringConstraints(min_length=3, max_length=254), AfterValidator(_email)]
 BranchId = Annotated[str, StringConstraints(min_length=1, max_length=40), AfterValidator(_branch)]
 Birthday = Annotated[date, AfterValidator(_birthday)]
+
+
+def _json_date(value: Any) -> Any:
+    """YYYY-MM-DD text to a date. A model with a mode="before" validator (CustomerPatch) gets its
+    fields validated as Python values, where strict mode refuses a date written as text."""
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            return value  # not a calendar date: refused by the date type below
+    return value
+
+
+PatchBirthday = Annotated[date, BeforeValidator(_json_date), AfterValidator(_birthday)]
 Address = Annotated[str, StringConstraints(max_length=C.ADDRESS_MAX_CHARS)]
 City = Annotated[str, StringConstraints(max_length=C.CITY_MAX_CHARS)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=C.TAG_MAX_CHARS), AfterValidator(_tag)]
@@ -124,7 +142,7 @@ class CustomerPatch(Strict):
     name: Name = None  # type: ignore[assignment]
     phone: Phone = None  # type: ignore[assignment]
     email: Email | None = None
-    birthday: Birthday | None = None
+    birthday: PatchBirthday | None = None
     gender: Gender | None = None
     address: Address | None = None
     city: City | None = None
@@ -206,7 +224,9 @@ class InteractionOut(BaseModel):
     occurred_at: str
     created_at: str
     ref: str | None = None
-    delivery: Literal["sent", "skipped"] | None = Field(default=None, description="set on messages the CRM sent itself")
+    delivery: Literal["pending", "sending", "sent", "skipped", "failed"] | None = Field(
+        default=None, description="set on messages the CRM sends itself: pending/sending until sent, or why not "
+        "(skipped, failed: see reason)")
     reason: str | None = Field(default=None, description="why a message was not sent")
 
 
@@ -294,6 +314,45 @@ class ComplaintEntry(ComplaintFields):
 class TimelinePage(BaseModel):
     items: list[Annotated[InteractionEntry | ComplaintEntry, Field(discriminator="type")]]
     next_cursor: str | None
+
+
+def _due_date(value: date) -> date:
+    if not date(2000, 1, 1) <= value <= date(2099, 12, 31):
+        raise ValueError("must be a date between 2000-01-01 and 2099-12-31")
+    return value
+
+
+def _cents(value: float) -> float:
+    exponent = Decimal(str(value)).as_tuple().exponent
+    if not isinstance(exponent, int) or exponent < -2:
+        raise ValueError("may have at most 2 decimals")
+    return value
+
+
+class DueItemCreate(Strict):
+    """Something of the customer's falling due: reminded C.REMINDER_OFFSETS_DAYS days before (T-7, T-1, T-0)."""
+
+    kind: DueKind
+    title: Annotated[str, StringConstraints(min_length=1, max_length=C.DUE_TITLE_MAX_CHARS)]
+    due_date: Annotated[date, AfterValidator(_due_date)]
+    amount: Annotated[float, Field(ge=0, le=C.DUE_AMOUNT_MAX, allow_inf_nan=False), AfterValidator(_cents)] | None = None
+    ref: Annotated[str, StringConstraints(min_length=1, max_length=C.REF_MAX_CHARS)] | None = None
+
+
+class DueItemOut(BaseModel):
+    id: str
+    customer_id: str
+    kind: DueKind
+    title: str
+    due_date: str = Field(description="YYYY-MM-DD")
+    amount: float | None = None
+    ref: str | None = None
+    created_at: str
+    created_by: str
+
+
+class DueItemList(BaseModel):
+    items: list[DueItemOut] = Field(description="soonest first")
 
 
 Limit = Annotated[int, Field(ge=1, le=C.PAGE_LIMIT_MAX)]

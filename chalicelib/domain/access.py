@@ -46,6 +46,9 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "complaints.list": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     "complaints.get": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     "complaints.update": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    "due_items.create": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    "due_items.list": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    "due_items.delete": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
 }
 
 

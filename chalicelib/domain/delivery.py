@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Protocol
 
-from chalicelib.domain.customers import Customer
+from chalicelib.domain.customers import Consent
 
 
 class Purpose(StrEnum):
@@ -21,7 +23,20 @@ class Route:
     skip_reason: str | None = None
 
 
-def route(customer: Customer, purpose: Purpose, *, sms_opted_out: bool) -> Route:
+class Reachable(Protocol):
+    """What routing reads of a customer: a Customer, or a due item's copy of its contact data."""
+
+    @property
+    def phone(self) -> str: ...
+    @property
+    def email(self) -> str | None: ...
+    @property
+    def preferred_channel(self) -> str: ...
+    @property
+    def consent(self) -> Mapping[str, Consent]: ...
+
+
+def route(customer: Reachable, purpose: Purpose, *, sms_opted_out: bool) -> Route:
     """The channel is the customer's preference; nothing goes to a number that said STOP."""
     channel = customer.preferred_channel
     if channel == "email":
@@ -37,6 +52,6 @@ def route(customer: Customer, purpose: Purpose, *, sms_opted_out: bool) -> Route
     return Route("sms", customer.phone)
 
 
-def _consents(customer: Customer, topic: str) -> bool:
+def _consents(customer: Reachable, topic: str) -> bool:
     entry = customer.consent.get(topic)
     return bool(entry and entry.value)

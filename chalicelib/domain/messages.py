@@ -21,6 +21,24 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "en": ("Your complaint is resolved ({ref})",
                "Relasi: Your complaint {ref} has been resolved. Reply or contact us if anything is still wrong."),
     },
+    # Reminders (chalicelib/domain/reminders.py builds the fields). A greeting is
+    # marketing: its SMS says how to opt out ({stop} is empty in an email).
+    "birthday": {
+        "id": ("Selamat ulang tahun dari Relasi",
+               "Relasi: Selamat ulang tahun! Semoga sehat, bahagia dan sukses selalu. Terima kasih telah menjadi "
+               "pelanggan kami.{stop}"),
+        "en": ("Happy birthday from Relasi",
+               "Relasi: Happy birthday! Wishing you health, happiness and success. Thank you for being our "
+               "customer.{stop}"),
+    },
+    "due_reminder": {
+        "id": ("Pengingat: {title}, jatuh tempo {date}",
+               "Relasi: Pengingat, {title} jatuh tempo {when}, {date}{amount}. Abaikan pesan ini bila sudah "
+               "diselesaikan. Terima kasih."),
+        "en": ("Reminder: {title}, due {date}",
+               "Relasi: Reminder, {title} is due {when}, {date}{amount}. Please ignore this message if it is "
+               "already settled. Thank you."),
+    },
 }
 
 DEPARTMENT_NAMES = {

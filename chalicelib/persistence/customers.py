@@ -21,6 +21,7 @@ from chalicelib.persistence.tables import (
     GuardItem,
     Item,
     bind_table,
+    birthday_pk,
     branch_pk,
     branch_stage_pk,
     customer_pk,
@@ -68,6 +69,9 @@ def to_item(c: Customer) -> CustomerItem:
         branch_stage_sk=c.id,
         name_pk=name_pk(key),
         name_sk=f"{key}#{c.id}",
+        # sparse `birthdays` index: BDAY#MM-DD (chalicelib/workflows/reminders.py)
+        bday_pk=birthday_pk(c.birthday[5:10]) if c.birthday else None,
+        bday_sk=c.id if c.birthday else None,
     )
 
 

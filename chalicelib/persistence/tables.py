@@ -9,6 +9,7 @@ One table, items told apart by the `type` discriminator:
     complaint_history  pk=X#<complaint_id>  sk=H#<at>#<n>
     message_claim  pk=MSG#<key>  sk=CLAIM       (exactly-once for customer messages)
     sms_opt_out  pk=OPTOUT#<e164>  sk=SMS
+    due_item     pk=C#<customer_id>  sk=D#<item_id>     (reminders; outside I#..PROFILE on purpose)
 
 Sort-key prefixes of items under a customer are chosen so that
 `sk BETWEEN 'I#' AND 'PROFILE'` returns the profile first and then the
@@ -41,6 +42,23 @@ TIMELINE_PROFILE_SK = "~"  # sorts after every timestamp: first in a newest-firs
 COMPLAINT_SK = "COMPLAINT"
 HISTORY_PREFIX = "H#"
 ALL_COMPLAINTS_PK = "CX"
+
+
+DUE_ITEM_PREFIX = "D#"
+
+
+def due_item_sk(item_id: str) -> str:
+    return f"{DUE_ITEM_PREFIX}{item_id}"
+
+
+def due_date_pk(due_date: str) -> str:
+    """Hash key of the `due_by_date` index: every due item falling due on that date (YYYY-MM-DD)."""
+    return f"DUE#{due_date}"
+
+
+def birthday_pk(month_day: str) -> str:
+    """Hash key of the `birthdays` index: every profile born on that month-day (MM-DD)."""
+    return f"BDAY#{month_day}"
 
 
 def complaint_pk(complaint_id: str) -> str:
@@ -105,6 +123,8 @@ INDEXES: dict[str, tuple[str, str | None]] = {
     "complaints_all": ("ca_pk", "ca_sk"),
     "complaints_by_branch": ("cb_pk", "cb_sk"),
     "complaints_by_department": ("cd_pk", "cd_sk"),
+    "birthdays": ("bday_pk", "bday_sk"),
+    "due_by_date": ("due_pk", "due_sk"),
 }
 
 
@@ -129,6 +149,8 @@ class Item(Model):
     complaints_all = _index("complaints_all", *INDEXES["complaints_all"])()
     complaints_by_branch = _index("complaints_by_branch", *INDEXES["complaints_by_branch"])()
     complaints_by_department = _index("complaints_by_department", *INDEXES["complaints_by_department"])()
+    birthdays = _index("birthdays", *INDEXES["birthdays"])()
+    due_by_date = _index("due_by_date", *INDEXES["due_by_date"])()
 
 
 class CustomerItem(Item, discriminator="customer"):
@@ -161,6 +183,8 @@ class CustomerItem(Item, discriminator="customer"):
     branch_stage_sk = UnicodeAttribute()
     name_pk = UnicodeAttribute()
     name_sk = UnicodeAttribute()
+    bday_pk = UnicodeAttribute(null=True)  # BDAY#MM-DD, only with a birthday
+    bday_sk = UnicodeAttribute(null=True)
 
 
 class InteractionItem(Item, discriminator="interaction"):
@@ -176,6 +200,11 @@ class InteractionItem(Item, discriminator="interaction"):
     ref = UnicodeAttribute(null=True)
     delivery = UnicodeAttribute(null=True)
     reason = UnicodeAttribute(null=True)
+    # Only while a reminder waits to be sent (delivery "pending"/"sending"): what the
+    # reminders state machine sends with; it removes them once the message is handled.
+    address = UnicodeAttribute(null=True)
+    subject = UnicodeAttribute(null=True)
+    sms_type = UnicodeAttribute(null=True)
 
 
 class MessageClaimItem(Item, discriminator="message_claim"):
@@ -190,6 +219,32 @@ class OptOutItem(Item, discriminator="sms_opt_out"):
 
     at = UnicodeAttribute()
     source = UnicodeAttribute()
+
+
+class DueItemItem(Item, discriminator="due_item"):
+    """Something of the customer's falling due (service, installment...): reminded at T-7, T-1, T-0.
+
+    `contact_*` is a copy of the profile's contact data (refreshed from the table's
+    stream when the profile changes, guarded by `contact_version`), so the daily
+    job decides a due-date reminder from the index item alone.
+    """
+
+    id = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    title = UnicodeAttribute()
+    due_date = UnicodeAttribute()
+    amount = NumberAttribute(null=True)
+    ref = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+    due_pk = UnicodeAttribute()
+    due_sk = UnicodeAttribute()
+    contact_phone = UnicodeAttribute()
+    contact_email = UnicodeAttribute(null=True)
+    contact_channel = UnicodeAttribute()
+    contact_language = UnicodeAttribute()
+    contact_version = NumberAttribute()
 
 
 class ComplaintItem(Item, discriminator="complaint"):
@@ -250,6 +305,6 @@ def bind_table() -> None:
         Item.Meta.table_name = name
         Item.Meta.region = settings().region  # type: ignore[attr-defined]
         for cls in (Item, CustomerItem, InteractionItem, GuardItem, ComplaintItem, ComplaintHistoryItem,
-                    MessageClaimItem, OptOutItem):
+                    MessageClaimItem, OptOutItem, DueItemItem):
             cls._connection = None  # type: ignore[attr-defined]
         _bound_to = name

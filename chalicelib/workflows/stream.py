@@ -49,6 +49,10 @@ def _record(record: Any) -> None:
     if kind == "complaint":
         _complaint_changed(record.event_name.name if hasattr(record.event_name, "name") else str(record.event_name),
                            old, new)
+    elif kind == "customer":  # due items keep a copy of the contact data (chalicelib/workflows/reminders.py)
+        from chalicelib.workflows import reminders
+
+        reminders.customer_changed(old, new)
 
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:

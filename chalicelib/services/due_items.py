@@ -1,0 +1,47 @@
+"""Due item use cases: record one on a customer, list them, delete one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.config import DUE_ITEMS_MAX_PER_CUSTOMER
+from chalicelib.domain.access import Access
+from chalicelib.domain.clock import is_id, iso, new_id, utcnow
+from chalicelib.domain.errors import Conflict, NotFound
+from chalicelib.domain.reminders import DueItem
+from chalicelib.persistence import due_items as repo
+from chalicelib.services import customers
+
+
+def add(access: Access, customer_id: str, data: dict[str, Any]) -> DueItem:
+    """GetItem (the profile: access, branch, contact data) + Query (count) + TransactWriteItems."""
+    customer = customers.get(access, customer_id)
+    if repo.count_for(customer.id) >= DUE_ITEMS_MAX_PER_CUSTOMER:
+        raise Conflict(f"A customer can have at most {DUE_ITEMS_MAX_PER_CUSTOMER} due items; delete old ones first.")
+    now = utcnow()
+    amount = data.get("amount")
+    item = DueItem(
+        id=new_id(now),
+        customer_id=customer.id,
+        kind=data["kind"].value,
+        title=data["title"],
+        due_date=data["due_date"].isoformat(),
+        created_at=iso(now),
+        created_by=access.principal.sub,  # from the token, never from the body
+        amount=float(amount) if amount is not None else None,
+        ref=data.get("ref"),
+    )
+    repo.create(item, customer)
+    return item
+
+
+def list_for(access: Access, customer_id: str) -> list[DueItem]:
+    customers.get(access, customer_id)
+    return repo.list_for(customer_id)
+
+
+def delete(access: Access, customer_id: str, item_id: str) -> None:
+    customers.get(access, customer_id)
+    if not is_id(item_id):
+        raise NotFound("No such record.")
+    repo.delete(customer_id, item_id)

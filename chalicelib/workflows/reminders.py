@@ -1,0 +1,347 @@
+"""The daily reminders job (`daily-reminders` in app.py) and the state machine that sends (reminders.asl.json).
+
+`run(day, fired_at)`:
+
+1. finds the day's reminders through two sparse indexes, one Query page at a
+   time, never a Scan: `birthdays` (BDAY#MM-DD; on 28 February of a common
+   year BDAY#02-29 too) and `due_by_date` (DUE#<date> for the due dates
+   REMINDER_OFFSETS_DAYS ahead). Each index item holds what the decision needs
+   (a profile; a due item with its copy of the contact data), so the job reads
+   one item per reminder, plus the entries of the STOP list it finds
+   (BatchGetItem, 100 numbers a request). `RunReport` counts both;
+2. decides each reminder (chalicelib/domain/reminders.py: consent for
+   greetings, the STOP list for everything, the preferred channel) and records
+   the decision once per (customer, reminder, day): the claim and the outbound
+   timeline entry in one transaction (persistence/messages.claim_entry),
+   `delivery` "pending" (with the address, subject and SMS type the state
+   machine sends with) or "skipped" with its `reason`. A second run of the day
+   finds the claims (it looks them up, 100 a request, before claiming) and
+   records nothing new. Claims are written one after the other: about 10 ms
+   each in AWS, so 20,000 birthdays take minutes of the function's 15;
+   concurrent claims would be faster, but moto's transactions are not
+   thread-safe (a cancelled one restores a copy of the whole table);
+3. starts the state machine for the messages to send, REMINDERS_PER_EXECUTION
+   per execution, each named `reminders-<day>-<n>-<hash of its keys>`: a
+   re-run or a double fire builds the same executions and starts none of them
+   twice (ExecutionAlreadyExists is done). A message claimed by an earlier run
+   of the day is handed over again (its run may have died before starting
+   its execution); the state machine sends only what is still "pending".
+
+The execution input holds keys only (table, interaction pk/sk, the sender
+identity, when to start): no phone, email or text. The state machine reads
+each message's address and text from its timeline entry when it sends it;
+Step Functions does record those in the send task's history events.
+
+Timing: the first execution waits until `send_after` (at once, or 08:00
+local when the run fired in the quiet hours; a run triggered now "as if" at
+another time waits what that run would have waited: rules.sending_starts);
+execution n starts n
+throughput slots later (REMINDERS_PER_EXECUTION messages at 20 a second,
+10 s), so the day's executions take turns instead of all sending at once
+(the Map sends 20 at a time, each item at least REMINDERS_PACE_SECONDS long).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from chalicelib.config import (
+    REMINDERS_PACE_SECONDS,
+    REMINDERS_PER_EXECUTION,
+    REMINDERS_SEND_CONCURRENCY,
+    SYSTEM_STAFF_ID,
+    settings,
+)
+from chalicelib.domain import reminders as rules
+from chalicelib.domain.clock import iso, new_id, utcnow
+from chalicelib.domain.interactions import Interaction
+from chalicelib.domain.reminders import Reminder, ReminderKind
+
+ASL_FILE = Path(__file__).with_name("reminders.asl.json")
+_EXECUTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
+
+
+def slot_seconds(per_execution: int) -> int:
+    """How long one full execution takes at the least: its messages, 20 at a time, each pace seconds long."""
+    return math.ceil(per_execution / REMINDERS_SEND_CONCURRENCY) * REMINDERS_PACE_SECONDS
+
+
+def execution_name(day: date, index: int, keys: list[dict[str, str]]) -> str:
+    """Same day, same position, same messages: same name (Step Functions starts a name once in 90 days)."""
+    digest = hashlib.sha256("\n".join(f"{k['pk']}|{k['sk']}" for k in keys).encode()).hexdigest()[:16]
+    name = f"reminders-{day.isoformat()}-{index:04d}-{digest}"
+    assert _EXECUTION_NAME.fullmatch(name), name
+    return name
+
+
+def execution_input(keys: list[dict[str, str]], *, send_after: datetime, table: str, sender: str,
+                    day: date) -> dict[str, Any]:
+    """The state machine's input: keys and settings only, no customer data."""
+    return {
+        "day": day.isoformat(),
+        "table": table,
+        "sender": sender,
+        "send_after": iso(send_after),
+        "pace_seconds": REMINDERS_PACE_SECONDS,
+        "items": keys,
+    }
+
+
+@dataclass
+class RunReport:
+    """What one run found, decided and started (counts only: no customer data)."""
+
+    day: str
+    send_after: str
+    reminders_due: int = 0  # (customer, reminder) pairs found for the day
+    pending: int = 0  # decided now: to be sent
+    skipped: int = 0  # decided now: not sent (the reason is on the timeline)
+    already_decided: int = 0  # decided by an earlier run of the day
+    items_read: int = 0  # DynamoDB items read: index items + STOP-list entries + earlier claims found
+    read_requests: int = 0  # Query and BatchGetItem requests
+    skip_reasons: Counter[str] = field(default_factory=Counter)
+    executions: list[str] = field(default_factory=list)  # names, started now or before
+
+    @property
+    def items_read_per_reminder(self) -> float:
+        return self.items_read / self.reminders_due if self.reminders_due else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "day": self.day, "send_after": self.send_after, "reminders_due": self.reminders_due,
+            "pending": self.pending, "skipped": self.skipped, "already_decided": self.already_decided,
+            "items_read": self.items_read, "read_requests": self.read_requests,
+            "skip_reasons": dict(self.skip_reasons), "executions": len(self.executions),
+        }
+
+
+@dataclass
+class _Decision:
+    reminder: Reminder
+    record: Interaction
+    send: dict[str, str] | None  # set when the message is to be sent
+
+
+class _Executions:
+    """Collects the keys of the messages to send and starts an execution per REMINDERS_PER_EXECUTION."""
+
+    def __init__(self, day: date, send_after: datetime, report: RunReport, start: Callable[[str, dict[str, Any]], str]):
+        s = settings()
+        self.day, self.send_after, self.report, self.start = day, send_after, report, start
+        self.table, self.sender = s.table_name, s.sender_email
+        self.keys: list[dict[str, str]] = []
+        self.per_execution = REMINDERS_PER_EXECUTION
+
+    def add(self, key: dict[str, str]) -> None:
+        self.keys.append(key)
+        if len(self.keys) >= self.per_execution:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.keys:
+            return
+        index = len(self.report.executions)
+        name = execution_name(self.day, index, self.keys)
+        delay = timedelta(seconds=index * slot_seconds(self.per_execution))
+        payload = execution_input(self.keys, send_after=self.send_after + delay,
+                                  table=self.table, sender=self.sender, day=self.day)
+        self.start(name, payload)
+        self.report.executions.append(name)
+        self.keys = []
+
+
+def _decide(reminder: Reminder, contact: rules.Reachable, language: str, stop_list: dict[str, bool]) -> _Decision:
+    route = rules.decide(reminder, contact, sms_opted_out=stop_list.get(contact.phone, False))
+    text = rules.message(reminder, language, route.channel)
+    now = utcnow()
+    record = Interaction(
+        id=new_id(now),
+        customer_id=reminder.customer_id,
+        channel=route.channel or contact.preferred_channel,
+        direction="outbound",
+        kind="other",
+        summary=text.text,
+        staff_id=SYSTEM_STAFF_ID,
+        occurred_at=iso(now),
+        created_at=iso(now),
+        ref=reminder.ref,
+        delivery="pending" if route.channel else "skipped",
+        reason=route.skip_reason,
+    )
+    send = None
+    if route.channel == "sms":
+        send = {"address": route.address or "", "sms_type": rules.SMS_TYPES[reminder.purpose]}
+    elif route.channel == "email":
+        send = {"address": route.address or "", "subject": text.subject}
+    return _Decision(reminder, record, send)
+
+
+def _record(found: list[tuple[Reminder, rules.Reachable, str]], report: RunReport, executions: _Executions,
+            stop_list: dict[str, bool]) -> None:
+    """Decide and record one page of reminders; hand the ones to send to the executions."""
+    from chalicelib.persistence import messages
+    from chalicelib.persistence.tables import customer_pk
+
+    if not found:
+        return
+    report.reminders_due += len(found)
+    # The STOP list, for the numbers an SMS may go to; each number once per run.
+    phones = {contact.phone for _, contact, _ in found if contact.preferred_channel != "email"} - set(stop_list)
+    if phones:
+        found_on_list, requests = messages.sms_opted_out_among(phones)
+        report.items_read += len(found_on_list)
+        report.read_requests += requests
+        stop_list.update({phone: phone in found_on_list for phone in phones})
+    # Claimed by an earlier run of the day: look first (a taken claim would cost a cancelled transaction).
+    earlier, requests = messages.claimed_entries(reminder.key for reminder, _, _ in found)
+    report.items_read += len(earlier)
+    report.read_requests += requests
+    for reminder, contact, language in found:
+        decision = _decide(reminder, contact, language, stop_list)
+        if reminder.key in earlier:
+            claimed, sk = False, earlier[reminder.key]
+        else:
+            claimed, sk = messages.claim_entry(reminder.key, decision.record, send=decision.send)
+        if claimed:
+            if decision.send is None:
+                report.skipped += 1
+                report.skip_reasons[decision.record.reason or "?"] += 1
+            else:
+                report.pending += 1
+        else:
+            report.already_decided += 1
+        if decision.send is not None and sk:
+            executions.add({"pk": customer_pk(decision.reminder.customer_id), "sk": sk})
+
+
+def run(day: date, fired_at: datetime, *, now: datetime | None = None,
+        start: Callable[[str, dict[str, Any]], str] | None = None) -> RunReport:
+    """Find, decide and record the reminders of `day` (the deployment's calendar), then start their sending.
+
+    `fired_at` is the schedule's time (the quiet hours are judged at it); `now`
+    (default: the clock) is when the waiting starts (rules.sending_starts).
+    """
+    from chalicelib.persistence import customers as customers_repo
+    from chalicelib.persistence import due_items
+    from chalicelib.persistence.tables import CustomerItem, DueItemItem
+
+    zone = ZoneInfo(settings().timezone)
+    begin = rules.sending_starts(fired_at, now or utcnow(), zone)
+    report = RunReport(day=day.isoformat(), send_after=iso(begin))
+    executions = _Executions(day, begin, report, start or start_execution)
+    stop_list: dict[str, bool] = {}
+    for month_day in rules.birthday_month_days(day):
+        for page in due_items.birthday_pages(month_day):
+            report.items_read += page.read
+            report.read_requests += 1
+            greetings: list[tuple[Reminder, rules.Reachable, str]] = []
+            for x in page.items:
+                if not isinstance(x, CustomerItem):
+                    continue
+                customer = customers_repo.from_item(x)
+                if customer.birthday and rules.greeted_on(customer.birthday, day):
+                    greetings.append((Reminder(ReminderKind.BIRTHDAY, customer.id, day), customer, customer.language))
+            _record(greetings, report, executions, stop_list)
+    for due_date in rules.due_dates(day):
+        for page in due_items.due_pages(due_date.isoformat()):
+            report.items_read += page.read
+            report.read_requests += 1
+            dues: list[tuple[Reminder, rules.Reachable, str]] = []
+            for x in page.items:
+                if not isinstance(x, DueItemItem):
+                    continue
+                contact = due_items.contact_of(x)
+                reminder = Reminder(ReminderKind.DUE, x.customer_id, day, due_items.from_item(x))
+                dues.append((reminder, contact, contact.language))
+            _record(dues, report, executions, stop_list)
+    executions.flush()
+    return report
+
+
+# --------------------------------------------------------------------------
+# Starting executions
+# --------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def _client() -> Any:
+    import boto3  # here, not at import time: cold start
+
+    return boto3.client("stepfunctions", region_name=settings().region)
+
+
+def _error_code(error: Exception) -> str:
+    response = getattr(error, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def start_execution(name: str, payload: dict[str, Any]) -> str:
+    """Start one execution of the reminders state machine (once per name); returns its ARN."""
+    from chalicelib.workflows.escalation import execution_arn
+
+    state_machine = settings().reminder_state_machine_arn
+    if not state_machine:
+        raise RuntimeError("REMINDER_STATE_MACHINE_ARN is not set")
+    try:
+        response = _client().start_execution(stateMachineArn=state_machine, name=name, input=json.dumps(payload))
+    except Exception as error:
+        if _error_code(error) == "ExecutionAlreadyExists":  # a re-run or a double fire: started before
+            return execution_arn(state_machine, name)
+        raise
+    return str(response["executionArn"])
+
+
+# --------------------------------------------------------------------------
+# Entry points: the schedule, and profile changes from the table's stream
+# --------------------------------------------------------------------------
+
+
+def fired(event_time: str) -> tuple[date, datetime]:
+    """The local day and the UTC instant of a schedule event's `time` (e.g. 2026-11-23T01:00:00Z)."""
+    moment = datetime.fromisoformat(event_time.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(ZoneInfo(settings().timezone)).date(), moment.astimezone(UTC)
+
+
+def on_schedule(event_time: str) -> dict[str, Any]:
+    """The `daily-reminders` schedule: the reminders of the local day the event fired on."""
+    from chalicelib.observability import count, logger, metrics
+
+    day, fired_at = fired(event_time)
+    report = run(day, fired_at)
+    summary = report.to_dict()
+    logger().info("daily reminders", extra=summary)  # counts only
+    for metric, value in (("RemindersDue", report.reminders_due), ("RemindersPending", report.pending),
+                          ("RemindersSkipped", report.skipped), ("RemindersItemsRead", report.items_read)):
+        count(metric, value)
+    metrics().flush_metrics()
+    return summary
+
+
+CONTACT_FIELDS = ("phone", "email", "preferred_channel", "language")
+
+
+def customer_changed(old: dict[str, Any] | None, new: dict[str, Any] | None) -> int:
+    """A profile changed (stream record): refresh the contact data its due items keep. Returns items updated."""
+    if old is None or new is None or all(old.get(f) == new.get(f) for f in CONTACT_FIELDS):
+        return 0  # a new profile has no due items yet; an erased one has none left
+    from chalicelib.domain.reminders import Contact
+    from chalicelib.persistence import due_items
+
+    contact = Contact(customer_id=str(new["id"]), phone=str(new["phone"]), email=new.get("email") or None,
+                      preferred_channel=str(new["preferred_channel"]), language=str(new["language"]),
+                      version=int(new["version"]))
+    return due_items.refresh_contact(contact)
+
