@@ -8,6 +8,8 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from chalicelib.domain.errors import PreconditionFailed, PreconditionRequired
+
 
 class LifecycleStage(StrEnum):
     LEAD = "lead"
@@ -117,6 +119,14 @@ class Customer:
 
 def etag_for(version: int) -> str:
     return f'"v{version}"'
+
+
+def require_if_match(header: str | None, version: int, what: str) -> None:
+    """428 without If-Match, 412 if it names another version of `what`."""
+    if not header:
+        raise PreconditionRequired(f"Send If-Match with the ETag of the {what} you read.")
+    if not if_match_allows(header, version):
+        raise PreconditionFailed(f"The {what} was changed by someone else; fetch it again.")
 
 
 def if_match_allows(header: str, version: int) -> bool:

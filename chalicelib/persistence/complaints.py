@@ -9,7 +9,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.complaints import Complaint, HistoryEntry
 from chalicelib.domain.errors import NotFound, PreconditionFailed
-from chalicelib.persistence.customers import _connection
+from chalicelib.persistence.customers import _connection, in_scope
 from chalicelib.persistence.errors import translated
 from chalicelib.persistence.paging import Page, RawKey, query_page
 from chalicelib.persistence.tables import (
@@ -113,9 +113,7 @@ def _history_items(c: Complaint, entries: list[HistoryEntry], first_seq: int) ->
 def create(c: Complaint, branch_scope: str | None) -> None:
     """One transaction: the customer still exists (in the caller's branch), the case and its first entry."""
     bind_table()
-    must_exist = CustomerItem.pk.exists()
-    if branch_scope is not None:
-        must_exist &= CustomerItem.branch_id == branch_scope
+    must_exist = in_scope(branch_scope)
     try:
         with translated(), TransactWrite(connection=_connection()) as tx:
             tx.condition_check(CustomerItem, customer_pk(c.customer_id), PROFILE_SK, condition=must_exist)

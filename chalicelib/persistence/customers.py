@@ -140,6 +140,14 @@ def _connection() -> Connection:
     return Item._get_connection().connection
 
 
+def in_scope(branch_scope: str | None) -> Any:
+    """Condition: the profile exists and, for a branch-scoped caller, is in that branch."""
+    condition = CustomerItem.pk.exists()
+    if branch_scope is not None:
+        condition &= CustomerItem.branch_id == branch_scope
+    return condition
+
+
 def create(c: Customer) -> None:
     """One transaction: the profile and its guards, each only if new."""
     bind_table()

@@ -9,7 +9,7 @@ from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.interactions import Interaction
 from chalicelib.persistence import customers as customers_repo
-from chalicelib.persistence.customers import _connection
+from chalicelib.persistence.customers import _connection, in_scope
 from chalicelib.persistence.errors import translated
 from chalicelib.persistence.paging import RawKey, query_page
 from chalicelib.persistence.tables import (
@@ -66,9 +66,7 @@ def from_item(item: InteractionItem) -> Interaction:
 def add(i: Interaction, branch_scope: str | None) -> None:
     """One transaction: the customer must exist (in the caller's branch) and the entry is new."""
     bind_table()
-    must_exist = CustomerItem.pk.exists()
-    if branch_scope is not None:
-        must_exist &= CustomerItem.branch_id == branch_scope
+    must_exist = in_scope(branch_scope)
     try:
         with translated(), TransactWrite(connection=_connection()) as tx:
             tx.condition_check(CustomerItem, customer_pk(i.customer_id), PROFILE_SK, condition=must_exist)

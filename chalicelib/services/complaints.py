@@ -8,8 +8,8 @@ from chalicelib.domain import complaints as rules
 from chalicelib.domain.access import Access
 from chalicelib.domain.clock import is_id, iso, new_id, utcnow
 from chalicelib.domain.complaints import Complaint, HistoryEntry
-from chalicelib.domain.customers import if_match_allows
-from chalicelib.domain.errors import Forbidden, NotFound, PreconditionFailed, PreconditionRequired
+from chalicelib.domain.customers import require_if_match
+from chalicelib.domain.errors import Forbidden, NotFound
 from chalicelib.persistence import complaints as repo
 from chalicelib.persistence.paging import RawKey
 from chalicelib.services import customers
@@ -53,11 +53,8 @@ def get(access: Access, complaint_id: str) -> Complaint:
 
 
 def update(access: Access, complaint_id: str, if_match: str | None, patch: dict[str, Any]) -> Complaint:
-    if not if_match:
-        raise PreconditionRequired("Send If-Match with the ETag of the complaint you read.")
     current = get(access, complaint_id)
-    if not if_match_allows(if_match, current.version):
-        raise PreconditionFailed("The complaint was changed by someone else; fetch it again.")
+    require_if_match(if_match, current.version, "complaint")
     now = utcnow()
     by = access.principal.sub
     updated = current

@@ -15,8 +15,6 @@ from chalicelib.domain.errors import (
     FieldError,
     Forbidden,
     NotFound,
-    PreconditionFailed,
-    PreconditionRequired,
     ValidationFailed,
 )
 from chalicelib.persistence import customers as repo
@@ -91,11 +89,8 @@ def get(access: Access, customer_id: str) -> Customer:
 
 
 def update(access: Access, customer_id: str, if_match: str | None, patch: dict[str, Any]) -> Customer:
-    if not if_match:
-        raise PreconditionRequired("Send If-Match with the ETag of the customer you read.")
     current = get(access, customer_id)
-    if not rules.if_match_allows(if_match, current.version):
-        raise PreconditionFailed("The customer was changed by someone else; fetch it again.")
+    rules.require_if_match(if_match, current.version, "customer")
     changes: dict[str, Any] = {k: _text(patch[k]) for k in _SCALAR_FIELDS if k in patch}
     if "branch_id" in changes:
         access.check_target_branch(changes["branch_id"])
