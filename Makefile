@@ -14,7 +14,7 @@ help:
 	@echo "make trigger JOB=<name> DATE=YYYY-MM-DD   fire a scheduled job (e.g. daily-reminders) of a running local stack now, as on that date (DATE: today, Asia/Jakarta)"
 	@echo "make package  deployable CloudFormation (chalice package + infra/template.yaml) in build/package/"
 	@echo "make lint     ruff + mypy"
-	@echo "make bench    cold-start and DynamoDB request benchmarks -> docs/performance.md"
+	@echo "make bench    cold start, DynamoDB requests per operation, reminder job reads -> docs/performance.md"
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
