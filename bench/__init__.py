@@ -1,12 +1,16 @@
-"""`make bench`: cold-start and DynamoDB-request benchmarks of the Relasi API.
+"""`make bench`: cold-start, DynamoDB-request and reminder-job benchmarks of Relasi.
 
-Two measurements, written to docs/performance.md and printed:
+Three measurements, written to docs/performance.md and printed:
 
 - cold start (bench.coldstart): the import time of `app` in fresh processes
   against the floor every Chalice + boto3 Lambda pays (`import boto3, chalice`);
-- DynamoDB requests per API operation (bench.requests): the API is driven on
+- DynamoDB requests per API operation (bench.dynamodb): the API is driven on
   the local stack exactly like the tests drive it, and every botocore API call
-  is counted by service, operation and table.
+  is counted by service, operation and table;
+- items read by the daily reminder job per reminder due (bench.reminders):
+  N customers (50,000 by default) bulk-loaded on the local stack, the job
+  run for one day, its reads counted by itself and from botocore's answers,
+  beside what a Scan of the table would read per reminder.
 
 Run `python -m bench --help` for the options.
 """

@@ -181,7 +181,9 @@ def delete_formula(n: int) -> dict[str, int]:
     """DynamoDB requests of DELETE /customers/{id} for a customer with n interactions (design)."""
     counts = {
         "GetItem": 1,
-        "Query": math.ceil(n / DELETE_PAGE) + 1,
+        # the timeline pages (profile + history) to find complaints, then the history pages, the last
+        # of which finds only the profile
+        "Query": math.ceil((n + 1) / DELETE_PAGE) + math.ceil(n / DELETE_PAGE) + 1,
         "BatchWriteItem": math.ceil(n / BATCH_WRITE_MAX),
         "TransactWriteItems": 1,
     }
