@@ -43,14 +43,15 @@ ARN is returned. `stop` ends it when the complaint is resolved.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 from chalicelib.config import settings
+from chalicelib.workflows.executions import client as _client
+from chalicelib.workflows.executions import error_code as _error_code
+from chalicelib.workflows.executions import execution_arn, start_once
 
 ASL_FILE = Path(__file__).with_name("escalation.asl.json")
 
@@ -139,11 +140,6 @@ def department_topic_arn(department: str) -> str:
     return f"{prefix}{department}"
 
 
-def execution_arn(state_machine_arn: str, name: str) -> str:
-    """The ARN Step Functions gives the execution `name` of a standard state machine."""
-    return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
-
-
 def _execution_name(complaint_id: str) -> str:
     if not _EXECUTION_NAME.fullmatch(complaint_id):
         raise ValueError("a complaint id must be a valid execution name")
@@ -155,18 +151,6 @@ def _state_machine_arn() -> str:
     if not arn:
         raise RuntimeError("ESCALATION_STATE_MACHINE_ARN is not set")
     return arn
-
-
-@lru_cache(maxsize=1)
-def _client() -> Any:
-    import boto3  # here, not at import time: it costs ~160 ms of cold start
-
-    return boto3.client("stepfunctions", region_name=settings().region)
-
-
-def _error_code(error: Exception) -> str:
-    response = getattr(error, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
 
 
 def start(complaint: dict[str, Any], now: datetime) -> str:
@@ -184,15 +168,7 @@ def start(complaint: dict[str, Any], now: datetime) -> str:
         topic_arn=department_topic_arn(str(complaint["department"])),
         failure_topic_arn=s.ops_topic_arn,
     )
-    try:
-        response = _client().start_execution(stateMachineArn=state_machine, name=name, input=json.dumps(payload))
-    except Exception as error:
-        # Started before (a redelivered record, a retried consumer): the same name
-        # and input while running answers the first execution; otherwise this.
-        if _error_code(error) == "ExecutionAlreadyExists":
-            return execution_arn(state_machine, name)
-        raise
-    return str(response["executionArn"])
+    return start_once(state_machine, name, payload)
 
 
 def stop(complaint_id: str) -> bool:

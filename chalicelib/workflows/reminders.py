@@ -44,14 +44,12 @@ throughput slots later (REMINDERS_PER_EXECUTION messages at 20 a second,
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -67,6 +65,8 @@ from chalicelib.domain import reminders as rules
 from chalicelib.domain.clock import iso, new_id, utcnow
 from chalicelib.domain.interactions import Interaction
 from chalicelib.domain.reminders import Reminder, ReminderKind
+from chalicelib.workflows.executions import client as _client  # noqa: F401  (tests clear its cache)
+from chalicelib.workflows.executions import start_once
 
 ASL_FILE = Path(__file__).with_name("reminders.asl.json")
 _EXECUTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
@@ -274,32 +274,12 @@ def run(day: date, fired_at: datetime, *, now: datetime | None = None,
 # --------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=1)
-def _client() -> Any:
-    import boto3  # here, not at import time: cold start
-
-    return boto3.client("stepfunctions", region_name=settings().region)
-
-
-def _error_code(error: Exception) -> str:
-    response = getattr(error, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
-
-
 def start_execution(name: str, payload: dict[str, Any]) -> str:
     """Start one execution of the reminders state machine (once per name); returns its ARN."""
-    from chalicelib.workflows.escalation import execution_arn
-
     state_machine = settings().reminder_state_machine_arn
     if not state_machine:
         raise RuntimeError("REMINDER_STATE_MACHINE_ARN is not set")
-    try:
-        response = _client().start_execution(stateMachineArn=state_machine, name=name, input=json.dumps(payload))
-    except Exception as error:
-        if _error_code(error) == "ExecutionAlreadyExists":  # a re-run or a double fire: started before
-            return execution_arn(state_machine, name)
-        raise
-    return str(response["executionArn"])
+    return start_once(state_machine, name, payload)
 
 
 # --------------------------------------------------------------------------

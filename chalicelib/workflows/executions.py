@@ -1,0 +1,38 @@
+"""Starting Step Functions executions exactly once per name, for every workflow."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from chalicelib.config import settings
+
+
+@lru_cache(maxsize=1)
+def client() -> Any:
+    import boto3  # here, not at import time: it costs ~160 ms of cold start
+
+    return boto3.client("stepfunctions", region_name=settings().region)
+
+
+def error_code(error: Exception) -> str:
+    response = getattr(error, "response", None) or {}
+    return str(response.get("Error", {}).get("Code", ""))
+
+
+def execution_arn(state_machine_arn: str, name: str) -> str:
+    """The ARN Step Functions gives the execution `name` of a standard state machine."""
+    return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{name}"
+
+
+def start_once(state_machine_arn: str, name: str, payload: dict[str, Any]) -> str:
+    """Start an execution named `name`; if it was started before (a redelivered record,
+    a retried consumer, a double fire) return that one. Returns the execution ARN."""
+    try:
+        response = client().start_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload))
+    except Exception as error:
+        if error_code(error) == "ExecutionAlreadyExists":
+            return execution_arn(state_machine_arn, name)
+        raise
+    return str(response["executionArn"])
