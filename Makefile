@@ -4,14 +4,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test token outbox trigger package lint bench help
+.PHONY: run test token outbox trigger export-ls package lint bench help
 
 help:
 	@echo "make run      local stack (moto + API) with demo data; RELASI_API_PORT, RELASI_AWS_PORT, SEED=none"
 	@echo "make test     the whole test suite"
 	@echo "make token USER=<demo user>   an ID token for a running local stack"
 	@echo "make outbox   SMS, emails and ops alerts a running local stack sent (masked), newest last"
-	@echo "make trigger JOB=<name> DATE=YYYY-MM-DD   fire a scheduled job (e.g. daily-reminders) of a running local stack now, as on that date (DATE: today, Asia/Jakarta)"
+	@echo "make trigger JOB=<name> DATE=YYYY-MM-DD   fire a scheduled job (e.g. daily-reminders) of a running local stack now, as on that date (DATE: today, Asia/Jakarta; JOB=analytics-export exports DATE itself)"
+	@echo "make export-ls [DIR=<dir>]   the analytics exports in a running local stack's bucket (key, size, time; rows per dataset and day); DIR: copy them there"
 	@echo "make package  deployable CloudFormation (chalice package + infra/template.yaml) in build/package/"
 	@echo "make lint     ruff + mypy"
 	@echo "make bench    cold start, DynamoDB requests per operation, reminder job reads -> docs/performance.md"
@@ -35,6 +36,9 @@ outbox: $(STAMP)
 
 trigger: $(STAMP)
 	@$(PY) -m infra.trigger "$(JOB)" "$(DATE)"
+
+export-ls: $(STAMP)
+	@$(PY) -m infra.export_ls $(if $(DIR),--download "$(DIR)")
 
 package: $(STAMP)
 	$(PY) -m infra.package

@@ -8,7 +8,7 @@ import os
 
 from chalice import AuthResponse, Chalice, Cron
 
-from chalicelib.api import complaints, customers, http, meta, reminders
+from chalicelib.api import analytics, complaints, customers, http, meta, reminders
 from chalicelib.api.middleware import http_middleware
 
 # configure_logs=False: Chalice would add a second, plain-text handler to the
@@ -26,7 +26,8 @@ def cognito_id_token(auth_request):  # type: ignore[no-untyped-def]
     return AuthResponse(routes=["*"], principal_id=principal.sub, context=principal_context(principal))
 
 
-http.register(app, cognito_id_token, customers.ROUTES + complaints.ROUTES + reminders.ROUTES + meta.ROUTES)
+http.register(app, cognito_id_token, customers.ROUTES + complaints.ROUTES + reminders.ROUTES
+              + analytics.ROUTES + meta.ROUTES)
 
 # The real stream ARN comes from infra/template.yaml (merged over what Chalice
 # packages); the local stack's pump calls this handler directly.
@@ -65,3 +66,19 @@ def daily_reminders(event):  # type: ignore[no-untyped-def]
     from chalicelib.workflows.reminders import on_schedule
 
     return on_schedule(event.time)
+
+
+def _export_cron() -> Cron:
+    from chalicelib.config import export_cron_utc
+
+    minute, hour = export_cron_utc()  # EXPORT_LOCAL_HOUR (02) in TIMEZONE, as UTC
+    return Cron(minute, hour, "*", "*", "?", "*")
+
+
+@app.schedule(_export_cron(), name="analytics-export")
+def analytics_export(event):  # type: ignore[no-untyped-def]
+    """The day's analytics export to S3 (yesterday's, or `detail.date` when POST /analytics/exports invoked it);
+    see chalicelib/workflows/analytics_export.py."""
+    from chalicelib.workflows.analytics_export import on_event
+
+    return on_event(event.to_dict())

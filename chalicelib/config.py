@@ -83,6 +83,81 @@ DUE_ITEMS_MAX_PER_CUSTOMER = 100
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
 IDEMPOTENCY_KEY_MAX_CHARS = 128
 
+# Real-time aggregates (chalicelib/domain/aggregates.py), kept from the table's stream.
+# Complaint resolution times are counted in buckets with these upper bounds, in
+# hours (one more bucket holds everything longer); p50/p90 are read from them.
+# Changing the bounds splits history: counters already stored keep the old ones.
+RESOLUTION_TIME_BUCKETS_HOURS = (1, 4, 8, 24, 48, 72, 168, 336, 720)
+# A counted stream record's marker lives this long: longer than the stream keeps
+# a record (24 hours), so every redelivery finds it and counts nothing twice.
+AGGREGATES_EVENT_MARKER_TTL_SECONDS = 48 * 60 * 60
+# GET /analytics/summary: the default window (days ending today) and the longest one.
+ANALYTICS_WINDOW_DEFAULT_DAYS = 30
+ANALYTICS_WINDOW_MAX_DAYS = 366
+
+# Analytics export (chalicelib/workflows/analytics_export.py, docs/analytics.md)
+EXPORT_LOCAL_HOUR_DEFAULT = 2  # the daily export fires at 02:00 in TIMEZONE (EXPORT_LOCAL_HOUR), for yesterday
+EXPORT_PART_MAX_ROWS = 1_000_000  # a part is uploaded when it holds this many rows...
+EXPORT_PART_MAX_UNCOMPRESSED_BYTES = 128 * 1024 * 1024  # ...or this much JSON (~10-15 MB gzipped)
+EXPORT_GZIP_LEVEL = 5
+EXPORT_SCAN_SEGMENTS_DEFAULT = 1  # parallel Scan segments (EXPORT_SCAN_SEGMENTS), each read by its own thread
+EXPORT_PREFETCH_GROUP_BATCHES = 4  # scan pages read ahead per segment while the export works
+EXPORT_LEASE_SECONDS = 16 * 60  # a run holds its day this long: Lambda's 15-minute limit and a margin
+EXPORT_EARLIEST_DATE = "2024-01-01"  # first snapshot date; the Glue tables' dt projection starts here too
+EXPORT_RUNS_PAGE_DEFAULT = 30
+CHURN_TOP_PER_BRANCH = 100  # at-risk customers per branch kept for GET /analytics/churn-risk
+CHURN_API_LIMIT_DEFAULT = 20
+ANOMALY_API_DAYS = 35  # anomalies of these last days of the export are kept for GET /analytics/anomalies
+ANOMALY_API_MAX_ITEMS = 1000  # strongest first, when there are more
+
+
+# Analytics (chalicelib/domain/analytics.py): the export job's analyses.
+# Age bands start at these ages in whole years: under_18, 18_24, ..., 55_64, 65_plus.
+AGE_BAND_START_YEARS = (18, 25, 35, 45, 55, 65)
+# RFM recency score: last contact at most this many days ago scores 5, 4, 3, 2;
+# older, or never, scores 1.
+RFM_RECENCY_SCORE_MAX_DAYS = (14, 30, 60, 120)
+# RFM frequency score: at least this many interactions in the last 365 days
+# scores 2, 3, 4, 5; fewer scores 1 (a single contact: a "new" customer when recent).
+RFM_FREQUENCY_SCORE_MIN_INTERACTIONS = (2, 4, 8, 15)
+# Churn risk: additive points, the total capped at 100.
+# (no contact for at least N days, points): the longest period reached counts;
+# a customer never contacted counts as the longest.
+CHURN_NO_CONTACT_POINTS_BY_MIN_DAYS = ((60, 10), (120, 25), (180, 35))
+# Interactions in the last 90 days fell by at least this share (0..1) of the
+# previous 90 days', which had at least CHURN_ENGAGEMENT_DROP_MIN_PREV_INTERACTIONS.
+CHURN_ENGAGEMENT_DROP_MIN_SHARE = 0.5
+CHURN_ENGAGEMENT_DROP_MIN_PREV_INTERACTIONS = 3
+CHURN_ENGAGEMENT_DROP_POINTS = 20
+# Per complaint, up to the cap.
+CHURN_OPEN_COMPLAINT_POINTS_EACH = 10
+CHURN_OPEN_COMPLAINTS_MAX_POINTS = 25
+CHURN_RECENT_COMPLAINT_POINTS_EACH = 5  # complaints created in the last 90 days
+CHURN_RECENT_COMPLAINTS_MAX_POINTS = 15
+CHURN_SLA_BREACH_POINTS_EACH = 10  # complaints of the last 365 days whose SLA was breached
+CHURN_SLA_BREACHES_MAX_POINTS = 20
+CHURN_SLOW_RESOLUTION_POINTS_EACH = 5
+CHURN_SLOW_RESOLUTIONS_MAX_POINTS = 10
+# The export job counts a resolution as slow when it came after the SLA resolve
+# deadline or took longer than this, whichever is sooner.
+CHURN_SLOW_RESOLUTION_MIN_HOURS = 7 * 24
+CHURN_SMS_OPTED_OUT_POINTS = 15
+CHURN_MARKETING_CONSENT_WITHDRAWN_POINTS = 5
+# Bands: low below CHURN_MEDIUM_SCORE_MIN, high from CHURN_HIGH_SCORE_MIN.
+CHURN_MEDIUM_SCORE_MIN = 30
+CHURN_HIGH_SCORE_MIN = 60
+# A category x department x branch is growing in a week when it had more
+# complaints than the week before and at least this many.
+ROOT_CAUSE_GROWING_MIN_COMPLAINTS = 3
+# Daily anomalies: a day is judged against the ANOMALY_WINDOW_DAYS before it,
+# once its series has at least ANOMALY_MIN_HISTORY_DAYS of history, and flagged
+# from a robust z of ANOMALY_ROBUST_Z_MIN and at least ANOMALY_MIN_ABS_CHANGE
+# events a day away from the window's median.
+ANOMALY_WINDOW_DAYS = 28
+ANOMALY_MIN_HISTORY_DAYS = 14
+ANOMALY_ROBUST_Z_MIN = 3.5
+ANOMALY_MIN_ABS_CHANGE = 3
+
 
 def _csv(value: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in value.split(",") if part.strip())
@@ -114,6 +189,14 @@ class Settings:
     time_scale: float = field(default_factory=lambda: float(os.environ.get("RELASI_TIME_SCALE") or 1))
     # The daily reminders state machine (chalicelib/workflows/reminders.asl.json).
     reminder_state_machine_arn: str = field(default_factory=lambda: os.environ.get("REMINDER_STATE_MACHINE_ARN", ""))
+    # Analytics: live counters, processed stream records, export runs and results (infra/template.yaml AnalyticsTable).
+    analytics_table_name: str = field(default_factory=lambda: os.environ.get("ANALYTICS_TABLE_NAME", "relasi-analytics"))
+    # The export: bucket, the function POST /analytics/exports invokes, the pseudonym key, scan parallelism.
+    export_bucket: str = field(default_factory=lambda: os.environ.get("EXPORT_BUCKET", ""))
+    analytics_export_function: str = field(default_factory=lambda: os.environ.get("ANALYTICS_EXPORT_FUNCTION", ""))
+    pseudonym_secret: bytes = field(default_factory=lambda: os.environ.get("PSEUDONYM_SECRET", "").encode())
+    export_scan_segments: int = field(
+        default_factory=lambda: int(os.environ.get("EXPORT_SCAN_SEGMENTS") or EXPORT_SCAN_SEGMENTS_DEFAULT))
 
     @property
     def token_issuer(self) -> str:
@@ -154,6 +237,14 @@ def settings() -> Settings:
     )
 
 
+def export_cron_utc() -> tuple[int, int]:
+    """(minute, hour) in UTC of the daily analytics export: EXPORT_LOCAL_HOUR:00 (default 02) in TIMEZONE."""
+    hour = int(os.environ.get("EXPORT_LOCAL_HOUR") or EXPORT_LOCAL_HOUR_DEFAULT)
+    if not 0 <= hour <= 23:
+        raise ValueError(f"EXPORT_LOCAL_HOUR must be 0-23, got {hour}")
+    return _local_hour_as_utc(hour)
+
+
 def reminders_local_hour() -> int:
     """The local hour the daily reminders job fires at (REMINDERS_LOCAL_HOUR, default 08)."""
     hour = int(os.environ.get("REMINDERS_LOCAL_HOUR") or REMINDERS_LOCAL_HOUR_DEFAULT)
@@ -169,11 +260,15 @@ def reminders_cron_utc() -> tuple[int, int]:
     Asia/Jakarta has no daylight saving time (08:00 WIB = 01:00 UTC); in a zone
     that has it, the job fires an hour off for part of the year.
     """
+    return _local_hour_as_utc(reminders_local_hour())
+
+
+def _local_hour_as_utc(hour: int) -> tuple[int, int]:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
     zone = ZoneInfo(os.environ.get("TIMEZONE", "Asia/Jakarta"))
     offset = datetime.now(zone).utcoffset()
     offset_minutes = int(offset.total_seconds() // 60) if offset is not None else 0
-    minutes = (reminders_local_hour() * 60 - offset_minutes) % (24 * 60)
+    minutes = (hour * 60 - offset_minutes) % (24 * 60)
     return minutes % 60, minutes // 60

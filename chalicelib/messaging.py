@@ -2,18 +2,9 @@
 
 from __future__ import annotations
 
-from functools import cache
-from typing import Any
-
+from chalicelib.aws import client as _client
 from chalicelib.config import settings
 from chalicelib.domain.errors import ServiceUnavailable
-
-
-@cache
-def _client(service: str) -> Any:
-    import boto3  # lazy: cold start
-
-    return boto3.client(service)
 
 
 def send_sms(phone: str, text: str, *, transactional: bool) -> str:

@@ -7,7 +7,10 @@ demo users, demo data (SEED=none skips it), and the Chalice app served on
 table's stream to app.on_table_change, and moto's port also serves the
 outbox (infra/outbox.py, `make outbox`); the scheduler (infra/scheduler.py)
 fires app.py's `@app.schedule` handlers on their cron/rate and serves
-`POST /_relasi/trigger` on moto's port (`make trigger`). Prints a line containing `ready`
+`POST /_relasi/trigger` on moto's port (`make trigger`), and moto's port runs
+the handler of an asynchronous Lambda Invoke of one of those functions (e.g.
+relasi-dev-analytics-export, which POST /analytics/exports invokes) in the
+stack's process. Prints a line containing `ready`
 once the API answers and the pump has handled the demo data, runs until
 Ctrl-C, and exits non-zero if a port is taken.
 """
@@ -65,8 +68,9 @@ def start_moto(aws_port: int) -> Any:
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call is noise here
     # + GET /_relasi/outbox on the same port, for `make outbox` (infra/outbox.py),
     # + POST /_relasi/trigger, for `make trigger` (infra/scheduler.py; answers 503 until start_scheduler())
-    server = outbox.with_outbox(ThreadedMotoServer, scheduler.middleware)(ip_address="127.0.0.1", port=aws_port,
-                                                                          verbose=False)
+    # + Lambda Invoke (InvocationType=Event) of the app's scheduled functions (infra/scheduler.py; once register_jobs())
+    server = outbox.with_outbox(ThreadedMotoServer, scheduler.middleware, scheduler.invoke_middleware)(
+        ip_address="127.0.0.1", port=aws_port, verbose=False)
     server.start()
     # Before anything creates a state machine: only those made afterwards execute.
     moto_sfn.enable_execution(aws_port)
@@ -93,6 +97,7 @@ def prepare(aws_port: int, *, seed: bool) -> tuple[Any, dict[str, str]]:
     from chalicelib.config import settings
 
     settings.cache_clear()
+    register_jobs()
     demo.create_users(env["USER_POOL_ID"])
     if seed:
         from infra.seed import seed as load_demo_data
@@ -129,6 +134,18 @@ def start_pump(handler: Any = None, **options: Any) -> Any:
     from infra.pump import StreamPump
 
     return StreamPump(handler, **options).start()
+
+
+def register_jobs() -> Any:
+    """app.py's `@app.schedule` jobs, without the clock thread, for the Lambda Invoke route on moto's port
+    (infra/scheduler.py invoke_middleware: an asynchronous invocation of relasi-<stage>-<job> runs the job's handler
+    here); start_scheduler() adds the clock. Returns that scheduler."""
+    from app import app
+    from infra import scheduler
+
+    standby = scheduler.Scheduler.for_app(app)
+    scheduler.ROUTE.standby = standby
+    return standby
 
 
 def start_scheduler(**options: Any) -> Any:

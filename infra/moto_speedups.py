@@ -6,11 +6,14 @@ moto model registers itself in its class's `instances_tracked` list (kept
 only for moto's dashboard), so no backup is ever freed: writes slow down with
 the table size and the history of writes, and seeding 200 customers took
 minutes; and a cancelled transaction restores that copy, undoing what other
-threads wrote meanwhile. Here transactions run one at a time, within one call
-each table is copied once (the copies of one
-call are identical), and copies made by moto.dynamodb.models are left out of
-`instances_tracked`. If moto's internals differ from what this expects,
-nothing is changed.
+threads wrote meanwhile, and leaving every stream reader on the stream shard
+of the table object it replaced. Here transactions run one at a time, no
+table is copied: the items a transaction names are saved (copies of those
+items only) and put back if it is cancelled, together with the stream as it
+was (the records of the writes it made before it failed are taken out), in
+the same table and shard objects; and copies made by moto.dynamodb.models are
+left out of `instances_tracked`. If moto's internals differ from what this
+expects, nothing is changed.
 """
 
 from __future__ import annotations
@@ -51,12 +54,9 @@ def install() -> bool:
         """Stands in for the `copy` module inside moto.dynamodb.models."""
 
         def deepcopy(self, obj: Any, memo: Any = None) -> Any:
-            backups = getattr(local, "backups", None)
-            if backups is None or memo is not None or not isinstance(obj, Table):
-                return untracked_deepcopy(obj, memo)
-            if id(obj) not in backups:
-                backups[id(obj)] = untracked_deepcopy(obj)
-            return backups[id(obj)]
+            if getattr(local, "in_transaction", False) and memo is None and isinstance(obj, Table):
+                return obj  # moto's whole-table backup: the transaction's own items are saved instead
+            return untracked_deepcopy(obj, memo)
 
         def __getattr__(self, name: str) -> Any:
             return getattr(real_copy, name)
@@ -67,13 +67,377 @@ def install() -> bool:
         # moto restores a whole-table copy when a transaction is cancelled, which
         # would undo writes made meanwhile by other threads: one at a time.
         with serial:
-            local.backups = {}
+            transact_items = args[0] if args else kwargs.get("transact_items")
+            saved = _saved_items(self, transact_items, untracked_deepcopy)
+            shards = _stream_shards(self)
+            local.in_transaction = True
             try:
                 return original(self, *args, **kwargs)
+            except Exception:
+                _put_back(saved, shards)
+                raise
             finally:
-                local.backups = None
+                local.in_transaction = False
 
     models.copy = CopyModule()  # type: ignore[assignment]
     backend.transact_write_items = transact_write_items
     _installed = True
     return True
+
+
+
+# --- Reads of many items: Scan pages and the JSON of items ------------------------------------------------
+#
+# Two costs of moto that grow with the table, which the export's Scan of a
+# million items hits and DynamoDB does not have:
+#
+# 1. moto's Table.scan asks Table.all_items() for every item of the table,
+#    sorted by (hash key, range key) -- DynamoType objects compared in Python --
+#    on every page, then walks from the first item to the ExclusiveStartKey: a
+#    page costs the whole table, a Scan is quadratic in pages (10 s a page at
+#    140,000 items). Here moto's unchanged scan loop (segments, Limit, the 1 MB
+#    page limit, filters, projections, copies, LastEvaluatedKey) gets the same
+#    items in the same order, produced lazily: the partitions sorted by key,
+#    the first one found by bisection, each partition's items sorted when
+#    reached, partitions of other segments (a function of the hash key) left
+#    out. The order is moto's: DynamoType compares by value and a table's key
+#    attributes have one type (PutItem checks it); keys that are not all
+#    strings are compared as moto compares them. all_items() itself, which
+#    Queries use, sorts by the keys' values when they are all strings (the
+#    same order, without Python-level comparisons of DynamoType objects). A
+#    Scan of an index is left to moto. Unlike moto's full sort up front, a page
+#    sees writes made meanwhile to partitions it has not reached, as a
+#    DynamoDB Scan (not a snapshot) may.
+# 2. moto's JSON answers are built by walking botocore's output shape, asking
+#    each of an AttributeValue's ten members of every attribute of every item
+#    through its alias providers: about 1 ms an item. An AttributeValue that is
+#    a plain {type: value} of S, N, BOOL, NULL, SS, NS, M or L is written here
+#    as that same JSON directly (B and BS, and anything unexpected, still go
+#    the long way); DynamoResult's conversion of the items to plain dicts
+#    (dynamo_to_dict) does the same for the values it is given. The bytes of
+#    the answer are the same.
+# 3. Per item of a page, moto sums the item's size twice (the 1 MB limit) by
+#    asking each attribute through DynamoType.size, and deep-copies the item
+#    before turning it into JSON. Item.size here adds the UTF-8 length of
+#    string values and the digits of numbers directly (any other type asks
+#    DynamoType.size, as before): the same number. A Scan of a table returns
+#    its items without the copy: the answer is built from them at once and
+#    nothing changes them on the way (projections make new items; in-place
+#    updates by another thread at that moment could show, as in any read
+#    that races a write).
+
+_reads_installed: list[tuple[Any, str, Any]] | None = None  # (class, attribute, original)
+_SCAN_ARGS = ("self", "filters", "limit", "exclusive_start_key", "filter_expression", "index_name",
+              "consistent_read", "projection_expression", "segments")
+_READS = ("Scan pages walk the table from their ExclusiveStartKey instead of sorting all of it, without "
+          "copying the items; items become JSON without botocore's shape walk; item sizes summed directly")
+_SIMPLE_TYPES = {"S": str, "N": str, "BOOL": bool, "NULL": bool}
+
+
+def _string_keys(keys: list[Any]) -> bool:
+    return all(k.type == "S" and isinstance(k.value, str) for k in keys)
+
+
+def _partition_order(by_range: dict[Any, Any]) -> list[Any]:
+    """A partition's items in moto's order (by range key)."""
+    ranges = list(by_range)
+    if _string_keys(ranges):
+        ranges.sort(key=lambda r: r.value)
+    else:
+        ranges.sort()  # DynamoType.__lt__, as moto's sort compares them
+    return [by_range[r] for r in ranges]
+
+
+def _scan_items(table: Any, exclusive_start_key: dict[str, Any] | None, segments: Any) -> Any:
+    """The items moto's scan would walk, in its order, from the ExclusiveStartKey; None: leave it to moto."""
+    from bisect import bisect_left
+
+    if table.range_key_attr is None:
+        return None
+    start_hash = None
+    if exclusive_start_key is not None:
+        try:
+            start_hash = exclusive_start_key[table.hash_key_attr]["S"]
+            start_range = exclusive_start_key[table.range_key_attr]["S"]
+        except (KeyError, TypeError):
+            return None
+        if not isinstance(start_hash, str) or not isinstance(start_range, str):
+            return None
+    keys = list(table.items)
+    if not _string_keys(keys):
+        return None
+    keys.sort(key=lambda k: k.value)
+    values = [k.value for k in keys]
+    first = 0 if start_hash is None else bisect_left(values, start_hash)
+    everything = segments == (None, None)
+
+    def items() -> Any:
+        for at in range(first, len(keys)):
+            by_range = table.items.get(keys[at])
+            if not by_range:
+                continue
+            ordered = _partition_order(by_range)
+            if not everything and not ordered[0].is_within_segment(segments):
+                continue  # moto skips each of its items; the segment depends on the hash key only
+            if values[at] == start_hash:  # the page before ended in this partition: moto's own test
+                ordered = [item for item in ordered if not table._item_comes_before_dct(
+                    item, exclusive_start_key, [table.hash_key_attr], [table.range_key_attr], True)]
+            yield from ordered
+
+    return items()
+
+
+def _attribute_json(value: Any) -> Any:
+    """An AttributeValue's JSON as moto's serializer writes it, or None to leave it to the serializer."""
+    if type(value) is not dict or len(value) != 1:
+        return None
+    (kind, inner), = value.items()
+    simple = _SIMPLE_TYPES.get(kind)
+    if simple is not None:
+        return value if type(inner) is simple else None
+    if kind in ("SS", "NS"):
+        if type(inner) is not list or not all(type(v) is str for v in inner):
+            return None
+        return {kind: list(inner)}
+    if kind == "M" and type(inner) is dict:
+        members = {}
+        for name, member in inner.items():
+            written = _attribute_json(member)
+            if written is None:
+                return None
+            members[name] = written
+        return {"M": members}
+    if kind == "L" and type(inner) is list:
+        elements = []
+        for member in inner:
+            written = _attribute_json(member)
+            if written is None:
+                return None
+            elements.append(written)
+        return {"L": elements}
+    return None  # B, BS: base64 on the way out, left to the serializer
+
+
+def _item_size(original: Any, local: Any) -> Any:
+    def size(self: Any) -> int:
+        sizes = getattr(local, "sizes", None)  # a Scan asks each item's size twice: once is enough
+        if sizes is not None:
+            known = sizes.get(id(self))
+            if known is None:
+                known = sizes[id(self)] = measured(self)
+            return int(known)
+        return measured(self)
+
+    def measured(self: Any) -> int:
+        total = 0
+        for name, value in self.attrs.items():
+            total += len(name.encode("utf-8")) if type(name) is str else original_bytesize(name)
+            kind, inner = value.type, value.value
+            if kind == "S" and type(inner) is str:
+                total += len(inner.encode("utf-8"))
+            elif kind == "N" and type(inner) is str:
+                total += len(inner)  # DynamoType.size: len(str(value))
+            elif kind in ("BOOL", "NULL") and type(inner) is bool:
+                total += 1
+            else:
+                total += value.size()
+        return total
+
+    from moto.dynamodb.models.utilities import bytesize as original_bytesize
+
+    return size
+
+
+def _plain_values(original: Any, dynamo_type: Any) -> Any:
+    """dynamo_to_dict, with DynamoType S/N/BOOL/NULL, dicts and lists done here; the rest by moto's."""
+    def to_dict(obj: Any) -> Any:
+        kind = type(obj)
+        if kind is dynamo_type:
+            value = obj.value
+            if obj.type in _SIMPLE_TYPES and type(value) is _SIMPLE_TYPES[obj.type]:
+                return {obj.type: value}
+            if obj.type in ("M", "L"):
+                return {obj.type: to_dict(value)}
+            return original(obj)
+        if kind is dict or (isinstance(obj, dict) and not hasattr(obj, "to_json")):  # an item's LimitedSizeDict
+            return {k: to_dict(v) for k, v in obj.items()}
+        if kind is list:
+            return [to_dict(v) for v in obj]
+        return original(obj)
+
+    return to_dict
+
+
+def install_fast_reads() -> str | None:
+    """Patch moto's Table.scan, Table.all_items and its JSON serializer in this process (idempotent).
+
+    Returns what was patched, or None if moto's internals differ from what this
+    expects (then nothing is changed). uninstall_fast_reads() puts moto's back.
+    """
+    global _reads_installed
+    if _reads_installed is not None:
+        return _READS
+    try:
+        from moto.core.serialize import BaseJSONSerializer
+        from moto.dynamodb import responses
+        from moto.dynamodb.models import table as table_module
+        from moto.dynamodb.models.dynamo_type import DynamoType, Item
+        from moto.dynamodb.models.table import Table
+    except ImportError:
+        return None
+    original_scan = getattr(Table, "scan", None)
+    original_all_items = getattr(Table, "all_items", None)
+    original_structure = getattr(BaseJSONSerializer, "_serialize_type_structure", None)
+    original_map = getattr(BaseJSONSerializer, "_serialize_type_map", None)
+    if original_scan is None or original_all_items is None or original_structure is None or original_map is None \
+            or original_scan.__code__.co_varnames[:len(_SCAN_ARGS)] != _SCAN_ARGS \
+            or not hasattr(Table, "_item_comes_before_dct") or not hasattr(BaseJSONSerializer, "get_serialized_name") \
+            or not hasattr(responses, "dynamo_to_dict") or getattr(table_module, "copy", None) is None \
+            or not hasattr(Item, "size"):
+        return None
+    local = threading.local()
+    original_copy = table_module.copy
+    original_to_dict = responses.dynamo_to_dict
+
+    class CopyModule:
+        """Stands in for `copy` in moto.dynamodb.models.table: a Scan's items are not copied."""
+
+        def deepcopy(self, obj: Any, memo: Any = None) -> Any:
+            if memo is None and getattr(local, "scanning", False) and type(obj) is Item:
+                return obj
+            return original_copy.deepcopy(obj, memo)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(original_copy, name)
+
+    def all_items(self: Any) -> Any:
+        pending = getattr(local, "items", None)
+        if pending is not None:  # this thread's scan, below, asks for its items
+            local.items = None
+            return pending
+        if self.range_key_attr is None:
+            return original_all_items(self)
+        found = [item for by_range in self.items.values() for item in by_range.values()]
+        if not all(item.range_key is not None for item in found) \
+                or not _string_keys([item.hash_key for item in found]) \
+                or not _string_keys([item.range_key for item in found]):
+            return original_all_items(self)
+        found.sort(key=lambda x: (x.hash_key.value, x.range_key.value))
+        return found
+
+    def scan(self: Any, filters: Any, limit: Any, exclusive_start_key: Any, filter_expression: Any = None,
+             index_name: Any = None, consistent_read: bool = False, projection_expression: Any = None,
+             segments: Any = (None, None)) -> Any:
+        local.items = None if index_name else _scan_items(self, exclusive_start_key, segments)
+        local.scanning = not index_name
+        local.sizes = {}
+        try:
+            return original_scan(self, filters, limit, exclusive_start_key, filter_expression, index_name,
+                                 consistent_read, projection_expression, segments=segments)
+        finally:
+            local.items = None
+            local.scanning = False
+            local.sizes = None
+
+    def serialize_structure(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        if shape.name == "AttributeValue" and self.operation_model.service_model.service_name == "dynamodb":
+            written = _attribute_json(value)
+            if written is not None:
+                if key:
+                    serialized[self.get_serialized_name(shape, key)] = written
+                else:
+                    serialized.update(written)
+                return
+        original_structure(self, serialized, value, shape, key)
+
+    def serialize_map(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
+        """A map of AttributeValues (an item, a key): each value as serialize_structure writes it."""
+        member = shape.value
+        if member.name == "AttributeValue" and type(value) is dict \
+                and self.operation_model.service_model.service_name == "dynamodb":
+            written: dict[str, Any] = {}
+            for name, attribute in value.items():
+                one = _attribute_json(attribute)
+                if one is None:
+                    break
+                written[self.get_serialized_name(member, name)] = one
+            else:
+                self._default_serialize(serialized, written, shape, key)
+                return
+        original_map(self, serialized, value, shape, key)
+
+    _reads_installed = [(Table, "scan", original_scan), (Table, "all_items", original_all_items),
+                        (BaseJSONSerializer, "_serialize_type_structure", original_structure),
+                        (BaseJSONSerializer, "_serialize_type_map", original_map),
+                        (Item, "size", Item.size), (table_module, "copy", original_copy),
+                        (responses, "dynamo_to_dict", original_to_dict)]
+    Table.scan = scan  # type: ignore[method-assign]
+    Table.all_items = all_items  # type: ignore[method-assign]
+    BaseJSONSerializer._serialize_type_structure = serialize_structure  # type: ignore[method-assign]
+    BaseJSONSerializer._serialize_type_map = serialize_map  # type: ignore[method-assign]
+    Item.size = _item_size(Item.size, local)  # type: ignore[method-assign]
+    table_module.copy = CopyModule()  # type: ignore[assignment]
+    responses.dynamo_to_dict = _plain_values(original_to_dict, DynamoType)
+    return _READS
+
+
+def uninstall_fast_reads() -> None:
+    global _reads_installed
+    if _reads_installed is None:
+        return
+    for owner, name, original in _reads_installed:
+        setattr(owner, name, original)
+    _reads_installed = None
+
+
+
+def _saved_items(backend: Any, transact_items: Any, copy: Any) -> list[tuple[Any, Any, Any, Any]]:
+    """(table, hash key, range key, a copy of the item or None) for each item a transaction names."""
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    saved = []
+    for entry in transact_items if isinstance(transact_items, list) else []:
+        if not isinstance(entry, dict) or len(entry) != 1:
+            continue
+        (kind, op), = entry.items()
+        table = getattr(backend, "tables", {}).get(op.get("TableName")) if isinstance(op, dict) else None
+        if table is None:
+            continue
+        attrs = op.get("Item") if kind == "Put" else op.get("Key")
+        if not isinstance(attrs, dict) or table.hash_key_attr not in attrs:
+            continue  # moto refuses it before writing anything
+        hash_key = DynamoType(attrs[table.hash_key_attr])
+        range_key = None
+        if table.range_key_attr is not None:
+            if table.range_key_attr not in attrs:
+                continue
+            range_key = DynamoType(attrs[table.range_key_attr])
+        current = table.get_item(hash_key, range_key)
+        saved.append((table, hash_key, range_key, copy(current) if current is not None else None))
+    return saved
+
+
+def _put_back(saved: list[tuple[Any, Any, Any, Any]], shards: dict[str, tuple[Any, int]]) -> None:
+    """After a cancelled transaction: its items as they were, and its stream records gone."""
+    for table, hash_key, range_key, before in reversed(saved):
+        if range_key is None:
+            if before is None:
+                table.items.pop(hash_key, None)
+            else:
+                table.items[hash_key] = before
+        elif before is None:
+            table.items.get(hash_key, {}).pop(range_key, None)
+        else:
+            table.items[hash_key][range_key] = before
+    for shard, count in shards.values():
+        del shard.items[count:]
+
+
+def _stream_shards(backend: Any) -> dict[str, tuple[Any, int]]:
+    """Each table's stream shard and how many records it holds, before a transaction."""
+    found: dict[str, tuple[Any, int]] = {}
+    for name, table in list(getattr(backend, "tables", {}).items()):
+        shard = getattr(table, "stream_shard", None)
+        if shard is not None and isinstance(getattr(shard, "items", None), list):
+            found[name] = (shard, len(shard.items))
+    return found

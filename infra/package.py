@@ -3,14 +3,19 @@
 Runs `chalice package --stage prod --merge-template infra/template.yaml
 build/package` from the project directory: Chalice's functions, roles and
 API merged with this repository's resources (tables, Cognito, topic, bucket,
-alarms, dashboard, gateway responses) into one SAM template,
+Glue catalog, alarms, dashboard, gateway responses) into one SAM template,
 build/package/sam.yaml (YAML because the merge template is YAML), next to
 deployment.zip, the Lambda bundle of app.py, chalicelib/ and requirements.txt.
 
-State machine definitions are not copied into infra/template.yaml: each
-names its ASL file (Metadata.DefinitionFile), and the template handed to
-Chalice is infra/template.yaml with those files written into DefinitionString
-(infra/state_machines.py), so the ASL file stays the one source.
+State machine definitions and Glue table columns are not copied into
+infra/template.yaml: each state machine names its ASL file
+(Metadata.DefinitionFile) and each Glue table its export dataset
+(Metadata.RelasiDataset), and the template handed to Chalice is
+infra/template.yaml with those files written into DefinitionString
+(infra/state_machines.py) and the datasets' columns from
+chalicelib.domain.exports.DATASETS written into
+TableInput.StorageDescriptor.Columns (infra/glue_tables.py), so the ASL
+file and DATASETS stay the one source.
 
 Works offline from AWS: Chalice only needs a region and some credentials to
 start, so ap-southeast-3 and dummy credentials are used when none are set. It
@@ -30,6 +35,7 @@ from pathlib import Path
 
 import yaml
 
+from infra.glue_tables import with_columns
 from infra.state_machines import with_definitions
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -55,8 +61,9 @@ def chalice_environment(base: dict[str, str] | None = None, stage: str = "prod")
 
 
 def merge_template(directory: Path) -> Path:
-    """infra/template.yaml with the state machines' ASL files written in, as `directory`/template.yaml."""
-    template = with_definitions(yaml.safe_load(TEMPLATE.read_text()))
+    """infra/template.yaml with the state machines' ASL files and the Glue tables' columns written in, as
+    `directory`/template.yaml."""
+    template = with_columns(with_definitions(yaml.safe_load(TEMPLATE.read_text())))
     path = directory / TEMPLATE.name  # .yaml: Chalice writes its output in the merge template's format
     path.write_text(yaml.safe_dump(template, sort_keys=False, width=1000))
     return path
@@ -85,7 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m infra.package",
         description=(
             "Build the deployable CloudFormation (SAM) template: `chalice package --stage STAGE "
-            "--merge-template infra/template.yaml build/package`. Removes build/package first and "
+            "--merge-template infra/template.yaml build/package`, the merge template completed with the state "
+            "machines' ASL files (Metadata.DefinitionFile) and the Glue tables' columns from "
+            "chalicelib.domain.exports.DATASETS (Metadata.RelasiDataset). Removes build/package first and "
             "writes build/package/sam.yaml and build/package/deployment.zip. Uses region "
             f"{REGION} and dummy AWS credentials when none are set (nothing is sent to AWS; "
             "Lambda-platform wheels are downloaded from the package index)."

@@ -6,15 +6,17 @@ application needs locally are created here through their own APIs, from the
 same template properties:
 
 - AWS::Cognito::UserPool, UserPoolClient, UserPoolGroup (the API's identity);
-- AWS::SecretsManager::Secret (the cursor-signing key);
+- AWS::SecretsManager::Secret (the cursor-signing key, the export's pseudonym
+  key), each value handed to the variable the template sets from it;
 - AWS::StepFunctions::StateMachine: moto's CloudFormation would make them,
   but such state machines cannot execute, so local_template leaves them out
   and they are created through the Step Functions API from the same ASL file
   (Metadata.DefinitionFile, infra/state_machines.py), after
   infra/moto_sfn.py switched moto's execution engine on.
 
-Alarms, dashboards and API Gateway responses exist only in the cloud (moto
-does not model them); `infra/gateway.py` mirrors the gateway responses.
+Alarms, dashboards, API Gateway responses and the Glue catalog exist only in
+the cloud (moto does not model them); `infra/gateway.py` mirrors the gateway
+responses.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import json
 import logging
 import re
 import secrets
+import string
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -132,7 +135,7 @@ def _quiet_moto() -> Iterator[None]:
 
 
 def _resources(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
-    return {name: r.get("Properties", {}) for name, r in template["Resources"].items() if r["Type"] == kind}
+    return {name: r.get("Properties", {}) for name, r in template["Resources"].items() if r.get("Type") == kind}
 
 
 def _sub_stage(value: Any) -> Any:
@@ -174,16 +177,39 @@ def _play_cognito(template: dict[str, Any]) -> dict[str, str]:
     return {"USER_POOL_ID": pool_id, "USER_POOL_CLIENT_ID": client_id}
 
 
-def _play_secret(template: dict[str, Any]) -> dict[str, str]:
+def _generated(props: dict[str, Any]) -> str:
+    """A value like the one GenerateSecretString makes (its PasswordLength; letters and digits only)."""
+    length = int(props.get("GenerateSecretString", {}).get("PasswordLength", 48))
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(length))
+
+
+def _play_secrets(template: dict[str, Any]) -> dict[str, str]:
+    """Each secret through the Secrets Manager API; returns the app's variables that hold their values.
+
+    `template` is the whole template: the variables are the ones its Type-less
+    entries set on Chalice's functions from a secret (a `{{resolve:secretsmanager:...}}`
+    naming it), e.g. CURSOR_SECRET and PSEUDONYM_SECRET. A secret made by an
+    earlier run of the stack keeps its value.
+    """
     sm = boto3.client("secretsmanager")
-    (_, props), = _resources(template, "AWS::SecretsManager::Secret").items()
-    name = _sub_stage(props["Name"])
-    try:
-        value = sm.get_secret_value(SecretId=name)["SecretString"]
-    except sm.exceptions.ResourceNotFoundException:
-        value = secrets.token_urlsafe(36)
-        sm.create_secret(Name=name, SecretString=value, Description=props["Description"])
-    return {"CURSOR_SECRET": value}
+    values: dict[str, str] = {}
+    for logical_id, props in _resources(template, "AWS::SecretsManager::Secret").items():
+        name = _sub_stage(props["Name"])
+        try:
+            values[logical_id] = sm.get_secret_value(SecretId=name)["SecretString"]
+        except sm.exceptions.ResourceNotFoundException:
+            values[logical_id] = _generated(props)
+            sm.create_secret(Name=name, SecretString=values[logical_id], Description=props["Description"])
+    env: dict[str, str] = {}
+    for resource in template["Resources"].values():
+        if "Type" not in resource:
+            variables = resource.get("Properties", {}).get("Environment", {}).get("Variables", {})
+            for variable, value in variables.items():
+                named = _named(value) & set(values)
+                if named:
+                    (logical_id,) = named
+                    env[variable] = values[logical_id]
+    return env
 
 
 def _play_ses(template: dict[str, Any]) -> dict[str, str]:
@@ -249,12 +275,16 @@ def provision() -> dict[str, str]:
         "STAGE": STAGE,
         "TABLE_NAME": outputs["TableName"],
         "IDEMPOTENCY_TABLE_NAME": outputs["IdempotencyTableName"],
+        "ANALYTICS_TABLE_NAME": outputs["AnalyticsTableName"],
         "OPS_TOPIC_ARN": outputs["OpsTopicArn"],
         "EXPORT_BUCKET": outputs["ExportBucketName"],
         "DEPARTMENT_TOPIC_ARN_PREFIX": outputs["DepartmentTopicArnPrefix"],
+        # What POST /analytics/exports invokes: the @app.schedule(name="analytics-export") function, named as
+        # Chalice names it; the local stack runs its handler itself (infra/scheduler.py invoke_middleware).
+        "ANALYTICS_EXPORT_FUNCTION": f"relasi-{STAGE}-analytics-export",
     }
     env.update(_play_state_machines(load_template()))
     env.update(_play_cognito(template))
-    env.update(_play_secret(template))
+    env.update(_play_secrets(load_template()))
     env.update(_play_ses(template))
     return env

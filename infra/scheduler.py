@@ -29,6 +29,20 @@ that day: the cron's (first) time of day on that date, in UTC as the cron says,
 or 00:00 UTC for a rate job. The local stack serves it on moto's port as
 `POST /_relasi/trigger` (`middleware()`, used by `make trigger`, infra/trigger.py)
 with the JSON body {"job": name, "date": "YYYY-MM-DD"}; `GET` lists the jobs.
+
+moto runs no Lambda code either, so the app's own asynchronous invocations of
+its scheduled functions (POST /analytics/exports invokes `analytics-export`
+with InvocationType=Event) would go nowhere. `invoke_middleware()` answers the
+Lambda Invoke call on moto's port (`POST /2015-03-31/functions/<name>/invocations`
+with `X-Amz-Invocation-Type: Event`) for a function named like one of the jobs
+(`Scheduler.function_name(job)`, e.g. relasi-dev-analytics-export; a name, an
+ARN or a partial ARN, with or without a qualifier): 202 with an empty body, as
+Lambda answers, and the job's handler runs with the payload as its event in a
+thread of its own (`Scheduler.invoke`, recorded as a Run with trigger "invoke";
+an exception is logged by its type and stack only and not retried: Lambda would
+retry twice). Other invocations (another function, RequestResponse, DryRun) go
+on to moto. The route works as soon as the jobs are registered (`ROUTE.standby`,
+set by infra/local_stack.py prepare()), with or without the clock thread.
 """
 
 from __future__ import annotations
@@ -44,6 +58,7 @@ import re
 import threading
 import time
 import traceback
+import urllib.parse
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -367,7 +382,7 @@ class UnknownJob(KeyError):
 class Run:
     job: str
     scheduled_for: str  # the event's `time`
-    trigger: str  # "schedule" or "manual"
+    trigger: str  # "schedule", "manual" (fire) or "invoke" (a Lambda Invoke of the app's function)
     ok: bool
     error: str | None  # the exception's type name
     duration_s: float
@@ -449,22 +464,51 @@ class Scheduler:
         return self.fire_at(name, self.fire_time(name, day), trigger="manual")
 
     def fire_at(self, name: str, when: datetime, *, trigger: str = "manual") -> Any:
+        return self._call(name, self.event(name, when), trigger)
+
+    def _call(self, name: str, event: dict[str, Any], trigger: str) -> Any:
+        """The job's handler on `event`, as Lambda calls it; notes the Run, logs an exception by type and raises it."""
         job = self.job(name)
-        event = self.event(name, when)
         context = LambdaContext(self.function_name(name), self.region, self.account_id)
+        moment = str(event.get("time", "-")) if isinstance(event, dict) else "-"
         started = time.monotonic()
         try:
             result = job.handler(event, context)
         except Exception as exc:
-            self._note(Run(name, event["time"], trigger, False, type(exc).__name__, time.monotonic() - started))
+            elapsed = time.monotonic() - started
             # Type and stack only: an exception's message may carry customer data.
-            logger.error("scheduled job %s (%s, for %s) raised %s:\n%s", name, trigger, event["time"],
+            logger.error("scheduled job %s (%s, for %s) raised %s:\n%s", name, trigger, moment,
                          type(exc).__name__, "".join(traceback.format_tb(exc.__traceback__)))
+            self._note(Run(name, moment, trigger, False, type(exc).__name__, elapsed))  # logged first: runs wait on it
             raise
         elapsed = time.monotonic() - started
-        self._note(Run(name, event["time"], trigger, True, None, elapsed))
-        logger.info("scheduled job %s (%s, for %s) done in %.2f s", name, trigger, event["time"], elapsed)
+        self._note(Run(name, moment, trigger, True, None, elapsed))
+        logger.info("scheduled job %s (%s, for %s) done in %.2f s", name, trigger, moment, elapsed)
         return result
+
+    # ---------------------------------------------------------------- Lambda Invoke of the app's own functions
+
+    def job_of_function(self, function: str) -> str | None:
+        """The job whose Lambda function `function` names (a name, ARN or partial ARN, maybe with a qualifier)."""
+        # arn:aws:lambda:<region>:<account>:function:<name> and <account>:function:<name>: the part after
+        name = function.split(":function:", 1)[1] if ":function:" in function else function
+        name = name.split(":", 1)[0]  # a version or alias qualifier
+        return next((job for job in self.jobs if self.function_name(job) == name), None)
+
+    def invoke(self, name: str, payload: Any) -> Any:
+        """Runs `name`'s handler now with `payload` as its event (what Lambda Invoke does); raises what it raises."""
+        return self._call(name, payload, "invoke")
+
+    def invoke_async(self, name: str, payload: Any) -> threading.Thread:
+        """`invoke` in a daemon thread of its own (InvocationType=Event); its exception is logged, not raised."""
+
+        def run() -> None:
+            with contextlib.suppress(Exception):  # logged by _call
+                self.invoke(name, payload)
+
+        thread = threading.Thread(target=run, name=f"relasi-invoke-{name}", daemon=True)
+        thread.start()
+        return thread
 
     def _note(self, run: Run) -> None:
         with self._lock:
@@ -555,10 +599,19 @@ class Scheduler:
 
 
 class TriggerRoute:
-    """Which scheduler `POST /_relasi/trigger` runs jobs with (None until the local stack has started it)."""
+    """Which scheduler `POST /_relasi/trigger` runs jobs with (None until the local stack has started it).
+
+    `standby`: the app's jobs without the clock thread (infra/local_stack.py prepare()); Lambda invocations
+    (`invoke_middleware`) use the running scheduler if there is one, else these.
+    """
 
     def __init__(self) -> None:
         self.scheduler: Scheduler | None = None
+        self.standby: Scheduler | None = None
+
+    @property
+    def invocable(self) -> Scheduler | None:
+        return self.scheduler or self.standby
 
 
 ROUTE = TriggerRoute()
@@ -624,5 +677,53 @@ def middleware(app: Callable[..., Iterable[bytes]], route: TriggerRoute = ROUTE)
             headers.append(("Allow", "GET, POST"))
         start_response(f"{status} {reason}", headers)
         return [b""] if method == "HEAD" else [raw]
+
+    return wrapped
+
+
+# --------------------------------------------------------------------------
+# Lambda Invoke of the app's scheduled functions, on moto's port
+# --------------------------------------------------------------------------
+
+INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<function>[^/]+)/invocations/?$")
+
+
+def invoke_target(route: TriggerRoute, method: str, path: str, invocation_type: str) -> tuple[Scheduler, str] | None:
+    """(scheduler, job) when the request is an asynchronous Invoke of one of the app's jobs; None: not ours."""
+    match = INVOKE_PATH.match(path)
+    scheduler = route.invocable
+    if method != "POST" or match is None or scheduler is None or invocation_type != "Event":
+        return None
+    job = scheduler.job_of_function(urllib.parse.unquote(match.group("function")))
+    return None if job is None else (scheduler, job)
+
+
+def invoke_middleware(app: Callable[..., Iterable[bytes]], route: TriggerRoute = ROUTE
+                      ) -> Callable[..., Iterable[bytes]]:
+    """WSGI middleware for the moto server: plays Lambda's asynchronous Invoke of the app's jobs, passes on the rest."""
+
+    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        target = invoke_target(route, environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", ""),
+                               environ.get("HTTP_X_AMZ_INVOCATION_TYPE", "RequestResponse"))
+        if target is None:
+            return app(environ, start_response)
+        scheduler, job = target
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        body = environ["wsgi.input"].read(length) if length > 0 else b""
+        request_id = str(uuid.uuid4())
+        try:
+            payload = json.loads(body) if body.strip() else {}
+        except ValueError:
+            raw = json.dumps({"Type": "User", "message": "Could not parse request body into json"}).encode()
+            start_response("400 Bad Request", [("Content-Type", "application/json"), ("Content-Length", str(len(raw))),
+                                               ("x-amzn-RequestId", request_id),
+                                               ("x-amzn-ErrorType", "InvalidRequestContentException")])
+            return [raw]
+        scheduler.invoke_async(job, payload)
+        start_response("202 Accepted", [("Content-Length", "0"), ("x-amzn-RequestId", request_id)])
+        return [b""]
 
     return wrapped

@@ -93,6 +93,8 @@ def seed(count: int = 200, seed_value: int = 20261123) -> int:
                 "summary": rng.choice(SUMMARIES),
                 "occurred_at": when,
             }, strict=False)
-            history.append(interactions.build(add, customer.id, entry.model_dump()))
+            entry_made = interactions.build(add, customer.id, entry.model_dump())
+            entry_made.branch_id = customer.branch_id  # what the API's write stamps (per-branch counters)
+            history.append(entry_made)
     customers_repo.load(made, history)
     return len(made)

@@ -3,7 +3,10 @@
 The job runs in the stack's process (infra/scheduler.py) as if EventBridge had
 fired it at its scheduled time on that date: the event's `time` is the cron's
 time of day on DATE (UTC, as the cron says; 00:00 UTC for a rate job). Time
-travel for demos, support and tests. Talks to the stack's moto port
+travel for demos, support and tests. The daily analytics export
+(`analytics-export`, 02:00 Asia/Jakarta = 19:00 UTC the day before) exports
+the local day before its event: its event time on DATE is 19:00 UTC of DATE,
+02:00 WIB of DATE + 1, so `make trigger JOB=analytics-export DATE=D` exports D. Talks to the stack's moto port
 (RELASI_AWS_PORT, default 4566): `POST /_relasi/trigger`.
 """
 
@@ -99,7 +102,9 @@ def main(argv: list[str] | None = None) -> int:
             "(`make run`) now, as if it had fired at its scheduled time on DATE: the scheduled event's `time` is "
             "the cron's time of day on DATE in UTC (00:00 UTC for a rate() job). Waits for the job and prints one "
             "line: job, date, event time, and what the handler returned (JSON). Exits 1 if the stack is not "
-            "running, the job is unknown (the known ones are listed) or the job raised."
+            "running, the job is unknown (the known ones are listed) or the job raised. analytics-export "
+            "(02:00 Asia/Jakarta = 19:00 UTC of the day before) exports the local day before its event: its "
+            "event time on DATE is 19:00 UTC of DATE = 02:00 WIB of DATE+1, so it exports DATE itself."
         ),
         epilog=(
             f"Usage from make: make trigger JOB=<name> DATE=YYYY-MM-DD. Environment: RELASI_AWS_PORT (default "

@@ -36,11 +36,14 @@ ALLOWED = {
     "complaints": {"admin", "manager.jakarta", "agent.jakarta"},
     "complaint": {"admin", "manager.jakarta", "agent.jakarta"},
     "move_complaint": {"admin", "manager.jakarta", "agent.jakarta"},
+    "churn_risk": {"admin", "manager.jakarta"},
+    "anomalies": {"admin", "manager.jakarta", "analyst"},
+    "exports": {"admin", "analyst"},
 }
 SCOPED = {"manager.jakarta", "agent.jakarta"}
 SUCCESS = {"create": 201, "delete": 204, "add_interaction": 201, "open_complaint": 201}
 # Outside the own branch: collection routes refuse (403), record routes hide the record (404).
-OUTSIDE = {"create": 403, "list": 403, "complaints": 403}
+OUTSIDE = {"create": 403, "list": 403, "complaints": 403, "churn_risk": 403, "anomalies": 403}
 
 
 def _call(caller: Caller, operation: str, customer: dict[str, Any], branch: str, complaint: dict[str, Any]) -> Any:
@@ -62,6 +65,9 @@ def _call(caller: Caller, operation: str, customer: dict[str, Any], branch: str,
         "complaint": lambda: caller.get(f"/complaints/{complaint['id']}"),
         "move_complaint": lambda: caller.patch(f"/complaints/{complaint['id']}", {"status": "acknowledged"},
                                                headers={"If-Match": '"v1"'}),
+        "churn_risk": lambda: caller.get(f"/analytics/churn-risk?branch={branch}&limit=5"),
+        "anomalies": lambda: caller.get(f"/analytics/anomalies?branch={branch}"),
+        "exports": lambda: caller.get("/analytics/exports?limit=1"),
     }
     return calls[operation]()
 

@@ -30,6 +30,7 @@ CHALICE_IDS = {
     "RestAPI": "AWS::Serverless::Api",
     "TableChanges": "AWS::Serverless::Function",  # @app.on_dynamodb_record(name="table_changes")
     "DailyReminders": "AWS::Serverless::Function",  # @app.schedule(name="daily-reminders")
+    "AnalyticsExport": "AWS::Serverless::Function",  # @app.schedule(name="analytics-export")
 }
 
 # cfn-lint findings accepted on purpose: rule id -> why. Errors and warnings
@@ -100,9 +101,22 @@ def test_merge_entries_land_on_chalice_resources(packaged: dict[str, Any]) -> No
     assert {
         "TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "USER_POOL_ID", "USER_POOL_CLIENT_ID",
         "CURSOR_SECRET", "OPS_TOPIC_ARN", "EXPORT_BUCKET", "ESCALATION_STATE_MACHINE_ARN", "DEPARTMENT_TOPIC_ARN_PREFIX",
-        "STAGE", "BRANCHES", "TIMEZONE",  # from .chalice/config.json, kept by the merge
+        "ANALYTICS_EXPORT_FUNCTION", "STAGE", "BRANCHES", "TIMEZONE",  # the last 3 from .chalice/config.json
     } <= set(api_env)
     assert "{{resolve:secretsmanager:" in json.dumps(api_env["CURSOR_SECRET"])
+    assert api_env["ANALYTICS_EXPORT_FUNCTION"] == {"Ref": "AnalyticsExport"}
+    export = resources["AnalyticsExport"]["Properties"]
+    assert {"TABLE_NAME", "ANALYTICS_TABLE_NAME", "EXPORT_BUCKET", "PSEUDONYM_SECRET", "TIMEZONE", "STAGE"} <= set(
+        export["Environment"]["Variables"])
+    assert "{{resolve:secretsmanager:" in json.dumps(export["Environment"]["Variables"]["PSEUDONYM_SECRET"])
+    assert (export["Timeout"], export["MemorySize"]) == (900, 1769)
+    # the name the API may invoke (.chalice/policy-prod.json), not one CloudFormation makes up
+    assert export["FunctionName"] == {"Fn::Sub": "relasi-${Stage}-analytics-export"}
+    invoke = [s for s in json.loads((ROOT / ".chalice" / "policy-prod.json").read_text())["Statement"]
+              if s["Action"] == ["lambda:InvokeFunction"]]
+    assert [s["Resource"] for s in invoke] == [["arn:aws:lambda:*:*:function:relasi-prod-analytics-export"]]
+    assert resources["AnalyticsExportRole"]["Properties"]["Policies"][0]["PolicyDocument"] == json.loads(
+        (ROOT / ".chalice" / "policy-analytics-export-prod.json").read_text())
     authorizer_env = resources["CognitoIdToken"]["Properties"]["Environment"]["Variables"]
     assert {"USER_POOL_ID", "USER_POOL_CLIENT_ID", "STAGE"} <= set(authorizer_env)
     assert "GatewayResponses" in resources["RestAPI"]["Properties"]
@@ -111,7 +125,7 @@ def test_merge_entries_land_on_chalice_resources(packaged: dict[str, Any]) -> No
 
 def test_alarms_notify_the_ops_topic(packaged: dict[str, Any]) -> None:
     alarms = {n: r["Properties"] for n, r in packaged["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
-    assert len(alarms) == 11
+    assert len(alarms) == 12
     for props in alarms.values():
         assert props["AlarmActions"] == [{"Ref": "OpsTopic"}]
         assert props["OKActions"] == [{"Ref": "OpsTopic"}]
@@ -135,6 +149,73 @@ def test_state_machines_are_deployed_from_their_asl_files(packaged: dict[str, An
     alarm = packaged["Resources"]["EscalationExecutionsFailedAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/States", "ExecutionsFailed")
     assert alarm["Dimensions"] == [{"Name": "StateMachineArn", "Value": {"Ref": "EscalationStateMachine"}}]
+
+
+def _dataset_columns(dataset: str) -> list[dict[str, str]]:
+    from chalicelib.domain.exports import DATASETS
+
+    return [{"Name": c.name, "Type": c.glue_type, "Comment": c.comment} for c in DATASETS[dataset]]
+
+
+def test_every_export_dataset_has_one_glue_table_with_its_columns(packaged: dict[str, Any]) -> None:
+    """DATASETS is the one source of the columns: the template names a dataset per table, packaging writes them in."""
+    from chalicelib.config import EXPORT_EARLIEST_DATE
+    from chalicelib.domain.exports import DATASETS
+    from chalicelib.persistence.export_files import partition_prefix
+
+    written = {n: r for n, r in _template()["Resources"].items() if r.get("Type") == "AWS::Glue::Table"}
+    assert sorted(r["Metadata"]["RelasiDataset"] for r in written.values()) == sorted(DATASETS)  # one table each
+    for resource in written.values():
+        assert "Columns" not in resource["Properties"]["TableInput"]["StorageDescriptor"]
+    tables = {n: r for n, r in packaged["Resources"].items() if r["Type"] == "AWS::Glue::Table"}
+    assert set(tables) == set(written)
+    database = packaged["Resources"]["AnalyticsDatabase"]
+    assert database["Type"] == "AWS::Glue::Database"
+    for resource in tables.values():
+        dataset = resource["Metadata"]["RelasiDataset"]
+        assert resource["Properties"]["DatabaseName"] == {"Ref": "AnalyticsDatabase"}
+        table = resource["Properties"]["TableInput"]
+        assert table["Name"] == dataset and table["TableType"] == "EXTERNAL_TABLE"
+        descriptor = table["StorageDescriptor"]
+        assert descriptor["Columns"] == _dataset_columns(dataset)
+        assert all(len(c["Comment"]) <= 255 for c in descriptor["Columns"])  # Glue's limit
+        assert descriptor["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
+        assert descriptor["InputFormat"] == "org.apache.hadoop.mapred.TextInputFormat"
+        # where the export writes (chalicelib/persistence/export_files.py), dt projected as its YYYY-MM-DD
+        assert descriptor["Location"] == {"Fn::Sub": f"s3://${{ExportBucket}}/exports/{dataset}/"}
+        assert [k["Name"] for k in table["PartitionKeys"]] == ["dt"]
+        parameters = table["Parameters"]
+        assert parameters["storage.location.template"] == {
+            "Fn::Sub": "s3://${ExportBucket}/" + partition_prefix(dataset, "${!dt}")}
+        assert {k: parameters[k] for k in ("classification", "compressionType", "projection.enabled",
+                                           "projection.dt.type", "projection.dt.format")} == {
+            "classification": "json", "compressionType": "gzip", "projection.enabled": "true",
+            "projection.dt.type": "date", "projection.dt.format": "yyyy-MM-dd"}
+        # Athena sees every date POST /analytics/exports accepts
+        assert parameters["projection.dt.range"] == f"{EXPORT_EARLIEST_DATE},NOW"
+    (rule,) = packaged["Resources"]["ExportBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    assert rule["Prefix"] == "exports/" and rule["Status"] == "Enabled" and rule["ExpirationInDays"] >= 366
+
+
+def test_merge_template_fills_glue_columns_from_datasets_only(tmp_path: Path) -> None:
+    from infra.glue_tables import with_columns
+    from infra.package import merge_template
+
+    merged = yaml.safe_load(merge_template(tmp_path).read_text())
+    for resource in merged["Resources"].values():
+        if resource.get("Type") == "AWS::Glue::Table":
+            dataset = resource["Metadata"]["RelasiDataset"]
+            assert resource["Properties"]["TableInput"]["StorageDescriptor"]["Columns"] == _dataset_columns(dataset)
+    table = {"Type": "AWS::Glue::Table", "Metadata": {"RelasiDataset": "rfm"},
+             "Properties": {"TableInput": {"StorageDescriptor": {}}}}
+    assert with_columns({"Resources": {"T": table}})["Resources"]["T"]["Properties"]["TableInput"][
+        "StorageDescriptor"]["Columns"] == _dataset_columns("rfm")
+    assert "Columns" not in table["Properties"]["TableInput"]["StorageDescriptor"]  # the input is left alone
+    with pytest.raises(ValueError, match="RelasiDataset"):
+        with_columns({"Resources": {"T": {**table, "Metadata": {"RelasiDataset": "orders"}}}})
+    copied = {**table, "Properties": {"TableInput": {"StorageDescriptor": {"Columns": []}}}}
+    with pytest.raises(ValueError, match="DATASETS only"):
+        with_columns({"Resources": {"T": copied}})
 
 
 def test_escalation_reaches_only_complaints_and_the_ops_topics() -> None:
@@ -201,10 +282,13 @@ def test_policy_has_no_wildcard_action_or_resource(stage: str, file_name: str) -
             assert all(a.split(":")[0] == service for a in actions)
             if service == "dynamodb":
                 assert re.fullmatch(
-                    rf"arn:aws:dynamodb:\*:\*:table/relasi-{stage}(-idempotency|/index/\*|/stream/\*)?", resource
-                )
+                    rf"arn:aws:dynamodb:\*:\*:table/relasi-{stage}(-idempotency|-analytics|/index/(\*|[a-z_]+)|/stream/\*)?",
+                    resource,
+                ), f"{policy_file.name}: {resource}"
             else:
                 assert resource in _SCOPED_RESOURCES[service](stage), f"{policy_file.name}: {resource}"
+        if "s3:ListBucket" in actions:  # the bucket's listing only under the exports
+            assert statement["Condition"] == {"StringLike": {"s3:prefix": ["exports/*"]}}, policy_file.name
 
 
 # What a policy may name outside DynamoDB, per service.
@@ -215,6 +299,8 @@ _SCOPED_RESOURCES = {
                              f"arn:aws:states:*:*:execution:relasi-{stage}-escalation:*",
                              f"arn:aws:states:*:*:stateMachine:relasi-{stage}-reminders"},
     "ses": lambda stage: {"arn:aws:ses:*:*:identity/relasi.example", "arn:aws:ses:*:*:identity/no-reply@relasi.example"},
+    "s3": lambda stage: {f"arn:aws:s3:::relasi-{stage}-exports-*", f"arn:aws:s3:::relasi-{stage}-exports-*/exports/*"},
+    "lambda": lambda stage: {f"arn:aws:lambda:*:*:function:relasi-{stage}-analytics-export"},
 }
 
 
@@ -306,9 +392,8 @@ def test_local_template_keeps_what_moto_can_deploy() -> None:
         if resource.get("Type") in moto_types and name not in chalice_bound:
             assert name in local["Resources"]
     # the application's own resources all stay
-    assert {"CrmTable", "IdempotencyTable", "UserPool", "UserPoolClient", "CursorSecret", "OpsTopic", "ExportBucket"} <= set(
-        local["Resources"]
-    )
+    assert {"CrmTable", "IdempotencyTable", "UserPool", "UserPoolClient", "CursorSecret", "PseudonymSecret", "OpsTopic",
+            "ExportBucket", "AnalyticsDatabase"} <= set(local["Resources"])
     assert not _CHALICE_NAME.search(json.dumps(local))
     assert local["Outputs"] == template["Outputs"]  # none of today's outputs names a Chalice resource
 

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 import boto3
 import pytest
 
+from chalicelib import aws
 from chalicelib.domain import reminders as rules
 from chalicelib.domain.customers import Consent
 from chalicelib.domain.delivery import Purpose
@@ -491,7 +492,7 @@ def _outbound_items(stack: dict[str, str], customer: dict[str, Any]) -> list[dic
 
 @pytest.fixture
 def day_run(stack: dict[str, str]) -> Any:
-    reminders._client.cache_clear()
+    aws.client.cache_clear()
     return reminders.run
 
 
@@ -676,7 +677,7 @@ def test_one_bad_message_is_recorded_as_failed_and_the_others_go_out(as_user: An
         assert claimed
         keys.append({"pk": f"C#{customer['id']}", "sk": sk})
     name = f"reminders-test-{uuid.uuid4().hex[:12]}"
-    reminders._client.cache_clear()
+    aws.client.cache_clear()
     reminders.start_execution(name, reminders.execution_input(
         keys, send_after=utcnow(), table=stack["TABLE_NAME"], sender="no-reply@relasi.example", day=date(2026, 1, 1)))
     execution = _finished(name)

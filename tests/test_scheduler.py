@@ -8,6 +8,7 @@ stack process, `python -m infra.trigger` as `make trigger` runs it.
 
 from __future__ import annotations
 
+import json
 import logging
 import subprocess
 import sys
@@ -305,3 +306,63 @@ def test_trigger_daily_reminders_for_a_date(running_stack: RunningStack) -> None
     line = done.stdout.strip()
     assert "\n" not in line
     assert line.startswith(f"daily-reminders fired for 2026-03-10 (event time {expected}): "), line
+
+
+# --- Lambda Invoke of the app's scheduled functions (what moto's port plays) ------------------
+
+
+def call_wsgi(app: Any, method: str, path: str, body: bytes = b"", **headers: str) -> tuple[str, bytes]:
+    import io
+
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "CONTENT_LENGTH": str(len(body)),
+               "wsgi.input": io.BytesIO(body), **{f"HTTP_{k.upper()}": v for k, v in headers.items()}}
+    status: list[str] = []
+    answer = b"".join(app(environ, lambda s, h: status.append(s)))
+    return status[0], answer
+
+
+def test_invoke_route_runs_the_job_for_an_asynchronous_invoke_and_passes_the_rest_on(
+        caplog: pytest.LogCaptureFixture) -> None:
+    def moto(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        start_response("404 Not Found", [])
+        return [b"moto"]
+
+    route = sched.TriggerRoute()
+    app = sched.invoke_middleware(moto, route)
+    path = "/2015-03-31/functions/{}/invocations"
+    event = {"version": "0", "id": "1", "detail-type": "x", "source": "t", "account": "1", "time": "2026-03-10T05:00:00Z",
+             "region": "r", "resources": [], "detail": {"date": "2026-03-09"}}
+    assert call_wsgi(app, "POST", path.format("relasi-dev-tick"), b"{}", X_AMZ_INVOCATION_TYPE="Event")[1] == b"moto"
+    route.standby = Scheduler.for_app(demo_app, stage="dev")  # registered, no clock thread
+    for name in ("relasi-dev-tick", "arn:aws:lambda:ap-southeast-3:123456789012:function:relasi-dev-tick:$LATEST",
+                 "123456789012:function:relasi-dev-tick"):
+        calls.clear()
+        status, body = call_wsgi(app, "POST", path.format(name), json.dumps(event).encode(),
+                                 X_AMZ_INVOCATION_TYPE="Event")
+        assert (status, body) == ("202 Accepted", b""), name
+        wait_for(lambda: len(calls) == 1)
+        assert calls[0][1] == event and calls[0][2].function_name == "relasi-dev-tick"
+    wait_for(lambda: len(route.standby.runs) == 3)  # type: ignore[union-attr]
+    assert [(r.job, r.trigger, r.ok, r.scheduled_for) for r in route.standby.runs][-1] == (  # type: ignore[union-attr]
+        "tick", "invoke", True, "2026-03-10T05:00:00Z")
+    # not ours: another function, a synchronous call, another path
+    for name, kind in (("relasi-dev-other", "Event"), ("relasi-dev-tick", "RequestResponse"), ("relasi-prod-tick", "Event")):
+        assert call_wsgi(app, "POST", path.format(name), b"{}", X_AMZ_INVOCATION_TYPE=kind)[1] == b"moto"
+    assert call_wsgi(app, "GET", "/2015-03-31/functions/relasi-dev-tick", X_AMZ_INVOCATION_TYPE="Event")[1] == b"moto"
+    status, body = call_wsgi(app, "POST", path.format("relasi-dev-tick"), b"not json", X_AMZ_INVOCATION_TYPE="Event")
+    assert status == "400 Bad Request" and b"json" in body
+    # a job that raises: still 202 (Lambda has accepted it); logged by type and stack, never the message
+    tick_failures.set()
+    with caplog.at_level(logging.INFO, logger="relasi.scheduler"):
+        assert call_wsgi(app, "POST", path.format("relasi-dev-tick"), json.dumps(event).encode(),
+                         X_AMZ_INVOCATION_TYPE="Event")[0] == "202 Accepted"
+        wait_for(lambda: len(route.standby.runs) == 4)  # type: ignore[union-attr]
+    run = route.standby.runs[-1]  # type: ignore[union-attr]
+    assert (run.trigger, run.ok, run.error) == ("invoke", False, "RuntimeError")
+    assert "RuntimeError" in caplog.text and SECRET_PHONE[1:] not in caplog.text
+    # as in Lambda, Chalice's wrapper of a schedule handler needs an EventBridge-shaped event
+    tick_failures.clear()
+    assert call_wsgi(app, "POST", path.format("relasi-dev-tick"), b"", X_AMZ_INVOCATION_TYPE="Event")[0] == \
+        "202 Accepted"
+    wait_for(lambda: len(route.standby.runs) == 5)  # type: ignore[union-attr]
+    assert route.standby.runs[-1].error == "KeyError"  # type: ignore[union-attr]

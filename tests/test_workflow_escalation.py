@@ -21,6 +21,7 @@ from typing import Any
 import boto3
 import pytest
 
+from chalicelib import aws
 from chalicelib.workflows import escalation
 
 ASL = json.loads(escalation.ASL_FILE.read_text())
@@ -183,7 +184,7 @@ def workflow(stack: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator
         monkeypatch.setenv("RELASI_TIME_SCALE", str(scale))
         settings.cache_clear()
 
-    escalation._client.cache_clear()
+    aws.client.cache_clear()
     time_scale(28800)  # 8 h -> 1 s: L1 after 1/8 s, L2 after 1 s, L3 after 2 s
     yield time_scale
     monkeypatch.undo()

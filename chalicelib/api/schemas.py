@@ -411,3 +411,212 @@ class Problem(BaseModel):
     errors: list[FieldProblem] | None = None
     existing_customer_id: str | None = None
     field: str | None = None
+
+
+# ---------------------------------------------------------------------------- analytics: real-time aggregates
+
+def _yyyy_mm_dd(value: Any) -> Any:
+    """Query dates as YYYY-MM-DD only (the lax date type would take a number of seconds too)."""
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("must be a date YYYY-MM-DD")
+    return value
+
+
+SummaryDate = Annotated[date, BeforeValidator(_yyyy_mm_dd), AfterValidator(_due_date)]
+
+
+class AnalyticsSummaryQuery(BaseModel):
+    """Local dates (settings().timezone), both included; default: the last 30 days ending today."""
+
+    model_config = ConfigDict(extra="forbid")
+    branch: Annotated[str, StringConstraints(min_length=1, max_length=40), AfterValidator(_branch)] | None = None
+    from_: SummaryDate | None = Field(default=None, alias="from", description="first day (YYYY-MM-DD)")
+    to: SummaryDate | None = Field(default=None, description=f"last day (YYYY-MM-DD), default today; a window "
+                                   f"is at most {C.ANALYTICS_WINDOW_MAX_DAYS} days")
+
+
+class SummaryWindow(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    days: int
+    timezone: str
+
+
+class SummaryDayCount(BaseModel):
+    date: str
+    n: int
+
+
+class SummaryNewCustomers(BaseModel):
+    total: int
+    per_day: list[SummaryDayCount]
+
+
+class SummaryInteractions(BaseModel):
+    total: int = Field(description="interactions recorded by staff (the CRM's own messages are under notifications)")
+    by_channel: dict[str, int]
+    per_day: list[SummaryDayCount]
+
+
+class SummaryOpenComplaints(BaseModel):
+    department: str
+    severity: str
+    n: int
+
+
+class SummaryHistogramBucket(BaseModel):
+    le_hours: float | None = Field(description="upper bound in hours (the previous bucket's bound excluded); "
+                                   "null: longer than every bound")
+    n: int
+
+
+class SummaryResolutionHours(BaseModel):
+    count: int
+    mean: float | None
+    p50: float | None = Field(description="upper bound of the bucket where the cumulative count reaches half; "
+                              "null if none or past the last bound")
+    p90: float | None = Field(description="as p50, for 90%")
+    histogram: list[SummaryHistogramBucket]
+
+
+class SummaryComplaints(BaseModel):
+    open_total: int = Field(description="not resolved yet, now")
+    open_by_department_severity: list[SummaryOpenComplaints]
+    opened: int
+    resolved: int
+    opened_per_day: list[SummaryDayCount]
+    resolved_per_day: list[SummaryDayCount]
+    resolution_hours: SummaryResolutionHours = Field(description="complaints resolved in the window")
+    sla_breaches: int
+    sla_breaches_by_department: dict[str, int] = Field(description="by the day of the first deadline missed")
+
+
+class SummaryMessageCounts(BaseModel):
+    sent: int
+    pending: int = Field(description="decided, waiting to be sent")
+    failed: int
+    skipped: int
+    skipped_by_reason: dict[str, int]
+
+
+class SummaryMessagesDay(BaseModel):
+    date: str
+    sent: int
+    pending: int
+    skipped: int
+    failed: int
+
+
+class SummaryNotifications(SummaryMessageCounts):
+    reminders: SummaryMessageCounts
+    complaint_updates: SummaryMessageCounts
+    per_day: list[SummaryMessagesDay] = Field(description="by the day the message was decided")
+
+
+class AnalyticsSummary(BaseModel):
+    """Counts only: no personal data."""
+
+    window: SummaryWindow
+    branch: str | None = Field(description="null: every branch")
+    customers_by_stage: dict[str, int] = Field(description="now")
+    customers_total: int = Field(description="now")
+    new_customers: SummaryNewCustomers
+    interactions: SummaryInteractions
+    complaints: SummaryComplaints
+    notifications: SummaryNotifications
+
+
+# ---------------------------------------------------------------------------- analytics: export runs, churn, anomalies
+
+def _export_date(value: date) -> date:
+    from zoneinfo import ZoneInfo
+
+    today = datetime.now(ZoneInfo(settings().timezone)).date()
+    if value.isoformat() < C.EXPORT_EARLIEST_DATE or value > today:
+        raise ValueError(f"must be between {C.EXPORT_EARLIEST_DATE} and today")
+    return value
+
+
+ExportDate = Annotated[date, AfterValidator(_export_date)]
+AnalyticsBranch = Annotated[str, StringConstraints(min_length=1, max_length=40), AfterValidator(_branch)]
+
+
+class ExportRequest(BaseModel):
+    """Export the snapshot of `date` (local date, up to today) now; replaces that date's export."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)  # strict: a JSON string "YYYY-MM-DD", not a number
+    date: ExportDate
+
+
+class ExportDatasetOut(BaseModel):
+    rows: int
+    bytes: int
+    parts: int
+
+
+class ExportRunOut(BaseModel):
+    date: str
+    run_id: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    trigger: Literal["schedule", "api"] | None
+    requested_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    rows: int | None = Field(description="all datasets, once succeeded")
+    bytes: int | None = Field(description="all datasets' gzipped parts, once succeeded")
+    datasets: dict[str, ExportDatasetOut] | None
+    error: str | None = Field(description="the error's type, when failed")
+
+
+class ExportRunList(BaseModel):
+    items: list[ExportRunOut] = Field(description="newest date first")
+    next_cursor: str | None
+
+
+class ChurnRiskQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    branch: AnalyticsBranch | None = None
+    limit: Annotated[int, Field(ge=1, le=C.CHURN_TOP_PER_BRANCH)] = C.CHURN_API_LIMIT_DEFAULT
+
+
+class ChurnRiskCustomer(BaseModel):
+    customer_id: str
+    name: str
+    branch_id: str
+    lifecycle_stage: str
+    score: int = Field(description="0..100")
+    band: Literal["low", "medium", "high"]
+    reasons: list[str] = Field(description="reason codes, largest contribution first")
+
+
+class ChurnRiskList(BaseModel):
+    as_of: str | None = Field(description="the export date the scores come from (null before the first export)")
+    branch: str | None
+    items: list[ChurnRiskCustomer] = Field(description="highest score first")
+
+
+class AnomalyQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    branch: AnalyticsBranch | None = None
+    metric: Literal["complaints", "interactions"] | None = None
+    from_: date | None = Field(default=None, alias="from")
+    to: date | None = None
+
+
+class AnomalyOut(BaseModel):
+    day: str
+    branch_id: str
+    metric: Literal["complaints", "interactions"]
+    dimension: str = Field(description="complaint category or interaction channel")
+    count: int
+    median: float
+    mad: float
+    robust_z: float
+    direction: Literal["high", "low"]
+
+
+class AnomalyList(BaseModel):
+    as_of: str | None
+    branch: str | None
+    truncated: bool = Field(description="more anomalies were found than are kept for the API")
+    items: list[AnomalyOut] = Field(description="newest day first")

@@ -28,7 +28,7 @@ class Scope(StrEnum):
     OWN = "own branch"
 
 
-A, M, G, K = Role.ADMIN, Role.MANAGER, Role.AGENT, Role.MARKETING
+A, M, G, K, N = Role.ADMIN, Role.MANAGER, Role.AGENT, Role.MARKETING, Role.ANALYST
 
 # operation -> {role: scope}. A role missing from an operation may not run it.
 PERMISSIONS: dict[str, dict[Role, Scope]] = {
@@ -49,6 +49,11 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "due_items.create": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     "due_items.list": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     "due_items.delete": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    # Analytics answers carry no personal data, except churn risk: staff act on it.
+    "analytics.summary": {A: Scope.ALL, M: Scope.OWN, N: Scope.ALL},
+    "analytics.anomalies": {A: Scope.ALL, M: Scope.OWN, N: Scope.ALL},
+    "analytics.exports": {A: Scope.ALL, N: Scope.ALL},
+    "analytics.churn_risk": {A: Scope.ALL, M: Scope.OWN},
 }
 
 

@@ -46,9 +46,14 @@ class Interaction:
     # messages the CRM sent (or decided not to send) on its own
     delivery: str | None = None  # "sent" | "skipped"
     reason: str | None = None  # why it was skipped
+    # The customer's branch when it was recorded: stored for the real-time
+    # aggregates (per-branch counters), not part of the API's answer.
+    branch_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        body = asdict(self)
+        body.pop("branch_id")
+        return body
 
     def to_timeline_item(self) -> dict[str, Any]:
         return {"type": "interaction", **self.to_dict()}

@@ -76,6 +76,7 @@ class Contact:
     language: str
     version: int
     consent: Mapping[str, Consent] = field(default_factory=dict)
+    branch_id: str | None = None  # where the reminder's timeline entry is counted (real-time aggregates)
 
 
 class ReminderKind(StrEnum):

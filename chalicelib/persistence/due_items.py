@@ -43,7 +43,7 @@ INDEX_PAGE_ITEMS = 500
 
 def contact_of_customer(c: Customer) -> Contact:
     return Contact(customer_id=c.id, phone=c.phone, email=c.email, preferred_channel=c.preferred_channel,
-                   language=c.language, version=c.version)
+                   language=c.language, version=c.version, branch_id=c.branch_id)
 
 
 def to_item(d: DueItem, contact: Contact) -> DueItemItem:
@@ -66,6 +66,7 @@ def to_item(d: DueItem, contact: Contact) -> DueItemItem:
         contact_channel=contact.preferred_channel,
         contact_language=contact.language,
         contact_version=contact.version,
+        contact_branch=contact.branch_id,
     )
 
 
@@ -85,7 +86,8 @@ def from_item(x: DueItemItem) -> DueItem:
 
 def contact_of(x: DueItemItem) -> Contact:
     return Contact(customer_id=x.customer_id, phone=x.contact_phone, email=x.contact_email,
-                   preferred_channel=x.contact_channel, language=x.contact_language, version=int(x.contact_version))
+                   preferred_channel=x.contact_channel, language=x.contact_language, version=int(x.contact_version),
+                   branch_id=x.contact_branch)
 
 
 def create(d: DueItem, customer: Customer) -> None:
@@ -149,6 +151,7 @@ def refresh_contact(contact: Contact) -> int:
             DueItemItem.contact_language.set(contact.language),
             DueItemItem.contact_version.set(contact.version),
             DueItemItem.contact_email.set(contact.email) if contact.email else DueItemItem.contact_email.remove(),
+            DueItemItem.contact_branch.set(contact.branch_id) if contact.branch_id else DueItemItem.contact_branch.remove(),
         ]
         try:
             with translated():

@@ -6,7 +6,7 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.customers import Customer
-from chalicelib.domain.errors import NotFound
+from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.interactions import Interaction
 from chalicelib.persistence import customers as customers_repo
 from chalicelib.persistence.customers import _connection, in_scope
@@ -43,6 +43,7 @@ def to_item(i: Interaction) -> InteractionItem:
         ref=i.ref,
         delivery=i.delivery,
         reason=i.reason,
+        branch_id=i.branch_id,
     )
 
 
@@ -60,22 +61,49 @@ def from_item(item: InteractionItem) -> Interaction:
         ref=item.ref,
         delivery=item.delivery,
         reason=item.reason,
+        branch_id=item.branch_id,
     )
 
 
-def add(i: Interaction, branch_scope: str | None) -> None:
-    """One transaction: the customer must exist (in the caller's branch) and the entry is new."""
+def add(i: Interaction, branch_scope: str | None, *, likely_branch: str | None = None) -> None:
+    """One transaction: the customer must exist (in the caller's branch) and the entry is new.
+
+    The entry is stamped with the customer's branch (`i.branch_id`), checked in
+    the same transaction: a branch-scoped caller's branch is the one the
+    condition requires anyway; for a caller of every branch it is
+    `likely_branch` (their own) and, if the customer is elsewhere, the
+    profile's branch read after the cancelled transaction (one GetItem and a
+    second transaction, only then).
+    """
     bind_table()
-    must_exist = in_scope(branch_scope)
-    try:
-        with translated(), TransactWrite(connection=_connection()) as tx:
-            tx.condition_check(CustomerItem, customer_pk(i.customer_id), PROFILE_SK, condition=must_exist)
-            tx.save(to_item(i), condition=InteractionItem.pk.does_not_exist())
-    except TransactWriteError as exc:
-        reasons = exc.cancellation_reasons
-        if reasons and reasons[0] is not None:
-            raise NotFound("No such record.") from exc
-        raise
+    branch = branch_scope if branch_scope is not None else likely_branch
+    for _ in range(3):  # a customer moving between branches meanwhile, twice in a row, is a conflict
+        if branch is None:
+            branch = _branch_of(i.customer_id)
+        i.branch_id = branch
+        try:
+            with translated(), TransactWrite(connection=_connection()) as tx:
+                tx.condition_check(CustomerItem, customer_pk(i.customer_id), PROFILE_SK,
+                                   condition=in_scope(branch))
+                tx.save(to_item(i), condition=InteractionItem.pk.does_not_exist())
+            return
+        except TransactWriteError as exc:
+            reasons = exc.cancellation_reasons
+            if not reasons or reasons[0] is None:
+                raise
+            if branch_scope is not None:
+                raise NotFound("No such record.") from exc
+            branch = None  # the customer is elsewhere (or gone): read where
+    raise Conflict("The customer was moved meanwhile; retry.")
+
+
+def _branch_of(customer_id: str) -> str:
+    with translated():
+        try:
+            profile = CustomerItem.get(customer_pk(customer_id), PROFILE_SK, attributes_to_get=["type", "branch_id"])
+        except CustomerItem.DoesNotExist:
+            raise NotFound("No such record.") from None
+    return str(profile.branch_id)
 
 
 def _interactions(items: list[Item]) -> list[Interaction]:

@@ -200,6 +200,9 @@ class InteractionItem(Item, discriminator="interaction"):
     ref = UnicodeAttribute(null=True)
     delivery = UnicodeAttribute(null=True)
     reason = UnicodeAttribute(null=True)
+    # The customer's branch when it was recorded (real-time aggregates count per branch);
+    # entries written before it existed have none.
+    branch_id = UnicodeAttribute(null=True)
     # Only while a reminder waits to be sent (delivery "pending"/"sending"): what the
     # reminders state machine sends with; it removes them once the message is handled.
     address = UnicodeAttribute(null=True)
@@ -245,6 +248,7 @@ class DueItemItem(Item, discriminator="due_item"):
     contact_channel = UnicodeAttribute()
     contact_language = UnicodeAttribute()
     contact_version = NumberAttribute()
+    contact_branch = UnicodeAttribute(null=True)  # the reminder's timeline entry is counted in this branch
 
 
 class ComplaintItem(Item, discriminator="complaint"):

@@ -17,7 +17,7 @@ def add(access: Access, customer_id: str, data: dict[str, Any]) -> Interaction:
     if not is_id(customer_id):
         raise NotFound("No such record.")
     interaction = build(access, customer_id, data)
-    repo.add(interaction, access.branch)
+    repo.add(interaction, access.branch, likely_branch=access.principal.branch)
     return interaction
 
 

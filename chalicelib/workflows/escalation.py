@@ -48,9 +48,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from chalicelib.aws import client as _client
+from chalicelib.aws import error_code as _error_code
 from chalicelib.config import settings
-from chalicelib.workflows.executions import client as _client
-from chalicelib.workflows.executions import error_code as _error_code
 from chalicelib.workflows.executions import execution_arn, start_once
 
 ASL_FILE = Path(__file__).with_name("escalation.asl.json")
@@ -175,7 +175,7 @@ def stop(complaint_id: str) -> bool:
     """Stop the complaint's escalation (it was resolved); False if it never started."""
     arn = execution_arn(_state_machine_arn(), _execution_name(complaint_id))
     try:
-        _client().stop_execution(
+        _client("stepfunctions").stop_execution(
             executionArn=arn, error="ComplaintResolved", cause="The complaint was resolved or closed."
         )
     except Exception as error:

@@ -3,22 +3,9 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from typing import Any
 
-from chalicelib.config import settings
-
-
-@lru_cache(maxsize=1)
-def client() -> Any:
-    import boto3  # here, not at import time: it costs ~160 ms of cold start
-
-    return boto3.client("stepfunctions", region_name=settings().region)
-
-
-def error_code(error: Exception) -> str:
-    response = getattr(error, "response", None) or {}
-    return str(response.get("Error", {}).get("Code", ""))
+from chalicelib.aws import client, error_code
 
 
 def execution_arn(state_machine_arn: str, name: str) -> str:
@@ -30,7 +17,7 @@ def start_once(state_machine_arn: str, name: str, payload: dict[str, Any]) -> st
     """Start an execution named `name`; if it was started before (a redelivered record,
     a retried consumer, a double fire) return that one. Returns the execution ARN."""
     try:
-        response = client().start_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload))
+        response = client("stepfunctions").start_execution(stateMachineArn=state_machine_arn, name=name, input=json.dumps(payload))
     except Exception as error:
         if error_code(error) == "ExecutionAlreadyExists":
             return execution_arn(state_machine_arn, name)

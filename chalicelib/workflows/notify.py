@@ -36,6 +36,7 @@ def notify(customer: Customer, message: Message, *, key: str, purpose: delivery.
         ref=ref,
         delivery="sent" if route.channel else "skipped",
         reason=route.skip_reason,
+        branch_id=customer.branch_id,
     )
     if not messages.claim(key, record):
         return "duplicate"

@@ -65,7 +65,6 @@ from chalicelib.domain import reminders as rules
 from chalicelib.domain.clock import iso, new_id, utcnow
 from chalicelib.domain.interactions import Interaction
 from chalicelib.domain.reminders import Reminder, ReminderKind
-from chalicelib.workflows.executions import client as _client  # noqa: F401  (tests clear its cache)
 from chalicelib.workflows.executions import start_once
 
 ASL_FILE = Path(__file__).with_name("reminders.asl.json")
@@ -161,7 +160,8 @@ class _Executions:
         self.keys = []
 
 
-def _decide(reminder: Reminder, contact: rules.Reachable, language: str, stop_list: dict[str, bool]) -> _Decision:
+def _decide(reminder: Reminder, contact: rules.Reachable, language: str, branch: str | None,
+            stop_list: dict[str, bool]) -> _Decision:
     route = rules.decide(reminder, contact, sms_opted_out=stop_list.get(contact.phone, False))
     text = rules.message(reminder, language, route.channel)
     now = utcnow()
@@ -178,6 +178,7 @@ def _decide(reminder: Reminder, contact: rules.Reachable, language: str, stop_li
         ref=reminder.ref,
         delivery="pending" if route.channel else "skipped",
         reason=route.skip_reason,
+        branch_id=branch,
     )
     send = None
     if route.channel == "sms":
@@ -187,7 +188,11 @@ def _decide(reminder: Reminder, contact: rules.Reachable, language: str, stop_li
     return _Decision(reminder, record, send)
 
 
-def _record(found: list[tuple[Reminder, rules.Reachable, str]], report: RunReport, executions: _Executions,
+# (reminder, how to reach the customer, their language, their branch)
+Found = tuple[Reminder, rules.Reachable, str, str | None]
+
+
+def _record(found: list[Found], report: RunReport, executions: _Executions,
             stop_list: dict[str, bool]) -> None:
     """Decide and record one page of reminders; hand the ones to send to the executions."""
     from chalicelib.persistence import messages
@@ -197,18 +202,18 @@ def _record(found: list[tuple[Reminder, rules.Reachable, str]], report: RunRepor
         return
     report.reminders_due += len(found)
     # The STOP list, for the numbers an SMS may go to; each number once per run.
-    phones = {contact.phone for _, contact, _ in found if contact.preferred_channel != "email"} - set(stop_list)
+    phones = {contact.phone for _, contact, _, _ in found if contact.preferred_channel != "email"} - set(stop_list)
     if phones:
         found_on_list, requests = messages.sms_opted_out_among(phones)
         report.items_read += len(found_on_list)
         report.read_requests += requests
         stop_list.update({phone: phone in found_on_list for phone in phones})
     # Claimed by an earlier run of the day: look first (a taken claim would cost a cancelled transaction).
-    earlier, requests = messages.claimed_entries(reminder.key for reminder, _, _ in found)
+    earlier, requests = messages.claimed_entries(reminder.key for reminder, _, _, _ in found)
     report.items_read += len(earlier)
     report.read_requests += requests
-    for reminder, contact, language in found:
-        decision = _decide(reminder, contact, language, stop_list)
+    for reminder, contact, language, branch in found:
+        decision = _decide(reminder, contact, language, branch, stop_list)
         if reminder.key in earlier:
             claimed, sk = False, earlier[reminder.key]
         else:
@@ -245,25 +250,26 @@ def run(day: date, fired_at: datetime, *, now: datetime | None = None,
         for page in due_items.birthday_pages(month_day):
             report.items_read += page.read
             report.read_requests += 1
-            greetings: list[tuple[Reminder, rules.Reachable, str]] = []
+            greetings: list[Found] = []
             for x in page.items:
                 if not isinstance(x, CustomerItem):
                     continue
                 customer = customers_repo.from_item(x)
                 if customer.birthday and rules.greeted_on(customer.birthday, day):
-                    greetings.append((Reminder(ReminderKind.BIRTHDAY, customer.id, day), customer, customer.language))
+                    greetings.append((Reminder(ReminderKind.BIRTHDAY, customer.id, day), customer, customer.language,
+                                      customer.branch_id))
             _record(greetings, report, executions, stop_list)
     for due_date in rules.due_dates(day):
         for page in due_items.due_pages(due_date.isoformat()):
             report.items_read += page.read
             report.read_requests += 1
-            dues: list[tuple[Reminder, rules.Reachable, str]] = []
+            dues: list[Found] = []
             for x in page.items:
                 if not isinstance(x, DueItemItem):
                     continue
                 contact = due_items.contact_of(x)
                 reminder = Reminder(ReminderKind.DUE, x.customer_id, day, due_items.from_item(x))
-                dues.append((reminder, contact, contact.language))
+                dues.append((reminder, contact, contact.language, contact.branch_id))
             _record(dues, report, executions, stop_list)
     executions.flush()
     return report
@@ -310,7 +316,7 @@ def on_schedule(event_time: str) -> dict[str, Any]:
     return summary
 
 
-CONTACT_FIELDS = ("phone", "email", "preferred_channel", "language")
+CONTACT_FIELDS = ("phone", "email", "preferred_channel", "language", "branch_id")
 
 
 def customer_changed(old: dict[str, Any] | None, new: dict[str, Any] | None) -> int:
@@ -322,6 +328,6 @@ def customer_changed(old: dict[str, Any] | None, new: dict[str, Any] | None) -> 
 
     contact = Contact(customer_id=str(new["id"]), phone=str(new["phone"]), email=new.get("email") or None,
                       preferred_channel=str(new["preferred_channel"]), language=str(new["language"]),
-                      version=int(new["version"]))
+                      version=int(new["version"]), branch_id=new.get("branch_id") or None)
     return due_items.refresh_contact(contact)
 

@@ -4,7 +4,9 @@ Powertools batch processing reports failures per record, so a failing record
 is retried alone (and lands in the dead-letter queue after the event source
 mapping's retries) while the rest of the batch goes on. Every side effect is
 idempotent: the escalation execution is named after the complaint, and each
-customer message is claimed once per key (chalicelib.workflows.notify).
+customer message is claimed once per key (chalicelib.workflows.notify). Every
+record also moves the real-time aggregates (chalicelib/domain/aggregates.py),
+exactly once per record (chalicelib/persistence/aggregates.py).
 """
 
 from __future__ import annotations
@@ -42,9 +44,33 @@ def _complaint_changed(event_name: str, old: dict[str, Any] | None, new: dict[st
     logger().info("complaint message", extra={"complaint_id": new["id"], "message_kind": kind, "outcome": outcome})
 
 
+def _count(record: Any, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+    """The real-time aggregates (chalicelib/domain/aggregates.py), exactly once per record."""
+    from chalicelib.domain.aggregates import delta
+    from chalicelib.observability import count
+    from chalicelib.persistence import aggregates
+
+    changes = delta(old, new)
+    if not changes:
+        return
+    event_id = record.event_id or f"seq-{record.dynamodb.sequence_number}"
+    outcome = aggregates.apply_once(str(event_id), changes)
+    count("AggregatesDuplicate" if outcome == "duplicate" else "AggregatesApplied")
+
+
 def _record(record: Any) -> None:
     new = record.dynamodb.new_image or None
     old = record.dynamodb.old_image or None
+    try:
+        _react(record, old, new)
+    finally:
+        # Counted whatever happened above, so a record that keeps failing there (and
+        # ends in the dead-letter queue) is still counted; an analytics failure fails
+        # the record, which is retried (counted at most once: its marker).
+        _count(record, old, new)
+
+
+def _react(record: Any, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
     kind = (new or old or {}).get("type")
     if kind == "complaint":
         _complaint_changed(record.event_name.name if hasattr(record.event_name, "name") else str(record.event_name),

@@ -1,0 +1,82 @@
+"""Routes of the analytics area: live counts for dashboards, the warehouse export, and its analyses.
+
+Answers carry counts and codes, no personal data, except churn risk: staff act
+on it, so it names the branch's customers (managers of that branch, admins).
+Each route is one (RouteSpec, view) entry in ROUTES.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from chalicelib.api import cursors
+from chalicelib.api.http import Call, Reply, RouteSpec, View
+from chalicelib.domain.errors import NotFound
+
+
+def _services() -> Any:
+    from chalicelib.services import analytics
+
+    return analytics
+
+
+def summary(call: Call) -> Reply:
+    assert call.access is not None
+    q = call.query
+    return Reply(_services().summary(call.access, q.branch, q.from_, q.to))
+
+
+def request_export(call: Call) -> Reply:
+    assert call.access is not None
+    run = _services().request_export(call.access, call.body.date)
+    return Reply(run, 202, {"Location": f"/analytics/exports/{run['date']}"})
+
+
+def list_exports(call: Call) -> Reply:
+    assert call.access is not None
+    scope = f"{call.access.operation}|exports"
+    items, next_key = _services().list_runs(call.query.limit, cursors.decode(call.query.cursor, scope))
+    return Reply({"items": items, "next_cursor": cursors.encode(next_key, scope)})
+
+
+def get_export(call: Call, day: str) -> Reply:
+    try:
+        wanted = date.fromisoformat(day)
+    except ValueError:
+        raise NotFound("No export of that date has been run.") from None
+    return Reply(_services().get_run(wanted))
+
+
+def churn_risk(call: Call) -> Reply:
+    assert call.access is not None
+    return Reply(_services().churn_risk(call.access, call.query.branch, call.query.limit))
+
+
+def anomalies(call: Call) -> Reply:
+    assert call.access is not None
+    q = call.query
+    return Reply(_services().anomalies(call.access, q.branch, q.from_, q.to, q.metric))
+
+
+EXPORTS = "/analytics/exports"
+ROUTES: list[tuple[RouteSpec, View]] = [
+    (RouteSpec("GET", "/analytics/summary", "analytics.summary",
+               "Real-time counts of a branch or of every branch: customers by stage (now), new customers, "
+               "interactions, complaints (open now, opened, resolved, resolution time, SLA breaches) and messages "
+               "per day of a window (default the last 30 days)",
+               query="AnalyticsSummaryQuery", response="AnalyticsSummary", errors=(400, 401, 403)), summary),
+    (RouteSpec("POST", EXPORTS, "analytics.exports", "Export the snapshot of a date to S3 now (replaces that "
+               "date's export); runs in the background", 202, body="ExportRequest", response="ExportRunOut",
+               errors=(400, 401, 403, 409, 413, 415, 422, 503), headers=("Location",)), request_export),
+    (RouteSpec("GET", EXPORTS, "analytics.exports", "Export runs, newest date first, with rows, bytes and status",
+               query="PageQuery", response="ExportRunList", errors=(400, 401, 403)), list_exports),
+    (RouteSpec("GET", EXPORTS + "/{day}", "analytics.exports", "The latest export run of a date",
+               response="ExportRunOut", errors=(401, 403, 404)), get_export),
+    (RouteSpec("GET", "/analytics/churn-risk", "analytics.churn_risk", "Customers of a branch most at risk of "
+               "leaving, from the latest export, with the reasons", query="ChurnRiskQuery",
+               response="ChurnRiskList", errors=(400, 401, 403)), churn_risk),
+    (RouteSpec("GET", "/analytics/anomalies", "analytics.anomalies", "Days whose complaint or interaction counts of "
+               "a branch and category/channel are far from their recent norm (robust z-score), from the latest "
+               "export", query="AnomalyQuery", response="AnomalyList", errors=(400, 401, 403)), anomalies),
+]

@@ -1,0 +1,357 @@
+"""Real-time aggregates: what one CRM item contributes to the analytics counters (pure).
+
+The stream consumer keeps counters per branch and for every branch together
+(scope `ALL`), per local day (the deployment's calendar, settings().timezone)
+or for now (`NOW`: current-state counters). Instead of reasoning about each
+kind of change, every item has a *contribution*: what it adds to every
+counter given its current state. A stream record then changes the counters
+by
+
+    delta(old, new) = contributions(new) - contributions(old)
+
+so moves between counters (a customer changing branch or stage, a complaint
+changing status, a reminder going pending -> sent), deletions and edits are
+right by construction, and at any time
+
+    counters == sum of contributions(item) over the items in the table
+
+(for the records counted so far; chalicelib/persistence/aggregates.py applies
+each record exactly once). A consequence worth knowing: erasing a customer
+takes their history out of every counter, "new customers" of their day too.
+
+Counter names (`name` of a CounterKey; `<x>` is a value of the item):
+
+| name | period | one per |
+|---|---|---|
+| `cust|<stage>` | NOW | customer in that lifecycle stage |
+| `cust|new` | day created | customer |
+| `int|<channel>` | day it happened | interaction recorded by staff (no `delivery`) |
+| `rem|<state>`, `ntf|<state>` | day decided | message the CRM sent or decided not to send: reminders (birthday, due date) and complaint updates; state `sent`, `pending` (pending or sending), `failed`, or `skipped|<reason>` |
+| `cx|opened` | day opened | complaint |
+| `cx|open|<department>|<severity>` | NOW | complaint not resolved yet (open, acknowledged, in progress) |
+| `cx|resolved`, `cx|res_s`, `cx|res_h|le<h>` / `cx|res_h|inf` | day resolved | resolved (or closed) complaint: 1, its resolution time in seconds, 1 in its histogram bucket (RESOLUTION_TIME_BUCKETS_HOURS) |
+| `cx|breach|<department>` | day of the first deadline missed | complaint that missed an SLA deadline (see `breach_day`) |
+
+Scope is the item's `branch_id`; interactions written before they carried a
+branch count under `unknown` (and in `ALL`). Items of other types (guards,
+claims, history entries, due items...) contribute nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from functools import lru_cache
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+from chalicelib.config import RESOLUTION_TIME_BUCKETS_HOURS
+from chalicelib.domain.complaints import UNRESOLVED
+from chalicelib.domain.interactions import InteractionKind
+
+ALL = "ALL"  # scope: every branch
+UNKNOWN_BRANCH = "unknown"  # scope of items that do not say their branch
+NOW = "NOW"  # period of current-state counters; otherwise a local date YYYY-MM-DD
+SECONDS_PER_HOUR = 3600
+COMPLAINT_MESSAGE_KIND = InteractionKind.COMPLAINT_FOLLOWUP.value  # what chalicelib.workflows.stream notifies with
+
+_TOKEN = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+
+
+class CounterKey(NamedTuple):
+    scope: str  # a branch id, UNKNOWN_BRANCH or ALL
+    period: str  # NOW or a local date YYYY-MM-DD
+    name: str  # e.g. "int|whatsapp"
+
+
+Contributions = dict[CounterKey, int]
+
+
+@lru_cache(maxsize=8)
+def _zone(name: str) -> tzinfo:
+    return ZoneInfo(name)
+
+
+def _default_zone() -> tzinfo:
+    from chalicelib.config import settings
+
+    return _zone(settings().timezone)
+
+
+def _token(value: Any, default: str = "other") -> str:
+    """A value as one part of a counter name: no `|`, short, or `default`."""
+    text = str(value) if value is not None else ""
+    return text if _TOKEN.fullmatch(text) else default
+
+
+def _scope(branch: Any) -> str:
+    scope = _token(branch, UNKNOWN_BRANCH)
+    return UNKNOWN_BRANCH if scope == ALL else scope
+
+
+def _moment(stamp: Any) -> datetime | None:
+    if not isinstance(stamp, str) or not stamp:
+        return None
+    try:
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def local_day(stamp: Any, zone: tzinfo) -> str | None:
+    """The local date (YYYY-MM-DD) of a stored UTC time, or None if it is not one."""
+    moment = _moment(stamp)
+    return moment.astimezone(zone).date().isoformat() if moment is not None else None
+
+
+def resolution_bucket(seconds: int, bounds_hours: Iterable[float] = RESOLUTION_TIME_BUCKETS_HOURS) -> str:
+    """The histogram counter a resolution time falls in: the first bound it does not exceed."""
+    for bound in bounds_hours:
+        if seconds <= bound * SECONDS_PER_HOUR:
+            return f"cx|res_h|le{bound:g}"
+    return "cx|res_h|inf"
+
+
+def breach_day(image: Mapping[str, Any], zone: tzinfo) -> str | None:
+    """The local day a complaint first missed an SLA deadline, or None if it has not (as far as the item says).
+
+    Judged from the item alone, so the same item always counts the same:
+    acknowledged after `ack_due_at`, or escalated (`breached`) without an
+    acknowledgement in time, is a miss of the acknowledge deadline (counted
+    on its day); otherwise resolved after `resolve_due_at`, or escalated, is
+    a miss of the resolve deadline. An unresolved complaint past a deadline
+    counts once the escalation workflow has marked it (it does at the deadline).
+    """
+    ack_due, resolve_due = image.get("ack_due_at"), image.get("resolve_due_at")
+    acknowledged, resolved = image.get("acknowledged_at"), image.get("resolved_at")
+    escalated = bool(image.get("breached"))
+    if isinstance(ack_due, str):
+        late_ack = isinstance(acknowledged, str) and acknowledged > ack_due
+        if late_ack or (escalated and not (isinstance(acknowledged, str) and acknowledged <= ack_due)):
+            return local_day(ack_due, zone)
+    if isinstance(resolve_due, str):
+        late_resolve = isinstance(resolved, str) and resolved > resolve_due
+        if late_resolve or escalated:
+            return local_day(resolve_due, zone)
+    return None
+
+
+def _customer(image: Mapping[str, Any], zone: tzinfo) -> Iterable[tuple[str, str, int]]:
+    yield NOW, f"cust|{_token(image.get('lifecycle_stage'))}", 1
+    created = local_day(image.get("created_at"), zone)
+    if created:
+        yield created, "cust|new", 1
+
+
+def _interaction(image: Mapping[str, Any], zone: tzinfo) -> Iterable[tuple[str, str, int]]:
+    day = local_day(image.get("occurred_at"), zone)
+    if not day:
+        return
+    delivery = image.get("delivery")
+    if delivery is None:  # recorded by staff
+        yield day, f"int|{_token(image.get('channel'))}", 1
+        return
+    family = "ntf" if image.get("kind") == COMPLAINT_MESSAGE_KIND else "rem"
+    if delivery in ("pending", "sending"):
+        yield day, f"{family}|pending", 1
+    elif delivery in ("sent", "failed"):
+        yield day, f"{family}|{delivery}", 1
+    elif delivery == "skipped":
+        yield day, f"{family}|skipped|{_token(image.get('reason'))}", 1
+
+
+def _complaint(image: Mapping[str, Any], zone: tzinfo) -> Iterable[tuple[str, str, int]]:
+    department = _token(image.get("department"))
+    opened = local_day(image.get("created_at"), zone)
+    if opened:
+        yield opened, "cx|opened", 1
+    if image.get("status") in UNRESOLVED:
+        yield NOW, f"cx|open|{department}|{_token(image.get('severity'))}", 1
+    created, resolved = _moment(image.get("created_at")), _moment(image.get("resolved_at"))
+    resolved_day = local_day(image.get("resolved_at"), zone)
+    if created is not None and resolved is not None and resolved_day:
+        seconds = max(0, int((resolved - created) / timedelta(seconds=1)))
+        yield resolved_day, "cx|resolved", 1
+        yield resolved_day, "cx|res_s", seconds
+        yield resolved_day, resolution_bucket(seconds), 1
+    breached = breach_day(image, zone)
+    if breached:
+        yield breached, f"cx|breach|{department}", 1
+
+
+_BY_TYPE = {"customer": _customer, "interaction": _interaction, "complaint": _complaint}
+
+
+def contributions(image: Mapping[str, Any] | None, zone: tzinfo | None = None) -> Contributions:
+    """What one item (a stream image as plain Python: numbers as Decimal) adds to every counter.
+
+    Every counter twice: in the item's branch and in ALL.
+    """
+    if not image:
+        return {}
+    counters = _BY_TYPE.get(str(image.get("type")))
+    if counters is None:
+        return {}
+    zone = zone or _default_zone()
+    branch = _scope(image.get("branch_id"))
+    result: Counter[CounterKey] = Counter()
+    for period, name, n in counters(image, zone):
+        for scope in (branch, ALL):
+            result[CounterKey(scope, period, name)] += n
+    return {k: v for k, v in result.items() if v}
+
+
+def delta(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None, zone: tzinfo | None = None) -> Contributions:
+    """How one change (old image -> new image; None for absent) moves the counters; zeros left out."""
+    zone = zone or _default_zone()
+    result: Counter[CounterKey] = Counter(contributions(new, zone))
+    result.subtract(contributions(old, zone))
+    return {k: v for k, v in result.items() if v}
+
+
+def total(images: Iterable[Mapping[str, Any] | None], zone: tzinfo | None = None) -> Contributions:
+    """The sum of the contributions of many items (what the counters hold for them)."""
+    zone = zone or _default_zone()
+    result: Counter[CounterKey] = Counter()
+    for image in images:
+        result.update(contributions(image, zone))
+    return {k: v for k, v in result.items() if v}
+
+
+# --------------------------------------------------------------------------
+# Reading: a window of day counters and the NOW counters -> the summary
+# --------------------------------------------------------------------------
+
+
+def percentile(histogram: list[tuple[float | None, int]], q: float) -> float | None:
+    """The q-quantile (0 < q <= 1) of a histogram of (upper bound, count) buckets, in ascending order.
+
+    Rule: the upper bound of the first bucket where the cumulative count
+    reaches the nearest rank ceil(q x total). So p90 = 24 reads "at least 90%
+    were resolved within 24 hours". None when the histogram is empty, or when
+    the rank lands in the last, unbounded bucket (longer than every bound).
+    """
+    if not 0 < q <= 1:
+        raise ValueError("q must be in (0, 1]")
+    count = sum(n for _, n in histogram)
+    if count <= 0:
+        return None
+    rank = math.ceil(q * count - 1e-9)
+    cumulative = 0
+    for bound, n in histogram:
+        cumulative += n
+        if cumulative >= rank:
+            return bound
+    return None
+
+
+@dataclass(frozen=True)
+class Window:
+    first: date
+    last: date
+
+    @property
+    def days(self) -> list[str]:
+        return [(self.first + timedelta(days=i)).isoformat() for i in range((self.last - self.first).days + 1)]
+
+
+def _sum(counters: Iterable[Mapping[str, int]], name: str) -> int:
+    return sum(int(c.get(name, 0)) for c in counters)
+
+
+def _by_suffix(counters: Mapping[str, int], prefix: str, known: Iterable[str] = ()) -> dict[str, int]:
+    """{rest of the name: n} of the counters named prefix + rest (rest without `|`), known names first with 0."""
+    found = {k: 0 for k in known}
+    for name, n in counters.items():
+        if name.startswith(prefix) and "|" not in name[len(prefix):]:
+            found[name[len(prefix):]] = found.get(name[len(prefix):], 0) + int(n)
+    return found
+
+
+def _messages(window: Mapping[str, int], family: str) -> dict[str, Any]:
+    skipped = _by_suffix(window, f"{family}|skipped|")
+    return {
+        "sent": int(window.get(f"{family}|sent", 0)),
+        "pending": int(window.get(f"{family}|pending", 0)),
+        "failed": int(window.get(f"{family}|failed", 0)),
+        "skipped": sum(skipped.values()),
+        "skipped_by_reason": dict(sorted(skipped.items())),
+    }
+
+
+def summarize(window: Window, days: Mapping[str, Mapping[str, int]], now: Mapping[str, int], *,
+              stages: Iterable[str] = (), channels: Iterable[str] = (), departments: Iterable[str] = (),
+              bounds_hours: Iterable[float] = RESOLUTION_TIME_BUCKETS_HOURS) -> dict[str, Any]:
+    """The summary answer from the day counters of the window ({date: {name: n}}) and the NOW counters.
+
+    `stages`, `channels`, `departments` are listed with 0 when nothing was counted for them.
+    """
+    dates = window.days
+    per_day = [days.get(d, {}) for d in dates]
+    summed: Counter[str] = Counter()
+    for counters in per_day:
+        summed.update({k: int(v) for k, v in counters.items()})
+
+    def series(name: str) -> list[dict[str, Any]]:
+        return [{"date": d, "n": int(c.get(name, 0))} for d, c in zip(dates, per_day, strict=True)]
+
+    by_stage = _by_suffix(now, "cust|", stages)
+    by_channel = _by_suffix(summed, "int|", channels)
+    open_cases = []
+    for name, n in sorted(now.items()):
+        parts = name.split("|")
+        if len(parts) == 4 and parts[:2] == ["cx", "open"] and int(n):
+            open_cases.append({"department": parts[2], "severity": parts[3], "n": int(n)})
+    bounds = list(bounds_hours)
+    histogram: list[tuple[float | None, int]] = [(float(b), int(summed.get(f"cx|res_h|le{b:g}", 0))) for b in bounds]
+    histogram.append((None, int(summed.get("cx|res_h|inf", 0))))
+    resolved = int(summed.get("cx|resolved", 0))
+    seconds = int(summed.get("cx|res_s", 0))
+    breaches = _by_suffix(summed, "cx|breach|", departments)
+    reminders, updates = _messages(summed, "rem"), _messages(summed, "ntf")
+    skipped_by_reason: Counter[str] = Counter(reminders["skipped_by_reason"])
+    skipped_by_reason.update(updates["skipped_by_reason"])
+
+    def messages_on(c: Mapping[str, int]) -> dict[str, int]:
+        both = [_messages(c, "rem"), _messages(c, "ntf")]
+        return {k: sum(m[k] for m in both) for k in ("sent", "pending", "skipped", "failed")}
+
+    return {
+        "customers_by_stage": by_stage,
+        "customers_total": sum(by_stage.values()),
+        "new_customers": {"total": int(summed.get("cust|new", 0)), "per_day": series("cust|new")},
+        "interactions": {
+            "total": sum(by_channel.values()),
+            "by_channel": by_channel,
+            "per_day": [{"date": d, "n": sum(_by_suffix(c, "int|").values())} for d, c in zip(dates, per_day, strict=True)],
+        },
+        "complaints": {
+            "open_total": sum(c["n"] for c in open_cases),
+            "open_by_department_severity": open_cases,
+            "opened": int(summed.get("cx|opened", 0)),
+            "resolved": resolved,
+            "opened_per_day": series("cx|opened"),
+            "resolved_per_day": series("cx|resolved"),
+            "resolution_hours": {
+                "count": resolved,
+                "mean": round(seconds / SECONDS_PER_HOUR / resolved, 2) if resolved else None,
+                "p50": percentile(histogram, 0.5),
+                "p90": percentile(histogram, 0.9),
+                "histogram": [{"le_hours": b, "n": n} for b, n in histogram],
+            },
+            "sla_breaches": sum(breaches.values()),
+            "sla_breaches_by_department": breaches,
+        },
+        "notifications": {
+            **{k: reminders[k] + updates[k] for k in ("sent", "pending", "skipped", "failed")},
+            "skipped_by_reason": dict(sorted(skipped_by_reason.items())),
+            "reminders": reminders,
+            "complaint_updates": updates,
+            "per_day": [{"date": d, **messages_on(c)} for d, c in zip(dates, per_day, strict=True)],
+        },
+    }

@@ -1,0 +1,307 @@
+"""What the analytics export writes: datasets, their columns, and rows without personal data.
+
+The warehouse gets no direct identifiers. Names, phones, emails, addresses,
+free text (interaction summaries, complaint subjects, descriptions, notes,
+due-item titles), external references and custom attributes are never
+exported; a birthday becomes an age band; ids become keyed pseudonyms
+(HMAC-SHA256 with a secret held in the deployment), stable across days so
+analysts can join datasets and snapshots, and useless without the key.
+
+Rows are plain dicts in column order; the same column lists declare the Glue
+tables (infra/template.yaml; tests/test_infra.py checks both agree).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from functools import cached_property
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from chalicelib.domain.analytics import age_band
+from chalicelib.domain.clock import iso
+
+SCHEMA_VERSION = 1
+FILE_EXTENSION = "jsonl.gz"
+MANIFEST_NAME = "_manifest.json"  # leading underscore: Athena and Hive skip it as data
+PSEUDONYM_HEX_CHARS = 32  # 128 bits of HMAC-SHA256
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    glue_type: str
+    comment: str
+
+
+def _c(name: str, glue_type: str, comment: str) -> Column:
+    return Column(name, glue_type, comment)
+
+
+HISTORY_TYPE = "array<struct<at:string,change:string,from_value:string,to_value:string,staff_key:string>>"
+
+DATASETS: dict[str, tuple[Column, ...]] = {
+    "customers": (
+        _c("customer_key", "string", "keyed pseudonym of the customer id"),
+        _c("branch_id", "string", "branch"),
+        _c("lifecycle_stage", "string", "lead, prospect, customer, vip, churned"),
+        _c("gender", "string", "as recorded, or null"),
+        _c("age_band", "string", "age on the snapshot date: under_18, 18_24 ... 65_plus, unknown"),
+        _c("city", "string", "city, or null"),
+        _c("preferred_channel", "string", "sms or email"),
+        _c("language", "string", "id or en"),
+        _c("tags", "array<string>", "labels staff gave the customer"),
+        _c("has_email", "boolean", "an email address is on file"),
+        _c("sms_marketing_consent", "boolean", "current SMS marketing consent"),
+        _c("email_marketing_consent", "boolean", "current email marketing consent"),
+        _c("sms_opted_out", "boolean", "the number replied STOP"),
+        _c("created_at", "string", "ISO 8601 UTC"),
+        _c("created_on", "string", "local date created (YYYY-MM-DD)"),
+        _c("updated_at", "string", "ISO 8601 UTC"),
+    ),
+    "interactions": (
+        _c("customer_key", "string", "keyed pseudonym of the customer id"),
+        _c("branch_id", "string", "branch of the customer when it happened (null for older records)"),
+        _c("channel", "string", "phone, email, web, visit, sms, chat, social"),
+        _c("direction", "string", "inbound or outbound"),
+        _c("kind", "string", "inquiry, feedback, sales_talk, service_talk, complaint_followup, other"),
+        _c("staff_key", "string", "keyed pseudonym of the staff member"),
+        _c("occurred_at", "string", "ISO 8601 UTC"),
+        _c("occurred_on", "string", "local date (YYYY-MM-DD)"),
+    ),
+    "notifications": (
+        _c("customer_key", "string", "keyed pseudonym of the customer id"),
+        _c("branch_id", "string", "branch (null for older records)"),
+        _c("topic", "string", "birthday, due_date or complaint"),
+        _c("channel", "string", "sms or email (the preferred channel when skipped)"),
+        _c("delivery", "string", "pending, sending, sent, skipped or failed"),
+        _c("reason", "string", "why it was skipped or failed, or null"),
+        _c("occurred_at", "string", "ISO 8601 UTC"),
+        _c("occurred_on", "string", "local date (YYYY-MM-DD)"),
+    ),
+    "complaints": (
+        _c("complaint_key", "string", "keyed pseudonym of the complaint id"),
+        _c("customer_key", "string", "keyed pseudonym of the customer id"),
+        _c("branch_id", "string", "branch"),
+        _c("category", "string", "complaint category"),
+        _c("department", "string", "department it was routed to"),
+        _c("severity", "string", "critical, high, medium, low"),
+        _c("status", "string", "status now"),
+        _c("escalation_level", "bigint", "0 to 3"),
+        _c("breached", "boolean", "missed an SLA deadline"),
+        _c("created_at", "string", "ISO 8601 UTC"),
+        _c("created_on", "string", "local date (YYYY-MM-DD)"),
+        _c("acknowledged_at", "string", "ISO 8601 UTC or null"),
+        _c("resolved_at", "string", "ISO 8601 UTC or null"),
+        _c("closed_at", "string", "ISO 8601 UTC or null"),
+        _c("ack_due_at", "string", "ISO 8601 UTC"),
+        _c("resolve_due_at", "string", "ISO 8601 UTC"),
+        _c("hours_to_resolve", "double", "created to resolved, hours, or null"),
+        _c("resolved_within_sla", "boolean", "resolved by resolve_due_at; null while unresolved"),
+        _c("history", HISTORY_TYPE, "status changes; values of free-text changes are left out"),
+    ),
+    "rfm": (
+        _c("customer_key", "string", "keyed pseudonym of the customer id"),
+        _c("branch_id", "string", "branch"),
+        _c("recency_days", "bigint", "days since the last interaction, null if none"),
+        _c("frequency", "bigint", "interactions in the last 365 days"),
+        _c("monetary", "double", "null until orders exist"),
+        _c("r_score", "bigint", "1..5"),
+        _c("f_score", "bigint", "1..5"),
+        _c("segment", "string", "champions, loyal, potential_loyal, new, need_attention, at_risk, cant_lose, "
+                                "hibernating, lost"),
+    ),
+    "churn_risk": (
+        _c("customer_key", "string", "keyed pseudonym of the customer id"),
+        _c("branch_id", "string", "branch"),
+        _c("score", "bigint", "0..100"),
+        _c("band", "string", "low, medium, high"),
+        _c("reasons", "array<string>", "reason codes, largest contribution first"),
+    ),
+    "complaint_root_causes": (
+        _c("week_start", "string", "Monday of the ISO week (YYYY-MM-DD)"),
+        _c("category", "string", "complaint category"),
+        _c("department", "string", "department"),
+        _c("branch_id", "string", "branch"),
+        _c("complaints", "bigint", "complaints opened that week"),
+        _c("breached", "bigint", "of which missed an SLA"),
+        _c("breach_share", "double", "breached / complaints"),
+        _c("previous_week_complaints", "bigint", "the week before"),
+        _c("change", "bigint", "complaints - previous_week_complaints"),
+        _c("growing", "boolean", "grew against the previous week"),
+    ),
+    "anomalies": (
+        _c("day", "string", "local date (YYYY-MM-DD)"),
+        _c("branch_id", "string", "branch"),
+        _c("metric", "string", "complaints or interactions"),
+        _c("dimension", "string", "complaint category or interaction channel"),
+        _c("count", "bigint", "count that day"),
+        _c("median", "double", "median of the preceding window"),
+        _c("mad", "double", "median absolute deviation of the window"),
+        _c("robust_z", "double", "0.6745 * (count - median) / MAD"),
+        _c("direction", "string", "high or low"),
+    ),
+}
+
+SOURCE_DATASETS = ("customers", "interactions", "notifications", "complaints")
+ANALYSIS_DATASETS = ("rfm", "churn_risk", "complaint_root_causes", "anomalies")
+
+# History changes whose values are enumerations; other changes (assignee,
+# resolution note) keep only that they happened.
+_HISTORY_VALUES_KEPT = frozenset({"created", "status", "escalation"})
+
+
+class Pseudonymizer:
+    """HMAC-SHA256 of "<kind>:<id>": the same id gives the same key on every day's export."""
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < 16:
+            raise ValueError("the pseudonym secret must be at least 16 bytes")
+        self._key = secret
+
+    def __call__(self, kind: str, value: str | None) -> str | None:
+        if value is None:
+            return None
+        digest = hmac.new(self._key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
+        return digest[:PSEUDONYM_HEX_CHARS]
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The export of `day`: what the CRM held at the end of that local day."""
+
+    day: date
+    timezone: str
+
+    @cached_property
+    def ends_at(self) -> str:
+        """First instant after the day, ISO 8601 UTC: records from then on are left out."""
+        zone = ZoneInfo(self.timezone)
+        return iso(datetime.combine(self.day + timedelta(days=1), datetime.min.time(), tzinfo=zone))
+
+    def local_date(self, stamp: str | None) -> str | None:
+        if not stamp:
+            return None
+        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        return moment.astimezone(ZoneInfo(self.timezone)).date().isoformat()
+
+    def includes(self, stamp: str | None) -> bool:
+        return bool(stamp) and str(stamp) < self.ends_at
+
+
+def _consent(consent: Mapping[str, Any] | None, topic: str) -> bool:
+    entry = (consent or {}).get(topic) or {}
+    return bool(entry.get("value"))
+
+
+def customer_row(item: Mapping[str, Any], key: Pseudonymizer, snap: Snapshot, *, sms_opted_out: bool) -> dict[str, Any]:
+    return {
+        "customer_key": key("customer", item["id"]),
+        "branch_id": item["branch_id"],
+        "lifecycle_stage": item["lifecycle_stage"],
+        "gender": item.get("gender"),
+        "age_band": age_band(item.get("birthday"), snap.day),
+        "city": item.get("city"),
+        "preferred_channel": item["preferred_channel"],
+        "language": item["language"],
+        "tags": list(item.get("tags") or []),
+        "has_email": bool(item.get("email")),
+        "sms_marketing_consent": _consent(item.get("consent"), "sms_marketing"),
+        "email_marketing_consent": _consent(item.get("consent"), "email_marketing"),
+        "sms_opted_out": sms_opted_out,
+        "created_at": item["created_at"],
+        "created_on": snap.local_date(item["created_at"]),
+        "updated_at": item["updated_at"],
+    }
+
+
+def is_notification(item: Mapping[str, Any]) -> bool:
+    """A message the CRM sent (or decided not to send) by itself, rather than a contact by staff."""
+    return item.get("delivery") is not None
+
+
+def interaction_row(item: Mapping[str, Any], key: Pseudonymizer, snap: Snapshot) -> dict[str, Any]:
+    return {
+        "customer_key": key("customer", item["customer_id"]),
+        "branch_id": item.get("branch_id"),
+        "channel": item["channel"],
+        "direction": item["direction"],
+        "kind": item["kind"],
+        "staff_key": key("staff", item.get("staff_id")),
+        "occurred_at": item["occurred_at"],
+        "occurred_on": snap.local_date(item["occurred_at"]),
+    }
+
+
+def notification_topic(item: Mapping[str, Any]) -> str:
+    if item.get("kind") == "complaint_followup":
+        return "complaint"
+    return "birthday" if item.get("ref") == "birthday" else "due_date"
+
+
+def notification_row(item: Mapping[str, Any], key: Pseudonymizer, snap: Snapshot) -> dict[str, Any]:
+    return {
+        "customer_key": key("customer", item["customer_id"]),
+        "branch_id": item.get("branch_id"),
+        "topic": notification_topic(item),
+        "channel": item["channel"],
+        "delivery": item["delivery"],
+        "reason": item.get("reason"),
+        "occurred_at": item["occurred_at"],
+        "occurred_on": snap.local_date(item["occurred_at"]),
+    }
+
+
+def hours_between(start: str, end: str | None) -> float | None:
+    if not end:
+        return None
+    a = datetime.fromisoformat(start.replace("Z", "+00:00"))
+    b = datetime.fromisoformat(end.replace("Z", "+00:00"))
+    return round((b - a).total_seconds() / 3600, 4)
+
+
+def complaint_row(item: Mapping[str, Any], history: Sequence[Mapping[str, Any]], key: Pseudonymizer,
+                  snap: Snapshot) -> dict[str, Any]:
+    resolved_at = item.get("resolved_at")
+    return {
+        "complaint_key": key("complaint", item["id"]),
+        "customer_key": key("customer", item["customer_id"]),
+        "branch_id": item["branch_id"],
+        "category": item["category"],
+        "department": item["department"],
+        "severity": item["severity"],
+        "status": item["status"],
+        "escalation_level": int(item.get("escalation_level") or 0),
+        "breached": bool(item.get("breached")),
+        "created_at": item["created_at"],
+        "created_on": snap.local_date(item["created_at"]),
+        "acknowledged_at": item.get("acknowledged_at"),
+        "resolved_at": resolved_at,
+        "closed_at": item.get("closed_at"),
+        "ack_due_at": item["ack_due_at"],
+        "resolve_due_at": item["resolve_due_at"],
+        "hours_to_resolve": hours_between(item["created_at"], resolved_at),
+        "resolved_within_sla": (str(resolved_at) <= str(item["resolve_due_at"])) if resolved_at else None,
+        "history": [
+            {
+                "at": h["at"],
+                "change": h["change"],
+                "from_value": h.get("from_value") if h["change"] in _HISTORY_VALUES_KEPT else None,
+                "to_value": h.get("to_value") if h["change"] in _HISTORY_VALUES_KEPT else None,
+                "staff_key": key("staff", h.get("by")),
+            }
+            for h in sorted(history, key=lambda h: str(h["at"]))
+            if snap.includes(h.get("at"))
+        ],
+    }
+
+
+def check_row(dataset: str, row: Mapping[str, Any]) -> None:
+    """A row has exactly the dataset's columns, in order (guards the Glue schema)."""
+    expected = [c.name for c in DATASETS[dataset]]
+    if list(row) != expected:
+        raise ValueError(f"{dataset} row columns {list(row)} differ from the schema {expected}")

@@ -1,0 +1,159 @@
+"""Real-time aggregate counters in the analytics table (settings().analytics_table_name).
+
+Items (docs/data-model.md, "Analytics table"):
+
+    counters of a day   pk=AGG#<scope>  sk=DAY#<YYYY-MM-DD>   one numeric attribute per counter name
+    current counters    pk=AGG#<scope>  sk=NOW
+    counted record      pk=EVT#<eventID>  sk=EVT  expires_at=<epoch seconds>   (TTL)
+
+Scope is a branch id, `unknown` or `ALL`. Counter names (chalicelib/domain/aggregates.py)
+contain `|`, so every expression names them through ExpressionAttributeNames.
+
+Exactly once: one stream record's deltas are applied in ONE TransactWriteItems
+together with a Put of its marker `EVT#<eventID>` on condition that the marker
+does not exist. A redelivered record finds the marker: the transaction is
+cancelled with ConditionalCheckFailed on the marker alone, and nothing is
+counted twice. Any other cancellation (a conflict, throttling...) is raised so
+the record is retried. The marker outlives the stream's 24 hours of
+retention (AGGREGATES_EVENT_MARKER_TTL_SECONDS).
+
+The raw client is used (not PynamoDB): counter names are dynamic attributes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from chalicelib.aws import client, error_code
+from chalicelib.config import AGGREGATES_EVENT_MARKER_TTL_SECONDS, settings
+from chalicelib.domain.aggregates import NOW, CounterKey
+from chalicelib.domain.errors import ServiceUnavailable
+
+MARKER_SK = "EVT"
+DAY_PREFIX = "DAY#"
+MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
+_RETRYABLE = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "RequestLimitExceeded",
+    "InternalServerError",
+    "ServiceUnavailable",
+}
+
+
+def counters_pk(scope: str) -> str:
+    return f"AGG#{scope}"
+
+
+def counters_sk(period: str) -> str:
+    return NOW if period == NOW else f"{DAY_PREFIX}{period}"
+
+
+def marker_pk(event_id: str) -> str:
+    return f"EVT#{event_id}"
+
+
+def _client() -> Any:
+    return client("dynamodb")
+
+
+def transaction_items(event_id: str, deltas: Mapping[CounterKey, int], *, table: str,
+                      expires_at: int) -> list[dict[str, Any]]:
+    """The TransactWriteItems of one record: its marker first, then one ADD per counter item touched."""
+    grouped: dict[tuple[str, str], dict[str, int]] = {}
+    for key, n in sorted(deltas.items()):
+        if n:
+            grouped.setdefault((key.scope, key.period), {})[key.name] = n
+    items: list[dict[str, Any]] = [{
+        "Put": {
+            "TableName": table,
+            "Item": {"pk": {"S": marker_pk(event_id)}, "sk": {"S": MARKER_SK}, "expires_at": {"N": str(expires_at)}},
+            "ConditionExpression": "attribute_not_exists(pk)",
+        }
+    }]
+    for (scope, period), counters in grouped.items():
+        names = {f"#c{i}": name for i, name in enumerate(counters)}
+        values = {f":c{i}": {"N": str(n)} for i, n in enumerate(counters.values())}
+        items.append({
+            "Update": {
+                "TableName": table,
+                "Key": {"pk": {"S": counters_pk(scope)}, "sk": {"S": counters_sk(period)}},
+                "UpdateExpression": "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counters))),
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        })
+    # A record touches at most a few days x (its branch, its old branch, ALL): far below the limit.
+    assert len(items) <= MAX_TRANSACTION_ITEMS, f"{len(items)} items in one transaction"
+    return items
+
+
+def apply_once(event_id: str, deltas: Mapping[CounterKey, int]) -> str:
+    """Apply one stream record's deltas unless that record was counted before.
+
+    Returns "applied", "duplicate" (its marker exists: counted before) or
+    "empty" (nothing to count: nothing written).
+    """
+    if not any(deltas.values()):
+        return "empty"
+    items = transaction_items(event_id, deltas, table=settings().analytics_table_name,
+                              expires_at=int(time.time()) + AGGREGATES_EVENT_MARKER_TTL_SECONDS)
+    try:
+        _client().transact_write_items(TransactItems=items)
+    except Exception as exc:
+        if error_code(exc) == "TransactionCanceledException" and _only_marker_failed(exc, len(items)):
+            return "duplicate"
+        if error_code(exc) in _RETRYABLE:
+            raise ServiceUnavailable("The analytics table is busy; retry shortly.") from exc
+        raise
+    return "applied"
+
+
+def _only_marker_failed(exc: Exception, count: int) -> bool:
+    """The marker's condition failed (the record was counted) and nothing else went wrong."""
+    reasons = (getattr(exc, "response", None) or {}).get("CancellationReasons") or []
+    if len(reasons) != count or not reasons:
+        return False
+    codes = [str((r or {}).get("Code") or "None") for r in reasons]
+    return codes[0] == "ConditionalCheckFailed" and all(c == "None" for c in codes[1:])
+
+
+def _numbers(item: Mapping[str, Any]) -> dict[str, int]:
+    return {name: int(value["N"]) for name, value in item.items() if "N" in value and name not in ("pk", "sk")}
+
+
+def read(scope: str, first: str, last: str) -> tuple[dict[str, dict[str, int]], dict[str, int], int]:
+    """The counters of `scope`: ({date: {name: n}} for first..last (YYYY-MM-DD), {name: n} now, requests made).
+
+    One Query over the days (more pages only past 1 MB) and one GetItem for NOW.
+    """
+    client, table = _client(), settings().analytics_table_name
+    days: dict[str, dict[str, int]] = {}
+    requests = 0
+    start: dict[str, Any] | None = None
+    try:
+        while True:
+            kwargs: dict[str, Any] = {
+                "TableName": table,
+                "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
+                "ExpressionAttributeValues": {":pk": {"S": counters_pk(scope)}, ":first": {"S": counters_sk(first)},
+                                              ":last": {"S": counters_sk(last)}},
+            }
+            if start:
+                kwargs["ExclusiveStartKey"] = start
+            page = client.query(**kwargs)
+            requests += 1
+            for item in page.get("Items", []):
+                days[item["sk"]["S"][len(DAY_PREFIX):]] = _numbers(item)
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                break
+        now = client.get_item(TableName=table, Key={"pk": {"S": counters_pk(scope)}, "sk": {"S": NOW}}).get("Item")
+        requests += 1
+    except Exception as exc:
+        if error_code(exc) in _RETRYABLE:
+            raise ServiceUnavailable("The analytics table is busy; retry shortly.") from exc
+        raise
+    return days, _numbers(now or {}), requests

@@ -1,0 +1,151 @@
+"""Reading the whole CRM table for the export: a paged, optionally parallel Scan.
+
+The export must not hold the table in memory, so items come out as *groups*:
+all items of one partition key (a customer's profile, interactions and due
+items; a complaint and its history) together. DynamoDB stores an item
+collection together, sorted by sort key, and a Scan returns it contiguously
+(possibly across pages); each partition key belongs to exactly one parallel
+scan segment. Each segment is read by its own thread into a bounded queue, so
+DynamoDB's latency overlaps the export's CPU work while at most
+EXPORT_PREFETCH_GROUP_BATCHES batches of groups wait in memory.
+
+Items are plain Python (str, int/float, bool, None, list, dict): the export
+writes JSON and does not need Decimal or PynamoDB models on this hot path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from chalicelib.aws import client
+from chalicelib.config import EXPORT_PREFETCH_GROUP_BATCHES, settings
+from chalicelib.persistence.tables import ALL_COMPLAINTS_PK
+
+Group = tuple[str, list[dict[str, Any]]]
+_DONE = object()
+
+
+def plain(value: dict[str, Any]) -> Any:
+    """One DynamoDB attribute value as plain Python (numbers: int when integral, else float)."""
+    (kind, inner), = value.items()
+    if kind == "S":
+        return inner
+    if kind == "N":
+        return int(inner) if inner.lstrip("-").isdigit() else float(inner)
+    if kind == "BOOL":
+        return inner
+    if kind == "NULL":
+        return None
+    if kind == "M":
+        return {k: plain(v) for k, v in inner.items()}
+    if kind == "L":
+        return [plain(v) for v in inner]
+    if kind == "SS":
+        return list(inner)
+    if kind == "NS":
+        return [int(v) if v.lstrip("-").isdigit() else float(v) for v in inner]
+    return inner  # B / BS: not used by the CRM
+
+
+def plain_item(raw: dict[str, Any]) -> dict[str, Any]:
+    return {name: plain(value) for name, value in raw.items()}
+
+
+def scan_pages(segment: int, total_segments: int, page_items: int | None = None) -> Iterator[list[dict[str, Any]]]:
+    """The raw items of one scan segment, a page at a time (a page is at most 1 MB)."""
+    params: dict[str, Any] = {"TableName": settings().table_name}
+    if total_segments > 1:
+        params.update(Segment=segment, TotalSegments=total_segments)
+    if page_items:
+        params["Limit"] = page_items
+    dynamodb = client("dynamodb")
+    while True:
+        page = dynamodb.scan(**params)
+        yield page.get("Items", [])
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return
+        params["ExclusiveStartKey"] = start
+
+
+def _segment_groups(segment: int, total_segments: int, page_items: int | None) -> Iterator[list[Group]]:
+    """Complete groups of one segment, a batch per page; a group split across pages is held back."""
+    current_pk: str | None = None
+    current: list[dict[str, Any]] = []
+    for page in scan_pages(segment, total_segments, page_items):
+        done: list[Group] = []
+        for raw in page:
+            pk = raw["pk"]["S"]
+            if pk != current_pk:
+                if current_pk is not None:
+                    done.append((current_pk, current))
+                current_pk, current = pk, []
+            current.append(plain_item(raw))
+        if done:
+            yield done
+    if current_pk is not None:
+        yield [(current_pk, current)]
+
+
+def groups(total_segments: int = 1, page_items: int | None = None) -> Iterator[Group]:
+    """Every item of the table, grouped by partition key; segments are read in parallel threads."""
+    batches: queue.Queue[Any] = queue.Queue(maxsize=EXPORT_PREFETCH_GROUP_BATCHES * total_segments)
+    stop = threading.Event()
+
+    def read(segment: int) -> None:
+        try:
+            for batch in _segment_groups(segment, total_segments, page_items):
+                while not stop.is_set():
+                    try:
+                        batches.put(batch, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            batches.put(_DONE)
+        except BaseException as error:  # noqa: BLE001 - handed to the consumer, which re-raises it
+            batches.put(error)
+
+    threads = [threading.Thread(target=read, args=(s,), daemon=True, name=f"export-scan-{s}")
+               for s in range(total_segments)]
+    for thread in threads:
+        thread.start()
+    running = total_segments
+    try:
+        while running:
+            batch = batches.get()
+            if batch is _DONE:
+                running -= 1
+            elif isinstance(batch, BaseException):
+                raise batch
+            else:
+                yield from batch
+    finally:
+        stop.set()
+        while any(t.is_alive() for t in threads):  # unblock producers waiting on a full queue
+            with contextlib.suppress(queue.Empty):
+                batches.get(timeout=0.1)
+
+
+def complaints() -> Iterator[dict[str, Any]]:
+    """Every complaint (not its history), through the `complaints_all` index, a page at a time."""
+    params: dict[str, Any] = {
+        "TableName": settings().table_name,
+        "IndexName": "complaints_all",
+        "KeyConditionExpression": "ca_pk = :all",
+        "ExpressionAttributeValues": {":all": {"S": ALL_COMPLAINTS_PK}},
+    }
+    dynamodb = client("dynamodb")
+    while True:
+        page = dynamodb.query(**params)
+        for raw in page.get("Items", []):
+            yield plain_item(raw)
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return
+        params["ExclusiveStartKey"] = start

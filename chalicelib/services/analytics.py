@@ -1,0 +1,164 @@
+"""Analytics use cases: the live summary of a branch (or of every branch) over a window of days, and what the
+export job left behind: its runs, churn risk, anomalies."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from chalicelib.config import ANALYTICS_WINDOW_DEFAULT_DAYS, ANALYTICS_WINDOW_MAX_DAYS, settings
+from chalicelib.domain import aggregates as rules
+from chalicelib.domain.access import Access
+from chalicelib.domain.clock import utcnow
+from chalicelib.domain.complaints import Department
+from chalicelib.domain.customers import LifecycleStage
+from chalicelib.domain.errors import FieldError, Forbidden, ValidationFailed
+from chalicelib.domain.interactions import InteractionChannel
+
+
+def window(first: date | None, last: date | None, *, now: datetime | None = None) -> rules.Window:
+    """The days asked for: `last` defaults to today, `first` to the ANALYTICS_WINDOW_DEFAULT_DAYS ending at `last`."""
+    local_today = (now or utcnow()).astimezone(ZoneInfo(settings().timezone)).date()
+    last = last or local_today
+    first = first or last - timedelta(days=ANALYTICS_WINDOW_DEFAULT_DAYS - 1)
+    if last < first:
+        raise ValidationFailed([FieldError("query.to", "must not be before from")])
+    if (last - first).days + 1 > ANALYTICS_WINDOW_MAX_DAYS:
+        raise ValidationFailed([FieldError("query.from", f"the window is at most {ANALYTICS_WINDOW_MAX_DAYS} days")])
+    return rules.Window(first, last)
+
+
+def scope_for(access: Access, branch: str | None) -> str | None:
+    """The branch to report on (None: every branch). Branch-scoped callers get their own branch, only."""
+    if access.branch is None:
+        return branch
+    if (branch is not None and branch != access.branch) or access.branch not in settings().branches:
+        raise Forbidden("You may only see analytics of your own branch.")
+    return access.branch
+
+
+def summary(access: Access, branch: str | None, first: date | None, last: date | None) -> dict[str, Any]:
+    """The summary answer (no personal data): one Query over the window's day counters, one GetItem of the current ones."""
+    from chalicelib.persistence import aggregates as repo
+
+    scope = scope_for(access, branch)
+    days = window(first, last)
+    by_day, now, _ = repo.read(scope or rules.ALL, days.first.isoformat(), days.last.isoformat())
+    body = rules.summarize(
+        days, by_day, now,
+        stages=[s.value for s in LifecycleStage],
+        channels=[c.value for c in InteractionChannel],
+        departments=[d.value for d in Department],
+    )
+    return {
+        "window": {"from": days.first.isoformat(), "to": days.last.isoformat(), "days": len(days.days),
+                   "timezone": settings().timezone},
+        "branch": scope,
+        **body,
+    }
+
+
+def request_export(access: Access, day: date) -> dict[str, Any]:
+    from chalicelib.workflows import analytics_export
+
+    return run_out(analytics_export.request(day, access.principal.sub))
+
+
+def run_out(record: dict[str, Any]) -> dict[str, Any]:
+    """An export run as the API shows it (epoch seconds as ISO 8601)."""
+    from datetime import UTC, datetime
+
+    from chalicelib.domain.clock import iso
+
+    def stamp(name: str) -> str | None:
+        value = record.get(name)
+        return iso(datetime.fromtimestamp(int(value), UTC)) if value is not None else None
+
+    datasets = record.get("datasets") or {}
+    return {
+        "date": record["date"],
+        "run_id": record["run_id"],
+        "status": record["status"],
+        "trigger": record.get("trigger"),
+        "requested_at": stamp("requested_at_epoch"),
+        "started_at": stamp("started_at_epoch"),
+        "finished_at": stamp("finished_at_epoch"),
+        "rows": sum(int(d["rows"]) for d in datasets.values()) if datasets else None,
+        "bytes": sum(int(d["bytes"]) for d in datasets.values()) if datasets else None,
+        "datasets": datasets or None,
+        "error": record.get("error"),
+    }
+
+
+def list_runs(limit: int, start: dict[str, Any] | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+    from chalicelib.persistence import analytics_results
+
+    records, next_key = analytics_results.list_runs(limit, start)
+    return [run_out(r) for r in records], next_key
+
+
+def get_run(day: date) -> dict[str, Any]:
+    from chalicelib.domain.errors import NotFound
+    from chalicelib.persistence import analytics_results
+
+    record = analytics_results.get_run(day.isoformat())
+    if record is None:
+        raise NotFound("No export of that date has been run.")
+    return run_out(record)
+
+
+def churn_risk(access: Access, branch: str | None, limit: int) -> dict[str, Any]:
+    """The branch's most at-risk customers of the newest export, with names as they are now.
+
+    A customer erased or moved to another branch since the export is left out.
+    """
+    from chalicelib.config import settings
+    from chalicelib.persistence import analytics_results, customers
+
+    scope = scope_for(access, branch)
+    branches = [scope] if scope is not None else list(settings().branches)
+    ranked: list[dict[str, Any]] = []
+    as_of: list[str] = []
+    for b in branches:
+        latest = analytics_results.get_churn(b)
+        if latest:
+            as_of.append(str(latest["as_of"]))
+            ranked.extend({**c, "branch_id": b} for c in latest.get("customers", []))
+    ranked.sort(key=lambda c: (-int(c["score"]), str(c["customer_id"])))
+    items: list[dict[str, Any]] = []
+    # Profiles are read for a few more than `limit`, in case some were erased or moved meanwhile.
+    for start in range(0, len(ranked), max(limit, 25)):
+        chunk = ranked[start:start + max(limit, 25)]
+        profiles = customers.get_many([str(c["customer_id"]) for c in chunk])
+        for c in chunk:
+            profile = profiles.get(str(c["customer_id"]))
+            if profile is None or profile.branch_id != c["branch_id"]:
+                continue
+            items.append({"customer_id": profile.id, "name": profile.name, "branch_id": profile.branch_id,
+                          "lifecycle_stage": profile.lifecycle_stage, "score": int(c["score"]), "band": c["band"],
+                          "reasons": list(c["reasons"])})
+            if len(items) == limit:
+                break
+        if len(items) == limit:
+            break
+    return {"as_of": min(as_of) if as_of else None, "branch": scope, "items": items}
+
+
+def anomalies(access: Access, branch: str | None, first: date | None, last: date | None,
+              metric: str | None) -> dict[str, Any]:
+    from chalicelib.persistence import analytics_results
+
+    if first is not None and last is not None and first > last:
+        raise ValidationFailed([FieldError("query.to", "must not be before from")])
+    scope = scope_for(access, branch)
+    latest = analytics_results.get_anomalies() or {}
+    items = [
+        a for a in latest.get("anomalies", [])
+        if (scope is None or a["branch_id"] == scope)
+        and (metric is None or a["metric"] == metric)
+        and (first is None or a["day"] >= first.isoformat())
+        and (last is None or a["day"] <= last.isoformat())
+    ]
+    items.sort(key=lambda a: (a["day"], a["branch_id"], a["metric"], a["dimension"]), reverse=True)
+    return {"as_of": latest.get("as_of"), "branch": scope, "truncated": bool(latest.get("truncated")), "items": items}

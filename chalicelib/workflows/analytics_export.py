@@ -1,0 +1,356 @@
+"""The analytics export: one day's snapshot of the CRM, without personal data, to S3 for Athena.
+
+Fired daily by the `analytics-export` schedule (02:00 in TIMEZONE, for
+yesterday) and on demand by `POST /analytics/exports`, which records a queued
+run and invokes the same function asynchronously with the day and run id.
+
+One pass over the table (chalicelib/persistence/export_source.py) writes the
+source datasets (customers, interactions, notifications, complaints with their
+history) and feeds the analyses (chalicelib/domain/analytics.py), which are
+written as datasets of their own: rfm, churn_risk, complaint_root_causes,
+anomalies. Memory is bounded by what waits to be uploaded (one part per
+dataset), a block of EXPORT_OPT_OUT_BLOCK customers, the complaint features of
+customers who complained, and the analyses' accumulators (days x branches x
+categories); not by the number of interactions. The API's churn and anomaly
+answers are stored in the analytics table at the end.
+
+Every dataset's `_manifest.json` is written after all its parts; a re-run of
+a day writes new parts, switches the manifest, then deletes the old parts.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from chalicelib.config import (
+    ANOMALY_API_DAYS,
+    ANOMALY_API_MAX_ITEMS,
+    CHURN_SLOW_RESOLUTION_MIN_HOURS,
+    CHURN_TOP_PER_BRANCH,
+    EXPORT_LEASE_SECONDS,
+    settings,
+)
+from chalicelib.domain import analytics as an
+from chalicelib.domain import exports as ex
+from chalicelib.domain.clock import iso, new_id, utcnow
+from chalicelib.observability import count, logger, metrics
+
+EXPORT_OPT_OUT_BLOCK = 100  # customers whose opt-out is looked up in one BatchGetItem
+_CLOSED = ("resolved", "closed")
+
+
+@dataclass
+class _ComplaintFeatures:
+    open: int = 0
+    last_90_days: int = 0
+    breached_365_days: int = 0
+    slow_365_days: int = 0
+
+
+@dataclass
+class _Customer:
+    """What the export keeps of one customer between reading its items and writing its rows."""
+
+    profile: dict[str, Any]
+    last_on: date | None = None
+    last_90: int = 0
+    prev_90: int = 0
+    last_365: int = 0
+    per_day_channel: dict[tuple[date, str], int] = field(default_factory=dict)
+
+
+@dataclass
+class _Range:
+    first: str | None = None
+    last: str | None = None
+
+    def add(self, stamp: str | None) -> None:
+        if stamp:
+            self.first = stamp if self.first is None or stamp < self.first else self.first
+            self.last = stamp if self.last is None or stamp > self.last else self.last
+
+
+class _Run:
+    def __init__(self, day: date, run_id: str, *, bucket: str, secret: bytes, timezone: str) -> None:
+        from chalicelib.persistence import export_files
+
+        self.day, self.run_id, self.bucket = day, run_id, bucket
+        self.key = ex.Pseudonymizer(secret)
+        self.snap = ex.Snapshot(day, timezone)
+        self.dt = day.isoformat()
+        self.old_keys: dict[str, list[str]] = {}
+        self.writers: dict[str, export_files.PartWriter] = {}
+        self.ranges: dict[str, _Range] = defaultdict(_Range)
+        for name in ex.DATASETS:
+            existing = export_files.keys_under(bucket, export_files.partition_prefix(name, self.dt))
+            self.old_keys[name] = existing
+            self.writers[name] = export_files.PartWriter(bucket, name, self.dt,
+                                                         first_number=export_files.next_part_number(existing))
+        self.complaint_features: dict[str, _ComplaintFeatures] = {}
+        self.block: list[_Customer] = []
+        self.root_causes = an.RootCauses()
+        self.daily = an.DailyCounts()
+        self.at_risk: dict[str, list[tuple[int, str, an.ChurnRisk]]] = defaultdict(list)
+
+    # ------------------------------------------------------------------ writing
+
+    def write(self, dataset: str, row: dict[str, Any], stamp: str | None = None) -> None:
+        self.writers[dataset].write(row)
+        self.ranges[dataset].add(stamp)
+
+    # ------------------------------------------------------------------ complaints first: features per customer
+
+    def read_complaint_features(self) -> None:
+        from chalicelib.persistence import export_source
+
+        for c in export_source.complaints():
+            if not self.snap.includes(c.get("created_at")):
+                continue
+            f = self.complaint_features.setdefault(str(c["customer_id"]), _ComplaintFeatures())
+            days_ago = (self.day - date.fromisoformat(str(self.snap.local_date(c["created_at"])))).days
+            if c["status"] not in _CLOSED:
+                f.open += 1
+            if days_ago < 90:
+                f.last_90_days += 1
+            if days_ago < 365:
+                f.breached_365_days += bool(c.get("breached"))
+                f.slow_365_days += _slow(c)
+
+    # ------------------------------------------------------------------ the table, group by group
+
+    def customer_group(self, items: list[dict[str, Any]]) -> None:
+        profile = next((i for i in items if i.get("type") == "customer"), None)
+        if profile is None or not self.snap.includes(profile.get("created_at")):
+            return  # erased meanwhile, or created after the day: nothing of it is exported
+        customer = _Customer(profile)
+        for item in items:
+            if item.get("type") != "interaction" or not self.snap.includes(item.get("occurred_at")):
+                continue
+            if ex.is_notification(item):
+                self.write("notifications", ex.notification_row(item, self.key, self.snap), item["occurred_at"])
+                continue
+            self.write("interactions", ex.interaction_row(item, self.key, self.snap), item["occurred_at"])
+            on = date.fromisoformat(str(self.snap.local_date(item["occurred_at"])))
+            days_ago = (self.day - on).days
+            customer.last_on = on if customer.last_on is None or on > customer.last_on else customer.last_on
+            customer.last_90 += days_ago < 90
+            customer.prev_90 += 90 <= days_ago < 180
+            customer.last_365 += days_ago < 365
+            slot = (on, str(item["channel"]))
+            customer.per_day_channel[slot] = customer.per_day_channel.get(slot, 0) + 1
+        self.block.append(customer)
+        if len(self.block) >= EXPORT_OPT_OUT_BLOCK:
+            self.flush_block()
+
+    def flush_block(self) -> None:
+        from chalicelib.persistence import messages
+
+        if not self.block:
+            return
+        opted_out, _ = messages.sms_opted_out_among(str(c.profile["phone"]) for c in self.block)
+        for customer in self.block:
+            self.customer_rows(customer, str(customer.profile["phone"]) in opted_out)
+        self.block = []
+
+    def customer_rows(self, customer: _Customer, sms_opted_out: bool) -> None:
+        profile = customer.profile
+        branch = str(profile["branch_id"])
+        self.write("customers", ex.customer_row(profile, self.key, self.snap, sms_opted_out=sms_opted_out),
+                   profile["created_at"])
+        for (on, channel), n in customer.per_day_channel.items():
+            self.daily.add(day=on, branch_id=branch, metric="interactions", dimension=channel, n=n)
+        engagement = an.Engagement(customer.last_on, customer.last_90, customer.prev_90, customer.last_365)
+        customer_key = self.key("customer", profile["id"])
+        score = an.rfm(engagement, self.day)
+        self.write("rfm", {
+            "customer_key": customer_key, "branch_id": branch, "recency_days": score.recency_days,
+            "frequency": score.frequency, "monetary": score.monetary, "r_score": score.r_score,
+            "f_score": score.f_score, "segment": score.segment,
+        })
+        complaints = self.complaint_features.get(str(profile["id"]), _ComplaintFeatures())
+        consent = profile.get("consent") or {}
+        withdrawn = any((consent.get(t) or {}).get("value") is False for t in ("sms_marketing", "email_marketing"))
+        risk = an.churn_risk(an.ChurnFeatures(
+            engagement=engagement, open_complaints=complaints.open,
+            complaints_last_90_days=complaints.last_90_days,
+            breached_complaints_last_365_days=complaints.breached_365_days,
+            slow_resolutions_last_365_days=complaints.slow_365_days,
+            sms_opted_out=sms_opted_out, marketing_consent_withdrawn=withdrawn,
+        ), self.day)
+        self.write("churn_risk", {"customer_key": customer_key, "branch_id": branch, "score": risk.score,
+                                  "band": risk.band, "reasons": list(risk.reasons)})
+        if risk.score > 0:
+            self.keep_at_risk(branch, str(profile["id"]), risk)
+
+    def keep_at_risk(self, branch: str, customer_id: str, risk: an.ChurnRisk) -> None:
+        """The branch's CHURN_TOP_PER_BRANCH highest scores (ties: lower id first), in bounded memory."""
+        kept = self.at_risk[branch]
+        kept.append((-risk.score, customer_id, risk))
+        if len(kept) >= 2 * CHURN_TOP_PER_BRANCH:
+            kept.sort(key=lambda k: (k[0], k[1]))
+            del kept[CHURN_TOP_PER_BRANCH:]
+
+    def complaint_group(self, items: list[dict[str, Any]]) -> None:
+        complaint = next((i for i in items if i.get("type") == "complaint"), None)
+        if complaint is None or not self.snap.includes(complaint.get("created_at")):
+            return
+        history = [i for i in items if i.get("type") == "complaint_history"]
+        self.write("complaints", ex.complaint_row(complaint, history, self.key, self.snap), complaint["created_at"])
+        created_on = date.fromisoformat(str(self.snap.local_date(complaint["created_at"])))
+        self.root_causes.add(created_on=created_on, category=str(complaint["category"]),
+                             department=str(complaint["department"]), branch_id=str(complaint["branch_id"]),
+                             breached=bool(complaint.get("breached")))
+        self.daily.add(day=created_on, branch_id=str(complaint["branch_id"]), metric="complaints",
+                       dimension=str(complaint["category"]))
+
+    # ------------------------------------------------------------------ the analyses, once everything is read
+
+    def analyses(self) -> tuple[list[dict[str, Any]], bool]:
+        for row in self.root_causes.rows():
+            self.write("complaint_root_causes", row)
+        days = [d for series in self.daily.series().values() for d in series]
+        flagged: list[dict[str, Any]] = []
+        if days:
+            for anomaly in an.anomalies(self.daily, first_day=min(days), last_day=self.day):
+                row = {"day": anomaly.day.isoformat(), "branch_id": anomaly.branch_id, "metric": anomaly.metric,
+                       "dimension": anomaly.dimension, "count": anomaly.count, "median": anomaly.median,
+                       "mad": anomaly.mad, "robust_z": anomaly.robust_z, "direction": anomaly.direction}
+                self.write("anomalies", row)
+                if (self.day - anomaly.day).days < ANOMALY_API_DAYS:
+                    flagged.append(row)
+        flagged.sort(key=lambda r: (-abs(float(r["robust_z"])), r["day"], r["branch_id"], r["metric"], r["dimension"]))
+        return flagged[:ANOMALY_API_MAX_ITEMS], len(flagged) > ANOMALY_API_MAX_ITEMS
+
+    # ------------------------------------------------------------------ finishing: manifests last
+
+    def finish(self, started_at: str) -> dict[str, Any]:
+        from chalicelib.persistence import export_files
+
+        summary: dict[str, Any] = {}
+        for name, writer in self.writers.items():
+            parts = writer.close()
+            span = self.ranges[name]
+            manifest = {
+                "dataset": name, "dt": self.dt, "run_id": self.run_id, "schema_version": ex.SCHEMA_VERSION,
+                "format": ex.FILE_EXTENSION, "columns": [{"name": c.name, "type": c.glue_type}
+                                                         for c in ex.DATASETS[name]],
+                "rows": writer.rows, "bytes": writer.bytes,
+                "parts": [{"key": p.key, "rows": p.rows, "bytes": p.bytes} for p in parts],
+                "source_time_range": {"from": span.first, "to": span.last},
+                "snapshot_ends_at": self.snap.ends_at, "started_at": started_at, "written_at": iso(utcnow()),
+            }
+            export_files.write_manifest(self.bucket, name, self.dt, manifest)
+            current = {p.key for p in parts}
+            stale = [k for k in self.old_keys[name] if k not in current and not k.endswith(ex.MANIFEST_NAME)]
+            export_files.delete_keys(self.bucket, stale)
+            summary[name] = {"rows": writer.rows, "bytes": writer.bytes, "parts": len(parts)}
+        return summary
+
+
+def _slow(complaint: dict[str, Any]) -> bool:
+    """Resolved after its resolve deadline, or after CHURN_SLOW_RESOLUTION_MIN_HOURS whatever its SLA."""
+    resolved_at = complaint.get("resolved_at")
+    if not resolved_at:
+        return False
+    hours = ex.hours_between(str(complaint["created_at"]), str(resolved_at)) or 0.0
+    return str(resolved_at) > str(complaint["resolve_due_at"]) or hours >= CHURN_SLOW_RESOLUTION_MIN_HOURS
+
+
+def export_day(day: date, run_id: str) -> dict[str, Any]:
+    """Write every dataset of `day`; returns {dataset: {rows, bytes, parts}}. Safe to run again."""
+    from chalicelib.persistence import analytics_results, export_source
+
+    config = settings()
+    if not config.export_bucket or not config.pseudonym_secret:
+        raise RuntimeError("EXPORT_BUCKET and PSEUDONYM_SECRET must be set")
+    started_at = iso(utcnow())
+    run = _Run(day, run_id, bucket=config.export_bucket, secret=config.pseudonym_secret, timezone=config.timezone)
+    run.read_complaint_features()
+    for pk, items in export_source.groups(config.export_scan_segments):
+        if pk.startswith("C#"):
+            run.customer_group(items)
+        elif pk.startswith("X#"):
+            run.complaint_group(items)
+    run.flush_block()
+    anomalies, truncated = run.analyses()
+    summary = run.finish(started_at)
+    for branch in config.branches:
+        kept = sorted(run.at_risk.get(branch, []), key=lambda k: (k[0], k[1]))[:CHURN_TOP_PER_BRANCH]
+        analytics_results.put_churn(branch, run.dt, run_id, [
+            {"customer_id": cid, "score": risk.score, "band": risk.band, "reasons": list(risk.reasons)}
+            for _, cid, risk in kept
+        ])
+    analytics_results.put_anomalies(run.dt, run_id, anomalies, truncated=truncated)
+    return summary
+
+
+def _epoch() -> int:
+    return int(utcnow().timestamp())
+
+
+def run(day: date, *, run_id: str | None = None, trigger: str) -> dict[str, Any]:
+    """Take the day's lease, export, record the outcome. A day someone else is exporting is left alone."""
+    from chalicelib.persistence import analytics_results
+
+    run_id = run_id or new_id()
+    dt = day.isoformat()
+    if not analytics_results.begin_run(dt, run_id, trigger=trigger, now_epoch=_epoch(),
+                                       lease_seconds=EXPORT_LEASE_SECONDS):
+        logger().info("analytics export skipped: the day is being exported", extra={"date": dt})
+        return {"date": dt, "status": "skipped", "reason": "running"}
+    try:
+        summary = export_day(day, run_id)
+    except Exception as error:
+        analytics_results.finish_run(dt, run_id, status="failed", now_epoch=_epoch(), error=type(error).__name__)
+        count("AnalyticsExportFailed")
+        raise
+    analytics_results.finish_run(dt, run_id, status="succeeded", now_epoch=_epoch(), datasets=summary)
+    count("AnalyticsExportSucceeded")
+    logger().info("analytics export done", extra={"date": dt, "rows": {k: v["rows"] for k, v in summary.items()}})
+    return {"date": dt, "run_id": run_id, "status": "succeeded", "datasets": summary}
+
+
+def day_of_event(event: dict[str, Any], timezone: str) -> date:
+    """The day a scheduled event exports: the day before the event's local date."""
+    moment = datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00"))
+    return moment.astimezone(ZoneInfo(timezone)).date() - timedelta(days=1)
+
+
+def on_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The `analytics-export` function: a schedule's event, or the API's request {"detail": {"date", "run_id"}}."""
+    detail = event.get("detail") or {}
+    try:
+        if detail.get("date"):
+            return run(date.fromisoformat(str(detail["date"])), run_id=detail.get("run_id"), trigger="api")
+        return run(day_of_event(event, settings().timezone), trigger="schedule")
+    finally:
+        metrics().flush_metrics()
+
+
+def request(day: date, requested_by: str | None) -> dict[str, Any]:
+    """POST /analytics/exports: record a queued run and invoke the export function asynchronously."""
+    import json
+
+    from chalicelib.aws import client
+    from chalicelib.domain.errors import ServiceUnavailable
+    from chalicelib.persistence import analytics_results
+
+    run_id = new_id()
+    dt = day.isoformat()
+    record = analytics_results.request_run(dt, run_id, trigger="api", requested_by=requested_by,
+                                           now_epoch=_epoch(), lease_seconds=EXPORT_LEASE_SECONDS)
+    # The function is a Chalice schedule handler: it reads an EventBridge-shaped event.
+    payload = {"version": "0", "id": run_id, "source": "relasi.api", "detail-type": "Analytics export request",
+               "account": "", "region": settings().region, "resources": [], "time": iso(utcnow()),
+               "detail": {"date": dt, "run_id": run_id}}
+    try:
+        client("lambda").invoke(FunctionName=settings().analytics_export_function, InvocationType="Event",
+                                Payload=json.dumps(payload).encode())
+    except Exception as error:
+        analytics_results.finish_run(dt, run_id, status="failed", now_epoch=_epoch(), error=type(error).__name__)
+        raise ServiceUnavailable("The export could not be started; try again in a minute.") from None
+    return record

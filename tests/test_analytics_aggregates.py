@@ -1,0 +1,376 @@
+"""Real-time aggregates end to end: table stream -> consumer -> analytics table -> GET /analytics/summary.
+
+The session's stack is shared with every other test, so these tests compare
+what changed: counters after minus counters before, against what the items
+of the customers and complaints the test made contribute now
+(chalicelib/domain/aggregates.py).
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections import Counter
+from datetime import UTC, date
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import boto3
+import pytest
+from boto3.dynamodb.types import TypeDeserializer
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chalicelib.domain import aggregates as agg
+from chalicelib.domain.aggregates import CounterKey
+from tests.conftest import Caller
+from tests.test_api_complaints import _complaint, _move
+from tests.test_reminders import _finished, _wib, day_run  # noqa: F401  (day_run: a fixture)
+from tests.test_stream import Stream, deliver
+
+BRANCHES = ["jakarta", "bandung", "surabaya"]
+STAGES = ["lead", "prospect", "customer", "inactive", "churned"]
+CHANNELS = ["phone", "visit", "chat", "sms"]
+# A complaint moves open -> acknowledged -> in_progress -> resolved -> closed; resolved or closed reopens.
+NEXT_STATUS = {"open": "acknowledged", "acknowledged": "in_progress", "in_progress": "resolved", "resolved": "closed",
+               "closed": "in_progress"}
+
+
+def counters(stack: dict[str, str]) -> Counter[CounterKey]:
+    """Every AGG# counter of the analytics table (a test may scan; the app never does)."""
+    client = boto3.client("dynamodb")
+    found: Counter[CounterKey] = Counter()
+    kwargs: dict[str, Any] = {"TableName": stack["ANALYTICS_TABLE_NAME"]}
+    while True:
+        page = client.scan(**kwargs)
+        for item in page["Items"]:
+            pk, sk = item["pk"]["S"], item["sk"]["S"]
+            if not pk.startswith("AGG#"):
+                continue
+            period = "NOW" if sk == "NOW" else sk.removeprefix("DAY#")
+            for name, value in item.items():
+                if "N" in value and name not in ("pk", "sk") and int(value["N"]):
+                    found[CounterKey(pk.removeprefix("AGG#"), period, name)] = int(value["N"])
+        if "LastEvaluatedKey" not in page:
+            return found
+        kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+def images(stack: dict[str, str], pks: set[str]) -> list[dict[str, Any]]:
+    """The items under these partition keys now, as plain Python (numbers as Decimal), like a stream image."""
+    client, plain = boto3.client("dynamodb"), TypeDeserializer()
+    found = []
+    for pk in sorted(pks):
+        for item in client.query(TableName=stack["TABLE_NAME"], KeyConditionExpression="pk = :pk",
+                                 ExpressionAttributeValues={":pk": {"S": pk}}, ConsistentRead=True)["Items"]:
+            found.append({k: plain.deserialize(v) for k, v in item.items()})
+    return found
+
+
+def changed(before: Counter[CounterKey], after: Counter[CounterKey]) -> dict[CounterKey, int]:
+    keys = set(before) | set(after)
+    return {k: after[k] - before[k] for k in keys if after[k] != before[k]}
+
+
+def deliver_each_twice(stream: Stream, pks: set[str], rnd: random.Random) -> int:
+    """Hand the stream's new records of `pks` to the consumer until none are left, each record twice.
+
+    The second copy of each record goes at a random later place of the same
+    batch (per-item order stays that of the stream), then the whole batch is
+    delivered once more, as Lambda does after a failed batch.
+    """
+    delivered = 0
+    while True:
+        event = stream.event()
+        if not event["Records"]:
+            return delivered
+        records = [r for r in event["Records"] if r["dynamodb"]["Keys"]["pk"]["S"] in pks]
+        batch = list(records)
+        for r in records:
+            at = batch.index(r) + 1
+            batch.insert(rnd.randint(at, len(batch)), r)
+        for again in (batch, records):
+            if again:
+                assert deliver({"Records": again}) == {"batchItemFailures": []}
+        delivered += len(records)
+
+
+def escalate(table: str, complaint_id: str) -> None:
+    """What a level of the escalation workflow writes (escalation.asl.json), without waiting for the SLA."""
+    from chalicelib.domain.clock import iso, utcnow
+
+    client = boto3.client("dynamodb")
+    key = {"pk": {"S": f"X#{complaint_id}"}, "sk": {"S": "COMPLAINT"}}
+    item = client.get_item(TableName=table, Key=key, ConsistentRead=True).get("Item")
+    if item is None or int(item["escalation_level"]["N"]) >= 3:
+        return
+    client.update_item(
+        TableName=table, Key=key,
+        UpdateExpression="SET escalation_level = escalation_level + :one, breached = :true, escalated_at = :now, "
+                         "version = version + :one",
+        ExpressionAttributeValues={":one": {"N": "1"}, ":true": {"BOOL": True}, ":now": {"S": iso(utcnow())}},
+    )
+
+
+class Example:
+    """One randomised run of creates, moves, stage changes, deletes, interactions and complaints, as the admin."""
+
+    def __init__(self, admin: Caller, table: str) -> None:
+        self.admin = admin
+        self.table = table
+        self.customers: list[dict[str, Any]] = []  # alive ones
+        self.complaints: list[dict[str, Any]] = []
+        self.pks: set[str] = set()
+
+    def run(self, op: tuple[Any, ...]) -> None:
+        kind = op[0]
+        if kind == "create":
+            c = self.admin.new_customer(branch_id=op[1], lifecycle_stage=op[2], name="Analytics Sample")
+            self.customers.append(c)
+            self.pks.add(f"C#{c['id']}")
+            return
+        if not self.customers:
+            return
+        c = self.customers[op[1] % len(self.customers)]
+        if kind in ("move", "stage"):
+            field = "branch_id" if kind == "move" else "lifecycle_stage"
+            r = self.admin.patch(f"/customers/{c['id']}", {field: op[2]}, headers={"If-Match": f'"v{c["version"]}"'})
+            assert r.status_code == 200, r.body
+            self.customers[self.customers.index(c)] = r.json
+        elif kind == "delete":
+            assert self.admin.delete(f"/customers/{c['id']}").status_code == 204
+            self.customers.remove(c)
+            self.complaints = [x for x in self.complaints if x["customer_id"] != c["id"]]
+        elif kind == "interaction":
+            r = self.admin.post(f"/customers/{c['id']}/interactions",
+                                {"channel": op[2], "direction": "inbound", "kind": "inquiry", "summary": "asked"})
+            assert r.status_code == 201, r.body
+        elif kind == "complaint":
+            r = self.admin.post(f"/customers/{c['id']}/complaints", _complaint(severity=op[2]))
+            assert r.status_code == 201, r.body
+            self.complaints.append(r.json)
+            self.pks.add(f"X#{r.json['id']}")
+        elif kind == "escalate" and self.complaints:
+            x = self.complaints[op[1] % len(self.complaints)]
+            escalate(self.table, x["id"])
+        elif kind == "advance" and self.complaints:
+            x = self.complaints[op[1] % len(self.complaints)]
+            current = self.admin.get(f"/complaints/{x['id']}").json  # the escalation may have bumped the version
+            status = NEXT_STATUS[current["status"]]
+            patch = {"status": status, **({"resolution_note": "Fixed"} if status == "resolved" else {})}
+            r = _move(self.admin, current, **patch)
+            assert r.status_code == 200, r.body
+            self.complaints[self.complaints.index(x)] = r.json
+
+
+OPERATIONS = st.one_of(
+    st.tuples(st.just("create"), st.sampled_from(BRANCHES), st.sampled_from(STAGES)),
+    st.tuples(st.just("move"), st.integers(0, 9), st.sampled_from(BRANCHES)),
+    st.tuples(st.just("stage"), st.integers(0, 9), st.sampled_from(STAGES)),
+    st.tuples(st.just("delete"), st.integers(0, 9)),
+    st.tuples(st.just("interaction"), st.integers(0, 9), st.sampled_from(CHANNELS)),
+    st.tuples(st.just("complaint"), st.integers(0, 9), st.sampled_from(["low", "medium"])),
+    st.tuples(st.just("advance"), st.integers(0, 9)),
+    st.tuples(st.just("escalate"), st.integers(0, 9)),
+    st.tuples(st.just("deliver")),
+)
+
+
+@pytest.fixture
+def stream(stack: dict[str, str]) -> Stream:
+    return Stream(stack["TABLE_NAME"])
+
+
+@settings(max_examples=10, deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@given(ops=st.lists(OPERATIONS, min_size=2, max_size=9), seed=st.integers(0, 2**32 - 1))
+def test_counters_move_by_exactly_what_the_items_now_in_the_table_contribute_despite_duplicate_deliveries(
+    stack: dict[str, str], as_user: Any, stream: Stream, ops: list[tuple[Any, ...]], seed: int
+) -> None:
+    rnd = random.Random(seed)  # where the duplicates go: how many records there are is not Hypothesis' to draw
+    stream.skip()
+    before = counters(stack)
+    example = Example(as_user("admin"), stack["TABLE_NAME"])
+    example.run(("create", "jakarta", "lead"))
+    for op in ops:
+        if op[0] == "deliver":
+            deliver_each_twice(stream, example.pks, rnd)
+        else:
+            example.run(op)
+    deliver_each_twice(stream, example.pks, rnd)
+    expected = agg.total(images(stack, example.pks))
+    assert changed(before, counters(stack)) == expected
+
+
+def test_reminder_decisions_and_sends_count_in_the_customers_branch(
+    stack: dict[str, str], as_user: Any, stream: Stream, day_run: Any  # noqa: F811  (the fixture imported above)
+) -> None:
+    """A greeting skipped for want of consent and a due-date reminder sent by the state machine, in bandung."""
+    before = counters(stack)
+    agent = as_user("agent.bandung")
+    day = date(2026, 10, 7)
+    customer = agent.new_customer(birthday="1991-10-07")  # no marketing consent: the greeting is skipped
+    r = agent.post(f"/customers/{customer['id']}/due-items",
+                   {"kind": "service", "title": "Servis berkala", "due_date": "2026-10-08"})  # T-1
+    assert r.status_code == 201, r.body
+    pks = {f"C#{customer['id']}"}
+    deliver_each_twice(stream, pks, random.Random(1))
+    report = day_run(day, _wib(day, 8).astimezone(UTC))
+    deliver_each_twice(stream, pks, random.Random(2))  # the decisions: skipped, and pending (or already further)
+    for name in report.executions:
+        assert _finished(name)["status"] == "SUCCEEDED"
+    deliver_each_twice(stream, pks, random.Random(3))  # pending -> sending -> sent
+    now = images(stack, pks)
+    decided = sorted((i["delivery"], i.get("reason"), i.get("branch_id")) for i in now if i["type"] == "interaction")
+    assert decided == [("sent", None, "bandung"), ("skipped", "no_sms_marketing_consent", "bandung")]
+    moved = changed(before, counters(stack))
+    assert moved == agg.total(now)
+    (decided_on,) = {agg.local_day(i["occurred_at"], ZoneInfo("Asia/Jakarta")) for i in now if i.get("delivery")}
+    for scope in ("bandung", "ALL"):
+        assert moved[CounterKey(scope, decided_on, "rem|sent")] == 1
+        assert moved[CounterKey(scope, decided_on, "rem|skipped|no_sms_marketing_consent")] == 1
+        assert CounterKey(scope, decided_on, "rem|pending") not in moved
+
+
+def test_a_cancelled_transaction_leaves_no_record_behind_and_the_stream_readable(
+    stack: dict[str, str], as_user: Any, stream: Stream
+) -> None:
+    """The local stack (infra/moto_speedups.py): moto alone would hand readers the writes of a cancelled
+    transaction and then nothing more (its rollback swaps in a copy of the table and of its stream)."""
+    admin = as_user("admin")
+    first = admin.new_customer(branch_id="jakarta")
+    assert len(stream.event()["Records"]) == 2  # the profile and its phone guard
+    clash = admin.post("/customers", {"name": "Same Phone", "phone": first["phone"], "branch_id": "bandung"})
+    assert clash.status_code == 409  # the profile was put before the guard failed: undone
+    second = admin.new_customer(branch_id="surabaya")
+    keys = [r["dynamodb"]["Keys"]["pk"]["S"] for r in stream.event()["Records"]]
+    assert keys == [f"C#{second['id']}", f"PHONE#{second['phone']}"]
+    assert admin.get(f"/customers/{first['id']}").json["branch_id"] == "jakarta"
+
+
+# --- over HTTP --------------------------------------------------------------------------------------------------
+
+
+def _summary(caller: Caller, query: str = "") -> dict[str, Any]:
+    r = caller.get(f"/analytics/summary{query}")
+    assert r.status_code == 200, r.body
+    return dict(r.json)
+
+
+def _numbers(summary: dict[str, Any]) -> dict[str, int]:
+    """The answer's counts as flat paths (window excluded), to compare before and after."""
+    flat: dict[str, int] = {}
+
+    def walk(prefix: str, value: Any) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(f"{prefix}.{k}", v)
+        elif isinstance(value, list):
+            for v in value:
+                if isinstance(v, dict) and "date" in v:
+                    walk(f"{prefix}[{v['date']}]", {k: x for k, x in v.items() if k != "date"})
+                elif isinstance(v, dict) and "department" in v:
+                    walk(f"{prefix}[{v['department']}|{v['severity']}]", v["n"])
+                elif isinstance(v, dict) and "le_hours" in v:
+                    walk(f"{prefix}[{v['le_hours']}]", v["n"])
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            flat[prefix] = value  # type: ignore[assignment]
+
+    walk("", {k: v for k, v in summary.items() if k not in ("window", "branch")})
+    return flat
+
+
+def _delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, int]:
+    b, a = _numbers(before), _numbers(after)
+    keys = [k for k in set(a) | set(b) if "mean" not in k and ".p50" not in k and ".p90" not in k]
+    return {k: a.get(k, 0) - b.get(k, 0) for k in sorted(keys) if a.get(k, 0) != b.get(k, 0)}
+
+
+def _drain(pump: Any) -> None:
+    for _ in range(3):  # what a delivery writes (a customer message) is delivered by the next round
+        pump.drain(timeout_s=30)
+
+
+def test_the_summary_counts_what_happened_for_analysts_and_the_branch_manager_only(
+    as_user: Any, stream_pump: Any
+) -> None:
+    agent, analyst, manager = as_user("agent.bandung"), as_user("analyst"), as_user("manager.bandung")
+    _drain(stream_pump)
+    before_all, before_branch = _summary(analyst), _summary(manager)
+    before_jakarta = _summary(as_user("manager.jakarta"))
+    email = f"{uuid.uuid4().hex[:8]}@contoh.co.id"
+    people = [agent.new_customer(name="Ratna Kusumawati", lifecycle_stage="prospect", email=email),
+              agent.new_customer(name="Yusuf Hidayat")]
+    for channel in ("visit", "phone"):
+        r = agent.post(f"/customers/{people[0]['id']}/interactions",
+                       {"channel": channel, "direction": "inbound", "kind": "inquiry", "summary": "price list"})
+        assert r.status_code == 201
+    c = agent.post(f"/customers/{people[1]['id']}/complaints", _complaint(category="sales", severity="low")).json
+    for step in ({"status": "acknowledged"}, {"status": "in_progress"},
+                 {"status": "resolved", "resolution_note": "Fixed"}):
+        c = _move(agent, c, **step).json
+    _drain(stream_pump)
+
+    after_all = _summary(analyst)
+    after_branch = _summary(manager)
+    today = after_all["window"]["to"]
+    expected = {
+        ".customers_by_stage.prospect": 1, ".customers_by_stage.lead": 1, ".customers_total": 2,
+        ".new_customers.total": 2, f".new_customers.per_day[{today}].n": 2,
+        ".interactions.total": 2, ".interactions.by_channel.visit": 1, ".interactions.by_channel.phone": 1,
+        f".interactions.per_day[{today}].n": 2,
+        ".complaints.opened": 1, ".complaints.resolved": 1, f".complaints.opened_per_day[{today}].n": 1,
+        f".complaints.resolved_per_day[{today}].n": 1, ".complaints.resolution_hours.count": 1,
+        ".complaints.resolution_hours.histogram[1.0]": 1,
+        # the complaint was received and resolved: two SMS updates to the customer
+        ".notifications.sent": 2, ".notifications.complaint_updates.sent": 2, f".notifications.per_day[{today}].sent": 2,
+    }
+    assert _delta(before_all, after_all) == expected
+    assert after_branch["branch"] == "bandung" and after_all["branch"] is None
+    assert _delta(before_branch, after_branch) == expected
+    assert _summary(analyst, "?branch=bandung") == after_branch
+    assert _summary(as_user("manager.jakarta")) == {**before_jakarta, "window": _summary(analyst)["window"]}
+    assert after_all["complaints"]["resolution_hours"]["p50"] is not None
+
+    answers = [after_all, after_branch]
+    for caller, query in ((manager, "?branch=jakarta"), (agent, ""), (as_user("marketing"), "")):
+        r = caller.get(f"/analytics/summary{query}")
+        assert r.status_code == 403 and r.headers["Content-Type"] == "application/problem+json"
+        answers.append(r.json)
+    text = repr(answers)
+    for person in people:
+        for secret in (person["name"], person["phone"], person["phone"][3:], person["id"]):
+            assert secret not in text
+    assert email not in text
+
+
+@pytest.mark.parametrize("query", [
+    "?from=2026-13-01", "?from=01-03-2026", "?from=1767225600", "?to=2026-02-30", "?from=2026-03-02&to=2026-03-01",
+    "?from=2025-01-01&to=2026-01-02", "?branch=atlantis", "?branch=", "?since=2026-01-01", "?from=1999-12-31",
+])
+def test_a_bad_window_or_branch_is_a_400_problem(as_user: Any, query: str) -> None:
+    r = as_user("analyst").get(f"/analytics/summary{query}")
+    assert r.status_code == 400, (query, r.body)
+    assert r.headers["Content-Type"] == "application/problem+json"
+    assert r.json["type"] == "/problems/validation-error" and r.json["errors"]
+
+
+def test_the_window_defaults_to_the_last_30_days_and_may_be_a_whole_leap_year(as_user: Any) -> None:
+    analyst = as_user("analyst")
+    window = _summary(analyst)["window"]
+    assert window["days"] == 30 and window["timezone"] == "Asia/Jakarta"
+    year = _summary(analyst, "?from=2024-01-01&to=2024-12-31")
+    assert year["window"] == {"from": "2024-01-01", "to": "2024-12-31", "days": 366, "timezone": "Asia/Jakarta"}
+    assert len(year["new_customers"]["per_day"]) == 366
+    one_day = _summary(analyst, "?from=2026-03-01&to=2026-03-01")
+    assert [d["date"] for d in one_day["interactions"]["per_day"]] == ["2026-03-01"]
+
+
+def test_the_summary_is_documented_in_openapi(api: Any) -> None:
+    import json
+
+    document = json.loads(api.get("/openapi.json").body)
+    operation = document["paths"]["/analytics/summary"]["get"]
+    assert {p["name"] for p in operation["parameters"]} == {"branch", "from", "to"}
+    assert {"200", "400", "401", "403"} <= set(operation["responses"])
+    assert "AnalyticsSummary" in document["components"]["schemas"]
