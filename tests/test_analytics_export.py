@@ -363,3 +363,32 @@ def test_the_exported_files_read_back_typed_with_the_declared_schema(
                                   f"columns = {{{types}}})", params=[files])
         assert relation.columns == [c.name for c in columns]
         assert len(relation.fetchall()) == manifest["rows"], dataset
+
+
+def test_a_run_that_fails_midway_leaves_the_previous_export_whole(
+        stack: dict[str, str], exported: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.domain import analytics
+    from chalicelib.workflows import analytics_export
+
+    bucket = stack["EXPORT_BUCKET"]
+    prefix = f"exports/customers/dt={today().isoformat()}/"
+    before = set(objects(bucket, prefix))
+    manifest_before, rows_before = rows(bucket, "customers", today())
+
+    def broken(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("analysis failed")
+
+    monkeypatch.setattr(analytics, "anomalies", broken)  # after every source part is written
+    with pytest.raises(RuntimeError):
+        analytics_export.run(today(), trigger="api")
+    assert set(objects(bucket, prefix)) == before  # its own parts are gone, the old ones and manifest stay
+    assert rows(bucket, "customers", today()) == (manifest_before, rows_before)
+    listing = {r["date"]: r for r in analytics_export_runs(stack)}
+    assert listing[today().isoformat()]["status"] == "failed"
+    assert listing[today().isoformat()]["error"] == "RuntimeError"
+
+
+def analytics_export_runs(stack: dict[str, str]) -> list[dict[str, Any]]:
+    from chalicelib.persistence import analytics_results
+
+    return analytics_results.list_runs(50, None)[0]

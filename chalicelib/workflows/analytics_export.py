@@ -251,6 +251,18 @@ class _Run:
         return summary
 
 
+def _abandon(run: _Run) -> None:
+    """After a failure: delete the parts this run uploaded, so Athena (which lists the prefix) does not count them
+    next to the previous export. Best effort: a run killed outright leaves them to the next run of the date."""
+    from chalicelib.persistence import export_files
+
+    for writer in run.writers.values():
+        try:
+            export_files.delete_keys(run.bucket, [p.key for p in writer.parts])
+        except Exception:  # noqa: BLE001 - the original error is what matters; the next run cleans up
+            logger().warning("analytics export: could not delete a failed run's parts", extra={"date": run.dt})
+
+
 def _slow(complaint: dict[str, Any]) -> bool:
     """Resolved after its resolve deadline, or after CHURN_SLOW_RESOLUTION_MIN_HOURS whatever its SLA."""
     resolved_at = complaint.get("resolved_at")
@@ -269,14 +281,20 @@ def export_day(day: date, run_id: str) -> dict[str, Any]:
         raise RuntimeError("EXPORT_BUCKET and PSEUDONYM_SECRET must be set")
     started_at = iso(utcnow())
     run = _Run(day, run_id, bucket=config.export_bucket, secret=config.pseudonym_secret, timezone=config.timezone)
-    run.read_complaint_features()
-    for pk, items in export_source.groups(config.export_scan_segments):
-        if pk.startswith("C#"):
-            run.customer_group(items)
-        elif pk.startswith("X#"):
-            run.complaint_group(items)
-    run.flush_block()
-    anomalies, truncated = run.analyses()
+    try:
+        run.read_complaint_features()
+        for pk, items in export_source.groups(config.export_scan_segments):
+            if pk.startswith("C#"):
+                run.customer_group(items)
+            elif pk.startswith("X#"):
+                run.complaint_group(items)
+        run.flush_block()
+        anomalies, truncated = run.analyses()
+        for writer in run.writers.values():
+            writer.close()
+    except Exception:
+        _abandon(run)
+        raise
     summary = run.finish(started_at)
     for branch in config.branches:
         kept = sorted(run.at_risk.get(branch, []), key=lambda k: (k[0], k[1]))[:CHURN_TOP_PER_BRANCH]
