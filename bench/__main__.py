@@ -9,15 +9,31 @@ from datetime import date
 from pathlib import Path
 
 from bench import PROJECT_DIR
+from bench.export import DEFAULT_CUSTOMERS as EXPORT_CUSTOMERS
+from bench.export import DEFAULT_DAY as EXPORT_DAY
+from bench.export import DEFAULT_RUNS as EXPORT_RUNS
+from bench.export import DEFAULT_SIZES as EXPORT_SIZES
 from bench.reminders import DEFAULT_CUSTOMERS, DEFAULT_DAY
+
+
+def _counts(text: str) -> tuple[int, ...]:
+    """"100000,1000000" (underscores allowed) -> (100000, 1000000)."""
+    try:
+        values = tuple(int(part.replace("_", "")) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers of at least 1, got {text!r}")
+    return values
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
         description="Relasi benchmarks: cold start of `app` against `import boto3, chalice`, the "
-        "DynamoDB requests of every API operation on the local stack, and the items the daily reminder job "
-        "reads per reminder due on a large table. Prints the report and writes it to docs/performance.md.",
+        "DynamoDB requests of every API operation on the local stack, the items the daily reminder job "
+        "reads per reminder due on a large table, and the analytics export's throughput and peak memory "
+        "against a plain paged read of the same table. Prints the report and writes it to docs/performance.md.",
     )
     parser.add_argument("--runs", type=int, default=15, metavar="N",
                         help="fresh processes per cold-start probe (default 15)")
@@ -33,13 +49,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-cold-start", action="store_true", help="skip the cold-start measurement")
     parser.add_argument("--skip-requests", action="store_true", help="skip the DynamoDB requests per operation")
     parser.add_argument("--skip-reminders", action="store_true", help="skip the reminder job's items read")
+    parser.add_argument("--skip-export", action="store_true", help="skip the analytics export's throughput and memory")
+    parser.add_argument("--export-sizes", type=_counts, default=EXPORT_SIZES, metavar="N,N",
+                        help="interactions in the table for each export measurement, smallest first (default "
+                        + ",".join(str(n) for n in EXPORT_SIZES) + "; loading takes about 1.5 min per million)")
+    parser.add_argument("--export-runs", type=_counts, default=EXPORT_RUNS, metavar="N,N",
+                        help="floor and export runs per size, medians reported (default "
+                        + ",".join(str(n) for n in EXPORT_RUNS) + "; one number applies to every size)")
+    parser.add_argument("--export-customers", type=int, default=EXPORT_CUSTOMERS, metavar="N",
+                        help=f"customers the interactions are spread over (default {EXPORT_CUSTOMERS})")
+    parser.add_argument("--export-segments", type=int, default=None, metavar="N",
+                        help="EXPORT_SCAN_SEGMENTS for the export and the floor (default: the app's setting)")
+    parser.add_argument("--export-date", type=date.fromisoformat, default=EXPORT_DAY, metavar="YYYY-MM-DD",
+                        help=f"the day exported (default {EXPORT_DAY.isoformat()})")
+    parser.add_argument("--export-profile", action="store_true",
+                        help="cProfile one more export at the first size even if the ratio meets the target "
+                        "(done anyway when it misses)")
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     if args.reminder_customers < 1:
         parser.error("--reminder-customers must be at least 1")
+    if list(args.export_sizes) != sorted(set(args.export_sizes)):
+        parser.error("--export-sizes must grow (the table is topped up from one size to the next)")
+    if len(args.export_runs) == 1:
+        args.export_runs = args.export_runs * len(args.export_sizes)
+    if len(args.export_runs) != len(args.export_sizes):
+        parser.error("--export-runs needs one number, or one per size")
+    if args.export_customers < 1 or (args.export_segments is not None and args.export_segments < 1):
+        parser.error("--export-customers and --export-segments must be at least 1")
 
-    from bench import coldstart, dynamodb, reminders, report
+    from bench import coldstart, dynamodb, export, reminders, report
 
     started = time.perf_counter()
     cold = None
@@ -54,7 +94,13 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_reminders:
         print(f"daily reminder job on {args.reminder_customers} customers", file=sys.stderr, flush=True)
         reminder_run = reminders.measure(args.reminder_customers, args.reminder_date)
-    text = report.document(cold, counts, time.perf_counter() - started, reminder_run)
+    export_run = None
+    if not args.skip_export:
+        print(f"analytics export at {', '.join(f'{n:,}' for n in args.export_sizes)} interactions",
+              file=sys.stderr, flush=True)
+        export_run = export.measure(tuple(args.export_sizes), tuple(args.export_runs), args.export_customers,
+                                    args.export_date, segments=args.export_segments, profile=args.export_profile)
+    text = report.document(cold, counts, time.perf_counter() - started, reminder_run, export_run)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text, encoding="utf-8")
     print(text)

@@ -199,7 +199,7 @@ def _attribute_json(value: Any) -> Any:
         if type(inner) is not list or not all(type(v) is str for v in inner):
             return None
         return {kind: list(inner)}
-    if kind == "M" and type(inner) is dict:
+    if kind == "M" and type(inner) in (dict, _Written):
         members = {}
         for name, member in inner.items():
             written = _attribute_json(member)
@@ -248,6 +248,10 @@ def _item_size(original: Any, local: Any) -> Any:
     return size
 
 
+class _Written(dict[str, Any]):
+    """A map of attribute names to {S|N|BOOL|NULL: value}: already the JSON moto's serializer would write."""
+
+
 def _plain_values(original: Any, dynamo_type: Any) -> Any:
     """dynamo_to_dict, with DynamoType S/N/BOOL/NULL, dicts and lists done here; the rest by moto's."""
     def to_dict(obj: Any) -> Any:
@@ -260,7 +264,16 @@ def _plain_values(original: Any, dynamo_type: Any) -> Any:
                 return {obj.type: to_dict(value)}
             return original(obj)
         if kind is dict or (isinstance(obj, dict) and not hasattr(obj, "to_json")):  # an item's LimitedSizeDict
-            return {k: to_dict(v) for k, v in obj.items()}
+            plain: dict[str, Any] = {}
+            simple = True
+            for name, member in obj.items():
+                if type(member) is dynamo_type and member.type in _SIMPLE_TYPES \
+                        and type(member.value) is _SIMPLE_TYPES[member.type]:
+                    plain[name] = {member.type: member.value}
+                else:
+                    simple = False
+                    plain[name] = to_dict(member)
+            return _Written(plain) if simple and plain and kind is not _Written else plain
         if kind is list:
             return [to_dict(v) for v in obj]
         return original(obj)
@@ -353,8 +366,13 @@ def install_fast_reads() -> str | None:
     def serialize_map(self: Any, serialized: Any, value: Any, shape: Any, key: str) -> None:
         """A map of AttributeValues (an item, a key): each value as serialize_structure writes it."""
         member = shape.value
-        if member.name == "AttributeValue" and type(value) is dict \
-                and self.operation_model.service_model.service_name == "dynamodb":
+        if member.name != "AttributeValue" or self.operation_model.service_model.service_name != "dynamodb":
+            original_map(self, serialized, value, shape, key)
+            return
+        if type(value) is _Written and "name" not in member.serialization:  # see _plain_values
+            self._default_serialize(serialized, value, shape, key)
+            return
+        if type(value) is dict:
             written: dict[str, Any] = {}
             for name, attribute in value.items():
                 one = _attribute_json(attribute)
