@@ -29,6 +29,7 @@ SCHEMA_VERSION = 1
 FILE_EXTENSION = "jsonl.gz"
 MANIFEST_NAME = "_manifest.json"  # leading underscore: Athena and Hive skip it as data
 PSEUDONYM_HEX_CHARS = 32  # 128 bits of HMAC-SHA256
+MEMO_MAX_ENTRIES = 65_536  # per export run: pseudonyms and local dates already worked out
 
 
 @dataclass(frozen=True)
@@ -162,12 +163,19 @@ class Pseudonymizer:
         if len(secret) < 16:
             raise ValueError("the pseudonym secret must be at least 16 bytes")
         self._key = secret
+        # A customer's rows come together and staff are few: most ids repeat. Bounded.
+        self._known: dict[tuple[str, str], str] = {}
 
     def __call__(self, kind: str, value: str | None) -> str | None:
         if value is None:
             return None
-        digest = hmac.new(self._key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
-        return digest[:PSEUDONYM_HEX_CHARS]
+        known = self._known.get((kind, value))
+        if known is None:
+            if len(self._known) >= MEMO_MAX_ENTRIES:
+                self._known.clear()
+            known = hmac.new(self._key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()[:PSEUDONYM_HEX_CHARS]
+            self._known[(kind, value)] = known
+        return known
 
 
 @dataclass(frozen=True)
@@ -178,16 +186,36 @@ class Snapshot:
     timezone: str
 
     @cached_property
+    def _zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @cached_property
+    def _prefix_chars(self) -> int:
+        """How much of a UTC time decides its local date: the hour ("YYYY-MM-DDTHH") where offsets are whole hours
+        (and daylight saving time switches on the hour), else the minute."""
+        offset = datetime.combine(self.day, datetime.min.time(), tzinfo=self._zone).utcoffset()
+        return 13 if offset is not None and offset.total_seconds() % 3600 == 0 else 16
+
+    @cached_property
+    def _dates(self) -> dict[str, str]:
+        return {}
+
+    @cached_property
     def ends_at(self) -> str:
         """First instant after the day, ISO 8601 UTC: records from then on are left out."""
-        zone = ZoneInfo(self.timezone)
-        return iso(datetime.combine(self.day + timedelta(days=1), datetime.min.time(), tzinfo=zone))
+        return iso(datetime.combine(self.day + timedelta(days=1), datetime.min.time(), tzinfo=self._zone))
 
     def local_date(self, stamp: str | None) -> str | None:
         if not stamp:
             return None
-        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-        return moment.astimezone(ZoneInfo(self.timezone)).date().isoformat()
+        prefix = stamp[:self._prefix_chars]
+        known = self._dates.get(prefix)
+        if known is None:
+            if len(self._dates) >= MEMO_MAX_ENTRIES:
+                self._dates.clear()
+            moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+            known = self._dates[prefix] = moment.astimezone(self._zone).date().isoformat()
+        return known
 
     def includes(self, stamp: str | None) -> bool:
         return bool(stamp) and str(stamp) < self.ends_at
