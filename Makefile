@@ -15,7 +15,7 @@ help:
 	@echo "make export-ls [DIR=<dir>]   the analytics exports in a running local stack's bucket (key, size, time; rows per dataset and day); DIR: copy them there"
 	@echo "make package  deployable CloudFormation (chalice package + infra/template.yaml) in build/package/"
 	@echo "make lint     ruff + mypy"
-	@echo "make bench    cold start, DynamoDB requests per operation, reminder job reads, analytics export (100k and 1M interactions, ~12 min) -> docs/performance.md; python -m bench --help for options (e.g. --skip-export)"
+	@echo "make bench    cold start, DynamoDB requests per operation, reminder job reads, analytics export (100k and 1M interactions; ~13 min in all) -> docs/performance.md; python -m bench --help for options (e.g. --skip-export)"
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

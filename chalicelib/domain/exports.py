@@ -43,11 +43,14 @@ def _c(name: str, glue_type: str, comment: str) -> Column:
     return Column(name, glue_type, comment)
 
 
+CUSTOMER_KEY = _c("customer_key", "string", "keyed pseudonym of the customer id: joins every dataset and day")
+OCCURRED_AT = _c("occurred_at", "string", "ISO 8601 UTC")
+OCCURRED_ON = _c("occurred_on", "string", "local date (YYYY-MM-DD)")
 HISTORY_TYPE = "array<struct<at:string,change:string,from_value:string,to_value:string,staff_key:string>>"
 
 DATASETS: dict[str, tuple[Column, ...]] = {
     "customers": (
-        _c("customer_key", "string", "keyed pseudonym of the customer id"),
+        CUSTOMER_KEY,
         _c("branch_id", "string", "branch"),
         _c("lifecycle_stage", "string", "lead, prospect, customer, vip, churned"),
         _c("gender", "string", "as recorded, or null"),
@@ -65,28 +68,28 @@ DATASETS: dict[str, tuple[Column, ...]] = {
         _c("updated_at", "string", "ISO 8601 UTC"),
     ),
     "interactions": (
-        _c("customer_key", "string", "keyed pseudonym of the customer id"),
+        CUSTOMER_KEY,
         _c("branch_id", "string", "branch of the customer when it happened (null for older records)"),
         _c("channel", "string", "phone, email, web, visit, sms, chat, social"),
         _c("direction", "string", "inbound or outbound"),
         _c("kind", "string", "inquiry, feedback, sales_talk, service_talk, complaint_followup, other"),
         _c("staff_key", "string", "keyed pseudonym of the staff member"),
-        _c("occurred_at", "string", "ISO 8601 UTC"),
-        _c("occurred_on", "string", "local date (YYYY-MM-DD)"),
+        OCCURRED_AT,
+        OCCURRED_ON,
     ),
     "notifications": (
-        _c("customer_key", "string", "keyed pseudonym of the customer id"),
+        CUSTOMER_KEY,
         _c("branch_id", "string", "branch (null for older records)"),
         _c("topic", "string", "birthday, due_date or complaint"),
         _c("channel", "string", "sms or email (the preferred channel when skipped)"),
         _c("delivery", "string", "pending, sending, sent, skipped or failed"),
         _c("reason", "string", "why it was skipped or failed, or null"),
-        _c("occurred_at", "string", "ISO 8601 UTC"),
-        _c("occurred_on", "string", "local date (YYYY-MM-DD)"),
+        OCCURRED_AT,
+        OCCURRED_ON,
     ),
     "complaints": (
         _c("complaint_key", "string", "keyed pseudonym of the complaint id"),
-        _c("customer_key", "string", "keyed pseudonym of the customer id"),
+        CUSTOMER_KEY,
         _c("branch_id", "string", "branch"),
         _c("category", "string", "complaint category"),
         _c("department", "string", "department it was routed to"),
@@ -106,7 +109,7 @@ DATASETS: dict[str, tuple[Column, ...]] = {
         _c("history", HISTORY_TYPE, "status changes; values of free-text changes are left out"),
     ),
     "rfm": (
-        _c("customer_key", "string", "keyed pseudonym of the customer id"),
+        CUSTOMER_KEY,
         _c("branch_id", "string", "branch"),
         _c("recency_days", "bigint", "days since the last interaction, null if none"),
         _c("frequency", "bigint", "interactions in the last 365 days"),
@@ -117,7 +120,7 @@ DATASETS: dict[str, tuple[Column, ...]] = {
                                 "hibernating, lost"),
     ),
     "churn_risk": (
-        _c("customer_key", "string", "keyed pseudonym of the customer id"),
+        CUSTOMER_KEY,
         _c("branch_id", "string", "branch"),
         _c("score", "bigint", "0..100"),
         _c("band", "string", "low, medium, high"),

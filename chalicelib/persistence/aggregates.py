@@ -30,17 +30,11 @@ from chalicelib.aws import client, error_code
 from chalicelib.config import AGGREGATES_EVENT_MARKER_TTL_SECONDS, settings
 from chalicelib.domain.aggregates import NOW, CounterKey
 from chalicelib.domain.errors import ServiceUnavailable
+from chalicelib.persistence.errors import RETRYABLE
 
 MARKER_SK = "EVT"
 DAY_PREFIX = "DAY#"
 MAX_TRANSACTION_ITEMS = 100  # DynamoDB's limit per TransactWriteItems
-_RETRYABLE = {
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "RequestLimitExceeded",
-    "InternalServerError",
-    "ServiceUnavailable",
-}
 
 
 def counters_pk(scope: str) -> str:
@@ -105,7 +99,7 @@ def apply_once(event_id: str, deltas: Mapping[CounterKey, int]) -> str:
     except Exception as exc:
         if error_code(exc) == "TransactionCanceledException" and _only_marker_failed(exc, len(items)):
             return "duplicate"
-        if error_code(exc) in _RETRYABLE:
+        if error_code(exc) in RETRYABLE:
             raise ServiceUnavailable("The analytics table is busy; retry shortly.") from exc
         raise
     return "applied"
@@ -153,7 +147,7 @@ def read(scope: str, first: str, last: str) -> tuple[dict[str, dict[str, int]], 
         now = client.get_item(TableName=table, Key={"pk": {"S": counters_pk(scope)}, "sk": {"S": NOW}}).get("Item")
         requests += 1
     except Exception as exc:
-        if error_code(exc) in _RETRYABLE:
+        if error_code(exc) in RETRYABLE:
             raise ServiceUnavailable("The analytics table is busy; retry shortly.") from exc
         raise
     return days, _numbers(now or {}), requests

@@ -9,7 +9,7 @@ from pynamodb.exceptions import PynamoDBException
 
 from chalicelib.domain.errors import ServiceUnavailable
 
-_RETRYABLE = {
+RETRYABLE = {  # DynamoDB error codes that mean: busy or failing, retry
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
     "RequestLimitExceeded",
@@ -27,6 +27,6 @@ def translated() -> Iterator[None]:
     try:
         yield
     except PynamoDBException as exc:
-        if exc.cause_response_code in _RETRYABLE:
+        if exc.cause_response_code in RETRYABLE:
             raise ServiceUnavailable("The data store is busy; retry shortly.") from exc
         raise
