@@ -284,6 +284,29 @@ def test_churn_risk_names_the_branchs_customers_for_its_manager(
     assert all(i["branch_id"] == BRANCH for i in answer.json["items"])
 
 
+def test_insights_count_the_latest_exports_segments_bands_and_root_causes(
+        stack: dict[str, str], as_user: Any, exported: dict[str, Any]) -> None:
+    answer = as_user(f"manager.{BRANCH}").get("/analytics/insights")
+    assert answer.status_code == 200, answer.body
+    body = answer.json
+    assert body["branch"] == BRANCH and body["as_of"] == today().isoformat()
+    _, rfm = rows(stack["EXPORT_BUCKET"], "rfm", today())
+    mine = [r for r in rfm if r["branch_id"] == BRANCH]
+    assert body["customers"] == len(mine) == sum(body["rfm_segments"].values())
+    for segment, n in body["rfm_segments"].items():
+        assert n == sum(1 for r in mine if r["segment"] == segment)
+    _, churn = rows(stack["EXPORT_BUCKET"], "churn_risk", today())
+    assert body["churn_bands"]["high"] == sum(1 for r in churn if r["branch_id"] == BRANCH and r["band"] == "high")
+    weeks = body["complaint_root_causes"]["recent_weeks"]
+    assert any(w["category"] == "shipment" and w["department"] == "shipment" and w["complaints"] >= 1 for w in weeks)
+    assert all(w["branch_id"] == BRANCH for w in weeks)
+    every = as_user("analyst").get("/analytics/insights").json
+    assert every["branch"] is None and every["customers"] >= body["customers"]
+    assert as_user("manager.jakarta").get(f"/analytics/insights?branch={BRANCH}").status_code == 403
+    assert as_user("agent.jakarta").get("/analytics/insights").status_code == 403
+    assert as_user("analyst").get("/analytics/insights?branch=atlantis").status_code == 400
+
+
 def test_churn_risk_of_another_branch_is_refused_to_a_manager(as_user: Any) -> None:
     answer = as_user("manager.jakarta").get(f"/analytics/churn-risk?branch={BRANCH}")
     assert answer.status_code == 403

@@ -39,11 +39,14 @@ ALLOWED = {
     "churn_risk": {"admin", "manager.jakarta"},
     "anomalies": {"admin", "manager.jakarta", "analyst"},
     "exports": {"admin", "analyst"},
+    "summary": {"admin", "manager.jakarta", "analyst"},
+    "insights": {"admin", "manager.jakarta", "analyst"},
 }
 SCOPED = {"manager.jakarta", "agent.jakarta"}
 SUCCESS = {"create": 201, "delete": 204, "add_interaction": 201, "open_complaint": 201}
 # Outside the own branch: collection routes refuse (403), record routes hide the record (404).
-OUTSIDE = {"create": 403, "list": 403, "complaints": 403, "churn_risk": 403, "anomalies": 403}
+OUTSIDE = {"create": 403, "list": 403, "complaints": 403, "churn_risk": 403, "anomalies": 403,
+           "summary": 403, "insights": 403}
 
 
 def _call(caller: Caller, operation: str, customer: dict[str, Any], branch: str, complaint: dict[str, Any]) -> Any:
@@ -68,6 +71,8 @@ def _call(caller: Caller, operation: str, customer: dict[str, Any], branch: str,
         "churn_risk": lambda: caller.get(f"/analytics/churn-risk?branch={branch}&limit=5"),
         "anomalies": lambda: caller.get(f"/analytics/anomalies?branch={branch}"),
         "exports": lambda: caller.get("/analytics/exports?limit=1"),
+        "summary": lambda: caller.get(f"/analytics/summary?branch={branch}"),
+        "insights": lambda: caller.get(f"/analytics/insights?branch={branch}"),
     }
     return calls[operation]()
 

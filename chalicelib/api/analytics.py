@@ -53,6 +53,11 @@ def churn_risk(call: Call) -> Reply:
     return Reply(_services().churn_risk(call.access, call.query.branch, call.query.limit))
 
 
+def insights(call: Call) -> Reply:
+    assert call.access is not None
+    return Reply(_services().insights(call.access, call.query.branch))
+
+
 def anomalies(call: Call) -> Reply:
     assert call.access is not None
     q = call.query
@@ -76,6 +81,9 @@ ROUTES: list[tuple[RouteSpec, View]] = [
     (RouteSpec("GET", "/analytics/churn-risk", "analytics.churn_risk", "Customers of a branch most at risk of "
                "leaving, from the latest export, with the reasons", query="ChurnRiskQuery",
                response="ChurnRiskList", errors=(400, 401, 403)), churn_risk),
+    (RouteSpec("GET", "/analytics/insights", "analytics.summary", "From the latest export: customers per RFM "
+               "segment and churn band, and complaint root causes of the recent weeks with the growing ones",
+               query="InsightsQuery", response="Insights", errors=(400, 401, 403)), insights),
     (RouteSpec("GET", "/analytics/anomalies", "analytics.anomalies", "Days whose complaint or interaction counts of "
                "a branch and category/channel are far from their recent norm (robust z-score), from the latest "
                "export", query="AnomalyQuery", response="AnomalyList", errors=(400, 401, 403)), anomalies),

@@ -620,3 +620,46 @@ class AnomalyList(BaseModel):
     branch: str | None
     truncated: bool = Field(description="more anomalies were found than are kept for the API")
     items: list[AnomalyOut] = Field(description="newest day first")
+
+
+class InsightsQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    branch: AnalyticsBranch | None = None
+
+
+class RootCauseWeek(BaseModel):
+    week_start: str
+    category: str
+    department: str
+    branch_id: str
+    complaints: int
+    breached: int
+    breach_share: float
+    previous_week_complaints: int
+    change: int
+    growing: bool
+
+
+class GrowingRootCause(BaseModel):
+    week_start: str = Field(description="the latest week")
+    category: str
+    department: str
+    branch_id: str
+    complaints: int
+    baseline_mean: float = Field(description="mean of the weeks before")
+    change: float
+
+
+class RootCauses(BaseModel):
+    recent_weeks: list[RootCauseWeek] = Field(description="week x category x department x branch, last 4 weeks")
+    growing: list[GrowingRootCause] = Field(description="largest growth first")
+
+
+class Insights(BaseModel):
+    as_of: str | None = Field(description="the export date (null before the first export)")
+    branch: str | None
+    customers: int
+    rfm_segments: dict[str, int]
+    churn_bands: dict[Literal["low", "medium", "high"], int]
+    complaint_root_causes: RootCauses
+

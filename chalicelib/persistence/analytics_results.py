@@ -3,6 +3,7 @@
     pk=EXPORT          sk=<YYYY-MM-DD>   the latest run of that day's export (status, rows, bytes)
     pk=CHURN#<branch>  sk=LATEST         the branch's most at-risk customers of the newest export
     pk=ANOM#ALL        sk=LATEST         anomalies of the newest export's recent days
+    pk=INSIGHTS#ALL    sk=LATEST         segments and churn bands per branch, recent root causes, growing ones
 
 A run holds a lease while it works (EXPORT_LEASE_SECONDS), so a schedule and
 an on-demand request for the same day never write at once; a run that died
@@ -31,6 +32,7 @@ def churn_pk(branch_id: str) -> str:
 
 
 ANOMALIES_PK = "ANOM#ALL"
+INSIGHTS_PK = "INSIGHTS#ALL"
 
 
 def _attrs(values: dict[str, Any]) -> dict[str, Any]:
@@ -172,3 +174,11 @@ def put_anomalies(as_of: str, run_id: str, anomalies: list[dict[str, Any]], *, t
 
 def get_anomalies() -> dict[str, Any] | None:
     return _get_latest(ANOMALIES_PK)
+
+
+def put_insights(as_of: str, run_id: str, content: dict[str, Any]) -> bool:
+    return _put_latest(INSIGHTS_PK, as_of, {"run_id": run_id, **content})
+
+
+def get_insights() -> dict[str, Any] | None:
+    return _get_latest(INSIGHTS_PK)

@@ -162,3 +162,29 @@ def anomalies(access: Access, branch: str | None, first: date | None, last: date
     ]
     items.sort(key=lambda a: (a["day"], a["branch_id"], a["metric"], a["dimension"]), reverse=True)
     return {"as_of": latest.get("as_of"), "branch": scope, "truncated": bool(latest.get("truncated")), "items": items}
+
+
+def insights(access: Access, branch: str | None) -> dict[str, Any]:
+    """RFM segments and churn bands (customers per name), recent complaint root causes and the growing ones, of a
+    branch or of every branch, from the latest export. Counts only."""
+    from chalicelib.domain.analytics import RFM_SEGMENTS
+    from chalicelib.persistence import analytics_results
+
+    scope = scope_for(access, branch)
+    latest = analytics_results.get_insights() or {}
+    per_branch = latest.get("branches", {})
+    chosen = [scope] if scope is not None else list(settings().branches)
+    segments = {name: sum(int(per_branch.get(b, {}).get("segments", {}).get(name, 0)) for b in chosen)
+                for name in RFM_SEGMENTS}
+    bands = {band: sum(int(per_branch.get(b, {}).get("churn_bands", {}).get(band, 0)) for b in chosen)
+             for band in ("low", "medium", "high")}
+
+    def mine(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [r for r in rows if scope is None or r["branch_id"] == scope]
+
+    return {
+        "as_of": latest.get("as_of"), "branch": scope, "customers": sum(segments.values()),
+        "rfm_segments": segments, "churn_bands": bands,
+        "complaint_root_causes": {"recent_weeks": mine(latest.get("root_causes_recent", [])),
+                                  "growing": mine(latest.get("growing", []))},
+    }

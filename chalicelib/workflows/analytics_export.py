@@ -32,6 +32,8 @@ from chalicelib.config import (
     CHURN_SLOW_RESOLUTION_MIN_HOURS,
     CHURN_TOP_PER_BRANCH,
     EXPORT_LEASE_SECONDS,
+    INSIGHTS_ROOT_CAUSES_MAX_ROWS,
+    ROOT_CAUSE_TREND_WEEKS,
     settings,
 )
 from chalicelib.domain import analytics as an
@@ -95,6 +97,11 @@ class _Run:
         self.root_causes = an.RootCauses()
         self.daily = an.DailyCounts()
         self.at_risk: dict[str, list[tuple[int, str, an.ChurnRisk]]] = defaultdict(list)
+        # per branch: customers per RFM segment and per churn band, for GET /analytics/insights
+        self.segments: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.bands: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        self.recent_root_causes: list[dict[str, Any]] = []
+        self.growing: list[dict[str, object]] = []
 
     # ------------------------------------------------------------------ writing
 
@@ -183,6 +190,8 @@ class _Run:
         ), self.day)
         self.write("churn_risk", {"customer_key": customer_key, "branch_id": branch, "score": risk.score,
                                   "band": risk.band, "reasons": list(risk.reasons)})
+        self.segments[branch][score.segment] += 1
+        self.bands[branch][risk.band] += 1
         if risk.score > 0:
             self.keep_at_risk(branch, str(profile["id"]), risk)
 
@@ -191,7 +200,7 @@ class _Run:
         kept = self.at_risk[branch]
         kept.append((-risk.score, customer_id, risk))
         if len(kept) >= 2 * CHURN_TOP_PER_BRANCH:
-            kept.sort(key=lambda k: (k[0], k[1]))
+            kept.sort(key=lambda k: an.churn_sort_key(k[1], k[2]))
             del kept[CHURN_TOP_PER_BRANCH:]
 
     def complaint_group(self, items: list[dict[str, Any]]) -> None:
@@ -210,8 +219,13 @@ class _Run:
     # ------------------------------------------------------------------ the analyses, once everything is read
 
     def analyses(self) -> tuple[list[dict[str, Any]], bool]:
-        for row in self.root_causes.rows():
+        root_causes = self.root_causes.rows()
+        recent_since = (self.day - timedelta(weeks=ROOT_CAUSE_TREND_WEEKS)).isoformat()
+        for row in root_causes:
             self.write("complaint_root_causes", row)
+            if str(row["week_start"]) > recent_since:
+                self.recent_root_causes.append(row)
+        self.growing = an.growing_categories(root_causes, weeks=ROOT_CAUSE_TREND_WEEKS) if root_causes else []
         days = [d for series in self.daily.series().values() for d in series]
         flagged: list[dict[str, Any]] = []
         if days:
@@ -297,12 +311,18 @@ def export_day(day: date, run_id: str) -> dict[str, Any]:
         raise
     summary = run.finish(started_at)
     for branch in config.branches:
-        kept = sorted(run.at_risk.get(branch, []), key=lambda k: (k[0], k[1]))[:CHURN_TOP_PER_BRANCH]
+        kept = sorted(run.at_risk.get(branch, []), key=lambda k: an.churn_sort_key(k[1], k[2]))[:CHURN_TOP_PER_BRANCH]
         analytics_results.put_churn(branch, run.dt, run_id, [
             {"customer_id": cid, "score": risk.score, "band": risk.band, "reasons": list(risk.reasons)}
             for _, cid, risk in kept
         ])
     analytics_results.put_anomalies(run.dt, run_id, anomalies, truncated=truncated)
+    analytics_results.put_insights(run.dt, run_id, {
+        "branches": {b: {"segments": dict(run.segments.get(b, {})), "churn_bands": dict(run.bands.get(b, {}))}
+                     for b in config.branches},
+        "root_causes_recent": run.recent_root_causes[-INSIGHTS_ROOT_CAUSES_MAX_ROWS:],
+        "growing": run.growing,
+    })
     return summary
 
 
