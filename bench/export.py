@@ -381,6 +381,7 @@ def probe(kind: str, day: date, run_id: str, profile: str | None = None) -> dict
     """Runs in the child: the floor or the export, timed after the same imports."""
     from chalicelib.config import settings
     from chalicelib.persistence import analytics_results, export_files, export_source, messages  # noqa: F401
+    from chalicelib.persistence import raw as raw_values
     from chalicelib.workflows import analytics_export
 
     segments = settings().export_scan_segments
@@ -415,7 +416,7 @@ def probe(kind: str, day: date, run_id: str, profile: str | None = None) -> dict
             for page in export_source.scan_pages(segment, segments):
                 pages += 1
                 for raw in page:
-                    export_source.plain_item(raw)
+                    raw_values.plain_item(raw)
                     items += 1
             counted.append((items, pages))
 

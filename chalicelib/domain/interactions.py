@@ -50,6 +50,18 @@ class Interaction:
     # aggregates (per-branch counters), not part of the API's answer.
     branch_id: str | None = None
 
+    @classmethod
+    def outbound_message(cls, *, customer_id: str, branch_id: str | None, channel: str, kind: str, text: str,
+                         ref: str | None, delivery: str, reason: str | None) -> Interaction:
+        """A message the CRM sends (or decides not to send) by itself, as it shows on the timeline."""
+        from chalicelib.config import SYSTEM_STAFF_ID
+        from chalicelib.domain.clock import iso, new_id, utcnow
+
+        now = utcnow()
+        return cls(id=new_id(now), customer_id=customer_id, channel=channel, direction="outbound", kind=kind,
+                   summary=text, staff_id=SYSTEM_STAFF_ID, occurred_at=iso(now), created_at=iso(now), ref=ref,
+                   delivery=delivery, reason=reason, branch_id=branch_id)
+
     def to_dict(self) -> dict[str, Any]:
         body = asdict(self)
         body.pop("branch_id")

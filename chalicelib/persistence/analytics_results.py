@@ -21,6 +21,7 @@ from typing import Any
 from chalicelib.aws import client, error_code
 from chalicelib.config import settings
 from chalicelib.domain.errors import Conflict
+from chalicelib.persistence.raw import plain_item
 
 EXPORT_PK = "EXPORT"
 LATEST_SK = "LATEST"
@@ -41,14 +42,6 @@ def _attrs(values: dict[str, Any]) -> dict[str, Any]:
     serializer = TypeSerializer()
     decimals = json.loads(json.dumps(values), parse_float=Decimal)
     return {k: serializer.serialize(v) for k, v in decimals.items() if v is not None}
-
-
-def _plain(raw: dict[str, Any]) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeDeserializer
-
-    deserializer = TypeDeserializer()
-    out = {k: deserializer.deserialize(v) for k, v in raw.items()}
-    return json.loads(json.dumps(out, default=lambda d: int(d) if d == d.to_integral_value() else float(d)))
 
 
 def _table() -> str:
@@ -125,7 +118,7 @@ def finish_run(day: str, run_id: str, *, status: str, now_epoch: int, datasets: 
 def get_run(day: str) -> dict[str, Any] | None:
     item = client("dynamodb").get_item(TableName=_table(), Key={"pk": {"S": EXPORT_PK}, "sk": {"S": day}},
                                        ConsistentRead=True).get("Item")
-    return _plain(item) if item else None
+    return plain_item(item) if item else None
 
 
 def list_runs(limit: int, start: dict[str, Any] | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
@@ -137,7 +130,7 @@ def list_runs(limit: int, start: dict[str, Any] | None) -> tuple[list[dict[str, 
     if start:
         params["ExclusiveStartKey"] = start
     page = client("dynamodb").query(**params)
-    return [_plain(i) for i in page.get("Items", [])], page.get("LastEvaluatedKey")
+    return [plain_item(i) for i in page.get("Items", [])], page.get("LastEvaluatedKey")
 
 
 def _put_latest(pk: str, as_of: str, content: dict[str, Any]) -> bool:
@@ -157,7 +150,7 @@ def _put_latest(pk: str, as_of: str, content: dict[str, Any]) -> bool:
 
 def _get_latest(pk: str) -> dict[str, Any] | None:
     item = client("dynamodb").get_item(TableName=_table(), Key={"pk": {"S": pk}, "sk": {"S": LATEST_SK}}).get("Item")
-    return _plain(item) if item else None
+    return plain_item(item) if item else None
 
 
 def put_churn(branch_id: str, as_of: str, run_id: str, customers: list[dict[str, Any]]) -> bool:

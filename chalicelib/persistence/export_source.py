@@ -23,36 +23,11 @@ from typing import Any
 
 from chalicelib.aws import client
 from chalicelib.config import EXPORT_PREFETCH_GROUP_BATCHES, settings
+from chalicelib.persistence.raw import plain_item
 from chalicelib.persistence.tables import ALL_COMPLAINTS_PK
 
 Group = tuple[str, list[dict[str, Any]]]
 _DONE = object()
-
-
-def plain(value: dict[str, Any]) -> Any:
-    """One DynamoDB attribute value as plain Python (numbers: int when integral, else float)."""
-    (kind, inner), = value.items()
-    if kind == "S":
-        return inner
-    if kind == "N":
-        return int(inner) if inner.lstrip("-").isdigit() else float(inner)
-    if kind == "BOOL":
-        return inner
-    if kind == "NULL":
-        return None
-    if kind == "M":
-        return {k: plain(v) for k, v in inner.items()}
-    if kind == "L":
-        return [plain(v) for v in inner]
-    if kind == "SS":
-        return list(inner)
-    if kind == "NS":
-        return [int(v) if v.lstrip("-").isdigit() else float(v) for v in inner]
-    return inner  # B / BS: not used by the CRM
-
-
-def plain_item(raw: dict[str, Any]) -> dict[str, Any]:
-    return {name: plain(value) for name, value in raw.items()}
 
 
 def scan_pages(segment: int, total_segments: int, page_items: int | None = None) -> Iterator[list[dict[str, Any]]]:

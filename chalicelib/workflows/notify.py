@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from chalicelib.config import SYSTEM_STAFF_ID
 from chalicelib.domain import delivery
-from chalicelib.domain.clock import iso, new_id, utcnow
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.interactions import Interaction
 from chalicelib.domain.messages import Message
@@ -22,21 +20,10 @@ def notify(customer: Customer, message: Message, *, key: str, purpose: delivery.
     the claim and raises, so the caller's retry sends it.
     """
     route = delivery.route(customer, purpose, sms_opted_out=messages.sms_opted_out(customer.phone))
-    now = utcnow()
-    record = Interaction(
-        id=new_id(now),
-        customer_id=customer.id,
-        channel=route.channel or customer.preferred_channel,
-        direction="outbound",
-        kind=kind,
-        summary=message.text,
-        staff_id=SYSTEM_STAFF_ID,
-        occurred_at=iso(now),
-        created_at=iso(now),
-        ref=ref,
-        delivery="sent" if route.channel else "skipped",
+    record = Interaction.outbound_message(
+        customer_id=customer.id, branch_id=customer.branch_id, channel=route.channel or customer.preferred_channel,
+        kind=kind, text=message.text, ref=ref, delivery="sent" if route.channel else "skipped",
         reason=route.skip_reason,
-        branch_id=customer.branch_id,
     )
     if not messages.claim(key, record):
         return "duplicate"

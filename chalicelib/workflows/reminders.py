@@ -58,11 +58,10 @@ from chalicelib.config import (
     REMINDERS_PACE_SECONDS,
     REMINDERS_PER_EXECUTION,
     REMINDERS_SEND_CONCURRENCY,
-    SYSTEM_STAFF_ID,
     settings,
 )
 from chalicelib.domain import reminders as rules
-from chalicelib.domain.clock import iso, new_id, utcnow
+from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.interactions import Interaction
 from chalicelib.domain.reminders import Reminder, ReminderKind
 from chalicelib.workflows.executions import start_once
@@ -164,21 +163,10 @@ def _decide(reminder: Reminder, contact: rules.Reachable, language: str, branch:
             stop_list: dict[str, bool]) -> _Decision:
     route = rules.decide(reminder, contact, sms_opted_out=stop_list.get(contact.phone, False))
     text = rules.message(reminder, language, route.channel)
-    now = utcnow()
-    record = Interaction(
-        id=new_id(now),
-        customer_id=reminder.customer_id,
-        channel=route.channel or contact.preferred_channel,
-        direction="outbound",
-        kind="other",
-        summary=text.text,
-        staff_id=SYSTEM_STAFF_ID,
-        occurred_at=iso(now),
-        created_at=iso(now),
-        ref=reminder.ref,
-        delivery="pending" if route.channel else "skipped",
+    record = Interaction.outbound_message(
+        customer_id=reminder.customer_id, branch_id=branch, channel=route.channel or contact.preferred_channel,
+        kind="other", text=text.text, ref=reminder.ref, delivery="pending" if route.channel else "skipped",
         reason=route.skip_reason,
-        branch_id=branch,
     )
     send = None
     if route.channel == "sms":
