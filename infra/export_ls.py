@@ -3,10 +3,11 @@
 Lists s3://relasi-<stage>-exports-<account>/exports/ of a running local stack
 (`make run`; moto on RELASI_AWS_PORT, default 4566): every object (last
 modified, size, key), then one line per dataset and day from its
-`_manifest.json` (rows, parts, bytes, run id). `--download DIR` mirrors the
-exports/ tree into DIR/exports/ (a part of a day that was exported again and is
-no longer in the bucket is removed from the copy too, so nothing is counted
-twice), for DuckDB, pandas or pyarrow, e.g.
+`_manifest.json` (rows, parts, bytes, run id). `--download DIR` copies into
+DIR/exports/ what a reader should read: each manifest and the parts it names
+(a part of a run that died, or of a day exported again, is left out, and
+removed from an earlier copy), so a glob over a day reads each row once, for
+DuckDB, pandas or pyarrow, e.g.
 
     duckdb -c "SELECT branch_id, count(*) FROM read_json_auto('DIR/exports/customers/*/*.jsonl.gz',
                hive_partitioning = true) WHERE dt = '2026-03-10' GROUP BY ALL"
@@ -30,7 +31,10 @@ _OURS = re.compile(r"^(part-\d{5}\.jsonl\.gz|_manifest\.json)$")  # what --downl
 
 
 def default_port() -> int:
-    return int(os.environ.get("RELASI_AWS_PORT", "4566"))
+    value = os.environ.get("RELASI_AWS_PORT") or "4566"
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise SystemExit(f"error: RELASI_AWS_PORT must be a port number (1-65535), not {value!r}")
+    return int(value)
 
 
 def s3_client(aws_port: int) -> Any:
@@ -58,7 +62,8 @@ def objects(s3: Any, bucket: str) -> list[dict[str, Any]]:
 
 
 def manifests(s3: Any, bucket: str, listed: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One summary per dataset and day that has a manifest: dataset, dt, rows, parts, bytes, run_id, written_at."""
+    """One summary per dataset and day that has a manifest: dataset, dt, rows, parts, bytes, run_id, written_at,
+    and keys (the manifest's own key and those of the parts it names)."""
     summaries = []
     for obj in listed:
         match = _PARTITION.match(obj["key"])
@@ -67,15 +72,21 @@ def manifests(s3: Any, bucket: str, listed: list[dict[str, Any]]) -> list[dict[s
         manifest = json.loads(s3.get_object(Bucket=bucket, Key=obj["key"])["Body"].read())
         summaries.append({"dataset": match.group("dataset"), "dt": match.group("dt"), "rows": manifest.get("rows"),
                           "parts": len(manifest.get("parts", [])), "bytes": manifest.get("bytes"),
-                          "run_id": manifest.get("run_id"), "written_at": manifest.get("written_at")})
+                          "run_id": manifest.get("run_id"), "written_at": manifest.get("written_at"),
+                          "keys": [obj["key"], *(str(p["key"]) for p in manifest.get("parts", []))]})
     return summaries
 
 
-def download(s3: Any, bucket: str, listed: list[dict[str, Any]], directory: Path) -> tuple[int, int, int]:
-    """Mirror the listed objects into `directory`/exports/...; returns (files copied, bytes, stale files removed)."""
-    wanted = {directory / obj["key"] for obj in listed}
+def download(s3: Any, bucket: str, listed: list[dict[str, Any]], summaries: list[dict[str, Any]],
+             directory: Path) -> tuple[int, int, int]:
+    """Copy the manifests and the parts they name into `directory`/exports/...; returns (files copied, bytes, stale
+    files removed from an earlier copy)."""
+    keys = {key for s in summaries for key in s["keys"]}
+    wanted = {directory / obj["key"] for obj in listed if obj["key"] in keys}
     copied = size = 0
     for obj in listed:
+        if obj["key"] not in keys:
+            continue
         target = directory / obj["key"]
         target.parent.mkdir(parents=True, exist_ok=True)
         s3.download_file(bucket, obj["key"], str(target))
@@ -97,20 +108,22 @@ def main(argv: list[str] | None = None) -> int:
             "List what the analytics export wrote to a running local stack's bucket (`make run`): every object "
             "under exports/ (last modified UTC, size in bytes, key), then per dataset and day the manifest's rows, "
             "parts, bytes and run id. Layout: exports/<dataset>/dt=YYYY-MM-DD/part-NNNNN.jsonl.gz (gzipped JSON "
-            "Lines) and _manifest.json. Start an export with `make trigger JOB=analytics-export DATE=YYYY-MM-DD`."
+            "Lines) and _manifest.json, and exports/_athena/<dataset>/dt=YYYY-MM-DD/symlink.txt (the parts Athena "
+            "reads). Start an export with `make trigger JOB=analytics-export DATE=YYYY-MM-DD`."
         ),
         epilog=(
             "Usage from make: make export-ls [DIR=<directory>] (DIR: --download). Environment: RELASI_AWS_PORT "
             "(default 4566), the port `make run` serves moto on. A copy reads with DuckDB: SELECT * FROM "
-            "read_json_auto('DIR/exports/customers/*/*.jsonl.gz', hive_partitioning = true)."
+            "read_json_auto('DIR/exports/customers/*/*.jsonl.gz', hive_partitioning = true) WHERE dt = 'YYYY-MM-DD' "
+            "(every day is a whole snapshot)."
         ),
     )
     parser.add_argument("--aws-port", type=int, default=default_port(), help="moto's port (default: %(default)s)")
     parser.add_argument("--stage", default="dev", help="the local stack's stage (default: %(default)s)")
     parser.add_argument("--bucket", help="the bucket (default: the stack's relasi-<stage>-exports-*)")
     parser.add_argument("--download", metavar="DIR", type=Path,
-                        help="also copy the exports/ tree to DIR/exports/ (parts no longer in the bucket are removed "
-                             "from the copy)")
+                        help="also copy each manifest and the parts it names to DIR/exports/ (parts no manifest names "
+                             "are left out, and removed from an earlier copy)")
     parser.add_argument("--json", action="store_true", help="print {bucket, objects, manifests} as JSON instead")
     args = parser.parse_args(argv)
 
@@ -125,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         listed = objects(s3, bucket)
         summaries = manifests(s3, bucket, listed)
-        copied = download(s3, bucket, listed, args.download) if args.download else None
+        copied = download(s3, bucket, listed, summaries, args.download) if args.download else None
     except ClientError as exc:
         print(f"error: 127.0.0.1:{args.aws_port} answers {exc.response.get('Error', {}).get('Code', 'an error')}",
               file=sys.stderr)
@@ -134,9 +147,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no local stack answers on 127.0.0.1:{args.aws_port} ({type(exc).__name__}); start it with "
               "`make run` or set RELASI_AWS_PORT", file=sys.stderr)
         return 1
+    except OSError as exc:  # the copy's directory (AWS errors above are not OSErrors)
+        print(f"error: cannot copy to {args.download}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
 
     if args.json:
-        print(json.dumps({"bucket": bucket, "objects": listed, "manifests": summaries}, indent=2))
+        print(json.dumps({"bucket": bucket, "objects": listed,
+                          "manifests": [{k: v for k, v in s.items() if k != "keys"} for s in summaries]}, indent=2))
     else:
         total = sum(o["size"] for o in listed)
         print(f"s3://{bucket}/{PREFIX}  {len(listed)} objects, {total} bytes")

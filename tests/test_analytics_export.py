@@ -12,6 +12,7 @@ import gzip
 import hashlib
 import hmac
 import json
+import os
 import time
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -60,6 +61,14 @@ def rows(bucket: str, dataset: str, day: date) -> tuple[dict[str, Any], list[dic
         assert len(lines) == part["rows"]
         out.extend(lines)
     return manifest, out
+
+
+def symlinked(bucket: str, dataset: str, day: date) -> list[str]:
+    """The keys of the parts Athena reads for the day (the Glue table's symlink file)."""
+    body = s3().get_object(Bucket=bucket, Key=f"exports/_athena/{dataset}/dt={day.isoformat()}/symlink.txt")["Body"]
+    uris = body.read().decode().splitlines()
+    assert all(u.startswith(f"s3://{bucket}/") for u in uris)
+    return [u.removeprefix(f"s3://{bucket}/") for u in uris]
 
 
 def export(caller: Any, day: date, timeout_s: float = 120.0) -> dict[str, Any]:
@@ -149,6 +158,7 @@ def test_an_export_writes_every_dataset_with_a_manifest_that_matches_its_parts(
         for part in manifest["parts"]:
             assert part["key"].startswith(f"exports/{dataset}/dt={today().isoformat()}/part-")
             assert part["key"].endswith(".jsonl.gz")
+        assert symlinked(bucket, dataset, today()) == [p["key"] for p in manifest["parts"]]  # what Athena reads
 
 
 def test_seeded_customers_are_exported_under_their_pseudonym_with_an_age_band(
@@ -206,6 +216,7 @@ def test_re_running_a_date_replaces_its_export_and_never_duplicates(
         manifest, lines = rows(bucket, dataset, today())
         old_manifest, old_lines = before[dataset]
         assert manifest["run_id"] == again["run_id"]
+        assert symlinked(bucket, dataset, today()) == [p["key"] for p in manifest["parts"]]
         keys = set(objects(bucket, f"exports/{dataset}/dt={today().isoformat()}/"))
         assert keys == {p["key"] for p in manifest["parts"]} | {
             f"exports/{dataset}/dt={today().isoformat()}/{MANIFEST_NAME}"}, "old parts must be gone"
@@ -388,30 +399,124 @@ def test_the_exported_files_read_back_typed_with_the_declared_schema(
         assert len(relation.fetchall()) == manifest["rows"], dataset
 
 
+def partitions(bucket: str, day: date) -> dict[str, bytes]:
+    """Every object of the day's partitions and symlink files, by key."""
+    return {k: v for k, v in objects(bucket).items() if f"/dt={day.isoformat()}/" in k}
+
+
+@pytest.fixture
+def small_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Parts of 3 rows, so a run uploads parts long before it switches readers to them."""
+    from chalicelib.persistence import export_files
+
+    monkeypatch.setattr(export_files, "EXPORT_PART_MAX_ROWS", 3)
+
+
 def test_a_run_that_fails_midway_leaves_the_previous_export_whole(
-        stack: dict[str, str], exported: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
+        stack: dict[str, str], exported: dict[str, Any], small_parts: None, monkeypatch: pytest.MonkeyPatch) -> None:
     from chalicelib.domain import analytics
+    from chalicelib.persistence import export_files
     from chalicelib.workflows import analytics_export
 
     bucket = stack["EXPORT_BUCKET"]
-    prefix = f"exports/customers/dt={today().isoformat()}/"
-    before = set(objects(bucket, prefix))
-    manifest_before, rows_before = rows(bucket, "customers", today())
+    before = partitions(bucket, today())
+    uploaded: list[str] = []
+    put = export_files.client("s3").put_object
+
+    def counting_put(**kwargs: Any) -> Any:
+        uploaded.append(kwargs["Key"])
+        return put(**kwargs)
 
     def broken(*_: Any, **__: Any) -> Any:
         raise RuntimeError("analysis failed")
 
-    monkeypatch.setattr(analytics, "anomalies", broken)  # after every source part is written
+    monkeypatch.setattr(export_files.client("s3"), "put_object", counting_put)
+    monkeypatch.setattr(analytics, "anomalies", broken)  # after the source datasets' rows are read and written
     with pytest.raises(RuntimeError):
         analytics_export.run(today(), trigger="api")
-    assert set(objects(bucket, prefix)) == before  # its own parts are gone, the old ones and manifest stay
-    assert rows(bucket, "customers", today()) == (manifest_before, rows_before)
+    assert len([k for k in uploaded if "/part-" in k]) > len(DATASETS)  # it had uploaded parts of its own
+    assert partitions(bucket, today()) == before  # they are gone; the old parts, manifests and symlinks stay
     listing = {r["date"]: r for r in analytics_export_runs(stack)}
     assert listing[today().isoformat()]["status"] == "failed"
     assert listing[today().isoformat()]["error"] == "RuntimeError"
+
+
+def test_a_run_that_fails_while_switching_leaves_each_dataset_whole(
+        stack: dict[str, str], exported: dict[str, Any], small_parts: None, monkeypatch: pytest.MonkeyPatch,
+        as_user: Any) -> None:
+    """Datasets switched before the failure show the new run, the others the previous one; none shows both."""
+    from chalicelib.persistence import export_files
+    from chalicelib.workflows import analytics_export
+
+    bucket = stack["EXPORT_BUCKET"]
+    previous = {d: rows(bucket, d, today())[0]["run_id"] for d in DATASETS}
+    write_manifest = export_files.write_manifest
+
+    def failing_on_complaints(bucket: str, dataset: str, day: str, manifest: dict[str, Any]) -> str:
+        if dataset == "complaints":
+            raise RuntimeError("S3 said no")
+        return write_manifest(bucket, dataset, day, manifest)
+
+    monkeypatch.setattr(export_files, "write_manifest", failing_on_complaints)
+    with pytest.raises(RuntimeError):
+        analytics_export.run(today(), trigger="api")
+    monkeypatch.undo()
+    order = list(DATASETS)
+    for dataset in DATASETS:
+        manifest, lines = rows(bucket, dataset, today())
+        listed = [p["key"] for p in manifest["parts"]]
+        parts = {k for k in objects(bucket, f"exports/{dataset}/dt={today().isoformat()}/") if "/part-" in k}
+        if order.index(dataset) < order.index("complaints"):
+            assert manifest["run_id"] != previous[dataset]  # switched to the failed run's whole export
+        else:
+            assert manifest["run_id"] == previous[dataset]
+        if dataset == "complaints":  # Athena switched, the manifest did not: both point at whole exports
+            assert parts >= set(listed) | set(symlinked(bucket, dataset, today()))
+        else:
+            assert symlinked(bucket, dataset, today()) == listed
+            assert parts == set(listed), dataset  # no part of another run is left beside them
+    again = export(as_user("analyst"), today())  # the next run of the day tidies up
+    for dataset in DATASETS:
+        manifest, _ = rows(bucket, dataset, today())
+        assert manifest["run_id"] == again["run_id"]
+        parts = {k for k in objects(bucket, f"exports/{dataset}/dt={today().isoformat()}/") if "/part-" in k}
+        assert parts == {p["key"] for p in manifest["parts"]} == set(symlinked(bucket, dataset, today()))
 
 
 def analytics_export_runs(stack: dict[str, str]) -> list[dict[str, Any]]:
     from chalicelib.persistence import analytics_results
 
     return analytics_results.list_runs(50, None)[0]
+
+
+def test_export_ls_copies_what_the_manifests_name_and_nothing_else(
+        stack: dict[str, str], exported: dict[str, Any], tmp_path: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """`make export-ls DIR=...`: a glob over the copy of a day reads every row once, whatever else the bucket holds."""
+    from infra import export_ls
+
+    bucket, day = stack["EXPORT_BUCKET"], today().isoformat()
+    port = os.environ["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]
+    dead = f"exports/customers/dt={day}/part-99999.jsonl.gz"  # a part of a run that died before its switch
+    s3().put_object(Bucket=bucket, Key=dead, Body=gzip.compress(b'{"customer_key": "dead"}\n'))
+    earlier = tmp_path / f"exports/customers/dt={day}/part-99998.jsonl.gz"  # a part an earlier copy holds
+    earlier.parent.mkdir(parents=True)
+    earlier.write_bytes(b"stale")
+    try:
+        assert export_ls.main(["--aws-port", port, "--download", str(tmp_path)]) == 0
+    finally:
+        s3().delete_object(Bucket=bucket, Key=dead)
+    out = capsys.readouterr().out
+    assert dead in out  # listed, as the bucket holds it
+    for dataset in DATASETS:
+        manifest, lines = rows(bucket, dataset, today())
+        copied = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "exports" / dataset).glob(
+            f"dt={day}/part-*.jsonl.gz"))
+        assert copied == sorted(p["key"] for p in manifest["parts"])
+        read = [json.loads(line) for p in copied for line in gzip.decompress((tmp_path / p).read_bytes()).splitlines()]
+        assert read == lines
+    assert not earlier.exists()
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    assert export_ls.main(["--aws-port", port, "--download", str(blocker)]) == 1
+    assert capsys.readouterr().err.startswith(f"error: cannot copy to {blocker}")

@@ -161,7 +161,7 @@ def test_every_export_dataset_has_one_glue_table_with_its_columns(packaged: dict
     """DATASETS is the one source of the columns: the template names a dataset per table, packaging writes them in."""
     from chalicelib.config import EXPORT_EARLIEST_DATE
     from chalicelib.domain.exports import DATASETS
-    from chalicelib.persistence.export_files import partition_prefix
+    from chalicelib.persistence.export_files import ATHENA_PREFIX, symlink_prefix
 
     written = {n: r for n, r in _template()["Resources"].items() if r.get("Type") == "AWS::Glue::Table"}
     assert sorted(r["Metadata"]["RelasiDataset"] for r in written.values()) == sorted(DATASETS)  # one table each
@@ -180,19 +180,19 @@ def test_every_export_dataset_has_one_glue_table_with_its_columns(packaged: dict
         assert descriptor["Columns"] == _dataset_columns(dataset)
         assert all(len(c["Comment"]) <= 255 for c in descriptor["Columns"])  # Glue's limit
         assert descriptor["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
-        assert descriptor["InputFormat"] == "org.apache.hadoop.mapred.TextInputFormat"
-        # where the export writes (chalicelib/persistence/export_files.py), dt projected as its YYYY-MM-DD
-        assert descriptor["Location"] == {"Fn::Sub": f"s3://${{ExportBucket}}/exports/{dataset}/"}
+        # the symlink files the export switches (chalicelib/persistence/export_files.py), not the parts' prefix
+        assert descriptor["InputFormat"] == "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat"
+        assert descriptor["Location"] == {"Fn::Sub": f"s3://${{ExportBucket}}/{ATHENA_PREFIX}/{dataset}/"}
         assert [k["Name"] for k in table["PartitionKeys"]] == ["dt"]
         parameters = table["Parameters"]
         assert parameters["storage.location.template"] == {
-            "Fn::Sub": "s3://${ExportBucket}/" + partition_prefix(dataset, "${!dt}")}
+            "Fn::Sub": "s3://${ExportBucket}/" + symlink_prefix(dataset, "${!dt}")}
         assert {k: parameters[k] for k in ("classification", "compressionType", "projection.enabled",
                                            "projection.dt.type", "projection.dt.format")} == {
             "classification": "json", "compressionType": "gzip", "projection.enabled": "true",
             "projection.dt.type": "date", "projection.dt.format": "yyyy-MM-dd"}
-        # Athena sees every date POST /analytics/exports accepts
-        assert parameters["projection.dt.range"] == f"{EXPORT_EARLIEST_DATE},NOW"
+        # Athena sees every date POST /analytics/exports accepts, today in Jakarta while it is yesterday in UTC too
+        assert parameters["projection.dt.range"] == f"{EXPORT_EARLIEST_DATE},NOW+1DAYS"
     (rule,) = packaged["Resources"]["ExportBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     assert rule["Prefix"] == "exports/" and rule["Status"] == "Enabled" and rule["ExpirationInDays"] >= 366
 

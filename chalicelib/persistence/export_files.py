@@ -5,10 +5,15 @@ _manifest.json next to them. A part is uploaded once it holds
 EXPORT_PART_MAX_ROWS rows or EXPORT_PART_MAX_UNCOMPRESSED_BYTES of JSON, so
 memory stays one compressed part per dataset, however large the table.
 
-Replacing a day: the new parts get numbers after every part already there,
-the manifest (one PUT, atomic) switches readers to them, and only then are
-the old parts deleted. A reader that follows the manifest never sees half an
-export or two exports mixed; see docs/analytics.md for what Athena sees.
+Athena does not read the manifest; it reads what a *symlink file* lists:
+s3://<bucket>/exports/_athena/<dataset>/dt=YYYY-MM-DD/symlink.txt, one s3://
+URI of a part per line, where the Glue tables (SymlinkTextInputFormat) point.
+
+Replacing a day: the new parts get numbers after every part already there
+(readers see none of them yet), then the symlink file and the manifest (one
+PUT each, atomic) switch Athena and manifest readers to them, and only then
+are the old parts deleted. Neither kind of reader ever sees half an export,
+two exports mixed, or the parts of a run that died.
 """
 
 from __future__ import annotations
@@ -26,11 +31,18 @@ from chalicelib.config import EXPORT_GZIP_LEVEL, EXPORT_PART_MAX_ROWS, EXPORT_PA
 from chalicelib.domain.exports import FILE_EXTENSION, MANIFEST_NAME
 
 EXPORTS_PREFIX = "exports"
+ATHENA_PREFIX = f"{EXPORTS_PREFIX}/_athena"  # the Glue tables' location: symlink files only
+SYMLINK_NAME = "symlink.txt"
 _PART = re.compile(r"part-(\d{5})\." + re.escape(FILE_EXTENSION) + "$")
 
 
 def partition_prefix(dataset: str, day: str) -> str:
     return f"{EXPORTS_PREFIX}/{dataset}/dt={day}/"
+
+
+def symlink_prefix(dataset: str, day: str) -> str:
+    """Where the Glue table of `dataset` finds the partition `day` (infra/template.yaml storage.location.template)."""
+    return f"{ATHENA_PREFIX}/{dataset}/dt={day}/"
 
 
 @dataclass
@@ -48,8 +60,9 @@ class PartWriter:
     dataset: str
     day: str
     first_number: int = 0
-    max_rows: int = EXPORT_PART_MAX_ROWS
-    max_uncompressed_bytes: int = EXPORT_PART_MAX_UNCOMPRESSED_BYTES
+    # Looked up when a writer is made (not when this class is), so a test can make parts small.
+    max_rows: int = field(default_factory=lambda: EXPORT_PART_MAX_ROWS)
+    max_uncompressed_bytes: int = field(default_factory=lambda: EXPORT_PART_MAX_UNCOMPRESSED_BYTES)
     parts: list[Part] = field(default_factory=list)
     _buffer: io.BytesIO | None = None
     _gzip: gzip.GzipFile | None = None
@@ -114,6 +127,14 @@ def write_manifest(bucket: str, dataset: str, day: str, manifest: dict[str, Any]
     return key
 
 
+def write_symlink(bucket: str, dataset: str, day: str, part_keys: Iterable[str]) -> str:
+    """Point Athena at exactly these parts (an empty file: the day has no rows)."""
+    key = symlink_prefix(dataset, day) + SYMLINK_NAME
+    body = "".join(f"s3://{bucket}/{k}\n" for k in part_keys).encode()
+    client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/plain")
+    return key
+
+
 def read_manifest(bucket: str, dataset: str, day: str) -> dict[str, Any] | None:
     try:
         body = client("s3").get_object(Bucket=bucket, Key=partition_prefix(dataset, day) + MANIFEST_NAME)["Body"]
@@ -125,8 +146,12 @@ def read_manifest(bucket: str, dataset: str, day: str) -> dict[str, Any] | None:
     return manifest
 
 
-def delete_keys(bucket: str, keys: list[str]) -> None:
+def delete_keys(bucket: str, keys: list[str]) -> list[str]:
+    """Delete the keys; returns those S3 could not delete (DeleteObjects reports them per key, not as an error)."""
     s3 = client("s3")
+    failed: list[str] = []
     for start in range(0, len(keys), 1000):  # DeleteObjects takes up to 1,000 keys
         chunk = keys[start:start + 1000]
-        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})
+        answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})
+        failed.extend(str(e["Key"]) for e in answer.get("Errors", []))
+    return failed

@@ -14,8 +14,10 @@ customers who complained, and the analyses' accumulators (days x branches x
 categories); not by the number of interactions. The API's churn and anomaly
 answers are stored in the analytics table at the end.
 
-Every dataset's `_manifest.json` is written after all its parts; a re-run of
-a day writes new parts, switches the manifest, then deletes the old parts.
+Every dataset's symlink file (what Athena reads) and `_manifest.json` are
+written after all its parts; a re-run of a day writes new parts, switches the
+symlink file and the manifest, then deletes the old parts
+(chalicelib/persistence/export_files.py).
 """
 
 from __future__ import annotations
@@ -102,6 +104,7 @@ class _Run:
         self.bands: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.recent_root_causes: list[dict[str, Any]] = []
         self.growing: list[dict[str, object]] = []
+        self.switched: set[str] = set()  # datasets whose readers now see this run's parts
 
     # ------------------------------------------------------------------ writing
 
@@ -239,9 +242,14 @@ class _Run:
         flagged.sort(key=lambda r: (-abs(float(r["robust_z"])), r["day"], r["branch_id"], r["metric"], r["dimension"]))
         return flagged[:ANOMALY_API_MAX_ITEMS], len(flagged) > ANOMALY_API_MAX_ITEMS
 
-    # ------------------------------------------------------------------ finishing: manifests last
+    # ------------------------------------------------------------------ finishing: the switch last
 
     def finish(self, started_at: str) -> dict[str, Any]:
+        """Switch each dataset to this run's parts (symlink file for Athena, then manifest), then delete its old ones.
+
+        Each dataset switches in its own two PUTs; a failure midway leaves every
+        dataset whole (this run's or the previous one's), see `_abandon`.
+        """
         from chalicelib.persistence import export_files
 
         summary: dict[str, Any] = {}
@@ -257,24 +265,37 @@ class _Run:
                 "source_time_range": {"from": span.first, "to": span.last},
                 "snapshot_ends_at": self.snap.ends_at, "started_at": started_at, "written_at": iso(utcnow()),
             }
+            export_files.write_symlink(self.bucket, name, self.dt, [p.key for p in parts])
+            self.switched.add(name)
             export_files.write_manifest(self.bucket, name, self.dt, manifest)
             current = {p.key for p in parts}
-            stale = [k for k in self.old_keys[name] if k not in current and not k.endswith(ex.MANIFEST_NAME)]
-            export_files.delete_keys(self.bucket, stale)
+            self.delete([k for k in self.old_keys[name] if k not in current and not k.endswith(ex.MANIFEST_NAME)])
             summary[name] = {"rows": writer.rows, "bytes": writer.bytes, "parts": len(parts)}
         return summary
 
+    def delete(self, keys: list[str]) -> None:
+        """Delete parts no reader is pointed at; what S3 refuses stays for the next run of the day to delete."""
+        from chalicelib.persistence import export_files
+
+        if not keys:
+            return
+        try:
+            left = export_files.delete_keys(self.bucket, keys)
+        except Exception:  # noqa: BLE001 - cleanup only: every reader is pointed elsewhere already
+            left = keys
+        if left:
+            count("AnalyticsExportStalePartsLeft")
+            logger().warning("analytics export: some parts could not be deleted", extra={"date": self.dt,
+                                                                                         "parts": len(left)})
+
 
 def _abandon(run: _Run) -> None:
-    """After a failure: delete the parts this run uploaded, so Athena (which lists the prefix) does not count them
-    next to the previous export. Best effort: a run killed outright leaves them to the next run of the date."""
-    from chalicelib.persistence import export_files
-
-    for writer in run.writers.values():
-        try:
-            export_files.delete_keys(run.bucket, [p.key for p in writer.parts])
-        except Exception:  # noqa: BLE001 - the original error is what matters; the next run cleans up
-            logger().warning("analytics export: could not delete a failed run's parts", extra={"date": run.dt})
+    """After a failure: delete the parts this run uploaded for datasets it did not switch to. No reader is pointed
+    at them; deleting them keeps the partition tidy. Best effort: a run killed outright leaves them to the next run
+    of the date (which deletes every part its readers are not pointed at)."""
+    for name, writer in run.writers.items():
+        if name not in run.switched:
+            run.delete([p.key for p in writer.parts])
 
 
 def _slow(complaint: dict[str, Any]) -> bool:
@@ -304,12 +325,10 @@ def export_day(day: date, run_id: str) -> dict[str, Any]:
                 run.complaint_group(items)
         run.flush_block()
         anomalies, truncated = run.analyses()
-        for writer in run.writers.values():
-            writer.close()
+        summary = run.finish(started_at)
     except Exception:
         _abandon(run)
         raise
-    summary = run.finish(started_at)
     for branch in config.branches:
         kept = sorted(run.at_risk.get(branch, []), key=lambda k: an.churn_sort_key(k[1], k[2]))[:CHURN_TOP_PER_BRANCH]
         analytics_results.put_churn(branch, run.dt, run_id, [
