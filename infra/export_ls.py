@@ -17,24 +17,18 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import sys
 from datetime import UTC
 from pathlib import Path
 from typing import Any
 
+from infra import ports
+
 PREFIX = "exports/"
 REGION = "ap-southeast-3"
 _PARTITION = re.compile(r"^exports/(?P<dataset>[^/]+)/dt=(?P<dt>[^/]+)/(?P<name>[^/]+)$")
 _OURS = re.compile(r"^(part-\d{5}\.jsonl\.gz|_manifest\.json)$")  # what --download may remove from DIR
-
-
-def default_port() -> int:
-    value = os.environ.get("RELASI_AWS_PORT") or "4566"
-    if not value.isdigit() or not 0 < int(value) < 65536:
-        raise SystemExit(f"error: RELASI_AWS_PORT must be a port number (1-65535), not {value!r}")
-    return int(value)
 
 
 def s3_client(aws_port: int) -> Any:
@@ -118,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             "(every day is a whole snapshot)."
         ),
     )
-    parser.add_argument("--aws-port", type=int, default=default_port(), help="moto's port (default: %(default)s)")
+    parser.add_argument("--aws-port", type=int, default=ports.aws_port(), help="moto's port (default: %(default)s)")
     parser.add_argument("--stage", default="dev", help="the local stack's stage (default: %(default)s)")
     parser.add_argument("--bucket", help="the bucket (default: the stack's relasi-<stage>-exports-*)")
     parser.add_argument("--download", metavar="DIR", type=Path,

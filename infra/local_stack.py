@@ -181,15 +181,19 @@ def wait_until_up(url: str, timeout_s: float = 30.0) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from infra.ports import api_port, aws_port
+
     parser = argparse.ArgumentParser(
         prog="make run",
         description="Run Relasi locally: moto (embedded AWS) plus the Chalice API, with demo users and data.",
         epilog="Environment: RELASI_API_PORT (default 8000), RELASI_AWS_PORT (default 4566), "
         "SEED=none to start without demo customers.",
     )
-    parser.add_argument("--api-port", type=int, default=int(os.environ.get("RELASI_API_PORT", "8000")))
-    parser.add_argument("--aws-port", type=int, default=int(os.environ.get("RELASI_AWS_PORT", "4566")))
-    parser.add_argument("--no-seed", action="store_true", default=os.environ.get("SEED", "").lower() == "none")
+    parser.add_argument("--api-port", type=int, default=api_port(), help="the API's port (default: %(default)s)")
+    parser.add_argument("--aws-port", type=int, default=aws_port(),
+                        help="moto's port, the local AWS endpoint (default: %(default)s)")
+    parser.add_argument("--no-seed", action="store_true", default=os.environ.get("SEED", "").lower() == "none",
+                        help="start without demo customers (SEED=none)")
     args = parser.parse_args(argv)
 
     if args.api_port == args.aws_port:

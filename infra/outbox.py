@@ -35,7 +35,6 @@ import email
 import email.policy
 import functools
 import json
-import os
 import re
 import sys
 import threading
@@ -45,6 +44,8 @@ import urllib.request
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
+
+from infra import ports
 
 PATH = "/_relasi/outbox"
 SAMPLE_INTERVAL_S = 0.1
@@ -308,13 +309,9 @@ def with_outbox(server_class: type, *wrappers: Callable[[Callable[..., Iterable[
 # --------------------------------------------------------------------------
 
 
-def default_port() -> int:
-    return int(os.environ.get("RELASI_AWS_PORT", "4566"))
-
-
 def fetch(aws_port: int | None = None, *, channel: str | None = None, timeout_s: float = 10.0) -> list[Message]:
     """The outbox of the local stack whose moto listens on `aws_port` (default RELASI_AWS_PORT or 4566), oldest first."""
-    port = default_port() if aws_port is None else aws_port
+    port = ports.aws_port() if aws_port is None else aws_port
     with urllib.request.urlopen(f"http://127.0.0.1:{port}{PATH}", timeout=timeout_s) as response:  # noqa: S310
         messages: list[Message] = json.load(response)["messages"]
     return [m for m in messages if channel is None or m["channel"] == channel]
@@ -334,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
             "infra.outbox.fetch(port)."
         ),
     )
-    parser.add_argument("--aws-port", type=int, default=default_port(), help="moto's port (default: %(default)s)")
+    parser.add_argument("--aws-port", type=int, default=ports.aws_port(), help="moto's port (default: %(default)s)")
     parser.add_argument("--channel", choices=CHANNELS, help="only this channel")
     parser.add_argument("--json", action="store_true", help="print the messages as one JSON array instead")
     args = parser.parse_args(argv)

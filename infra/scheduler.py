@@ -90,7 +90,8 @@ def utc_now() -> datetime:
 
 def iso_z(moment: datetime) -> str:
     """EventBridge's form of a time: `2026-03-10T01:00:00Z` (UTC, whole seconds)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    # isoformat, not strftime: strftime writes year 1 as "1", which no ISO 8601 parser reads
+    return moment.astimezone(UTC).replace(microsecond=0, tzinfo=None).isoformat() + "Z"
 
 
 # --------------------------------------------------------------------------

@@ -20,8 +20,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: unknown demo user {args.user!r}; use one of: {', '.join(USERS)}", file=sys.stderr)
         return 2
     from infra.local_stack import aws_environment
+    from infra.ports import aws_port
 
-    os.environ.update(aws_environment(int(os.environ.get("RELASI_AWS_PORT", "4566"))))
+    os.environ.update(aws_environment(aws_port()))
     from infra.demo import find_pool, id_token
 
     try:

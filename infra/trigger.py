@@ -23,15 +23,14 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from chalicelib.config import EXPORT_EARLIEST_DATE
+from infra import ports
 from infra.scheduler import PATH
 
 DEFAULT_TIMEZONE = "Asia/Jakarta"
 TIMEOUT_S = 600.0  # a job runs synchronously; the answer waits for it
 SUMMARY_RESULT_CHARS = 300
-
-
-def default_port() -> int:
-    return int(os.environ.get("RELASI_AWS_PORT", "4566"))
+DID_NOTHING = ("skipped", "refused")  # a job's result status that exits 1 (e.g. the day is being exported)
 
 
 def today(timezone: str | None = None) -> date:
@@ -76,13 +75,13 @@ def trigger(job: str, day: date | str, aws_port: int | None = None, *, timeout_s
 
     Raises TriggerError (unknown job: its `answer["known_jobs"]`; the stack not running; the job raised).
     """
-    port = default_port() if aws_port is None else aws_port
+    port = ports.aws_port() if aws_port is None else aws_port
     return _call(port, "POST", {"job": job, "date": str(day)}, timeout_s)
 
 
 def jobs(aws_port: int | None = None, *, timeout_s: float = 10.0) -> list[dict[str, Any]]:
     """The scheduled jobs of the local stack at `aws_port`: name, schedule, handler, next_fire."""
-    port = default_port() if aws_port is None else aws_port
+    port = ports.aws_port() if aws_port is None else aws_port
     found: list[dict[str, Any]] = _call(port, "GET", None, timeout_s)["jobs"]
     return found
 
@@ -102,7 +101,10 @@ def main(argv: list[str] | None = None) -> int:
             "(`make run`) now, as if it had fired at its scheduled time on DATE: the scheduled event's `time` is "
             "the cron's time of day on DATE in UTC (00:00 UTC for a rate() job). Waits for the job and prints one "
             "line: job, date, event time, and what the handler returned (JSON). Exits 1 if the stack is not "
-            "running, the job is unknown (the known ones are listed) or the job raised. analytics-export "
+            "running, the job is unknown (the known ones are listed), the job raised, or it did nothing (its "
+            "result's status is skipped or refused, e.g. analytics-export of a day being exported, or of a day "
+            f"before {EXPORT_EARLIEST_DATE} or after today); 2 if JOB or DATE is missing or malformed (an empty JOB lists the "
+            "jobs). analytics-export "
             "(02:00 Asia/Jakarta = 19:00 UTC of the day before) exports the local day before its event: its "
             "event time on DATE is 19:00 UTC of DATE = 02:00 WIB of DATE+1, so it exports DATE itself."
         ),
@@ -114,9 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         ),
     )
     parser.add_argument("job", nargs="?", default="", help="the job's name (@app.schedule(name=...)), e.g. "
-                        "daily-reminders; empty: list the jobs")
+                        "daily-reminders; empty: list the jobs (and exit 2)")
     parser.add_argument("date", nargs="?", default="", help="YYYY-MM-DD (default: today in TIMEZONE)")
-    parser.add_argument("--aws-port", type=int, default=default_port(), help="moto's port (default: %(default)s)")
+    parser.add_argument("--aws-port", type=int, default=ports.aws_port(), help="moto's port (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print the stack's whole answer as JSON instead")
     args = parser.parse_args(argv)
 
@@ -149,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc}", file=sys.stderr)
         return 1
     print(json.dumps(answer, ensure_ascii=False, indent=2) if args.json else summary(answer))
+    result = answer.get("result")
+    if isinstance(result, dict) and result.get("status") in DID_NOTHING:
+        print(f"error: {args.job} did nothing for {day_text}: {result.get('reason') or result['status']}",
+              file=sys.stderr)
+        return 1
     return 0
 
 

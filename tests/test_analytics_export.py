@@ -260,6 +260,17 @@ def test_a_bad_export_request_is_a_400_and_starts_nothing(as_user: Any, body: di
     assert as_user("admin").get("/analytics/exports?limit=100").json["items"] == before
 
 
+@pytest.mark.parametrize("day", ["20240305", "2024-W10-2", "2024-13-01", "abc"])
+def test_an_export_run_is_found_by_its_yyyy_mm_dd_date_only(as_user: Any, day: str) -> None:
+    from chalicelib.persistence import analytics_results
+
+    analytics_results.request_run("2024-03-05", "held", trigger="api", requested_by=None,
+                                  now_epoch=int(time.time()), lease_seconds=-60)
+    assert as_user("analyst").get("/analytics/exports/2024-03-05").status_code == 200
+    answer = as_user("analyst").get(f"/analytics/exports/{day}")
+    assert answer.status_code == 404 and answer.headers["Content-Type"] == "application/problem+json"
+
+
 def test_an_export_of_tomorrow_is_refused(as_user: Any) -> None:
     answer = as_user("admin").post("/analytics/exports", {"date": (today() + timedelta(days=2)).isoformat()})
     assert answer.status_code == 400
@@ -280,6 +291,51 @@ def test_a_second_request_while_one_is_queued_is_a_409(stack: dict[str, str], as
     answer = as_user("analyst").post("/analytics/exports", {"date": day})
     assert answer.status_code == 409, answer.body
     analytics_results.finish_run(day, "held-by-test", status="failed", now_epoch=int(time.time()), error="Test")
+
+
+@pytest.mark.parametrize("day", ["2099-01-01", "2023-12-31", "2026-02-30", "someday"])
+def test_the_job_refuses_a_day_out_of_range_and_keeps_the_latest_results(
+        exported: dict[str, Any], day: str) -> None:
+    """An invocation with any date (the API allows 2024-01-01 up to today only) changes nothing."""
+    from chalicelib.persistence import analytics_results
+    from chalicelib.workflows import analytics_export
+
+    latest = (analytics_results.get_churn(BRANCH), analytics_results.get_anomalies(),
+              analytics_results.get_insights())
+    answer = analytics_export.on_event({"time": "2026-03-10T19:00:00Z", "detail": {"date": day, "run_id": "x"}})
+    assert answer["status"] == "refused"
+    assert analytics_results.get_run(day) is None
+    assert (analytics_results.get_churn(BRANCH), analytics_results.get_anomalies(),
+            analytics_results.get_insights()) == latest
+
+
+def test_a_scheduled_run_of_a_requested_day_records_itself_not_the_request(
+        stack: dict[str, str], exported: dict[str, Any]) -> None:
+    from chalicelib.persistence import analytics_results
+    from chalicelib.services.analytics import run_out
+    from chalicelib.workflows import analytics_export
+
+    assert exported["trigger"] == "api" and exported["requested_at"] is not None
+    done = analytics_export.run(today(), trigger="schedule")
+    run = run_out(analytics_results.get_run(today().isoformat()) or {})
+    assert run["run_id"] == done["run_id"] != exported["run_id"]
+    assert run["trigger"] == "schedule" and run["requested_at"] is None and run["status"] == "succeeded"
+    assert run["rows"] == sum(d["rows"] for d in done["datasets"].values())
+
+
+def test_a_run_that_died_without_a_word_shows_as_failed_once_its_lease_is_over(as_user: Any) -> None:
+    from chalicelib.persistence import analytics_results
+
+    now = int(time.time())
+    analytics_results.request_run("2024-03-02", "died", trigger="api", requested_by=None, now_epoch=now - 3600,
+                                  lease_seconds=960)  # queued an hour ago, never finished
+    analytics_results.request_run("2024-03-03", "busy", trigger="api", requested_by=None, now_epoch=now,
+                                  lease_seconds=960)
+    died = as_user("analyst").get("/analytics/exports/2024-03-02")
+    assert died.status_code == 200 and died.json["status"] == "failed" and died.json["error"] == "Abandoned"
+    busy = as_user("analyst").get("/analytics/exports/2024-03-03")
+    assert busy.json["status"] == "queued" and busy.json["error"] is None
+    analytics_results.finish_run("2024-03-03", "busy", status="failed", now_epoch=now, error="Test")
 
 
 def test_churn_risk_names_the_branchs_customers_for_its_manager(

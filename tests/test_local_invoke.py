@@ -20,7 +20,7 @@ from typing import Any
 import boto3
 import pytest
 
-DAY = "2001-02-03"  # a day no other test exports: nothing in the session's table is that old
+DAY = "2024-01-02"  # a day no other test exports: nothing in the session's table is that old
 
 
 def _lambda() -> Any:

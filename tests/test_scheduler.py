@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from chalice import Chalice, Cron, Rate
@@ -366,3 +367,16 @@ def test_invoke_route_runs_the_job_for_an_asynchronous_invoke_and_passes_the_res
         "202 Accepted"
     wait_for(lambda: len(route.standby.runs) == 5)  # type: ignore[union-attr]
     assert route.standby.runs[-1].error == "KeyError"  # type: ignore[union-attr]
+
+
+def test_trigger_of_an_export_the_job_refuses_exits_1_saying_so(running_stack: RunningStack) -> None:
+    done = run_trigger("analytics-export", "2099-01-01", env=running_stack.env)
+    assert done.returncode == 1, (done.stdout, done.stderr)
+    assert '"status":"refused"' in done.stdout and "did nothing for 2099-01-01: out_of_range" in done.stderr
+    done = run_trigger("analytics-export", "0001-01-01", env=running_stack.env)  # no traceback on a far date
+    assert done.returncode == 1 and "out_of_range" in done.stderr, (done.stdout, done.stderr)
+
+
+def test_event_times_keep_four_digit_years() -> None:
+    assert sched.iso_z(datetime(1, 1, 1, 19, 0, 5, 999, tzinfo=UTC)) == "0001-01-01T19:00:05Z"
+    assert sched.iso_z(datetime(2026, 3, 10, 8, 30, tzinfo=ZoneInfo("Asia/Jakarta"))) == "2026-03-10T01:30:00Z"

@@ -7,12 +7,16 @@ Each route is one (RouteSpec, view) entry in ROUTES.
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any
 
 from chalicelib.api import cursors
 from chalicelib.api.http import Call, Reply, RouteSpec, View
 from chalicelib.domain.errors import NotFound
+
+
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 def _services() -> Any:
@@ -41,10 +45,13 @@ def list_exports(call: Call) -> Reply:
 
 
 def get_export(call: Call, day: str) -> Reply:
+    # YYYY-MM-DD only: fromisoformat also reads 20261202 and 2026-W49-3, which are not the run's address
     try:
-        wanted = date.fromisoformat(day)
+        wanted = date.fromisoformat(day) if _DAY.fullmatch(day) else None
     except ValueError:
-        raise NotFound("No export of that date has been run.") from None
+        wanted = None
+    if wanted is None:
+        raise NotFound("No export of that date has been run.")
     return Reply(_services().get_run(wanted))
 
 

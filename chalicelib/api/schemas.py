@@ -531,8 +531,9 @@ class AnalyticsSummary(BaseModel):
 def _export_date(value: date) -> date:
     from zoneinfo import ZoneInfo
 
-    today = datetime.now(ZoneInfo(settings().timezone)).date()
-    if value.isoformat() < C.EXPORT_EARLIEST_DATE or value > today:
+    from chalicelib.domain.exports import exportable
+
+    if not exportable(value, datetime.now(ZoneInfo(settings().timezone)).date()):
         raise ValueError(f"must be between {C.EXPORT_EARLIEST_DATE} and today")
     return value
 
@@ -565,7 +566,8 @@ class ExportRunOut(BaseModel):
     rows: int | None = Field(description="all datasets, once succeeded")
     bytes: int | None = Field(description="all datasets' gzipped parts, once succeeded")
     datasets: dict[str, ExportDatasetOut] | None
-    error: str | None = Field(description="the error's type, when failed")
+    error: str | None = Field(description="the error's type, when failed; Abandoned: the run stopped without "
+                                          "finishing (a timeout or a crash) and let go of its date")
 
 
 class ExportRunList(BaseModel):

@@ -22,6 +22,7 @@ from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from chalicelib.config import EXPORT_EARLIEST_DATE
 from chalicelib.domain.analytics import age_band
 from chalicelib.domain.clock import iso
 
@@ -157,6 +158,12 @@ ANALYSIS_DATASETS = ("rfm", "churn_risk", "complaint_root_causes", "anomalies")
 # History changes whose values are enumerations; other changes (assignee,
 # resolution note) keep only that they happened.
 _HISTORY_VALUES_KEPT = frozenset({"created", "status", "escalation"})
+
+
+def exportable(day: date, today: date) -> bool:
+    """A snapshot can be taken of EXPORT_EARLIEST_DATE (where the Glue tables' dt projection starts) up to today
+    (local): not of a day still to come, whose numbers would also stand in the API as the latest."""
+    return date.fromisoformat(EXPORT_EARLIEST_DATE) <= day <= today
 
 
 class Pseudonymizer:

@@ -70,12 +70,17 @@ def request_run(day: str, run_id: str, *, trigger: str, requested_by: str | None
 
 
 def begin_run(day: str, run_id: str, *, trigger: str, now_epoch: int, lease_seconds: int) -> bool:
-    """Take the day's lease for `run_id` (its own queued record, or a day nobody holds). False: someone else holds it."""
+    """Take the day's lease for `run_id` (its own queued record, or a day nobody holds). False: someone else holds it.
+
+    The record then describes this run only: the previous run's outcome and
+    datasets go, and so does a request unless this run is the one requested.
+    """
+    remove = "finished_at_epoch, #e, datasets" + ("" if trigger == "api" else ", requested_by, requested_at_epoch")
     try:
         client("dynamodb").update_item(
             TableName=_table(), Key={"pk": {"S": EXPORT_PK}, "sk": {"S": day}},
-            UpdateExpression="SET #s = :running, run_id = :run, #d = :day, #t = if_not_exists(#t, :trigger), "
-                             "started_at_epoch = :now, lease_until = :lease REMOVE finished_at_epoch, #e",
+            UpdateExpression="SET #s = :running, run_id = :run, #d = :day, #t = :trigger, "
+                             f"started_at_epoch = :now, lease_until = :lease REMOVE {remove}",
             ConditionExpression="attribute_not_exists(pk) OR run_id = :run OR NOT #s IN (:queued, :running) "
                                 "OR lease_until < :now",
             ExpressionAttributeNames={"#s": "status", "#d": "date", "#t": "trigger", "#e": "error"},

@@ -65,21 +65,30 @@ def request_export(access: Access, day: date) -> dict[str, Any]:
     return run_out(analytics_export.request(day, access.principal.sub))
 
 
-def run_out(record: dict[str, Any]) -> dict[str, Any]:
-    """An export run as the API shows it (epoch seconds as ISO 8601)."""
-    from datetime import UTC, datetime
+def run_out(record: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
+    """An export run as the API shows it (epoch seconds as ISO 8601).
+
+    A run still queued or running after its lease has died without saying so
+    (a Lambda timeout, out of memory): it shows as failed, `Abandoned`.
+    """
+    from datetime import UTC
 
     from chalicelib.domain.clock import iso
+    from chalicelib.persistence.analytics_results import ACTIVE
 
     def stamp(name: str) -> str | None:
         value = record.get(name)
         return iso(datetime.fromtimestamp(int(value), UTC)) if value is not None else None
 
     datasets = record.get("datasets") or {}
+    status, error = record["status"], record.get("error")
+    lease_until = record.get("lease_until")
+    if status in ACTIVE and lease_until is not None and int(lease_until) < (now or utcnow()).timestamp():
+        status, error = "failed", "Abandoned"
     return {
         "date": record["date"],
         "run_id": record["run_id"],
-        "status": record["status"],
+        "status": status,
         "trigger": record.get("trigger"),
         "requested_at": stamp("requested_at_epoch"),
         "started_at": stamp("started_at_epoch"),
@@ -87,7 +96,7 @@ def run_out(record: dict[str, Any]) -> dict[str, Any]:
         "rows": sum(int(d["rows"]) for d in datasets.values()) if datasets else None,
         "bytes": sum(int(d["bytes"]) for d in datasets.values()) if datasets else None,
         "datasets": datasets or None,
-        "error": record.get("error"),
+        "error": error,
     }
 
 

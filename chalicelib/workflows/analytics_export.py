@@ -355,6 +355,11 @@ def run(day: date, *, run_id: str | None = None, trigger: str) -> dict[str, Any]
 
     run_id = run_id or new_id()
     dt = day.isoformat()
+    if not ex.exportable(day, utcnow().astimezone(ZoneInfo(settings().timezone)).date()):
+        # Only a direct invocation gets here (the API and the schedule ask for such days only): retrying won't help.
+        logger().warning("analytics export refused: the day is before the first or after today", extra={"date": dt})
+        count("AnalyticsExportRefused")
+        return {"date": dt, "status": "refused", "reason": "out_of_range"}
     if not analytics_results.begin_run(dt, run_id, trigger=trigger, now_epoch=_epoch(),
                                        lease_seconds=EXPORT_LEASE_SECONDS):
         logger().info("analytics export skipped: the day is being exported", extra={"date": dt})
@@ -381,8 +386,14 @@ def on_event(event: dict[str, Any]) -> dict[str, Any]:
     """The `analytics-export` function: a schedule's event, or the API's request {"detail": {"date", "run_id"}}."""
     detail = event.get("detail") or {}
     try:
-        if detail.get("date"):
-            return run(date.fromisoformat(str(detail["date"])), run_id=detail.get("run_id"), trigger="api")
+        try:
+            day = date.fromisoformat(str(detail["date"])) if detail.get("date") else None
+        except ValueError:
+            logger().warning("analytics export refused: the event's date is not a date")
+            count("AnalyticsExportRefused")
+            return {"date": None, "status": "refused", "reason": "bad_date"}
+        if day is not None:
+            return run(day, run_id=detail.get("run_id"), trigger="api")
         return run(day_of_event(event, settings().timezone), trigger="schedule")
     finally:
         metrics().flush_metrics()
