@@ -15,7 +15,6 @@ from chalicelib.api import cursors
 from chalicelib.api.http import Call, Reply, RouteSpec, View
 from chalicelib.domain.errors import NotFound
 
-
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
