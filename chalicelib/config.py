@@ -91,6 +91,11 @@ RESOLUTION_TIME_BUCKETS_HOURS = (1, 4, 8, 24, 48, 72, 168, 336, 720)
 # A counted stream record's marker lives this long: longer than the stream keeps
 # a record (24 hours), so every redelivery finds it and counts nothing twice.
 AGGREGATES_EVENT_MARKER_TTL_SECONDS = 48 * 60 * 60
+# Every record's transaction adds to the same ALL counters, so concurrent shards' transactions conflict
+# (TransactionConflict): retried in place this many times, backing off from the base delay, with full jitter.
+AGGREGATES_CONFLICT_RETRIES = 6
+AGGREGATES_CONFLICT_BACKOFF_BASE_SECONDS = 0.02
+AGGREGATES_CONFLICT_BACKOFF_MAX_SECONDS = 1.0
 # GET /analytics/summary: the default window (days ending today) and the longest one.
 ANALYTICS_WINDOW_DEFAULT_DAYS = 30
 ANALYTICS_WINDOW_MAX_DAYS = 366

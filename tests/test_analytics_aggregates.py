@@ -248,6 +248,66 @@ def test_a_cancelled_transaction_leaves_no_record_behind_and_the_stream_readable
     assert admin.get(f"/customers/{first['id']}").json["branch_id"] == "jakarta"
 
 
+def _conflicting(monkeypatch: pytest.MonkeyPatch, conflicts: int) -> list[int]:
+    """The next `conflicts` TransactWriteItems are cancelled for TransactionConflict (what DynamoDB answers when
+    another transaction holds a counter item; moto never does), the rest reach moto. Returns the calls' count."""
+    from botocore.exceptions import ClientError
+
+    from chalicelib import config
+    from chalicelib.persistence import aggregates
+
+    monkeypatch.setattr(aggregates, "AGGREGATES_CONFLICT_BACKOFF_BASE_SECONDS", 0.001)
+    assert config.AGGREGATES_CONFLICT_RETRIES >= 2
+    client = aggregates._client()
+    real = client.transact_write_items
+    calls = [0]
+
+    def transact(**kwargs: Any) -> Any:
+        calls[0] += 1
+        if calls[0] <= conflicts:
+            reasons = [{"Code": "None"}, *({"Code": "TransactionConflict"} for _ in kwargs["TransactItems"][1:])]
+            raise ClientError({"Error": {"Code": "TransactionCanceledException", "Message": "conflict"},
+                               "CancellationReasons": reasons}, "TransactWriteItems")
+        return real(**kwargs)
+
+    monkeypatch.setattr(client, "transact_write_items", transact)
+    return calls
+
+
+def _counter(stack: dict[str, str], scope: str, name: str) -> int:
+    item = boto3.client("dynamodb").get_item(TableName=stack["ANALYTICS_TABLE_NAME"],
+                                             Key={"pk": {"S": f"AGG#{scope}"}, "sk": {"S": "NOW"}}).get("Item") or {}
+    return int(item.get(name, {}).get("N", 0))
+
+
+def test_a_record_whose_transaction_conflicts_is_retried_in_place_and_counted_once(
+        stack: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.persistence import aggregates
+
+    scope, event_id = f"conflict-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    calls = _conflicting(monkeypatch, conflicts=2)
+    assert aggregates.apply_once(event_id, {CounterKey(scope, "NOW", "cust|lead"): 1}) == "applied"
+    assert calls[0] == 3 and _counter(stack, scope, "cust|lead") == 1
+    assert aggregates.apply_once(event_id, {CounterKey(scope, "NOW", "cust|lead"): 1}) == "duplicate"
+    assert _counter(stack, scope, "cust|lead") == 1
+
+
+def test_a_conflict_that_outlasts_the_retries_fails_the_record_and_writes_nothing(
+        stack: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.config import AGGREGATES_CONFLICT_RETRIES
+    from chalicelib.domain.errors import ServiceUnavailable
+    from chalicelib.persistence import aggregates
+
+    scope, event_id = f"conflict-{uuid.uuid4().hex[:8]}", uuid.uuid4().hex
+    calls = _conflicting(monkeypatch, conflicts=AGGREGATES_CONFLICT_RETRIES + 1)
+    with pytest.raises(ServiceUnavailable):
+        aggregates.apply_once(event_id, {CounterKey(scope, "NOW", "cust|lead"): 1})
+    assert calls[0] == AGGREGATES_CONFLICT_RETRIES + 1 and _counter(stack, scope, "cust|lead") == 0
+    # the event source mapping delivers the record again: counted then, once
+    assert aggregates.apply_once(event_id, {CounterKey(scope, "NOW", "cust|lead"): 1}) == "applied"
+    assert _counter(stack, scope, "cust|lead") == 1
+
+
 # --- over HTTP --------------------------------------------------------------------------------------------------
 
 

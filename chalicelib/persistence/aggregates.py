@@ -13,21 +13,32 @@ Exactly once: one stream record's deltas are applied in ONE TransactWriteItems
 together with a Put of its marker `EVT#<eventID>` on condition that the marker
 does not exist. A redelivered record finds the marker: the transaction is
 cancelled with ConditionalCheckFailed on the marker alone, and nothing is
-counted twice. Any other cancellation (a conflict, throttling...) is raised so
-the record is retried. The marker outlives the stream's 24 hours of
-retention (AGGREGATES_EVENT_MARKER_TTL_SECONDS).
+counted twice. Every record adds to the same `ALL` counters, so transactions of
+records handled at once (one Lambda per shard) conflict: a cancellation for
+TransactionConflict is retried here with jittered backoff (botocore does not
+retry it), up to AGGREGATES_CONFLICT_RETRIES times. Any other cancellation
+(throttling...) or a conflict that outlasts the retries is raised so the
+record is retried by the event source mapping. The marker outlives the
+stream's 24 hours of retention (AGGREGATES_EVENT_MARKER_TTL_SECONDS).
 
 The raw client is used (not PynamoDB): counter names are dynamic attributes.
 """
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.aws import client, error_code
-from chalicelib.config import AGGREGATES_EVENT_MARKER_TTL_SECONDS, settings
+from chalicelib.config import (
+    AGGREGATES_CONFLICT_BACKOFF_BASE_SECONDS,
+    AGGREGATES_CONFLICT_BACKOFF_MAX_SECONDS,
+    AGGREGATES_CONFLICT_RETRIES,
+    AGGREGATES_EVENT_MARKER_TTL_SECONDS,
+    settings,
+)
 from chalicelib.domain.aggregates import NOW, CounterKey
 from chalicelib.domain.errors import ServiceUnavailable
 from chalicelib.persistence.errors import RETRYABLE
@@ -94,24 +105,31 @@ def apply_once(event_id: str, deltas: Mapping[CounterKey, int]) -> str:
         return "empty"
     items = transaction_items(event_id, deltas, table=settings().analytics_table_name,
                               expires_at=int(time.time()) + AGGREGATES_EVENT_MARKER_TTL_SECONDS)
-    try:
-        _client().transact_write_items(TransactItems=items)
-    except Exception as exc:
-        if error_code(exc) == "TransactionCanceledException" and _only_marker_failed(exc, len(items)):
-            return "duplicate"
-        if error_code(exc) in RETRYABLE:
-            raise ServiceUnavailable("The analytics table is busy; retry shortly.") from exc
-        raise
-    return "applied"
+    for attempt in range(AGGREGATES_CONFLICT_RETRIES + 1):
+        try:
+            _client().transact_write_items(TransactItems=items)
+            return "applied"
+        except Exception as exc:
+            codes = _cancellation_codes(exc)
+            if len(codes) == len(items) and codes[0] == "ConditionalCheckFailed" and \
+                    all(c == "None" for c in codes[1:]):
+                return "duplicate"  # the marker's condition failed (the record was counted) and nothing else
+            if "TransactionConflict" in codes and attempt < AGGREGATES_CONFLICT_RETRIES:
+                time.sleep(random.uniform(0, min(AGGREGATES_CONFLICT_BACKOFF_MAX_SECONDS,
+                                                 AGGREGATES_CONFLICT_BACKOFF_BASE_SECONDS * 2 ** attempt)))
+                continue
+            if error_code(exc) in RETRYABLE or "TransactionConflict" in codes:
+                raise ServiceUnavailable("The analytics table is busy; retry shortly.") from exc
+            raise
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def _only_marker_failed(exc: Exception, count: int) -> bool:
-    """The marker's condition failed (the record was counted) and nothing else went wrong."""
+def _cancellation_codes(exc: Exception) -> list[str]:
+    """The per-item reasons of a cancelled transaction ("None" for an item that was fine), or [] for other errors."""
+    if error_code(exc) != "TransactionCanceledException":
+        return []
     reasons = (getattr(exc, "response", None) or {}).get("CancellationReasons") or []
-    if len(reasons) != count or not reasons:
-        return False
-    codes = [str((r or {}).get("Code") or "None") for r in reasons]
-    return codes[0] == "ConditionalCheckFailed" and all(c == "None" for c in codes[1:])
+    return [str((r or {}).get("Code") or "None") for r in reasons]
 
 
 def _numbers(item: Mapping[str, Any]) -> dict[str, int]:
