@@ -23,3 +23,16 @@ def error_code(error: Exception) -> str:
     """The AWS error code of a botocore ClientError ("" for anything else)."""
     response = getattr(error, "response", None) or {}
     return str(response.get("Error", {}).get("Code", ""))
+
+
+SECRET_CACHE_SECONDS = 3600  # a warm container reads a secret once an hour at most
+
+
+def secret_value(secret_id: str) -> str:
+    """The current string of a Secrets Manager secret (cached per container by Powertools' parameters utility)."""
+    from aws_lambda_powertools.utilities.parameters import get_secret  # lazy: only the functions that need it
+
+    value = get_secret(secret_id, max_age=SECRET_CACHE_SECONDS)
+    if not isinstance(value, str):
+        raise TypeError("the secret must be a string")
+    return value

@@ -201,7 +201,8 @@ class Settings:
     # The export: bucket, the function POST /analytics/exports invokes, the pseudonym key, scan parallelism.
     export_bucket: str = field(default_factory=lambda: os.environ.get("EXPORT_BUCKET", ""))
     analytics_export_function: str = field(default_factory=lambda: os.environ.get("ANALYTICS_EXPORT_FUNCTION", ""))
-    pseudonym_secret: bytes = field(default_factory=lambda: os.environ.get("PSEUDONYM_SECRET", "").encode())
+    # The ARN (or name) of the pseudonym key's secret; the key is read at run time (chalicelib/aws.py secret_value).
+    pseudonym_secret_arn: str = field(default_factory=lambda: os.environ.get("PSEUDONYM_SECRET_ARN", ""))
     export_scan_segments: int = field(
         default_factory=lambda: int(os.environ.get("EXPORT_SCAN_SEGMENTS") or EXPORT_SCAN_SEGMENTS_DEFAULT))
 

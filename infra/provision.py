@@ -184,22 +184,27 @@ def _generated(props: dict[str, Any]) -> str:
 
 
 def _play_secrets(template: dict[str, Any]) -> dict[str, str]:
-    """Each secret through the Secrets Manager API; returns the app's variables that hold their values.
+    """Each secret through the Secrets Manager API; returns the app's variables that name or hold them.
 
     `template` is the whole template: the variables are the ones its Type-less
-    entries set on Chalice's functions from a secret (a `{{resolve:secretsmanager:...}}`
-    naming it), e.g. CURSOR_SECRET and PSEUDONYM_SECRET. A secret made by an
-    earlier run of the stack keeps its value.
+    entries set on Chalice's functions from a secret: its value where the
+    template resolves it at deploy time (`{{resolve:secretsmanager:...}}`, e.g.
+    CURSOR_SECRET), its ARN where it is a `Ref` that the function reads at run
+    time (e.g. PSEUDONYM_SECRET_ARN). A secret made by an earlier run of the
+    stack keeps its value.
     """
     sm = boto3.client("secretsmanager")
     values: dict[str, str] = {}
+    arns: dict[str, str] = {}
     for logical_id, props in _resources(template, "AWS::SecretsManager::Secret").items():
         name = _sub_stage(props["Name"])
         try:
-            values[logical_id] = sm.get_secret_value(SecretId=name)["SecretString"]
+            found = sm.get_secret_value(SecretId=name)
         except sm.exceptions.ResourceNotFoundException:
-            values[logical_id] = _generated(props)
-            sm.create_secret(Name=name, SecretString=values[logical_id], Description=props["Description"])
+            found = {"SecretString": _generated(props)}
+            found["ARN"] = sm.create_secret(Name=name, SecretString=found["SecretString"],
+                                            Description=props["Description"])["ARN"]
+        values[logical_id], arns[logical_id] = found["SecretString"], found["ARN"]
     env: dict[str, str] = {}
     for resource in template["Resources"].values():
         if "Type" not in resource:
@@ -208,7 +213,7 @@ def _play_secrets(template: dict[str, Any]) -> dict[str, str]:
                 named = _named(value) & set(values)
                 if named:
                     (logical_id,) = named
-                    env[variable] = values[logical_id]
+                    env[variable] = arns[logical_id] if value == {"Ref": logical_id} else values[logical_id]
     return env
 
 

@@ -34,8 +34,8 @@ def today() -> date:
 
 
 def key_of(stack: dict[str, str], customer_id: str) -> str:
-    secret = stack["PSEUDONYM_SECRET"].encode()
-    return hmac.new(secret, f"customer:{customer_id}".encode(), hashlib.sha256).hexdigest()[:32]
+    secret = boto3.client("secretsmanager").get_secret_value(SecretId=stack["PSEUDONYM_SECRET_ARN"])["SecretString"]
+    return hmac.new(secret.encode(), f"customer:{customer_id}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def s3() -> Any:

@@ -106,9 +106,19 @@ def test_merge_entries_land_on_chalice_resources(packaged: dict[str, Any]) -> No
     assert "{{resolve:secretsmanager:" in json.dumps(api_env["CURSOR_SECRET"])
     assert api_env["ANALYTICS_EXPORT_FUNCTION"] == {"Ref": "AnalyticsExport"}
     export = resources["AnalyticsExport"]["Properties"]
-    assert {"TABLE_NAME", "ANALYTICS_TABLE_NAME", "EXPORT_BUCKET", "PSEUDONYM_SECRET", "TIMEZONE", "STAGE"} <= set(
+    assert {"TABLE_NAME", "ANALYTICS_TABLE_NAME", "EXPORT_BUCKET", "PSEUDONYM_SECRET_ARN", "TIMEZONE", "STAGE"} <= set(
         export["Environment"]["Variables"])
-    assert "{{resolve:secretsmanager:" in json.dumps(export["Environment"]["Variables"]["PSEUDONYM_SECRET"])
+    # the pseudonym key is read at run time: no function's configuration holds it
+    assert export["Environment"]["Variables"]["PSEUDONYM_SECRET_ARN"] == {"Ref": "PseudonymSecret"}
+    for name, resource in resources.items():
+        text = json.dumps(resource)
+        assert not ("resolve:secretsmanager" in text and "PseudonymSecret" in text), name
+    readers = [name for name, r in resources.items() if r["Type"] == "AWS::IAM::Role"
+               and "secretsmanager:GetSecretValue" in json.dumps(r)]
+    assert readers == ["AnalyticsExportRole"]
+    (read,) = [s for s in resources["AnalyticsExportRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+               if s["Action"] == ["secretsmanager:GetSecretValue"]]
+    assert read["Resource"] == ["arn:aws:secretsmanager:*:*:secret:relasi-prod-pseudonym-key-??????"]
     assert (export["Timeout"], export["MemorySize"]) == (900, 1769)
     # the name the API may invoke (.chalice/policy-prod.json), not one CloudFormation makes up
     assert export["FunctionName"] == {"Fn::Sub": "relasi-${Stage}-analytics-export"}
@@ -301,6 +311,7 @@ _SCOPED_RESOURCES = {
     "ses": lambda stage: {"arn:aws:ses:*:*:identity/relasi.example", "arn:aws:ses:*:*:identity/no-reply@relasi.example"},
     "s3": lambda stage: {f"arn:aws:s3:::relasi-{stage}-exports-*", f"arn:aws:s3:::relasi-{stage}-exports-*/exports/*"},
     "lambda": lambda stage: {f"arn:aws:lambda:*:*:function:relasi-{stage}-analytics-export"},
+    "secretsmanager": lambda stage: {f"arn:aws:secretsmanager:*:*:secret:relasi-{stage}-pseudonym-key-??????"},
 }
 
 

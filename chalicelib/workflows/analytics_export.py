@@ -312,10 +312,13 @@ def export_day(day: date, run_id: str) -> dict[str, Any]:
     from chalicelib.persistence import analytics_results, export_source
 
     config = settings()
-    if not config.export_bucket or not config.pseudonym_secret:
-        raise RuntimeError("EXPORT_BUCKET and PSEUDONYM_SECRET must be set")
+    if not config.export_bucket or not config.pseudonym_secret_arn:
+        raise RuntimeError("EXPORT_BUCKET and PSEUDONYM_SECRET_ARN must be set")
+    from chalicelib.aws import secret_value
+
     started_at = iso(utcnow())
-    run = _Run(day, run_id, bucket=config.export_bucket, secret=config.pseudonym_secret, timezone=config.timezone)
+    secret = secret_value(config.pseudonym_secret_arn).encode()
+    run = _Run(day, run_id, bucket=config.export_bucket, secret=secret, timezone=config.timezone)
     try:
         run.read_complaint_features()
         for pk, items in export_source.groups(config.export_scan_segments):
