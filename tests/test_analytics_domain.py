@@ -506,3 +506,27 @@ def test_daily_counts_add_up_and_leave_quiet_days_out() -> None:
 def test_daily_counts_refuse_unknown_metrics_and_negative_counts(metric: str, n: int) -> None:
     with pytest.raises(ValueError):
         DailyCounts().add(day=DAY0, branch_id="jakarta", metric=metric, dimension="service", n=n)
+
+
+# --- what staff typed: city and tags ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("typed", "exported"), [
+    ("Surabaya", "Surabaya"), ("  Kota   Bandung ", "Kota Bandung"), ("Daerah Istimewa Yogyakarta", "Daerah Istimewa Yogyakarta"),
+    ("Bandar Lampung", "Bandar Lampung"), ("Pangkal-Pinang", "Pangkal-Pinang"), ("Jakarta Selatan.", "Jakarta Selatan."),
+    (None, None), ("   ", None),
+    ("Jl. Mawar 12, RT 3", "other"), ("0812 3456 7890", "other"), ("budi@contoh.id", "other"),
+    ("rumah kuning dekat pasar lama", "other"), ("Surabaya, call after 5pm", "other"), ("x" * 41, "other"),
+])
+def test_a_city_is_exported_only_when_it_reads_like_a_place_name(typed: str | None, exported: str | None) -> None:
+    from chalicelib.domain.exports import export_city
+
+    assert export_city(typed) == exported
+
+
+def test_tags_with_a_run_of_digits_are_not_exported() -> None:
+    from chalicelib.domain.exports import export_tags
+
+    assert export_tags(["vip", "b2b", "promo-2024", "081234567890", "nik:3578012345670001", "lebaran-25"]) == [
+        "vip", "b2b", "lebaran-25"]
+    assert export_tags(None) == []

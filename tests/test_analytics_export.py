@@ -103,6 +103,8 @@ def seeded(as_user: Any, stream_pump_module: Any) -> dict[str, Any]:
         }
         if birthday:
             body["birthday"] = birthday
+        else:  # staff typed an address into the city and an id number into a tag
+            body.update(city=f"Jl. Kenanga {stamp}", tags=["vip", f"nik:3578{stamp}"])
         people.append(admin.new_customer(**body))
     first, second, _third = people
     summaries = []
@@ -173,6 +175,8 @@ def test_seeded_customers_are_exported_under_their_pseudonym_with_an_age_band(
     assert by_key[key_of(stack, second["id"])]["sms_opted_out"] is True
     assert by_key[key_of(stack, second["id"])]["age_band"] == "25_34"
     assert by_key[key_of(stack, third["id"])]["age_band"] == "unknown"
+    assert by_key[key_of(stack, third["id"])]["city"] == "other" and by_key[key_of(stack, third["id"])]["tags"] == [
+        "vip"]  # what staff typed that does not read like a city or a label stays out
 
     _, interactions = rows(bucket, "interactions", today())
     mine = [i for i in interactions if i["customer_key"] == key_of(stack, first["id"])]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -22,7 +23,7 @@ from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from chalicelib.config import EXPORT_EARLIEST_DATE
+from chalicelib.config import EXPORT_CITY_MAX_CHARS, EXPORT_CITY_MAX_WORDS, EXPORT_EARLIEST_DATE
 from chalicelib.domain.analytics import age_band
 from chalicelib.domain.clock import iso
 
@@ -56,10 +57,10 @@ DATASETS: dict[str, tuple[Column, ...]] = {
         _c("lifecycle_stage", "string", "lead, prospect, customer, vip, churned"),
         _c("gender", "string", "as recorded, or null"),
         _c("age_band", "string", "age on the snapshot date: under_18, 18_24 ... 65_plus, unknown"),
-        _c("city", "string", "city, or null"),
+        _c("city", "string", "city as typed, 'other' if it does not read like a place name, or null"),
         _c("preferred_channel", "string", "sms or email"),
         _c("language", "string", "id or en"),
-        _c("tags", "array<string>", "labels staff gave the customer"),
+        _c("tags", "array<string>", "labels staff gave the customer (none with 4 digits in a row)"),
         _c("has_email", "boolean", "an email address is on file"),
         _c("sms_marketing_consent", "boolean", "current SMS marketing consent"),
         _c("email_marketing_consent", "boolean", "current email marketing consent"),
@@ -231,6 +232,29 @@ class Snapshot:
         return bool(stamp) and str(stamp) < self.ends_at
 
 
+# City and tags are typed by staff. A city is exported only when it reads like a place name (letters, up to
+# EXPORT_CITY_MAX_WORDS words; an address, a phone or a note typed into it has digits, punctuation or more words);
+# a tag only without a run of digits (a phone, an id number, a date put into a label).
+OTHER_CITY = "other"
+_PLACE_NAME = re.compile(r"[^\W\d_]+(?:[ '.-][^\W\d_]+)*\.?")
+_DIGIT_RUN = re.compile(r"\d{4}")
+
+
+def export_city(value: str | None) -> str | None:
+    """The city as exported: whitespace collapsed, or `other` when it does not read like a place name."""
+    if value is None or not value.strip():
+        return None
+    city = " ".join(value.split())
+    if len(city) > EXPORT_CITY_MAX_CHARS or len(city.split()) > EXPORT_CITY_MAX_WORDS or not _PLACE_NAME.fullmatch(city):
+        return OTHER_CITY
+    return city
+
+
+def export_tags(tags: Sequence[str] | None) -> list[str]:
+    """The tags as exported: those without 4 digits in a row."""
+    return [t for t in tags or () if not _DIGIT_RUN.search(t)]
+
+
 def _consent(consent: Mapping[str, Any] | None, topic: str) -> bool:
     entry = (consent or {}).get(topic) or {}
     return bool(entry.get("value"))
@@ -243,10 +267,10 @@ def customer_row(item: Mapping[str, Any], key: Pseudonymizer, snap: Snapshot, *,
         "lifecycle_stage": item["lifecycle_stage"],
         "gender": item.get("gender"),
         "age_band": age_band(item.get("birthday"), snap.day),
-        "city": item.get("city"),
+        "city": export_city(item.get("city")),
         "preferred_channel": item["preferred_channel"],
         "language": item["language"],
-        "tags": list(item.get("tags") or []),
+        "tags": export_tags(item.get("tags")),
         "has_email": bool(item.get("email")),
         "sms_marketing_consent": _consent(item.get("consent"), "sms_marketing"),
         "email_marketing_consent": _consent(item.get("consent"), "email_marketing"),
