@@ -281,12 +281,12 @@ def test_breach_share_per_week_and_change_against_previous_week() -> None:
     _add(causes, MON, 2, breached=1)
     _add(causes, MON + timedelta(days=7), 3, breached=2)
     assert causes.rows() == [
-        {"week_start": "2026-11-16", "category": "service", "department": "service", "branch_id": "jakarta",
-         "complaints": 2, "breached": 1, "breach_share": 0.5, "previous_week_complaints": 0, "change": 2,
-         "growing": False},
-        {"week_start": "2026-11-23", "category": "service", "department": "service", "branch_id": "jakarta",
-         "complaints": 3, "breached": 2, "breach_share": 0.6667, "previous_week_complaints": 2, "change": 1,
-         "growing": True},
+        {"week_start": "2026-11-16", "week_complete": True, "category": "service", "department": "service",
+         "branch_id": "jakarta", "complaints": 2, "breached": 1, "breach_share": 0.5, "previous_week_complaints": 0,
+         "change": 2, "growing": False},
+        {"week_start": "2026-11-23", "week_complete": True, "category": "service", "department": "service",
+         "branch_id": "jakarta", "complaints": 3, "breached": 2, "breach_share": 0.6667,
+         "previous_week_complaints": 2, "change": 1, "growing": True},
     ]
 
 
@@ -367,6 +367,30 @@ def test_a_week_without_any_complaint_counts_zero_in_the_baseline() -> None:
         {"week_start": "2026-11-30", "category": "service", "department": "service", "branch_id": "jakarta",
          "complaints": 4, "baseline_mean": 2.0, "change": 2.0},
     ]
+
+
+def test_the_snapshots_unfinished_week_is_marked_and_never_grows() -> None:
+    causes = RootCauses()
+    _add(causes, MON, 3)
+    _add(causes, MON + timedelta(days=7), 5)  # the snapshot's own week, two days in
+    rows = causes.rows(as_of=MON + timedelta(days=8))
+    assert [(r["week_start"], r["week_complete"], r["change"], r["growing"]) for r in rows] == [
+        ("2026-11-16", True, 3, True), ("2026-11-23", False, 2, False)]
+    # on the week's Sunday it is complete
+    assert causes.rows(as_of=MON + timedelta(days=13))[-1]["growing"] is True
+
+
+def test_growth_is_judged_on_the_last_complete_week_not_the_days_of_the_current_one() -> None:
+    causes = RootCauses()
+    for week in range(3):
+        _add(causes, MON + timedelta(days=7 * week), 1)
+    _add(causes, MON + timedelta(days=21), 4)  # a complete week that grew: 4 against 1 a week
+    _add(causes, MON + timedelta(days=28), 1)  # Monday of the snapshot's week: one so far
+    monday = MON + timedelta(days=28)
+    (grew,) = growing_categories(causes.rows(as_of=monday), weeks=4)
+    assert (grew["week_start"], grew["complaints"], grew["baseline_mean"]) == ("2026-12-07", 4, 1.0)
+    # had the unfinished week counted, its single complaint would be the latest week, which does not grow
+    assert growing_categories(causes.rows(), weeks=4) == []
 
 
 def test_a_trend_needs_at_least_two_weeks() -> None:

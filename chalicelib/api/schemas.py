@@ -631,6 +631,7 @@ class InsightsQuery(BaseModel):
 
 class RootCauseWeek(BaseModel):
     week_start: str
+    week_complete: bool = Field(description="false for the export day's own week, so far (never growing)")
     category: str
     department: str
     branch_id: str
@@ -643,7 +644,7 @@ class RootCauseWeek(BaseModel):
 
 
 class GrowingRootCause(BaseModel):
-    week_start: str = Field(description="the latest week")
+    week_start: str = Field(description="the latest complete week")
     category: str
     department: str
     branch_id: str

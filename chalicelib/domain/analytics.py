@@ -319,7 +319,10 @@ class RootCauses:
         cell[0] += 1
         cell[1] += int(breached)
 
-    def rows(self) -> list[dict[str, object]]:
+    def rows(self, as_of: date | None = None) -> list[dict[str, object]]:
+        """One row per week x category x department x branch. A week that has not ended by `as_of` (the
+        snapshot's day; None: every week has) is `week_complete` false and never `growing`: a few days of a
+        week compared with the whole week before would look like a fall."""
         result: list[dict[str, object]] = []
         for key in sorted(self._counts, key=lambda k: (k[0], k[3], k[2], k[1])):
             week, category, department, branch_id = key
@@ -327,8 +330,10 @@ class RootCauses:
             previous_cell = self._counts.get((week - timedelta(days=7), category, department, branch_id))
             previous = previous_cell[0] if previous_cell else 0
             change = complaints - previous
+            complete = as_of is None or week + timedelta(days=6) <= as_of
             result.append({
                 "week_start": week.isoformat(),
+                "week_complete": complete,
                 "category": category,
                 "department": department,
                 "branch_id": branch_id,
@@ -337,7 +342,7 @@ class RootCauses:
                 "breach_share": round(breached / complaints, 4),
                 "previous_week_complaints": previous,
                 "change": change,
-                "growing": change > 0 and complaints >= ROOT_CAUSE_GROWING_MIN_COMPLAINTS,
+                "growing": complete and change > 0 and complaints >= ROOT_CAUSE_GROWING_MIN_COMPLAINTS,
             })
         return result
 
@@ -351,8 +356,9 @@ def _as_int(value: object) -> int:
 def growing_categories(rows: Iterable[Mapping[str, object]], *, weeks: int) -> list[dict[str, object]]:
     """The category x department x branch combinations whose complaints grew in the latest week.
 
-    The trend is the latest week present in `rows` against the mean of the
-    `weeks - 1` calendar weeks before it; a week without a row for a
+    The trend is the latest complete week present in `rows` (rows with
+    `week_complete` false, the snapshot's own unfinished week, are left out)
+    against the mean of the `weeks - 1` calendar weeks before it; a week without a row for a
     combination counts 0 (RootCauses leaves such weeks out), so a quiet
     period lowers the baseline instead of being skipped. A combination grows
     when its latest week is above that mean and has at least
@@ -368,6 +374,8 @@ def growing_categories(rows: Iterable[Mapping[str, object]], *, weeks: int) -> l
         raise ValueError("a trend needs at least 2 weeks: the latest and one before it")
     by_combination: dict[tuple[str, str, str], dict[date, int]] = {}
     for row in rows:
+        if row.get("week_complete") is False:
+            continue
         combination = (str(row["category"]), str(row["department"]), str(row["branch_id"]))
         week = date.fromisoformat(str(row["week_start"]))
         per_week = by_combination.setdefault(combination, {})

@@ -27,7 +27,7 @@ from chalicelib.config import EXPORT_CITY_MAX_CHARS, EXPORT_CITY_MAX_WORDS, EXPO
 from chalicelib.domain.analytics import age_band
 from chalicelib.domain.clock import iso
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: complaint_root_causes.week_complete; city and tags filtered
 FILE_EXTENSION = "jsonl.gz"
 MANIFEST_NAME = "_manifest.json"  # leading underscore: Athena and Hive skip it as data
 PSEUDONYM_HEX_CHARS = 32  # 128 bits of HMAC-SHA256
@@ -130,6 +130,7 @@ DATASETS: dict[str, tuple[Column, ...]] = {
     ),
     "complaint_root_causes": (
         _c("week_start", "string", "Monday of the ISO week (YYYY-MM-DD)"),
+        _c("week_complete", "boolean", "the week had ended by dt (false: dt's own week, so far)"),
         _c("category", "string", "complaint category"),
         _c("department", "string", "department"),
         _c("branch_id", "string", "branch"),
@@ -138,7 +139,7 @@ DATASETS: dict[str, tuple[Column, ...]] = {
         _c("breach_share", "double", "breached / complaints"),
         _c("previous_week_complaints", "bigint", "the week before"),
         _c("change", "bigint", "complaints - previous_week_complaints"),
-        _c("growing", "boolean", "grew against the previous week"),
+        _c("growing", "boolean", "a complete week that grew against the previous week"),
     ),
     "anomalies": (
         _c("day", "string", "local date (YYYY-MM-DD)"),

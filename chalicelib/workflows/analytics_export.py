@@ -222,7 +222,7 @@ class _Run:
     # ------------------------------------------------------------------ the analyses, once everything is read
 
     def analyses(self) -> tuple[list[dict[str, Any]], bool]:
-        root_causes = self.root_causes.rows()
+        root_causes = self.root_causes.rows(as_of=self.day)
         recent_since = (self.day - timedelta(weeks=ROOT_CAUSE_TREND_WEEKS)).isoformat()
         for row in root_causes:
             self.write("complaint_root_causes", row)
