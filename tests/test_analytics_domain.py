@@ -6,6 +6,7 @@ import json
 import re
 from dataclasses import asdict, replace
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 
@@ -106,6 +107,18 @@ def test_a_customer_never_contacted_has_no_recency_and_is_lost() -> None:
     assert score.monetary is None
 
 
+def _joined(days_ago: int) -> Engagement:
+    """A customer created `days_ago` days before AS_OF, never contacted since."""
+    return replace(_engagement(None, 0), customer_since=AS_OF - timedelta(days=days_ago))
+
+
+def test_a_customer_who_joined_last_week_without_contact_yet_is_new_not_lost() -> None:
+    score = rfm(_joined(6), AS_OF)
+    assert (score.recency_days, score.r_score, score.f_score, score.segment) == (None, 5, 1, "new")
+    assert rfm(_joined(45), AS_OF).segment == "need_attention"
+    assert rfm(_joined(200), AS_OF).segment == "lost"
+
+
 def test_a_frequent_recent_customer_is_a_champion() -> None:
     score = rfm(_engagement(3, 20), AS_OF)
     assert (score.r_score, score.f_score, score.segment) == (5, 5, "champions")
@@ -188,6 +201,29 @@ def test_no_contact_counts_the_longest_threshold_reached() -> None:
 
 def test_a_customer_never_contacted_scores_as_the_longest_silence() -> None:
     assert churn_risk(_features(_engagement(None, 0)), AS_OF) == ChurnRisk(35, "medium", ("never_contacted",))
+
+
+def test_a_customer_never_contacted_is_at_risk_only_once_the_silence_since_joining_reaches_a_threshold() -> None:
+    assert churn_risk(_features(_joined(1)), AS_OF) == ChurnRisk(0, "low", ())
+    assert churn_risk(_features(_joined(59)), AS_OF) == ChurnRisk(0, "low", ())
+    assert churn_risk(_features(_joined(60)), AS_OF) == ChurnRisk(10, "low", ("never_contacted",))
+    assert churn_risk(_features(_joined(365)), AS_OF) == ChurnRisk(35, "medium", ("never_contacted",))
+
+
+@pytest.mark.parametrize(("consent", "withdrawn"), [
+    ({}, False),
+    (None, False),
+    ({"sms_marketing": {"value": False, "at": "2026-01-01T00:00:00.000Z"}}, False),  # declined when created
+    ({"sms_marketing": {"value": False, "at": "2026-03-01T00:00:00.000Z"}}, True),  # taken back later
+    ({"email_marketing": {"value": False, "at": "2026-03-01T00:00:00.000Z"}}, True),
+    ({"sms_marketing": {"value": True, "at": "2026-03-01T00:00:00.000Z"}}, False),
+    ({"sms_marketing": {"value": False, "at": "2026-06-01T00:00:00.000Z"}}, False),  # after the snapshot
+])
+def test_marketing_consent_is_withdrawn_when_set_to_no_after_the_customer_was_created(
+        consent: dict[str, Any] | None, withdrawn: bool) -> None:
+    from chalicelib.domain.analytics import consent_withdrawn
+
+    assert consent_withdrawn(consent, "2026-01-01T00:00:00.000Z", before="2026-05-01T00:00:00.000Z") is withdrawn
 
 
 def test_engagement_that_fell_by_60_percent_is_a_reason() -> None:

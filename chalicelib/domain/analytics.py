@@ -112,6 +112,13 @@ class Engagement:
     interactions_prev_90_days: int  # days 91..180 before the as-of date
     interactions_last_365_days: int
     monetary: float | None = None  # no orders entity yet: always None today, kept for when orders exist
+    customer_since: date | None = None  # the local day the customer was created (None: unknown, long ago)
+
+    def silent_days(self, as_of: date) -> int | None:
+        """Days without an interaction: since the last one, else since the customer was created (None: unknown)."""
+        if self.last_interaction_on is not None:
+            return max(0, (as_of - self.last_interaction_on).days)
+        return None if self.customer_since is None else max(0, (as_of - self.customer_since).days)
 
 
 @dataclass(frozen=True)
@@ -174,12 +181,15 @@ def rfm(e: Engagement, as_of: date) -> RfmScore:
     F = 1 is at most one interaction in the year (RFM_FREQUENCY_SCORE_MIN_INTERACTIONS
     starts at 2), so "new" is one recent contact: with F = 1 meaning none, any
     contact within a year would give F >= 2 and "new" could never happen.
-    A customer never contacted has no recency (None), scores R = 1 and F = 1,
-    and is "lost". A last interaction after `as_of` (clock skew, a backdated
-    export) counts as today rather than as a negative recency.
+    A customer never contacted has no recency (None) and F = 1; R is scored
+    from the days since the customer was created, so one who joined last week
+    is "new" and one who joined a year ago without a word since is "lost"
+    (with `customer_since` unknown: R = 1, "lost"). A last interaction after
+    `as_of` (clock skew, a backdated export) counts as today rather than as a
+    negative recency.
     """
     recency = None if e.last_interaction_on is None else max(0, (as_of - e.last_interaction_on).days)
-    r_score = _recency_score(recency)
+    r_score = _recency_score(e.silent_days(as_of))
     f_score = _frequency_score(e.interactions_last_365_days)
     return RfmScore(
         recency_days=recency,
@@ -204,7 +214,18 @@ class ChurnFeatures:
     breached_complaints_last_365_days: int
     slow_resolutions_last_365_days: int  # after the SLA resolve deadline or CHURN_SLOW_RESOLUTION_MIN_HOURS
     sms_opted_out: bool
-    marketing_consent_withdrawn: bool
+    marketing_consent_withdrawn: bool  # a marketing consent set to no after the customer was created
+
+
+def consent_withdrawn(consent: Mapping[str, Mapping[str, object] | None] | None, created_at: str,
+                      before: str) -> bool:
+    """A marketing consent (SMS or email) that is no, set after the customer was created and before `before` (the
+    snapshot's end, ISO 8601 UTC): taken back, not declined at sign-up (which stamps the creation time)."""
+    for topic in ("sms_marketing", "email_marketing"):
+        entry = (consent or {}).get(topic) or {}
+        if entry.get("value") is False and created_at < str(entry.get("at") or "") < before:
+            return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -218,15 +239,19 @@ def _per_item(count: int, each: int, cap: int) -> int:
     return min(max(count, 0) * each, cap)
 
 
-def _no_contact(recency_days: int | None) -> tuple[int, str]:
-    if recency_days is None:
+def _no_contact(e: Engagement, as_of: date) -> tuple[int, str]:
+    """Silence since the last interaction (`no_contact_<threshold>_days`), or since the customer was created when
+    there was none (`never_contacted`, once the silence reaches the first threshold: a customer of last week is
+    not at risk for it)."""
+    silent = e.silent_days(as_of)
+    if silent is None:  # never contacted, created when is unknown: the longest silence
         return max(points for _, points in CHURN_NO_CONTACT_POINTS_BY_MIN_DAYS), "never_contacted"
-    reached = [(days, points) for days, points in CHURN_NO_CONTACT_POINTS_BY_MIN_DAYS if recency_days >= days]
+    reached = [(days, points) for days, points in CHURN_NO_CONTACT_POINTS_BY_MIN_DAYS if silent >= days]
     if not reached:
         return 0, ""
     days, points = max(reached)
     # The threshold reached, not the exact days: a small, stable set of codes to group by.
-    return points, f"no_contact_{days}_days"
+    return points, f"no_contact_{days}_days" if e.last_interaction_on is not None else "never_contacted"
 
 
 def _engagement_drop(e: Engagement) -> tuple[int, str]:
@@ -246,6 +271,7 @@ def churn_risk(f: ChurnFeatures, as_of: date) -> ChurnRisk:
     Components, in their tie-breaking order (weights in chalicelib/config.py):
 
         no contact       CHURN_NO_CONTACT_POINTS_BY_MIN_DAYS   "no_contact_<threshold>_days" / "never_contacted"
+                         (the silence since the last interaction, or since the customer was created)
         engagement drop  CHURN_ENGAGEMENT_DROP_POINTS          "engagement_down_<percent>_percent"
         open complaints  each, capped                          "open_complaints_<n>"
         SLA breaches     each, capped (last 365 days)          "sla_breached_<n>"
@@ -260,9 +286,8 @@ def churn_risk(f: ChurnFeatures, as_of: date) -> ChurnRisk:
     never text or personal data, so the export can be shared.
     """
     e = f.engagement
-    recency = None if e.last_interaction_on is None else max(0, (as_of - e.last_interaction_on).days)
     components: list[tuple[int, str]] = [
-        _no_contact(recency),
+        _no_contact(e, as_of),
         _engagement_drop(e),
         (_per_item(f.open_complaints, CHURN_OPEN_COMPLAINT_POINTS_EACH, CHURN_OPEN_COMPLAINTS_MAX_POINTS),
          f"open_complaints_{f.open_complaints}"),

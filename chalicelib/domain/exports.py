@@ -27,7 +27,7 @@ from chalicelib.config import EXPORT_CITY_MAX_CHARS, EXPORT_CITY_MAX_WORDS, EXPO
 from chalicelib.domain.analytics import age_band
 from chalicelib.domain.clock import iso
 
-SCHEMA_VERSION = 2  # 2: complaint_root_causes.week_complete; city and tags filtered
+SCHEMA_VERSION = 2  # 2: root causes' week_complete, customers' marketing_consent_withdrawn; city, tags filtered
 FILE_EXTENSION = "jsonl.gz"
 MANIFEST_NAME = "_manifest.json"  # leading underscore: Athena and Hive skip it as data
 PSEUDONYM_HEX_CHARS = 32  # 128 bits of HMAC-SHA256
@@ -65,6 +65,7 @@ DATASETS: dict[str, tuple[Column, ...]] = {
         _c("sms_marketing_consent", "boolean", "current SMS marketing consent"),
         _c("email_marketing_consent", "boolean", "current email marketing consent"),
         _c("sms_opted_out", "boolean", "the number replied STOP"),
+        _c("marketing_consent_withdrawn", "boolean", "a marketing consent set to no after the customer was created"),
         _c("created_at", "string", "ISO 8601 UTC"),
         _c("created_on", "string", "local date created (YYYY-MM-DD)"),
         _c("updated_at", "string", "ISO 8601 UTC"),
@@ -261,7 +262,8 @@ def _consent(consent: Mapping[str, Any] | None, topic: str) -> bool:
     return bool(entry.get("value"))
 
 
-def customer_row(item: Mapping[str, Any], key: Pseudonymizer, snap: Snapshot, *, sms_opted_out: bool) -> dict[str, Any]:
+def customer_row(item: Mapping[str, Any], key: Pseudonymizer, snap: Snapshot, *, sms_opted_out: bool,
+                 marketing_consent_withdrawn: bool) -> dict[str, Any]:
     return {
         "customer_key": key("customer", item["id"]),
         "branch_id": item["branch_id"],
@@ -276,6 +278,7 @@ def customer_row(item: Mapping[str, Any], key: Pseudonymizer, snap: Snapshot, *,
         "sms_marketing_consent": _consent(item.get("consent"), "sms_marketing"),
         "email_marketing_consent": _consent(item.get("consent"), "email_marketing"),
         "sms_opted_out": sms_opted_out,
+        "marketing_consent_withdrawn": marketing_consent_withdrawn,
         "created_at": item["created_at"],
         "created_on": snap.local_date(item["created_at"]),
         "updated_at": item["updated_at"],

@@ -169,11 +169,13 @@ class _Run:
     def customer_rows(self, customer: _Customer, sms_opted_out: bool) -> None:
         profile = customer.profile
         branch = str(profile["branch_id"])
-        self.write("customers", ex.customer_row(profile, self.key, self.snap, sms_opted_out=sms_opted_out),
-                   profile["created_at"])
+        withdrawn = an.consent_withdrawn(profile.get("consent"), str(profile["created_at"]), self.snap.ends_at)
+        self.write("customers", ex.customer_row(profile, self.key, self.snap, sms_opted_out=sms_opted_out,
+                                                marketing_consent_withdrawn=withdrawn), profile["created_at"])
         for (on, channel), n in customer.per_day_channel.items():
             self.daily.add(day=on, branch_id=branch, metric="interactions", dimension=channel, n=n)
-        engagement = an.Engagement(customer.last_on, customer.last_90, customer.prev_90, customer.last_365)
+        engagement = an.Engagement(customer.last_on, customer.last_90, customer.prev_90, customer.last_365,
+                                   customer_since=date.fromisoformat(str(self.snap.local_date(profile["created_at"]))))
         customer_key = self.key("customer", profile["id"])
         score = an.rfm(engagement, self.day)
         self.write("rfm", {
@@ -182,8 +184,6 @@ class _Run:
             "f_score": score.f_score, "segment": score.segment,
         })
         complaints = self.complaint_features.get(str(profile["id"]), _ComplaintFeatures())
-        consent = profile.get("consent") or {}
-        withdrawn = any((consent.get(t) or {}).get("value") is False for t in ("sms_marketing", "email_marketing"))
         risk = an.churn_risk(an.ChurnFeatures(
             engagement=engagement, open_complaints=complaints.open,
             complaints_last_90_days=complaints.last_90_days,
