@@ -211,6 +211,8 @@ def test_summary_adds_the_days_of_the_window_and_reads_current_counts_from_now()
                                                           {"date": "2026-03-03", "n": 0}]}
     assert s["interactions"]["total"] == 4 and s["interactions"]["by_channel"] == {"visit": 3, "phone": 1, "sms": 0}
     assert [d["n"] for d in s["interactions"]["per_day"]] == [3, 0, 1]
+    assert [d["by_channel"] for d in s["interactions"]["per_day"]] == [  # per day by channel, every channel named
+        {"visit": 3, "phone": 0, "sms": 0}, {"visit": 0, "phone": 0, "sms": 0}, {"visit": 0, "phone": 1, "sms": 0}]
     cx = s["complaints"]
     assert cx["open_by_department_severity"] == [{"department": "sales", "severity": "high", "n": 2}]
     assert (cx["open_total"], cx["opened"], cx["resolved"]) == (2, 1, 2)
@@ -221,7 +223,13 @@ def test_summary_adds_the_days_of_the_window_and_reads_current_counts_from_now()
     assert (n["sent"], n["skipped"], n["pending"], n["failed"]) == (5, 3, 0, 0)
     assert n["skipped_by_reason"] == {"no_sms_marketing_consent": 1, "sms_opted_out": 2}
     assert n["reminders"]["sent"] == 4 and n["complaint_updates"]["skipped_by_reason"] == {"sms_opted_out": 2}
-    assert n["per_day"][2] == {"date": "2026-03-03", "sent": 1, "pending": 0, "skipped": 2, "failed": 0}
+    assert n["per_day"][2] == {"date": "2026-03-03", "sent": 1, "pending": 0, "skipped": 2, "failed": 0,
+                               "skipped_by_reason": {"sms_opted_out": 2}}
+    # reminders per day by reason, apart from complaint updates
+    assert n["reminders"]["per_day"][0] == {"date": "2026-03-01", "sent": 4, "pending": 0, "failed": 0, "skipped": 1,
+                                            "skipped_by_reason": {"no_sms_marketing_consent": 1}}
+    assert n["reminders"]["per_day"][2]["skipped_by_reason"] == {}
+    assert n["complaint_updates"]["per_day"][2]["skipped_by_reason"] == {"sms_opted_out": 2}
 
 
 def test_one_record_is_one_transaction_with_its_marker_first() -> None:

@@ -378,12 +378,14 @@ def test_the_summary_counts_what_happened_for_analysts_and_the_branch_manager_on
         ".customers_by_stage.prospect": 1, ".customers_by_stage.lead": 1, ".customers_total": 2,
         ".new_customers.total": 2, f".new_customers.per_day[{today}].n": 2,
         ".interactions.total": 2, ".interactions.by_channel.visit": 1, ".interactions.by_channel.phone": 1,
-        f".interactions.per_day[{today}].n": 2,
+        f".interactions.per_day[{today}].n": 2, f".interactions.per_day[{today}].by_channel.visit": 1,
+        f".interactions.per_day[{today}].by_channel.phone": 1,
         ".complaints.opened": 1, ".complaints.resolved": 1, f".complaints.opened_per_day[{today}].n": 1,
         f".complaints.resolved_per_day[{today}].n": 1, ".complaints.resolution_hours.count": 1,
         ".complaints.resolution_hours.histogram[1.0]": 1,
         # the complaint was received and resolved: two SMS updates to the customer
         ".notifications.sent": 2, ".notifications.complaint_updates.sent": 2, f".notifications.per_day[{today}].sent": 2,
+        f".notifications.complaint_updates.per_day[{today}].sent": 2,
     }
     assert _delta(before_all, after_all) == expected
     assert after_branch["branch"] == "bandung" and after_all["branch"] is None

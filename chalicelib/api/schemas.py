@@ -452,10 +452,16 @@ class SummaryNewCustomers(BaseModel):
     per_day: list[SummaryDayCount]
 
 
+class SummaryInteractionsDay(BaseModel):
+    date: str
+    n: int
+    by_channel: dict[str, int]
+
+
 class SummaryInteractions(BaseModel):
     total: int = Field(description="interactions recorded by staff (the CRM's own messages are under notifications)")
     by_channel: dict[str, int]
-    per_day: list[SummaryDayCount]
+    per_day: list[SummaryInteractionsDay]
 
 
 class SummaryOpenComplaints(BaseModel):
@@ -491,7 +497,7 @@ class SummaryComplaints(BaseModel):
     sla_breaches_by_department: dict[str, int] = Field(description="by the day of the first deadline missed")
 
 
-class SummaryMessageCounts(BaseModel):
+class SummaryMessageTotals(BaseModel):
     sent: int
     pending: int = Field(description="decided, waiting to be sent")
     failed: int
@@ -499,18 +505,17 @@ class SummaryMessageCounts(BaseModel):
     skipped_by_reason: dict[str, int]
 
 
-class SummaryMessagesDay(BaseModel):
+class SummaryMessagesDay(SummaryMessageTotals):
     date: str
-    sent: int
-    pending: int
-    skipped: int
-    failed: int
+
+
+class SummaryMessageCounts(SummaryMessageTotals):
+    per_day: list[SummaryMessagesDay] = Field(description="by the day the message was decided")
 
 
 class SummaryNotifications(SummaryMessageCounts):
-    reminders: SummaryMessageCounts
+    reminders: SummaryMessageCounts = Field(description="birthday greetings and due-date reminders")
     complaint_updates: SummaryMessageCounts
-    per_day: list[SummaryMessagesDay] = Field(description="by the day the message was decided")
 
 
 class AnalyticsSummary(BaseModel):

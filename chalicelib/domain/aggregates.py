@@ -273,12 +273,17 @@ def _by_suffix(counters: Mapping[str, int], prefix: str, known: Iterable[str] = 
     return found
 
 
-def _messages(window: Mapping[str, int], family: str) -> dict[str, Any]:
-    skipped = _by_suffix(window, f"{family}|skipped|")
+_MESSAGE_FAMILIES = ("rem", "ntf")  # reminders (birthday, due date), complaint updates
+
+
+def _messages(counters: Mapping[str, int], *families: str) -> dict[str, Any]:
+    """Messages of these families in counters of a day or a window: sent, pending, failed, skipped (by reason)."""
+    skipped: Counter[str] = Counter()
+    for family in families:
+        skipped.update(_by_suffix(counters, f"{family}|skipped|"))
     return {
-        "sent": int(window.get(f"{family}|sent", 0)),
-        "pending": int(window.get(f"{family}|pending", 0)),
-        "failed": int(window.get(f"{family}|failed", 0)),
+        **{state: sum(int(counters.get(f"{family}|{state}", 0)) for family in families)
+           for state in ("sent", "pending", "failed")},
         "skipped": sum(skipped.values()),
         "skipped_by_reason": dict(sorted(skipped.items())),
     }
@@ -313,13 +318,11 @@ def summarize(window: Window, days: Mapping[str, Mapping[str, int]], now: Mappin
     resolved = int(summed.get("cx|resolved", 0))
     seconds = int(summed.get("cx|res_s", 0))
     breaches = _by_suffix(summed, "cx|breach|", departments)
-    reminders, updates = _messages(summed, "rem"), _messages(summed, "ntf")
-    skipped_by_reason: Counter[str] = Counter(reminders["skipped_by_reason"])
-    skipped_by_reason.update(updates["skipped_by_reason"])
+    channel_names = list(by_channel)
 
-    def messages_on(c: Mapping[str, int]) -> dict[str, int]:
-        both = [_messages(c, "rem"), _messages(c, "ntf")]
-        return {k: sum(m[k] for m in both) for k in ("sent", "pending", "skipped", "failed")}
+    def messages(*families: str) -> dict[str, Any]:
+        return {**_messages(summed, *families),
+                "per_day": [{"date": d, **_messages(c, *families)} for d, c in zip(dates, per_day, strict=True)]}
 
     return {
         "customers_by_stage": by_stage,
@@ -328,7 +331,9 @@ def summarize(window: Window, days: Mapping[str, Mapping[str, int]], now: Mappin
         "interactions": {
             "total": sum(by_channel.values()),
             "by_channel": by_channel,
-            "per_day": [{"date": d, "n": sum(_by_suffix(c, "int|").values())} for d, c in zip(dates, per_day, strict=True)],
+            "per_day": [{"date": d, "n": sum(day.values()), "by_channel": day}
+                        for d, day in ((d, _by_suffix(c, "int|", channel_names)) for d, c in zip(dates, per_day,
+                                                                                                 strict=True))],
         },
         "complaints": {
             "open_total": sum(c["n"] for c in open_cases),
@@ -348,10 +353,8 @@ def summarize(window: Window, days: Mapping[str, Mapping[str, int]], now: Mappin
             "sla_breaches_by_department": breaches,
         },
         "notifications": {
-            **{k: reminders[k] + updates[k] for k in ("sent", "pending", "skipped", "failed")},
-            "skipped_by_reason": dict(sorted(skipped_by_reason.items())),
-            "reminders": reminders,
-            "complaint_updates": updates,
-            "per_day": [{"date": d, **messages_on(c)} for d, c in zip(dates, per_day, strict=True)],
+            **messages(*_MESSAGE_FAMILIES),
+            "reminders": messages("rem"),
+            "complaint_updates": messages("ntf"),
         },
     }
