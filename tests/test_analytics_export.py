@@ -411,6 +411,9 @@ def test_an_interaction_spike_after_a_steady_month_is_listed_as_an_anomaly(
         interaction(now - timedelta(days=back))
     for _ in range(10):
         interaction(spike_day)
+    moved = as_user("admin").patch(f"/customers/{customer['id']}", {"branch_id": "surabaya"},
+                                   headers={"If-Match": customer_etag(as_user("admin"), customer["id"])})
+    assert moved.status_code == 200, moved.body  # the spike stays with the branch it happened in
     export(as_user("admin"), today())
     answer = as_user("analyst").get("/analytics/anomalies?branch=bandung&metric=interactions")
     assert answer.status_code == 200, answer.body
@@ -421,6 +424,12 @@ def test_an_interaction_spike_after_a_steady_month_is_listed_as_an_anomaly(
     assert as_user("manager.jakarta").get("/analytics/anomalies?branch=bandung").status_code == 403
     assert as_user("agent.bandung").get("/analytics/anomalies").status_code == 403
     assert as_user("analyst").get("/analytics/anomalies?from=2026-11-20&to=2026-11-01").status_code == 400
+
+
+def customer_etag(caller: Any, customer_id: str) -> str:
+    answer = caller.get(f"/customers/{customer_id}")
+    assert answer.status_code == 200, answer.body
+    return str(answer.headers["ETag"])
 
 
 def _duckdb_type(glue_type: str) -> str:

@@ -64,7 +64,7 @@ class _Customer:
     last_90: int = 0
     prev_90: int = 0
     last_365: int = 0
-    per_day_channel: dict[tuple[date, str], int] = field(default_factory=dict)
+    per_day_channel: dict[tuple[date, str, str], int] = field(default_factory=dict)  # (day, branch, channel): n
 
 
 @dataclass
@@ -150,7 +150,8 @@ class _Run:
             customer.last_90 += days_ago < 90
             customer.prev_90 += 90 <= days_ago < 180
             customer.last_365 += days_ago < 365
-            slot = (on, str(item["channel"]))
+            # the branch the interaction happened in (as the interactions dataset says), else the customer's now
+            slot = (on, str(item.get("branch_id") or profile["branch_id"]), str(item["channel"]))
             customer.per_day_channel[slot] = customer.per_day_channel.get(slot, 0) + 1
         self.block.append(customer)
         if len(self.block) >= EXPORT_OPT_OUT_BLOCK:
@@ -172,8 +173,8 @@ class _Run:
         withdrawn = an.consent_withdrawn(profile.get("consent"), str(profile["created_at"]), self.snap.ends_at)
         self.write("customers", ex.customer_row(profile, self.key, self.snap, sms_opted_out=sms_opted_out,
                                                 marketing_consent_withdrawn=withdrawn), profile["created_at"])
-        for (on, channel), n in customer.per_day_channel.items():
-            self.daily.add(day=on, branch_id=branch, metric="interactions", dimension=channel, n=n)
+        for (on, where, channel), n in customer.per_day_channel.items():
+            self.daily.add(day=on, branch_id=where, metric="interactions", dimension=channel, n=n)
         engagement = an.Engagement(customer.last_on, customer.last_90, customer.prev_90, customer.last_365,
                                    customer_since=date.fromisoformat(str(self.snap.local_date(profile["created_at"]))))
         customer_key = self.key("customer", profile["id"])
