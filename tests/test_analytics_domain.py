@@ -590,3 +590,66 @@ def test_tags_with_a_run_of_digits_are_not_exported() -> None:
     assert export_tags(["vip", "b2b", "promo-2024", "081234567890", "nik:3578012345670001", "lebaran-25"]) == [
         "vip", "b2b", "lebaran-25"]
     assert export_tags(None) == []
+
+
+# --- a complaint as of the snapshot's end ---------------------------------------------------------------------------
+
+END = "2026-03-10T17:00:00.000Z"  # the end of 10 March in Jakarta
+
+
+def _complaint(**fields: Any) -> dict[str, Any]:
+    return {"status": "open", "acknowledged_at": None, "resolved_at": None, "closed_at": None,
+            "ack_due_at": "2026-03-10T12:00:00.000Z", "resolve_due_at": "2026-03-12T08:00:00.000Z",
+            "updated_at": "2026-03-10T08:00:00.000Z", **fields}
+
+
+def _move(at: str, to: str, came_from: str = "") -> dict[str, Any]:
+    return {"at": at, "change": "status", "from_value": came_from, "to_value": to}
+
+
+def test_a_complaint_unchanged_since_the_day_is_its_item_and_late_by_its_deadlines() -> None:
+    from chalicelib.domain.exports import ComplaintState, complaint_state
+
+    assert complaint_state(_complaint(), [], END) == ComplaintState("open", None, None, None, breached=True)
+    on_time = _complaint(status="acknowledged", acknowledged_at="2026-03-10T09:00:00.000Z")
+    assert complaint_state(on_time, [], END).breached is False
+    assert complaint_state(_complaint(ack_due_at="2026-03-11T00:00:00.000Z"), [], END).breached is False
+
+
+def test_a_complaint_resolved_after_the_day_is_in_progress_then() -> None:
+    from chalicelib.domain.exports import ComplaintState, complaint_state
+
+    item = _complaint(status="resolved", acknowledged_at="2026-03-10T09:00:00.000Z",
+                      resolved_at="2026-03-10T18:30:00.000Z", updated_at="2026-03-10T18:30:00.000Z")
+    history = [_move("2026-03-10T09:00:00.000Z", "acknowledged", "open"),
+               _move("2026-03-10T10:00:00.000Z", "in_progress", "acknowledged"),
+               _move("2026-03-10T18:30:00.000Z", "resolved", "in_progress")]
+    assert complaint_state(item, history, END) == ComplaintState(
+        "in_progress", "2026-03-10T09:00:00.000Z", None, None, breached=False)
+    assert complaint_state(item, history, "2026-03-11T17:00:00.000Z").resolved_at == "2026-03-10T18:30:00.000Z"
+
+
+def test_a_complaint_reopened_after_the_day_was_resolved_then_at_its_last_resolution() -> None:
+    from chalicelib.domain.exports import complaint_state
+
+    item = _complaint(status="in_progress", acknowledged_at="2026-03-10T09:00:00.000Z", resolved_at=None,
+                      updated_at="2026-03-11T02:00:00.000Z")  # the item lost resolved_at when reopened
+    history = [_move("2026-03-10T09:00:00.000Z", "acknowledged", "open"),
+               _move("2026-03-10T10:00:00.000Z", "resolved", "acknowledged"),
+               _move("2026-03-10T11:00:00.000Z", "in_progress", "resolved"),
+               _move("2026-03-10T15:00:00.000Z", "resolved", "in_progress"),
+               _move("2026-03-10T16:00:00.000Z", "closed", "resolved"),
+               _move("2026-03-11T02:00:00.000Z", "in_progress", "closed")]
+    state = complaint_state(item, history, END)
+    assert (state.status, state.resolved_at, state.closed_at) == (
+        "closed", "2026-03-10T15:00:00.000Z", "2026-03-10T16:00:00.000Z")
+    assert state.breached is False  # acknowledged by 12:00, resolved by 12 March
+
+
+def test_a_complaint_acknowledged_only_after_the_day_was_open_then_and_late() -> None:
+    from chalicelib.domain.exports import ComplaintState, complaint_state
+
+    item = _complaint(status="acknowledged", acknowledged_at="2026-03-10T20:00:00.000Z",
+                      updated_at="2026-03-10T20:00:00.000Z")
+    assert complaint_state(item, [_move("2026-03-10T20:00:00.000Z", "acknowledged", "open")], END) == ComplaintState(
+        "open", None, None, None, breached=True)

@@ -244,6 +244,51 @@ def test_a_snapshot_leaves_out_what_came_after_its_day(
     assert created_today not in {r["customer_key"] for r in interactions}
 
 
+def _backdate(stack: dict[str, str], pk: str, sk: str, **stamps: str) -> None:
+    """Given an item written earlier than the test ran (the API stamps now): its times set directly in the table."""
+    names = {f"#a{i}": name for i, name in enumerate(stamps)}
+    boto3.client("dynamodb").update_item(
+        TableName=stack["TABLE_NAME"], Key={"pk": {"S": pk}, "sk": {"S": sk}},
+        UpdateExpression="SET " + ", ".join(f"#a{i} = :v{i}" for i in range(len(stamps))),
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues={f":v{i}": {"S": v} for i, v in enumerate(stamps.values())})
+
+
+def test_a_snapshot_shows_a_complaint_as_it_stood_at_the_end_of_its_day(
+        stack: dict[str, str], as_user: Any, exported: dict[str, Any]) -> None:
+    """Yesterday's export, run today after the complaint moved on, shows it as it was yesterday; churn risk too."""
+    admin, manager = as_user("admin"), as_user(f"manager.{BRANCH}")
+    customer = admin.new_customer(branch_id=BRANCH)
+    opened = manager.post(f"/customers/{customer['id']}/complaints", {
+        "category": "billing", "severity": "low", "subject": "x", "description": "y"})
+    assert opened.status_code == 201, opened.body
+    complaint = opened.json
+    yesterday = today() - timedelta(days=1)
+    noon = datetime.combine(yesterday, datetime.min.time().replace(hour=12), tzinfo=ZoneInfo("Asia/Jakarta"))
+    stamp = lambda moment: moment.astimezone(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%S.000Z")  # noqa: E731
+    _backdate(stack, f"C#{customer['id']}", "PROFILE", created_at=stamp(noon - timedelta(days=1)),
+              updated_at=stamp(noon - timedelta(days=1)))
+    _backdate(stack, f"X#{complaint['id']}", "COMPLAINT", created_at=stamp(noon), updated_at=stamp(noon),
+              ack_due_at=stamp(noon + timedelta(days=5)), resolve_due_at=stamp(noon + timedelta(days=10)))
+    moved = manager.patch(f"/complaints/{complaint['id']}", {"status": "acknowledged"},
+                          headers={"If-Match": f'"v{complaint["version"]}"'})  # today: after yesterday's end
+    assert moved.status_code == 200, moved.body
+
+    export(as_user("analyst"), yesterday)
+    key = key_of(stack, customer["id"])
+    _, then = rows(stack["EXPORT_BUCKET"], "complaints", yesterday)
+    (row,) = [c for c in then if c["customer_key"] == key]
+    assert (row["status"], row["acknowledged_at"], row["breached"]) == ("open", None, False)
+    assert all(h["at"] < stamp(noon + timedelta(hours=12)) for h in row["history"])
+    _, churn = rows(stack["EXPORT_BUCKET"], "churn_risk", yesterday)
+    assert "open_complaints_1" in {c["customer_key"]: c for c in churn}[key]["reasons"]
+
+    export(as_user("analyst"), today())
+    _, now = rows(stack["EXPORT_BUCKET"], "complaints", today())
+    (row,) = [c for c in now if c["customer_key"] == key]
+    assert row["status"] == "acknowledged" and row["acknowledged_at"] == moved.json["acknowledged_at"]
+
+
 def test_export_runs_are_listed_with_rows_bytes_and_status(as_user: Any, exported: dict[str, Any]) -> None:
     listing = as_user("analyst").get("/analytics/exports?limit=5")
     assert listing.status_code == 200, listing.body

@@ -97,14 +97,14 @@ DATASETS: dict[str, tuple[Column, ...]] = {
         _c("category", "string", "complaint category"),
         _c("department", "string", "department it was routed to"),
         _c("severity", "string", "critical, high, medium, low"),
-        _c("status", "string", "status now"),
-        _c("escalation_level", "bigint", "0 to 3"),
-        _c("breached", "boolean", "missed an SLA deadline"),
+        _c("status", "string", "status at the end of dt"),
+        _c("escalation_level", "bigint", "0 to 3, now (escalations keep no history)"),
+        _c("breached", "boolean", "had missed an SLA deadline by the end of dt"),
         _c("created_at", "string", "ISO 8601 UTC"),
         _c("created_on", "string", "local date (YYYY-MM-DD)"),
-        _c("acknowledged_at", "string", "ISO 8601 UTC or null"),
-        _c("resolved_at", "string", "ISO 8601 UTC or null"),
-        _c("closed_at", "string", "ISO 8601 UTC or null"),
+        _c("acknowledged_at", "string", "ISO 8601 UTC, or null if not by the end of dt"),
+        _c("resolved_at", "string", "ISO 8601 UTC, or null if not resolved at the end of dt"),
+        _c("closed_at", "string", "ISO 8601 UTC, or null if not closed at the end of dt"),
         _c("ack_due_at", "string", "ISO 8601 UTC"),
         _c("resolve_due_at", "string", "ISO 8601 UTC"),
         _c("hours_to_resolve", "double", "created to resolved, hours, or null"),
@@ -330,9 +330,51 @@ def hours_between(start: str, end: str | None) -> float | None:
     return round((b - a).total_seconds() / 3600, 4)
 
 
-def complaint_row(item: Mapping[str, Any], history: Sequence[Mapping[str, Any]], key: Pseudonymizer,
-                  snap: Snapshot) -> dict[str, Any]:
-    resolved_at = item.get("resolved_at")
+@dataclass(frozen=True)
+class ComplaintState:
+    """Where a complaint stood at the end of the snapshot's day."""
+
+    status: str
+    acknowledged_at: str | None
+    resolved_at: str | None
+    closed_at: str | None
+    breached: bool  # a deadline had been missed by then: acknowledged or resolved late, or not at all in time
+
+
+def changed_since(item: Mapping[str, Any], ends_at: str) -> bool:
+    """The complaint changed after the snapshot's end (its state then needs its history)."""
+    return str(item.get("updated_at") or "") >= ends_at
+
+
+def complaint_state(item: Mapping[str, Any], history: Sequence[Mapping[str, Any]], ends_at: str) -> ComplaintState:
+    """The complaint as it was at `ends_at` (ISO 8601 UTC): its item if it has not changed since, else replayed
+    from its status history (a reopening clears resolved_at on the item, the history keeps every move).
+    `history` is needed only when `changed_since`; entries from `ends_at` on are ignored."""
+    from chalicelib.domain.complaints import Status
+
+    if not changed_since(item, ends_at):
+        status, acknowledged, resolved, closed = (item["status"], item.get("acknowledged_at"),
+                                                  item.get("resolved_at"), item.get("closed_at"))
+    else:
+        moves = sorted((h for h in history if h.get("change") == "status" and str(h.get("at")) < ends_at),
+                       key=lambda h: str(h["at"]))
+        status = str(moves[-1]["to_value"]) if moves else Status.OPEN.value
+        acknowledged = item.get("acknowledged_at") if str(item.get("acknowledged_at") or "~") < ends_at else None
+
+        def last_move_to(to: str) -> str | None:
+            return next((str(h["at"]) for h in reversed(moves) if h.get("to_value") == to), None)
+
+        done = status in (Status.RESOLVED.value, Status.CLOSED.value)
+        resolved = last_move_to(Status.RESOLVED.value) if done else None
+        closed = last_move_to(Status.CLOSED.value) if status == Status.CLOSED.value else None
+    # as chalicelib.domain.complaints.Complaint.breached, with the snapshot's end for now
+    breached = (acknowledged or ends_at) > str(item["ack_due_at"]) or (resolved or ends_at) > str(item["resolve_due_at"])
+    return ComplaintState(status, acknowledged, resolved, closed, breached)
+
+
+def complaint_row(item: Mapping[str, Any], history: Sequence[Mapping[str, Any]], state: ComplaintState,
+                  key: Pseudonymizer, snap: Snapshot) -> dict[str, Any]:
+    resolved_at = state.resolved_at
     return {
         "complaint_key": key("complaint", item["id"]),
         "customer_key": key("customer", item["customer_id"]),
@@ -340,14 +382,14 @@ def complaint_row(item: Mapping[str, Any], history: Sequence[Mapping[str, Any]],
         "category": item["category"],
         "department": item["department"],
         "severity": item["severity"],
-        "status": item["status"],
+        "status": state.status,
         "escalation_level": int(item.get("escalation_level") or 0),
-        "breached": bool(item.get("breached")),
+        "breached": state.breached,
         "created_at": item["created_at"],
         "created_on": snap.local_date(item["created_at"]),
-        "acknowledged_at": item.get("acknowledged_at"),
+        "acknowledged_at": state.acknowledged_at,
         "resolved_at": resolved_at,
-        "closed_at": item.get("closed_at"),
+        "closed_at": state.closed_at,
         "ack_due_at": item["ack_due_at"],
         "resolve_due_at": item["resolve_due_at"],
         "hours_to_resolve": hours_between(item["created_at"], resolved_at),

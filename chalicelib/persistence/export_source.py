@@ -124,3 +124,24 @@ def complaints() -> Iterator[dict[str, Any]]:
         if not start:
             return
         params["ExclusiveStartKey"] = start
+
+
+def complaint_history(complaint_id: str, before: str) -> list[dict[str, Any]]:
+    """A complaint's history entries from before `before` (ISO 8601 UTC), oldest first: one Query."""
+    from chalicelib.persistence.tables import HISTORY_PREFIX, complaint_pk
+
+    params: dict[str, Any] = {
+        "TableName": settings().table_name,
+        "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
+        "ExpressionAttributeValues": {":pk": {"S": complaint_pk(complaint_id)}, ":first": {"S": HISTORY_PREFIX},
+                                      ":last": {"S": HISTORY_PREFIX + before}},
+    }
+    dynamodb = client("dynamodb")
+    found: list[dict[str, Any]] = []
+    while True:
+        page = dynamodb.query(**params)
+        found.extend(plain_item(raw) for raw in page.get("Items", []))
+        start = page.get("LastEvaluatedKey")
+        if not start:
+            return found
+        params["ExclusiveStartKey"] = start

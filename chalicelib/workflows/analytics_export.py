@@ -117,18 +117,22 @@ class _Run:
     def read_complaint_features(self) -> None:
         from chalicelib.persistence import export_source
 
+        ends = self.snap.ends_at
         for c in export_source.complaints():
             if not self.snap.includes(c.get("created_at")):
                 continue
+            # changed since the day (a few, for last night's export): its history says where it stood
+            history = export_source.complaint_history(str(c["id"]), ends) if ex.changed_since(c, ends) else []
+            state = ex.complaint_state(c, history, ends)
             f = self.complaint_features.setdefault(str(c["customer_id"]), _ComplaintFeatures())
             days_ago = (self.day - date.fromisoformat(str(self.snap.local_date(c["created_at"])))).days
-            if c["status"] not in _CLOSED:
+            if state.status not in _CLOSED:
                 f.open += 1
             if days_ago < 90:
                 f.last_90_days += 1
             if days_ago < 365:
-                f.breached_365_days += bool(c.get("breached"))
-                f.slow_365_days += _slow(c)
+                f.breached_365_days += state.breached
+                f.slow_365_days += _slow(c, state)
 
     # ------------------------------------------------------------------ the table, group by group
 
@@ -212,11 +216,13 @@ class _Run:
         if complaint is None or not self.snap.includes(complaint.get("created_at")):
             return
         history = [i for i in items if i.get("type") == "complaint_history"]
-        self.write("complaints", ex.complaint_row(complaint, history, self.key, self.snap), complaint["created_at"])
+        state = ex.complaint_state(complaint, history, self.snap.ends_at)
+        self.write("complaints", ex.complaint_row(complaint, history, state, self.key, self.snap),
+                   complaint["created_at"])
         created_on = date.fromisoformat(str(self.snap.local_date(complaint["created_at"])))
         self.root_causes.add(created_on=created_on, category=str(complaint["category"]),
                              department=str(complaint["department"]), branch_id=str(complaint["branch_id"]),
-                             breached=bool(complaint.get("breached")))
+                             breached=state.breached)
         self.daily.add(day=created_on, branch_id=str(complaint["branch_id"]), metric="complaints",
                        dimension=str(complaint["category"]))
 
@@ -299,9 +305,9 @@ def _abandon(run: _Run) -> None:
             run.delete([p.key for p in writer.parts])
 
 
-def _slow(complaint: dict[str, Any]) -> bool:
-    """Resolved after its resolve deadline, or after CHURN_SLOW_RESOLUTION_MIN_HOURS whatever its SLA."""
-    resolved_at = complaint.get("resolved_at")
+def _slow(complaint: dict[str, Any], state: ex.ComplaintState) -> bool:
+    """Resolved (by the snapshot's end) after its resolve deadline, or after CHURN_SLOW_RESOLUTION_MIN_HOURS."""
+    resolved_at = state.resolved_at
     if not resolved_at:
         return False
     hours = ex.hours_between(str(complaint["created_at"]), str(resolved_at)) or 0.0
