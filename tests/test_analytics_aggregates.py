@@ -451,6 +451,22 @@ def test_a_bad_window_or_branch_is_a_400_problem(as_user: Any, query: str) -> No
     assert r.json["type"] == "/problems/validation-error" and r.json["errors"]
 
 
+def test_a_from_after_today_without_a_to_is_blamed_on_from(as_user: Any) -> None:
+    r = as_user("analyst").get("/analytics/summary?from=2090-01-01")
+    assert r.status_code == 400 and [e["field"] for e in r.json["errors"]] == ["query.from"], r.body
+
+
+@pytest.mark.parametrize("query", [
+    "/analytics/anomalies?from=0", "/analytics/anomalies?from=86400", "/analytics/anomalies?to=2026-11-01T00:00:00Z",
+    "/analytics/anomalies?from=0001-01-01", "/analytics/churn-risk?limit=5_0", "/analytics/churn-risk?limit=%2B5",
+    "/analytics/churn-risk?limit=1.0", "/analytics/exports?limit=%205", "/customers?limit=1e1",
+])
+def test_query_dates_and_numbers_are_written_plainly_or_refused(as_user: Any, query: str) -> None:
+    r = as_user("admin").get(query)
+    assert r.status_code == 400, (query, r.body)
+    assert r.headers["Content-Type"] == "application/problem+json"
+
+
 def test_the_window_defaults_to_the_last_30_days_and_may_be_a_whole_leap_year(as_user: Any) -> None:
     analyst = as_user("analyst")
     window = _summary(analyst)["window"]

@@ -355,7 +355,14 @@ class DueItemList(BaseModel):
     items: list[DueItemOut] = Field(description="soonest first")
 
 
-Limit = Annotated[int, Field(ge=1, le=C.PAGE_LIMIT_MAX)]
+def _whole_number(value: Any) -> Any:
+    """Numbers in a query string as plain digits only (int() would also take "5_0", "+5" or " 5")."""
+    if isinstance(value, str) and not re.fullmatch(r"\d{1,9}", value):
+        raise ValueError("must be a whole number")
+    return value
+
+
+Limit = Annotated[int, BeforeValidator(_whole_number), Field(ge=1, le=C.PAGE_LIMIT_MAX)]
 Cursor = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 
 
@@ -422,7 +429,7 @@ def _yyyy_mm_dd(value: Any) -> Any:
     return value
 
 
-SummaryDate = Annotated[date, BeforeValidator(_yyyy_mm_dd), AfterValidator(_due_date)]
+QueryDate = Annotated[date, BeforeValidator(_yyyy_mm_dd), AfterValidator(_due_date)]
 
 
 class AnalyticsSummaryQuery(BaseModel):
@@ -430,8 +437,8 @@ class AnalyticsSummaryQuery(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     branch: Annotated[str, StringConstraints(min_length=1, max_length=40), AfterValidator(_branch)] | None = None
-    from_: SummaryDate | None = Field(default=None, alias="from", description="first day (YYYY-MM-DD)")
-    to: SummaryDate | None = Field(default=None, description=f"last day (YYYY-MM-DD), default today; a window "
+    from_: QueryDate | None = Field(default=None, alias="from", description="first day (YYYY-MM-DD)")
+    to: QueryDate | None = Field(default=None, description=f"last day (YYYY-MM-DD), default today; a window "
                                    f"is at most {C.ANALYTICS_WINDOW_MAX_DAYS} days")
 
 
@@ -583,7 +590,8 @@ class ExportRunList(BaseModel):
 class ChurnRiskQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     branch: AnalyticsBranch | None = None
-    limit: Annotated[int, Field(ge=1, le=C.CHURN_TOP_PER_BRANCH)] = C.CHURN_API_LIMIT_DEFAULT
+    limit: Annotated[int, BeforeValidator(_whole_number), Field(ge=1, le=C.CHURN_TOP_PER_BRANCH)] = \
+        C.CHURN_API_LIMIT_DEFAULT
 
 
 class ChurnRiskCustomer(BaseModel):
@@ -606,8 +614,8 @@ class AnomalyQuery(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     branch: AnalyticsBranch | None = None
     metric: Literal["complaints", "interactions"] | None = None
-    from_: date | None = Field(default=None, alias="from")
-    to: date | None = None
+    from_: QueryDate | None = Field(default=None, alias="from", description="first day (YYYY-MM-DD)")
+    to: QueryDate | None = Field(default=None, description="last day (YYYY-MM-DD)")
 
 
 class AnomalyOut(BaseModel):

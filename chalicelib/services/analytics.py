@@ -20,10 +20,12 @@ from chalicelib.domain.interactions import InteractionChannel
 def window(first: date | None, last: date | None, *, now: datetime | None = None) -> rules.Window:
     """The days asked for: `last` defaults to today, `first` to the ANALYTICS_WINDOW_DEFAULT_DAYS ending at `last`."""
     local_today = (now or utcnow()).astimezone(ZoneInfo(settings().timezone)).date()
+    given_last = last is not None
     last = last or local_today
     first = first or last - timedelta(days=ANALYTICS_WINDOW_DEFAULT_DAYS - 1)
-    if last < first:
-        raise ValidationFailed([FieldError("query.to", "must not be before from")])
+    if last < first:  # blame what the caller sent: a `from` after today when `to` was left to its default
+        raise ValidationFailed([FieldError("query.to", "must not be before from") if given_last
+                                else FieldError("query.from", "must not be after today (to's default)")])
     if (last - first).days + 1 > ANALYTICS_WINDOW_MAX_DAYS:
         raise ValidationFailed([FieldError("query.from", f"the window is at most {ANALYTICS_WINDOW_MAX_DAYS} days")])
     return rules.Window(first, last)
