@@ -406,10 +406,3 @@ def complaint_row(item: Mapping[str, Any], history: Sequence[Mapping[str, Any]],
             if snap.includes(h.get("at"))
         ],
     }
-
-
-def check_row(dataset: str, row: Mapping[str, Any]) -> None:
-    """A row has exactly the dataset's columns, in order (guards the Glue schema)."""
-    expected = [c.name for c in DATASETS[dataset]]
-    if list(row) != expected:
-        raise ValueError(f"{dataset} row columns {list(row)} differ from the schema {expected}")
