@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> int:
             "event time on DATE is 19:00 UTC of DATE = 02:00 WIB of DATE+1, so it exports DATE itself."
         ),
         epilog=(
-            f"Usage from make: make trigger JOB=<name> DATE=YYYY-MM-DD. Environment: RELASI_AWS_PORT (default "
+            f"Usage from make: make trigger JOB=<name> DATE=YYYY-MM-DD (make itself exits 2 whenever this exits "
+            f"non-zero). Environment: RELASI_AWS_PORT (default "
             f"4566), the port `make run` serves moto on; TIMEZONE (default {DEFAULT_TIMEZONE}) for today's date. "
             f"The stack serves the same as JSON: POST http://127.0.0.1:$RELASI_AWS_PORT{PATH} "
             '{"job": ..., "date": ...} (GET lists the jobs); from Python: infra.trigger.trigger(job, date, port).'
