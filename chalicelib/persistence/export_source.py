@@ -24,7 +24,7 @@ from typing import Any
 from chalicelib.aws import client
 from chalicelib.config import EXPORT_PREFETCH_GROUP_BATCHES, settings
 from chalicelib.persistence.raw import plain_item
-from chalicelib.persistence.tables import ALL_COMPLAINTS_PK
+from chalicelib.persistence.tables import ALL_COMPLAINTS_PK, HISTORY_PREFIX, complaint_pk
 
 Group = tuple[str, list[dict[str, Any]]]
 _DONE = object()
@@ -107,14 +107,8 @@ def groups(total_segments: int = 1, page_items: int | None = None) -> Iterator[G
                 batches.get(timeout=0.1)
 
 
-def complaints() -> Iterator[dict[str, Any]]:
-    """Every complaint (not its history), through the `complaints_all` index, a page at a time."""
-    params: dict[str, Any] = {
-        "TableName": settings().table_name,
-        "IndexName": "complaints_all",
-        "KeyConditionExpression": "ca_pk = :all",
-        "ExpressionAttributeValues": {":all": {"S": ALL_COMPLAINTS_PK}},
-    }
+def _query(params: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every item a Query finds, as plain Python, a page at a time."""
     dynamodb = client("dynamodb")
     while True:
         page = dynamodb.query(**params)
@@ -123,25 +117,24 @@ def complaints() -> Iterator[dict[str, Any]]:
         start = page.get("LastEvaluatedKey")
         if not start:
             return
-        params["ExclusiveStartKey"] = start
+        params = {**params, "ExclusiveStartKey": start}
+
+
+def complaints() -> Iterator[dict[str, Any]]:
+    """Every complaint (not its history), through the `complaints_all` index."""
+    return _query({
+        "TableName": settings().table_name,
+        "IndexName": "complaints_all",
+        "KeyConditionExpression": "ca_pk = :all",
+        "ExpressionAttributeValues": {":all": {"S": ALL_COMPLAINTS_PK}},
+    })
 
 
 def complaint_history(complaint_id: str, before: str) -> list[dict[str, Any]]:
-    """A complaint's history entries from before `before` (ISO 8601 UTC), oldest first: one Query."""
-    from chalicelib.persistence.tables import HISTORY_PREFIX, complaint_pk
-
-    params: dict[str, Any] = {
+    """A complaint's history entries from before `before` (ISO 8601 UTC), oldest first: one Query (a page each MB)."""
+    return list(_query({
         "TableName": settings().table_name,
         "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
         "ExpressionAttributeValues": {":pk": {"S": complaint_pk(complaint_id)}, ":first": {"S": HISTORY_PREFIX},
                                       ":last": {"S": HISTORY_PREFIX + before}},
-    }
-    dynamodb = client("dynamodb")
-    found: list[dict[str, Any]] = []
-    while True:
-        page = dynamodb.query(**params)
-        found.extend(plain_item(raw) for raw in page.get("Items", []))
-        start = page.get("LastEvaluatedKey")
-        if not start:
-            return found
-        params["ExclusiveStartKey"] = start
+    }))
