@@ -18,17 +18,24 @@ differ is left alone):
   truncates to the second, waking up to a second early).
 - `$$.State.EnteredTime` is Python's `isoformat()` (`+00:00`, microseconds);
   AWS writes `2026-11-23T14:58:23.123Z`, the form the project stores.
+- StopExecution of an execution whose worker thread has not built its
+  environment yet answers 500 (`'NoneType' object has no attribute
+  'set_stop'`), and one that arrives before the program runs is silently
+  ignored: races AWS does not have (a busy machine loses them often). Here the
+  stop waits until the program runs (at most STOP_WAIT_FOR_WORKER_S), then stops it.
 """
 
 from __future__ import annotations
 
 import json
 import math
+import time
 import urllib.request
 from datetime import UTC, datetime
 from typing import Any
 
 _installed = False
+STOP_WAIT_FOR_WORKER_S = 30.0
 
 
 def enable_execution(aws_port: int) -> None:
@@ -57,6 +64,7 @@ def install() -> bool:
         return True
     try:
         from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
+        from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
         from moto.stepfunctions.parser.asl.component.state import state as state_module
         from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp import Timestamp
     except ImportError:
@@ -64,6 +72,9 @@ def install() -> bool:
     state_data = getattr(state_module, "StateData", None)
     if state_data is None or not hasattr(Timestamp, "_get_wait_seconds") or not hasattr(Timestamp, "_from_timestamp_string"):
         return False
+    if not hasattr(ExecutionWorker, "stop"):
+        return False
+    moto_stop = ExecutionWorker.stop
 
     def _get_wait_seconds(self: Any, env: Any) -> int:
         self.string.eval(env=env)
@@ -82,7 +93,15 @@ def install() -> bool:
             fields["EnteredTime"] = _aws_time(fields["EnteredTime"])
         return state_data(**fields)
 
+    def stop_once_started(self: Any, *args: Any, **kwargs: Any) -> Any:
+        deadline = time.monotonic() + STOP_WAIT_FOR_WORKER_S
+        # Until the program runs, moto's set_stop is a no-op (and before the environment exists, a 500).
+        while getattr(getattr(self, "env", None), "_program_state", None) is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return moto_stop(self, *args, **kwargs)
+
     Timestamp._get_wait_seconds = _get_wait_seconds  # type: ignore[method-assign]
+    ExecutionWorker.stop = stop_once_started  # type: ignore[method-assign]
     state_module.StateData = aws_state_data  # type: ignore[assignment,misc]
     _installed = True
     return True

@@ -367,6 +367,32 @@ def test_starting_twice_gives_one_execution_and_stop_ends_it(stack: dict[str, st
     assert escalation.stop(complaint_id()) is False  # never started
 
 
+def test_a_stop_that_overtakes_the_execution_worker_still_stops_it(
+    stack: dict[str, str], workflow: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """moto runs each execution on a thread; on a loaded machine StopExecution can arrive before the
+    thread has built its environment (moto answered 500) or started its program (moto ignored the stop).
+    The local stack's engine (infra/moto_sfn.py) waits for the worker instead, as AWS never races."""
+    from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
+
+    workflow(1)
+    slow_start = ExecutionWorker._execution_logic
+
+    def late_worker(self: Any) -> None:
+        time.sleep(0.5)  # the thread is scheduled late, as on a busy CI machine
+        slow_start(self)
+
+    monkeypatch.setattr(ExecutionWorker, "_execution_logic", late_worker)
+    now = datetime.now(UTC)
+    cid = complaint_id()
+    item = complaint(cid, now)
+    _put(stack, item)
+
+    arn = escalation.start(item, now)
+    assert escalation.stop(cid) is True
+    assert _finished(arn)["status"] == "ABORTED"
+
+
 def test_a_failing_step_alerts_the_failure_topic_and_fails(stack: dict[str, str], workflow: Any) -> None:
     now = datetime.now(UTC)
     cid = complaint_id()
