@@ -21,8 +21,11 @@ differ is left alone):
 - StopExecution of an execution whose worker thread has not built its
   environment yet answers 500 (`'NoneType' object has no attribute
   'set_stop'`), and one that arrives before the program runs is silently
-  ignored: races AWS does not have (a busy machine loses them often). Here the
-  stop waits until the program runs (at most STOP_WAIT_FOR_WORKER_S), then stops it.
+  ignored; and a Wait state that starts waiting just after a stop misses it
+  (moto sets and at once clears the event it waits on) and sleeps its whole
+  time. Races AWS does not have (a busy machine loses them often). Here the
+  stop waits until the program runs (at most STOP_WAIT_FOR_WORKER_S), and a
+  Wait looks at the program's state before and every WAIT_SLICE_S while waiting.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from typing import Any
 
 _installed = False
 STOP_WAIT_FOR_WORKER_S = 30.0
+WAIT_SLICE_S = 0.05
 
 
 def enable_execution(aws_port: int) -> None:
@@ -67,12 +71,13 @@ def install() -> bool:
         from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
         from moto.stepfunctions.parser.asl.component.state import state as state_module
         from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp import Timestamp
+        from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
     except ImportError:
         return False
     state_data = getattr(state_module, "StateData", None)
     if state_data is None or not hasattr(Timestamp, "_get_wait_seconds") or not hasattr(Timestamp, "_from_timestamp_string"):
         return False
-    if not hasattr(ExecutionWorker, "stop"):
+    if not hasattr(ExecutionWorker, "stop") or not hasattr(WaitFunction, "_wait_interval"):
         return False
     moto_stop = ExecutionWorker.stop
 
@@ -100,7 +105,16 @@ def install() -> bool:
             time.sleep(0.01)
         return moto_stop(self, *args, **kwargs)
 
+    def _wait_interval(self: Any, env: Any, wait_seconds: int) -> None:
+        deadline = time.monotonic() + wait_seconds
+        while env.is_running():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            env.program_state_event.wait(min(left, WAIT_SLICE_S))
+
     Timestamp._get_wait_seconds = _get_wait_seconds  # type: ignore[method-assign]
+    WaitFunction._wait_interval = _wait_interval  # type: ignore[method-assign]
     ExecutionWorker.stop = stop_once_started  # type: ignore[method-assign]
     state_module.StateData = aws_state_data  # type: ignore[assignment,misc]
     _installed = True
