@@ -6,7 +6,7 @@ so a cold start pays only for Chalice itself.
 
 import os
 
-from chalice import AuthResponse, Chalice, Cron
+from chalice import AuthResponse, Chalice, Cron, Rate
 
 from chalicelib.api import analytics, complaints, customers, http, meta, reminders
 from chalicelib.api.middleware import http_middleware
@@ -82,3 +82,11 @@ def analytics_export(event):  # type: ignore[no-untyped-def]
     from chalicelib.workflows.analytics_export import on_event
 
     return on_event(event.to_dict())
+
+
+@app.schedule(Rate(1, unit=Rate.HOURS), name="erasure-sweeper")
+def erasure_sweeper(event):  # type: ignore[no-untyped-def]
+    """Finishes erasures cut short and erases what an erased customer left; see chalicelib/workflows/erasure.py."""
+    from chalicelib.workflows.erasure import on_schedule
+
+    return on_schedule(event.time)

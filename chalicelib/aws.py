@@ -36,3 +36,18 @@ def secret_value(secret_id: str) -> str:
     if not isinstance(value, str):
         raise TypeError("the secret must be a string")
     return value
+
+
+def secret_versions(secret_id: str) -> tuple[str, str | None]:
+    """The current string of a Secrets Manager secret and the one before it (AWSPREVIOUS; None until
+    the secret was first rotated): what a key that signs must be checked against right after a rotation."""
+    sm = client("secretsmanager")
+    current = sm.get_secret_value(SecretId=secret_id)["SecretString"]
+    try:
+        previous = sm.get_secret_value(SecretId=secret_id, VersionStage="AWSPREVIOUS")["SecretString"]
+    except Exception as error:
+        if error_code(error) != "ResourceNotFoundException":
+            raise
+        previous = None
+    return str(current), previous
+

@@ -21,6 +21,11 @@ PAGE_LIMIT_MAX = 100
 FILTERED_LIST_MAX_QUERIES = 5
 # A pagination cursor is honoured this long after it was issued.
 CURSOR_TTL_SECONDS = 15 * 60
+# The cursor-signing key (Secrets Manager, CURSOR_SECRET_ARN) is read again after this long; a cursor
+# that matches neither the current nor the previous key makes a container read it again at once,
+# at most once per CURSOR_KEY_REFRESH_MIN_SECONDS (a rotation reaches every container that fast).
+CURSOR_KEY_CACHE_SECONDS = 5 * 60
+CURSOR_KEY_REFRESH_MIN_SECONDS = 30
 # A filtered Query reads this many times the page size per request (at most
 # FILTER_WINDOW_MAX_ITEMS); items past the page are not returned, and the
 # cursor resumes after the last item returned.
@@ -37,6 +42,8 @@ ATTRIBUTES_MAX_ITEMS = 20
 ATTRIBUTE_KEY_MAX_CHARS = 40
 ATTRIBUTE_VALUE_MAX_CHARS = 256
 SUMMARY_MAX_CHARS = 4000
+# The earliest time an interaction may be dated (its id is made from it); later than now is refused too.
+INTERACTIONS_EARLIEST_UTC = "2000-01-01T00:00:00+00:00"
 REF_MAX_CHARS = 100
 CONSENT_SOURCE_MAX_CHARS = 64
 
@@ -78,6 +85,16 @@ DUE_TITLE_MAX_CHARS = 200
 DUE_AMOUNT_MAX = 999_999_999_999.99
 # A customer's due items are listed in one response, soonest first.
 DUE_ITEMS_MAX_PER_CUSTOMER = 100
+
+# Erasure (chalicelib/persistence/erasure.py): the record that an erasure began is kept this long
+# (then DynamoDB's TTL removes it), and the sweeper (chalicelib/workflows/erasure.py, hourly)
+# re-checks the erasures of the last ERASURE_SWEEP_DAYS UTC days from those records.
+ERASURE_RECORD_TTL_DAYS = 7
+ERASURE_SWEEP_DAYS = 2
+# A DELETE that finds the customer changed under it reads it again, at most this many times.
+ERASURE_BEGIN_ATTEMPTS = 5
+# A write that finds the customer changed under it (moved to another branch) reads it again, at most this many times.
+STALE_READ_ATTEMPTS = 3
 
 # Idempotency-Key records live this long
 IDEMPOTENCY_TTL_SECONDS = 24 * 60 * 60
@@ -184,7 +201,7 @@ class Settings:
     branches: tuple[str, ...]
     default_phone_region: str
     cors_allowed_origins: tuple[str, ...]
-    cursor_secret: bytes
+    cursor_secret_arn: str  # the Secrets Manager secret whose value signs pagination cursors (chalicelib/api/cursors.py)
     timezone: str
     tracing_enabled: bool
     sender_email: str = "no-reply@relasi.example"
@@ -240,7 +257,7 @@ def settings() -> Settings:
         branches=_csv(env.get("BRANCHES", "jakarta,bandung,surabaya")),
         default_phone_region=env.get("DEFAULT_PHONE_REGION", "ID"),
         cors_allowed_origins=_csv(env.get("CORS_ALLOWED_ORIGINS", "")),
-        cursor_secret=env.get("CURSOR_SECRET", "").encode() or b"relasi-local-cursor-secret",
+        cursor_secret_arn=env.get("CURSOR_SECRET_ARN", ""),
         timezone=env.get("TIMEZONE", "Asia/Jakarta"),
         tracing_enabled=env.get("POWERTOOLS_TRACE_DISABLED", "true").lower() == "false",
         sender_email=env.get("SENDER_EMAIL", "no-reply@relasi.example"),

@@ -6,7 +6,9 @@ adds the two things our deployed API Gateway does on top, as declared in
 
 - an authorizer that rejects a token answers 401 (in Lambda the authorizer
   raises "Unauthorized", which API Gateway maps to 401);
-- gateway-made errors (401, 403, unknown route) are problem+json too.
+- gateway-made errors (401, 403, unknown route) are problem+json too;
+- with a `throttle` (infra/throttle.py, what `make run` uses), the per-caller
+  rate limits of the template's WAF rules: 429 with their body and headers.
 
 Both `make run` and the API tests use it, so local and cloud answer alike.
 """
@@ -30,6 +32,7 @@ from chalice.test import Client
 
 from chalicelib.api.auth import TokenRejected
 from chalicelib.api.problems import PROBLEM_JSON, problem_body
+from infra.throttle import CallerThrottle
 
 _GATEWAY_DETAILS = {
     401: "Send a valid Cognito ID token as 'Authorization: Bearer <token>'.",
@@ -40,7 +43,7 @@ _GATEWAY_DETAILS = {
 def _as_problem(error: LocalGatewayException, request_headers: dict[str, Any]) -> LocalGatewayException:
     status = error.CODE
     body = problem_body(status, _GATEWAY_DETAILS.get(status, "The request was refused."))
-    headers = {**(error.headers or {}), "Content-Type": PROBLEM_JSON, "Vary": "Origin"}
+    headers = {**(error.headers or {}), "Content-Type": PROBLEM_JSON, "Vary": "Origin", "Cache-Control": "no-store"}
     origin = {k.lower(): v for k, v in request_headers.items()}.get("origin")
     if origin:
         # The deployed gateway echoes any Origin on its own errors (it cannot
@@ -52,8 +55,19 @@ def _as_problem(error: LocalGatewayException, request_headers: dict[str, Any]) -
     return type(error)(headers, json.dumps(body).encode())
 
 
+class TooManyRequests(LocalGatewayException):
+    CODE = 429
+
+
 class RelasiLocalGateway(LocalGateway):
+    def __init__(self, app: Chalice, config: Config, throttle: CallerThrottle | None = None) -> None:
+        super().__init__(app, config)
+        self.throttle = throttle
+
     def handle_request(self, method: str, path: str, headers: dict[str, Any], body: bytes | None) -> Any:
+        blocked = self.throttle.check(method, path, headers) if self.throttle is not None else None
+        if blocked is not None:  # WAF answers before API Gateway routes, authorizes or runs anything
+            raise TooManyRequests(dict(blocked.headers), blocked.body)
         try:
             return super().handle_request(method, path, headers, body)
         except TokenRejected:
@@ -63,22 +77,26 @@ class RelasiLocalGateway(LocalGateway):
 
 
 class _Handler(ChaliceRequestHandler):
+    throttle: CallerThrottle | None = None  # one per server: it counts across the request threads
+
     def __init__(self, request: Any, client_address: Any, server: Any, app_object: Chalice, config: Config) -> None:
-        self.local_gateway = RelasiLocalGateway(app_object, config)
+        self.local_gateway = RelasiLocalGateway(app_object, config, self.throttle)
         super(ChaliceRequestHandler, self).__init__(request, client_address, server)
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: the app's own access log (route templates only) is the log."""
 
 
-def local_server(app: Chalice, config: Config, host: str, port: int) -> LocalDevServer:
+def local_server(app: Chalice, config: Config, host: str, port: int,
+                 throttle: CallerThrottle | None = None) -> LocalDevServer:
     app.__class__ = LocalChalice  # thread-local current_request, as `chalice local` does
-    return LocalDevServer(app, config, host, port, handler_cls=_Handler)
+    handler = type("Handler", (_Handler,), {"throttle": throttle})
+    return LocalDevServer(app, config, host, port, handler_cls=handler)
 
 
-def test_client(app: Chalice, project_dir: str, stage: str = "dev") -> Client:
-    """chalice.test.Client whose gateway behaves like the deployed one."""
+def test_client(app: Chalice, project_dir: str, stage: str = "dev", throttle: CallerThrottle | None = None) -> Client:
+    """chalice.test.Client whose gateway behaves like the deployed one (throttled only if given a throttle)."""
     client = Client(app, stage_name=stage, project_dir=project_dir)
     http = client.http
-    http._local_gateway = RelasiLocalGateway(app, client._chalice_config)  # type: ignore[attr-defined]
+    http._local_gateway = RelasiLocalGateway(app, client._chalice_config, throttle)  # type: ignore[attr-defined]
     return client

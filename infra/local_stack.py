@@ -110,8 +110,12 @@ def prepare(aws_port: int, *, seed: bool) -> tuple[Any, dict[str, str]]:
 def serve_api(api_port: int) -> Any:
     from app import app
     from infra.gateway import local_server
+    from infra.throttle import CallerThrottle
 
-    server = local_server(app, chalice_config(), "127.0.0.1", api_port)
+    # the per-caller limits of the deployed API (infra/template.yaml ApiWebAcl), enforced as WAF would;
+    # RELASI_THROTTLE=off lifts them (load and fuzz tests send far more than one person would)
+    throttle = None if os.environ.get("RELASI_THROTTLE", "").lower() == "off" else CallerThrottle.from_template()
+    server = local_server(app, chalice_config(), "127.0.0.1", api_port, throttle=throttle)
     thread = threading.Thread(target=server.server.serve_forever, name="relasi-api", daemon=True)
     thread.start()
     return server

@@ -68,10 +68,10 @@ def install() -> bool:
         return True
     try:
         from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEventException
-        from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
         from moto.stepfunctions.parser.asl.component.state import state as state_module
         from moto.stepfunctions.parser.asl.component.state.wait.wait_function.timestamp import Timestamp
         from moto.stepfunctions.parser.asl.component.state.wait.wait_function.wait_function import WaitFunction
+        from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker
     except ImportError:
         return False
     state_data = getattr(state_module, "StateData", None)

@@ -188,10 +188,10 @@ def _play_secrets(template: dict[str, Any]) -> dict[str, str]:
 
     `template` is the whole template: the variables are the ones its Type-less
     entries set on Chalice's functions from a secret: its value where the
-    template resolves it at deploy time (`{{resolve:secretsmanager:...}}`, e.g.
-    CURSOR_SECRET), its ARN where it is a `Ref` that the function reads at run
-    time (e.g. PSEUDONYM_SECRET_ARN). A secret made by an earlier run of the
-    stack keeps its value.
+    template resolves it at deploy time (`{{resolve:secretsmanager:...}}`; none
+    does today), its ARN where it is a `Ref` that the function reads at run
+    time (CURSOR_SECRET_ARN, PSEUDONYM_SECRET_ARN). A secret made by an earlier
+    run of the stack keeps its value.
     """
     sm = boto3.client("secretsmanager")
     values: dict[str, str] = {}

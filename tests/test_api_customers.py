@@ -111,7 +111,7 @@ def test_unknown_customer_is_404(agent: Any) -> None:
         ({"name": "A", "phone": "0812-1111-2222", "tags": [f"t{i}" for i in range(21)]}, "tags"),
         ({"name": "A", "phone": "0812-1111-2222", "attributes": {f"k{i}": "v" for i in range(21)}}, "attributes"),
         ({"name": "A", "phone": "0812-1111-2222", "branch_id": "medan"}, "branch_id"),
-        ({"name": "A", "phone": "0812-1111-2222", "is_vip": True}, "is_vip"),
+        ({"name": "A", "phone": "0812-1111-2222", "is_vip": True}, "*"),  # a name the caller chose: never echoed
         ({"name": "A", "phone": "0812-1111-2222", "consent": {"sms_marketing": {"value": "yes", "source": "x"}}},
          "consent.sms_marketing.value"),
         ({"name": "A", "phone": "0812-1111-2222", "preferred_channel": "email"}, ""),

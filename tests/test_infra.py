@@ -31,6 +31,7 @@ CHALICE_IDS = {
     "TableChanges": "AWS::Serverless::Function",  # @app.on_dynamodb_record(name="table_changes")
     "DailyReminders": "AWS::Serverless::Function",  # @app.schedule(name="daily-reminders")
     "AnalyticsExport": "AWS::Serverless::Function",  # @app.schedule(name="analytics-export")
+    "ErasureSweeper": "AWS::Serverless::Function",  # @app.schedule(name="erasure-sweeper")
 }
 
 # cfn-lint findings accepted on purpose: rule id -> why. Errors and warnings
@@ -100,25 +101,28 @@ def test_merge_entries_land_on_chalice_resources(packaged: dict[str, Any]) -> No
     api_env = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
     assert {
         "TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "USER_POOL_ID", "USER_POOL_CLIENT_ID",
-        "CURSOR_SECRET", "OPS_TOPIC_ARN", "EXPORT_BUCKET", "ESCALATION_STATE_MACHINE_ARN", "DEPARTMENT_TOPIC_ARN_PREFIX",
+        "CURSOR_SECRET_ARN", "OPS_TOPIC_ARN", "EXPORT_BUCKET", "ESCALATION_STATE_MACHINE_ARN", "DEPARTMENT_TOPIC_ARN_PREFIX",
         "ANALYTICS_EXPORT_FUNCTION", "STAGE", "BRANCHES", "TIMEZONE",  # the last 3 from .chalice/config.json
     } <= set(api_env)
-    assert "{{resolve:secretsmanager:" in json.dumps(api_env["CURSOR_SECRET"])
+    assert api_env["CURSOR_SECRET_ARN"] == {"Ref": "CursorSecret"}  # read at run time, like the pseudonym key
     assert api_env["ANALYTICS_EXPORT_FUNCTION"] == {"Ref": "AnalyticsExport"}
     export = resources["AnalyticsExport"]["Properties"]
     assert {"TABLE_NAME", "ANALYTICS_TABLE_NAME", "EXPORT_BUCKET", "PSEUDONYM_SECRET_ARN", "TIMEZONE", "STAGE"} <= set(
         export["Environment"]["Variables"])
-    # the pseudonym key is read at run time: no function's configuration holds it
+    # the keys are read at run time: no function's configuration holds one
     assert export["Environment"]["Variables"]["PSEUDONYM_SECRET_ARN"] == {"Ref": "PseudonymSecret"}
     for name, resource in resources.items():
-        text = json.dumps(resource)
-        assert not ("resolve:secretsmanager" in text and "PseudonymSecret" in text), name
-    readers = [name for name, r in resources.items() if r["Type"] == "AWS::IAM::Role"
-               and "secretsmanager:GetSecretValue" in json.dumps(r)]
-    assert readers == ["AnalyticsExportRole"]
-    (read,) = [s for s in resources["AnalyticsExportRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-               if s["Action"] == ["secretsmanager:GetSecretValue"]]
-    assert read["Resource"] == ["arn:aws:secretsmanager:*:*:secret:relasi-prod-pseudonym-key-??????"]
+        assert "resolve:secretsmanager" not in json.dumps(resource), name
+    readers = {}
+    for name, r in resources.items():
+        if r["Type"] == "AWS::IAM::Role" and "secretsmanager:GetSecretValue" in json.dumps(r):
+            (read,) = [s for s in r["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+                       if s["Action"] == ["secretsmanager:GetSecretValue"]]
+            readers[name] = read["Resource"]
+    # each reads its own key only: the export the pseudonym key, the API's role the cursor key
+    assert readers.pop("AnalyticsExportRole") == ["arn:aws:secretsmanager:*:*:secret:relasi-prod-pseudonym-key-??????"]
+    assert readers.pop("ApiHandlerRole") == ["arn:aws:secretsmanager:*:*:secret:relasi-prod-cursor-secret-??????"]
+    assert all(r == ["arn:aws:secretsmanager:*:*:secret:relasi-prod-cursor-secret-??????"] for r in readers.values())
     assert (export["Timeout"], export["MemorySize"]) == (900, 1769)
     # the name the API may invoke (.chalice/policy-prod.json), not one CloudFormation makes up
     assert export["FunctionName"] == {"Fn::Sub": "relasi-${Stage}-analytics-export"}
@@ -135,7 +139,7 @@ def test_merge_entries_land_on_chalice_resources(packaged: dict[str, Any]) -> No
 
 def test_alarms_notify_the_ops_topic(packaged: dict[str, Any]) -> None:
     alarms = {n: r["Properties"] for n, r in packaged["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
-    assert len(alarms) == 12
+    assert len(alarms) == 14
     for props in alarms.values():
         assert props["AlarmActions"] == [{"Ref": "OpsTopic"}]
         assert props["OKActions"] == [{"Ref": "OpsTopic"}]
@@ -311,7 +315,8 @@ _SCOPED_RESOURCES = {
     "ses": lambda stage: {"arn:aws:ses:*:*:identity/relasi.example", "arn:aws:ses:*:*:identity/no-reply@relasi.example"},
     "s3": lambda stage: {f"arn:aws:s3:::relasi-{stage}-exports-*", f"arn:aws:s3:::relasi-{stage}-exports-*/exports/*"},
     "lambda": lambda stage: {f"arn:aws:lambda:*:*:function:relasi-{stage}-analytics-export"},
-    "secretsmanager": lambda stage: {f"arn:aws:secretsmanager:*:*:secret:relasi-{stage}-pseudonym-key-??????"},
+    "secretsmanager": lambda stage: {f"arn:aws:secretsmanager:*:*:secret:relasi-{stage}-pseudonym-key-??????",
+                                     f"arn:aws:secretsmanager:*:*:secret:relasi-{stage}-cursor-secret-??????"},
 }
 
 
@@ -494,14 +499,19 @@ def test_gateway_responses_mirror_the_local_gateway(monkeypatch: pytest.MonkeyPa
     from infra.gateway import _as_problem
 
     responses = _template()["Resources"]["RestAPI"]["Properties"]["GatewayResponses"]
-    assert set(responses) == {"UNAUTHORIZED", "ACCESS_DENIED", "MISSING_AUTHENTICATION_TOKEN", "DEFAULT_4XX", "DEFAULT_5XX"}
-    for response in responses.values():
+    assert set(responses) == {"UNAUTHORIZED", "ACCESS_DENIED", "MISSING_AUTHENTICATION_TOKEN", "DEFAULT_4XX", "DEFAULT_5XX",
+                              "THROTTLED"}
+    for name, response in responses.items():
         assert response["ResponseParameters"] == {"Headers": {
             "Content-Type": f"'{PROBLEM_JSON}'",
             "Access-Control-Allow-Origin": "method.request.header.Origin",
             "Vary": "'Origin'",
+            "Cache-Control": "'no-store'",
+            **({"Retry-After": "'1'"} if name == "THROTTLED" else {}),
         }}
         assert set(response["ResponseTemplates"]) == {"application/json"}
+    assert json.loads(body := str(responses["THROTTLED"]["ResponseTemplates"]["application/json"])) == problem_body(
+        429, "The API is busy; retry shortly."), body
 
     def body(response_type: str) -> str:
         return str(responses[response_type]["ResponseTemplates"]["application/json"])
@@ -515,6 +525,7 @@ def test_gateway_responses_mirror_the_local_gateway(monkeypatch: pytest.MonkeyPa
     ):
         rendered = _as_problem(error, {"Origin": "http://localhost:3000"})
         assert rendered.headers["Content-Type"] == PROBLEM_JSON
+        assert rendered.headers["Cache-Control"] == "no-store"
         assert rendered.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
         assert "Access-Control-Allow-Origin" not in _as_problem(error, {"Origin": "https://evil.example"}).headers
         assert body(response_type).encode() == rendered.body

@@ -40,7 +40,8 @@ def test_the_export_function_and_its_pseudonym_key_are_provisioned(stack: dict[s
     assert stack["PSEUDONYM_SECRET_ARN"] == stored["ARN"]  # the function gets where the key is, not the key
     secret = stored["SecretString"]
     assert len(secret) == 48 and set(secret) <= set(string.ascii_letters + string.digits)
-    assert secret != stack["CURSOR_SECRET"] and secret not in stack.values()
+    assert secret not in stack.values()
+    assert stack["CURSOR_SECRET_ARN"] != stored["ARN"]
 
 
 def test_an_asynchronous_invoke_of_the_export_function_runs_the_export(stack: dict[str, str]) -> None:

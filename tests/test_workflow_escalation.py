@@ -86,7 +86,6 @@ def test_input_schedules_the_three_levels_at_the_real_deadlines() -> None:
         "sk": "COMPLAINT",
         "topic_arn": "arn:ops-service",
         "failure_topic_arn": "arn:ops",
-        "branch_id": "jakarta",
         "department": "service",
         "severity": "critical",
     }

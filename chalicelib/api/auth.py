@@ -35,12 +35,22 @@ def _jwks() -> jwt.PyJWKClient:
     return jwt.PyJWKClient(settings().jwks_url, cache_keys=True, lifespan=JWKS_CACHE_SECONDS, timeout=5)
 
 
-def verify(token: str) -> Principal:
+def bearer_token(header: str) -> str:
+    """The token of an `Authorization: Bearer <token>` header (the scheme in any case, RFC 9110);
+    anything else is rejected, a bare token included."""
+    scheme, _, token = header.strip().partition(" ")
+    token = token.strip()
+    if scheme.lower() != "bearer" or not token or any(c.isspace() for c in token):
+        raise TokenRejected()
+    return token
+
+
+def verify(header: str) -> Principal:
+    """The principal of a verified Cognito ID token sent as `Authorization: Bearer <token>`."""
     import jwt
 
     s = settings()
-    if token.lower().startswith("bearer "):
-        token = token[7:].strip()
+    token = bearer_token(header)
     try:
         signing_key = _jwks().get_signing_key_from_jwt(token)
         claims: dict[str, Any] = jwt.decode(

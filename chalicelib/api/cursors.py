@@ -6,12 +6,16 @@ filters, customer, caller's branch). A cursor that was altered, that belongs
 to another listing, or that is older than CURSOR_TTL_SECONDS is a 400 and
 never reaches DynamoDB.
 
-Because only the server can mint one, and only after the caller's access to
-that listing was checked on its first page, a valid cursor is proof of that
-check: later pages of a customer's history need no second read of the
-profile. The expiry bounds how long that proof lasts (a customer moved to
-another branch stays readable through an already issued cursor for at most
-that long).
+A cursor carries a position, never a permission: every page, the first or a
+later one, checks the caller's access to what it lists as it is now (a
+customer moved to another branch is out of reach on the next page).
+
+The key is the Secrets Manager secret CURSOR_SECRET_ARN, read at run time
+(chalicelib/aws.py secret_versions) and cached for CURSOR_KEY_CACHE_SECONDS;
+there is no fallback key, so a deployment without it fails at its first
+cursor instead of signing with a key anyone can read. Cursors signed with
+the version before the current one (AWSPREVIOUS) stay valid, so rotating the
+secret needs no deploy and breaks no listing in progress.
 """
 
 from __future__ import annotations
@@ -20,13 +24,51 @@ import base64
 import hashlib
 import hmac
 import json
+import threading
 import time
+from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.config import CURSOR_TTL_SECONDS, settings
+from chalicelib.config import CURSOR_KEY_CACHE_SECONDS, CURSOR_KEY_REFRESH_MIN_SECONDS, CURSOR_TTL_SECONDS, settings
 from chalicelib.domain.errors import BadRequest
 
 _SIG_BYTES = 16
+
+
+@dataclass(frozen=True)
+class _Keys:
+    current: bytes
+    previous: bytes | None
+    read_at: float
+
+
+_keys: _Keys | None = None
+_lock = threading.Lock()
+
+
+def _read_keys(*, refresh: bool = False) -> _Keys:
+    global _keys
+    with _lock:
+        now = time.monotonic()
+        if _keys is not None and not refresh and now - _keys.read_at < CURSOR_KEY_CACHE_SECONDS:
+            return _keys
+        if _keys is not None and refresh and now - _keys.read_at < CURSOR_KEY_REFRESH_MIN_SECONDS:
+            return _keys
+        arn = settings().cursor_secret_arn
+        if not arn:
+            raise RuntimeError("CURSOR_SECRET_ARN is not set: the API has no key to sign cursors with")
+        from chalicelib.aws import secret_versions
+
+        current, previous = secret_versions(arn)
+        _keys = _Keys(current.encode(), previous.encode() if previous else None, now)
+        return _keys
+
+
+def forget_keys() -> None:
+    """Read the key again on next use (tests, and a container that learns of a rotation)."""
+    global _keys
+    with _lock:
+        _keys = None
 
 
 def _b64(data: bytes) -> str:
@@ -37,15 +79,23 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _sign(scope: str, payload: bytes) -> bytes:
-    return hmac.new(settings().cursor_secret, scope.encode() + b"\x00" + payload, hashlib.sha256).digest()[:_SIG_BYTES]
+def _sign(key: bytes, scope: str, payload: bytes) -> bytes:
+    return hmac.new(key, scope.encode() + b"\x00" + payload, hashlib.sha256).digest()[:_SIG_BYTES]
+
+
+def _signed_by_a_key(sig: bytes, scope: str, payload: bytes) -> bool:
+    for refresh in (False, True):  # a rotation this container has not seen yet: read the keys again, once
+        keys = _read_keys(refresh=refresh)
+        if any(k is not None and hmac.compare_digest(sig, _sign(k, scope, payload)) for k in (keys.current, keys.previous)):
+            return True
+    return False
 
 
 def encode(key: dict[str, Any] | None, scope: str) -> str | None:
     if key is None:
         return None
     payload = json.dumps({"k": key, "t": int(time.time())}, separators=(",", ":"), sort_keys=True).encode()
-    return _b64(_sign(scope, payload) + payload)
+    return _b64(_sign(_read_keys().current, scope, payload) + payload)
 
 
 def decode(cursor: str | None, scope: str) -> dict[str, Any] | None:
@@ -57,7 +107,7 @@ def decode(cursor: str | None, scope: str) -> dict[str, Any] | None:
     except (ValueError, TypeError):
         raise invalid from None
     sig, payload = raw[:_SIG_BYTES], raw[_SIG_BYTES:]
-    if len(sig) != _SIG_BYTES or not hmac.compare_digest(sig, _sign(scope, payload)):
+    if len(sig) != _SIG_BYTES or not _signed_by_a_key(sig, scope, payload):
         raise invalid
     try:
         content = json.loads(payload)

@@ -171,6 +171,11 @@ def _run(app: Chalice, spec: RouteSpec, view: View, path_args: dict[str, Any]) -
         return problems.problem(500, "The request could not be completed.")
 
 
+def public_routes() -> frozenset[str]:
+    """The route templates that need no token (/health, /openapi.json): the only answers that may be cached."""
+    return frozenset(spec.path for spec in ROUTES if spec.operation is None)
+
+
 def register(app: Chalice, authorizer: ChaliceAuthorizer, routes: list[tuple[RouteSpec, View]]) -> None:
     for spec, view in routes:
         ROUTES.append(spec)

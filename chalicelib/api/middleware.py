@@ -1,5 +1,6 @@
 """The one HTTP middleware: body limit, CORS, problem+json for Chalice's own
-errors, a structured access log line and request metrics.
+errors, no caching of anything but the public routes, a structured access log
+line and request metrics.
 
 The access log names the route template (`/customers/{customer_id}`), never
 the path or query string, which can carry phone numbers, emails or names.
@@ -14,6 +15,7 @@ from chalice import Response
 from chalice.app import Request
 
 from chalicelib.api import cors
+from chalicelib.api.http import public_routes
 from chalicelib.api.problems import PROBLEM_JSON, problem
 from chalicelib.config import MAX_BODY_BYTES
 from chalicelib.observability import count, logger, metrics
@@ -55,6 +57,10 @@ def http_middleware(event: Request, get_response: Callable[[Request], Response])
     else:
         response = _normalized(get_response(event))
     cors.decorate(event, response)
+    if route not in public_routes():
+        # Answers can hold personal data (and errors say what exists): no browser or proxy keeps them.
+        response.headers["Cache-Control"] = "no-store"
+        response.headers["Pragma"] = "no-cache"
     elapsed_ms = round((time.perf_counter() - started) * 1000, 1)
     log.info(
         "request",

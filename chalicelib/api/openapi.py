@@ -72,6 +72,8 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
     problem_ref = {"$ref": "#/components/responses/Problem"}
     for status in sorted({*spec.errors, 500}):
         op["responses"][str(status)] = problem_ref
+    # Any route: API Gateway's stage throttling; a route with a token also the per-caller limits (WAF).
+    op["responses"]["429"] = {"$ref": "#/components/responses/TooManyRequests"}
     return op
 
 
@@ -96,7 +98,15 @@ def build(routes: list[RouteSpec]) -> dict[str, Any]:
                 "Problem": {
                     "description": "An error, as RFC 9457 problem details",
                     "content": {PROBLEM_JSON: {"schema": {"$ref": REF.format(model="Problem")}}},
-                }
+                },
+                "TooManyRequests": {
+                    "description": "Throttled: the stage's rate (problem+json from API Gateway) or the caller's "
+                                   "per-window limits (from AWS WAF, which can only call the same problem body "
+                                   "application/json); retry after Retry-After seconds",
+                    "headers": {"Retry-After": {"schema": {"type": "string"}}},
+                    "content": {t: {"schema": {"$ref": REF.format(model="Problem")}}
+                                for t in (PROBLEM_JSON, "application/json")},
+                },
             },
             "securitySchemes": {
                 "cognitoIdToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",

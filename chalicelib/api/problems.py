@@ -7,6 +7,7 @@ Domain errors map to statuses in one table; Chalice's own error bodies (415,
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 
 from chalice import Response
@@ -28,6 +29,7 @@ STATUSES: dict[int, tuple[str, str]] = {
     415: ("unsupported-media-type", "Unsupported media type"),
     422: ("unprocessable", "Unprocessable content"),
     428: ("precondition-required", "Precondition required"),
+    429: ("too-many-requests", "Too many requests"),
     500: ("internal-error", "Internal server error"),
     503: ("service-unavailable", "Service unavailable"),
 }
@@ -40,6 +42,8 @@ _BY_ERROR: list[tuple[type[E.DomainError], int, str | None]] = [
     (E.NotFound, 404, None),
     (E.IdempotencyInProgress, 409, "idempotency-in-progress"),
     (E.Conflict, 409, None),
+    (E.ContactInUse, 409, None),
+    (E.StaleRead, 409, None),
     (E.PreconditionFailed, 412, None),
     (E.PayloadTooLarge, 413, None),
     (E.UnsupportedMediaType, 415, None),
@@ -77,21 +81,48 @@ def from_error(error: E.DomainError) -> Response:
                 extra["errors"] = [{"field": f.field, "message": f.message} for f in error.errors]
             if isinstance(error, E.Conflict):
                 extra.update(error.extra)
+            if isinstance(error, E.ContactInUse):
+                extra["field"] = error.field  # never the holder: see chalicelib/services/customers.py
             headers = {"Retry-After": "1"} if status == 503 else None
             return problem(status, error.detail, slug=slug, headers=headers, **extra)
     return problem(500, "The request could not be completed.")
 
 
+UNNAMED = "*"  # stands for a name the caller chose (an unknown field, a map key): never echoed
+
+
+@lru_cache(maxsize=1)
+def _declared_names() -> frozenset[str]:
+    """Every field name (and alias) of the request models: the only names an error may repeat."""
+    from chalicelib.api import schemas
+
+    names: set[str] = set()
+    for model in vars(schemas).values():
+        if isinstance(model, type) and issubclass(model, schemas.Input):
+            for name, info in model.model_fields.items():
+                names.update(n for n in (name, info.alias) if n)
+    return frozenset(names)
+
+
+def _location(loc: tuple[Any, ...]) -> str:
+    """A pydantic error location without what the caller named: list positions and the models'
+    field names are kept, anything else (an unknown field's name, a map key: they can be an email,
+    a phone number, a name) becomes `*`."""
+    declared = _declared_names()
+    return ".".join(str(p) if isinstance(p, int) or p in declared or p == "[key]" else UNNAMED for p in loc)
+
+
 def from_pydantic(exc: Any, location: str) -> Response:
-    """A pydantic ValidationError as a 400 listing each field; input values are never echoed."""
+    """A pydantic ValidationError as a 400 listing each field. Input values are never echoed, nor
+    names the caller chose (unknown fields, map keys): those are `*` (docs/security.md)."""
     errors = []
     for err in exc.errors(include_input=False, include_url=False, include_context=False):
-        path = ".".join(str(p) for p in err["loc"]) or location
+        path = _location(tuple(err["loc"])) or location
         message = err["msg"]
         if err["type"] == "json_invalid":
             return problem(400, "The request body is not valid JSON.", slug="malformed-json")
         if err["type"] == "extra_forbidden":
-            message = "is not a known field"
+            message = "is not a known field (see /openapi.json)"
         elif message.startswith("Value error, "):
             message = message[len("Value error, "):]
         errors.append({"field": f"{location}.{path}" if location == "query" else path, "message": message})

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -17,6 +17,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -29,9 +30,23 @@ from chalicelib.domain.complaints import Status as ComplaintStatus
 from chalicelib.domain.customers import Gender, Language, LifecycleStage, PreferredChannel
 from chalicelib.domain.interactions import Direction, InteractionChannel, InteractionKind
 from chalicelib.domain.reminders import DueKind
+from chalicelib.domain.text import clean_text
 
 
-class Strict(BaseModel):
+class Input(BaseModel):
+    """Every request model: text anywhere in it (fields, list items, map keys and values) is
+    Unicode-normalised (NFC) and refused with control or invisible formatting characters
+    (chalicelib/domain/text.py); fields named in MULTILINE may hold line breaks and tabs."""
+
+    MULTILINE: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _clean_text(cls, value: Any, info: ValidationInfo) -> Any:
+        return clean_text(value, multiline=info.field_name in cls.MULTILINE)
+
+
+class Strict(Input):
     model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
 
 
@@ -108,6 +123,8 @@ class ConsentSet(Strict):
 class CustomerCreate(Strict):
     """A new customer. `branch_id` defaults to the caller's branch."""
 
+    MULTILINE = frozenset({"address"})
+
     name: Name
     phone: Phone
     email: Email | None = None
@@ -138,6 +155,8 @@ class CustomerCreate(Strict):
 
 class CustomerPatch(Strict):
     """JSON merge patch (RFC 7396) of the writable fields; null clears an optional field."""
+
+    MULTILINE = frozenset({"address"})
 
     name: Name = None  # type: ignore[assignment]
     phone: Phone = None  # type: ignore[assignment]
@@ -196,20 +215,27 @@ class CustomerPage(BaseModel):
     next_cursor: str | None
 
 
-def _not_future(value: datetime) -> datetime:
+def _occurred(value: datetime) -> datetime:
+    """A time the CRM can store: with an offset, from C.INTERACTIONS_EARLIEST_UTC up to now (an id is made from it)."""
     if value.tzinfo is None:
         raise ValueError("must include a time zone offset, e.g. Z or +07:00")
+    earliest = datetime.fromisoformat(C.INTERACTIONS_EARLIEST_UTC)
+    # Years far outside the range are refused before any arithmetic with the offset (which could overflow).
+    if not earliest.year - 1 <= value.year <= datetime.now(UTC).year + 1 or value < earliest:
+        raise ValueError(f"must be between {C.INTERACTIONS_EARLIEST_UTC[:10]} and now")
     if value > datetime.now(UTC):
         raise ValueError("must not be in the future")
     return value
 
 
 class InteractionCreate(Strict):
+    MULTILINE = frozenset({"summary"})
+
     channel: InteractionChannel
     direction: Direction
     kind: InteractionKind
     summary: Annotated[str, StringConstraints(min_length=1, max_length=C.SUMMARY_MAX_CHARS)]
-    occurred_at: Annotated[datetime, AfterValidator(_not_future)] | None = None
+    occurred_at: Annotated[datetime, AfterValidator(_occurred)] | None = None
     ref: Annotated[str, StringConstraints(min_length=1, max_length=C.REF_MAX_CHARS)] | None = None
 
 
@@ -240,6 +266,8 @@ class InteractionEntry(InteractionOut):
 
 
 class ComplaintCreate(Strict):
+    MULTILINE = frozenset({"description"})
+
     category: Category
     severity: Severity
     subject: Annotated[str, StringConstraints(min_length=1, max_length=C.SUBJECT_MAX_CHARS)]
@@ -249,6 +277,8 @@ class ComplaintCreate(Strict):
 
 class ComplaintPatch(Strict):
     """Move the case along its lifecycle, (re)assign it, note the resolution."""
+
+    MULTILINE = frozenset({"resolution_note"})
 
     status: ComplaintStatus = None  # type: ignore[assignment]
     assignee: Annotated[str, StringConstraints(min_length=1, max_length=C.ASSIGNEE_MAX_CHARS)] | None = None
@@ -366,7 +396,7 @@ Limit = Annotated[int, BeforeValidator(_whole_number), Field(ge=1, le=C.PAGE_LIM
 Cursor = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 
 
-class PageQuery(BaseModel):
+class PageQuery(Input):
     # Query strings are text: numbers are coerced (not strict), unknown names refused.
     model_config = ConfigDict(extra="forbid")
     limit: Limit = C.PAGE_LIMIT_DEFAULT
@@ -387,7 +417,7 @@ class ComplaintListQuery(PageQuery):
     severity: Severity | None = None
 
 
-class LookupQuery(BaseModel):
+class LookupQuery(Input):
     model_config = ConfigDict(extra="forbid")
     phone: Phone | None = None
     email: Email | None = None
@@ -432,7 +462,7 @@ def _yyyy_mm_dd(value: Any) -> Any:
 QueryDate = Annotated[date, BeforeValidator(_yyyy_mm_dd), AfterValidator(_due_date)]
 
 
-class AnalyticsSummaryQuery(BaseModel):
+class AnalyticsSummaryQuery(Input):
     """Local dates (settings().timezone), both included; default: the last 30 days ending today."""
 
     model_config = ConfigDict(extra="forbid")
@@ -554,7 +584,7 @@ ExportDate = Annotated[date, AfterValidator(_export_date)]
 AnalyticsBranch = Annotated[str, StringConstraints(min_length=1, max_length=40), AfterValidator(_branch)]
 
 
-class ExportRequest(BaseModel):
+class ExportRequest(Input):
     """Export the snapshot of `date` (local date, up to today) now; replaces that date's export."""
 
     model_config = ConfigDict(extra="forbid", strict=True)  # strict: a JSON string "YYYY-MM-DD", not a number
@@ -587,7 +617,7 @@ class ExportRunList(BaseModel):
     next_cursor: str | None
 
 
-class ChurnRiskQuery(BaseModel):
+class ChurnRiskQuery(Input):
     model_config = ConfigDict(extra="forbid")
     branch: AnalyticsBranch | None = None
     limit: Annotated[int, BeforeValidator(_whole_number), Field(ge=1, le=C.CHURN_TOP_PER_BRANCH)] = \
@@ -610,7 +640,7 @@ class ChurnRiskList(BaseModel):
     items: list[ChurnRiskCustomer] = Field(description="highest score first")
 
 
-class AnomalyQuery(BaseModel):
+class AnomalyQuery(Input):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     branch: AnalyticsBranch | None = None
     metric: Literal["complaints", "interactions"] | None = None
@@ -637,7 +667,7 @@ class AnomalyList(BaseModel):
     items: list[AnomalyOut] = Field(description="newest day first")
 
 
-class InsightsQuery(BaseModel):
+class InsightsQuery(Input):
     model_config = ConfigDict(extra="forbid")
     branch: AnalyticsBranch | None = None
 

@@ -83,9 +83,12 @@ class Access:
     operation: str
     branch: str | None  # None: every branch
 
+    def may_see(self, branch: str) -> bool:
+        return self.branch is None or branch == self.branch
+
     def check_branch(self, branch: str) -> None:
         """A record in another branch is reported as missing."""
-        if self.branch is not None and branch != self.branch:
+        if not self.may_see(branch):
             raise NotFound("No such record.")
 
     def check_target_branch(self, branch: str) -> None:

@@ -117,6 +117,15 @@ class Customer:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class Erasure:
+    """A customer being erased: the profile is gone already, what they owned is being deleted."""
+
+    id: str
+    branch_id: str
+    started_at: str
+
+
 def etag_for(version: int) -> str:
     return f'"v{version}"'
 

@@ -48,6 +48,21 @@ class Conflict(DomainError):
         self.extra = extra
 
 
+class ContactInUse(DomainError):
+    """A phone or email is another customer's (`holder_id`). Answered as a 409 that names the field
+    only; the use case (chalicelib/services/customers.py) names the holder to a caller who may see them."""
+
+    def __init__(self, field: str, holder_id: str | None) -> None:
+        super().__init__(f"Another customer already has this {field}.")
+        self.field = field
+        self.holder_id = holder_id
+
+
+class StaleRead(DomainError):
+    """What a write was conditioned on changed after it was read (e.g. the customer moved to another
+    branch); the use case reads again and retries, and answers 409 if that keeps happening."""
+
+
 class PreconditionFailed(DomainError):
     pass
 

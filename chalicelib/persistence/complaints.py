@@ -4,27 +4,37 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.complaints import Complaint, HistoryEntry
-from chalicelib.domain.errors import NotFound, PreconditionFailed
-from chalicelib.persistence.customers import _connection, in_scope
+from chalicelib.domain.errors import NotFound, PreconditionFailed, StaleRead
 from chalicelib.persistence.errors import translated
 from chalicelib.persistence.paging import Page, RawKey, query_page
 from chalicelib.persistence.tables import (
     ALL_COMPLAINTS_PK,
+    COMPLAINT_LINK_PREFIX,
     COMPLAINT_SK,
     HISTORY_PREFIX,
     PROFILE_SK,
     ComplaintHistoryItem,
     ComplaintItem,
+    ComplaintLinkItem,
     CustomerItem,
-    Item,
     bind_table,
+    complaint_link_sk,
     complaint_pk,
     customer_pk,
 )
+from chalicelib.persistence.tx import connection, live_customer
+
+# A customer's move to another branch takes this many of their complaints along in its own
+# transaction (DynamoDB allows 100 items: the profile, up to 4 guard changes, these).
+MOVED_WITH_PROFILE_MAX = 90
+
+
+def branch_index_pk(branch_id: str) -> str:
+    return f"CXB#{branch_id}"
 
 
 def to_item(c: Complaint) -> ComplaintItem:
@@ -59,7 +69,7 @@ def to_item(c: Complaint) -> ComplaintItem:
         breached=c.escalated,
         ca_pk=ALL_COMPLAINTS_PK,
         ca_sk=order,
-        cb_pk=f"CXB#{c.branch_id}",
+        cb_pk=branch_index_pk(c.branch_id),
         cb_sk=order,
         cd_pk=f"CXD#{c.department}",
         cd_sk=order,
@@ -110,18 +120,66 @@ def _history_items(c: Complaint, entries: list[HistoryEntry], first_seq: int) ->
     ]
 
 
-def create(c: Complaint, branch_scope: str | None) -> None:
-    """One transaction: the customer still exists (in the caller's branch), the case and its first entry."""
+def create(c: Complaint) -> None:
+    """One transaction: the customer is still a live customer of the complaint's branch, the case,
+    its first history entry and its link in the customer's partition.
+
+    Raises StaleRead when the customer is not (erased, or moved meanwhile): the use case reads again.
+    """
     bind_table()
-    must_exist = in_scope(branch_scope)
     try:
-        with translated(), TransactWrite(connection=_connection()) as tx:
-            tx.condition_check(CustomerItem, customer_pk(c.customer_id), PROFILE_SK, condition=must_exist)
+        with translated(), TransactWrite(connection=connection()) as tx:
+            tx.condition_check(CustomerItem, customer_pk(c.customer_id), PROFILE_SK,
+                               condition=live_customer(c.branch_id))
             tx.save(to_item(c), condition=ComplaintItem.pk.does_not_exist())
+            tx.save(ComplaintLinkItem(pk=customer_pk(c.customer_id), sk=complaint_link_sk(c.id), complaint_id=c.id))
             for h in _history_items(c, c.history, 0):
                 tx.save(h)
     except TransactWriteError as exc:
-        raise NotFound("No such record.") from exc
+        raise StaleRead("The customer changed meanwhile; retry.") from exc
+
+
+def ids_of_customer(customer_id: str) -> list[str]:
+    """The ids of a customer's complaints, from their links (consistent Query pages of the customer's partition)."""
+    bind_table()
+    ids: list[str] = []
+    with translated():
+        for link in ComplaintLinkItem.query(customer_pk(customer_id),
+                                            ComplaintLinkItem.sk.startswith(COMPLAINT_LINK_PREFIX),
+                                            consistent_read=True):
+            if isinstance(link, ComplaintLinkItem):
+                ids.append(link.complaint_id)
+    return ids
+
+
+def _move_actions(branch_id: str, now: str) -> list[Any]:
+    return [ComplaintItem.branch_id.set(branch_id), ComplaintItem.cb_pk.set(branch_index_pk(branch_id)),
+            ComplaintItem.updated_at.set(now), ComplaintItem.version.add(1)]
+
+
+def move_in(tx: TransactWrite, complaint_ids: list[str], branch_id: str, now: str) -> None:
+    """Add to `tx` the move of these complaints to `branch_id` (a new version each: a PATCH read before loses)."""
+    for complaint_id in complaint_ids:
+        tx.update(ComplaintItem(pk=complaint_pk(complaint_id), sk=COMPLAINT_SK), actions=_move_actions(branch_id, now),
+                  condition=ComplaintItem.pk.exists())
+
+
+def move(complaint_ids: list[str], branch_id: str, now: str) -> int:
+    """Move each complaint not in `branch_id` yet to it (one conditional update each); returns how many moved."""
+    bind_table()
+    moved = 0
+    for complaint_id in complaint_ids:
+        try:
+            with translated():
+                ComplaintItem(pk=complaint_pk(complaint_id), sk=COMPLAINT_SK).update(
+                    actions=_move_actions(branch_id, now),
+                    condition=ComplaintItem.pk.exists() & (ComplaintItem.branch_id != branch_id))
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                continue  # there already, or erased meanwhile
+            raise
+        moved += 1
+    return moved
 
 
 def get(complaint_id: str) -> Complaint | None:
@@ -151,11 +209,14 @@ def update(old: Complaint, new: Complaint) -> None:
     bind_table()
     added = new.history[len(old.history):]
     try:
-        with translated(), TransactWrite(connection=_connection()) as tx:
-            tx.save(to_item(new), condition=ComplaintItem.version == old.version)
+        with translated(), TransactWrite(connection=connection()) as tx:
+            tx.save(to_item(new), condition=ComplaintItem.version == old.version, return_values="ALL_OLD")
             for h in _history_items(new, added, len(old.history)):
                 tx.save(h)
     except TransactWriteError as exc:
+        reasons = [r for r in exc.cancellation_reasons if r is not None and r.code == "ConditionalCheckFailed"]
+        if reasons and not reasons[0].raw_item:
+            raise NotFound("No such record.") from exc  # erased with its customer meanwhile
         raise PreconditionFailed("The complaint was changed by someone else; fetch it again.") from exc
 
 
@@ -172,7 +233,7 @@ def list_page(
     bind_table()
     conditions = []
     if branch:
-        index, hash_key = "complaints_by_branch", f"CXB#{branch}"
+        index, hash_key = "complaints_by_branch", branch_index_pk(branch)
         if department:
             conditions.append(ComplaintItem.department == department)
     elif department:
@@ -194,24 +255,3 @@ def list_page(
         limit=limit,
         start_key=start_key,
     )
-
-
-def erase_for_customer(customer_id: str) -> None:
-    """Delete every complaint (and its history) of a customer: part of the right to be forgotten."""
-    bind_table()
-    start: RawKey | None = None
-    case_ids: list[str] = []
-    while True:
-        page = query_page(customer_pk(customer_id), index_name="timeline", limit=100, start_key=start)
-        case_ids += [i.id for i in page.items if isinstance(i, ComplaintItem)]
-        start = page.next_key
-        if start is None:
-            break
-    for case_id in case_ids:
-        while True:
-            page = query_page(complaint_pk(case_id), limit=100, start_key=None, newest_first=False)
-            if not page.items:
-                break
-            with translated(), Item.batch_write() as batch:
-                for item in page.items:
-                    batch.delete(item)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.domain.customers import Consent, Customer, name_key
-from chalicelib.domain.errors import Conflict, NotFound, PreconditionFailed
+from chalicelib.domain.customers import Consent, Customer, Erasure, name_key
+from chalicelib.domain.errors import Conflict, ContactInUse, NotFound, PreconditionFailed
+from chalicelib.persistence import complaints
 from chalicelib.persistence.errors import translated
 from chalicelib.persistence.paging import Page, RawKey, query_page
 from chalicelib.persistence.tables import (
@@ -17,6 +17,7 @@ from chalicelib.persistence.tables import (
     GUARD_SK,
     PROFILE_SK,
     TIMELINE_PROFILE_SK,
+    CustomerErasureItem,
     CustomerItem,
     GuardItem,
     Item,
@@ -30,8 +31,7 @@ from chalicelib.persistence.tables import (
     phone_guard_pk,
     stage_pk,
 )
-
-BATCH_DELETE_PAGE = 100
+from chalicelib.persistence.tx import conflicted, connection
 
 
 def to_item(c: Customer) -> CustomerItem:
@@ -103,7 +103,7 @@ def from_item(item: CustomerItem) -> Customer:
     )
 
 
-def _guards(c: Customer) -> list[str]:
+def guard_keys(c: Customer) -> list[str]:
     keys = [phone_guard_pk(c.phone)]
     if c.email:
         keys.append(email_guard_pk(c.email))
@@ -114,11 +114,13 @@ def _guard_field(guard_pk: str) -> str:
     return "phone" if guard_pk.startswith("PHONE#") else "email"
 
 
-def _raise_for_cancellation(error: TransactWriteError, customer_id: str) -> None:
+def _raise_for_cancellation(error: TransactWriteError, profile_written: bool) -> None:
     """Explain a cancelled transaction by the items that failed their condition.
 
     PynamoDB sends items grouped by kind (checks, deletes, puts, updates), so
-    reasons are matched by the returned old item, not by position.
+    reasons are matched by the returned old item, not by position. A profile
+    that failed its condition and is no live customer any more (erased, or
+    being erased) is a 404; one that is still there was changed meanwhile (412).
     """
     for reason in error.cancellation_reasons:
         if reason is None or reason.code != "ConditionalCheckFailed":
@@ -126,34 +128,21 @@ def _raise_for_cancellation(error: TransactWriteError, customer_id: str) -> None
         old = reason.raw_item or {}
         kind = old.get("type", {}).get("S")
         if kind == "guard":
-            holder = old.get("customer_id", {}).get("S")
-            field = _guard_field(old["pk"]["S"])
-            raise Conflict(f"Another customer already has this {field}.", field=field, existing_customer_id=holder)
+            raise ContactInUse(_guard_field(old["pk"]["S"]), old.get("customer_id", {}).get("S"))
         if kind == "customer":
             raise PreconditionFailed("The customer was changed by someone else; fetch it again.")
-    if any(r is not None and r.code == "TransactionConflict" for r in error.cancellation_reasons):
-        raise Conflict("Another change to this customer is in progress; retry.", customer_id=customer_id)
-
-
-def _connection() -> Connection:
-    bind_table()
-    return Item._get_connection().connection
-
-
-def in_scope(branch_scope: str | None) -> Any:
-    """Condition: the profile exists and, for a branch-scoped caller, is in that branch."""
-    condition = CustomerItem.pk.exists()
-    if branch_scope is not None:
-        condition &= CustomerItem.branch_id == branch_scope
-    return condition
+        if profile_written and kind in (None, "customer_erasure"):
+            raise NotFound("No such record.")
+    if conflicted(error):
+        raise Conflict("Another change to this customer is in progress; retry.")
 
 
 def create(c: Customer) -> None:
     """One transaction: the profile and its guards, each only if new."""
     bind_table()
-    guards = _guards(c)
+    guards = guard_keys(c)
     try:
-        with translated(), TransactWrite(connection=_connection()) as tx:
+        with translated(), TransactWrite(connection=connection()) as tx:
             tx.save(to_item(c), condition=CustomerItem.pk.does_not_exist(), return_values="ALL_OLD")
             for g in guards:
                 tx.save(
@@ -162,7 +151,7 @@ def create(c: Customer) -> None:
                     return_values="ALL_OLD",
                 )
     except TransactWriteError as exc:
-        _raise_for_cancellation(exc, c.id)
+        _raise_for_cancellation(exc, profile_written=False)
         raise
 
 
@@ -174,20 +163,42 @@ def load(customers: list[Customer], interactions: list[Any]) -> None:
     with translated(), Item.batch_write() as batch:
         for c in customers:
             batch.save(to_item(c))
-            for g in _guards(c):
+            for g in guard_keys(c):
                 batch.save(GuardItem(pk=g, sk=GUARD_SK, customer_id=c.id))
         for i in interactions:
             batch.save(interaction_item(i))
 
 
-def get(customer_id: str) -> Customer | None:
+def get(customer_id: str, *, consistent: bool = False) -> Customer | None:
+    """The live customer, or None (never stored, erased, or being erased)."""
+    found = get_state(customer_id, consistent=consistent)
+    return found if isinstance(found, Customer) else None
+
+
+def get_state(customer_id: str, *, consistent: bool = False) -> Customer | Erasure | None:
+    """What the profile item is now: a live customer, an erasure under way, or nothing."""
     bind_table()
     with translated():
         try:
-            item = CustomerItem.get(customer_pk(customer_id), PROFILE_SK)
-        except CustomerItem.DoesNotExist:
+            item = Item.get(customer_pk(customer_id), PROFILE_SK, consistent_read=consistent)
+        except Item.DoesNotExist:
             return None
-    return from_item(item)
+    if isinstance(item, CustomerItem):
+        return from_item(item)
+    if isinstance(item, CustomerErasureItem):
+        return Erasure(id=item.id, branch_id=item.branch_id, started_at=item.started_at)
+    return None
+
+
+def branch_of(customer_id: str) -> str | None:
+    """The live customer's branch (a GetItem of two attributes), or None."""
+    bind_table()
+    with translated():
+        try:
+            item = Item.get(customer_pk(customer_id), PROFILE_SK, attributes_to_get=["type", "branch_id"])
+        except Item.DoesNotExist:
+            return None
+    return str(item.branch_id) if isinstance(item, CustomerItem) else None
 
 
 def get_many(customer_ids: list[str]) -> dict[str, Customer]:
@@ -204,15 +215,22 @@ def get_many(customer_ids: list[str]) -> dict[str, Customer]:
 
 
 def update(old: Customer, new: Customer) -> None:
-    """Replace the profile if nobody changed it since `old` was read; move guards that changed."""
+    """Replace the profile if it is still the live customer `old`; move guards that changed.
+
+    A move to another branch takes the customer's complaints along in the same
+    transaction (COMPLAINTS_MOVED_WITH_PROFILE_MAX of them; more, and the rest follow
+    right after, and again from the table's stream: chalicelib/workflows/stream.py).
+    """
     bind_table()
-    old_guards, new_guards = set(_guards(old)), set(_guards(new))
+    old_guards, new_guards = set(guard_keys(old)), set(guard_keys(new))
     added = sorted(new_guards - old_guards)
+    moving = complaints.ids_of_customer(old.id) if new.branch_id != old.branch_id else []
+    with_profile, after = moving[:complaints.MOVED_WITH_PROFILE_MAX], moving[complaints.MOVED_WITH_PROFILE_MAX:]
     try:
-        with translated(), TransactWrite(connection=_connection()) as tx:
+        with translated(), TransactWrite(connection=connection()) as tx:
             tx.save(
                 to_item(new),
-                condition=CustomerItem.version == old.version,
+                condition=(Item.type == CustomerItem) & (CustomerItem.version == old.version),
                 return_values="ALL_OLD",
             )
             for g in added:
@@ -223,36 +241,12 @@ def update(old: Customer, new: Customer) -> None:
                 )
             for g in sorted(old_guards - new_guards):
                 tx.delete(GuardItem(pk=g, sk=GUARD_SK), condition=GuardItem.customer_id == old.id)
+            complaints.move_in(tx, with_profile, new.branch_id, new.updated_at)
     except TransactWriteError as exc:
-        _raise_for_cancellation(exc, old.id)
+        _raise_for_cancellation(exc, profile_written=True)
         raise
-
-
-def delete(c: Customer) -> None:
-    """Erase everything stored under the customer, then the profile and its guards.
-
-    History goes first so a failure half-way leaves a profile that can be
-    deleted again, never history without an owner. Safe to repeat.
-    """
-    from chalicelib.persistence import complaints
-
-    bind_table()
-    complaints.erase_for_customer(c.id)
-    while True:
-        page = query_page(customer_pk(c.id), limit=BATCH_DELETE_PAGE, start_key=None, newest_first=False)
-        history = [i for i in page.items if i.sk != PROFILE_SK]
-        if not history:
-            break
-        with translated(), Item.batch_write() as batch:
-            for item in history:
-                batch.delete(item)
-    try:
-        with translated(), TransactWrite(connection=_connection()) as tx:
-            tx.delete(to_item(c), condition=CustomerItem.pk.exists())
-            for g in _guards(c):
-                tx.delete(GuardItem(pk=g, sk=GUARD_SK), condition=GuardItem.customer_id == c.id)
-    except TransactWriteError as exc:
-        raise NotFound("No such record.") from exc
+    if after:
+        complaints.move(after, new.branch_id, new.updated_at)
 
 
 def list_page(

@@ -20,9 +20,8 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.config import DUE_ITEMS_MAX_PER_CUSTOMER
 from chalicelib.domain.customers import Customer
-from chalicelib.domain.errors import Conflict, NotFound
+from chalicelib.domain.errors import NotFound, StaleRead
 from chalicelib.domain.reminders import Contact, DueItem
-from chalicelib.persistence.customers import _connection
 from chalicelib.persistence.errors import translated
 from chalicelib.persistence.tables import (
     DUE_ITEM_PREFIX,
@@ -36,6 +35,7 @@ from chalicelib.persistence.tables import (
     due_date_pk,
     due_item_sk,
 )
+from chalicelib.persistence.tx import connection, live_customer
 
 # Items per Query page of the daily job (profiles are ~1-2 KB: well under the 1 MB page limit).
 INDEX_PAGE_ITEMS = 500
@@ -91,18 +91,16 @@ def contact_of(x: DueItemItem) -> Contact:
 
 
 def create(d: DueItem, customer: Customer) -> None:
-    """The item with a copy of the profile's contact data, if the profile is still the version read."""
+    """The item with a copy of the profile's contact data, if the profile is still the live customer
+    at the version read; raises StaleRead if it is not (changed, or erased, meanwhile)."""
     bind_table()
     try:
-        with translated(), TransactWrite(connection=_connection()) as tx:
+        with translated(), TransactWrite(connection=connection()) as tx:
             tx.condition_check(CustomerItem, customer_pk(customer.id), PROFILE_SK,
-                               condition=CustomerItem.version == customer.version)
+                               condition=live_customer() & (CustomerItem.version == customer.version))
             tx.save(to_item(d, contact_of_customer(customer)), condition=DueItemItem.pk.does_not_exist())
     except TransactWriteError as exc:
-        reasons = exc.cancellation_reasons
-        if reasons and reasons[0] is not None and reasons[0].code == "ConditionalCheckFailed":
-            raise Conflict("The customer was changed meanwhile; retry.", customer_id=customer.id) from exc
-        raise
+        raise StaleRead("The customer was changed meanwhile; retry.") from exc
 
 
 def _owned(customer_id: str, *, limit: int) -> list[DueItemItem]:

@@ -5,11 +5,11 @@ from __future__ import annotations
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.config import STALE_READ_ATTEMPTS
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.interactions import Interaction
 from chalicelib.persistence import customers as customers_repo
-from chalicelib.persistence.customers import _connection, in_scope
 from chalicelib.persistence.errors import translated
 from chalicelib.persistence.paging import RawKey, query_page
 from chalicelib.persistence.tables import (
@@ -23,6 +23,7 @@ from chalicelib.persistence.tables import (
     customer_pk,
     interaction_sk,
 )
+from chalicelib.persistence.tx import conflicted, connection, failed_codes, live_customer
 
 
 def to_item(i: Interaction) -> InteractionItem:
@@ -77,33 +78,27 @@ def add(i: Interaction, branch_scope: str | None, *, likely_branch: str | None =
     """
     bind_table()
     branch = branch_scope if branch_scope is not None else likely_branch
-    for _ in range(3):  # a customer moving between branches meanwhile, twice in a row, is a conflict
+    for _ in range(STALE_READ_ATTEMPTS):  # a customer moving between branches meanwhile, again and again, is a conflict
         if branch is None:
-            branch = _branch_of(i.customer_id)
+            branch = customers_repo.branch_of(i.customer_id)
+            if branch is None:
+                raise NotFound("No such record.")
         i.branch_id = branch
         try:
-            with translated(), TransactWrite(connection=_connection()) as tx:
+            with translated(), TransactWrite(connection=connection()) as tx:
                 tx.condition_check(CustomerItem, customer_pk(i.customer_id), PROFILE_SK,
-                                   condition=in_scope(branch))
+                                   condition=live_customer(branch))
                 tx.save(to_item(i), condition=InteractionItem.pk.does_not_exist())
             return
         except TransactWriteError as exc:
-            reasons = exc.cancellation_reasons
-            if not reasons or reasons[0] is None:
+            if conflicted(exc):
+                continue  # another transaction was writing the profile: nothing was decided, try again
+            if "ConditionalCheckFailed" not in failed_codes(exc):
                 raise
             if branch_scope is not None:
                 raise NotFound("No such record.") from exc
             branch = None  # the customer is elsewhere (or gone): read where
-    raise Conflict("The customer was moved meanwhile; retry.")
-
-
-def _branch_of(customer_id: str) -> str:
-    with translated():
-        try:
-            profile = CustomerItem.get(customer_pk(customer_id), PROFILE_SK, attributes_to_get=["type", "branch_id"])
-        except CustomerItem.DoesNotExist:
-            raise NotFound("No such record.") from None
-    return str(profile.branch_id)
+    raise Conflict("The customer was changed meanwhile; retry.")
 
 
 def _interactions(items: list[Item]) -> list[Interaction]:
@@ -117,12 +112,13 @@ def _owned_page(
     limit: int,
     start_key: RawKey | None,
 ) -> tuple[Customer | None, list[Item], RawKey | None]:
-    """Items owned by a customer, newest first; the first page also carries the profile.
+    """Items owned by a customer, newest first, with the profile the caller's access is checked against.
 
     The profile sorts above every owned item (sk `PROFILE` above `I#...`, tl_sk
-    `~` above every timestamp), so a newest-first Query returns it on top and
-    the caller's access check costs no extra request. Later pages (start_key
-    given) return no profile: the caller checks access with a GetItem.
+    `~` above every timestamp), so the first page's newest-first Query returns
+    it on top at no extra request. A later page (start_key given) starts below
+    it, so the profile is read with a GetItem: a cursor holds a position, never
+    a permission, and every page is checked against the customer as they are now.
     """
     bind_table()
     if index_name is None:
@@ -134,6 +130,10 @@ def _owned_page(
     else:
         key_range = None
     first = start_key is None
+    if not first:
+        customer = customers_repo.get(customer_id)
+        if customer is None:
+            return None, [], None
     page = query_page(
         customer_pk(customer_id),
         index_name=index_name,
@@ -142,7 +142,7 @@ def _owned_page(
         range_key_condition=key_range,
     )
     if not first:
-        return None, page.items, page.next_key
+        return customer, page.items, page.next_key
     if not page.items or not isinstance(page.items[0], CustomerItem):
         return None, [], None
     return customers_repo.from_item(page.items[0]), page.items[1:], page.next_key

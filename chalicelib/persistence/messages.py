@@ -1,8 +1,11 @@
 """Exactly-once bookkeeping of customer messages, and the SMS opt-out list.
 
 Each message decision (sent or skipped) is claimed once per key, in one
-transaction with the outbound interaction that shows it on the timeline. The
-opt-out list is the CRM's own: SNS's opt-out API is not relied on.
+transaction with the outbound interaction that shows it on the timeline and a
+check that the customer is still live (an erased customer gets nothing, and
+nothing of theirs is written again). Claims live in the customer's partition
+(sk `Z#<key>`), so the erasure takes them too. The opt-out list is the CRM's
+own: SNS's opt-out API is not relied on.
 """
 
 from __future__ import annotations
@@ -12,22 +15,29 @@ from collections.abc import Iterable, Mapping
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.domain.errors import NotFound
 from chalicelib.domain.interactions import Interaction
-from chalicelib.persistence.customers import _connection
 from chalicelib.persistence.errors import translated
 from chalicelib.persistence.interactions import to_item as interaction_item
-from chalicelib.persistence.tables import InteractionItem, MessageClaimItem, OptOutItem, bind_table
+from chalicelib.persistence.tables import (
+    MESSAGE_CLAIM_PREFIX,
+    PROFILE_SK,
+    CustomerItem,
+    InteractionItem,
+    MessageClaimItem,
+    OptOutItem,
+    bind_table,
+    customer_pk,
+    message_claim_sk,
+)
+from chalicelib.persistence.tx import connection, live_customer
 
-CLAIM_SK = "CLAIM"
 OPT_OUT_SK = "SMS"
 
 
-def _claim_pk(key: str) -> str:
-    return f"MSG#{key}"
-
-
 def claim(key: str, record: Interaction) -> bool:
-    """Record the decision for `key` with its timeline entry; False if it was already taken."""
+    """Record the decision for `key` with its timeline entry; False if it was already taken.
+    Raises NotFound if the customer is erased (or being erased)."""
     return claim_entry(key, record)[0]
 
 
@@ -36,7 +46,8 @@ def claim_entry(key: str, record: Interaction, *, send: Mapping[str, str] | None
 
     Returns (True, sort key of the entry just written) or, when `key` was
     claimed before, (False, sort key of the entry that claim wrote), read from
-    the failed condition's old item at no extra request. `send` adds the
+    the failed condition's old item at no extra request; raises NotFound when
+    the customer is no live customer (erased, or being erased). `send` adds the
     attributes a message that still has to go out is sent with (the reminders
     state machine reads and then removes them: address, subject, sms_type).
     """
@@ -44,19 +55,24 @@ def claim_entry(key: str, record: Interaction, *, send: Mapping[str, str] | None
     item = interaction_item(record)
     for name, value in (send or {}).items():
         setattr(item, name, value)
+    owner = customer_pk(record.customer_id)
     try:
-        with translated(), TransactWrite(connection=_connection()) as tx:
+        with translated(), TransactWrite(connection=connection()) as tx:
+            tx.condition_check(CustomerItem, owner, PROFILE_SK, condition=live_customer())
             tx.save(
-                MessageClaimItem(pk=_claim_pk(key), sk=CLAIM_SK, customer_id=record.customer_id, interaction_sk=item.sk),
+                MessageClaimItem(pk=owner, sk=message_claim_sk(key), customer_id=record.customer_id,
+                                 interaction_sk=item.sk),
                 condition=MessageClaimItem.pk.does_not_exist(),
                 return_values="ALL_OLD",
             )
             tx.save(item, condition=InteractionItem.pk.does_not_exist())
     except TransactWriteError as exc:
         for reason in exc.cancellation_reasons:
-            if reason is not None and reason.code == "ConditionalCheckFailed":
-                old = (reason.raw_item or {}).get("interaction_sk", {}).get("S")
-                return False, str(old or "")
+            old = (reason.raw_item or {}) if reason is not None and reason.code == "ConditionalCheckFailed" else {}
+            if old.get("type", {}).get("S") == "message_claim":
+                return False, str(old.get("interaction_sk", {}).get("S") or "")
+        if any(r is not None and r.code == "ConditionalCheckFailed" for r in exc.cancellation_reasons):
+            raise NotFound("No such record.") from exc  # the profile's check: the customer is gone
         raise
     return True, str(item.sk)
 
@@ -65,8 +81,8 @@ def release(key: str, record: Interaction) -> None:
     """Undo a claim whose message could not be sent, so a retry can send it."""
     bind_table()
     item = interaction_item(record)
-    with translated(), TransactWrite(connection=_connection()) as tx:
-        tx.delete(MessageClaimItem(pk=_claim_pk(key), sk=CLAIM_SK))
+    with translated(), TransactWrite(connection=connection()) as tx:
+        tx.delete(MessageClaimItem(pk=customer_pk(record.customer_id), sk=message_claim_sk(key)))
         tx.delete(item)
 
 
@@ -84,8 +100,9 @@ def sms_opted_out(phone: str) -> bool:
     return True
 
 
-def claimed_entries(keys: Iterable[str]) -> tuple[dict[str, str], int]:
-    """The keys among `keys` claimed already -> sort key of their timeline entry; and the BatchGetItem requests.
+def claimed_entries(keys: Iterable[tuple[str, str]]) -> tuple[dict[str, str], int]:
+    """Of `keys` ((customer id, key) pairs), the keys claimed already -> sort key of their timeline entry;
+    and the BatchGetItem requests.
 
     A re-run looks before it claims: claiming a taken key costs a cancelled
     transaction (and, in moto, a rollback that replaces the whole table).
@@ -94,12 +111,12 @@ def claimed_entries(keys: Iterable[str]) -> tuple[dict[str, str], int]:
     wanted = sorted(set(keys))
     found: dict[str, str] = {}
     requests = 0
-    prefix = _claim_pk("")
     for start in range(0, len(wanted), 100):
         requests += 1
+        batch = [(customer_pk(customer_id), message_claim_sk(key)) for customer_id, key in wanted[start:start + 100]]
         with translated():
-            for item in MessageClaimItem.batch_get([(_claim_pk(k), CLAIM_SK) for k in wanted[start:start + 100]]):
-                found[item.pk[len(prefix):]] = item.interaction_sk
+            for item in MessageClaimItem.batch_get(batch):
+                found[item.sk[len(MESSAGE_CLAIM_PREFIX):]] = item.interaction_sk
     return found, requests
 
 

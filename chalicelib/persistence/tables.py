@@ -3,17 +3,23 @@
 One table, items told apart by the `type` discriminator:
 
     customer     pk=C#<customer_id>  sk=PROFILE
+    customer_erasure  pk=C#<customer_id>  sk=PROFILE  (the profile while it is erased: refuses every write)
     interaction  pk=C#<customer_id>  sk=I#<occurred_at>#<interaction_id>
+    due_item     pk=C#<customer_id>  sk=D#<item_id>     (reminders; outside I#..PROFILE on purpose)
+    complaint_link  pk=C#<customer_id>  sk=X#<complaint_id>  (finds a customer's complaints consistently)
+    message_claim   pk=C#<customer_id>  sk=Z#<key>  (exactly-once for customer messages)
     guard        pk=PHONE#<e164> | EMAIL#<address>  sk=GUARD
     complaint    pk=X#<complaint_id>  sk=COMPLAINT       (on the timeline of its customer)
     complaint_history  pk=X#<complaint_id>  sk=H#<at>#<n>
-    message_claim  pk=MSG#<key>  sk=CLAIM       (exactly-once for customer messages)
     sms_opt_out  pk=OPTOUT#<e164>  sk=SMS
-    due_item     pk=C#<customer_id>  sk=D#<item_id>     (reminders; outside I#..PROFILE on purpose)
+    erasure_record  pk=ERASED#<YYYY-MM-DD>  sk=<customer_id>  (the sweeper re-checks the day's erasures; TTL)
 
 Sort-key prefixes of items under a customer are chosen so that
 `sk BETWEEN 'I#' AND 'PROFILE'` returns the profile first and then the
-interactions newest first, in one Query.
+interactions newest first, in one Query; due items sort before it, the
+customer's bookkeeping (complaint links, message claims) after it. Everything
+a customer owns is in their partition or reached from it (a complaint through
+its link), so one consistent Query finds all of it (the erasure).
 """
 
 from __future__ import annotations
@@ -45,6 +51,21 @@ ALL_COMPLAINTS_PK = "CX"
 
 
 DUE_ITEM_PREFIX = "D#"
+COMPLAINT_LINK_PREFIX = "X#"
+MESSAGE_CLAIM_PREFIX = "Z#"
+
+
+def complaint_link_sk(complaint_id: str) -> str:
+    return f"{COMPLAINT_LINK_PREFIX}{complaint_id}"
+
+
+def message_claim_sk(key: str) -> str:
+    return f"{MESSAGE_CLAIM_PREFIX}{key}"
+
+
+def erasure_record_pk(day: str) -> str:
+    """The erasures begun on a UTC day (YYYY-MM-DD), one item each."""
+    return f"ERASED#{day}"
 
 
 def due_item_sk(item_id: str) -> str:
@@ -211,10 +232,34 @@ class InteractionItem(Item, discriminator="interaction"):
 
 
 class MessageClaimItem(Item, discriminator="message_claim"):
-    """One per message the CRM decided about: makes sending exactly-once per key."""
+    """One per message the CRM decided about: makes sending exactly-once per key (in the customer's partition)."""
 
     customer_id = UnicodeAttribute()
     interaction_sk = UnicodeAttribute()
+
+
+class CustomerErasureItem(Item, discriminator="customer_erasure"):
+    """The profile while the customer is erased: no personal data, and every dependent write's
+    condition (the profile is a `customer`) fails against it. Deleted last."""
+
+    id = UnicodeAttribute()
+    branch_id = UnicodeAttribute()  # who may resume it: the erased customer's branch
+    started_at = UnicodeAttribute()
+    version = NumberAttribute()
+
+
+class ComplaintLinkItem(Item, discriminator="complaint_link"):
+    """In the customer's partition, written with the complaint: a consistent Query finds every complaint."""
+
+    complaint_id = UnicodeAttribute()
+
+
+class ErasureRecordItem(Item, discriminator="erasure_record"):
+    """That an erasure began (the id and the time, nothing else), for the sweeper; expires by TTL."""
+
+    customer_id = UnicodeAttribute()
+    started_at = UnicodeAttribute()
+    expires_at = NumberAttribute()  # epoch seconds: the table's TTL attribute
 
 
 class OptOutItem(Item, discriminator="sms_opt_out"):
@@ -309,6 +354,7 @@ def bind_table() -> None:
         Item.Meta.table_name = name
         Item.Meta.region = settings().region  # type: ignore[attr-defined]
         for cls in (Item, CustomerItem, InteractionItem, GuardItem, ComplaintItem, ComplaintHistoryItem,
-                    MessageClaimItem, OptOutItem, DueItemItem):
+                    MessageClaimItem, OptOutItem, DueItemItem, CustomerErasureItem, ComplaintLinkItem,
+                    ErasureRecordItem):
             cls._connection = None  # type: ignore[attr-defined]
         _bound_to = name

@@ -4,19 +4,32 @@ from __future__ import annotations
 
 from typing import Any
 
+from chalicelib.config import STALE_READ_ATTEMPTS
 from chalicelib.domain import complaints as rules
 from chalicelib.domain.access import Access
 from chalicelib.domain.clock import is_id, iso, new_id, utcnow
 from chalicelib.domain.complaints import Complaint, HistoryEntry
-from chalicelib.domain.customers import require_if_match
-from chalicelib.domain.errors import Forbidden, NotFound
+from chalicelib.domain.customers import Customer, require_if_match
+from chalicelib.domain.errors import Forbidden, NotFound, StaleRead
 from chalicelib.persistence import complaints as repo
 from chalicelib.persistence.paging import RawKey
 from chalicelib.services import customers
 
 
 def open_case(access: Access, customer_id: str, data: dict[str, Any]) -> Complaint:
-    customer = customers.get(access, customer_id)
+    """The complaint is stamped with the customer's branch, which its write checks: a customer moved
+    meanwhile is read again (and then may be out of the caller's reach: 404), one erased meanwhile is a 404."""
+    for _ in range(STALE_READ_ATTEMPTS):
+        complaint = _new_case(access, customers.get(access, customer_id), data)
+        try:
+            repo.create(complaint)
+        except StaleRead:
+            continue
+        return complaint
+    raise StaleRead("The customer kept changing; retry.")
+
+
+def _new_case(access: Access, customer: Customer, data: dict[str, Any]) -> Complaint:
     now = utcnow()
     stamp = iso(now)
     severity = data["severity"].value
@@ -40,7 +53,6 @@ def open_case(access: Access, customer_id: str, data: dict[str, Any]) -> Complai
         ref=data.get("ref"),
         history=[HistoryEntry(at=stamp, by=access.principal.sub, change="created", to_value="open")],
     )
-    repo.create(complaint, access.branch)
     return complaint
 
 

@@ -2,22 +2,28 @@
 
 from __future__ import annotations
 
+import random
+import time
 from dataclasses import replace
 from typing import Any
 
-from chalicelib.config import ATTRIBUTES_MAX_ITEMS, settings
+from chalicelib.config import ATTRIBUTES_MAX_ITEMS, ERASURE_BEGIN_ATTEMPTS, settings
 from chalicelib.domain import customers as rules
 from chalicelib.domain.access import Access
 from chalicelib.domain.clock import is_id, iso, new_id, utcnow
-from chalicelib.domain.customers import Consent, Customer
+from chalicelib.domain.customers import Consent, Customer, Erasure
 from chalicelib.domain.errors import (
     BadRequest,
+    Conflict,
+    ContactInUse,
     FieldError,
     Forbidden,
     NotFound,
+    StaleRead,
     ValidationFailed,
 )
 from chalicelib.persistence import customers as repo
+from chalicelib.persistence import erasure
 from chalicelib.persistence.paging import RawKey
 
 _SCALAR_FIELDS = ("name", "phone", "email", "birthday", "gender", "address", "city",
@@ -43,9 +49,21 @@ def _consents(given: dict[str, Any] | None, now: str, current: dict[str, Consent
     return result
 
 
+def _named_to_whom_may_see(access: Access, error: ContactInUse) -> Conflict | ContactInUse:
+    """A 409 names the customer who holds the contact only to a caller who may see that customer;
+    anyone else learns that the contact is taken, not by whom (docs/security.md). Both cost one read."""
+    holder_branch = repo.branch_of(error.holder_id) if error.holder_id else None
+    if holder_branch is not None and access.may_see(holder_branch):
+        return Conflict(error.detail, field=error.field, existing_customer_id=error.holder_id)
+    return error
+
+
 def create(access: Access, data: dict[str, Any]) -> Customer:
     customer = build(access, data)
-    repo.create(customer)
+    try:
+        repo.create(customer)
+    except ContactInUse as error:
+        raise _named_to_whom_may_see(access, error) from None
     return customer
 
 
@@ -113,7 +131,10 @@ def update(access: Access, customer_id: str, if_match: str | None, patch: dict[s
     problem = rules.check_channel_reachable(updated.preferred_channel, updated.email)
     if problem:
         raise ValidationFailed([FieldError("preferred_channel", problem)])
-    repo.update(current, updated)
+    try:
+        repo.update(current, updated)
+    except ContactInUse as error:
+        raise _named_to_whom_may_see(access, error) from None
     return updated
 
 
@@ -128,14 +149,38 @@ def set_consent(access: Access, customer_id: str, given: dict[str, Any]) -> Cust
 
 
 def delete(access: Access, customer_id: str) -> None:
-    customer = get(access, customer_id)
-    repo.delete(customer)
+    """Erase the customer and everything they own (chalicelib/persistence/erasure.py).
+
+    The profile is read consistently and turned into an erasure marker only if
+    it is still that version (a concurrent change makes it read again), so the
+    guards erased are those of its final state; an erasure found under way
+    (cut short before) is resumed. Answers only when nothing of the customer is left.
+    """
+    if not is_id(customer_id):
+        raise NotFound("No such record.")
+    for attempt in range(ERASURE_BEGIN_ATTEMPTS):
+        state = repo.get_state(customer_id, consistent=True)
+        if state is None:
+            raise NotFound("No such record.")
+        access.check_branch(state.branch_id)
+        if isinstance(state, Erasure):
+            break
+        try:
+            erasure.begin(state, utcnow())
+            break
+        except StaleRead:
+            time.sleep(random.uniform(0, 0.02 * 2 ** attempt))  # changed (or being changed) meanwhile: read again
+    else:
+        raise StaleRead("The customer kept changing during the erasure; retry.")
+    erasure.erase_owned(customer_id)
+    erasure.finish(customer_id)
 
 
 def lookup(access: Access, *, phone: str | None, email: str | None) -> Customer:
+    """Screen-pop. No customer, and a customer the caller may not see, answer the same 404."""
     customer = repo.find_by("phone", phone) if phone else repo.find_by("email", email or "")
     if customer is None:
-        raise NotFound("No customer has this contact.")
+        raise NotFound("No such record.")
     access.check_branch(customer.branch_id)
     return customer
 

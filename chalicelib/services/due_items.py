@@ -4,25 +4,41 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.config import DUE_ITEMS_MAX_PER_CUSTOMER
+from chalicelib.config import DUE_ITEMS_MAX_PER_CUSTOMER, STALE_READ_ATTEMPTS
 from chalicelib.domain.access import Access
 from chalicelib.domain.clock import is_id, iso, new_id, utcnow
-from chalicelib.domain.errors import Conflict, NotFound
+from chalicelib.domain.errors import Conflict, NotFound, StaleRead
 from chalicelib.domain.reminders import DueItem
 from chalicelib.persistence import due_items as repo
 from chalicelib.services import customers
 
 
 def add(access: Access, customer_id: str, data: dict[str, Any]) -> DueItem:
-    """GetItem (the profile: access, branch, contact data) + Query (count) + TransactWriteItems."""
-    customer = customers.get(access, customer_id)
-    if repo.count_for(customer.id) >= DUE_ITEMS_MAX_PER_CUSTOMER:
-        raise Conflict(f"A customer can have at most {DUE_ITEMS_MAX_PER_CUSTOMER} due items; delete old ones first.")
+    """GetItem (the profile: access, branch, contact data) + Query (count) + TransactWriteItems.
+
+    The item keeps a copy of the profile's contact data, written only if the profile is still that
+    version: a customer changed meanwhile is read again, one erased meanwhile answers 404.
+    """
+    for _ in range(STALE_READ_ATTEMPTS):
+        customer = customers.get(access, customer_id)
+        if repo.count_for(customer.id) >= DUE_ITEMS_MAX_PER_CUSTOMER:
+            raise Conflict(f"A customer can have at most {DUE_ITEMS_MAX_PER_CUSTOMER} due items; "
+                           "delete old ones first.")
+        item = _new_item(access, customer.id, data)
+        try:
+            repo.create(item, customer)
+        except StaleRead:
+            continue
+        return item
+    raise StaleRead("The customer kept changing; retry.")
+
+
+def _new_item(access: Access, customer_id: str, data: dict[str, Any]) -> DueItem:
     now = utcnow()
     amount = data.get("amount")
-    item = DueItem(
+    return DueItem(
         id=new_id(now),
-        customer_id=customer.id,
+        customer_id=customer_id,
         kind=data["kind"].value,
         title=data["title"],
         due_date=data["due_date"].isoformat(),
@@ -31,8 +47,6 @@ def add(access: Access, customer_id: str, data: dict[str, Any]) -> DueItem:
         amount=float(amount) if amount is not None else None,
         ref=data.get("ref"),
     )
-    repo.create(item, customer)
-    return item
 
 
 def list_for(access: Access, customer_id: str) -> list[DueItem]:

@@ -7,6 +7,7 @@ from typing import Any
 
 from chalicelib.domain.access import Access
 from chalicelib.domain.clock import is_id, iso, new_id, utcnow
+from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.interactions import Interaction
 from chalicelib.persistence import interactions as repo
@@ -39,20 +40,18 @@ def build(access: Access, customer_id: str, data: dict[str, Any]) -> Interaction
     )
 
 
-def _checked(access: Access, profile: Any, first_page: bool) -> None:
-    """First pages carry the profile for the branch check; later pages come with
-    a signed cursor, which is only minted after that check (chalicelib.api.cursors)."""
-    if first_page:
-        if profile is None:
-            raise NotFound("No such record.")
-        access.check_branch(profile.branch_id)
+def _checked(access: Access, profile: Customer | None) -> None:
+    """Every page is checked against the customer as they are now: a cursor carries a position, not a permission."""
+    if profile is None:
+        raise NotFound("No such record.")
+    access.check_branch(profile.branch_id)
 
 
 def history(access: Access, customer_id: str, limit: int, start_key: RawKey | None) -> tuple[list[Interaction], RawKey | None]:
     if not is_id(customer_id):
         raise NotFound("No such record.")
     profile, items, next_key = repo.history_page(customer_id, limit=limit, start_key=start_key)
-    _checked(access, profile, start_key is None)
+    _checked(access, profile)
     return items, next_key
 
 
@@ -60,5 +59,5 @@ def timeline(access: Access, customer_id: str, limit: int, start_key: RawKey | N
     if not is_id(customer_id):
         raise NotFound("No such record.")
     profile, items, next_key = repo.timeline_page(customer_id, limit=limit, start_key=start_key)
-    _checked(access, profile, start_key is None)
+    _checked(access, profile)
     return items, next_key

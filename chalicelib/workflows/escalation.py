@@ -32,13 +32,15 @@ Per level the input carries:
   window for L3 (more only when the workflow starts after a deadline has passed);
 - `only_if_status_in`: the statuses that still need this level.
 
-The input holds ids, branch, department and severity only: no customer PII
+The input holds ids, department and severity only: no customer PII
 enters the execution history or the alerts.
 
 `start` names the execution after the complaint id, so a redelivered stream
 record or a retried consumer never starts a second workflow: Step Functions
 refuses a second execution of that name (for 90 days) and the existing one's
-ARN is returned. `stop` ends it when the complaint is resolved.
+ARN is returned. `stop` ends it when the complaint is resolved, or erased with
+its customer. Each level reads the complaint's branch when it alerts, so a
+complaint that followed its customer to another branch is alerted there.
 """
 
 from __future__ import annotations
@@ -126,7 +128,6 @@ def escalation_input(
         "sk": COMPLAINT_SK,
         "topic_arn": topic_arn,
         "failure_topic_arn": failure_topic_arn,
-        "branch_id": str(complaint["branch_id"]),
         "department": str(complaint["department"]),
         "severity": str(complaint["severity"]),
         "levels": levels,
@@ -171,13 +172,12 @@ def start(complaint: dict[str, Any], now: datetime) -> str:
     return start_once(state_machine, name, payload)
 
 
-def stop(complaint_id: str) -> bool:
-    """Stop the complaint's escalation (it was resolved); False if it never started."""
+def stop(complaint_id: str, *, error: str = "ComplaintResolved",
+         cause: str = "The complaint was resolved or closed.") -> bool:
+    """Stop the complaint's escalation (it was resolved, or erased); False if it never started."""
     arn = execution_arn(_state_machine_arn(), _execution_name(complaint_id))
     try:
-        _client("stepfunctions").stop_execution(
-            executionArn=arn, error="ComplaintResolved", cause="The complaint was resolved or closed."
-        )
+        _client("stepfunctions").stop_execution(executionArn=arn, error=error, cause=cause)
     except Exception as error:
         if _error_code(error) == "ExecutionDoesNotExist":
             return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from chalicelib.domain import delivery
 from chalicelib.domain.customers import Customer
+from chalicelib.domain.errors import NotFound
 from chalicelib.domain.interactions import Interaction
 from chalicelib.domain.messages import Message
 from chalicelib.observability import count
@@ -12,7 +13,8 @@ from chalicelib.persistence import messages
 
 def notify(customer: Customer, message: Message, *, key: str, purpose: delivery.Purpose,
            kind: str = "other", ref: str | None = None) -> str:
-    """Send (or decide not to send) `message`; returns "sent", "skipped" or "duplicate".
+    """Send (or decide not to send) `message`; returns "sent", "skipped", "duplicate" or "gone" (the
+    customer was erased meanwhile: nothing is sent or written).
 
     The decision is claimed under `key` first, in one transaction with the
     outbound interaction that records it, so a redelivered event or a retried
@@ -25,8 +27,11 @@ def notify(customer: Customer, message: Message, *, key: str, purpose: delivery.
         kind=kind, text=message.text, ref=ref, delivery="sent" if route.channel else "skipped",
         reason=route.skip_reason,
     )
-    if not messages.claim(key, record):
-        return "duplicate"
+    try:
+        if not messages.claim(key, record):
+            return "duplicate"
+    except NotFound:
+        return "gone"
     if route.channel is None:
         count("MessagesSkipped")
         return "skipped"

@@ -62,6 +62,7 @@ from chalicelib.config import (
 )
 from chalicelib.domain import reminders as rules
 from chalicelib.domain.clock import iso, utcnow
+from chalicelib.domain.errors import NotFound
 from chalicelib.domain.interactions import Interaction
 from chalicelib.domain.reminders import Reminder, ReminderKind
 from chalicelib.workflows.executions import start_once
@@ -106,6 +107,7 @@ class RunReport:
     pending: int = 0  # decided now: to be sent
     skipped: int = 0  # decided now: not sent (the reason is on the timeline)
     already_decided: int = 0  # decided by an earlier run of the day
+    gone: int = 0  # customers erased between the index read and the decision
     items_read: int = 0  # DynamoDB items read: index items + STOP-list entries + earlier claims found
     read_requests: int = 0  # Query and BatchGetItem requests
     skip_reasons: Counter[str] = field(default_factory=Counter)
@@ -119,6 +121,7 @@ class RunReport:
         return {
             "day": self.day, "send_after": self.send_after, "reminders_due": self.reminders_due,
             "pending": self.pending, "skipped": self.skipped, "already_decided": self.already_decided,
+            "gone": self.gone,
             "items_read": self.items_read, "read_requests": self.read_requests,
             "skip_reasons": dict(self.skip_reasons), "executions": len(self.executions),
         }
@@ -197,7 +200,7 @@ def _record(found: list[Found], report: RunReport, executions: _Executions,
         report.read_requests += requests
         stop_list.update({phone: phone in found_on_list for phone in phones})
     # Claimed by an earlier run of the day: look first (a taken claim would cost a cancelled transaction).
-    earlier, requests = messages.claimed_entries(reminder.key for reminder, _, _, _ in found)
+    earlier, requests = messages.claimed_entries((reminder.customer_id, reminder.key) for reminder, _, _, _ in found)
     report.items_read += len(earlier)
     report.read_requests += requests
     for reminder, contact, language, branch in found:
@@ -205,7 +208,11 @@ def _record(found: list[Found], report: RunReport, executions: _Executions,
         if reminder.key in earlier:
             claimed, sk = False, earlier[reminder.key]
         else:
-            claimed, sk = messages.claim_entry(reminder.key, decision.record, send=decision.send)
+            try:
+                claimed, sk = messages.claim_entry(reminder.key, decision.record, send=decision.send)
+            except NotFound:
+                report.gone += 1  # erased since the index was read: nothing is sent or written
+                continue
         if claimed:
             if decision.send is None:
                 report.skipped += 1

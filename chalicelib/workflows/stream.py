@@ -24,7 +24,10 @@ def _complaint_changed(event_name: str, old: dict[str, Any] | None, new: dict[st
     from chalicelib.workflows import escalation
     from chalicelib.workflows.notify import notify
 
-    if new is None:
+    if new is None:  # erased with its customer: its escalation has nobody to escalate
+        if old is not None and escalation.stop(str(old["id"]), error="ComplaintErased",
+                                               cause="The complaint was erased with its customer."):
+            logger().info("escalation stopped", extra={"complaint_id": old["id"], "reason": "complaint erased"})
         return
     became_resolved = new.get("status") == "resolved" and (old or {}).get("status") != "resolved"
     if event_name == "INSERT":
@@ -79,6 +82,23 @@ def _react(record: Any, old: dict[str, Any] | None, new: dict[str, Any] | None) 
         from chalicelib.workflows import reminders
 
         reminders.customer_changed(old, new)
+        if old is not None and new is not None and old.get("branch_id") != new.get("branch_id"):
+            _complaints_follow(str(new["id"]))
+
+
+def _complaints_follow(customer_id: str) -> None:
+    """A customer moved branch: their complaints go along (most moved in the same transaction; this
+    catches one opened during the move, or beyond what one transaction holds). To where the customer
+    is now, so an old record delivered late moves nothing back."""
+    from chalicelib.domain.clock import iso, utcnow
+    from chalicelib.persistence import complaints, customers
+
+    branch = customers.branch_of(customer_id)
+    if branch is None:
+        return  # erased meanwhile
+    moved = complaints.move(complaints.ids_of_customer(customer_id), branch, iso(utcnow()))
+    if moved:
+        logger().info("complaints followed their customer", extra={"moved": moved})
 
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
