@@ -86,11 +86,13 @@ DUE_AMOUNT_MAX = 999_999_999_999.99
 # A customer's due items are listed in one response, soonest first.
 DUE_ITEMS_MAX_PER_CUSTOMER = 100
 
-# Erasure (chalicelib/persistence/erasure.py): the record that an erasure began is kept this long
-# (then DynamoDB's TTL removes it), and the sweeper (chalicelib/workflows/erasure.py, hourly)
-# re-checks the erasures of the last ERASURE_SWEEP_DAYS UTC days from those records.
-ERASURE_RECORD_TTL_DAYS = 7
+# Erasure (chalicelib/persistence/erasure.py): the sweeper (chalicelib/workflows/erasure.py, hourly)
+# re-checks the erasures of the last ERASURE_SWEEP_DAYS UTC days from the records they leave; a record
+# is deleted once a sweep at least ERASURE_RECHECK_AFTER_MINUTES after the erasure began finds nothing
+# left, and by DynamoDB's TTL after ERASURE_RECORD_TTL_DAYS whatever happens.
 ERASURE_SWEEP_DAYS = 2
+ERASURE_RECHECK_AFTER_MINUTES = 15
+ERASURE_RECORD_TTL_DAYS = 7
 # A DELETE that finds the customer changed under it reads it again, at most this many times.
 ERASURE_BEGIN_ATTEMPTS = 5
 # A write that finds the customer changed under it (moved to another branch) reads it again, at most this many times.

@@ -178,3 +178,47 @@ def test_erasing_the_customer_erases_their_complaints(as_user: Any) -> None:
     from chalicelib.persistence.tables import Item, complaint_pk
 
     assert list(Item.query(complaint_pk(c["id"]))) == []
+
+
+def test_a_moved_customer_takes_more_complaints_than_one_transaction_holds(
+        as_user: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.persistence import complaints
+
+    monkeypatch.setattr(complaints, "MOVED_WITH_PROFILE_MAX", 1)  # the rest move right after the transaction
+    agent, admin = as_user("agent.jakarta"), as_user("admin")
+    customer = agent.new_customer()
+    opened = [_open(agent, customer["id"]) for _ in range(3)]
+    r = admin.patch(f"/customers/{customer['id']}", {"branch_id": "surabaya"}, headers={"If-Match": '"v1"'})
+    assert r.status_code == 200, r.body
+    for c in opened:
+        moved = as_user("agent.surabaya").get(f"/complaints/{c['id']}")
+        assert moved.status_code == 200 and moved.json["branch_id"] == "surabaya"
+        assert moved.json["version"] == c["version"] + 1  # a PATCH read before the move gets 412, not the old branch back
+        _problem(agent.patch(f"/complaints/{c['id']}", {"assignee": "x"}, headers={"If-Match": f'"v{c["version"]}"'}),
+                 404)  # the old branch no longer reaches it
+
+
+def test_a_complaint_left_in_the_old_branch_follows_its_customer_from_the_stream(as_user: Any) -> None:
+    """A complaint opened while its customer moved (or past what one transaction holds) is moved by the
+    stream consumer when the customer's change arrives, to where the customer is then."""
+    import boto3
+
+    from chalicelib.config import settings
+    from chalicelib.workflows.stream import _complaints_follow
+
+    agent, admin = as_user("agent.jakarta"), as_user("admin")
+    customer = agent.new_customer()
+    c = _open(agent, customer["id"])
+    assert admin.patch(f"/customers/{customer['id']}", {"branch_id": "bandung"},
+                       headers={"If-Match": '"v1"'}).status_code == 200
+    boto3.client("dynamodb").update_item(  # as if opened in the old branch while the move was under way
+        TableName=settings().table_name, Key={"pk": {"S": f"X#{c['id']}"}, "sk": {"S": "COMPLAINT"}},
+        UpdateExpression="SET branch_id = :b, cb_pk = :k", ExpressionAttributeValues={
+            ":b": {"S": "jakarta"}, ":k": {"S": "CXB#jakarta"}})
+    assert agent.get(f"/complaints/{c['id']}").status_code == 200
+
+    _complaints_follow(customer["id"])
+
+    _problem(agent.get(f"/complaints/{c['id']}"), 404)
+    assert as_user("agent.bandung").get(f"/complaints/{c['id']}").json["branch_id"] == "bandung"
+    assert c["id"] in {x["id"] for x in as_user("agent.bandung").get("/complaints?limit=100").json["items"]}

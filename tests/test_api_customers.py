@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from chalicelib.domain.clock import new_id
 from tests.conftest import unique_phone
 
 PROBLEM = "application/problem+json"
@@ -403,3 +404,111 @@ def test_if_match_accepts_a_list_and_refuses_weak_etags(agent: Any) -> None:
 def test_gateway_errors_carry_cors_headers_for_allowed_origins(api: Any) -> None:
     r = api.request("GET", "/customers", headers={"Origin": "http://localhost:3000"})
     assert r.status_code == 401 and r.headers["Access-Control-Allow-Origin"] == "http://localhost:3000"
+
+
+# --- what answers reveal and keep ---------------------------------------------
+
+@pytest.mark.parametrize("name", [
+    "\u200b\u200b\u200b",  # only zero-width spaces: looks blank
+    "\u200d",  # only a joiner
+    "Budi \u202eotnasnaS",  # a right-to-left override: reads "Budi Santoso"
+    "Budi\u2066 Santoso",  # a directional isolate
+    "Budi\u0000Santoso",
+    "Budi\nSantoso",  # a name is one line
+    "\ufeffBudi",
+])
+def test_names_with_control_or_invisible_characters_are_400_and_nothing_is_stored(agent: Any, name: str) -> None:
+    phone = unique_phone()
+    problem = _problem(agent.post("/customers", {"name": name, "phone": phone}), 400)
+    assert [e["field"] for e in problem["errors"]] == ["name"]
+    assert agent.get(f"/customers/lookup?phone={phone}").status_code == 404
+
+
+def test_text_is_stored_in_one_normal_form(agent: Any) -> None:
+    decomposed = "Jose\u0301 Marti\u0301nez"  # e + combining acute
+    c = agent.new_customer(name=decomposed, city="Bogor", tags=["vip"], attributes={"plat": "B 1 XYZ"})
+    assert c["name"] == "Jos\u00e9 Mart\u00ednez"  # precomposed (NFC)
+    found = agent.get(f"/customers?q={'Jos%C3%A9'}&limit=100").json["items"]
+    assert c["id"] in {x["id"] for x in found}
+    _problem(agent.post("/customers", {"name": "A", "phone": unique_phone(), "attributes": {"k\u202e": "v"}}), 400)
+    _problem(agent.post("/customers", {"name": "A", "phone": unique_phone(), "address": "Jl. \u200b"}), 400)
+    kept = agent.post("/customers", {"name": "A", "phone": unique_phone(), "address": "Jl. Merdeka 1\nBogor"})
+    assert kept.status_code == 201 and kept.json["address"] == "Jl. Merdeka 1\nBogor"  # an address may span lines
+
+
+def test_errors_never_repeat_names_the_caller_chose(agent: Any) -> None:
+    secret_key, secret_param = "siti.rahayu@contoh.co.id", "0812-9999-1234"
+    answers = [
+        agent.post("/customers", {"name": "A", "phone": unique_phone(), secret_key: 1}),
+        agent.post("/customers", {"name": "A", "phone": unique_phone(), "attributes": {secret_key: "v" * 300}}),
+        agent.post("/customers", {"name": "A", "phone": unique_phone(), "attributes": {secret_key * 2: "v"}}),
+        agent.post("/customers", {"name": "A", "phone": unique_phone(),
+                                  "consent": {"sms_marketing": {"value": True, "source": "x", secret_key: 1}}}),
+        agent.get(f"/customers?{secret_param}=1"),
+        agent.get(f"/customers/lookup?phone=0812&{secret_key}=x"),
+    ]
+    for r in answers:
+        problem = _problem(r, 400)
+        assert secret_key not in r.body.decode() and secret_param not in r.body.decode(), problem
+        assert all("*" in e["field"] for e in problem["errors"] if "known field" in e["message"]), problem
+
+
+def test_authenticated_answers_are_never_cached_and_public_ones_may_be(agent: Any, api: Any) -> None:
+    c = agent.new_customer()
+    for r in (agent.get(f"/customers/{c['id']}"), agent.get("/customers?limit=1"),
+              agent.get("/customers/01HNOPE0000000000000000000"), agent.post("/customers", {"name": ""})):
+        assert r.headers["Cache-Control"] == "no-store", (r.status_code, r.headers)
+        assert r.headers["Pragma"] == "no-cache"
+    assert api.get("/customers").headers["Cache-Control"] == "no-store"  # the gateway's own 401 too
+    for path in ("/health", "/openapi.json"):
+        assert "Cache-Control" not in api.get(path).headers
+
+
+class _Calls:
+    """The AWS API calls one request makes (botocore's one entry point), by operation name."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from botocore.client import BaseClient
+
+        self.names: list[str] = []
+        real = BaseClient._make_api_call
+
+        def counted(client: Any, operation: str, params: Any) -> Any:
+            self.names.append(operation)
+            return real(client, operation, params)
+
+        monkeypatch.setattr(BaseClient, "_make_api_call", counted)
+
+    def during(self, call: Any) -> tuple[Any, list[str]]:
+        self.names.clear()
+        result = call()
+        return result, list(self.names)
+
+
+def test_another_branch_customer_costs_what_no_customer_costs(as_user: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The answers are the same (tests/test_attacks.py); the work behind them is too, so time tells nothing."""
+    held = as_user("agent.jakarta").new_customer(email=f"{uuid.uuid4().hex}@contoh.co.id")
+    probe = as_user("agent.bandung")
+    calls = _Calls(monkeypatch)
+    for there, nowhere in (
+        (f"/customers/lookup?phone={held['phone'].replace('+', '%2B')}", f"/customers/lookup?phone={unique_phone()}"),
+        (f"/customers/lookup?email={held['email']}", f"/customers/lookup?email={uuid.uuid4().hex}@contoh.co.id"),
+        (f"/customers/{held['id']}", f"/customers/{new_id()}"),  # a well-formed id that names nobody
+        (f"/customers/{held['id']}/timeline", f"/customers/{new_id()}/timeline"),
+    ):
+        a, a_calls = calls.during(lambda there=there: probe.get(there))
+        b, b_calls = calls.during(lambda nowhere=nowhere: probe.get(nowhere))
+        assert (a.status_code, a.body) == (b.status_code, b.body) and a.status_code == 404
+        assert a_calls == b_calls, (there, a_calls, b_calls)
+
+
+def test_a_taken_contact_costs_the_same_whoever_may_see_its_holder(as_user: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    held = as_user("agent.jakarta").new_customer()
+    calls = _Calls(monkeypatch)
+    hidden, hidden_calls = calls.during(lambda: as_user("agent.bandung").post(
+        "/customers", {"name": "Probe", "phone": held["phone"]}))
+    named, named_calls = calls.during(lambda: as_user("agent.jakarta").post(
+        "/customers", {"name": "Probe", "phone": held["phone"]}))
+    assert _problem(hidden, 409).get("existing_customer_id") is None
+    assert _problem(named, 409)["existing_customer_id"] == held["id"]
+    assert hidden_calls == named_calls

@@ -89,7 +89,7 @@ def test_interactions_of_unknown_or_other_branch_customers_are_404(as_user: Any)
     assert as_user("agent.jakarta").get(f"/customers/{c['id']}/interactions").json["items"] == []
 
 
-def test_cursor_pages_need_no_profile_read_but_cursors_expire(agent: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cursors_expire(agent: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
     from chalicelib.config import CURSOR_TTL_SECONDS
@@ -102,3 +102,101 @@ def test_cursor_pages_need_no_profile_read_but_cursors_expire(agent: Any, monkey
     later = time.time() + CURSOR_TTL_SECONDS + 5
     monkeypatch.setattr("chalicelib.api.cursors.time.time", lambda: later)
     _problem(agent.get(f"/customers/{c['id']}/timeline?limit=1&cursor={cursor}"), 400)
+
+
+@pytest.mark.parametrize("occurred_at", [
+    "1969-12-31T23:59:59Z",  # before the ids' epoch: was a 500
+    "0384-05-01T10:00:00Z",
+    "0001-01-01T00:00:00+05:00",  # an offset that would take it below year 1
+    "9999-12-31T23:59:59-05:00",  # ...or above year 9999
+    "1999-12-31T23:59:59Z",
+])
+def test_interactions_dated_outside_what_the_crm_stores_are_400(agent: Any, occurred_at: str) -> None:
+    c = agent.new_customer()
+    problem = _problem(agent.post(f"/customers/{c['id']}/interactions", _entry(occurred_at=occurred_at)), 400)
+    assert problem["errors"][0]["field"] == "occurred_at"
+    assert agent.get(f"/customers/{c['id']}/interactions").json["items"] == []
+
+
+def test_the_earliest_storable_time_is_stored(agent: Any) -> None:
+    c = agent.new_customer()
+    r = agent.post(f"/customers/{c['id']}/interactions", _entry(occurred_at="2000-01-01T07:00:00+07:00"))
+    assert r.status_code == 201, r.body
+    assert r.json["occurred_at"] == "2000-01-01T00:00:00.000Z"
+
+
+def test_free_text_keeps_its_lines_but_not_hidden_characters(agent: Any) -> None:
+    c = agent.new_customer()
+    kept = agent.post(f"/customers/{c['id']}/interactions", _entry(summary="Called twice.\nWill visit Monday."))
+    assert kept.status_code == 201 and kept.json["summary"] == "Called twice.\nWill visit Monday."
+    for summary in ("Paid \u202edetnuoc\u202c", "\u200b\u200b", "bell\u0007"):
+        problem = _problem(agent.post(f"/customers/{c['id']}/interactions", _entry(summary=summary)), 400)
+        assert problem["errors"][0]["field"] == "summary"
+
+
+def _rotate(secret_arn: str) -> None:
+    import secrets
+
+    import boto3
+
+    boto3.client("secretsmanager").put_secret_value(SecretId=secret_arn, SecretString=secrets.token_hex(24))
+
+
+def test_the_cursor_key_rotates_without_breaking_listings_in_progress(agent: Any, stack: dict[str, str]) -> None:
+    from chalicelib.api import cursors
+
+    c = agent.new_customer()
+    for n in range(3):
+        agent.post(f"/customers/{c['id']}/interactions", _entry(summary=f"call {n}"))
+    page = f"/customers/{c['id']}/interactions?limit=1"
+    before = agent.get(page).json["next_cursor"]
+    try:
+        _rotate(stack["CURSOR_SECRET_ARN"])
+        cursors.forget_keys()  # as a container does once its cache expires (CURSOR_KEY_CACHE_SECONDS)
+        assert agent.get(f"{page}&cursor={before}").status_code == 200  # signed with the previous key
+        after = agent.get(page).json["next_cursor"]
+        assert after != before and agent.get(f"{page}&cursor={after}").status_code == 200
+        _rotate(stack["CURSOR_SECRET_ARN"])
+        cursors.forget_keys()
+        _problem(agent.get(f"{page}&cursor={before}"), 400)  # two rotations ago: refused
+        assert agent.get(f"{page}&cursor={after}").status_code == 200
+    finally:
+        cursors.forget_keys()
+
+
+def test_a_container_that_missed_a_rotation_reads_the_key_again_for_a_cursor_it_cannot_verify(
+        agent: Any, stack: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.api import cursors
+
+    c = agent.new_customer()
+    for n in range(2):
+        agent.post(f"/customers/{c['id']}/interactions", _entry(summary=f"call {n}"))
+    page = f"/customers/{c['id']}/interactions?limit=1"
+    agent.get(page)  # this container has read the key
+    stale = cursors._keys
+    try:
+        _rotate(stack["CURSOR_SECRET_ARN"])
+        cursors.forget_keys()
+        fresh = agent.get(page).json["next_cursor"]  # signed by an up-to-date container
+        cursors._keys = stale  # this one still holds the key before the rotation...
+        monkeypatch.setattr("chalicelib.api.cursors.CURSOR_KEY_REFRESH_MIN_SECONDS", 0)
+        assert agent.get(f"{page}&cursor={fresh}").status_code == 200  # ...and reads it again
+    finally:
+        cursors.forget_keys()
+
+
+def test_without_a_cursor_key_configured_no_cursor_is_signed(monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.api import cursors
+    from chalicelib.config import settings
+
+    monkeypatch.delenv("CURSOR_SECRET_ARN", raising=False)
+    settings.cache_clear()
+    cursors.forget_keys()
+    try:
+        with pytest.raises(RuntimeError, match="CURSOR_SECRET_ARN"):
+            cursors.encode({"pk": {"S": "x"}}, "scope")
+    finally:
+        monkeypatch.undo()
+        settings.cache_clear()
+        cursors.forget_keys()
+

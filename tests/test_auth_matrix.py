@@ -196,3 +196,22 @@ def test_a_forged_but_well_signed_token_is_accepted_so_the_negative_cases_are_me
 def test_public_routes_need_no_token(api: Any) -> None:
     assert api.request("GET", "/health").status_code == 200
     assert api.request("GET", "/openapi.json").status_code == 200
+
+
+@pytest.mark.parametrize("header", [
+    "{token}",  # a bare token
+    "Basic {token}",
+    "Token {token}",
+    "Bearer",
+    "Bearer {token} {token}",
+    "Bearer{token}",
+])
+def test_only_a_bearer_token_is_accepted(api: Any, token: Any, header: str) -> None:
+    r = api.request("GET", "/customers?limit=1", headers={"Authorization": header.format(token=token("admin"))})
+    assert r.status_code == 401 and r.headers["Content-Type"] == "application/problem+json"
+
+
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
+def test_the_bearer_scheme_is_case_insensitive(api: Any, token: Any, scheme: str) -> None:
+    r = api.request("GET", "/customers?limit=1", headers={"Authorization": f"{scheme} {token('admin')}"})
+    assert r.status_code == 200

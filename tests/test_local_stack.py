@@ -178,6 +178,24 @@ def test_cors_preflight_and_exposed_headers(stack: RunningStack) -> None:
         assert "Access-Control-Allow-Origin" not in other.headers, (method, other.headers)
 
 
+def test_one_caller_probing_lookups_in_bulk_is_throttled(stack: RunningStack) -> None:
+    """`make run` enforces the deployed per-caller limits (infra/template.yaml ApiWebAcl, infra/throttle.py)."""
+    import yaml
+
+    template = yaml.safe_load((ROOT / "infra" / "template.yaml").read_text())
+    limit = int(template["Parameters"]["ThrottleCallerLookups"]["Default"])
+    token = stack.token("manager.surabaya")  # no other test here looks customers up as this user
+    with requests.Session() as session:
+        session.headers["Authorization"] = f"Bearer {token}"
+        statuses = [session.get(f"{stack.base}/customers/lookup", params={"phone": unique_local_phone()},
+                                timeout=60).status_code for _ in range(limit + 1)]
+        blocked = session.get(f"{stack.base}/customers/lookup", params={"phone": unique_local_phone()}, timeout=60)
+    assert statuses[:limit] == [404] * limit and statuses[limit] == 429
+    assert blocked.status_code == 429 and int(blocked.headers["Retry-After"]) > 0
+    assert blocked.json()["type"] == "/problems/too-many-requests"
+    assert stack.request("GET", "/customers?limit=1", "manager.surabaya").status_code == 200  # other routes go on
+
+
 def test_aws_side_has_the_table_and_the_user_pool(stack: RunningStack) -> None:
     import boto3
 

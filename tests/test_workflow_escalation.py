@@ -308,6 +308,26 @@ def test_open_complaint_escalates_l1_l2_l3_with_one_alert_each(stack: dict[str, 
     assert _get(stack, cid)["version"] == 4
 
 
+def test_alerts_name_the_branch_the_complaint_is_in_when_they_go_out(stack: dict[str, str], workflow: Any) -> None:
+    """A customer who moved takes their complaints along (chalicelib/persistence/customers.py update);
+    the workflow reads the branch at each level, so the new branch is alerted, not the one at the start."""
+    workflow(3600)  # L1 after a second: time to move the complaint first
+    now = datetime.now(UTC)
+    cid = complaint_id()
+    topic = _department_topic(stack)
+    inbox = Inbox(topic)
+    _put(stack, complaint(cid, now))
+    arn = escalation.start(_get(stack, cid), now)
+    boto3.client("dynamodb").update_item(
+        TableName=stack["TABLE_NAME"], Key={"pk": {"S": f"X#{cid}"}, "sk": {"S": "COMPLAINT"}},
+        UpdateExpression="SET branch_id = :b", ExpressionAttributeValues={":b": {"S": "bandung"}})
+
+    assert _finished(arn)["status"] == "SUCCEEDED"
+    alerts = inbox.alerts(cid, topic)
+    assert [a["MessageAttributes"]["branch_id"]["Value"] for a in alerts] == ["bandung"] * 3
+    assert all("Branch: bandung." in a["Message"] for a in alerts)
+
+
 def test_acknowledged_complaint_escalates_from_l2(stack: dict[str, str], workflow: Any) -> None:
     now = datetime.now(UTC)
     cid = complaint_id()

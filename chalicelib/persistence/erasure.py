@@ -126,9 +126,16 @@ def finish(customer_id: str) -> None:
             raise
 
 
-def begun_on(day: str) -> list[str]:
-    """The customers whose erasure began on the UTC day `day` (YYYY-MM-DD), from the erasure records."""
+def begun_on(day: str) -> list[tuple[str, str]]:
+    """(customer id, when it began) of the erasures begun on the UTC day `day` (YYYY-MM-DD), from their records."""
     bind_table()
     with translated():
-        return [x.customer_id for x in Item.query(erasure_record_pk(day), consistent_read=True)
+        return [(x.customer_id, x.started_at) for x in Item.query(erasure_record_pk(day), consistent_read=True)
                 if isinstance(x, ErasureRecordItem)]
+
+
+def forget(customer_id: str, started_at: str) -> None:
+    """Delete the record of an erasure found complete."""
+    bind_table()
+    with translated():
+        ErasureRecordItem(pk=erasure_record_pk(started_at[:10]), sk=customer_id).delete()

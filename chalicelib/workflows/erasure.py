@@ -1,14 +1,16 @@
 """The erasure sweeper (`erasure-sweeper` in app.py, hourly): finishes erasures cut short and erases
 anything of an erased customer found since.
 
-Every erasure leaves a record (the customer id and the time, nothing else;
-DynamoDB's TTL removes it after ERASURE_RECORD_TTL_DAYS) when it begins
-(chalicelib/persistence/erasure.py). The sweeper reads the records of the last
-ERASURE_SWEEP_DAYS UTC days and, for each, erases what is still there: an
-erasure that was cut short (its marker is still the profile) is resumed and
-finished; items found for an erasure that had finished are orphans, which
-nothing should leave (every write checks the profile), so they are counted
-(`ErasureOrphansErased`, alarmed in infra/template.yaml) as well as erased.
+Every erasure leaves a record when it begins (the customer id and the time,
+nothing else; chalicelib/persistence/erasure.py). The sweeper reads the records
+of the last ERASURE_SWEEP_DAYS UTC days and, for each, erases what is still
+there: an erasure that was cut short (its marker is still the profile) is
+resumed and finished; items found for an erasure that had finished are
+orphans, which nothing should leave (every write checks the profile), so they
+are counted (`ErasureOrphansErased`, alarmed in infra/template.yaml) as well
+as erased. A record whose erasure is found complete, with nothing left, at
+least ERASURE_RECHECK_AFTER_MINUTES after it began is deleted; DynamoDB's TTL
+removes any other after ERASURE_RECORD_TTL_DAYS.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.config import ERASURE_SWEEP_DAYS
+from chalicelib.config import ERASURE_RECHECK_AFTER_MINUTES, ERASURE_SWEEP_DAYS
 
 
 def sweep(now: datetime) -> dict[str, int]:
@@ -24,10 +26,10 @@ def sweep(now: datetime) -> dict[str, int]:
     from chalicelib.domain.customers import Erasure
     from chalicelib.persistence import customers, erasure
 
-    checked = resumed = orphans = 0
+    checked = resumed = orphans = forgotten = 0
     for back in range(ERASURE_SWEEP_DAYS):
         day = (now - timedelta(days=back)).date().isoformat()
-        for customer_id in erasure.begun_on(day):
+        for customer_id, started_at in erasure.begun_on(day):
             checked += 1
             state = customers.get_state(customer_id, consistent=True)
             if state is not None and not isinstance(state, Erasure):
@@ -36,9 +38,13 @@ def sweep(now: datetime) -> dict[str, int]:
             if isinstance(state, Erasure):
                 erasure.finish(customer_id)
                 resumed += 1
-            else:
+            elif erased:
                 orphans += erased
-    return {"erasures_checked": checked, "erasures_resumed": resumed, "orphans_erased": orphans}
+            elif now - datetime.fromisoformat(started_at) >= timedelta(minutes=ERASURE_RECHECK_AFTER_MINUTES):
+                erasure.forget(customer_id, started_at)
+                forgotten += 1
+    return {"erasures_checked": checked, "erasures_resumed": resumed, "orphans_erased": orphans,
+            "records_deleted": forgotten}
 
 
 def on_schedule(event_time: str) -> dict[str, Any]:
