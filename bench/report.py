@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from importlib import metadata
 
 from bench.coldstart import FIRST_STAGES, LABELS, TARGET_RATIO, ColdStart
-from bench.dynamodb import BATCH_WRITE_MAX, DELETE_PAGE, RequestCounts, delete_formula, summarize
+from bench.dynamodb import BATCH_WRITE_MAX, RequestCounts, delete_formula, summarize
 from bench.export import FLAT_TOLERANCE, ExportBench, SizeResult
 from bench.export import TARGET_RATIO as EXPORT_TARGET_RATIO
 from bench.reminders import (
@@ -137,16 +137,22 @@ def requests(r: RequestCounts) -> list[str]:
     lines += _why_misses(r)
     lines += [
         "",
-        "DELETE of a customer with *N* interactions and no complaints (design: complaints are found through "
-        "the timeline index and erased, then the history page by page, then the profile and its guards in one "
-        "transaction):",
+        "A later page of a customer's interactions or timeline costs 2 requests where it cost 1: a cursor "
+        "carries a position, not a permission, so every page reads the profile (GetItem) to check the caller's "
+        "access to the customer as they are now (the first page finds the profile in its own Query).",
         "",
-        f"- GetItem 1 (read and access check) + Query ceil((N+1)/{DELETE_PAGE}) (timeline pages, looking for "
-        f"complaints) + Query ceil(N/{DELETE_PAGE}) + 1 (pages of history; the last one finds only the profile) "
-        f"+ BatchWriteItem ceil(N/{BATCH_WRITE_MAX}) + TransactWriteItems 1",
-        f"- total = 3 + ceil((N+1)/{DELETE_PAGE}) + ceil(N/{DELETE_PAGE}) + ceil(N/{BATCH_WRITE_MAX}); "
+        "DELETE of a customer with *N* interactions and no complaints (design, chalicelib/persistence/erasure.py: "
+        "the profile read consistently; one transaction turns it into an erasure marker, deletes its guards and "
+        "records the erasure; complaints are looked for on the timeline index; the customer's partition is read "
+        "and deleted until a pass finds nothing; the marker goes last):",
+        "",
+        f"- GetItem 1 + TransactWriteItems 1 + Query 2 (timeline index, first pass) + Query 1 if N > 0 (the pass "
+        f"that finds nothing left) + BatchWriteItem ceil(N/{BATCH_WRITE_MAX}) + DeleteItem 1; each Query one "
+        "1 MB page up to about 3,000 interactions",
+        f"- total = 5 + (1 if N > 0) + ceil(N/{BATCH_WRITE_MAX}); "
         + ", ".join(f"N={n}: {delete_formula(n)['total']}" for n in (0, 5, 15, 120, 1000))
-        + ". The rows above check it against measured deletes.",
+        + ". The rows above check it against measured deletes; each complaint adds a Query of its case and "
+        "history and their deletes.",
     ]
     others = [(op.name, summarize(op.others)) for op in r.ops if op.others]
     lines += ["", "Calls to other AWS services (not counted): "

@@ -132,6 +132,7 @@ def _raise_for_cancellation(error: TransactWriteError, profile_written: bool) ->
         if kind == "customer":
             raise PreconditionFailed("The customer was changed by someone else; fetch it again.")
         if profile_written and kind in (None, "customer_erasure"):
+            # the profile is gone or being erased (a complaint moving with it can only be gone then too)
             raise NotFound("No such record.")
     if conflicted(error):
         raise Conflict("Another change to this customer is in progress; retry.")
