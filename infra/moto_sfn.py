@@ -54,11 +54,12 @@ def enable_execution(aws_port: int) -> None:
 
 
 def _aws_time(value: str) -> str:
+    from chalicelib.domain.clock import iso
+
     try:
-        moment = datetime.fromisoformat(value).astimezone(UTC)
+        return iso(datetime.fromisoformat(value))
     except ValueError:
         return value
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def install() -> bool:
@@ -88,7 +89,7 @@ def install() -> bool:
         if whole_seconds is None:
             raise FailureEventException(self._create_failure_event(env, text))
         try:
-            timestamp = datetime.fromisoformat(text.replace("Z", "+00:00"))
+            timestamp = datetime.fromisoformat(text)
         except ValueError:
             timestamp = whole_seconds.replace(tzinfo=UTC)
         return max(0, math.ceil((timestamp - datetime.now(UTC)).total_seconds()))

@@ -45,6 +45,7 @@ from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from chalicelib.domain.clock import iso
 from infra import ports
 
 PATH = "/_relasi/outbox"
@@ -87,8 +88,7 @@ def format_line(message: Message) -> str:
 
 
 def _iso(epoch_s: float) -> str:
-    moment = datetime.fromtimestamp(epoch_s, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return iso(datetime.fromtimestamp(epoch_s, UTC))
 
 
 def _addresses(destinations: Any) -> list[str]:

@@ -54,6 +54,8 @@ from typing import Any
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from chalicelib.domain.clock import iso
+
 logger = logging.getLogger("relasi.pump")
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -485,8 +487,7 @@ class StreamPump:
 
 
 def _iso(epoch_s: float) -> str:
-    moment = datetime.fromtimestamp(epoch_s, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return iso(datetime.fromtimestamp(epoch_s, UTC))
 
 
 def _json_attribute_values(value: Any) -> Any:

@@ -7,14 +7,13 @@ import pytest
 from chalicelib.domain.access import PERMISSIONS, Principal, Role, authorize
 from chalicelib.domain.customers import (
     check_channel_reachable,
-    etag_for,
-    if_match_allows,
     looks_like_phone,
     name_key,
     normalize_email,
     normalize_phone,
 )
 from chalicelib.domain.errors import Forbidden, NotFound
+from chalicelib.domain.versions import etag_for, if_match_allows
 
 
 @pytest.mark.parametrize(

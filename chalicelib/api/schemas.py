@@ -145,12 +145,6 @@ class CustomerCreate(Strict):
     def _unique_tags(cls, tags: list[str]) -> list[str]:
         return list(dict.fromkeys(tags))
 
-    @model_validator(mode="after")
-    def _reachable(self) -> CustomerCreate:
-        problem = rules.check_channel_reachable(self.preferred_channel.value, self.email)
-        if problem:
-            raise ValueError(problem)
-        return self
 
 
 class CustomerPatch(Strict):

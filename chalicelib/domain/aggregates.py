@@ -44,12 +44,13 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
 from chalicelib.config import RESOLUTION_TIME_BUCKETS_HOURS
+from chalicelib.domain.clock import parse_iso
 from chalicelib.domain.complaints import UNRESOLVED
 from chalicelib.domain.interactions import InteractionKind
 
@@ -97,10 +98,9 @@ def _moment(stamp: Any) -> datetime | None:
     if not isinstance(stamp, str) or not stamp:
         return None
     try:
-        moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        return parse_iso(stamp)
     except ValueError:
         return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
 def local_day(stamp: Any, zone: tzinfo) -> str | None:

@@ -10,8 +10,18 @@ def utcnow() -> datetime:
 
 
 def iso(moment: datetime) -> str:
-    """UTC, millisecond precision, `Z` suffix: sorts as text in time order."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """UTC, millisecond precision, `Z` suffix: sorts as text in time order. The one formatter of stored times."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def parse_iso(text: str) -> datetime:
+    """An ISO-8601 time (`Z` or an offset; Python 3.11 reads both) as an aware UTC datetime; a time
+    without a zone is taken as UTC. Raises ValueError for anything else."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
 
 
 def new_id(moment: datetime | None = None) -> str:

@@ -8,8 +8,9 @@ from enum import StrEnum
 from typing import Any
 
 from chalicelib.config import REOPEN_CLOSED_WITHIN_DAYS, SLA_ACK_WITHIN_HOURS, SLA_RESOLVE_WITHIN_HOURS
-from chalicelib.domain.clock import iso
+from chalicelib.domain.clock import iso, parse_iso
 from chalicelib.domain.errors import Conflict, FieldError, ValidationFailed
+from chalicelib.domain.versions import etag_for
 
 
 class Category(StrEnum):
@@ -106,7 +107,7 @@ class Complaint:
 
     @property
     def etag(self) -> str:
-        return f'"v{self.version}"'
+        return etag_for(self.version)
 
     def due_at(self) -> str | None:
         """The next deadline: acknowledging while open, resolving until resolved."""
@@ -148,7 +149,7 @@ def transition(c: Complaint, to: str, *, by: str, now: datetime) -> Complaint:
     """Move along the lifecycle or raise Conflict naming the allowed next states."""
     allowed = list(NEXT.get(c.status, ()))
     if c.status == Status.CLOSED.value and c.closed_at is not None:
-        closed = datetime.fromisoformat(c.closed_at.replace("Z", "+00:00"))
+        closed = parse_iso(c.closed_at)
         if now - closed > timedelta(days=REOPEN_CLOSED_WITHIN_DAYS):
             allowed = []
     if to not in allowed:

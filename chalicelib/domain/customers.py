@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from chalicelib.domain.errors import PreconditionFailed, PreconditionRequired
+from chalicelib.domain.versions import etag_for
 
 
 class LifecycleStage(StrEnum):
@@ -124,28 +124,6 @@ class Erasure:
     id: str
     branch_id: str
     started_at: str
-
-
-def etag_for(version: int) -> str:
-    return f'"v{version}"'
-
-
-def require_if_match(header: str | None, version: int, what: str) -> None:
-    """428 without If-Match, 412 if it names another version of `what`."""
-    if not header:
-        raise PreconditionRequired(f"Send If-Match with the ETag of the {what} you read.")
-    if not if_match_allows(header, version):
-        raise PreconditionFailed(f"The {what} was changed by someone else; fetch it again.")
-
-
-def if_match_allows(header: str, version: int) -> bool:
-    """RFC 9110 If-Match: `*` or a list of ETags, compared strongly (weak ETags never match)."""
-    current = etag_for(version)
-    for candidate in header.split(","):
-        tag = candidate.strip()
-        if tag == "*" or tag == current:
-            return True
-    return False
 
 
 def check_channel_reachable(preferred_channel: str, email: str | None) -> str | None:

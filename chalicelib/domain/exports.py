@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 
 from chalicelib.config import EXPORT_CITY_MAX_CHARS, EXPORT_CITY_MAX_WORDS, EXPORT_EARLIEST_DATE
 from chalicelib.domain.analytics import age_band
-from chalicelib.domain.clock import iso
+from chalicelib.domain.clock import iso, parse_iso
 
 SCHEMA_VERSION = 2  # 2: root causes' week_complete, customers' marketing_consent_withdrawn; city, tags filtered
 FILE_EXTENSION = "jsonl.gz"
@@ -226,8 +226,7 @@ class Snapshot:
         if known is None:
             if len(self._dates) >= MEMO_MAX_ENTRIES:
                 self._dates.clear()
-            moment = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
-            known = self._dates[prefix] = moment.astimezone(self._zone).date().isoformat()
+            known = self._dates[prefix] = parse_iso(stamp).astimezone(self._zone).date().isoformat()
         return known
 
     def includes(self, stamp: str | None) -> bool:
@@ -325,9 +324,7 @@ def notification_row(item: Mapping[str, Any], key: Pseudonymizer, snap: Snapshot
 def hours_between(start: str, end: str | None) -> float | None:
     if not end:
         return None
-    a = datetime.fromisoformat(start.replace("Z", "+00:00"))
-    b = datetime.fromisoformat(end.replace("Z", "+00:00"))
-    return round((b - a).total_seconds() / 3600, 4)
+    return round((parse_iso(end) - parse_iso(start)).total_seconds() / 3600, 4)
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,9 @@ from chalicelib.domain import complaints as rules
 from chalicelib.domain.access import Access
 from chalicelib.domain.clock import is_id, iso, new_id, utcnow
 from chalicelib.domain.complaints import Complaint, HistoryEntry
-from chalicelib.domain.customers import Customer, require_if_match
+from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import Forbidden, NotFound, StaleRead
+from chalicelib.domain.versions import require_if_match
 from chalicelib.persistence import complaints as repo
 from chalicelib.persistence.paging import RawKey
 from chalicelib.services import customers

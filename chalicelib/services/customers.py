@@ -22,6 +22,7 @@ from chalicelib.domain.errors import (
     StaleRead,
     ValidationFailed,
 )
+from chalicelib.domain.versions import require_if_match
 from chalicelib.persistence import customers as repo
 from chalicelib.persistence import erasure
 from chalicelib.persistence.paging import RawKey
@@ -58,8 +59,16 @@ def _named_to_whom_may_see(access: Access, error: ContactInUse) -> Conflict | Co
     return error
 
 
+def _require_reachable(customer: Customer) -> None:
+    """Checked on every write of a profile (create and change): the preferred channel has an address."""
+    problem = rules.check_channel_reachable(customer.preferred_channel, customer.email)
+    if problem:
+        raise ValidationFailed([FieldError("preferred_channel", problem)])
+
+
 def create(access: Access, data: dict[str, Any]) -> Customer:
     customer = build(access, data)
+    _require_reachable(customer)
     try:
         repo.create(customer)
     except ContactInUse as error:
@@ -108,7 +117,7 @@ def get(access: Access, customer_id: str) -> Customer:
 
 def update(access: Access, customer_id: str, if_match: str | None, patch: dict[str, Any]) -> Customer:
     current = get(access, customer_id)
-    rules.require_if_match(if_match, current.version, "customer")
+    require_if_match(if_match, current.version, "customer")
     changes: dict[str, Any] = {k: _text(patch[k]) for k in _SCALAR_FIELDS if k in patch}
     if "branch_id" in changes:
         access.check_target_branch(changes["branch_id"])
@@ -128,9 +137,7 @@ def update(access: Access, customer_id: str, if_match: str | None, patch: dict[s
     if "consent" in patch:
         changes["consent"] = _consents(patch["consent"], now, current.consent)
     updated = replace(current, **changes, updated_at=now, version=current.version + 1)
-    problem = rules.check_channel_reachable(updated.preferred_channel, updated.email)
-    if problem:
-        raise ValidationFailed([FieldError("preferred_channel", problem)])
+    _require_reachable(updated)
     try:
         repo.update(current, updated)
     except ContactInUse as error:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -40,7 +40,7 @@ from chalicelib.config import (
 )
 from chalicelib.domain import analytics as an
 from chalicelib.domain import exports as ex
-from chalicelib.domain.clock import iso, new_id, utcnow
+from chalicelib.domain.clock import iso, new_id, parse_iso, utcnow
 from chalicelib.observability import count, logger, metrics
 
 EXPORT_OPT_OUT_BLOCK = 100  # customers whose opt-out is looked up in one BatchGetItem
@@ -388,8 +388,7 @@ def run(day: date, *, run_id: str | None = None, trigger: str) -> dict[str, Any]
 
 def day_of_event(event: dict[str, Any], timezone: str) -> date:
     """The day a scheduled event exports: the day before the event's local date."""
-    moment = datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00"))
-    return moment.astimezone(ZoneInfo(timezone)).date() - timedelta(days=1)
+    return parse_iso(str(event["time"])).astimezone(ZoneInfo(timezone)).date() - timedelta(days=1)
 
 
 def on_event(event: dict[str, Any]) -> dict[str, Any]:

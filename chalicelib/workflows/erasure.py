@@ -23,6 +23,7 @@ from chalicelib.config import ERASURE_RECHECK_AFTER_MINUTES, ERASURE_SWEEP_DAYS
 
 def sweep(now: datetime) -> dict[str, int]:
     """One pass over the erasures of the last ERASURE_SWEEP_DAYS days; returns counts (no ids)."""
+    from chalicelib.domain.clock import parse_iso
     from chalicelib.domain.customers import Erasure
     from chalicelib.persistence import customers, erasure
 
@@ -40,7 +41,7 @@ def sweep(now: datetime) -> dict[str, int]:
                 resumed += 1
             elif erased:
                 orphans += erased
-            elif now - datetime.fromisoformat(started_at) >= timedelta(minutes=ERASURE_RECHECK_AFTER_MINUTES):
+            elif now - parse_iso(started_at) >= timedelta(minutes=ERASURE_RECHECK_AFTER_MINUTES):
                 erasure.forget(customer_id, started_at)
                 forgotten += 1
     return {"erasures_checked": checked, "erasures_resumed": resumed, "orphans_erased": orphans,
@@ -48,10 +49,10 @@ def sweep(now: datetime) -> dict[str, int]:
 
 
 def on_schedule(event_time: str) -> dict[str, Any]:
+    from chalicelib.domain.clock import parse_iso
     from chalicelib.observability import count, logger, metrics
 
-    now = datetime.fromisoformat(event_time.replace("Z", "+00:00"))
-    report = sweep(now)
+    report = sweep(parse_iso(event_time))
     logger().info("erasure sweep", extra=report)  # counts only
     count("ErasuresResumed", report["erasures_resumed"])
     count("ErasureOrphansErased", report["orphans_erased"])

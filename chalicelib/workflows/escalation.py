@@ -53,6 +53,7 @@ from typing import Any
 from chalicelib.aws import client as _client
 from chalicelib.aws import error_code as _error_code
 from chalicelib.config import settings
+from chalicelib.domain.clock import iso, parse_iso
 from chalicelib.workflows.executions import execution_arn, start_once
 
 ASL_FILE = Path(__file__).with_name("escalation.asl.json")
@@ -70,19 +71,6 @@ LEVEL_STATUSES: dict[int, tuple[str, ...]] = {1: ("open",), 2: UNRESOLVED, 3: UN
 _EXECUTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
 
 
-def _parse(value: str) -> datetime:
-    moment = datetime.fromisoformat(value)
-    if moment.tzinfo is None:
-        raise ValueError(f"time without a zone: {value!r}")
-    return moment.astimezone(UTC)
-
-
-def _iso(moment: datetime) -> str:
-    """UTC, millisecond precision, `Z` suffix (the project's stored form; Step Functions' Wait accepts it)."""
-    moment = moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
-
-
 def escalation_input(
     complaint: dict[str, Any],
     *,
@@ -98,9 +86,9 @@ def escalation_input(
     if not time_scale > 0:
         raise ValueError(f"time_scale must be positive, got {time_scale}")
     now = now.astimezone(UTC)
-    created = _parse(complaint["created_at"])
-    ack_due = _parse(complaint["ack_due_at"])
-    resolve_due = _parse(complaint["resolve_due_at"])
+    created = parse_iso(complaint["created_at"])
+    ack_due = parse_iso(complaint["ack_due_at"])
+    resolve_due = parse_iso(complaint["resolve_due_at"])
     schedule = (
         # level, escalates at, missed deadline (name, time)
         (1, ack_due, "acknowledge", ack_due),
@@ -113,9 +101,9 @@ def escalation_input(
         overdue = max(escalate_at, now) - missed_at
         levels.append({
             "level": level,
-            "escalate_at": _iso(escalate_at),
-            "wait_until": _iso(wait_until),
-            "deadline": _iso(escalate_at),
+            "escalate_at": iso(escalate_at),
+            "wait_until": iso(wait_until),
+            "deadline": iso(escalate_at),
             "missed_deadline": missed,
             "overdue_minutes": max(0, int(overdue / timedelta(minutes=1))),
             "only_if_status_in": list(LEVEL_STATUSES[level]),

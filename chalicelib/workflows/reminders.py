@@ -49,7 +49,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -61,7 +61,7 @@ from chalicelib.config import (
     settings,
 )
 from chalicelib.domain import reminders as rules
-from chalicelib.domain.clock import iso, utcnow
+from chalicelib.domain.clock import iso, parse_iso, utcnow
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.interactions import Interaction
 from chalicelib.domain.reminders import Reminder, ReminderKind
@@ -290,10 +290,8 @@ def start_execution(name: str, payload: dict[str, Any]) -> str:
 
 def fired(event_time: str) -> tuple[date, datetime]:
     """The local day and the UTC instant of a schedule event's `time` (e.g. 2026-11-23T01:00:00Z)."""
-    moment = datetime.fromisoformat(event_time.replace("Z", "+00:00"))
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(ZoneInfo(settings().timezone)).date(), moment.astimezone(UTC)
+    moment = parse_iso(event_time)
+    return moment.astimezone(ZoneInfo(settings().timezone)).date(), moment
 
 
 def on_schedule(event_time: str) -> dict[str, Any]:
