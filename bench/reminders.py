@@ -439,7 +439,7 @@ def load_population(population: Population, say: Callable[[str], None]) -> None:
     from chalicelib.domain.clock import iso, utcnow
     from chalicelib.persistence import customers as customers_repo
     from chalicelib.persistence import due_items, messages
-    from chalicelib.persistence.tables import DueItemItem, bind_table
+    from chalicelib.persistence.tables import DueItemItem
 
     total = len(population.customers)
     started = time.perf_counter()
@@ -448,7 +448,6 @@ def load_population(population: Population, say: Callable[[str], None]) -> None:
         done = min(start + LOAD_CHUNK, total)
         if done % (10 * LOAD_CHUNK) == 0 or done == total:
             say(f"  {done} customers loaded ({time.perf_counter() - started:.0f} s)")
-    bind_table()
     with DueItemItem.batch_write() as batch:
         for item, customer in population.due:
             batch.save(due_items.to_item(item, due_items.contact_of_customer(customer)))

@@ -127,7 +127,7 @@ def test_a_repeated_delete_finishes_a_cut_short_erasure(agent: Any, as_user: Any
 def test_the_sweeper_finishes_cut_short_erasures_and_erases_and_counts_orphans(
         agent: Any, as_user: Any, stack: dict[str, str]) -> None:
     from chalicelib.persistence.interactions import to_item
-    from chalicelib.persistence.tables import InteractionItem, bind_table
+    from chalicelib.persistence.tables import InteractionItem
     from chalicelib.workflows.erasure import sweep
 
     cut_short = _customer_with_everything(agent)["id"]
@@ -138,7 +138,6 @@ def test_the_sweeper_finishes_cut_short_erasures_and_erases_and_counts_orphans(
     # (nothing in the product does; this stands for the bug the sweeper's alarm is for).
     orphan = Interaction.outbound_message(customer_id=finished, branch_id="jakarta", channel="sms", kind="other",
                                           text="stray", ref=None, delivery="sent", reason=None)
-    bind_table()
     to_item(orphan).save(condition=InteractionItem.pk.does_not_exist())
     assert len(_everything_of(stack, finished)) == 1
 
@@ -153,11 +152,10 @@ def test_the_sweeper_finishes_cut_short_erasures_and_erases_and_counts_orphans(
 
 
 def test_the_sweeper_never_touches_a_live_customer(agent: Any, stack: dict[str, str]) -> None:
-    from chalicelib.persistence.tables import ErasureRecordItem, bind_table, erasure_record_pk
+    from chalicelib.persistence.tables import ErasureRecordItem, erasure_record_pk
     from chalicelib.workflows.erasure import sweep
 
     live = _customer_with_everything(agent)
-    bind_table()
     now = utcnow()
     ErasureRecordItem(pk=erasure_record_pk(iso(now)[:10]), sk=live["id"], customer_id=live["id"],
                       started_at=iso(now - timedelta(hours=2)), expires_at=0).save()  # a record that lies

@@ -21,7 +21,6 @@ from chalicelib.persistence.tables import (
     ComplaintItem,
     ComplaintLinkItem,
     CustomerItem,
-    bind_table,
     complaint_link_sk,
     complaint_pk,
     customer_pk,
@@ -126,7 +125,6 @@ def create(c: Complaint) -> None:
 
     Raises StaleRead when the customer is not (erased, or moved meanwhile): the use case reads again.
     """
-    bind_table()
     try:
         with translated(), TransactWrite(connection=connection()) as tx:
             tx.condition_check(CustomerItem, customer_pk(c.customer_id), PROFILE_SK,
@@ -141,7 +139,6 @@ def create(c: Complaint) -> None:
 
 def ids_of_customer(customer_id: str) -> list[str]:
     """The ids of a customer's complaints, from their links (consistent Query pages of the customer's partition)."""
-    bind_table()
     ids: list[str] = []
     with translated():
         for link in ComplaintLinkItem.query(customer_pk(customer_id),
@@ -166,7 +163,6 @@ def move_in(tx: TransactWrite, complaint_ids: list[str], branch_id: str, now: st
 
 def move(complaint_ids: list[str], branch_id: str, now: str) -> int:
     """Move each complaint not in `branch_id` yet to it (one conditional update each); returns how many moved."""
-    bind_table()
     moved = 0
     for complaint_id in complaint_ids:
         try:
@@ -184,7 +180,6 @@ def move(complaint_ids: list[str], branch_id: str, now: str) -> int:
 
 def get(complaint_id: str) -> Complaint | None:
     """The case and its whole history in one Query (history sorts before `COMPLAINT`)."""
-    bind_table()
     items: list[Any] = []
     start: RawKey | None = None
     while True:
@@ -206,7 +201,6 @@ def get(complaint_id: str) -> Complaint | None:
 
 def update(old: Complaint, new: Complaint) -> None:
     """Replace the case if its version is unchanged, adding the new history entries."""
-    bind_table()
     added = new.history[len(old.history):]
     try:
         with translated(), TransactWrite(connection=connection()) as tx:
@@ -230,7 +224,6 @@ def list_page(
     start_key: RawKey | None,
 ) -> Page:
     """Newest first within a status. The most selective key decides the index; the rest filter."""
-    bind_table()
     conditions = []
     if branch:
         index, hash_key = "complaints_by_branch", branch_index_pk(branch)

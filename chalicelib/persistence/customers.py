@@ -21,7 +21,6 @@ from chalicelib.persistence.tables import (
     CustomerItem,
     GuardItem,
     Item,
-    bind_table,
     birthday_pk,
     branch_pk,
     branch_stage_pk,
@@ -140,7 +139,6 @@ def _raise_for_cancellation(error: TransactWriteError, profile_written: bool) ->
 
 def create(c: Customer) -> None:
     """One transaction: the profile and its guards, each only if new."""
-    bind_table()
     guards = guard_keys(c)
     try:
         with translated(), TransactWrite(connection=connection()) as tx:
@@ -160,7 +158,6 @@ def load(customers: list[Customer], interactions: list[Any]) -> None:
     """Bulk load for demo data: batch writes, no conditions. The caller guarantees uniqueness."""
     from chalicelib.persistence.interactions import to_item as interaction_item
 
-    bind_table()
     with translated(), Item.batch_write() as batch:
         for c in customers:
             batch.save(to_item(c))
@@ -178,7 +175,6 @@ def get(customer_id: str, *, consistent: bool = False) -> Customer | None:
 
 def get_state(customer_id: str, *, consistent: bool = False) -> Customer | Erasure | None:
     """What the profile item is now: a live customer, an erasure under way, or nothing."""
-    bind_table()
     with translated():
         try:
             item = Item.get(customer_pk(customer_id), PROFILE_SK, consistent_read=consistent)
@@ -193,7 +189,6 @@ def get_state(customer_id: str, *, consistent: bool = False) -> Customer | Erasu
 
 def branch_of(customer_id: str) -> str | None:
     """The live customer's branch (a GetItem of two attributes), or None."""
-    bind_table()
     with translated():
         try:
             item = Item.get(customer_pk(customer_id), PROFILE_SK, attributes_to_get=["type", "branch_id"])
@@ -204,7 +199,6 @@ def branch_of(customer_id: str) -> str | None:
 
 def get_many(customer_ids: list[str]) -> dict[str, Customer]:
     """The profiles of `customer_ids` that exist, by id: BatchGetItem, 100 keys a request."""
-    bind_table()
     found: dict[str, Customer] = {}
     wanted = list(dict.fromkeys(customer_ids))
     for start in range(0, len(wanted), 100):
@@ -222,7 +216,6 @@ def update(old: Customer, new: Customer) -> None:
     transaction (COMPLAINTS_MOVED_WITH_PROFILE_MAX of them; more, and the rest follow
     right after, and again from the table's stream: chalicelib/workflows/stream.py).
     """
-    bind_table()
     old_guards, new_guards = set(guard_keys(old)), set(guard_keys(new))
     added = sorted(new_guards - old_guards)
     moving = complaints.ids_of_customer(old.id) if new.branch_id != old.branch_id else []
@@ -259,7 +252,6 @@ def list_page(
     start_key: RawKey | None,
 ) -> Page:
     """Newest first. Branch and stage are index keys (one Query per page); a tag is a filter."""
-    bind_table()
     if branch and stage:
         index, hash_key = "customers_by_branch_stage", branch_stage_pk(branch, stage)
     elif stage:
@@ -287,7 +279,6 @@ def search_name_page(
     start_key: RawKey | None,
 ) -> Page:
     """Customers whose name starts with `prefix` (already in name_key form), A-Z."""
-    bind_table()
     condition: Any = None
     for extra in (
         CustomerItem.branch_id == branch if branch else None,
@@ -309,7 +300,6 @@ def search_name_page(
 
 def find_by(field: str, value: str) -> Customer | None:
     """Screen-pop lookup by phone or email: one Query on a unique-valued index."""
-    bind_table()
     index = CustomerItem.customers_by_phone if field == "phone" else CustomerItem.customers_by_email
     with translated():
         for item in index.query(value, limit=1):

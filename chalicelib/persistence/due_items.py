@@ -29,7 +29,6 @@ from chalicelib.persistence.tables import (
     CustomerItem,
     DueItemItem,
     Item,
-    bind_table,
     birthday_pk,
     customer_pk,
     due_date_pk,
@@ -93,7 +92,6 @@ def contact_of(x: DueItemItem) -> Contact:
 def create(d: DueItem, customer: Customer) -> None:
     """The item with a copy of the profile's contact data, if the profile is still the live customer
     at the version read; raises StaleRead if it is not (changed, or erased, meanwhile)."""
-    bind_table()
     try:
         with translated(), TransactWrite(connection=connection()) as tx:
             tx.condition_check(CustomerItem, customer_pk(customer.id), PROFILE_SK,
@@ -114,19 +112,16 @@ def _owned(customer_id: str, *, limit: int) -> list[DueItemItem]:
 
 def list_for(customer_id: str) -> list[DueItem]:
     """The customer's due items, soonest first (at most DUE_ITEMS_MAX_PER_CUSTOMER: one Query)."""
-    bind_table()
     items = [from_item(x) for x in _owned(customer_id, limit=DUE_ITEMS_MAX_PER_CUSTOMER)]
     return sorted(items, key=lambda d: (d.due_date, d.id))
 
 
 def count_for(customer_id: str) -> int:
-    bind_table()
     with translated():
         return int(DueItemItem.count(customer_pk(customer_id), DueItemItem.sk.startswith(DUE_ITEM_PREFIX)))
 
 
 def delete(customer_id: str, item_id: str) -> None:
-    bind_table()
     try:
         with translated():
             DueItemItem(pk=customer_pk(customer_id), sk=due_item_sk(item_id)).delete(
@@ -140,7 +135,6 @@ def delete(customer_id: str, item_id: str) -> None:
 
 def refresh_contact(contact: Contact) -> int:
     """Copy the profile's contact data onto the customer's due items; returns how many were updated."""
-    bind_table()
     updated = 0
     for x in _owned(contact.customer_id, limit=DUE_ITEMS_MAX_PER_CUSTOMER * 10):
         actions: list[Any] = [
@@ -175,7 +169,6 @@ class IndexPage:
 
 
 def _pages(index_name: str, hash_key: str) -> Iterator[IndexPage]:
-    bind_table()
     conn = Item._get_connection()
     start: dict[str, Any] | None = None
     while True:

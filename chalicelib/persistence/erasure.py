@@ -44,7 +44,6 @@ from chalicelib.persistence.tables import (
     ErasureRecordItem,
     GuardItem,
     Item,
-    bind_table,
     complaint_pk,
     customer_pk,
     erasure_record_pk,
@@ -59,7 +58,6 @@ ERASE_PASSES_MAX = 5
 
 def begin(customer: Customer, now: datetime) -> None:
     """The point of no return (one transaction); raises StaleRead if the profile is no longer `customer`."""
-    bind_table()
     started = iso(now)
     try:
         with translated(), TransactWrite(connection=connection()) as tx:
@@ -95,7 +93,6 @@ def _erase_complaint(complaint_id: str) -> int:
 
 def erase_owned(customer_id: str) -> int:
     """Delete everything the customer owns, the marker aside; returns how many items were deleted."""
-    bind_table()
     deleted = 0
     with translated():
         on_timeline = [x.id for x in Item.timeline.query(customer_pk(customer_id)) if isinstance(x, ComplaintItem)]
@@ -116,7 +113,6 @@ def erase_owned(customer_id: str) -> int:
 
 def finish(customer_id: str) -> None:
     """Delete the marker (if it is still there)."""
-    bind_table()
     try:
         with translated():
             CustomerErasureItem(pk=customer_pk(customer_id), sk=PROFILE_SK).delete(
@@ -128,7 +124,6 @@ def finish(customer_id: str) -> None:
 
 def begun_on(day: str) -> list[tuple[str, str]]:
     """(customer id, when it began) of the erasures begun on the UTC day `day` (YYYY-MM-DD), from their records."""
-    bind_table()
     with translated():
         return [(x.customer_id, x.started_at) for x in Item.query(erasure_record_pk(day), consistent_read=True)
                 if isinstance(x, ErasureRecordItem)]
@@ -136,6 +131,5 @@ def begun_on(day: str) -> list[tuple[str, str]]:
 
 def forget(customer_id: str, started_at: str) -> None:
     """Delete the record of an erasure found complete."""
-    bind_table()
     with translated():
         ErasureRecordItem(pk=erasure_record_pk(started_at[:10]), sk=customer_id).delete()

@@ -19,7 +19,6 @@ from chalicelib.persistence.tables import (
     CustomerItem,
     InteractionItem,
     Item,
-    bind_table,
     customer_pk,
     interaction_sk,
 )
@@ -76,7 +75,6 @@ def add(i: Interaction, branch_scope: str | None, *, likely_branch: str | None =
     profile's branch read after the cancelled transaction (one GetItem and a
     second transaction, only then).
     """
-    bind_table()
     branch = branch_scope if branch_scope is not None else likely_branch
     for _ in range(STALE_READ_ATTEMPTS):  # a customer moving between branches meanwhile, again and again, is a conflict
         if branch is None:
@@ -120,7 +118,6 @@ def _owned_page(
     it, so the profile is read with a GetItem: a cursor holds a position, never
     a permission, and every page is checked against the customer as they are now.
     """
-    bind_table()
     if index_name is None:
         key_range = (
             Item.sk.between(INTERACTION_PREFIX, PROFILE_SK)

@@ -26,7 +26,6 @@ from chalicelib.persistence.tables import (
     InteractionItem,
     MessageClaimItem,
     OptOutItem,
-    bind_table,
     customer_pk,
     message_claim_sk,
 )
@@ -51,7 +50,6 @@ def claim_entry(key: str, record: Interaction, *, send: Mapping[str, str] | None
     attributes a message that still has to go out is sent with (the reminders
     state machine reads and then removes them: address, subject, sms_type).
     """
-    bind_table()
     item = interaction_item(record)
     for name, value in (send or {}).items():
         setattr(item, name, value)
@@ -79,7 +77,6 @@ def claim_entry(key: str, record: Interaction, *, send: Mapping[str, str] | None
 
 def release(key: str, record: Interaction) -> None:
     """Undo a claim whose message could not be sent, so a retry can send it."""
-    bind_table()
     item = interaction_item(record)
     with translated(), TransactWrite(connection=connection()) as tx:
         tx.delete(MessageClaimItem(pk=customer_pk(record.customer_id), sk=message_claim_sk(key)))
@@ -91,7 +88,6 @@ def _opt_out_pk(phone: str) -> str:
 
 
 def sms_opted_out(phone: str) -> bool:
-    bind_table()
     with translated():
         try:
             OptOutItem.get(_opt_out_pk(phone), OPT_OUT_SK)
@@ -107,7 +103,6 @@ def claimed_entries(keys: Iterable[tuple[str, str]]) -> tuple[dict[str, str], in
     A re-run looks before it claims: claiming a taken key costs a cancelled
     transaction (and, in moto, a rollback that replaces the whole table).
     """
-    bind_table()
     wanted = sorted(set(keys))
     found: dict[str, str] = {}
     requests = 0
@@ -126,7 +121,6 @@ def sms_opted_out_among(phones: Iterable[str]) -> tuple[set[str], int]:
     sms_opted_out() for many numbers at once: 100 keys per request; only the
     numbers on the list come back as items.
     """
-    bind_table()
     wanted = sorted(set(phones))
     found: set[str] = set()
     requests = 0
@@ -141,7 +135,6 @@ def sms_opted_out_among(phones: Iterable[str]) -> tuple[set[str], int]:
 
 
 def set_sms_opt_out(phone: str, opted_out: bool, *, at: str, source: str) -> None:
-    bind_table()
     with translated():
         if opted_out:
             OptOutItem(pk=_opt_out_pk(phone), sk=OPT_OUT_SK, at=at, source=source).save()

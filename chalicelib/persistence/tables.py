@@ -34,6 +34,7 @@ from pynamodb.attributes import (
     NumberAttribute,
     UnicodeAttribute,
 )
+from pynamodb.connection.table import TableConnection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -150,8 +151,16 @@ INDEXES: dict[str, tuple[str, str | None]] = {
 
 
 class Item(Model):
+    """Every item of the CRM table. Its connection is the one place that binds the models to the
+    configured table (`_get_connection`, which every PynamoDB operation goes through)."""
+
     class Meta:
-        table_name = "relasi"  # replaced from settings in bind_table()
+        table_name = "relasi"  # replaced from settings() on first use (_bind)
+
+    @classmethod
+    def _get_connection(cls) -> TableConnection:
+        _bind()  # PynamoDB makes a new connection when the table name changed
+        return super()._get_connection()
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
@@ -343,18 +352,9 @@ class GuardItem(Item, discriminator="guard"):
     customer_id = UnicodeAttribute()
 
 
-_bound_to: str | None = None
-
-
-def bind_table() -> None:
-    """Point the models at the configured table (read once per process)."""
-    global _bound_to
-    name = settings().table_name
-    if _bound_to != name:
-        Item.Meta.table_name = name
-        Item.Meta.region = settings().region  # type: ignore[attr-defined]
-        for cls in (Item, CustomerItem, InteractionItem, GuardItem, ComplaintItem, ComplaintHistoryItem,
-                    MessageClaimItem, OptOutItem, DueItemItem, CustomerErasureItem, ComplaintLinkItem,
-                    ErasureRecordItem):
-            cls._connection = None  # type: ignore[attr-defined]
-        _bound_to = name
+def _bind() -> None:
+    """Point the models at the configured table (settings() is read once per process; tests swap it)."""
+    s = settings()
+    if Item.Meta.table_name != s.table_name:
+        Item.Meta.table_name = s.table_name
+        Item.Meta.region = s.region  # type: ignore[attr-defined]

@@ -16,11 +16,10 @@ from typing import Any
 from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 
-from chalicelib.persistence.tables import CustomerItem, Item, bind_table
+from chalicelib.persistence.tables import CustomerItem, Item
 
 
 def connection() -> Connection:
-    bind_table()
     return Item._get_connection().connection
 
 
