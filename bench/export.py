@@ -203,7 +203,8 @@ def load_customers(put: MotoTable, count: int, day: date, say: Callable[[str], N
     from bench.reminders import build_population
     from chalicelib.domain.clock import iso, utcnow
     from chalicelib.persistence import customers as customers_repo
-    from chalicelib.persistence import due_items, messages
+    from chalicelib.persistence import messages
+    from chalicelib.persistence import reminders as due_items
     from chalicelib.persistence.tables import GUARD_SK, GuardItem, email_guard_pk, phone_guard_pk
 
     rng = random.Random(SEED)

@@ -438,7 +438,8 @@ def load_population(population: Population, say: Callable[[str], None]) -> None:
     """Customers (and their guards) with persistence.customers.load, due items batch-written, STOP entries put."""
     from chalicelib.domain.clock import iso, utcnow
     from chalicelib.persistence import customers as customers_repo
-    from chalicelib.persistence import due_items, messages
+    from chalicelib.persistence import messages
+    from chalicelib.persistence import reminders as due_items
     from chalicelib.persistence.tables import DueItemItem
 
     total = len(population.customers)

@@ -672,10 +672,10 @@ def test_one_bad_message_is_recorded_as_failed_and_the_others_go_out(as_user: An
         record = Interaction(id=new_id(now), customer_id=customer["id"], channel="sms", direction="outbound",
                              kind="other", summary="Relasi: test reminder", staff_id="relasi", occurred_at=iso(now),
                              created_at=iso(now), ref="test", delivery="pending")
-        claimed, sk = messages.claim_entry(f"test#{uuid.uuid4()}", record,
-                                           send={"address": address, "sms_type": "Transactional"})
-        assert claimed
-        keys.append({"pk": f"C#{customer['id']}", "sk": sk})
+        claimed, key = messages.claim_entry(f"test#{uuid.uuid4()}", record,
+                                            send={"address": address, "sms_type": "Transactional"})
+        assert claimed and key is not None
+        keys.append(key)
     name = f"reminders-test-{uuid.uuid4().hex[:12]}"
     aws.client.cache_clear()
     reminders.start_execution(name, reminders.execution_input(

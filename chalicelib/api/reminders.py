@@ -8,9 +8,9 @@ from chalicelib.api.http import Call, Reply, RouteSpec, View
 
 
 def _services() -> Any:
-    from chalicelib.services import due_items
+    from chalicelib.services import reminders
 
-    return due_items
+    return reminders
 
 
 def add_due_item(call: Call, customer_id: str) -> Reply:

@@ -10,7 +10,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.domain.complaints import Complaint, HistoryEntry
 from chalicelib.domain.errors import NotFound, PreconditionFailed, StaleRead
 from chalicelib.persistence.errors import translated
-from chalicelib.persistence.paging import Page, RawKey, query_page
+from chalicelib.persistence.paging import RawKey, query_page
 from chalicelib.persistence.tables import (
     ALL_COMPLAINTS_PK,
     COMPLAINT_LINK_PREFIX,
@@ -222,7 +222,7 @@ def list_page(
     severity: str | None,
     limit: int,
     start_key: RawKey | None,
-) -> Page:
+) -> tuple[list[Complaint], RawKey | None]:
     """Newest first within a status. The most selective key decides the index; the rest filter."""
     conditions = []
     if branch:
@@ -240,7 +240,7 @@ def list_page(
         condition = c if condition is None else condition & c
     range_attr = {"complaints_by_branch": ComplaintItem.cb_sk, "complaints_by_department": ComplaintItem.cd_sk,
                   "complaints_all": ComplaintItem.ca_sk}[index]
-    return query_page(
+    page = query_page(
         hash_key,
         index_name=index,
         range_key_condition=range_attr.startswith(f"{status}#") if status else None,
@@ -248,3 +248,9 @@ def list_page(
         limit=limit,
         start_key=start_key,
     )
+    return [from_item(i) for i in page.items if isinstance(i, ComplaintItem)], page.next_key
+
+
+def item_key(complaint_id: str) -> dict[str, str]:
+    """The complaint's key, for a workflow that reads and updates the item itself (escalation.asl.json)."""
+    return {"pk": complaint_pk(complaint_id), "sk": COMPLAINT_SK}

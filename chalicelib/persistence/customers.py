@@ -243,6 +243,10 @@ def update(old: Customer, new: Customer) -> None:
         complaints.move(after, new.branch_id, new.updated_at)
 
 
+def _customers(page: Page) -> tuple[list[Customer], RawKey | None]:
+    return [from_item(i) for i in page.items if isinstance(i, CustomerItem)], page.next_key
+
+
 def list_page(
     *,
     branch: str | None,
@@ -250,7 +254,7 @@ def list_page(
     tag: str | None,
     limit: int,
     start_key: RawKey | None,
-) -> Page:
+) -> tuple[list[Customer], RawKey | None]:
     """Newest first. Branch and stage are index keys (one Query per page); a tag is a filter."""
     if branch and stage:
         index, hash_key = "customers_by_branch_stage", branch_stage_pk(branch, stage)
@@ -260,13 +264,13 @@ def list_page(
         index, hash_key = "customers_by_branch", branch_pk(branch)
     else:
         index, hash_key = "customers_all", ALL_CUSTOMERS_PK
-    return query_page(
+    return _customers(query_page(
         hash_key,
         index_name=index,
         limit=limit,
         start_key=start_key,
         filter_condition=CustomerItem.tags.contains(tag) if tag else None,
-    )
+    ))
 
 
 def search_name_page(
@@ -277,7 +281,7 @@ def search_name_page(
     tag: str | None,
     limit: int,
     start_key: RawKey | None,
-) -> Page:
+) -> tuple[list[Customer], RawKey | None]:
     """Customers whose name starts with `prefix` (already in name_key form), A-Z."""
     condition: Any = None
     for extra in (
@@ -287,7 +291,7 @@ def search_name_page(
     ):
         if extra is not None:
             condition = extra if condition is None else condition & extra
-    return query_page(
+    return _customers(query_page(
         name_pk(prefix),
         index_name="customers_by_name",
         range_key_condition=CustomerItem.name_sk.startswith(prefix),
@@ -295,7 +299,7 @@ def search_name_page(
         limit=limit,
         start_key=start_key,
         newest_first=False,
-    )
+    ))
 
 
 def find_by(field: str, value: str) -> Customer | None:

@@ -19,15 +19,33 @@ import contextlib
 import queue
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.aws import client
 from chalicelib.config import EXPORT_PREFETCH_GROUP_BATCHES, settings
 from chalicelib.persistence.raw import plain_item
-from chalicelib.persistence.tables import ALL_COMPLAINTS_PK, HISTORY_PREFIX, complaint_pk
+from chalicelib.persistence.tables import ALL_COMPLAINTS_PK, HISTORY_PREFIX, complaint_pk, customer_pk
 
 Group = tuple[str, list[dict[str, Any]]]
 _DONE = object()
+_CUSTOMER_PREFIX, _COMPLAINT_PREFIX = customer_pk(""), complaint_pk("")
+
+
+@dataclass
+class CustomerRecords:
+    """A customer's profile (None: erased or being erased) and interactions, as plain items."""
+
+    profile: dict[str, Any] | None
+    interactions: list[dict[str, Any]]
+
+
+@dataclass
+class ComplaintRecords:
+    """A complaint's case (None: erased meanwhile) and history entries, as plain items."""
+
+    case: dict[str, Any] | None
+    history: list[dict[str, Any]]
 
 
 def scan_pages(segment: int, total_segments: int, page_items: int | None = None) -> Iterator[list[dict[str, Any]]]:
@@ -105,6 +123,17 @@ def groups(total_segments: int = 1, page_items: int | None = None) -> Iterator[G
         while any(t.is_alive() for t in threads):  # unblock producers waiting on a full queue
             with contextlib.suppress(queue.Empty):
                 batches.get(timeout=0.1)
+
+
+def records(total_segments: int = 1, page_items: int | None = None) -> Iterator[CustomerRecords | ComplaintRecords]:
+    """`groups` as what the export reads: each customer's and each complaint's items; the rest is left out."""
+    for pk, items in groups(total_segments, page_items):
+        if pk.startswith(_CUSTOMER_PREFIX):
+            yield CustomerRecords(next((i for i in items if i.get("type") == "customer"), None),
+                                  [i for i in items if i.get("type") == "interaction"])
+        elif pk.startswith(_COMPLAINT_PREFIX):
+            yield ComplaintRecords(next((i for i in items if i.get("type") == "complaint"), None),
+                                   [i for i in items if i.get("type") == "complaint_history"])
 
 
 def _query(params: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -40,11 +40,18 @@ def claim(key: str, record: Interaction) -> bool:
     return claim_entry(key, record)[0]
 
 
-def claim_entry(key: str, record: Interaction, *, send: Mapping[str, str] | None = None) -> tuple[bool, str]:
+EntryKey = dict[str, str]  # {"pk", "sk"}: a timeline entry, as the reminders state machine reads and updates it
+
+
+def _entry_key(customer_id: str, sk: str) -> EntryKey:
+    return {"pk": customer_pk(customer_id), "sk": sk}
+
+
+def claim_entry(key: str, record: Interaction, *, send: Mapping[str, str] | None = None) -> tuple[bool, EntryKey | None]:
     """claim(), telling which timeline entry holds the decision for `key`.
 
-    Returns (True, sort key of the entry just written) or, when `key` was
-    claimed before, (False, sort key of the entry that claim wrote), read from
+    Returns (True, key of the entry just written) or, when `key` was
+    claimed before, (False, key of the entry that claim wrote), read from
     the failed condition's old item at no extra request; raises NotFound when
     the customer is no live customer (erased, or being erased). `send` adds the
     attributes a message that still has to go out is sent with (the reminders
@@ -68,11 +75,12 @@ def claim_entry(key: str, record: Interaction, *, send: Mapping[str, str] | None
         for reason in exc.cancellation_reasons:
             old = (reason.raw_item or {}) if reason is not None and reason.code == "ConditionalCheckFailed" else {}
             if old.get("type", {}).get("S") == "message_claim":
-                return False, str(old.get("interaction_sk", {}).get("S") or "")
+                earlier = old.get("interaction_sk", {}).get("S")
+                return False, _entry_key(record.customer_id, earlier) if earlier else None
         if any(r is not None and r.code == "ConditionalCheckFailed" for r in exc.cancellation_reasons):
             raise NotFound("No such record.") from exc  # the profile's check: the customer is gone
         raise
-    return True, str(item.sk)
+    return True, _entry_key(record.customer_id, str(item.sk))
 
 
 def release(key: str, record: Interaction) -> None:
@@ -96,22 +104,22 @@ def sms_opted_out(phone: str) -> bool:
     return True
 
 
-def claimed_entries(keys: Iterable[tuple[str, str]]) -> tuple[dict[str, str], int]:
-    """Of `keys` ((customer id, key) pairs), the keys claimed already -> sort key of their timeline entry;
+def claimed_entries(keys: Iterable[tuple[str, str]]) -> tuple[dict[str, EntryKey], int]:
+    """Of `keys` ((customer id, key) pairs), the keys claimed already -> their timeline entry's key;
     and the BatchGetItem requests.
 
     A re-run looks before it claims: claiming a taken key costs a cancelled
     transaction (and, in moto, a rollback that replaces the whole table).
     """
     wanted = sorted(set(keys))
-    found: dict[str, str] = {}
+    found: dict[str, EntryKey] = {}
     requests = 0
     for start in range(0, len(wanted), 100):
         requests += 1
         batch = [(customer_pk(customer_id), message_claim_sk(key)) for customer_id, key in wanted[start:start + 100]]
         with translated():
             for item in MessageClaimItem.batch_get(batch):
-                found[item.sk[len(MESSAGE_CLAIM_PREFIX):]] = item.interaction_sk
+                found[item.sk[len(MESSAGE_CLAIM_PREFIX):]] = _entry_key(item.customer_id, item.interaction_sk)
     return found, requests
 
 

@@ -98,6 +98,5 @@ def list_page(
         if branch is not None and branch != access.branch:
             raise Forbidden("You may only list complaints of your own branch.")
         branch = access.branch
-    page = repo.list_page(branch=branch, department=department, status=status, severity=severity,
+    return repo.list_page(branch=branch, department=department, status=status, severity=severity,
                           limit=limit, start_key=start_key)
-    return [repo.from_item(i) for i in page.items], page.next_key  # type: ignore[arg-type]

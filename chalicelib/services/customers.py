@@ -221,7 +221,5 @@ def list_page(
         key = rules.name_key(q)
         if not key:
             return [], None
-        page = repo.search_name_page(key, branch=branch, stage=stage, tag=tag, limit=limit, start_key=start_key)
-    else:
-        page = repo.list_page(branch=branch, stage=stage, tag=tag, limit=limit, start_key=start_key)
-    return [repo.from_item(i) for i in page.items], page.next_key  # type: ignore[arg-type]
+        return repo.search_name_page(key, branch=branch, stage=stage, tag=tag, limit=limit, start_key=start_key)
+    return repo.list_page(branch=branch, stage=stage, tag=tag, limit=limit, start_key=start_key)

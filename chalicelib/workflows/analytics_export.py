@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from chalicelib.config import (
@@ -42,6 +42,9 @@ from chalicelib.domain import analytics as an
 from chalicelib.domain import exports as ex
 from chalicelib.domain.clock import iso, new_id, parse_iso, utcnow
 from chalicelib.observability import count, logger, metrics
+
+if TYPE_CHECKING:
+    from chalicelib.persistence import export_source
 
 EXPORT_OPT_OUT_BLOCK = 100  # customers whose opt-out is looked up in one BatchGetItem
 _CLOSED = ("resolved", "closed")
@@ -136,13 +139,13 @@ class _Run:
 
     # ------------------------------------------------------------------ the table, group by group
 
-    def customer_group(self, items: list[dict[str, Any]]) -> None:
-        profile = next((i for i in items if i.get("type") == "customer"), None)
+    def customer_group(self, records: export_source.CustomerRecords) -> None:
+        profile = records.profile
         if profile is None or not self.snap.includes(profile.get("created_at")):
             return  # erased meanwhile, or created after the day: nothing of it is exported
         customer = _Customer(profile)
-        for item in items:
-            if item.get("type") != "interaction" or not self.snap.includes(item.get("occurred_at")):
+        for item in records.interactions:
+            if not self.snap.includes(item.get("occurred_at")):
                 continue
             if ex.is_notification(item):
                 self.write("notifications", ex.notification_row(item, self.key, self.snap), item["occurred_at"])
@@ -211,11 +214,10 @@ class _Run:
             kept.sort(key=lambda k: an.churn_sort_key(k[1], k[2]))
             del kept[CHURN_TOP_PER_BRANCH:]
 
-    def complaint_group(self, items: list[dict[str, Any]]) -> None:
-        complaint = next((i for i in items if i.get("type") == "complaint"), None)
+    def complaint_group(self, records: export_source.ComplaintRecords) -> None:
+        complaint, history = records.case, records.history
         if complaint is None or not self.snap.includes(complaint.get("created_at")):
             return
-        history = [i for i in items if i.get("type") == "complaint_history"]
         state = ex.complaint_state(complaint, history, self.snap.ends_at)
         self.write("complaints", ex.complaint_row(complaint, history, state, self.key, self.snap),
                    complaint["created_at"])
@@ -328,11 +330,11 @@ def export_day(day: date, run_id: str) -> dict[str, Any]:
     run = _Run(day, run_id, bucket=config.export_bucket, secret=secret, timezone=config.timezone)
     try:
         run.read_complaint_features()
-        for pk, items in export_source.groups(config.export_scan_segments):
-            if pk.startswith("C#"):
-                run.customer_group(items)
-            elif pk.startswith("X#"):
-                run.complaint_group(items)
+        for records in export_source.records(config.export_scan_segments):
+            if isinstance(records, export_source.CustomerRecords):
+                run.customer_group(records)
+            else:
+                run.complaint_group(records)
         run.flush_block()
         anomalies, truncated = run.analyses()
         summary = run.finish(started_at)

@@ -54,13 +54,11 @@ from chalicelib.aws import client as _client
 from chalicelib.aws import error_code as _error_code
 from chalicelib.config import settings
 from chalicelib.domain.clock import iso, parse_iso
+from chalicelib.persistence.complaints import item_key
 from chalicelib.workflows.executions import execution_arn, start_once
 
 ASL_FILE = Path(__file__).with_name("escalation.asl.json")
 
-# Complaint items (docs/data-model.md): pk = X#<id>, sk = COMPLAINT.
-COMPLAINT_PK_PREFIX = "X#"
-COMPLAINT_SK = "COMPLAINT"
 
 # The statuses that still need each level. The ASL's conditional updates name
 # the same statuses (tests/test_workflow_escalation.py checks they agree).
@@ -112,8 +110,7 @@ def escalation_input(
     return {
         "complaint_id": complaint_id,
         "table": table,
-        "pk": f"{COMPLAINT_PK_PREFIX}{complaint_id}",
-        "sk": COMPLAINT_SK,
+        **item_key(complaint_id),  # the execution reads and updates the complaint item itself
         "topic_arn": topic_arn,
         "failure_topic_arn": failure_topic_arn,
         "department": str(complaint["department"]),

@@ -187,8 +187,6 @@ def _record(found: list[Found], report: RunReport, executions: _Executions,
             stop_list: dict[str, bool]) -> None:
     """Decide and record one page of reminders; hand the ones to send to the executions."""
     from chalicelib.persistence import messages
-    from chalicelib.persistence.tables import customer_pk
-
     if not found:
         return
     report.reminders_due += len(found)
@@ -206,10 +204,10 @@ def _record(found: list[Found], report: RunReport, executions: _Executions,
     for reminder, contact, language, branch in found:
         decision = _decide(reminder, contact, language, branch, stop_list)
         if reminder.key in earlier:
-            claimed, sk = False, earlier[reminder.key]
+            claimed, entry = False, earlier.get(reminder.key)
         else:
             try:
-                claimed, sk = messages.claim_entry(reminder.key, decision.record, send=decision.send)
+                claimed, entry = messages.claim_entry(reminder.key, decision.record, send=decision.send)
             except NotFound:
                 report.gone += 1  # erased since the index was read: nothing is sent or written
                 continue
@@ -221,8 +219,8 @@ def _record(found: list[Found], report: RunReport, executions: _Executions,
                 report.pending += 1
         else:
             report.already_decided += 1
-        if decision.send is not None and sk:
-            executions.add({"pk": customer_pk(decision.reminder.customer_id), "sk": sk})
+        if decision.send is not None and entry:
+            executions.add(entry)
 
 
 def run(day: date, fired_at: datetime, *, now: datetime | None = None,
@@ -232,9 +230,7 @@ def run(day: date, fired_at: datetime, *, now: datetime | None = None,
     `fired_at` is the schedule's time (the quiet hours are judged at it); `now`
     (default: the clock) is when the waiting starts (rules.sending_starts).
     """
-    from chalicelib.persistence import customers as customers_repo
-    from chalicelib.persistence import due_items
-    from chalicelib.persistence.tables import CustomerItem, DueItemItem
+    from chalicelib.persistence import reminders as repo
 
     zone = ZoneInfo(settings().timezone)
     begin = rules.sending_starts(fired_at, now or utcnow(), zone)
@@ -242,29 +238,23 @@ def run(day: date, fired_at: datetime, *, now: datetime | None = None,
     executions = _Executions(day, begin, report, start or start_execution)
     stop_list: dict[str, bool] = {}
     for month_day in rules.birthday_month_days(day):
-        for page in due_items.birthday_pages(month_day):
-            report.items_read += page.read
+        for born in repo.birthday_pages(month_day):
+            report.items_read += born.read
             report.read_requests += 1
-            greetings: list[Found] = []
-            for x in page.items:
-                if not isinstance(x, CustomerItem):
-                    continue
-                customer = customers_repo.from_item(x)
-                if customer.birthday and rules.greeted_on(customer.birthday, day):
-                    greetings.append((Reminder(ReminderKind.BIRTHDAY, customer.id, day), customer, customer.language,
-                                      customer.branch_id))
+            greetings: list[Found] = [
+                (Reminder(ReminderKind.BIRTHDAY, customer.id, day), customer, customer.language, customer.branch_id)
+                for customer in born.found
+                if customer.birthday and rules.greeted_on(customer.birthday, day)
+            ]
             _record(greetings, report, executions, stop_list)
     for due_date in rules.due_dates(day):
-        for page in due_items.due_pages(due_date.isoformat()):
-            report.items_read += page.read
+        for falling_due in repo.due_pages(due_date.isoformat()):
+            report.items_read += falling_due.read
             report.read_requests += 1
-            dues: list[Found] = []
-            for x in page.items:
-                if not isinstance(x, DueItemItem):
-                    continue
-                contact = due_items.contact_of(x)
-                reminder = Reminder(ReminderKind.DUE, x.customer_id, day, due_items.from_item(x))
-                dues.append((reminder, contact, contact.language, contact.branch_id))
+            dues: list[Found] = [
+                (Reminder(ReminderKind.DUE, item.customer_id, day, item), contact, contact.language, contact.branch_id)
+                for item, contact in falling_due.found
+            ]
             _record(dues, report, executions, stop_list)
     executions.flush()
     return report
@@ -317,10 +307,10 @@ def customer_changed(old: dict[str, Any] | None, new: dict[str, Any] | None) -> 
     if old is None or new is None or all(old.get(f) == new.get(f) for f in CONTACT_FIELDS):
         return 0  # a new profile has no due items yet; an erased one has none left
     from chalicelib.domain.reminders import Contact
-    from chalicelib.persistence import due_items
+    from chalicelib.persistence import reminders as repo
 
     contact = Contact(customer_id=str(new["id"]), phone=str(new["phone"]), email=new.get("email") or None,
                       preferred_channel=str(new["preferred_channel"]), language=str(new["language"]),
                       version=int(new["version"]), branch_id=new.get("branch_id") or None)
-    return due_items.refresh_contact(contact)
+    return repo.refresh_contact(contact)
 

@@ -1,4 +1,4 @@
-"""Due items (pk C#<customer_id>, sk D#<item_id>) and the daily job's reads of the reminder indexes.
+"""Reminders' storage: due items (pk C#<customer_id>, sk D#<item_id>) and the daily job's reads of the reminder indexes.
 
 A due item keeps a copy of its customer's contact data (`contact_*`, with the
 profile `version` it was copied from), so a due-date reminder is decided from
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pynamodb.exceptions import DeleteError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
@@ -22,6 +22,7 @@ from chalicelib.config import DUE_ITEMS_MAX_PER_CUSTOMER
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import NotFound, StaleRead
 from chalicelib.domain.reminders import Contact, DueItem
+from chalicelib.persistence.customers import from_item as customer_of
 from chalicelib.persistence.errors import translated
 from chalicelib.persistence.tables import (
     DUE_ITEM_PREFIX,
@@ -35,6 +36,8 @@ from chalicelib.persistence.tables import (
     due_item_sk,
 )
 from chalicelib.persistence.tx import connection, live_customer
+
+T = TypeVar("T")
 
 # Items per Query page of the daily job (profiles are ~1-2 KB: well under the 1 MB page limit).
 INDEX_PAGE_ITEMS = 500
@@ -163,29 +166,32 @@ def refresh_contact(contact: Contact) -> int:
 
 
 @dataclass
-class IndexPage:
-    items: list[Item]
+class IndexPage(Generic[T]):
+    found: list[T]
     read: int  # items DynamoDB returned (what the page cost in items read)
 
 
-def _pages(index_name: str, hash_key: str) -> Iterator[IndexPage]:
+def _pages(index_name: str, hash_key: str) -> Iterator[tuple[list[Item], int]]:
     conn = Item._get_connection()
     start: dict[str, Any] | None = None
     while True:
         with translated():
             resp = conn.query(hash_key, index_name=index_name, exclusive_start_key=start, limit=INDEX_PAGE_ITEMS)
         raw = resp.get("Items", [])
-        yield IndexPage([Item.from_raw_data(r) for r in raw], len(raw))
+        yield [Item.from_raw_data(r) for r in raw], len(raw)
         start = resp.get("LastEvaluatedKey")
         if not start:
             return
 
 
-def birthday_pages(month_day: str) -> Iterator[IndexPage]:
-    """Profiles born on `month_day` (MM-DD), from the sparse `birthdays` index."""
-    return _pages("birthdays", birthday_pk(month_day))
+def birthday_pages(month_day: str) -> Iterator[IndexPage[Customer]]:
+    """Customers born on `month_day` (MM-DD), from the sparse `birthdays` index, a Query page at a time."""
+    for items, read in _pages("birthdays", birthday_pk(month_day)):
+        yield IndexPage([customer_of(x) for x in items if isinstance(x, CustomerItem)], read)
 
 
-def due_pages(due_date: str) -> Iterator[IndexPage]:
-    """Due items falling due on `due_date` (YYYY-MM-DD), from the sparse `due_by_date` index."""
-    return _pages("due_by_date", due_date_pk(due_date))
+def due_pages(due_date: str) -> Iterator[IndexPage[tuple[DueItem, Contact]]]:
+    """Due items falling due on `due_date` (YYYY-MM-DD) with their copy of the contact data, from the
+    sparse `due_by_date` index, a Query page at a time."""
+    for items, read in _pages("due_by_date", due_date_pk(due_date)):
+        yield IndexPage([(from_item(x), contact_of(x)) for x in items if isinstance(x, DueItemItem)], read)

@@ -1,4 +1,4 @@
-"""Due item use cases: record one on a customer, list them, delete one."""
+"""Reminders' use cases: a customer's due items (record one, list them, delete one)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from chalicelib.domain.access import Access
 from chalicelib.domain.clock import is_id, iso, new_id, utcnow
 from chalicelib.domain.errors import Conflict, NotFound, StaleRead
 from chalicelib.domain.reminders import DueItem
-from chalicelib.persistence import due_items as repo
+from chalicelib.persistence import reminders as repo
 from chalicelib.services import customers
 
 
