@@ -202,6 +202,7 @@ def load_customers(put: MotoTable, count: int, day: date, say: Callable[[str], N
     """Profiles, guards, due items (persistence converters) and STOP entries."""
     from bench.reminders import build_population
     from chalicelib.domain.clock import iso, utcnow
+    from chalicelib.domain.reminders import contact_of
     from chalicelib.persistence import customers as customers_repo
     from chalicelib.persistence import messages
     from chalicelib.persistence import reminders as due_items
@@ -217,7 +218,7 @@ def load_customers(put: MotoTable, count: int, day: date, say: Callable[[str], N
         if c.email:
             put.put(GuardItem(pk=email_guard_pk(c.email), sk=GUARD_SK, customer_id=c.id))
     for item, customer in population.due:
-        put.put(due_items.to_item(item, due_items.contact_of_customer(customer)))
+        put.put(due_items.to_item(item, contact_of(customer)))
     stamp = iso(utcnow())
     for phone in population.stop_phones:  # a few hundred PutItems over HTTP, as the app writes them
         messages.set_sms_opt_out(phone, True, at=stamp, source="bench")

@@ -437,6 +437,7 @@ def build_population(count: int, day: date, seed_value: int = SEED) -> Populatio
 def load_population(population: Population, say: Callable[[str], None]) -> None:
     """Customers (and their guards) with persistence.customers.load, due items batch-written, STOP entries put."""
     from chalicelib.domain.clock import iso, utcnow
+    from chalicelib.domain.reminders import contact_of
     from chalicelib.persistence import customers as customers_repo
     from chalicelib.persistence import messages
     from chalicelib.persistence import reminders as due_items
@@ -451,7 +452,7 @@ def load_population(population: Population, say: Callable[[str], None]) -> None:
             say(f"  {done} customers loaded ({time.perf_counter() - started:.0f} s)")
     with DueItemItem.batch_write() as batch:
         for item, customer in population.due:
-            batch.save(due_items.to_item(item, due_items.contact_of_customer(customer)))
+            batch.save(due_items.to_item(item, contact_of(customer)))
     stamp = iso(utcnow())
     for phone in population.stop_phones:
         messages.set_sms_opt_out(phone, True, at=stamp, source="bench")

@@ -1,11 +1,12 @@
-"""Real-time aggregates, the pure part: what an item contributes, how a change moves the counters, the summary.
+"""Real-time aggregates, the pure part: what a record contributes, how a change moves the counters, the summary.
 
-Images are plain Python as Powertools gives them from a stream record (numbers
-as Decimal). Days are local dates in Asia/Jakarta (UTC+7).
+Records are the domain objects the stream consumer decodes (chalicelib/persistence/changes.py).
+Days are local dates in Asia/Jakarta (UTC+7).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -15,6 +16,10 @@ import pytest
 
 from chalicelib.domain import aggregates as agg
 from chalicelib.domain.aggregates import ALL, NOW, CounterKey, Window
+from chalicelib.domain.complaints import Complaint, HistoryEntry
+from chalicelib.domain.customers import Customer, Erasure
+from chalicelib.domain.interactions import Interaction
+from chalicelib.domain.reminders import DueItem
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 
@@ -28,30 +33,31 @@ def both(branch: str, period: str, name: str, n: int) -> dict[CounterKey, int]:
     return {K(branch, period, name): n, K(ALL, period, name): n}
 
 
-def customer(**fields: Any) -> dict[str, Any]:
-    return {"type": "customer", "pk": "C#1", "sk": "PROFILE", "id": "1", "name": "Budi Santoso",
-            "phone": "+6281234567890", "branch_id": "jakarta", "lifecycle_stage": "lead",
-            "created_at": "2026-03-01T02:00:00.000Z", "version": Decimal(1), **fields}
+def customer(**fields: Any) -> Customer:
+    return Customer(**{"id": "1", "name": "Budi Santoso", "phone": "+6281234567890", "branch_id": "jakarta",
+                       "lifecycle_stage": "lead", "created_at": "2026-03-01T02:00:00.000Z",
+                       "updated_at": "2026-03-01T02:00:00.000Z", "version": 1, **fields})
 
 
-def interaction(**fields: Any) -> dict[str, Any]:
-    return {"type": "interaction", "pk": "C#1", "sk": "I#x", "customer_id": "1", "channel": "visit",
-            "direction": "inbound", "kind": "inquiry", "summary": "test drive", "staff_id": "s",
-            "occurred_at": "2026-03-01T02:00:00.000Z", "created_at": "2026-03-01T02:00:00.000Z",
-            "branch_id": "jakarta", **fields}
+def interaction(**fields: Any) -> Interaction:
+    return Interaction(**{"id": "i", "customer_id": "1", "channel": "visit", "direction": "inbound", "kind": "inquiry",
+                          "summary": "test drive", "staff_id": "s", "occurred_at": "2026-03-01T02:00:00.000Z",
+                          "created_at": "2026-03-01T02:00:00.000Z", "branch_id": "jakarta", **fields})
 
 
-def reminder(**fields: Any) -> dict[str, Any]:
+def reminder(**fields: Any) -> Interaction:
     return interaction(**{"channel": "sms", "direction": "outbound", "kind": "other", "staff_id": "relasi",
                           "ref": "birthday", "delivery": "pending", **fields})
 
 
-def complaint(**fields: Any) -> dict[str, Any]:
-    return {"type": "complaint", "pk": "X#1", "sk": "COMPLAINT", "id": "1", "customer_id": "1",
-            "branch_id": "bandung", "category": "sales", "department": "sales", "severity": "high",
-            "status": "open", "created_at": "2026-03-01T00:00:00.000Z", "ack_due_at": "2026-03-01T04:00:00.000Z",
-            "resolve_due_at": "2026-03-02T00:00:00.000Z", "escalation_level": Decimal(0), "breached": False,
-            "version": Decimal(1), **fields}
+def complaint(**fields: Any) -> Complaint:
+    escalated = bool(fields.pop("breached", False))
+    return Complaint(**{"id": "1", "customer_id": "1", "branch_id": "bandung", "category": "sales",
+                        "department": "sales", "severity": "high", "subject": "s", "description": "d", "status": "open",
+                        "created_at": "2026-03-01T00:00:00.000Z", "updated_at": "2026-03-01T00:00:00.000Z",
+                        "created_by": "s", "ack_due_at": "2026-03-01T04:00:00.000Z",
+                        "resolve_due_at": "2026-03-02T00:00:00.000Z", "escalation_level": 0, "version": 1, **fields},
+                     escalated=escalated)
 
 
 def test_a_customer_counts_in_its_stage_now_and_as_new_on_its_local_day() -> None:
@@ -87,8 +93,7 @@ def test_deleting_takes_back_everything_the_item_contributed() -> None:
 
 def test_staff_interactions_count_per_channel_and_old_ones_without_a_branch_under_unknown() -> None:
     assert agg.contributions(interaction(), JAKARTA) == both("jakarta", "2026-03-01", "int|visit", 1)
-    no_branch = interaction(channel="phone")
-    del no_branch["branch_id"]
+    no_branch = interaction(channel="phone", branch_id=None)
     assert agg.contributions(no_branch, JAKARTA) == both("unknown", "2026-03-01", "int|phone", 1)
 
 
@@ -105,9 +110,9 @@ def test_a_complaint_resolved_moves_out_of_open_and_into_resolved_with_its_hours
         **both("bandung", "2026-03-01", "cx|res_h|le8", 1),
     }
     # Closing keeps the resolution; reopening takes it back and opens the case again.
-    closed = {**resolved, "status": "closed", "closed_at": "2026-03-02T00:00:00.000Z"}
+    closed = replace(resolved, status="closed", closed_at="2026-03-02T00:00:00.000Z")
     assert agg.delta(resolved, closed, JAKARTA) == {}
-    reopened = {**closed, "status": "in_progress", "resolved_at": None, "closed_at": None}
+    reopened = replace(closed, status="in_progress", resolved_at=None, closed_at=None)
     assert agg.delta(closed, reopened, JAKARTA) == agg.delta(resolved, opened, JAKARTA)
 
 
@@ -120,14 +125,14 @@ def test_resolution_buckets_include_their_upper_bound(seconds: int, bucket: str)
 
 
 def test_a_reminder_going_from_pending_to_sent_moves_from_pending_to_sent_on_its_day() -> None:
-    pending = reminder(address="+6281234567890", sms_type="Promotional")
-    sending = {**pending, "delivery": "sending"}
-    sent = {**reminder(), "delivery": "sent"}
+    pending = reminder()
+    sending = replace(pending, delivery="sending")
+    sent = replace(reminder(), delivery="sent")
     assert agg.contributions(pending, JAKARTA) == both("jakarta", "2026-03-01", "rem|pending", 1)
     assert agg.delta(pending, sending, JAKARTA) == {}
     assert agg.delta(sending, sent, JAKARTA) == {
         **both("jakarta", "2026-03-01", "rem|pending", -1), **both("jakarta", "2026-03-01", "rem|sent", 1)}
-    failed = {**reminder(), "delivery": "failed", "reason": "SNS.InvalidParameterException"}
+    failed = replace(reminder(), delivery="failed", reason="SNS.InvalidParameterException")
     assert agg.delta(sending, failed, JAKARTA) == {
         **both("jakarta", "2026-03-01", "rem|pending", -1), **both("jakarta", "2026-03-01", "rem|failed", 1)}
 
@@ -160,14 +165,19 @@ def test_a_breach_counts_once_on_the_day_of_the_first_deadline_missed() -> None:
                         resolved_at="2026-03-01T09:00:00.000Z")
     assert not [k for k in agg.contributions(in_time, JAKARTA) if k.name.startswith("cx|breach")]
     # The escalation workflow raising the level again changes nothing counted.
-    assert agg.delta(escalated_unacknowledged, {**escalated_unacknowledged, "escalation_level": Decimal(2)},
+    assert agg.delta(escalated_unacknowledged, replace(escalated_unacknowledged, escalation_level=2),
                      JAKARTA) == {}
 
 
-@pytest.mark.parametrize("kind", ["guard", "message_claim", "sms_opt_out", "due_item", "complaint_history", None])
-def test_items_without_analytics_meaning_contribute_nothing(kind: str | None) -> None:
-    assert agg.contributions({"type": kind, "pk": "P", "sk": "S", "branch_id": "jakarta",
-                              "created_at": "2026-03-01T00:00:00.000Z"}, JAKARTA) == {}
+@pytest.mark.parametrize("record", [
+    DueItem(id="d", customer_id="1", kind="service", title="t", due_date="2026-03-01",
+            created_at="2026-03-01T00:00:00.000Z", created_by="s"),
+    Erasure(id="1", branch_id="jakarta", started_at="2026-03-01T00:00:00.000Z"),
+    HistoryEntry(at="2026-03-01T00:00:00.000Z", by="s", change="created"),
+    None,
+])
+def test_records_without_analytics_meaning_contribute_nothing(record: object) -> None:
+    assert agg.contributions(record, JAKARTA) == {}
     assert agg.contributions(None, JAKARTA) == {}
 
 

@@ -15,6 +15,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
+from dataclasses import fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ import boto3
 import pytest
 
 from chalicelib import aws
+from chalicelib.domain.complaints import Complaint
 from chalicelib.workflows import escalation
 
 ASL = json.loads(escalation.ASL_FILE.read_text())
@@ -71,9 +73,21 @@ def complaint(cid: str, now: datetime, *, status: str = "open", department: str 
 T0 = datetime(2026, 11, 23, 3, 0, 0, tzinfo=UTC)
 
 
+def as_complaint(item: dict[str, Any]) -> Complaint:
+    """The Complaint a complaint item holds (what the stream consumer decodes and starts the workflow with)."""
+    names = {f.name for f in fields(Complaint)}
+    return Complaint(**{"created_by": "staff", **{k: v for k, v in item.items() if k in names}},
+                     escalated=bool(item.get("breached")))
+
+
+def start(item: dict[str, Any], now: datetime) -> str:
+    return escalation.start(as_complaint(item), now)
+
+
 def _input(item: dict[str, Any], now: datetime, time_scale: float = 1) -> dict[str, Any]:
     return escalation.escalation_input(
-        item, now=now, time_scale=time_scale, table="relasi-test", topic_arn="arn:ops-service", failure_topic_arn="arn:ops"
+        as_complaint(item), now=now, time_scale=time_scale, table="relasi-test", topic_arn="arn:ops-service",
+        failure_topic_arn="arn:ops"
     )
 
 
@@ -262,7 +276,7 @@ def test_open_complaint_escalates_l1_l2_l3_with_one_alert_each(stack: dict[str, 
     inbox = Inbox(topic, stack["OPS_TOPIC_ARN"])
     _put(stack, complaint(cid, now))
 
-    arn = escalation.start(_get(stack, cid), now)
+    arn = start(_get(stack, cid), now)
     execution = _finished(arn)
 
     assert execution["status"] == "SUCCEEDED", execution
@@ -290,7 +304,7 @@ def test_open_complaint_escalates_l1_l2_l3_with_one_alert_each(stack: dict[str, 
     assert (item["escalation_level"], item["breached"], item["version"], item["status"]) == (3, True, 4, "open")
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", item["escalated_at"])
     l3_wait = escalation.escalation_input(
-        item, now=now, time_scale=28800, table="", topic_arn="", failure_topic_arn=""
+        as_complaint(item), now=now, time_scale=28800, table="", topic_arn="", failure_topic_arn=""
     )["levels"][2]["wait_until"]
     assert item["escalated_at"] >= l3_wait  # a wait never ends before its timestamp
 
@@ -299,7 +313,7 @@ def test_open_complaint_escalates_l1_l2_l3_with_one_alert_each(stack: dict[str, 
         stateMachineArn=stack["ESCALATION_STATE_MACHINE_ARN"],
         name=f"{cid}-again",
         input=json.dumps(escalation.escalation_input(
-            item, now=datetime.now(UTC), time_scale=1e9, table=stack["TABLE_NAME"], topic_arn=topic,
+            as_complaint(item), now=datetime.now(UTC), time_scale=1e9, table=stack["TABLE_NAME"], topic_arn=topic,
             failure_topic_arn=stack["OPS_TOPIC_ARN"],
         )),
     )["executionArn"]
@@ -317,7 +331,7 @@ def test_alerts_name_the_branch_the_complaint_is_in_when_they_go_out(stack: dict
     topic = _department_topic(stack)
     inbox = Inbox(topic)
     _put(stack, complaint(cid, now))
-    arn = escalation.start(_get(stack, cid), now)
+    arn = start(_get(stack, cid), now)
     boto3.client("dynamodb").update_item(
         TableName=stack["TABLE_NAME"], Key={"pk": {"S": f"X#{cid}"}, "sk": {"S": "COMPLAINT"}},
         UpdateExpression="SET branch_id = :b", ExpressionAttributeValues={":b": {"S": "bandung"}})
@@ -335,7 +349,7 @@ def test_acknowledged_complaint_escalates_from_l2(stack: dict[str, str], workflo
     inbox = Inbox(topic)
     _put(stack, complaint(cid, now, status="acknowledged", department="quality_control"))
 
-    execution = _finished(escalation.start(_get(stack, cid), now))
+    execution = _finished(start(_get(stack, cid), now))
 
     assert execution["status"] == "SUCCEEDED", execution
     assert [a["MessageAttributes"]["level"]["Value"] for a in inbox.alerts(cid, topic)] == ["2", "3"]
@@ -352,7 +366,7 @@ def test_complaint_resolved_before_its_deadline_escalates_nothing(stack: dict[st
     item = complaint(cid, now, resolve=timedelta(hours=2))  # L2 after 2 s
     _put(stack, item)
 
-    arn = escalation.start(item, now)
+    arn = start(item, now)
     _put(stack, {**item, "status": "resolved", "version": 2})
 
     execution = _finished(arn)
@@ -372,9 +386,9 @@ def test_starting_twice_gives_one_execution_and_stop_ends_it(stack: dict[str, st
     item = complaint(cid, now)
     _put(stack, item)
 
-    first = escalation.start(item, now)
-    same_input = escalation.start(item, now)  # a redelivered record: same name and input
-    later = escalation.start(item, now + timedelta(seconds=5))  # a retried consumer: same name, other input
+    first = start(item, now)
+    same_input = start(item, now)  # a redelivered record: same name and input
+    later = start(item, now + timedelta(seconds=5))  # a retried consumer: same name, other input
     assert first == same_input == later
     sfn = boto3.client("stepfunctions")
     executions = sfn.list_executions(stateMachineArn=stack["ESCALATION_STATE_MACHINE_ARN"])["executions"]
@@ -382,7 +396,7 @@ def test_starting_twice_gives_one_execution_and_stop_ends_it(stack: dict[str, st
 
     assert escalation.stop(cid) is True  # resolved: the workflow ends without an alert
     assert _finished(first)["status"] == "ABORTED"
-    assert escalation.start(item, now) == first  # a closed execution's name is not reused either
+    assert start(item, now) == first  # a closed execution's name is not reused either
     assert escalation.stop(complaint_id()) is False  # never started
 
 
@@ -407,7 +421,7 @@ def test_a_stop_that_overtakes_the_execution_worker_still_stops_it(
     item = complaint(cid, now)
     _put(stack, item)
 
-    arn = escalation.start(item, now)
+    arn = start(item, now)
     assert escalation.stop(cid) is True
     assert _finished(arn)["status"] == "ABORTED"
 
@@ -421,7 +435,7 @@ def test_a_failing_step_alerts_the_failure_topic_and_fails(stack: dict[str, str]
     item = complaint(cid, now - timedelta(hours=2), department="legal")
     _put(stack, item)
 
-    execution = _finished(escalation.start(item, now))
+    execution = _finished(start(item, now))
 
     assert execution["status"] == "FAILED", execution
     assert execution["error"] == "EscalationFailed"
@@ -446,7 +460,7 @@ def test_waits_follow_the_utc_clock_whatever_the_local_time_zone(stack: dict[str
         item = complaint(cid, now, status="closed", resolve=timedelta(hours=1))  # L1 and L2 after 2 s
         _put(stack, item)
         started = time.monotonic()
-        execution = _finished(escalation.start(item, now))
+        execution = _finished(start(item, now))
         elapsed = time.monotonic() - started
     finally:
         if saved is None:

@@ -1,4 +1,7 @@
-"""Real-time aggregates: what one CRM item contributes to the analytics counters (pure).
+"""Real-time aggregates: what one CRM record contributes to the analytics counters (pure).
+
+The records are domain objects (Customer, Interaction, Complaint), decoded once
+from each stream record by chalicelib/persistence/changes.py.
 
 The stream consumer keeps counters per branch and for every branch together
 (scope `ALL`), per local day (the deployment's calendar, settings().timezone)
@@ -32,9 +35,10 @@ Counter names (`name` of a CounterKey; `<x>` is a value of the item):
 | `cx|resolved`, `cx|res_s`, `cx|res_h|le<h>` / `cx|res_h|inf` | day resolved | resolved (or closed) complaint: 1, its resolution time in seconds, 1 in its histogram bucket (RESOLUTION_TIME_BUCKETS_HOURS) |
 | `cx|breach|<department>` | day of the first deadline missed | complaint that missed an SLA deadline (see `breach_day`) |
 
-Scope is the item's `branch_id`; interactions written before they carried a
-branch count under `unknown` (and in `ALL`). Items of other types (guards,
-claims, history entries, due items...) contribute nothing.
+Scope is the record's `branch_id`; interactions written before they carried a
+branch count under `unknown` (and in `ALL`). Records of other kinds (due
+items, erasure markers; guards, claims and history entries are not decoded at
+all) contribute nothing.
 """
 
 from __future__ import annotations
@@ -51,8 +55,9 @@ from zoneinfo import ZoneInfo
 
 from chalicelib.config import RESOLUTION_TIME_BUCKETS_HOURS
 from chalicelib.domain.clock import parse_iso
-from chalicelib.domain.complaints import UNRESOLVED
-from chalicelib.domain.interactions import InteractionKind
+from chalicelib.domain.complaints import UNRESOLVED, Complaint
+from chalicelib.domain.customers import Customer
+from chalicelib.domain.interactions import Interaction, InteractionKind
 
 ALL = "ALL"  # scope: every branch
 UNKNOWN_BRANCH = "unknown"  # scope of items that do not say their branch
@@ -117,7 +122,7 @@ def resolution_bucket(seconds: int, bounds_hours: Iterable[float] = RESOLUTION_T
     return "cx|res_h|inf"
 
 
-def breach_day(image: Mapping[str, Any], zone: tzinfo) -> str | None:
+def breach_day(c: Complaint, zone: tzinfo) -> str | None:
     """The local day a complaint first missed an SLA deadline, or None if it has not (as far as the item says).
 
     Judged from the item alone, so the same item always counts the same:
@@ -127,9 +132,9 @@ def breach_day(image: Mapping[str, Any], zone: tzinfo) -> str | None:
     a miss of the resolve deadline. An unresolved complaint past a deadline
     counts once the escalation workflow has marked it (it does at the deadline).
     """
-    ack_due, resolve_due = image.get("ack_due_at"), image.get("resolve_due_at")
-    acknowledged, resolved = image.get("acknowledged_at"), image.get("resolved_at")
-    escalated = bool(image.get("breached"))
+    ack_due, resolve_due = c.ack_due_at, c.resolve_due_at
+    acknowledged, resolved = c.acknowledged_at, c.resolved_at
+    escalated = c.escalated
     if isinstance(ack_due, str):
         late_ack = isinstance(acknowledged, str) and acknowledged > ack_due
         if late_ack or (escalated and not (isinstance(acknowledged, str) and acknowledged <= ack_due)):
@@ -141,85 +146,87 @@ def breach_day(image: Mapping[str, Any], zone: tzinfo) -> str | None:
     return None
 
 
-def _customer(image: Mapping[str, Any], zone: tzinfo) -> Iterable[tuple[str, str, int]]:
-    yield NOW, f"cust|{_token(image.get('lifecycle_stage'))}", 1
-    created = local_day(image.get("created_at"), zone)
+def _customer(c: Customer, zone: tzinfo) -> Iterable[tuple[str, str, int]]:
+    yield NOW, f"cust|{_token(c.lifecycle_stage)}", 1
+    created = local_day(c.created_at, zone)
     if created:
         yield created, "cust|new", 1
 
 
-def _interaction(image: Mapping[str, Any], zone: tzinfo) -> Iterable[tuple[str, str, int]]:
-    day = local_day(image.get("occurred_at"), zone)
+def _interaction(i: Interaction, zone: tzinfo) -> Iterable[tuple[str, str, int]]:
+    day = local_day(i.occurred_at, zone)
     if not day:
         return
-    delivery = image.get("delivery")
+    delivery = i.delivery
     if delivery is None:  # recorded by staff
-        yield day, f"int|{_token(image.get('channel'))}", 1
+        yield day, f"int|{_token(i.channel)}", 1
         return
-    family = "ntf" if image.get("kind") == COMPLAINT_MESSAGE_KIND else "rem"
+    family = "ntf" if i.kind == COMPLAINT_MESSAGE_KIND else "rem"
     if delivery in ("pending", "sending"):
         yield day, f"{family}|pending", 1
     elif delivery in ("sent", "failed"):
         yield day, f"{family}|{delivery}", 1
     elif delivery == "skipped":
-        yield day, f"{family}|skipped|{_token(image.get('reason'))}", 1
+        yield day, f"{family}|skipped|{_token(i.reason)}", 1
 
 
-def _complaint(image: Mapping[str, Any], zone: tzinfo) -> Iterable[tuple[str, str, int]]:
-    department = _token(image.get("department"))
-    opened = local_day(image.get("created_at"), zone)
+def _complaint(c: Complaint, zone: tzinfo) -> Iterable[tuple[str, str, int]]:
+    department = _token(c.department)
+    opened = local_day(c.created_at, zone)
     if opened:
         yield opened, "cx|opened", 1
-    if image.get("status") in UNRESOLVED:
-        yield NOW, f"cx|open|{department}|{_token(image.get('severity'))}", 1
-    created, resolved = _moment(image.get("created_at")), _moment(image.get("resolved_at"))
-    resolved_day = local_day(image.get("resolved_at"), zone)
+    if c.status in UNRESOLVED:
+        yield NOW, f"cx|open|{department}|{_token(c.severity)}", 1
+    created, resolved = _moment(c.created_at), _moment(c.resolved_at)
+    resolved_day = local_day(c.resolved_at, zone)
     if created is not None and resolved is not None and resolved_day:
         seconds = max(0, int((resolved - created) / timedelta(seconds=1)))
         yield resolved_day, "cx|resolved", 1
         yield resolved_day, "cx|res_s", seconds
         yield resolved_day, resolution_bucket(seconds), 1
-    breached = breach_day(image, zone)
+    breached = breach_day(c, zone)
     if breached:
         yield breached, f"cx|breach|{department}", 1
 
 
-_BY_TYPE = {"customer": _customer, "interaction": _interaction, "complaint": _complaint}
+def _counters(entity: object, zone: tzinfo) -> Iterable[tuple[str, str, int]]:
+    if isinstance(entity, Customer):
+        return _customer(entity, zone)
+    if isinstance(entity, Interaction):
+        return _interaction(entity, zone)
+    if isinstance(entity, Complaint):
+        return _complaint(entity, zone)
+    return ()  # anything else (due items, erasure markers...) counts for nothing
 
 
-def contributions(image: Mapping[str, Any] | None, zone: tzinfo | None = None) -> Contributions:
-    """What one item (a stream image as plain Python: numbers as Decimal) adds to every counter.
-
-    Every counter twice: in the item's branch and in ALL.
-    """
-    if not image:
-        return {}
-    counters = _BY_TYPE.get(str(image.get("type")))
-    if counters is None:
+def contributions(entity: object | None, zone: tzinfo | None = None) -> Contributions:
+    """What one record of the CRM (a Customer, Interaction or Complaint; anything else counts for
+    nothing) adds to every counter. Every counter twice: in the record's branch and in ALL."""
+    if entity is None:
         return {}
     zone = zone or _default_zone()
-    branch = _scope(image.get("branch_id"))
+    branch = _scope(getattr(entity, "branch_id", None))
     result: Counter[CounterKey] = Counter()
-    for period, name, n in counters(image, zone):
+    for period, name, n in _counters(entity, zone):
         for scope in (branch, ALL):
             result[CounterKey(scope, period, name)] += n
     return {k: v for k, v in result.items() if v}
 
 
-def delta(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None, zone: tzinfo | None = None) -> Contributions:
-    """How one change (old image -> new image; None for absent) moves the counters; zeros left out."""
+def delta(old: object | None, new: object | None, zone: tzinfo | None = None) -> Contributions:
+    """How one change (old -> new; None for absent) moves the counters; zeros left out."""
     zone = zone or _default_zone()
     result: Counter[CounterKey] = Counter(contributions(new, zone))
     result.subtract(contributions(old, zone))
     return {k: v for k, v in result.items() if v}
 
 
-def total(images: Iterable[Mapping[str, Any] | None], zone: tzinfo | None = None) -> Contributions:
-    """The sum of the contributions of many items (what the counters hold for them)."""
+def total(entities: Iterable[object | None], zone: tzinfo | None = None) -> Contributions:
+    """The sum of the contributions of many records (what the counters hold for them)."""
     zone = zone or _default_zone()
     result: Counter[CounterKey] = Counter()
-    for image in images:
-        result.update(contributions(image, zone))
+    for entity in entities:
+        result.update(contributions(entity, zone))
     return {k: v for k, v in result.items() if v}
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from chalicelib.config import QUIET_HOURS_END_HOUR, QUIET_HOURS_START_HOUR, REMINDER_OFFSETS_DAYS
 from chalicelib.domain import delivery
-from chalicelib.domain.customers import Consent
+from chalicelib.domain.customers import Consent, Customer
 from chalicelib.domain.delivery import Purpose, Reachable, Route
 from chalicelib.domain.messages import Message, render
 
@@ -77,6 +77,20 @@ class Contact:
     version: int
     consent: Mapping[str, Consent] = field(default_factory=dict)
     branch_id: str | None = None  # where the reminder's timeline entry is counted (real-time aggregates)
+
+
+# What a due item's copy of the contact data holds (besides the profile version it was copied from).
+CONTACT_FIELDS = ("phone", "email", "preferred_channel", "language", "branch_id")
+
+
+def contact_of(c: Customer) -> Contact:
+    """The copy of a profile's contact data a due item keeps."""
+    return Contact(customer_id=c.id, phone=c.phone, email=c.email, preferred_channel=c.preferred_channel,
+                   language=c.language, version=c.version, branch_id=c.branch_id)
+
+
+def contact_changed(old: Customer, new: Customer) -> bool:
+    return any(getattr(old, name) != getattr(new, name) for name in CONTACT_FIELDS)
 
 
 class ReminderKind(StrEnum):

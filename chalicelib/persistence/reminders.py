@@ -22,6 +22,7 @@ from chalicelib.config import DUE_ITEMS_MAX_PER_CUSTOMER
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import NotFound, StaleRead
 from chalicelib.domain.reminders import Contact, DueItem
+from chalicelib.domain.reminders import contact_of as customer_contact
 from chalicelib.persistence.customers import from_item as customer_of
 from chalicelib.persistence.errors import translated
 from chalicelib.persistence.tables import (
@@ -41,11 +42,6 @@ T = TypeVar("T")
 
 # Items per Query page of the daily job (profiles are ~1-2 KB: well under the 1 MB page limit).
 INDEX_PAGE_ITEMS = 500
-
-
-def contact_of_customer(c: Customer) -> Contact:
-    return Contact(customer_id=c.id, phone=c.phone, email=c.email, preferred_channel=c.preferred_channel,
-                   language=c.language, version=c.version, branch_id=c.branch_id)
 
 
 def to_item(d: DueItem, contact: Contact) -> DueItemItem:
@@ -99,7 +95,7 @@ def create(d: DueItem, customer: Customer) -> None:
         with translated(), TransactWrite(connection=connection()) as tx:
             tx.condition_check(CustomerItem, customer_pk(customer.id), PROFILE_SK,
                                condition=live_customer() & (CustomerItem.version == customer.version))
-            tx.save(to_item(d, contact_of_customer(customer)), condition=DueItemItem.pk.does_not_exist())
+            tx.save(to_item(d, customer_contact(customer)), condition=DueItemItem.pk.does_not_exist())
     except TransactWriteError as exc:
         raise StaleRead("The customer was changed meanwhile; retry.") from exc
 

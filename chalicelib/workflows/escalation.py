@@ -54,6 +54,7 @@ from chalicelib.aws import client as _client
 from chalicelib.aws import error_code as _error_code
 from chalicelib.config import settings
 from chalicelib.domain.clock import iso, parse_iso
+from chalicelib.domain.complaints import Complaint
 from chalicelib.persistence.complaints import item_key
 from chalicelib.workflows.executions import execution_arn, start_once
 
@@ -70,7 +71,7 @@ _EXECUTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
 
 
 def escalation_input(
-    complaint: dict[str, Any],
+    complaint: Complaint,
     *,
     now: datetime,
     time_scale: float,
@@ -78,15 +79,15 @@ def escalation_input(
     topic_arn: str,
     failure_topic_arn: str,
 ) -> dict[str, Any]:
-    """The state machine's input for `complaint` (a complaint item's attributes), started at `now`."""
+    """The state machine's input for `complaint`, started at `now`."""
     if now.tzinfo is None:
         raise ValueError("now must be timezone-aware")
     if not time_scale > 0:
         raise ValueError(f"time_scale must be positive, got {time_scale}")
     now = now.astimezone(UTC)
-    created = parse_iso(complaint["created_at"])
-    ack_due = parse_iso(complaint["ack_due_at"])
-    resolve_due = parse_iso(complaint["resolve_due_at"])
+    created = parse_iso(complaint.created_at)
+    ack_due = parse_iso(complaint.ack_due_at)
+    resolve_due = parse_iso(complaint.resolve_due_at)
     schedule = (
         # level, escalates at, missed deadline (name, time)
         (1, ack_due, "acknowledge", ack_due),
@@ -106,15 +107,14 @@ def escalation_input(
             "overdue_minutes": max(0, int(overdue / timedelta(minutes=1))),
             "only_if_status_in": list(LEVEL_STATUSES[level]),
         })
-    complaint_id = str(complaint["id"])
     return {
-        "complaint_id": complaint_id,
+        "complaint_id": complaint.id,
         "table": table,
-        **item_key(complaint_id),  # the execution reads and updates the complaint item itself
+        **item_key(complaint.id),  # the execution reads and updates the complaint item itself
         "topic_arn": topic_arn,
         "failure_topic_arn": failure_topic_arn,
-        "department": str(complaint["department"]),
-        "severity": str(complaint["severity"]),
+        "department": complaint.department,
+        "severity": complaint.severity,
         "levels": levels,
     }
 
@@ -139,19 +139,19 @@ def _state_machine_arn() -> str:
     return arn
 
 
-def start(complaint: dict[str, Any], now: datetime) -> str:
+def start(complaint: Complaint, now: datetime) -> str:
     """Start the escalation workflow of `complaint` (once); returns the execution ARN."""
     s = settings()
     state_machine = _state_machine_arn()
     if not s.ops_topic_arn:
         raise RuntimeError("OPS_TOPIC_ARN is not set")
-    name = _execution_name(str(complaint["id"]))
+    name = _execution_name(complaint.id)
     payload = escalation_input(
         complaint,
         now=now,
         time_scale=s.time_scale,
         table=s.table_name,
-        topic_arn=department_topic_arn(str(complaint["department"])),
+        topic_arn=department_topic_arn(complaint.department),
         failure_topic_arn=s.ops_topic_arn,
     )
     return start_once(state_machine, name, payload)

@@ -62,6 +62,7 @@ from chalicelib.config import (
 )
 from chalicelib.domain import reminders as rules
 from chalicelib.domain.clock import iso, parse_iso, utcnow
+from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.interactions import Interaction
 from chalicelib.domain.reminders import Reminder, ReminderKind
@@ -299,18 +300,10 @@ def on_schedule(event_time: str) -> dict[str, Any]:
     return summary
 
 
-CONTACT_FIELDS = ("phone", "email", "preferred_channel", "language", "branch_id")
-
-
-def customer_changed(old: dict[str, Any] | None, new: dict[str, Any] | None) -> int:
+def customer_changed(old: Customer | None, new: Customer | None) -> int:
     """A profile changed (stream record): refresh the contact data its due items keep. Returns items updated."""
-    if old is None or new is None or all(old.get(f) == new.get(f) for f in CONTACT_FIELDS):
-        return 0  # a new profile has no due items yet; an erased one has none left
-    from chalicelib.domain.reminders import Contact
     from chalicelib.persistence import reminders as repo
 
-    contact = Contact(customer_id=str(new["id"]), phone=str(new["phone"]), email=new.get("email") or None,
-                      preferred_channel=str(new["preferred_channel"]), language=str(new["language"]),
-                      version=int(new["version"]), branch_id=new.get("branch_id") or None)
-    return repo.refresh_contact(contact)
-
+    if old is None or new is None or not rules.contact_changed(old, new):
+        return 0  # a new profile has no due items yet; an erased one has none left; or the copy is still right
+    return repo.refresh_contact(rules.contact_of(new))

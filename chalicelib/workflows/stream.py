@@ -1,5 +1,10 @@
 """The DynamoDB stream consumer: what happens when items change.
 
+Each record is decoded once into a domain change (chalicelib/persistence/
+changes.py: the Customer, Interaction or Complaint before and after), which
+the workflows below and the real-time aggregates consume; nothing here knows
+how items are stored.
+
 Powertools batch processing reports failures per record, so a failing record
 is retried alone (and lands in the dead-letter queue after the event source
 mapping's retries) while the rest of the batch goes on. Every side effect is
@@ -11,12 +16,17 @@ exactly once per record (chalicelib/persistence/aggregates.py).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from chalicelib.domain.complaints import Complaint
+from chalicelib.domain.customers import Customer
 from chalicelib.observability import logger, metrics
 
+if TYPE_CHECKING:
+    from chalicelib.persistence.changes import Change
 
-def _complaint_changed(event_name: str, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
+
+def _complaint_changed(change: Change, old: Complaint | None, new: Complaint | None) -> None:
     from chalicelib.domain.clock import utcnow
     from chalicelib.domain.delivery import Purpose
     from chalicelib.domain.messages import reference, render
@@ -25,65 +35,34 @@ def _complaint_changed(event_name: str, old: dict[str, Any] | None, new: dict[st
     from chalicelib.workflows.notify import notify
 
     if new is None:  # erased with its customer: its escalation has nobody to escalate
-        if old is not None and escalation.stop(str(old["id"]), error="ComplaintErased",
+        if old is not None and escalation.stop(old.id, error="ComplaintErased",
                                                cause="The complaint was erased with its customer."):
-            logger().info("escalation stopped", extra={"complaint_id": old["id"], "reason": "complaint erased"})
+            logger().info("escalation stopped", extra={"complaint_id": old.id, "reason": "complaint erased"})
         return
-    became_resolved = new.get("status") == "resolved" and (old or {}).get("status") != "resolved"
-    if event_name == "INSERT":
+    became_resolved = new.status == "resolved" and (old is None or old.status != "resolved")
+    if change.inserted:
         escalation.start(new, utcnow())
-        kind, key = "complaint_received", f"complaint-received#{new['id']}"
+        kind, key = "complaint_received", f"complaint-received#{new.id}"
     elif became_resolved:
-        escalation.stop(str(new["id"]))
-        kind, key = "complaint_resolved", f"complaint-resolved#{new['id']}#{new.get('resolved_at')}"
+        escalation.stop(new.id)
+        kind, key = "complaint_resolved", f"complaint-resolved#{new.id}#{new.resolved_at}"
     else:
         return
-    customer = customers.get(str(new["customer_id"]))
+    customer = customers.get(new.customer_id)
     if customer is None:  # erased meanwhile: nobody to tell
         return
-    message = render(kind, customer.language, ref=reference(str(new["id"])), department=str(new["department"]))
+    message = render(kind, customer.language, ref=reference(new.id), department=new.department)
     outcome = notify(customer, message, key=key, purpose=Purpose.TRANSACTIONAL, kind="complaint_followup",
-                     ref=str(new["id"]))
-    logger().info("complaint message", extra={"complaint_id": new["id"], "message_kind": kind, "outcome": outcome})
+                     ref=new.id)
+    logger().info("complaint message", extra={"complaint_id": new.id, "message_kind": kind, "outcome": outcome})
 
 
-def _count(record: Any, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
-    """The real-time aggregates (chalicelib/domain/aggregates.py), exactly once per record."""
-    from chalicelib.domain.aggregates import delta
-    from chalicelib.observability import count
-    from chalicelib.persistence import aggregates
+def _customer_changed(old: Customer | None, new: Customer | None) -> None:
+    from chalicelib.workflows import reminders
 
-    changes = delta(old, new)
-    if not changes:
-        return
-    event_id = record.event_id or f"seq-{record.dynamodb.sequence_number}"
-    outcome = aggregates.apply_once(str(event_id), changes)
-    count("AggregatesDuplicate" if outcome == "duplicate" else "AggregatesApplied")
-
-
-def _record(record: Any) -> None:
-    new = record.dynamodb.new_image or None
-    old = record.dynamodb.old_image or None
-    try:
-        _react(record, old, new)
-    finally:
-        # Counted whatever happened above, so a record that keeps failing there (and
-        # ends in the dead-letter queue) is still counted; an analytics failure fails
-        # the record, which is retried (counted at most once: its marker).
-        _count(record, old, new)
-
-
-def _react(record: Any, old: dict[str, Any] | None, new: dict[str, Any] | None) -> None:
-    kind = (new or old or {}).get("type")
-    if kind == "complaint":
-        _complaint_changed(record.event_name.name if hasattr(record.event_name, "name") else str(record.event_name),
-                           old, new)
-    elif kind == "customer":  # due items keep a copy of the contact data (chalicelib/workflows/reminders.py)
-        from chalicelib.workflows import reminders
-
-        reminders.customer_changed(old, new)
-        if old is not None and new is not None and old.get("branch_id") != new.get("branch_id"):
-            _complaints_follow(str(new["id"]))
+    reminders.customer_changed(old, new)  # due items keep a copy of the contact data
+    if old is not None and new is not None and old.branch_id != new.branch_id:
+        _complaints_follow(new.id)
 
 
 def _complaints_follow(customer_id: str) -> None:
@@ -99,6 +78,41 @@ def _complaints_follow(customer_id: str) -> None:
     moved = complaints.move(complaints.ids_of_customer(customer_id), branch, iso(utcnow()))
     if moved:
         logger().info("complaints followed their customer", extra={"moved": moved})
+
+
+def _count(change: Change) -> None:
+    """The real-time aggregates (chalicelib/domain/aggregates.py), exactly once per record."""
+    from chalicelib.domain.aggregates import delta
+    from chalicelib.observability import count
+    from chalicelib.persistence import aggregates
+
+    changes = delta(change.old, change.new)
+    if not changes:
+        return
+    outcome = aggregates.apply_once(change.event_id, changes)
+    count("AggregatesDuplicate" if outcome == "duplicate" else "AggregatesApplied")
+
+
+def _react(change: Change) -> None:
+    old, new = change.old, change.new
+    if isinstance(new or old, Complaint):
+        _complaint_changed(change, old if isinstance(old, Complaint) else None,
+                           new if isinstance(new, Complaint) else None)
+    elif isinstance(new or old, Customer):
+        _customer_changed(old if isinstance(old, Customer) else None, new if isinstance(new, Customer) else None)
+
+
+def _record(record: Any) -> None:
+    from chalicelib.persistence.changes import decode
+
+    change = decode(record.raw_event)
+    try:
+        _react(change)
+    finally:
+        # Counted whatever happened above, so a record that keeps failing there (and
+        # ends in the dead-letter queue) is still counted; an analytics failure fails
+        # the record, which is retried (counted at most once: its marker).
+        _count(change)
 
 
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
