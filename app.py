@@ -47,8 +47,8 @@ def on_table_change(event):  # type: ignore[no-untyped-def]
 
 @app.on_sns_message(topic=os.environ.get("INBOUND_SMS_TOPIC", "relasi-inbound-sms"), name="inbound_sms")
 def on_inbound_sms(event):  # type: ignore[no-untyped-def]
-    """STOP/START replies keep the opt-out list; see chalicelib/workflows/inbound_sms.py."""
-    from chalicelib.workflows.inbound_sms import handle
+    """STOP/START replies keep the opt-out list; see chalicelib/workflows/consent.py."""
+    from chalicelib.workflows.consent import handle
 
     handle(event.message)
 

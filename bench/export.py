@@ -188,7 +188,7 @@ class MotoTable:
 
 def _backdate(customer: Any, rng: random.Random, day: date) -> Any:
     """The customer as if created 2-3 years before the day (the use case stamps `now`)."""
-    from chalicelib.domain.customers import Consent
+    from chalicelib.domain.consent import Consent
 
     end = datetime.combine(day, datetime.min.time(), tzinfo=UTC)
     created = end - timedelta(days=rng.uniform(*CREATED_DAYS_BEFORE))
@@ -203,8 +203,8 @@ def load_customers(put: MotoTable, count: int, day: date, say: Callable[[str], N
     from bench.reminders import build_population
     from chalicelib.domain.clock import iso, utcnow
     from chalicelib.domain.reminders import contact_of
+    from chalicelib.persistence import consent
     from chalicelib.persistence import customers as customers_repo
-    from chalicelib.persistence import messages
     from chalicelib.persistence import reminders as due_items
     from chalicelib.persistence.tables import GUARD_SK, GuardItem, email_guard_pk, phone_guard_pk
 
@@ -221,7 +221,7 @@ def load_customers(put: MotoTable, count: int, day: date, say: Callable[[str], N
         put.put(due_items.to_item(item, contact_of(customer)))
     stamp = iso(utcnow())
     for phone in population.stop_phones:  # a few hundred PutItems over HTTP, as the app writes them
-        messages.set_sms_opt_out(phone, True, at=stamp, source="bench")
+        consent.set_sms_opt_out(phone, True, at=stamp, source="bench")
     say(f"  {len(people):,} customers, {len(population.due):,} due items, "
         f"{len(population.stop_phones):,} STOP entries")
     return Table(people, len(population.due), len(population.stop_phones))

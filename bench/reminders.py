@@ -438,8 +438,8 @@ def load_population(population: Population, say: Callable[[str], None]) -> None:
     """Customers (and their guards) with persistence.customers.load, due items batch-written, STOP entries put."""
     from chalicelib.domain.clock import iso, utcnow
     from chalicelib.domain.reminders import contact_of
+    from chalicelib.persistence import consent
     from chalicelib.persistence import customers as customers_repo
-    from chalicelib.persistence import messages
     from chalicelib.persistence import reminders as due_items
     from chalicelib.persistence.tables import DueItemItem
 
@@ -455,7 +455,7 @@ def load_population(population: Population, say: Callable[[str], None]) -> None:
             batch.save(due_items.to_item(item, contact_of(customer)))
     stamp = iso(utcnow())
     for phone in population.stop_phones:
-        messages.set_sms_opt_out(phone, True, at=stamp, source="bench")
+        consent.set_sms_opt_out(phone, True, at=stamp, source="bench")
 
 
 # --- the run ---------------------------------------------------------------------------------------------

@@ -122,9 +122,9 @@ def seeded(as_user: Any, stream_pump_module: Any) -> dict[str, Any]:
         "subject": f"Complaint subject {stamp}", "description": description,
     })
     assert complaint.status_code == 201, complaint.body
-    from chalicelib.persistence import messages
+    from chalicelib.persistence import consent as opt_outs
 
-    messages.set_sms_opt_out(second["phone"], True, at="2026-01-01T00:00:00.000Z", source="test")
+    opt_outs.set_sms_opt_out(second["phone"], True, at="2026-01-01T00:00:00.000Z", source="test")
     stream_pump_module.drain()  # the complaint's receipt message becomes a notification
     return {"people": people, "summaries": summaries, "description": description, "complaint": complaint.json,
             "stamp": stamp}

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.domain.sms_keywords import opt_out_change
+from chalicelib.domain.consent import opt_out_change
 from tests.test_api_customers import _problem
 
 
@@ -52,15 +52,15 @@ def _reply(number: str, text: str) -> None:
 
 
 def test_stop_and_start_replies_keep_the_crms_own_opt_out_list(as_user: Any) -> None:
-    from chalicelib.persistence import messages
+    from chalicelib.persistence import consent as opt_outs
 
     c = as_user("agent.jakarta").new_customer()
     _reply(c["phone"], " Berhenti ")
-    assert messages.sms_opted_out(c["phone"])
+    assert opt_outs.sms_opted_out(c["phone"])
     _reply(c["phone"], "STOP")  # again: no change, no error
-    assert messages.sms_opted_out(c["phone"])
+    assert opt_outs.sms_opted_out(c["phone"])
     _reply(c["phone"], "mulai")
-    assert not messages.sms_opted_out(c["phone"])
+    assert not opt_outs.sms_opted_out(c["phone"])
     _reply(c["phone"], "hello")
     _reply("not a number", "STOP")
-    assert not messages.sms_opted_out(c["phone"])
+    assert not opt_outs.sms_opted_out(c["phone"])

@@ -94,7 +94,7 @@ def test_once_an_erasure_began_every_write_for_the_customer_is_a_404_and_nothing
 
 
 def test_a_message_for_a_customer_being_erased_is_neither_sent_nor_recorded(agent: Any, stack: dict[str, str]) -> None:
-    from chalicelib.domain.delivery import Purpose
+    from chalicelib.domain.consent import Purpose
     from chalicelib.domain.messages import render
     from chalicelib.persistence import customers
     from chalicelib.workflows.notify import notify

@@ -24,8 +24,7 @@ import pytest
 
 from chalicelib import aws
 from chalicelib.domain import reminders as rules
-from chalicelib.domain.customers import Consent
-from chalicelib.domain.delivery import Purpose
+from chalicelib.domain.consent import Consent, Purpose
 from chalicelib.domain.reminders import Contact, DueItem, Reminder, ReminderKind
 from chalicelib.workflows import reminders
 from tests.test_api_customers import _problem
@@ -497,7 +496,7 @@ def day_run(stack: dict[str, str]) -> Any:
 
 
 def test_the_daily_job_greets_and_reminds_exactly_once(as_user: Any, stack: dict[str, str], day_run: Any) -> None:
-    from chalicelib.persistence import messages
+    from chalicelib.persistence import consent as opt_outs
 
     agent = as_user("agent.jakarta")
     day = date(2026, 3, 11)
@@ -507,7 +506,7 @@ def test_the_daily_job_greets_and_reminds_exactly_once(as_user: Any, stack: dict
     by_email = agent.new_customer(birthday="1979-03-11", preferred_channel="email", email=email, language="en",
                                   consent={"email_marketing": {"value": True, "source": "web"}})
     stopped = agent.new_customer(birthday="1995-03-11", consent=CONSENT_SMS)
-    messages.set_sms_opt_out(stopped["phone"], True, at="2026-01-01T00:00:00.000Z", source="sms-reply")
+    opt_outs.set_sms_opt_out(stopped["phone"], True, at="2026-01-01T00:00:00.000Z", source="sms-reply")
     dues = agent.new_customer(language="en")
     not_today = agent.new_customer(birthday="1990-03-12", consent=CONSENT_SMS)
 

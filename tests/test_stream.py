@@ -128,12 +128,12 @@ def test_resolving_texts_again_in_the_customers_language_by_email_when_preferred
 
 
 def test_complaint_messages_are_transactional_but_respect_stop(as_user: Any, stream: Stream) -> None:
-    from chalicelib.persistence import messages
+    from chalicelib.persistence import consent as opt_outs
 
     agent = as_user("agent.jakarta")
     no_marketing = agent.new_customer(consent={"sms_marketing": {"value": False, "source": "form"}})
     stopped = agent.new_customer()
-    messages.set_sms_opt_out(stopped["phone"], True, at="2026-01-01T00:00:00.000Z", source="sms-reply")
+    opt_outs.set_sms_opt_out(stopped["phone"], True, at="2026-01-01T00:00:00.000Z", source="sms-reply")
     for customer in (no_marketing, stopped):
         agent.post(f"/customers/{customer['id']}/complaints", _complaint())
     assert deliver(stream.event()) == {"batchItemFailures": []}

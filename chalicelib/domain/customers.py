@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from chalicelib.domain.consent import Consent, ConsentGiven
 from chalicelib.domain.versions import etag_for
 
 
@@ -36,7 +38,6 @@ class Gender(StrEnum):
     UNDISCLOSED = "undisclosed"
 
 
-CONSENT_TOPICS = ("sms_marketing", "email_marketing")
 TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_\-:.]*$")
 _PHONE_LIKE = re.compile(r"^\+?[\d\s\-().]{6,}$")
 
@@ -82,13 +83,6 @@ def name_key(name: str) -> str:
 
 
 @dataclass
-class Consent:
-    value: bool
-    at: str
-    source: str
-
-
-@dataclass
 class Customer:
     id: str
     name: str
@@ -115,6 +109,48 @@ class Customer:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class NewCustomer:
+    """A customer as a request describes them (values already checked), before the CRM stamps id and times."""
+
+    name: str
+    phone: str  # E.164
+    email: str | None = None
+    birthday: str | None = None  # YYYY-MM-DD
+    gender: str | None = None
+    address: str | None = None
+    city: str | None = None
+    branch_id: str | None = None  # None: the caller's
+    lifecycle_stage: str = LifecycleStage.LEAD.value
+    tags: tuple[str, ...] = ()
+    preferred_channel: str = PreferredChannel.SMS.value
+    language: str = Language.ID.value
+    consent: Mapping[str, ConsentGiven | None] = field(default_factory=dict)
+    attributes: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CustomerChanges:
+    """A JSON merge patch of a customer: the fields in `sent` change (None clears an optional one);
+    an attribute set to None is removed, consent is recorded per topic given."""
+
+    sent: frozenset[str]
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    birthday: str | None = None
+    gender: str | None = None
+    address: str | None = None
+    city: str | None = None
+    branch_id: str | None = None
+    lifecycle_stage: str | None = None
+    tags: tuple[str, ...] | None = None
+    preferred_channel: str | None = None
+    language: str | None = None
+    consent: Mapping[str, ConsentGiven | None] | None = None
+    attributes: Mapping[str, str | None] | None = None
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,9 @@ from enum import StrEnum
 from typing import Any
 
 from chalicelib.config import QUIET_HOURS_END_HOUR, QUIET_HOURS_START_HOUR, REMINDER_OFFSETS_DAYS
-from chalicelib.domain import delivery
-from chalicelib.domain.customers import Consent, Customer
-from chalicelib.domain.delivery import Purpose, Reachable, Route
+from chalicelib.domain import consent
+from chalicelib.domain.consent import Consent, Purpose, Reachable, Route
+from chalicelib.domain.customers import Customer
 from chalicelib.domain.messages import Message, render
 
 
@@ -219,7 +219,7 @@ def sending_starts(fired_at: datetime, now: datetime, zone: tzinfo) -> datetime:
 
 def decide(reminder: Reminder, contact: Reachable, *, sms_opted_out: bool) -> Route:
     """The channel and address, or why not: consent for greetings, the STOP list for everything."""
-    return delivery.route(contact, reminder.purpose, sms_opted_out=sms_opted_out)
+    return consent.route(contact, reminder.purpose, sms_opted_out=sms_opted_out)
 
 
 SMS_TYPES = {Purpose.MARKETING: "Promotional", Purpose.SERVICE: "Transactional", Purpose.TRANSACTIONAL: "Transactional"}

@@ -7,7 +7,8 @@ from typing import Any
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.domain.customers import Consent, Customer, Erasure, name_key
+from chalicelib.domain.consent import Consent
+from chalicelib.domain.customers import Customer, Erasure, name_key
 from chalicelib.domain.errors import Conflict, ContactInUse, NotFound, PreconditionFailed
 from chalicelib.persistence import complaints
 from chalicelib.persistence.errors import translated

@@ -1,4 +1,4 @@
-"""Exactly-once bookkeeping of customer messages, and the SMS opt-out list.
+"""Exactly-once bookkeeping of customer messages.
 
 Each message decision (sent or skipped) is claimed once per key, in one
 transaction with the outbound interaction that shows it on the timeline and a
@@ -25,13 +25,10 @@ from chalicelib.persistence.tables import (
     CustomerItem,
     InteractionItem,
     MessageClaimItem,
-    OptOutItem,
     customer_pk,
     message_claim_sk,
 )
 from chalicelib.persistence.tx import connection, live_customer
-
-OPT_OUT_SK = "SMS"
 
 
 def claim(key: str, record: Interaction) -> bool:
@@ -91,19 +88,6 @@ def release(key: str, record: Interaction) -> None:
         tx.delete(item)
 
 
-def _opt_out_pk(phone: str) -> str:
-    return f"OPTOUT#{phone}"
-
-
-def sms_opted_out(phone: str) -> bool:
-    with translated():
-        try:
-            OptOutItem.get(_opt_out_pk(phone), OPT_OUT_SK)
-        except OptOutItem.DoesNotExist:
-            return False
-    return True
-
-
 def claimed_entries(keys: Iterable[tuple[str, str]]) -> tuple[dict[str, EntryKey], int]:
     """Of `keys` ((customer id, key) pairs), the keys claimed already -> their timeline entry's key;
     and the BatchGetItem requests.
@@ -121,30 +105,3 @@ def claimed_entries(keys: Iterable[tuple[str, str]]) -> tuple[dict[str, EntryKey
             for item in MessageClaimItem.batch_get(batch):
                 found[item.sk[len(MESSAGE_CLAIM_PREFIX):]] = _entry_key(item.customer_id, item.interaction_sk)
     return found, requests
-
-
-def sms_opted_out_among(phones: Iterable[str]) -> tuple[set[str], int]:
-    """The numbers among `phones` that replied STOP, and how many BatchGetItem requests that took.
-
-    sms_opted_out() for many numbers at once: 100 keys per request; only the
-    numbers on the list come back as items.
-    """
-    wanted = sorted(set(phones))
-    found: set[str] = set()
-    requests = 0
-    prefix = _opt_out_pk("")
-    for start in range(0, len(wanted), 100):
-        chunk = wanted[start:start + 100]
-        requests += 1
-        with translated():
-            for item in OptOutItem.batch_get([(_opt_out_pk(p), OPT_OUT_SK) for p in chunk]):
-                found.add(item.pk[len(prefix):])
-    return found, requests
-
-
-def set_sms_opt_out(phone: str, opted_out: bool, *, at: str, source: str) -> None:
-    with translated():
-        if opted_out:
-            OptOutItem(pk=_opt_out_pk(phone), sk=OPT_OUT_SK, at=at, source=source).save()
-        else:
-            OptOutItem(pk=_opt_out_pk(phone), sk=OPT_OUT_SK).delete()

@@ -11,7 +11,8 @@ from chalicelib.config import ATTRIBUTES_MAX_ITEMS, ERASURE_BEGIN_ATTEMPTS, sett
 from chalicelib.domain import customers as rules
 from chalicelib.domain.access import Access
 from chalicelib.domain.clock import is_id, iso, new_id, utcnow
-from chalicelib.domain.customers import Consent, Customer, Erasure
+from chalicelib.domain.consent import Consent
+from chalicelib.domain.customers import Customer, Erasure
 from chalicelib.domain.errors import (
     BadRequest,
     Conflict,

@@ -165,11 +165,11 @@ class _Run:
             self.flush_block()
 
     def flush_block(self) -> None:
-        from chalicelib.persistence import messages
+        from chalicelib.persistence import consent
 
         if not self.block:
             return
-        opted_out, _ = messages.sms_opted_out_among(str(c.profile["phone"]) for c in self.block)
+        opted_out, _ = consent.sms_opted_out_among(str(c.profile["phone"]) for c in self.block)
         for customer in self.block:
             self.customer_rows(customer, str(customer.profile["phone"]) in opted_out)
         self.block = []

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from chalicelib.domain import delivery
+from chalicelib.domain.consent import Purpose, route
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.interactions import Interaction
 from chalicelib.domain.messages import Message
 from chalicelib.observability import count
-from chalicelib.persistence import messages
+from chalicelib.persistence import consent, messages
 
 
-def notify(customer: Customer, message: Message, *, key: str, purpose: delivery.Purpose,
+def notify(customer: Customer, message: Message, *, key: str, purpose: Purpose,
            kind: str = "other", ref: str | None = None) -> str:
     """Send (or decide not to send) `message`; returns "sent", "skipped", "duplicate" or "gone" (the
     customer was erased meanwhile: nothing is sent or written).
@@ -21,27 +21,27 @@ def notify(customer: Customer, message: Message, *, key: str, purpose: delivery.
     run finds the claim and sends nothing twice. A send that fails releases
     the claim and raises, so the caller's retry sends it.
     """
-    route = delivery.route(customer, purpose, sms_opted_out=messages.sms_opted_out(customer.phone))
+    chosen = route(customer, purpose, sms_opted_out=consent.sms_opted_out(customer.phone))
     record = Interaction.outbound_message(
-        customer_id=customer.id, branch_id=customer.branch_id, channel=route.channel or customer.preferred_channel,
-        kind=kind, text=message.text, ref=ref, delivery="sent" if route.channel else "skipped",
-        reason=route.skip_reason,
+        customer_id=customer.id, branch_id=customer.branch_id, channel=chosen.channel or customer.preferred_channel,
+        kind=kind, text=message.text, ref=ref, delivery="sent" if chosen.channel else "skipped",
+        reason=chosen.skip_reason,
     )
     try:
         if not messages.claim(key, record):
             return "duplicate"
     except NotFound:
         return "gone"
-    if route.channel is None:
+    if chosen.channel is None:
         count("MessagesSkipped")
         return "skipped"
     from chalicelib import messaging
 
     try:
-        if route.channel == "sms":
-            messaging.send_sms(route.address or "", message.text, transactional=purpose is not delivery.Purpose.MARKETING)
+        if chosen.channel == "sms":
+            messaging.send_sms(chosen.address or "", message.text, transactional=purpose is not Purpose.MARKETING)
         else:
-            messaging.send_email(route.address or "", message.subject, message.text)
+            messaging.send_email(chosen.address or "", message.subject, message.text)
     except Exception:
         messages.release(key, record)
         raise

@@ -187,14 +187,14 @@ Found = tuple[Reminder, rules.Reachable, str, str | None]
 def _record(found: list[Found], report: RunReport, executions: _Executions,
             stop_list: dict[str, bool]) -> None:
     """Decide and record one page of reminders; hand the ones to send to the executions."""
-    from chalicelib.persistence import messages
+    from chalicelib.persistence import consent, messages
     if not found:
         return
     report.reminders_due += len(found)
     # The STOP list, for the numbers an SMS may go to; each number once per run.
     phones = {contact.phone for _, contact, _, _ in found if contact.preferred_channel != "email"} - set(stop_list)
     if phones:
-        found_on_list, requests = messages.sms_opted_out_among(phones)
+        found_on_list, requests = consent.sms_opted_out_among(phones)
         report.items_read += len(found_on_list)
         report.read_requests += requests
         stop_list.update({phone: phone in found_on_list for phone in phones})

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 def _complaint_changed(change: Change, old: Complaint | None, new: Complaint | None) -> None:
     from chalicelib.domain.clock import utcnow
-    from chalicelib.domain.delivery import Purpose
+    from chalicelib.domain.consent import Purpose
     from chalicelib.domain.messages import reference, render
     from chalicelib.persistence import customers
     from chalicelib.workflows import escalation

@@ -12,14 +12,14 @@ from typing import Any
 
 from chalicelib.config import settings
 from chalicelib.domain.clock import iso, utcnow
+from chalicelib.domain.consent import opt_out_change
 from chalicelib.domain.customers import normalize_phone
-from chalicelib.domain.sms_keywords import opt_out_change
 from chalicelib.observability import count, logger, metrics
 
 
 def handle(message: str) -> str:
     """Returns what was done: "opted_out", "opted_in", "ignored" or "invalid"."""
-    from chalicelib.persistence import messages
+    from chalicelib.persistence import consent
 
     try:
         body: Any = json.loads(message)
@@ -32,7 +32,7 @@ def handle(message: str) -> str:
         if change is None:
             outcome = "ignored"
         else:
-            messages.set_sms_opt_out(sender, change, at=iso(utcnow()), source="sms-reply")
+            consent.set_sms_opt_out(sender, change, at=iso(utcnow()), source="sms-reply")
             outcome = "opted_out" if change else "opted_in"
     logger().info("inbound sms", extra={"outcome": outcome})  # never the number or the text
     count(f"InboundSms_{outcome}")
