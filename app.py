@@ -8,7 +8,7 @@ import os
 
 from chalice import AuthResponse, Chalice, Cron, Rate
 
-from chalicelib.api import analytics, complaints, customers, http, meta, reminders
+from chalicelib.api import analytics, complaints, consent, customers, http, interactions, meta, reminders
 from chalicelib.api.middleware import http_middleware
 
 # configure_logs=False: Chalice would add a second, plain-text handler to the
@@ -26,8 +26,8 @@ def cognito_id_token(auth_request):  # type: ignore[no-untyped-def]
     return AuthResponse(routes=["*"], principal_id=principal.sub, context=principal_context(principal))
 
 
-http.register(app, cognito_id_token, customers.ROUTES + complaints.ROUTES + reminders.ROUTES
-              + analytics.ROUTES + meta.ROUTES)
+http.register(app, cognito_id_token, customers.ROUTES + interactions.ROUTES + consent.ROUTES + complaints.ROUTES
+              + reminders.ROUTES + analytics.ROUTES + meta.ROUTES)
 
 # The real stream ARN comes from infra/template.yaml (merged over what Chalice
 # packages); the local stack's pump calls this handler directly.
@@ -78,8 +78,8 @@ def _export_cron() -> Cron:
 @app.schedule(_export_cron(), name="analytics-export")
 def analytics_export(event):  # type: ignore[no-untyped-def]
     """The day's analytics export to S3 (yesterday's, or `detail.date` when POST /analytics/exports invoked it);
-    see chalicelib/workflows/analytics_export.py."""
-    from chalicelib.workflows.analytics_export import on_event
+    see chalicelib/workflows/analytics.py."""
+    from chalicelib.workflows.analytics import on_event
 
     return on_event(event.to_dict())
 

@@ -33,7 +33,7 @@ bench process's peak, moto's million items included; see _rss_mib):
 - floor: the export's own Scan (`export_source.scan_pages`, same segments and
   page size) turning each item into plain Python (`plain_item`) and doing
   nothing else with it: the read any export of these rows pays;
-- export: `chalicelib.workflows.analytics_export.export_day(day, run_id)`,
+- export: `chalicelib.workflows.analytics.export_day(day, run_id)`,
   exactly what the Lambda function runs (a re-run of the same day, as the
   Lambda's retry would be: new parts, the manifest switched, old parts
   deleted).
@@ -384,7 +384,7 @@ def probe(kind: str, day: date, run_id: str, profile: str | None = None) -> dict
     from chalicelib.config import settings
     from chalicelib.persistence import analytics_results, export_files, export_source, messages  # noqa: F401
     from chalicelib.persistence import raw as raw_values
-    from chalicelib.workflows import analytics_export
+    from chalicelib.workflows import analytics as analytics_export
 
     segments = settings().export_scan_segments
     rss_imported = _rss_mib()

@@ -376,7 +376,7 @@ class Population:
 
 def build_population(count: int, day: date, seed_value: int = SEED) -> Population:
     """`count` customers through the API's model and use case, their due items and the STOP list."""
-    from chalicelib.api.schemas import CustomerCreate
+    from chalicelib.api.customers_models import CustomerCreate
     from chalicelib.domain.access import Principal, Role, authorize
     from chalicelib.domain.clock import iso, new_id, utcnow
     from chalicelib.domain.reminders import DueItem
@@ -413,7 +413,7 @@ def build_population(count: int, day: date, seed_value: int = SEED) -> Populatio
             "language": "en" if rng.random() < ENGLISH else "id",
             "consent": consent,
         }
-        customer = customers.build(create, CustomerCreate.model_validate(body, strict=False).model_dump())
+        customer = customers.build(create, CustomerCreate.model_validate(body, strict=False).to_domain())
         made.append(customer)
         if rng.random() < ON_STOP_LIST:
             stop.append(customer.phone)

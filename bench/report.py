@@ -460,7 +460,7 @@ def _lambda_notes(r: ExportBench) -> list[str]:
             f"scan segment: EXPORT_SCAN_SEGMENTS threads inside one invocation overlap DynamoDB's latency but "
             "share one vCPU (the export's CPU does not shrink), so the split that scales is one invocation per "
             f"segment (Segment/TotalSegments = {needed} or more, each writing its own parts, the manifests written "
-            "once all segments are done); that needs a change in chalicelib/workflows/analytics_export.py.",
+            "once all segments are done); that needs a change in chalicelib/workflows/analytics.py.",
         ]
     else:
         notes += [

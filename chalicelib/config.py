@@ -119,7 +119,7 @@ AGGREGATES_CONFLICT_BACKOFF_MAX_SECONDS = 1.0
 ANALYTICS_WINDOW_DEFAULT_DAYS = 30
 ANALYTICS_WINDOW_MAX_DAYS = 366
 
-# Analytics export (chalicelib/workflows/analytics_export.py, docs/analytics.md)
+# Analytics export (chalicelib/workflows/analytics.py, docs/analytics.md)
 EXPORT_LOCAL_HOUR_DEFAULT = 2  # the daily export fires at 02:00 in TIMEZONE (EXPORT_LOCAL_HOUR), for yesterday
 EXPORT_PART_MAX_ROWS = 1_000_000  # a part is uploaded when it holds this many rows...
 EXPORT_PART_MAX_UNCOMPRESSED_BYTES = 128 * 1024 * 1024  # ...or this much JSON (~10-15 MB gzipped)

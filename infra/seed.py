@@ -51,7 +51,8 @@ def seed(count: int = 200, seed_value: int = 20261123) -> int:
     API runs; they are then written in batches (uniqueness is guaranteed here
     by construction), because moto makes each transaction copy the table.
     """
-    from chalicelib.api.schemas import CustomerCreate, InteractionCreate
+    from chalicelib.api.customers_models import CustomerCreate
+    from chalicelib.api.interactions_models import InteractionCreate
 
     rng = random.Random(seed_value)
     create = authorize(ADMIN, "customers.create")
@@ -79,7 +80,7 @@ def seed(count: int = 200, seed_value: int = 20261123) -> int:
             "language": "id" if rng.random() < 0.85 else "en",
             "consent": {"sms_marketing": {"value": rng.random() < 0.6, "source": "showroom-form"}},
         }
-        customer = customers.build(create, CustomerCreate.model_validate(body, strict=False).model_dump())
+        customer = customers.build(create, CustomerCreate.model_validate(body, strict=False).to_domain())
         if customer.phone in phones or customers_repo.find_by("phone", customer.phone):
             continue
         phones.add(customer.phone)
@@ -93,7 +94,7 @@ def seed(count: int = 200, seed_value: int = 20261123) -> int:
                 "summary": rng.choice(SUMMARIES),
                 "occurred_at": when,
             }, strict=False)
-            entry_made = interactions.build(add, customer.id, entry.model_dump())
+            entry_made = interactions.build(add, customer.id, entry.to_domain())
             entry_made.branch_id = customer.branch_id  # what the API's write stamps (per-branch counters)
             history.append(entry_made)
     customers_repo.load(made, history)

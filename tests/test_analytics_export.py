@@ -347,7 +347,7 @@ def test_the_job_refuses_a_day_out_of_range_and_keeps_the_latest_results(
         exported: dict[str, Any], day: str) -> None:
     """An invocation with any date (the API allows 2024-01-01 up to today only) changes nothing."""
     from chalicelib.persistence import analytics_results
-    from chalicelib.workflows import analytics_export
+    from chalicelib.workflows import analytics as analytics_export
 
     latest = (analytics_results.get_churn(BRANCH), analytics_results.get_anomalies(),
               analytics_results.get_insights())
@@ -362,7 +362,7 @@ def test_a_scheduled_run_of_a_requested_day_records_itself_not_the_request(
         stack: dict[str, str], exported: dict[str, Any]) -> None:
     from chalicelib.persistence import analytics_results
     from chalicelib.services.analytics import run_out
-    from chalicelib.workflows import analytics_export
+    from chalicelib.workflows import analytics as analytics_export
 
     assert exported["trigger"] == "api" and exported["requested_at"] is not None
     done = analytics_export.run(today(), trigger="schedule")
@@ -530,7 +530,7 @@ def test_a_run_that_fails_midway_leaves_the_previous_export_whole(
         stack: dict[str, str], exported: dict[str, Any], small_parts: None, monkeypatch: pytest.MonkeyPatch) -> None:
     from chalicelib.domain import analytics
     from chalicelib.persistence import export_files
-    from chalicelib.workflows import analytics_export
+    from chalicelib.workflows import analytics as analytics_export
 
     bucket = stack["EXPORT_BUCKET"]
     before = partitions(bucket, today())
@@ -560,7 +560,7 @@ def test_a_run_that_fails_while_switching_leaves_each_dataset_whole(
         as_user: Any) -> None:
     """Datasets switched before the failure show the new run, the others the previous one; none shows both."""
     from chalicelib.persistence import export_files
-    from chalicelib.workflows import analytics_export
+    from chalicelib.workflows import analytics as analytics_export
 
     bucket = stack["EXPORT_BUCKET"]
     previous = {d: rows(bucket, d, today())[0]["run_id"] for d in DATASETS}

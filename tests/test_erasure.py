@@ -97,7 +97,7 @@ def test_a_message_for_a_customer_being_erased_is_neither_sent_nor_recorded(agen
     from chalicelib.domain.consent import Purpose
     from chalicelib.domain.messages import render
     from chalicelib.persistence import customers
-    from chalicelib.workflows.notify import notify
+    from chalicelib.workflows.messages import notify
 
     customer = agent.new_customer()
     profile = customers.get(customer["id"])

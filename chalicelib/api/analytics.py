@@ -9,41 +9,50 @@ from __future__ import annotations
 
 import re
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING
 
 from chalicelib.api import cursors
 from chalicelib.api.http import Call, Reply, RouteSpec, View
 from chalicelib.domain.errors import NotFound
 
+if TYPE_CHECKING:
+    from chalicelib.api.analytics_models import (
+        AnalyticsSummaryQuery,
+        AnomalyQuery,
+        ChurnRiskQuery,
+        ExportRequest,
+        InsightsQuery,
+    )
+    from chalicelib.api.models import PageQuery
+
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-def _services() -> Any:
+def summary(call: Call[None, AnalyticsSummaryQuery]) -> Reply:
     from chalicelib.services import analytics
 
-    return analytics
-
-
-def summary(call: Call) -> Reply:
-    assert call.access is not None
     q = call.query
-    return Reply(_services().summary(call.access, q.branch, q.from_, q.to))
+    return Reply(analytics.summary(call.caller, q.branch, q.from_, q.to))
 
 
-def request_export(call: Call) -> Reply:
-    assert call.access is not None
-    run = _services().request_export(call.access, call.body.date)
+def request_export(call: Call[ExportRequest, None]) -> Reply:
+    from chalicelib.services import analytics
+
+    run = analytics.request_export(call.caller, call.body.date)
     return Reply(run, 202, {"Location": f"/analytics/exports/{run['date']}"})
 
 
-def list_exports(call: Call) -> Reply:
-    assert call.access is not None
-    scope = f"{call.access.operation}|exports"
-    items, next_key = _services().list_runs(call.query.limit, cursors.decode(call.query.cursor, scope))
+def list_exports(call: Call[None, PageQuery]) -> Reply:
+    from chalicelib.services import analytics
+
+    scope = f"{call.caller.operation}|exports"
+    items, next_key = analytics.list_runs(call.query.limit, cursors.decode(call.query.cursor, scope))
     return Reply({"items": items, "next_cursor": cursors.encode(next_key, scope)})
 
 
-def get_export(call: Call, day: str) -> Reply:
+def get_export(call: Call[None, None], day: str) -> Reply:
+    from chalicelib.services import analytics
+
     # YYYY-MM-DD only: fromisoformat also reads 20261202 and 2026-W49-3, which are not the run's address
     try:
         wanted = date.fromisoformat(day) if _DAY.fullmatch(day) else None
@@ -51,23 +60,26 @@ def get_export(call: Call, day: str) -> Reply:
         wanted = None
     if wanted is None:
         raise NotFound("No export of that date has been run.")
-    return Reply(_services().get_run(wanted))
+    return Reply(analytics.get_run(wanted))
 
 
-def churn_risk(call: Call) -> Reply:
-    assert call.access is not None
-    return Reply(_services().churn_risk(call.access, call.query.branch, call.query.limit))
+def churn_risk(call: Call[None, ChurnRiskQuery]) -> Reply:
+    from chalicelib.services import analytics
+
+    return Reply(analytics.churn_risk(call.caller, call.query.branch, call.query.limit))
 
 
-def insights(call: Call) -> Reply:
-    assert call.access is not None
-    return Reply(_services().insights(call.access, call.query.branch))
+def insights(call: Call[None, InsightsQuery]) -> Reply:
+    from chalicelib.services import analytics
+
+    return Reply(analytics.insights(call.caller, call.query.branch))
 
 
-def anomalies(call: Call) -> Reply:
-    assert call.access is not None
+def anomalies(call: Call[None, AnomalyQuery]) -> Reply:
+    from chalicelib.services import analytics
+
     q = call.query
-    return Reply(_services().anomalies(call.access, q.branch, q.from_, q.to, q.metric))
+    return Reply(analytics.anomalies(call.caller, q.branch, q.from_, q.to, q.metric))
 
 
 EXPORTS = "/analytics/exports"
@@ -75,22 +87,19 @@ ROUTES: list[tuple[RouteSpec, View]] = [
     (RouteSpec("GET", "/analytics/summary", "analytics.summary",
                "Real-time counts of a branch or of every branch: customers by stage (now), new customers, "
                "interactions, complaints (open now, opened, resolved, resolution time, SLA breaches) and messages "
-               "per day of a window (default the last 30 days)",
-               query="AnalyticsSummaryQuery", response="AnalyticsSummary", errors=(400, 401, 403)), summary),
+               "per day of a window (default the last 30 days)", response="AnalyticsSummary", errors=(400, 401, 403)), summary),
     (RouteSpec("POST", EXPORTS, "analytics.exports", "Export the snapshot of a date to S3 now (replaces that "
-               "date's export); runs in the background", 202, body="ExportRequest", response="ExportRunOut",
+               "date's export); runs in the background", 202, response="ExportRunOut",
                errors=(400, 401, 403, 409, 413, 415, 422, 503), headers=("Location",)), request_export),
-    (RouteSpec("GET", EXPORTS, "analytics.exports", "Export runs, newest date first, with rows, bytes and status",
-               query="PageQuery", response="ExportRunList", errors=(400, 401, 403)), list_exports),
+    (RouteSpec("GET", EXPORTS, "analytics.exports", "Export runs, newest date first, with rows, bytes and status", response="ExportRunList", errors=(400, 401, 403)), list_exports),
     (RouteSpec("GET", EXPORTS + "/{day}", "analytics.exports", "The latest export run of a date",
                response="ExportRunOut", errors=(401, 403, 404)), get_export),
     (RouteSpec("GET", "/analytics/churn-risk", "analytics.churn_risk", "Customers of a branch most at risk of "
-               "leaving, from the latest export, with the reasons", query="ChurnRiskQuery",
+               "leaving, from the latest export, with the reasons",
                response="ChurnRiskList", errors=(400, 401, 403)), churn_risk),
     (RouteSpec("GET", "/analytics/insights", "analytics.summary", "From the latest export: customers per RFM "
-               "segment and churn band, and complaint root causes of the recent weeks with the growing ones",
-               query="InsightsQuery", response="Insights", errors=(400, 401, 403)), insights),
+               "segment and churn band, and complaint root causes of the recent weeks with the growing ones", response="Insights", errors=(400, 401, 403)), insights),
     (RouteSpec("GET", "/analytics/anomalies", "analytics.anomalies", "Days whose complaint or interaction counts of "
                "a branch and category/channel are far from their recent norm (robust z-score), from the latest "
-               "export", query="AnomalyQuery", response="AnomalyList", errors=(400, 401, 403)), anomalies),
+               "export", response="AnomalyList", errors=(400, 401, 403)), anomalies),
 ]

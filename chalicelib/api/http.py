@@ -1,18 +1,26 @@
 """How a route becomes an endpoint: one wrapper for every view.
 
-A route is declared once as a `RouteSpec` (path, method, operation, models,
-statuses). The wrapper authorizes the operation (chalicelib.domain.access),
-parses the query string and the JSON body with the spec's models, runs the
-view, applies Idempotency-Key on POST, and turns every error into
-problem+json. The same specs generate /openapi.json.
+A route is declared once, as a `RouteSpec` (method, path, operation, statuses,
+response model) and its view, a function of a typed `Call[Body, Query]`. The
+view's annotation names its request models; they live beside the routes, in
+the capability's models module (`chalicelib/api/<capability>_models.py`,
+found by the view's module name), which is imported when one of its routes is
+first called (pydantic and the models cost cold-start time). The wrapper
+authorizes the operation (chalicelib.domain.access), parses the query string
+and the JSON body with those models, runs the view, applies Idempotency-Key
+on POST, and turns every error into problem+json. The same declarations
+generate /openapi.json.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from functools import cache
+from types import ModuleType, NoneType
+from typing import Any, Generic, TypeVar, get_args, get_type_hints
 
 from chalice import Chalice, Response
 from chalice.app import ChaliceAuthorizer, Request
@@ -35,9 +43,7 @@ class RouteSpec:
     operation: str | None  # None: public, no token needed
     summary: str
     status: int = 200
-    body: str | None = None  # name of a model in chalicelib.api.schemas
-    query: str | None = None
-    response: str | None = None
+    response: str | None = None  # for /openapi.json: a model of the capability's models module by name, or `<module>:<name>`
     errors: tuple[int, ...] = ()
     headers: tuple[str, ...] = ()  # response headers besides Content-Type
 
@@ -49,53 +55,75 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+BodyT = TypeVar("BodyT")
+QueryT = TypeVar("QueryT")
+
+
 @dataclass
-class Call:
-    """What a view gets: the request, parsed."""
+class Call(Generic[BodyT, QueryT]):
+    """What a view gets: the request, parsed into its body and query models (None: the route takes none)."""
 
     request: Request
-    access: Access | None
-    query: Any
-    body: Any
-    fields_sent: frozenset[str]
+    access: Access | None  # None on public routes only
+    query: QueryT
+    body: BodyT
+
+    @property
+    def caller(self) -> Access:
+        """Who is calling, and what they may do in this operation (every route with an operation has one)."""
+        if self.access is None:
+            raise RuntimeError("a public route has no caller")
+        return self.access
 
     def header(self, name: str) -> str | None:
         return self.request.headers.get(name.lower())
 
 
 View = Callable[..., Reply]
-ROUTES: list[RouteSpec] = []
+ROUTES: list[tuple[RouteSpec, View]] = []
 
 
-def _schemas() -> Any:
-    from chalicelib.api import schemas
+@dataclass(frozen=True)
+class Models:
+    """A view's request models (read from its `Call[Body, Query]` annotation) and its capability's models module."""
 
-    return schemas
+    body: Any  # a pydantic model class, or None
+    query: Any
+    module: ModuleType
 
 
-def _parse(request: Request, spec: RouteSpec) -> tuple[Any, Any, frozenset[str]]:
-    """Returns (query, body, fields sent in the body); raises a pydantic ValidationError."""
-    schemas = _schemas()
+@cache
+def models_of(view: View) -> Models:
+    """Imports the view's capability models (`<its module>_models`) and resolves its annotation against
+    them and the shared ones (chalicelib/api/models.py)."""
+    module = importlib.import_module(f"{view.__module__}_models")
+    shared = importlib.import_module("chalicelib.api.models")  # PageQuery and the like, for every capability
+    hints = get_type_hints(view, localns={**vars(shared), **vars(module)})
+    body, query = get_args(hints["call"])
+    return Models(None if body is NoneType else body, None if query is NoneType else query, module)
+
+
+def _parse(request: Request, view: View) -> tuple[Any, Any]:
+    """Returns (query, body) as the view's models; raises a pydantic ValidationError."""
+    models = models_of(view)
     query = None
     params = dict(request.query_params or {})
-    if spec.query:
-        query = getattr(schemas, spec.query).model_validate(params)
+    if models.query is not None:
+        query = models.query.model_validate(params)
     elif params:
         raise BadRequest("This route takes no query parameters.")
     body = None
-    sent: frozenset[str] = frozenset()
-    if spec.body:
+    if models.body is not None:
         content_type = (request.headers.get("content-type") or "application/json").split(";")[0].strip().lower()
         if content_type not in JSON_TYPES:
             raise UnsupportedMediaType("Send the body as application/json.")
         raw = request.raw_body or b""
         if not raw.strip():
             raise BadRequest("A JSON body is required.")
-        body = getattr(schemas, spec.body).model_validate_json(raw)
-        sent = frozenset(body.model_fields_set)
+        body = models.body.model_validate_json(raw)
     elif request.raw_body and request.raw_body.strip():
         raise BadRequest("This route takes no body.")
-    return query, body, sent
+    return query, body
 
 
 def _raw_bytes(request: Request) -> bytes:
@@ -126,12 +154,13 @@ def _run(app: Chalice, spec: RouteSpec, view: View, path_args: dict[str, Any]) -
             principal = principal_from_context(request.context.get("authorizer") or {})
             access = authorize(principal, spec.operation)
         try:
-            query, body, sent = _parse(request, spec)
+            query, body = _parse(request, view)
         except ValidationError as exc:
-            return problems.from_pydantic(exc, "query" if spec.query and not spec.body else "body")
+            models = models_of(view)
+            return problems.from_pydantic(exc, "query" if models.query is not None and models.body is None else "body")
 
         def work() -> dict[str, Any]:
-            reply = view(Call(request, access, query, body, sent), **path_args)
+            reply = view(Call(request, access, query, body), **path_args)
             headers = dict(reply.headers)
             payload = ""
             if reply.body is not None:
@@ -173,12 +202,12 @@ def _run(app: Chalice, spec: RouteSpec, view: View, path_args: dict[str, Any]) -
 
 def public_routes() -> frozenset[str]:
     """The route templates that need no token (/health, /openapi.json): the only answers that may be cached."""
-    return frozenset(spec.path for spec in ROUTES if spec.operation is None)
+    return frozenset(spec.path for spec, _ in ROUTES if spec.operation is None)
 
 
 def register(app: Chalice, authorizer: ChaliceAuthorizer, routes: list[tuple[RouteSpec, View]]) -> None:
     for spec, view in routes:
-        ROUTES.append(spec)
+        ROUTES.append((spec, view))
 
         def endpoint(*, _spec: RouteSpec = spec, _view: View = view, **path_args: Any) -> Response:
             return _run(app, _spec, _view, path_args)

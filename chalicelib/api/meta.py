@@ -9,7 +9,7 @@ from chalicelib.api.http import ROUTES as REGISTERED
 from chalicelib.api.http import Call, Reply, RouteSpec, View
 
 
-def health(call: Call) -> Reply:
+def health(call: Call[None, None]) -> Reply:
     return Reply({"status": "ok"})
 
 
@@ -20,7 +20,7 @@ def _document() -> dict[str, Any]:
     return build(REGISTERED)
 
 
-def openapi(call: Call) -> Reply:
+def openapi(call: Call[None, None]) -> Reply:
     return Reply(_document())
 
 

@@ -1,28 +1,28 @@
-"""OpenAPI 3.1 from the route specs and the pydantic models that validate requests."""
+"""OpenAPI 3.1 from the route declarations and the pydantic models that validate requests."""
 
 from __future__ import annotations
 
+import importlib
 import re
+from types import ModuleType
 from typing import Any
 
-from chalicelib.api import schemas
-from chalicelib.api.http import RouteSpec
+from chalicelib.api.http import RouteSpec, View, models_of
+from chalicelib.api.models import Problem
 from chalicelib.api.problems import PROBLEM_JSON, STATUSES
 
 REF = "#/components/schemas/{model}"
 
 
-def _schema(model_name: str, components: dict[str, Any], mode: str) -> dict[str, Any]:
-    model = getattr(schemas, model_name)
+def _schema(model: Any, components: dict[str, Any], mode: str) -> dict[str, Any]:
     schema = model.model_json_schema(ref_template=REF, mode=mode)
     for name, definition in schema.pop("$defs", {}).items():
         components.setdefault(name, definition)
-    components[model_name] = schema
-    return {"$ref": REF.format(model=model_name)}
+    components[model.__name__] = schema
+    return {"$ref": REF.format(model=model.__name__)}
 
 
-def _query_parameters(model_name: str, components: dict[str, Any]) -> list[dict[str, Any]]:
-    model = getattr(schemas, model_name)
+def _query_parameters(model: Any, components: dict[str, Any]) -> list[dict[str, Any]]:
     schema = model.model_json_schema(ref_template=REF, mode="validation")
     for name, definition in schema.pop("$defs", {}).items():
         components.setdefault(name, definition)
@@ -33,7 +33,16 @@ def _query_parameters(model_name: str, components: dict[str, Any]) -> list[dict[
     ]
 
 
-def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
+def _response_model(name: str, capability_models: ModuleType) -> Any:
+    """A model of the route's own capability by name, or of another one as `<module>:<name>`
+    (e.g. `customers_models:CustomerOut`, for a route that answers with a customer)."""
+    module_name, _, model_name = name.rpartition(":")
+    module = importlib.import_module(f"chalicelib.api.{module_name}") if module_name else capability_models
+    return getattr(module, model_name)
+
+
+def _operation(spec: RouteSpec, view: View, components: dict[str, Any]) -> dict[str, Any]:
+    models = models_of(view)
     op: dict[str, Any] = {
         "operationId": f"{spec.method.lower()}_{(spec.operation or spec.summary).replace('.', '_').replace(' ', '_')}",
         "summary": spec.summary,
@@ -47,8 +56,8 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
         op["security"] = []
     for name in re.findall(r"{(\w+)}", spec.path):
         op["parameters"].append({"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}})
-    if spec.query:
-        op["parameters"] += _query_parameters(spec.query, components)
+    if models.query is not None:
+        op["parameters"] += _query_parameters(models.query, components)
     if spec.method == "PATCH":
         op["parameters"].append({"name": "If-Match", "in": "header", "required": False,
                                  "description": "ETag of the version you read; required (428 without it)",
@@ -57,13 +66,14 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
         op["parameters"].append({"name": "Idempotency-Key", "in": "header", "required": False,
                                  "description": "Same key and body within 24 h: the first response again",
                                  "schema": {"type": "string", "minLength": 1, "maxLength": 128}})
-    if spec.body:
-        body_schema = _schema(spec.body, components, "validation")
+    if models.body is not None:
+        body_schema = _schema(models.body, components, "validation")
         types = ["application/json"] + (["application/merge-patch+json"] if spec.method == "PATCH" else [])
         op["requestBody"] = {"required": True, "content": {t: {"schema": body_schema} for t in types}}
     ok: dict[str, Any] = {"description": spec.summary}
     if spec.response:
-        ok["content"] = {"application/json": {"schema": _schema(spec.response, components, "serialization")}}
+        response = _response_model(spec.response, models.module)
+        ok["content"] = {"application/json": {"schema": _schema(response, components, "serialization")}}
     elif spec.path == "/openapi.json":
         ok["content"] = {"application/json": {"schema": {"type": "object"}}}
     if spec.headers:
@@ -77,12 +87,12 @@ def _operation(spec: RouteSpec, components: dict[str, Any]) -> dict[str, Any]:
     return op
 
 
-def build(routes: list[RouteSpec]) -> dict[str, Any]:
+def build(routes: list[tuple[RouteSpec, View]]) -> dict[str, Any]:
     components: dict[str, Any] = {}
-    _schema("Problem", components, "serialization")
+    _schema(Problem, components, "serialization")
     paths: dict[str, Any] = {}
-    for spec in routes:
-        paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec, components)
+    for spec, view in routes:
+        paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec, view, components)
     return {
         "openapi": "3.1.0",
         "info": {

@@ -7,7 +7,6 @@ Domain errors map to statuses in one table; Chalice's own error bodies (415,
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from typing import Any
 
 from chalice import Response
@@ -91,16 +90,18 @@ def from_error(error: E.DomainError) -> Response:
 UNNAMED = "*"  # stands for a name the caller chose (an unknown field, a map key): never echoed
 
 
-@lru_cache(maxsize=1)
 def _declared_names() -> frozenset[str]:
-    """Every field name (and alias) of the request models: the only names an error may repeat."""
-    from chalicelib.api import schemas
+    """Every field name (and alias) of the request models loaded: the only names an error may repeat.
+    (The model that failed is among them: its capability's models were imported to validate.)"""
+    from chalicelib.api.models import Input
 
     names: set[str] = set()
-    for model in vars(schemas).values():
-        if isinstance(model, type) and issubclass(model, schemas.Input):
-            for name, info in model.model_fields.items():
-                names.update(n for n in (name, info.alias) if n)
+    models: list[type[Input]] = [Input]
+    while models:
+        model = models.pop()
+        models.extend(model.__subclasses__())
+        for name, info in model.model_fields.items():
+            names.update(n for n in (name, info.alias) if n)
     return frozenset(names)
 
 

@@ -1,41 +1,41 @@
-"""Routes of the reminders area: a customer's due items (what the daily job reminds them of)."""
+"""Routes of reminders: a customer's due items, what the daily job reminds them of
+(models: chalicelib/api/reminders_models.py)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from chalicelib.api.http import Call, Reply, RouteSpec, View
 
+if TYPE_CHECKING:
+    from chalicelib.api.reminders_models import DueItemCreate
 
-def _services() -> Any:
+
+def add_due_item(call: Call[DueItemCreate, None], customer_id: str) -> Reply:
     from chalicelib.services import reminders
 
-    return reminders
-
-
-def add_due_item(call: Call, customer_id: str) -> Reply:
-    assert call.access is not None
-    item = _services().add(call.access, customer_id, call.body.model_dump())
+    item = reminders.add(call.caller, customer_id, call.body.to_domain())
     return Reply(item.to_dict(), 201, {"Location": f"/customers/{customer_id}/due-items/{item.id}"})
 
 
-def list_due_items(call: Call, customer_id: str) -> Reply:
-    assert call.access is not None
-    return Reply({"items": [d.to_dict() for d in _services().list_for(call.access, customer_id)]})
+def list_due_items(call: Call[None, None], customer_id: str) -> Reply:
+    from chalicelib.services import reminders
+
+    return Reply({"items": [d.to_dict() for d in reminders.list_for(call.caller, customer_id)]})
 
 
-def delete_due_item(call: Call, customer_id: str, item_id: str) -> Reply:
-    assert call.access is not None
-    _services().delete(call.access, customer_id, item_id)
+def delete_due_item(call: Call[None, None], customer_id: str, item_id: str) -> Reply:
+    from chalicelib.services import reminders
+
+    reminders.delete(call.caller, customer_id, item_id)
     return Reply(None, 204)
 
 
 DUE = "/customers/{customer_id}/due-items"
 ROUTES: list[tuple[RouteSpec, View]] = [
     (RouteSpec("POST", DUE, "due_items.create", "Record something falling due (service, installment, warranty, "
-               "contract...): reminded 7 days, 1 day and on the day before", 201,
-               body="DueItemCreate", response="DueItemOut", errors=(400, 401, 403, 404, 409, 413, 415, 422),
-               headers=("Location",)), add_due_item),
+               "contract...): reminded 7 days, 1 day and on the day before", 201, response="DueItemOut",
+               errors=(400, 401, 403, 404, 409, 413, 415, 422), headers=("Location",)), add_due_item),
     (RouteSpec("GET", DUE, "due_items.list", "A customer's due items, soonest first", response="DueItemList",
                errors=(400, 401, 403, 404)), list_due_items),
     (RouteSpec("DELETE", DUE + "/{item_id}", "due_items.delete", "Delete a due item (no more reminders)", 204,

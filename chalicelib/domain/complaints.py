@@ -66,6 +66,27 @@ NEXT: dict[str, tuple[str, ...]] = {
 UNRESOLVED = (Status.OPEN.value, Status.ACKNOWLEDGED.value, Status.IN_PROGRESS.value)
 
 
+@dataclass(frozen=True)
+class NewComplaint:
+    """A complaint as staff open it (values checked); routing, deadlines and times are the CRM's."""
+
+    category: str
+    severity: str
+    subject: str
+    description: str
+    ref: str | None = None
+
+
+@dataclass(frozen=True)
+class ComplaintChanges:
+    """What a PATCH asks for: the fields in `sent` change (a status move, an assignee, a resolution note)."""
+
+    sent: frozenset[str]
+    status: str | None = None
+    assignee: str | None = None
+    resolution_note: str | None = None
+
+
 @dataclass
 class HistoryEntry:
     at: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -29,6 +30,18 @@ class InteractionKind(StrEnum):
     SERVICE_TALK = "service_talk"
     COMPLAINT_FOLLOWUP = "complaint_followup"
     OTHER = "other"
+
+
+@dataclass(frozen=True)
+class NewInteraction:
+    """An interaction as staff record it (values checked); the CRM adds id, staff and times."""
+
+    channel: str
+    direction: str
+    kind: str
+    summary: str
+    occurred_at: datetime | None = None  # None: now
+    ref: str | None = None
 
 
 @dataclass

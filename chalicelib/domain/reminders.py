@@ -43,6 +43,17 @@ class DueKind(StrEnum):
     CUSTOM = "custom"
 
 
+@dataclass(frozen=True)
+class NewDueItem:
+    """A due item as staff record it (values checked); the CRM adds id, creator and time."""
+
+    kind: str
+    title: str
+    due_date: str  # YYYY-MM-DD
+    amount: float | None = None
+    ref: str | None = None
+
+
 @dataclass
 class DueItem:
     """Something of the customer's that falls due on `due_date` (YYYY-MM-DD, the deployment's calendar)."""

@@ -6,9 +6,11 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.config import STALE_READ_ATTEMPTS
+from chalicelib.domain.complaints import Complaint
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.interactions import Interaction
+from chalicelib.persistence import complaints
 from chalicelib.persistence import customers as customers_repo
 from chalicelib.persistence.errors import translated
 from chalicelib.persistence.paging import RawKey, query_page
@@ -154,17 +156,13 @@ def history_page(
 
 def timeline_page(
     customer_id: str, *, limit: int, start_key: RawKey | None
-) -> tuple[Customer | None, list[dict[str, object]], RawKey | None]:
-    """Everything that happened with a customer, newest first, each entry with its `type`."""
-    from chalicelib.domain.clock import utcnow
-    from chalicelib.persistence import complaints
-
+) -> tuple[Customer | None, list[Interaction | Complaint], RawKey | None]:
+    """Everything that happened with a customer, newest first."""
     customer, items, next_key = _owned_page(customer_id, index_name="timeline", limit=limit, start_key=start_key)
-    now = utcnow()
-    entries = []
+    entries: list[Interaction | Complaint] = []
     for x in items:
         if isinstance(x, InteractionItem):
-            entries.append(from_item(x).to_timeline_item())
+            entries.append(from_item(x))
         elif isinstance(x, ComplaintItem):
-            entries.append(complaints.from_item(x).to_timeline_item(now))
+            entries.append(complaints.from_item(x))
     return customer, entries, next_key

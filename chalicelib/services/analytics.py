@@ -62,7 +62,7 @@ def summary(access: Access, branch: str | None, first: date | None, last: date |
 
 
 def request_export(access: Access, day: date) -> dict[str, Any]:
-    from chalicelib.workflows import analytics_export
+    from chalicelib.workflows import analytics as analytics_export
 
     return run_out(analytics_export.request(day, access.principal.sub))
 

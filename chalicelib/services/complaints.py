@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from chalicelib.config import STALE_READ_ATTEMPTS
 from chalicelib.domain import complaints as rules
 from chalicelib.domain.access import Access
 from chalicelib.domain.clock import is_id, iso, new_id, utcnow
-from chalicelib.domain.complaints import Complaint, HistoryEntry
+from chalicelib.domain.complaints import Complaint, ComplaintChanges, HistoryEntry, NewComplaint
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import Forbidden, NotFound, StaleRead
 from chalicelib.domain.versions import require_if_match
@@ -17,11 +15,11 @@ from chalicelib.persistence.paging import RawKey
 from chalicelib.services import customers
 
 
-def open_case(access: Access, customer_id: str, data: dict[str, Any]) -> Complaint:
+def open_case(access: Access, customer_id: str, new: NewComplaint) -> Complaint:
     """The complaint is stamped with the customer's branch, which its write checks: a customer moved
     meanwhile is read again (and then may be out of the caller's reach: 404), one erased meanwhile is a 404."""
     for _ in range(STALE_READ_ATTEMPTS):
-        complaint = _new_case(access, customers.get(access, customer_id), data)
+        complaint = _new_case(access, customers.get(access, customer_id), new)
         try:
             repo.create(complaint)
         except StaleRead:
@@ -30,31 +28,28 @@ def open_case(access: Access, customer_id: str, data: dict[str, Any]) -> Complai
     raise StaleRead("The customer kept changing; retry.")
 
 
-def _new_case(access: Access, customer: Customer, data: dict[str, Any]) -> Complaint:
+def _new_case(access: Access, customer: Customer, new: NewComplaint) -> Complaint:
     now = utcnow()
     stamp = iso(now)
-    severity = data["severity"].value
-    ack_due, resolve_due = rules.deadlines(severity, now)
-    category = data["category"].value
-    complaint = Complaint(
+    ack_due, resolve_due = rules.deadlines(new.severity, now)
+    return Complaint(
         id=new_id(now),
         customer_id=customer.id,
         branch_id=customer.branch_id,
-        category=category,
-        department=rules.DEPARTMENT_OF[category],
-        severity=severity,
-        subject=data["subject"],
-        description=data["description"],
+        category=new.category,
+        department=rules.DEPARTMENT_OF[new.category],
+        severity=new.severity,
+        subject=new.subject,
+        description=new.description,
         status=rules.Status.OPEN.value,
         created_at=stamp,
         updated_at=stamp,
         created_by=access.principal.sub,
         ack_due_at=ack_due,
         resolve_due_at=resolve_due,
-        ref=data.get("ref"),
+        ref=new.ref,
         history=[HistoryEntry(at=stamp, by=access.principal.sub, change="created", to_value="open")],
     )
-    return complaint
 
 
 def get(access: Access, complaint_id: str) -> Complaint:
@@ -65,17 +60,18 @@ def get(access: Access, complaint_id: str) -> Complaint:
     return complaint
 
 
-def update(access: Access, complaint_id: str, if_match: str | None, patch: dict[str, Any]) -> Complaint:
+def update(access: Access, complaint_id: str, if_match: str | None, changes: ComplaintChanges) -> Complaint:
     current = get(access, complaint_id)
     require_if_match(if_match, current.version, "complaint")
     now = utcnow()
     by = access.principal.sub
     updated = current
-    for name in ("assignee", "resolution_note"):
-        if name in patch:
-            updated = rules.set_field(updated, name, patch[name], by=by, now=now)
-    if "status" in patch and patch["status"].value != updated.status:
-        updated = rules.transition(updated, patch["status"].value, by=by, now=now)
+    if "assignee" in changes.sent:
+        updated = rules.set_field(updated, "assignee", changes.assignee, by=by, now=now)
+    if "resolution_note" in changes.sent:
+        updated = rules.set_field(updated, "resolution_note", changes.resolution_note, by=by, now=now)
+    if changes.status is not None and changes.status != updated.status:
+        updated = rules.transition(updated, changes.status, by=by, now=now)
     if updated is current:
         return current
     updated.updated_at = iso(now)

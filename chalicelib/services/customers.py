@@ -11,8 +11,8 @@ from chalicelib.config import ATTRIBUTES_MAX_ITEMS, ERASURE_BEGIN_ATTEMPTS, sett
 from chalicelib.domain import customers as rules
 from chalicelib.domain.access import Access
 from chalicelib.domain.clock import is_id, iso, new_id, utcnow
-from chalicelib.domain.consent import Consent
-from chalicelib.domain.customers import Customer, Erasure
+from chalicelib.domain.consent import recorded
+from chalicelib.domain.customers import Customer, CustomerChanges, Erasure, NewCustomer
 from chalicelib.domain.errors import (
     BadRequest,
     Conflict,
@@ -28,27 +28,9 @@ from chalicelib.persistence import customers as repo
 from chalicelib.persistence import erasure
 from chalicelib.persistence.paging import RawKey
 
-_SCALAR_FIELDS = ("name", "phone", "email", "birthday", "gender", "address", "city",
-                  "branch_id", "lifecycle_stage", "preferred_channel", "language")
-
-
-def _text(value: Any) -> Any:
-    """Enums and dates as the strings we store."""
-    if value is None:
-        return None
-    if hasattr(value, "value"):
-        return value.value
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    return value
-
-
-def _consents(given: dict[str, Any] | None, now: str, current: dict[str, Consent]) -> dict[str, Consent]:
-    result = dict(current)
-    for topic, entry in (given or {}).items():
-        if entry is not None:
-            result[topic] = Consent(value=bool(entry["value"]), at=now, source=entry["source"])
-    return result
+# Fields a merge patch sets as they are (tags, consent and attributes have rules of their own).
+_PLAIN_FIELDS = ("name", "phone", "email", "birthday", "gender", "address", "city",
+                 "branch_id", "lifecycle_stage", "preferred_channel", "language")
 
 
 def _named_to_whom_may_see(access: Access, error: ContactInUse) -> Conflict | ContactInUse:
@@ -67,8 +49,8 @@ def _require_reachable(customer: Customer) -> None:
         raise ValidationFailed([FieldError("preferred_channel", problem)])
 
 
-def create(access: Access, data: dict[str, Any]) -> Customer:
-    customer = build(access, data)
+def create(access: Access, new: NewCustomer) -> Customer:
+    customer = build(access, new)
     _require_reachable(customer)
     try:
         repo.create(customer)
@@ -77,35 +59,34 @@ def create(access: Access, data: dict[str, Any]) -> Customer:
     return customer
 
 
-def build(access: Access, data: dict[str, Any]) -> Customer:
+def build(access: Access, new: NewCustomer) -> Customer:
     """A new customer from validated input, checked against the caller's branch; not stored yet."""
-    branch = data.get("branch_id") or access.principal.branch
+    branch = new.branch_id or access.principal.branch
     if not branch:
         raise ValidationFailed([FieldError("branch_id", "is required for callers without a branch")])
     access.check_target_branch(branch)
     now = utcnow()
     stamp = iso(now)
-    customer = Customer(
+    return Customer(
         id=new_id(now),
-        name=data["name"],
-        phone=data["phone"],
-        email=data.get("email"),
-        birthday=_text(data.get("birthday")),
-        gender=_text(data.get("gender")),
-        address=data.get("address"),
-        city=data.get("city"),
+        name=new.name,
+        phone=new.phone,
+        email=new.email,
+        birthday=new.birthday,
+        gender=new.gender,
+        address=new.address,
+        city=new.city,
         branch_id=branch,
-        lifecycle_stage=_text(data["lifecycle_stage"]),
-        tags=list(data.get("tags") or []),
-        preferred_channel=_text(data["preferred_channel"]),
-        language=_text(data["language"]),
-        consent=_consents(data.get("consent"), stamp, {}),
-        attributes=dict(data.get("attributes") or {}),
+        lifecycle_stage=new.lifecycle_stage,
+        tags=list(new.tags),
+        preferred_channel=new.preferred_channel,
+        language=new.language,
+        consent=recorded(new.consent, stamp, {}),
+        attributes=dict(new.attributes),
         created_at=stamp,
         updated_at=stamp,
         version=1,
     )
-    return customer
 
 
 def get(access: Access, customer_id: str) -> Customer:
@@ -116,43 +97,34 @@ def get(access: Access, customer_id: str) -> Customer:
     return customer
 
 
-def update(access: Access, customer_id: str, if_match: str | None, patch: dict[str, Any]) -> Customer:
+def update(access: Access, customer_id: str, if_match: str | None, changes: CustomerChanges) -> Customer:
+    """A JSON merge patch, made only to the version named in If-Match."""
     current = get(access, customer_id)
     require_if_match(if_match, current.version, "customer")
-    changes: dict[str, Any] = {k: _text(patch[k]) for k in _SCALAR_FIELDS if k in patch}
-    if "branch_id" in changes:
-        access.check_target_branch(changes["branch_id"])
-    if "tags" in patch:
-        changes["tags"] = list(dict.fromkeys(patch["tags"] or []))
-    if "attributes" in patch:
+    fields: dict[str, Any] = {name: getattr(changes, name) for name in _PLAIN_FIELDS if name in changes.sent}
+    if "branch_id" in fields:
+        access.check_target_branch(fields["branch_id"])
+    if "tags" in changes.sent:
+        fields["tags"] = list(changes.tags or ())
+    if "attributes" in changes.sent:
         merged = dict(current.attributes)
-        for key, value in (patch["attributes"] or {}).items():
+        for key, value in (changes.attributes or {}).items():
             if value is None:
                 merged.pop(key, None)
             else:
                 merged[key] = value
         if len(merged) > ATTRIBUTES_MAX_ITEMS:
             raise ValidationFailed([FieldError("attributes", f"may hold at most {ATTRIBUTES_MAX_ITEMS} entries")])
-        changes["attributes"] = merged
+        fields["attributes"] = merged
     now = iso(utcnow())
-    if "consent" in patch:
-        changes["consent"] = _consents(patch["consent"], now, current.consent)
-    updated = replace(current, **changes, updated_at=now, version=current.version + 1)
+    if "consent" in changes.sent:
+        fields["consent"] = recorded(changes.consent or {}, now, current.consent)
+    updated = replace(current, **fields, updated_at=now, version=current.version + 1)
     _require_reachable(updated)
     try:
         repo.update(current, updated)
     except ContactInUse as error:
         raise _named_to_whom_may_see(access, error) from None
-    return updated
-
-
-def set_consent(access: Access, customer_id: str, given: dict[str, Any]) -> Customer:
-    """Record marketing consent per topic, stamped now, with its source. Last write wins per topic."""
-    current = get(access, customer_id)
-    now = iso(utcnow())
-    updated = replace(current, consent=_consents(given, now, current.consent), updated_at=now,
-                      version=current.version + 1)
-    repo.update(current, updated)
     return updated
 
 

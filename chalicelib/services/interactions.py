@@ -2,41 +2,39 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
-
 from chalicelib.domain.access import Access
 from chalicelib.domain.clock import is_id, iso, new_id, utcnow
+from chalicelib.domain.complaints import Complaint
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import NotFound
-from chalicelib.domain.interactions import Interaction
+from chalicelib.domain.interactions import Interaction, NewInteraction
 from chalicelib.persistence import interactions as repo
 from chalicelib.persistence.paging import RawKey
 
 
-def add(access: Access, customer_id: str, data: dict[str, Any]) -> Interaction:
+def add(access: Access, customer_id: str, new: NewInteraction) -> Interaction:
     if not is_id(customer_id):
         raise NotFound("No such record.")
-    interaction = build(access, customer_id, data)
+    interaction = build(access, customer_id, new)
     repo.add(interaction, access.branch, likely_branch=access.principal.branch)
     return interaction
 
 
-def build(access: Access, customer_id: str, data: dict[str, Any]) -> Interaction:
+def build(access: Access, customer_id: str, new: NewInteraction) -> Interaction:
     """A new interaction from validated input; not stored yet."""
     now = utcnow()
-    occurred: datetime = data.get("occurred_at") or now
+    occurred = new.occurred_at or now
     return Interaction(
         id=new_id(occurred),
         customer_id=customer_id,
-        channel=data["channel"].value,
-        direction=data["direction"].value,
-        kind=data["kind"].value,
-        summary=data["summary"],
+        channel=new.channel,
+        direction=new.direction,
+        kind=new.kind,
+        summary=new.summary,
         staff_id=access.principal.sub,  # from the token, never from the body
         occurred_at=iso(occurred),
         created_at=iso(now),
-        ref=data.get("ref"),
+        ref=new.ref,
     )
 
 
@@ -55,7 +53,8 @@ def history(access: Access, customer_id: str, limit: int, start_key: RawKey | No
     return items, next_key
 
 
-def timeline(access: Access, customer_id: str, limit: int, start_key: RawKey | None) -> tuple[list[dict[str, Any]], RawKey | None]:
+def timeline(access: Access, customer_id: str, limit: int,
+             start_key: RawKey | None) -> tuple[list[Interaction | Complaint], RawKey | None]:
     if not is_id(customer_id):
         raise NotFound("No such record.")
     profile, items, next_key = repo.timeline_page(customer_id, limit=limit, start_key=start_key)

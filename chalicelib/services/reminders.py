@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from chalicelib.config import DUE_ITEMS_MAX_PER_CUSTOMER, STALE_READ_ATTEMPTS
 from chalicelib.domain.access import Access
 from chalicelib.domain.clock import is_id, iso, new_id, utcnow
 from chalicelib.domain.errors import Conflict, NotFound, StaleRead
-from chalicelib.domain.reminders import DueItem
+from chalicelib.domain.reminders import DueItem, NewDueItem
 from chalicelib.persistence import reminders as repo
 from chalicelib.services import customers
 
 
-def add(access: Access, customer_id: str, data: dict[str, Any]) -> DueItem:
+def add(access: Access, customer_id: str, new: NewDueItem) -> DueItem:
     """GetItem (the profile: access, branch, contact data) + Query (count) + TransactWriteItems.
 
     The item keeps a copy of the profile's contact data, written only if the profile is still that
@@ -24,7 +22,7 @@ def add(access: Access, customer_id: str, data: dict[str, Any]) -> DueItem:
         if repo.count_for(customer.id) >= DUE_ITEMS_MAX_PER_CUSTOMER:
             raise Conflict(f"A customer can have at most {DUE_ITEMS_MAX_PER_CUSTOMER} due items; "
                            "delete old ones first.")
-        item = _new_item(access, customer.id, data)
+        item = _new_item(access, customer.id, new)
         try:
             repo.create(item, customer)
         except StaleRead:
@@ -33,19 +31,18 @@ def add(access: Access, customer_id: str, data: dict[str, Any]) -> DueItem:
     raise StaleRead("The customer kept changing; retry.")
 
 
-def _new_item(access: Access, customer_id: str, data: dict[str, Any]) -> DueItem:
+def _new_item(access: Access, customer_id: str, new: NewDueItem) -> DueItem:
     now = utcnow()
-    amount = data.get("amount")
     return DueItem(
         id=new_id(now),
         customer_id=customer_id,
-        kind=data["kind"].value,
-        title=data["title"],
-        due_date=data["due_date"].isoformat(),
+        kind=new.kind,
+        title=new.title,
+        due_date=new.due_date,
         created_at=iso(now),
         created_by=access.principal.sub,  # from the token, never from the body
-        amount=float(amount) if amount is not None else None,
-        ref=data.get("ref"),
+        amount=float(new.amount) if new.amount is not None else None,
+        ref=new.ref,
     )
 
 

@@ -9,7 +9,7 @@ Powertools batch processing reports failures per record, so a failing record
 is retried alone (and lands in the dead-letter queue after the event source
 mapping's retries) while the rest of the batch goes on. Every side effect is
 idempotent: the escalation execution is named after the complaint, and each
-customer message is claimed once per key (chalicelib.workflows.notify). Every
+customer message is claimed once per key (chalicelib.workflows.messages). Every
 record also moves the real-time aggregates (chalicelib/domain/aggregates.py),
 exactly once per record (chalicelib/persistence/aggregates.py).
 """
@@ -32,7 +32,7 @@ def _complaint_changed(change: Change, old: Complaint | None, new: Complaint | N
     from chalicelib.domain.messages import reference, render
     from chalicelib.persistence import customers
     from chalicelib.workflows import escalation
-    from chalicelib.workflows.notify import notify
+    from chalicelib.workflows.messages import notify
 
     if new is None:  # erased with its customer: its escalation has nobody to escalate
         if old is not None and escalation.stop(old.id, error="ComplaintErased",

@@ -1,0 +1,267 @@
+"""Request and response models of analytics: live counts, the warehouse export and its analyses."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+
+from chalicelib import config as C
+from chalicelib.api.models import BranchId, Input, QueryInput, in_years_2000_to_2099, limit_of
+from chalicelib.config import settings
+
+
+def _yyyy_mm_dd(value: Any) -> Any:
+    """Query dates as YYYY-MM-DD only (the lax date type would take a number of seconds too)."""
+    if not isinstance(value, str) or not re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        raise ValueError("must be a date YYYY-MM-DD")
+    return value
+
+
+QueryDate = Annotated[date, BeforeValidator(_yyyy_mm_dd), AfterValidator(in_years_2000_to_2099)]
+
+
+class AnalyticsSummaryQuery(QueryInput):
+    """Local dates (settings().timezone), both included; default: the last 30 days ending today."""
+
+    branch: BranchId | None = None
+    from_: QueryDate | None = Field(default=None, alias="from", description="first day (YYYY-MM-DD)")
+    to: QueryDate | None = Field(default=None, description=f"last day (YYYY-MM-DD), default today; a window "
+                                   f"is at most {C.ANALYTICS_WINDOW_MAX_DAYS} days")
+
+
+class SummaryWindow(BaseModel):
+    from_: str = Field(alias="from")
+    to: str
+    days: int
+    timezone: str
+
+
+class SummaryDayCount(BaseModel):
+    date: str
+    n: int
+
+
+class SummaryNewCustomers(BaseModel):
+    total: int
+    per_day: list[SummaryDayCount]
+
+
+class SummaryInteractionsDay(BaseModel):
+    date: str
+    n: int
+    by_channel: dict[str, int]
+
+
+class SummaryInteractions(BaseModel):
+    total: int = Field(description="interactions recorded by staff (the CRM's own messages are under notifications)")
+    by_channel: dict[str, int]
+    per_day: list[SummaryInteractionsDay]
+
+
+class SummaryOpenComplaints(BaseModel):
+    department: str
+    severity: str
+    n: int
+
+
+class SummaryHistogramBucket(BaseModel):
+    le_hours: float | None = Field(description="upper bound in hours (the previous bucket's bound excluded); "
+                                   "null: longer than every bound")
+    n: int
+
+
+class SummaryResolutionHours(BaseModel):
+    count: int
+    mean: float | None
+    p50: float | None = Field(description="upper bound of the bucket where the cumulative count reaches half; "
+                              "null if none or past the last bound")
+    p90: float | None = Field(description="as p50, for 90%")
+    histogram: list[SummaryHistogramBucket]
+
+
+class SummaryComplaints(BaseModel):
+    open_total: int = Field(description="not resolved yet, now")
+    open_by_department_severity: list[SummaryOpenComplaints]
+    opened: int
+    resolved: int
+    opened_per_day: list[SummaryDayCount]
+    resolved_per_day: list[SummaryDayCount]
+    resolution_hours: SummaryResolutionHours = Field(description="complaints resolved in the window")
+    sla_breaches: int
+    sla_breaches_by_department: dict[str, int] = Field(description="by the day of the first deadline missed")
+
+
+class SummaryMessageTotals(BaseModel):
+    sent: int
+    pending: int = Field(description="decided, waiting to be sent")
+    failed: int
+    skipped: int
+    skipped_by_reason: dict[str, int]
+
+
+class SummaryMessagesDay(SummaryMessageTotals):
+    date: str
+
+
+class SummaryMessageCounts(SummaryMessageTotals):
+    per_day: list[SummaryMessagesDay] = Field(description="by the day the message was decided")
+
+
+class SummaryNotifications(SummaryMessageCounts):
+    reminders: SummaryMessageCounts = Field(description="birthday greetings and due-date reminders")
+    complaint_updates: SummaryMessageCounts
+
+
+class AnalyticsSummary(BaseModel):
+    """Counts only: no personal data."""
+
+    window: SummaryWindow
+    branch: str | None = Field(description="null: every branch")
+    customers_by_stage: dict[str, int] = Field(description="now")
+    customers_total: int = Field(description="now")
+    new_customers: SummaryNewCustomers
+    interactions: SummaryInteractions
+    complaints: SummaryComplaints
+    notifications: SummaryNotifications
+
+
+# ---------------------------------------------------------------------------- analytics: export runs, churn, anomalies
+
+def _export_date(value: date) -> date:
+    from zoneinfo import ZoneInfo
+
+    from chalicelib.domain.exports import exportable
+
+    if not exportable(value, datetime.now(ZoneInfo(settings().timezone)).date()):
+        raise ValueError(f"must be between {C.EXPORT_EARLIEST_DATE} and today")
+    return value
+
+
+ExportDate = Annotated[date, AfterValidator(_export_date)]
+
+
+class ExportRequest(Input):
+    """Export the snapshot of `date` (local date, up to today) now; replaces that date's export."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)  # strict: a JSON string "YYYY-MM-DD", not a number
+    date: ExportDate
+
+
+class ExportDatasetOut(BaseModel):
+    rows: int
+    bytes: int
+    parts: int
+
+
+class ExportRunOut(BaseModel):
+    date: str
+    run_id: str
+    status: Literal["queued", "running", "succeeded", "failed"]
+    trigger: Literal["schedule", "api"] | None
+    requested_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    rows: int | None = Field(description="all datasets, once succeeded")
+    bytes: int | None = Field(description="all datasets' gzipped parts, once succeeded")
+    datasets: dict[str, ExportDatasetOut] | None
+    error: str | None = Field(description="the error's type, when failed; Abandoned: the run stopped without "
+                                          "finishing (a timeout or a crash) and let go of its date")
+
+
+class ExportRunList(BaseModel):
+    items: list[ExportRunOut] = Field(description="newest date first")
+    next_cursor: str | None
+
+
+class ChurnRiskQuery(QueryInput):
+    branch: BranchId | None = None
+    limit: limit_of(C.CHURN_TOP_PER_BRANCH) = C.CHURN_API_LIMIT_DEFAULT  # type: ignore[valid-type]
+
+
+class ChurnRiskCustomer(BaseModel):
+    customer_id: str
+    name: str
+    branch_id: str
+    lifecycle_stage: str
+    score: int = Field(description="0..100")
+    band: Literal["low", "medium", "high"]
+    reasons: list[str] = Field(description="reason codes, largest contribution first")
+
+
+class ChurnRiskList(BaseModel):
+    as_of: str | None = Field(description="the export date the scores come from (null before the first export)")
+    branch: str | None
+    items: list[ChurnRiskCustomer] = Field(description="highest score first")
+
+
+class AnomalyQuery(QueryInput):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    branch: BranchId | None = None
+    metric: Literal["complaints", "interactions"] | None = None
+    from_: QueryDate | None = Field(default=None, alias="from", description="first day (YYYY-MM-DD)")
+    to: QueryDate | None = Field(default=None, description="last day (YYYY-MM-DD)")
+
+
+class AnomalyOut(BaseModel):
+    day: str
+    branch_id: str
+    metric: Literal["complaints", "interactions"]
+    dimension: str = Field(description="complaint category or interaction channel")
+    count: int
+    median: float
+    mad: float
+    robust_z: float
+    direction: Literal["high", "low"]
+
+
+class AnomalyList(BaseModel):
+    as_of: str | None
+    branch: str | None
+    truncated: bool = Field(description="more anomalies were found than are kept for the API")
+    items: list[AnomalyOut] = Field(description="newest day first")
+
+
+class InsightsQuery(QueryInput):
+    branch: BranchId | None = None
+
+
+class RootCauseWeek(BaseModel):
+    week_start: str
+    week_complete: bool = Field(description="false for the export day's own week, so far (never growing)")
+    category: str
+    department: str
+    branch_id: str
+    complaints: int
+    breached: int
+    breach_share: float
+    previous_week_complaints: int
+    change: int
+    growing: bool
+
+
+class GrowingRootCause(BaseModel):
+    week_start: str = Field(description="the latest complete week")
+    category: str
+    department: str
+    branch_id: str
+    complaints: int
+    baseline_mean: float = Field(description="mean of the weeks before")
+    change: float
+
+
+class RootCauses(BaseModel):
+    recent_weeks: list[RootCauseWeek] = Field(description="week x category x department x branch, last 4 weeks")
+    growing: list[GrowingRootCause] = Field(description="largest growth first")
+
+
+class Insights(BaseModel):
+    as_of: str | None = Field(description="the export date (null before the first export)")
+    branch: str | None
+    customers: int
+    rfm_segments: dict[str, int]
+    churn_bands: dict[Literal["low", "medium", "high"], int]
+    complaint_root_causes: RootCauses
+

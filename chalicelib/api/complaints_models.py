@@ -1,0 +1,104 @@
+"""Request and response models of complaints."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from chalicelib import config as C
+from chalicelib.api.models import BranchId, PageQuery, Strict
+from chalicelib.domain.complaints import Category, ComplaintChanges, Department, NewComplaint, Severity
+from chalicelib.domain.complaints import Status as ComplaintStatus
+
+
+class ComplaintCreate(Strict):
+    MULTILINE = frozenset({"description"})
+
+    category: Category
+    severity: Severity
+    subject: Annotated[str, StringConstraints(min_length=1, max_length=C.SUBJECT_MAX_CHARS)]
+    description: Annotated[str, StringConstraints(min_length=1, max_length=C.DESCRIPTION_MAX_CHARS)]
+    ref: Annotated[str, StringConstraints(min_length=1, max_length=C.REF_MAX_CHARS)] | None = None
+
+    def to_domain(self) -> NewComplaint:
+        return NewComplaint(category=self.category.value, severity=self.severity.value, subject=self.subject,
+                            description=self.description, ref=self.ref)
+
+
+class ComplaintPatch(Strict):
+    """Move the case along its lifecycle, (re)assign it, note the resolution."""
+
+    MULTILINE = frozenset({"resolution_note"})
+
+    status: ComplaintStatus = None  # type: ignore[assignment]
+    assignee: Annotated[str, StringConstraints(min_length=1, max_length=C.ASSIGNEE_MAX_CHARS)] | None = None
+    resolution_note: Annotated[str, StringConstraints(min_length=1, max_length=C.RESOLUTION_NOTE_MAX_CHARS)] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _status_not_null(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "status" in data and data["status"] is None:
+            raise ValueError("status cannot be removed")
+        return data
+
+    def to_domain(self) -> ComplaintChanges:
+        return ComplaintChanges(sent=frozenset(self.model_fields_set),
+                                status=self.status.value if self.status is not None else None,
+                                assignee=self.assignee, resolution_note=self.resolution_note)
+
+
+class ComplaintHistoryOut(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+    at: str
+    by: str
+    change: Literal["created", "status", "assignee", "resolution_note"]
+    from_: str | None = Field(default=None, alias="from")
+    to: str | None = None
+
+
+class ComplaintFields(BaseModel):
+    id: str
+    customer_id: str
+    branch_id: str
+    category: Category
+    department: Department
+    severity: Severity
+    subject: str
+    description: str
+    status: ComplaintStatus
+    created_at: str
+    updated_at: str
+    created_by: str
+    ack_due_at: str
+    resolve_due_at: str
+    due_at: str | None = Field(description="the next deadline: acknowledge while open, then resolve; null once resolved")
+    breached: bool
+    escalation_level: int = Field(ge=0, le=3)
+    version: int
+    ref: str | None = None
+    assignee: str | None = None
+    resolution_note: str | None = None
+    acknowledged_at: str | None = None
+    resolved_at: str | None = None
+    closed_at: str | None = None
+
+
+class ComplaintOut(ComplaintFields):
+    history: list[ComplaintHistoryOut]
+
+
+class ComplaintPage(BaseModel):
+    items: list[ComplaintOut]
+    next_cursor: str | None
+
+
+class ComplaintEntry(ComplaintFields):
+    type: Literal["complaint"]
+
+
+class ComplaintListQuery(PageQuery):
+    branch: BranchId | None = None
+    department: Department | None = None
+    status: ComplaintStatus | None = None
+    severity: Severity | None = None
