@@ -14,7 +14,7 @@ help:
 	@echo "make trigger JOB=<name> DATE=YYYY-MM-DD   fire a scheduled job (e.g. daily-reminders) of a running local stack now, as on that date (DATE: today, Asia/Jakarta; JOB=analytics-export exports DATE itself)"
 	@echo "make export-ls [DIR=<dir>]   the analytics exports in a running local stack's bucket (key, size, time; rows per dataset and day); DIR: copy them there"
 	@echo "make package  deployable CloudFormation (chalice package + infra/template.yaml) in build/package/"
-	@echo "make lint     ruff + mypy"
+	@echo "make lint     ruff, mypy, and mypy --strict on chalicelib/domain and chalicelib/services"
 	@echo "make bench    cold start, DynamoDB requests per operation, reminder job reads, analytics export (100k and 1M interactions; ~13 min in all) -> docs/performance.md; python -m bench --help for options (e.g. --skip-export)"
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
@@ -46,6 +46,7 @@ package: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(PY) -m mypy --strict chalicelib/domain chalicelib/services
 
 bench: $(STAMP)
 	$(PY) -m bench

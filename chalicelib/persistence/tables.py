@@ -197,8 +197,8 @@ class CustomerItem(Item, discriminator="customer"):
     tags = ListAttribute(of=UnicodeAttribute, null=True)
     preferred_channel = UnicodeAttribute()
     language = UnicodeAttribute()
-    consent = MapAttribute(null=True)  # type: ignore[var-annotated]
-    attributes = MapAttribute(null=True)  # type: ignore[var-annotated]
+    consent = MapAttribute(null=True)  # type: ignore[var-annotated,no-untyped-call]
+    attributes = MapAttribute(null=True)  # type: ignore[var-annotated,no-untyped-call]
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     version = NumberAttribute()
