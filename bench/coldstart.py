@@ -1,7 +1,14 @@
-"""Cold start: what importing `app` costs a fresh process, against the floor.
+"""Cold start: what importing `app`, and a first request, cost a fresh process, against the floor.
 
 Every Lambda of a Chalice app on boto3 pays at least `import boto3, chalice`;
 the target is that importing `app` costs no more than 1.3 times that floor.
+What users wait for is the first request of a fresh Lambda, though: the probe
+`first` imports `app` and what a first GET /customers/{id} imports (its
+capability's routes resolve their models; that route takes none, so no
+pydantic), the customer use cases with PynamoDB, jwt and the authorizer,
+Powertools Logger/Metrics, and makes the DynamoDB client; its floor
+`floor+client` imports boto3 and chalice and makes the same client. Both
+are CPU time of the process (time.process_time), target 1.4.
 Each probe is a fresh `python -c` process started in the project directory;
 the probes run interleaved (the order rotates every round) so a noisy
 neighbour or a frequency change hits all of them alike, and the median of
@@ -27,6 +34,7 @@ from dataclasses import dataclass, field
 from bench import PROJECT_DIR
 
 TARGET_RATIO = 1.3
+FIRST_REQUEST_TARGET_RATIO = 1.4
 
 # Each probe prints a JSON list of seconds: [import] or the stages of the first request.
 _TIMED = "import time, json\nt = time.perf_counter()\n{stmt}\nprint(json.dumps([time.perf_counter() - t]))\n"
@@ -47,7 +55,7 @@ def stage(fn):
     else:
         stages.append(time.perf_counter() - t)
 def services():
-    import chalicelib.services.customers, chalicelib.api.schemas
+    import chalicelib.services.customers, chalicelib.api.customers_models
 def auth_and_middleware():
     import jwt, chalicelib.api.auth
     from chalicelib.observability import logger, metrics
@@ -60,21 +68,40 @@ stage(idempotency)
 print(json.dumps(stages))
 '''
 
+# CPU time of the first GET /customers/{id} of a fresh process, and of its floor (same DynamoDB client).
+_CPU = "import json, os, time\nos.environ.setdefault('AWS_DEFAULT_REGION', 'ap-southeast-3')\n" \
+       "t = time.process_time()\n{stmt}\nprint(json.dumps([time.process_time() - t]))\n"
+_GET_CUSTOMER = """import app
+from chalicelib.api.customers import get_customer
+from chalicelib.api.http import models_of
+models_of(get_customer)
+import chalicelib.services.customers
+import jwt, chalicelib.api.auth
+from chalicelib.observability import logger, metrics
+logger(); metrics()
+from chalicelib.persistence.tables import Item
+Item._get_connection().connection.client"""
+
 PROBES: dict[str, str] = {
     "python": _TIMED.format(stmt="pass"),
     "floor": _TIMED.format(stmt="import boto3, chalice"),
     "app": _TIMED.format(stmt="import app"),
     "first": _FIRST_REQUEST,
+    "floor_client": _CPU.format(stmt="import boto3, chalice\nboto3.client('dynamodb')"),
+    "get_customer": _CPU.format(stmt=_GET_CUSTOMER),
 }
 
 LABELS = {
     "python": "`python -c pass` (interpreter only)",
     "floor": "floor: `import boto3, chalice`",
     "app": "`import app` (cold start)",
+    "floor_client": "floor: `import boto3, chalice` + a DynamoDB client (CPU)",
+    "get_customer": "first GET /customers/{id}: `import app`, its models, use cases, jwt + authorizer, "
+                    "Logger/Metrics, the DynamoDB client (CPU)",
 }
 
 FIRST_STAGES = [
-    "`chalicelib.services.customers` + `chalicelib.api.schemas` (first customer request)",
+    "`chalicelib.services.customers` + `chalicelib.api.customers_models` (first customer request with a body)",
     "`jwt` + `chalicelib.api.auth` + powertools Logger/Metrics (authorizer, middleware)",
     "`aws_lambda_powertools.utilities.idempotency` (first POST with Idempotency-Key)",
 ]
@@ -106,6 +133,11 @@ class ColdStart:
     @property
     def wall_ratio(self) -> float:
         return self.median_wall("app") / self.median_wall("floor")
+
+    @property
+    def first_request_ratio(self) -> float:
+        """CPU time of a fresh process's first GET /customers/{id} against its floor."""
+        return self.median_import("get_customer") / self.median_import("floor_client")
 
     def stage_median(self, index: int) -> float | None:
         values = [s[index] for s in self.samples["first"].stages if len(s) > index and s[index] is not None]

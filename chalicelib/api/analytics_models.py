@@ -6,10 +6,10 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BeforeValidator, ConfigDict, Field
 
 from chalicelib import config as C
-from chalicelib.api.models import BranchId, Input, QueryInput, in_years_2000_to_2099, limit_of
+from chalicelib.api.models import BranchId, Input, Output, QueryInput, in_years_2000_to_2099, limit_of
 from chalicelib.config import settings
 
 
@@ -32,48 +32,48 @@ class AnalyticsSummaryQuery(QueryInput):
                                    f"is at most {C.ANALYTICS_WINDOW_MAX_DAYS} days")
 
 
-class SummaryWindow(BaseModel):
+class SummaryWindow(Output):
     from_: str = Field(alias="from")
     to: str
     days: int
     timezone: str
 
 
-class SummaryDayCount(BaseModel):
+class SummaryDayCount(Output):
     date: str
     n: int
 
 
-class SummaryNewCustomers(BaseModel):
+class SummaryNewCustomers(Output):
     total: int
     per_day: list[SummaryDayCount]
 
 
-class SummaryInteractionsDay(BaseModel):
+class SummaryInteractionsDay(Output):
     date: str
     n: int
     by_channel: dict[str, int]
 
 
-class SummaryInteractions(BaseModel):
+class SummaryInteractions(Output):
     total: int = Field(description="interactions recorded by staff (the CRM's own messages are under notifications)")
     by_channel: dict[str, int]
     per_day: list[SummaryInteractionsDay]
 
 
-class SummaryOpenComplaints(BaseModel):
+class SummaryOpenComplaints(Output):
     department: str
     severity: str
     n: int
 
 
-class SummaryHistogramBucket(BaseModel):
+class SummaryHistogramBucket(Output):
     le_hours: float | None = Field(description="upper bound in hours (the previous bucket's bound excluded); "
                                    "null: longer than every bound")
     n: int
 
 
-class SummaryResolutionHours(BaseModel):
+class SummaryResolutionHours(Output):
     count: int
     mean: float | None
     p50: float | None = Field(description="upper bound of the bucket where the cumulative count reaches half; "
@@ -82,7 +82,7 @@ class SummaryResolutionHours(BaseModel):
     histogram: list[SummaryHistogramBucket]
 
 
-class SummaryComplaints(BaseModel):
+class SummaryComplaints(Output):
     open_total: int = Field(description="not resolved yet, now")
     open_by_department_severity: list[SummaryOpenComplaints]
     opened: int
@@ -94,7 +94,7 @@ class SummaryComplaints(BaseModel):
     sla_breaches_by_department: dict[str, int] = Field(description="by the day of the first deadline missed")
 
 
-class SummaryMessageTotals(BaseModel):
+class SummaryMessageTotals(Output):
     sent: int
     pending: int = Field(description="decided, waiting to be sent")
     failed: int
@@ -115,7 +115,7 @@ class SummaryNotifications(SummaryMessageCounts):
     complaint_updates: SummaryMessageCounts
 
 
-class AnalyticsSummary(BaseModel):
+class AnalyticsSummary(Output):
     """Counts only: no personal data."""
 
     window: SummaryWindow
@@ -150,13 +150,13 @@ class ExportRequest(Input):
     date: ExportDate
 
 
-class ExportDatasetOut(BaseModel):
+class ExportDatasetOut(Output):
     rows: int
     bytes: int
     parts: int
 
 
-class ExportRunOut(BaseModel):
+class ExportRunOut(Output):
     date: str
     run_id: str
     status: Literal["queued", "running", "succeeded", "failed"]
@@ -171,7 +171,7 @@ class ExportRunOut(BaseModel):
                                           "finishing (a timeout or a crash) and let go of its date")
 
 
-class ExportRunList(BaseModel):
+class ExportRunList(Output):
     items: list[ExportRunOut] = Field(description="newest date first")
     next_cursor: str | None
 
@@ -181,7 +181,7 @@ class ChurnRiskQuery(QueryInput):
     limit: limit_of(C.CHURN_TOP_PER_BRANCH) = C.CHURN_API_LIMIT_DEFAULT  # type: ignore[valid-type]
 
 
-class ChurnRiskCustomer(BaseModel):
+class ChurnRiskCustomer(Output):
     customer_id: str
     name: str
     branch_id: str
@@ -191,7 +191,7 @@ class ChurnRiskCustomer(BaseModel):
     reasons: list[str] = Field(description="reason codes, largest contribution first")
 
 
-class ChurnRiskList(BaseModel):
+class ChurnRiskList(Output):
     as_of: str | None = Field(description="the export date the scores come from (null before the first export)")
     branch: str | None
     items: list[ChurnRiskCustomer] = Field(description="highest score first")
@@ -205,7 +205,7 @@ class AnomalyQuery(QueryInput):
     to: QueryDate | None = Field(default=None, description="last day (YYYY-MM-DD)")
 
 
-class AnomalyOut(BaseModel):
+class AnomalyOut(Output):
     day: str
     branch_id: str
     metric: Literal["complaints", "interactions"]
@@ -217,7 +217,7 @@ class AnomalyOut(BaseModel):
     direction: Literal["high", "low"]
 
 
-class AnomalyList(BaseModel):
+class AnomalyList(Output):
     as_of: str | None
     branch: str | None
     truncated: bool = Field(description="more anomalies were found than are kept for the API")
@@ -228,7 +228,7 @@ class InsightsQuery(QueryInput):
     branch: BranchId | None = None
 
 
-class RootCauseWeek(BaseModel):
+class RootCauseWeek(Output):
     week_start: str
     week_complete: bool = Field(description="false for the export day's own week, so far (never growing)")
     category: str
@@ -242,7 +242,7 @@ class RootCauseWeek(BaseModel):
     growing: bool
 
 
-class GrowingRootCause(BaseModel):
+class GrowingRootCause(Output):
     week_start: str = Field(description="the latest complete week")
     category: str
     department: str
@@ -252,12 +252,12 @@ class GrowingRootCause(BaseModel):
     change: float
 
 
-class RootCauses(BaseModel):
+class RootCauses(Output):
     recent_weeks: list[RootCauseWeek] = Field(description="week x category x department x branch, last 4 weeks")
     growing: list[GrowingRootCause] = Field(description="largest growth first")
 
 
-class Insights(BaseModel):
+class Insights(Output):
     as_of: str | None = Field(description="the export date (null before the first export)")
     branch: str | None
     customers: int

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import ConfigDict, Field, StringConstraints, model_validator
 
 from chalicelib import config as C
-from chalicelib.api.models import BranchId, PageQuery, Strict
+from chalicelib.api.models import BranchId, Output, PageQuery, Strict
 from chalicelib.domain.complaints import Category, ComplaintChanges, Department, NewComplaint, Severity
 from chalicelib.domain.complaints import Status as ComplaintStatus
 
@@ -48,7 +48,7 @@ class ComplaintPatch(Strict):
                                 assignee=self.assignee, resolution_note=self.resolution_note)
 
 
-class ComplaintHistoryOut(BaseModel):
+class ComplaintHistoryOut(Output):
     model_config = ConfigDict(populate_by_name=True)
     at: str
     by: str
@@ -57,7 +57,7 @@ class ComplaintHistoryOut(BaseModel):
     to: str | None = None
 
 
-class ComplaintFields(BaseModel):
+class ComplaintFields(Output):
     id: str
     customer_id: str
     branch_id: str
@@ -88,7 +88,7 @@ class ComplaintOut(ComplaintFields):
     history: list[ComplaintHistoryOut]
 
 
-class ComplaintPage(BaseModel):
+class ComplaintPage(Output):
     items: list[ComplaintOut]
     next_cursor: str | None
 

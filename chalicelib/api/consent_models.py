@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
 from chalicelib import config as C
-from chalicelib.api.models import Strict
+from chalicelib.api.models import Output, Strict
 from chalicelib.domain.consent import ConsentGiven
 
 
@@ -35,7 +35,7 @@ class ConsentSet(Strict):
                 for topic, entry in (("sms_marketing", self.sms_marketing), ("email_marketing", self.email_marketing))}
 
 
-class ConsentOut(BaseModel):
+class ConsentOut(Output):
     value: bool
     at: str = Field(description="UTC time the consent was recorded")
     source: str

@@ -8,7 +8,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    BaseModel,
     BeforeValidator,
     Field,
     StringConstraints,
@@ -18,7 +17,7 @@ from pydantic import (
 
 from chalicelib import config as C
 from chalicelib.api.consent_models import ConsentOut, ConsentSet
-from chalicelib.api.models import BranchId, PageQuery, QueryInput, Strict
+from chalicelib.api.models import BranchId, Output, PageQuery, QueryInput, Strict
 from chalicelib.config import settings
 from chalicelib.domain import customers as rules
 from chalicelib.domain.customers import (
@@ -159,7 +158,7 @@ class CustomerPatch(Strict):
         )
 
 
-class CustomerOut(BaseModel):
+class CustomerOut(Output):
     id: str
     name: str
     phone: str = Field(description="E.164")
@@ -180,7 +179,7 @@ class CustomerOut(BaseModel):
     version: int
 
 
-class CustomerPage(BaseModel):
+class CustomerPage(Output):
     items: list[CustomerOut]
     next_cursor: str | None
 

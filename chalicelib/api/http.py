@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
@@ -85,22 +86,29 @@ ROUTES: list[tuple[RouteSpec, View]] = []
 
 @dataclass(frozen=True)
 class Models:
-    """A view's request models (read from its `Call[Body, Query]` annotation) and its capability's models module."""
+    """A view's request models, read from its `Call[Body, Query]` annotation (None: the route takes none)."""
 
     body: Any  # a pydantic model class, or None
     query: Any
-    module: ModuleType
+
+
+def capability_models(view: View) -> ModuleType:
+    """The models module beside the view's routes (`<its module>_models`)."""
+    return importlib.import_module(f"{view.__module__}_models")
 
 
 @cache
 def models_of(view: View) -> Models:
-    """Imports the view's capability models (`<its module>_models`) and resolves its annotation against
-    them and the shared ones (chalicelib/api/models.py)."""
-    module = importlib.import_module(f"{view.__module__}_models")
-    shared = importlib.import_module("chalicelib.api.models")  # PageQuery and the like, for every capability
-    hints = get_type_hints(view, localns={**vars(shared), **vars(module)})
+    """Resolves the view's annotation. A view that takes neither body nor query (`Call[None, None]`) needs
+    no models, and its request imports none (nor pydantic); any other imports its capability's models and
+    resolves the names against them and the shared ones (chalicelib/api/models.py)."""
+    try:
+        hints = get_type_hints(view)
+    except NameError:  # names a model, which only the models module defines at run time
+        shared = importlib.import_module("chalicelib.api.models")  # PageQuery and the like, for every capability
+        hints = get_type_hints(view, localns={**vars(shared), **vars(capability_models(view))})
     body, query = get_args(hints["call"])
-    return Models(None if body is NoneType else body, None if query is NoneType else query, module)
+    return Models(None if body is NoneType else body, None if query is NoneType else query)
 
 
 def _parse(request: Request, view: View) -> tuple[Any, Any]:
@@ -139,9 +147,13 @@ def _response(reply: dict[str, Any]) -> Response:
     return Response(body=reply["body"], status_code=reply["status"], headers=reply["headers"])
 
 
-def _run(app: Chalice, spec: RouteSpec, view: View, path_args: dict[str, Any]) -> Response:
-    from pydantic import ValidationError
+def _invalid(error: Exception) -> bool:
+    """A pydantic ValidationError, without importing pydantic: a request that validated nothing has none."""
+    pydantic = sys.modules.get("pydantic")
+    return pydantic is not None and isinstance(error, pydantic.ValidationError)
 
+
+def _run(app: Chalice, spec: RouteSpec, view: View, path_args: dict[str, Any]) -> Response:
     from chalicelib.api import problems
 
     request = app.current_request
@@ -155,7 +167,9 @@ def _run(app: Chalice, spec: RouteSpec, view: View, path_args: dict[str, Any]) -
             access = authorize(principal, spec.operation)
         try:
             query, body = _parse(request, view)
-        except ValidationError as exc:
+        except Exception as exc:
+            if not _invalid(exc):
+                raise
             models = models_of(view)
             return problems.from_pydantic(exc, "query" if models.query is not None and models.body is None else "body")
 
@@ -182,11 +196,11 @@ def _run(app: Chalice, spec: RouteSpec, view: View, path_args: dict[str, Any]) -
                 result = {**result, "headers": {**result["headers"], "Idempotent-Replayed": "true"}}
             return _response(result)
         return _response(work())
-    except ValidationError as exc:  # raised by a model used inside a view
-        return problems.from_pydantic(exc, "body")
     except DomainError as exc:
         return problems.from_error(exc)
     except Exception as exc:
+        if _invalid(exc):  # raised by a model used inside a view
+            return problems.from_pydantic(exc, "body")
         # Exception messages and tracebacks may quote request data: log the
         # type, the route and where it was raised, never the message.
         tb = exc.__traceback__

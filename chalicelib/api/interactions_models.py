@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 from chalicelib import config as C
 from chalicelib.api.complaints_models import ComplaintEntry
-from chalicelib.api.models import Strict
+from chalicelib.api.models import Output, Strict
 from chalicelib.domain.interactions import Direction, InteractionChannel, InteractionKind, NewInteraction
 
 
@@ -41,7 +41,7 @@ class InteractionCreate(Strict):
                               summary=self.summary, occurred_at=self.occurred_at, ref=self.ref)
 
 
-class InteractionOut(BaseModel):
+class InteractionOut(Output):
     id: str
     customer_id: str
     channel: InteractionChannel
@@ -58,7 +58,7 @@ class InteractionOut(BaseModel):
     reason: str | None = Field(default=None, description="why a message was not sent")
 
 
-class InteractionPage(BaseModel):
+class InteractionPage(Output):
     items: list[InteractionOut]
     next_cursor: str | None
 
@@ -67,6 +67,6 @@ class InteractionEntry(InteractionOut):
     type: Literal["interaction"]
 
 
-class TimelinePage(BaseModel):
+class TimelinePage(Output):
     items: list[Annotated[InteractionEntry | ComplaintEntry, Field(discriminator="type")]]
     next_cursor: str | None

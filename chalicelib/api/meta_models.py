@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel
+from chalicelib.api.models import Output
 
 
-class Health(BaseModel):
+class Health(Output):
     status: Literal["ok"]

@@ -31,8 +31,12 @@ from chalicelib.domain.text import clean_text
 class Input(BaseModel):
     """Every request model: text anywhere in it (fields, list items, map keys and values) is
     Unicode-normalised (NFC) and refused with control or invisible formatting characters
-    (chalicelib/domain/text.py); fields named in MULTILINE may hold line breaks and tabs."""
+    (chalicelib/domain/text.py); fields named in MULTILINE may hold line breaks and tabs.
 
+    Built on first use (defer_build): a request pays for the models it validates, not for its
+    capability's others."""
+
+    model_config = ConfigDict(defer_build=True)
     MULTILINE: ClassVar[frozenset[str]] = frozenset()
 
     @field_validator("*", mode="after")
@@ -44,13 +48,13 @@ class Input(BaseModel):
 class Strict(Input):
     """A JSON body: unknown fields refused, no type coercion, surrounding white space stripped."""
 
-    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True)
+    model_config = ConfigDict(extra="forbid", strict=True, str_strip_whitespace=True, defer_build=True)
 
 
 class QueryInput(Input):
     """A query string: text, so numbers are coerced (not strict); unknown names refused."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
 
 def _branch(value: str) -> str:
@@ -89,12 +93,18 @@ class PageQuery(QueryInput):
     cursor: Cursor | None = None
 
 
-class FieldProblem(BaseModel):
+class Output(BaseModel):
+    """Every response model: it only documents answers (/openapi.json), so it is built when that is asked for."""
+
+    model_config = ConfigDict(defer_build=True)
+
+
+class FieldProblem(Output):
     field: str
     message: str
 
 
-class Problem(BaseModel):
+class Problem(Output):
     """RFC 9457 problem details."""
 
     type: str

@@ -7,7 +7,7 @@ import re
 from types import ModuleType
 from typing import Any
 
-from chalicelib.api.http import RouteSpec, View, models_of
+from chalicelib.api.http import RouteSpec, View, capability_models, models_of
 from chalicelib.api.models import Problem
 from chalicelib.api.problems import PROBLEM_JSON, STATUSES
 
@@ -72,7 +72,7 @@ def _operation(spec: RouteSpec, view: View, components: dict[str, Any]) -> dict[
         op["requestBody"] = {"required": True, "content": {t: {"schema": body_schema} for t in types}}
     ok: dict[str, Any] = {"description": spec.summary}
     if spec.response:
-        response = _response_model(spec.response, models.module)
+        response = _response_model(spec.response, capability_models(view))
         ok["content"] = {"application/json": {"schema": _schema(response, components, "serialization")}}
     elif spec.path == "/openapi.json":
         ok["content"] = {"application/json": {"schema": {"type": "object"}}}

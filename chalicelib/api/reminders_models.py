@@ -6,10 +6,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, Field, StringConstraints
+from pydantic import AfterValidator, Field, StringConstraints
 
 from chalicelib import config as C
-from chalicelib.api.models import Strict, in_years_2000_to_2099
+from chalicelib.api.models import Output, Strict, in_years_2000_to_2099
 from chalicelib.domain.reminders import DueKind, NewDueItem
 
 
@@ -34,7 +34,7 @@ class DueItemCreate(Strict):
                           amount=self.amount, ref=self.ref)
 
 
-class DueItemOut(BaseModel):
+class DueItemOut(Output):
     id: str
     customer_id: str
     kind: DueKind
@@ -46,5 +46,5 @@ class DueItemOut(BaseModel):
     created_by: str
 
 
-class DueItemList(BaseModel):
+class DueItemList(Output):
     items: list[DueItemOut] = Field(description="soonest first")
