@@ -567,9 +567,6 @@ def measure(customer_count: int = DEFAULT_CUSTOMERS, day: date = DEFAULT_DAY, pr
             say("starting moto and provisioning the stack")
             server, env = prepare(_free_port(), seed=False)
             from chalicelib.config import reminders_local_hour, settings
-            from chalicelib.persistence import tables
-
-            tables._bound_to = None  # a new endpoint: PynamoDB's connections of an earlier section are stale
 
             clock = time.perf_counter()
             say(f"building {customer_count} customers (CustomerCreate + services.customers.build)")

@@ -24,6 +24,7 @@ its link), so one consistent Query finds all of it (the erasure).
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from pynamodb.attributes import (
@@ -352,9 +353,21 @@ class GuardItem(Item, discriminator="guard"):
     customer_id = UnicodeAttribute()
 
 
+_bound_to: tuple[str, str | None] | None = None
+
+
 def _bind() -> None:
-    """Point the models at the configured table (settings() is read once per process; tests swap it)."""
+    """Point the models at the configured table and endpoint (settings() is read once per process;
+    tests and the bench start other stacks: a new table name or endpoint drops the cached connections)."""
+    global _bound_to
     s = settings()
-    if Item.Meta.table_name != s.table_name:
+    target = (s.table_name, os.environ.get("AWS_ENDPOINT_URL"))
+    if _bound_to != target:
         Item.Meta.table_name = s.table_name
         Item.Meta.region = s.region  # type: ignore[attr-defined]
+        models: list[type[Item]] = [Item]
+        while models:
+            model = models.pop()
+            model._connection = None
+            models.extend(model.__subclasses__())
+        _bound_to = target
