@@ -72,6 +72,7 @@ class RunningStack:
     env: dict[str, str]
     stderr: IO[str]
     lines: list[str] = field(default_factory=list)
+    stopped_stderr: str = ""  # all of stderr, once stopped (the file is gone then)
     _tokens: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -117,12 +118,14 @@ def start_stack(timeout_s: float = READY_TIMEOUT_S, **extra_env: str) -> Running
 
 
 def wait_ready(stack: RunningStack, timeout_s: float) -> None:
-    """Read stdout in a thread (into `stack.lines`) until a line says `ready`, for at most `timeout_s`."""
+    """Read stdout in a thread (into `stack.lines`, for as long as the stack runs); return once a line says
+    `ready` (waiting at most `timeout_s`)."""
     lines: queue.Queue[str | None] = queue.Queue()
 
     def pump() -> None:
         assert stack.proc.stdout is not None
         for line in stack.proc.stdout:
+            stack.lines.append(line.rstrip("\n"))  # all of it, also after `ready` (for failure reports)
             lines.put(line)
         lines.put(None)
 
@@ -140,28 +143,31 @@ def wait_ready(stack: RunningStack, timeout_s: float) -> None:
         if line is None:
             raise AssertionError(f"stack exited ({stack.proc.wait()}) before 'ready'; stdout: {stack.lines}; "
                                  f"stderr tail: {stack.stderr_text()[-2000:]}")
-        stack.lines.append(line.rstrip("\n"))
         if "ready" in line:
             return
 
 
 def stop_stack(stack: RunningStack) -> int | None:
-    """Ctrl-C, as a developer stops `make run`; returns the exit code, or None if it had to be killed."""
+    """Ctrl-C, as a developer stops `make run`; returns the exit code, or None if it had to be killed
+    (then after a thread dump: SIGUSR1 makes the stack print every thread's stack to its stderr)."""
     if stack.proc.poll() is None:
         stack.proc.send_signal(signal.SIGINT)
     try:
         return stack.proc.wait(timeout=STOP_TIMEOUT_S)
     except subprocess.TimeoutExpired:
+        stack.proc.send_signal(signal.SIGUSR1)
+        time.sleep(2)
         stack.proc.kill()
         stack.proc.wait(timeout=10)
         return None
     finally:
+        stack.stopped_stderr = stack.stderr_text()
         stack.stderr.close()
         os.unlink(stack.stderr.name)
 
 
 def stop_stack_cleanly(stack: RunningStack) -> None:
     """Stop the stack; it must exit 0 on SIGINT within STOP_TIMEOUT_S (it is killed otherwise)."""
-    tail = stack.stderr_text()[-2000:]
     code = stop_stack(stack)
-    assert code == 0, f"stack did not exit 0 on SIGINT within {STOP_TIMEOUT_S:.0f} s (code {code}); stderr: {tail}"
+    assert code == 0, (f"stack did not exit 0 on SIGINT within {STOP_TIMEOUT_S:.0f} s (code {code}); "
+                       f"stdout tail: {stack.lines[-20:]}; stderr tail: {stack.stopped_stderr[-8000:]}")

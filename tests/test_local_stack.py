@@ -220,3 +220,20 @@ def test_taken_api_port_fails_fast_naming_the_port() -> None:
     assert str(api_port) in done.stderr, done.stderr
     assert "ready" not in done.stdout
     assert elapsed < 20, f"took {elapsed:.1f} s to give up"
+
+
+def test_ctrl_c_stops_while_clients_hold_connections_open() -> None:
+    """A browser keeps its connection open after a page (HTTP/1.1 keep-alive), and a client may stall
+    half-way through a request; neither may keep `make run` from stopping on Ctrl-C."""
+    s = start_stack(SEED="none")
+    idle = socket.create_connection(("127.0.0.1", s.api_port), timeout=10)
+    stalled = socket.create_connection(("127.0.0.1", s.api_port), timeout=10)
+    try:
+        idle.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: keep-alive\r\n\r\n")
+        assert idle.recv(4096).startswith(b"HTTP/1.1 200"), "the kept-alive connection got no answer"
+        stalled.sendall(b"GET /health HTTP/1.1\r\nHost: 12")
+        time.sleep(0.5)  # both connections now each hold a request thread of the stack
+        stop_stack_cleanly(s)
+    finally:
+        idle.close()
+        stalled.close()
