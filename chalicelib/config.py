@@ -205,7 +205,6 @@ class Settings:
     cors_allowed_origins: tuple[str, ...]
     cursor_secret_arn: str  # the Secrets Manager secret whose value signs pagination cursors (chalicelib/api/cursors.py)
     timezone: str
-    tracing_enabled: bool
     sender_email: str = "no-reply@relasi.example"
     # Workflows (complaint escalation). Read from the environment when settings() builds this.
     escalation_state_machine_arn: str = field(default_factory=lambda: os.environ.get("ESCALATION_STATE_MACHINE_ARN", ""))
@@ -261,7 +260,6 @@ def settings() -> Settings:
         cors_allowed_origins=_csv(env.get("CORS_ALLOWED_ORIGINS", "")),
         cursor_secret_arn=env.get("CURSOR_SECRET_ARN", ""),
         timezone=env.get("TIMEZONE", "Asia/Jakarta"),
-        tracing_enabled=env.get("POWERTOOLS_TRACE_DISABLED", "true").lower() == "false",
         sender_email=env.get("SENDER_EMAIL", "no-reply@relasi.example"),
     )
 

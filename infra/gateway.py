@@ -6,7 +6,8 @@ adds the two things our deployed API Gateway does on top, as declared in
 
 - an authorizer that rejects a token answers 401 (in Lambda the authorizer
   raises "Unauthorized", which API Gateway maps to 401);
-- gateway-made errors (401, 403, unknown route) are problem+json too;
+- gateway-made errors (401, 403, unknown route, a method no route has, an
+  overlong URL or oversize headers) are problem+json too;
 - with a `throttle` (infra/throttle.py, what `make run` uses), the per-caller
   rate limits of the template's WAF rules: 429 with their body and headers.
 
@@ -16,12 +17,15 @@ Both `make run` and the API tests use it, so local and cloud answer alike.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
+from http import HTTPStatus
 from typing import Any
 
 from chalice.app import Chalice
 from chalice.config import Config
 from chalice.local import (
     ChaliceRequestHandler,
+    ForbiddenError,
     LocalChalice,
     LocalDevServer,
     LocalGateway,
@@ -68,12 +72,27 @@ class RelasiLocalGateway(LocalGateway):
         blocked = self.throttle.check(method, path, headers) if self.throttle is not None else None
         if blocked is not None:  # WAF answers before API Gateway routes, authorizes or runs anything
             raise TooManyRequests(dict(blocked.headers), blocked.body)
+        declared = self._methods_of(path)
+        if method != "OPTIONS" and declared is not None and method not in declared:
+            # API Gateway has no such method on the resource: MISSING_AUTHENTICATION_TOKEN (403), before
+            # any authorizer runs (Chalice's app would answer 405, which the deployed API never lets through)
+            raise _as_problem(ForbiddenError({}, b""), headers)
         try:
             return super().handle_request(method, path, headers, body)
         except TokenRejected:
             raise _as_problem(NotAuthorizedError({}, b""), headers) from None
         except LocalGatewayException as error:
             raise _as_problem(error, headers) from None
+
+
+    def _methods_of(self, path: str) -> Collection[str] | None:
+        """The methods the resource that `path` names declares; None for a path no route has
+        (Chalice's gateway answers those itself)."""
+        try:
+            resource = self.event_converter._route_matcher.match_route(path).route
+        except ValueError:
+            return None
+        return self._app_object.routes[resource].keys()
 
 
 class _Handler(ChaliceRequestHandler):
@@ -85,6 +104,23 @@ class _Handler(ChaliceRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: the app's own access log (route templates only) is the log."""
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What http.server refuses before any route runs, answered as API Gateway answers it: a method
+        no route has (TRACE, CONNECT, made-up ones: http.server's 501) as a resource without that method
+        (MISSING_AUTHENTICATION_TOKEN, 403); an overlong URL (414), oversize headers (431) or a malformed
+        request (400) with their status and DEFAULT_4XX's wording. Never an HTML page."""
+        error = ForbiddenError({}, b"") if code == HTTPStatus.NOT_IMPLEMENTED else None
+        status = error.CODE if error is not None else code
+        body = json.dumps(problem_body(status, _GATEWAY_DETAILS.get(status, "The request was refused."))).encode()
+        self.send_response(status)
+        for name, value in (("Content-Type", PROBLEM_JSON), ("Cache-Control", "no-store"),
+                            ("Content-Length", str(len(body))), ("Connection", "close")):
+            self.send_header(name, value)
+        self.end_headers()
+        if getattr(self, "command", None) != "HEAD":
+            self.wfile.write(body)
+        self.close_connection = True
 
 
 def local_server(app: Chalice, config: Config, host: str, port: int,

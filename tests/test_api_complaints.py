@@ -74,6 +74,9 @@ def test_the_lifecycle_with_history_and_etags(agent: Any) -> None:
     assert c["closed_at"]
     c = _move(agent, c, status="in_progress").json  # reopened within 14 days
     assert c["resolved_at"] is None and c["closed_at"] is None
+    # a fresh resolve window from the reopen
+    assert c["reopens"] == 1 and round(_hours(c["reopened_at"], c["resolve_due_at"]), 3) == 24  # high: 24 h
+    assert c["due_at"] == c["resolve_due_at"]
     changes = [(h["change"], h["from"], h["to"]) for h in agent.get(f"/complaints/{c['id']}").json["history"]]
     assert changes == [
         ("created", None, "open"),

@@ -32,14 +32,15 @@ CHALICE_IDS = {
     "DailyReminders": "AWS::Serverless::Function",  # @app.schedule(name="daily-reminders")
     "AnalyticsExport": "AWS::Serverless::Function",  # @app.schedule(name="analytics-export")
     "ErasureSweeper": "AWS::Serverless::Function",  # @app.schedule(name="erasure-sweeper")
+    "InboundSms": "AWS::Serverless::Function",  # @app.on_sns_message(name="inbound_sms")
 }
+# Resources `chalice package` generates that the template only names (no merge entry of its own).
+CHALICE_NAMED = {"TableChangesRole": "AWS::IAM::Role"}
 
-# cfn-lint findings accepted on purpose: rule id -> why. Errors and warnings
-# fail the test unless listed here. Informational findings (I*) are not
-# requested: today they are only I3011 "set DeletionPolicy/UpdateReplacePolicy
-# on stateful resources" for the tables, user pool and secret, a retention
-# decision for the product rather than a defect of the template.
+# cfn-lint findings accepted on purpose: rule id -> why. Errors and warnings fail the test unless
+# listed here; so does I3011 (a stateful resource a stack update or deletion could lose; docs/operations.md).
 ACCEPTED_LINT: dict[str, str] = {}
+REQUIRED_INFORMATIONAL = {"I3011"}
 
 
 def _template() -> dict[str, Any]:
@@ -84,13 +85,29 @@ def test_packaged_template_passes_cfn_lint(packaged: dict[str, Any]) -> None:
     from cfnlint.api import lint
     from cfnlint.config import ManualArgs
 
-    matches = lint(PACKAGED.read_text(), config=ManualArgs(regions=[REGION]))
+    matches = lint(PACKAGED.read_text(), config=ManualArgs(regions=[REGION], include_checks=["I"]))
     findings = [
         f"{m.rule.id} line {m.linenumber}: {m.message}"
         for m in matches
-        if m.rule.id[0] in "EW" and m.rule.id not in ACCEPTED_LINT
+        if (m.rule.id[0] in "EW" or m.rule.id in REQUIRED_INFORMATIONAL) and m.rule.id not in ACCEPTED_LINT
     ]
     assert findings == []
+
+
+def test_stateful_resources_survive_stack_deletion_and_replacement(packaged: dict[str, Any]) -> None:
+    """What holds customers' data, their credentials or what failed to be handled is never deleted by a
+    stack update or deletion (docs/operations.md); the tables and the user pool refuse deletion too."""
+    stateful = {"AWS::DynamoDB::Table", "AWS::Cognito::UserPool", "AWS::SecretsManager::Secret",
+                "AWS::S3::Bucket", "AWS::SQS::Queue"}
+    resources = packaged["Resources"]
+    found = {name: r for name, r in resources.items() if r["Type"] in stateful}
+    assert {"CrmTable", "IdempotencyTable", "AnalyticsTable", "UserPool", "CursorSecret", "PseudonymSecret",
+            "ExportBucket", "StreamDeadLetterQueue"} <= set(found)
+    for name, r in found.items():
+        assert (r.get("DeletionPolicy"), r.get("UpdateReplacePolicy")) == ("Retain", "Retain"), name
+        if r["Type"] == "AWS::DynamoDB::Table":
+            assert r["Properties"].get("DeletionProtectionEnabled") is True, name
+    assert resources["UserPool"]["Properties"].get("DeletionProtection") == "ACTIVE"
 
 
 def test_merge_entries_land_on_chalice_resources(packaged: dict[str, Any]) -> None:
@@ -98,6 +115,7 @@ def test_merge_entries_land_on_chalice_resources(packaged: dict[str, Any]) -> No
     assert merge_entries == set(CHALICE_IDS)
     resources = packaged["Resources"]
     assert {name: resources[name]["Type"] for name in CHALICE_IDS} == CHALICE_IDS
+    assert {name: resources[name]["Type"] for name in CHALICE_NAMED} == CHALICE_NAMED
     api_env = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
     assert {
         "TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "USER_POOL_ID", "USER_POOL_CLIENT_ID",
@@ -139,7 +157,7 @@ def test_merge_entries_land_on_chalice_resources(packaged: dict[str, Any]) -> No
 
 def test_alarms_notify_the_ops_topic(packaged: dict[str, Any]) -> None:
     alarms = {n: r["Properties"] for n, r in packaged["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
-    assert len(alarms) == 14
+    assert len(alarms) == 16
     for props in alarms.values():
         assert props["AlarmActions"] == [{"Ref": "OpsTopic"}]
         assert props["OKActions"] == [{"Ref": "OpsTopic"}]
@@ -308,11 +326,11 @@ def test_policy_has_no_wildcard_action_or_resource(stage: str, file_name: str) -
 # What a policy may name outside DynamoDB, per service.
 _SCOPED_RESOURCES = {
     "logs": lambda stage: {"arn:aws:logs:*:*:log-group:/aws/lambda/relasi-*"},
-    "sqs": lambda stage: {f"arn:aws:sqs:*:*:relasi-{stage}-stream-dlq"},
+    "sqs": lambda stage: {f"arn:aws:sqs:*:*:relasi-{stage}-stream-dlq", f"arn:aws:sqs:*:*:relasi-{stage}-inbound-sms-dlq"},
     "states": lambda stage: {f"arn:aws:states:*:*:stateMachine:relasi-{stage}-escalation",
                              f"arn:aws:states:*:*:execution:relasi-{stage}-escalation:*",
                              f"arn:aws:states:*:*:stateMachine:relasi-{stage}-reminders"},
-    "ses": lambda stage: {"arn:aws:ses:*:*:identity/relasi.example", "arn:aws:ses:*:*:identity/no-reply@relasi.example"},
+    # none for "ses": the sender identity follows the SenderDomain parameter (the template's SendEmailPolicy)
     "s3": lambda stage: {f"arn:aws:s3:::relasi-{stage}-exports-*", f"arn:aws:s3:::relasi-{stage}-exports-*/exports/*"},
     "lambda": lambda stage: {f"arn:aws:lambda:*:*:function:relasi-{stage}-analytics-export"},
     "secretsmanager": lambda stage: {f"arn:aws:secretsmanager:*:*:secret:relasi-{stage}-pseudonym-key-??????",
@@ -379,7 +397,7 @@ def test_template_gsis_match_the_models() -> None:
 # (d) what the local stack deploys into moto
 # --------------------------------------------------------------------------
 
-_CHALICE_NAME = re.compile(r"\b(" + "|".join(CHALICE_IDS) + r")\b")
+_CHALICE_NAME = re.compile(r"\b(" + "|".join([*CHALICE_IDS, *CHALICE_NAMED]) + r")\b")
 
 
 def test_local_template_keeps_what_moto_can_deploy() -> None:
@@ -537,3 +555,55 @@ def test_gateway_responses_mirror_the_local_gateway(monkeypatch: pytest.MonkeyPa
     assert "StatusCode" not in responses["DEFAULT_4XX"] and "StatusCode" not in responses["DEFAULT_5XX"]
     monkeypatch.undo()
     settings.cache_clear()
+
+
+def test_inbound_sms_has_its_own_least_privilege_role_and_fails_loudly(packaged: dict[str, Any]) -> None:
+    resources = packaged["Resources"]
+    function = resources["InboundSms"]["Properties"]
+    assert function["Handler"] == "app.on_inbound_sms"
+    assert function["Environment"]["Variables"]["TABLE_NAME"] == {"Ref": "CrmTable"}
+    topic = function["Events"]["InboundSmsSnsSubscription"]["Properties"]["Topic"]
+    assert topic == {"Fn::Sub": "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:relasi-prod-inbound-sms"}
+    assert resources["InboundSmsTopic"]["Properties"]["TopicName"] == {"Fn::Sub": "relasi-${Stage}-inbound-sms"}
+    invoke = function["EventInvokeConfig"]
+    assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": ["InboundSmsDeadLetterQueue", "Arn"]}
+    role = resources["InboundSmsRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    assert role == json.loads((ROOT / ".chalice" / "policy-inbound-sms-prod.json").read_text())
+    assert role != json.loads((ROOT / ".chalice" / "policy-prod.json").read_text())
+    alarms = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert any(a["MetricName"] == "Errors" and a["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "InboundSms"}}]
+               for a in alarms)
+    assert any(a["Dimensions"] == [{"Name": "QueueName", "Value": {"Fn::GetAtt": ["InboundSmsDeadLetterQueue", "QueueName"]}}]
+               for a in alarms)
+    groups = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::Logs::LogGroup"]
+    assert {"LogGroupName": {"Fn::Sub": "/aws/lambda/${InboundSms}"}, "RetentionInDays": 30} in groups
+    policy = resources["InboundSmsTopicPolicy"]["Properties"]
+    assert policy["Topics"] == [{"Ref": "InboundSmsTopic"}]
+    assert policy["PolicyDocument"]["Statement"][0]["Principal"] == {"Service": "sms-voice.amazonaws.com"}
+
+
+def test_per_deployment_values_come_from_parameters_in_policies_too(packaged: dict[str, Any]) -> None:
+    resources = packaged["Resources"]
+    for name in ("policy-stream-prod.json", "policy-stream-dev.json", "policy-prod.json", "policy-dev.json"):
+        assert "relasi.example" not in (ROOT / ".chalice" / name).read_text(), name
+    send = resources["SendEmailPolicy"]["Properties"]
+    assert send["Roles"] == [{"Ref": "TableChangesRole"}]
+    assert all("${SenderDomain}" in r["Fn::Sub"] for r in send["PolicyDocument"]["Statement"][0]["Resource"])
+    api_env = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
+    assert api_env["CORS_ALLOWED_ORIGINS"] == {"Ref": "CorsAllowedOrigins"}
+    assert api_env["SENDER_EMAIL"] == {"Fn::Sub": "no-reply@${SenderDomain}"}
+
+
+def test_api_gateway_keeps_an_access_log_without_query_strings(packaged: dict[str, Any]) -> None:
+    api = packaged["Resources"]["RestAPI"]
+    setting = api["Properties"]["AccessLogSetting"]
+    assert setting["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    fields = json.loads(setting["Format"])  # one JSON object per line
+    assert fields["requestId"] == "$context.requestId"  # the application log's correlation_id
+    assert fields["route"] == "$context.resourcePath"
+    assert {"status", "gatewayError", "authorizerError", "wafStatus"} <= set(fields)
+    for forbidden in ("$context.path", "querystring", "$input", "$context.identity.sourceIp", "$context.domainName"):
+        assert forbidden not in setting["Format"], forbidden
+    assert api["DependsOn"] == "ApiGatewayAccount"
+    account = packaged["Resources"]["ApiGatewayAccount"]["Properties"]
+    assert account["CloudWatchRoleArn"] == {"Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]}

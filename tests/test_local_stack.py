@@ -10,6 +10,7 @@ Ctrl-C (SIGINT) at the end, which must exit 0.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import socket
@@ -237,3 +238,43 @@ def test_ctrl_c_stops_while_clients_hold_connections_open() -> None:
     finally:
         idle.close()
         stalled.close()
+
+
+def _raw(port: int, request: bytes) -> tuple[int, dict[str, str], bytes]:
+    """Sends bytes as they are (no client library tidies them) and reads the whole answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as s:
+        s.sendall(request)
+        answer = b""
+        while chunk := s.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in lines[1:])}
+    return int(lines[0].split()[1]), headers, body
+
+
+@pytest.mark.parametrize("method", ["TRACE", "CONNECT", "PROPFIND", "PUT"])
+def test_a_method_no_route_has_is_refused_as_api_gateway_does(stack: RunningStack, method: str) -> None:
+    """API Gateway answers a method the resource does not define with MISSING_AUTHENTICATION_TOKEN
+    (403, problem+json by the template's gateway responses), token or not; never an HTML page or a 5xx."""
+    for path in ("/customers", "/health", "/nowhere"):
+        status, headers, body = _raw(stack.api_port, f"{method} {path} HTTP/1.1\r\nHost: x\r\n"
+                                     f"Connection: close\r\n\r\n".encode())
+        assert status == 403, (method, path, status, body)
+        assert headers["content-type"] == PROBLEM, headers
+        assert json.loads(body)["status"] == 403
+    r = stack.request(method if method != "CONNECT" else "PUT", "/customers", "agent.jakarta")
+    assert_problem(r, 403)
+
+
+def test_oversize_headers_and_overlong_urls_are_problems_not_pages(stack: RunningStack) -> None:
+    status, headers, body = _raw(stack.api_port, b"GET /customers?q=" + b"a" * 70_000 + b" HTTP/1.1\r\n"
+                                 b"Host: x\r\nConnection: close\r\n\r\n")
+    assert (status, headers["content-type"], json.loads(body)["status"]) == (414, PROBLEM, 414), body
+    status, headers, body = _raw(stack.api_port, b"GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + b"b" * 70_000
+                                 + b"\r\nConnection: close\r\n\r\n")
+    assert (status, headers["content-type"], json.loads(body)["status"]) == (431, PROBLEM, 431), body
+    status, headers, body = _raw(stack.api_port, b"GET /health HTTP/1.1\r\nHost: x\r\n"
+                                 + b"".join(b"X-%d: 1\r\n" % i for i in range(200)) + b"Connection: close\r\n\r\n")
+    assert (status, headers["content-type"], json.loads(body)["status"]) == (431, PROBLEM, 431), body
+    assert stack.request("GET", "/health").status_code == 200  # and the stack serves on

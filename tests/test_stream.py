@@ -173,3 +173,24 @@ def test_one_failing_record_is_reported_alone_and_its_retry_sends_once(
     retry = {"Records": [r for r in event["Records"] if r["dynamodb"]["SequenceNumber"] in failed]}
     assert deliver(retry) == {"batchItemFailures": []}
     assert len(sms_to(good["phone"])) == 1 and len(sms_to(bad["phone"])) == 1
+
+
+def test_a_reopened_complaint_escalates_again_from_the_reopen(as_user: Any, stream: Stream) -> None:
+    agent = as_user("agent.jakarta")
+    customer = agent.new_customer(language="en")
+    c = agent.post(f"/customers/{customer['id']}/complaints", _complaint(severity="critical")).json
+    assert deliver(stream.event()) == {"batchItemFailures": []}
+    (first,) = executions(c["id"])
+    for status, extra in (("acknowledged", {}), ("in_progress", {}), ("resolved", {"resolution_note": "done"}),
+                          ("in_progress", {})):  # the last one reopens it
+        c = agent.patch(f"/complaints/{c['id']}", {"status": status, **extra},
+                        headers={"If-Match": f'"v{c["version"]}"'}).json
+    event = stream.event()
+    assert deliver(event) == {"batchItemFailures": []}
+    assert deliver(event) == {"batchItemFailures": []}  # redelivered: still one new run
+    sfn = boto3.client("stepfunctions")
+    assert sfn.describe_execution(executionArn=first["executionArn"])["status"] == "ABORTED"  # stopped when resolved
+    (again,) = executions(f"{c['id']}-r1")
+    assert sfn.describe_execution(executionArn=again["executionArn"])["status"] == "RUNNING"
+    levels = json.loads(sfn.describe_execution(executionArn=again["executionArn"])["input"])["levels"]
+    assert levels[1]["escalate_at"] == c["resolve_due_at"] and c["reopened_at"] < c["resolve_due_at"]

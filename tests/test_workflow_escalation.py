@@ -15,7 +15,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -394,10 +394,10 @@ def test_starting_twice_gives_one_execution_and_stop_ends_it(stack: dict[str, st
     executions = sfn.list_executions(stateMachineArn=stack["ESCALATION_STATE_MACHINE_ARN"])["executions"]
     assert [e["executionArn"] for e in executions if e["name"] == cid] == [first]
 
-    assert escalation.stop(cid) is True  # resolved: the workflow ends without an alert
+    assert escalation.stop(as_complaint(item)) is True  # resolved: the workflow ends without an alert
     assert _finished(first)["status"] == "ABORTED"
     assert start(item, now) == first  # a closed execution's name is not reused either
-    assert escalation.stop(complaint_id()) is False  # never started
+    assert escalation.stop(as_complaint(complaint(complaint_id(), now))) is False  # never started
 
 
 def test_a_stop_that_overtakes_the_execution_worker_still_stops_it(
@@ -422,7 +422,7 @@ def test_a_stop_that_overtakes_the_execution_worker_still_stops_it(
     _put(stack, item)
 
     arn = start(item, now)
-    assert escalation.stop(cid) is True
+    assert escalation.stop(as_complaint(item)) is True
     assert _finished(arn)["status"] == "ABORTED"
 
 
@@ -470,3 +470,46 @@ def test_waits_follow_the_utc_clock_whatever_the_local_time_zone(stack: dict[str
         time.tzset()
     assert execution["status"] == "SUCCEEDED", execution
     assert 1.5 <= elapsed < 10, elapsed
+
+
+# --------------------------------------------------------------------------
+# reopened complaints: escalation starts over from the reopen
+# --------------------------------------------------------------------------
+
+
+def test_a_reopen_gives_a_fresh_resolve_window_and_an_input_that_runs_from_it() -> None:
+    from chalicelib.domain.complaints import transition
+
+    resolved = replace(as_complaint(complaint("01JESC0000000000000000000R", T0)), status="resolved",
+                       resolution_note="fixed", resolved_at=_iso(T0 + timedelta(hours=2)), escalation_level=2)
+    reopened_at = T0 + timedelta(days=1)
+    again = transition(resolved, "in_progress", by="agent", now=reopened_at)
+    assert (again.status, again.reopens, again.reopened_at, again.escalation_level) == (
+        "in_progress", 1, _iso(reopened_at), 0)
+    assert again.resolve_due_at == _iso(reopened_at + timedelta(hours=8))  # critical: 8 h to resolve, from now
+    assert again.history[-1].from_value == "resolved" and again.history[-1].to_value == "in_progress"
+    payload = escalation.escalation_input(again, now=reopened_at, time_scale=1, table="t", topic_arn="a",
+                                          failure_topic_arn="f")
+    levels = {level["level"]: level for level in payload["levels"]}
+    assert levels[2]["escalate_at"] == _iso(reopened_at + timedelta(hours=8))
+    assert levels[3]["escalate_at"] == _iso(reopened_at + timedelta(hours=16))  # one window after, from the reopen
+    assert levels[1]["only_if_status_in"] == ["open"]  # in progress: no acknowledge level
+
+
+def test_each_reopen_runs_under_its_own_execution_name(stack: dict[str, str], workflow: Any) -> None:
+    workflow(1)  # real time: nothing fires during the test
+    now = datetime.now(UTC)
+    cid = complaint_id()
+    item = complaint(cid, now)
+    _put(stack, item)
+    first = start(item, now)
+    assert escalation.stop(as_complaint(item)) is True  # resolved
+    reopened = {**item, "status": "in_progress", "reopens": 1, "reopened_at": _iso(now), "version": 3}
+    second = start(reopened, now)
+    assert second != first and second.endswith(f":{cid}-r1")
+    assert start(reopened, now) == second  # a redelivered record starts nothing more
+    sfn = boto3.client("stepfunctions")
+    assert sfn.describe_execution(executionArn=second)["status"] == "RUNNING"
+    assert escalation.stop(as_complaint(reopened)) is True  # resolved again: the current run stops
+    assert _finished(second)["status"] == "ABORTED"
+    assert _finished(first)["status"] == "ABORTED"

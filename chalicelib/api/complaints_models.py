@@ -82,6 +82,8 @@ class ComplaintFields(Output):
     acknowledged_at: str | None = None
     resolved_at: str | None = None
     closed_at: str | None = None
+    reopened_at: str | None = Field(default=None, description="the last reopen; the resolve deadline runs from it")
+    reopens: int = Field(default=0, ge=0, description="how often it was reopened")
 
 
 class ComplaintOut(ComplaintFields):

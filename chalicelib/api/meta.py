@@ -21,7 +21,16 @@ def _document() -> dict[str, Any]:
 
 
 def openapi(call: Call[None, None]) -> Reply:
-    return Reply(_document())
+    return Reply({**_document(), "servers": [{"url": stage_prefix(call.request.context) or "/",
+                                              "description": "This stage of the API"}]})
+
+
+def stage_prefix(context: dict[str, Any]) -> str:
+    """What comes before the route in the URL the caller used: API Gateway's stage (`/dev`), or a custom
+    domain's base path; nothing locally. The request's path ends with its resource path, parameters
+    filled in, and /openapi.json has none."""
+    path, resource = str(context.get("path") or ""), str(context.get("resourcePath") or "")
+    return path[: -len(resource)].rstrip("/") if resource and path.endswith(resource) else ""
 
 
 ROUTES: list[tuple[RouteSpec, View]] = [

@@ -74,11 +74,12 @@ def _whole_number(value: Any) -> Any:
 
 
 def limit_of(maximum: int) -> Any:
-    """A page size in a query string, 1..maximum."""
-    return Annotated[int, BeforeValidator(_whole_number), Field(ge=1, le=maximum)]
+    """A page size in a query string, 1..maximum. The bounds come before the BeforeValidator (which
+    still runs first): only so does the schema show them as minimum/maximum."""
+    return Annotated[int, Field(ge=1, le=maximum), BeforeValidator(_whole_number)]
 
 
-Limit = Annotated[int, BeforeValidator(_whole_number), Field(ge=1, le=C.PAGE_LIMIT_MAX)]
+Limit = Annotated[int, Field(ge=1, le=C.PAGE_LIMIT_MAX), BeforeValidator(_whole_number)]  # limit_of(PAGE_LIMIT_MAX)
 Cursor = Annotated[str, StringConstraints(min_length=1, max_length=2048)]
 
 

@@ -17,9 +17,19 @@ REF = "#/components/schemas/{model}"
 def _schema(model: Any, components: dict[str, Any], mode: str) -> dict[str, Any]:
     schema = model.model_json_schema(ref_template=REF, mode=mode)
     for name, definition in schema.pop("$defs", {}).items():
-        components.setdefault(name, definition)
-    components[model.__name__] = schema
+        components.setdefault(name, _absent_not_null(definition))
+    components[model.__name__] = _absent_not_null(schema)
     return {"$ref": REF.format(model=model.__name__)}
+
+
+def _absent_not_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """A patch field that may be left out but not sent as null (a patch's `name`) has the default None
+    in its model, which pydantic writes into the schema as `"default": null` against a type that has no
+    null: a default the schema itself refuses. Left out, it means "unchanged", so no default is said."""
+    for prop in schema.get("properties", {}).values():
+        if "default" in prop and prop["default"] is None and "type" in prop and "null" not in prop["type"]:
+            del prop["default"]
+    return schema
 
 
 def _query_parameters(model: Any, components: dict[str, Any]) -> list[dict[str, Any]]:
@@ -44,16 +54,13 @@ def _response_model(name: str, capability_models: ModuleType) -> Any:
 def _operation(spec: RouteSpec, view: View, components: dict[str, Any]) -> dict[str, Any]:
     models = models_of(view)
     op: dict[str, Any] = {
-        "operationId": f"{spec.method.lower()}_{(spec.operation or spec.summary).replace('.', '_').replace(' ', '_')}",
+        "operationId": view.__name__,  # unique: Chalice refuses two views of one name
         "summary": spec.summary,
+        "tags": [capability_of(view)],
         "parameters": [],
         "responses": {},
     }
-    if spec.operation:
-        op["security"] = [{"cognitoIdToken": []}]
-        op["tags"] = [spec.operation.split(".")[0]]
-    else:
-        op["security"] = []
+    op["security"] = [{"cognitoIdToken": []}] if spec.operation else []
     for name in re.findall(r"{(\w+)}", spec.path):
         op["parameters"].append({"name": name, "in": "path", "required": True, "schema": {"type": "string", "minLength": 1}})
     if models.query is not None:
@@ -80,27 +87,44 @@ def _operation(spec: RouteSpec, view: View, components: dict[str, Any]) -> dict[
         ok["headers"] = {h: {"schema": {"type": "string"}} for h in spec.headers}
     op["responses"][str(spec.status)] = ok
     problem_ref = {"$ref": "#/components/responses/Problem"}
-    for status in sorted({*spec.errors, 500}):
+    # Any route may fail (500); one with a token is refused by the gateway without a valid one (401) or
+    # when the method or resource is not there for the caller (403), whatever else it answers.
+    for status in sorted({*spec.errors, 500, *((401, 403) if spec.operation else ())}):
         op["responses"][str(status)] = problem_ref
     # Any route: API Gateway's stage throttling; a route with a token also the per-caller limits (WAF).
     op["responses"]["429"] = {"$ref": "#/components/responses/TooManyRequests"}
     return op
 
 
+def capability_of(view: View) -> str:
+    """The capability a route belongs to: the name of the module that declares it (customers, complaints...)."""
+    return view.__module__.rsplit(".", 1)[-1]
+
+
+def _tag(view: View) -> dict[str, str]:
+    """A capability's tag, described by the first line of its routes module's docstring."""
+    doc = (importlib.import_module(view.__module__).__doc__ or "").strip()
+    return {"name": capability_of(view), "description": doc.splitlines()[0] if doc else capability_of(view)}
+
+
 def build(routes: list[tuple[RouteSpec, View]]) -> dict[str, Any]:
     components: dict[str, Any] = {}
     _schema(Problem, components, "serialization")
     paths: dict[str, Any] = {}
+    tags: dict[str, dict[str, str]] = {}
     for spec, view in routes:
         paths.setdefault(spec.path, {})[spec.method.lower()] = _operation(spec, view, components)
+        tags.setdefault(capability_of(view), _tag(view))
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "Relasi CRM API",
             "version": "1.0.0",
+            "license": {"name": "Proprietary"},
             "description": "Customer 360 API. Errors are RFC 9457 problem+json; statuses used: "
             + ", ".join(f"{s} {t}" for s, (_, t) in sorted(STATUSES.items())),
         },
+        "tags": list(tags.values()),
         "paths": paths,
         "components": {
             "schemas": components,

@@ -122,6 +122,8 @@ class Complaint:
     acknowledged_at: str | None = None
     resolved_at: str | None = None
     closed_at: str | None = None
+    reopened_at: str | None = None  # the last reopen: the resolve deadline and escalation run from it
+    reopens: int = 0
     escalation_level: int = 0
     escalated: bool = False  # set by the escalation workflow
     history: list[HistoryEntry] = field(default_factory=list)
@@ -190,7 +192,11 @@ def transition(c: Complaint, to: str, *, by: str, now: datetime) -> Complaint:
     elif to == Status.CLOSED.value:
         changes["closed_at"] = stamp
     elif to == Status.IN_PROGRESS.value and c.status in (Status.RESOLVED.value, Status.CLOSED.value):
-        changes.update(resolved_at=None, closed_at=None)  # reopened
+        # Reopened: a fresh resolve window from now, and escalation starts over (its own execution,
+        # workflows/escalation.py); the history keeps the earlier resolution and escalation.
+        changes.update(resolved_at=None, closed_at=None, reopened_at=stamp, reopens=c.reopens + 1,
+                       resolve_due_at=iso(now + timedelta(hours=SLA_RESOLVE_WITHIN_HOURS[c.severity])),
+                       escalation_level=0)
     entry = HistoryEntry(at=stamp, by=by, change="status", from_value=c.status, to_value=to)
     return replace(c, **changes, history=[*c.history, entry])
 

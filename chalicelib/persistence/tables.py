@@ -328,6 +328,8 @@ class ComplaintItem(Item, discriminator="complaint"):
     acknowledged_at = UnicodeAttribute(null=True)
     resolved_at = UnicodeAttribute(null=True)
     closed_at = UnicodeAttribute(null=True)
+    reopened_at = UnicodeAttribute(null=True)
+    reopens = NumberAttribute(default=0)
     escalation_level = NumberAttribute()
     breached = BooleanAttribute()  # set by the escalation workflow
     escalated_at = UnicodeAttribute(null=True)

@@ -35,11 +35,13 @@ Per level the input carries:
 The input holds ids, department and severity only: no customer PII
 enters the execution history or the alerts.
 
-`start` names the execution after the complaint id, so a redelivered stream
-record or a retried consumer never starts a second workflow: Step Functions
-refuses a second execution of that name (for 90 days) and the existing one's
-ARN is returned. `stop` ends it when the complaint is resolved, or erased with
-its customer. Each level reads the complaint's branch when it alerts, so a
+`start` names the execution after the complaint id (`<id>-r<n>` after its n-th
+reopen), so a redelivered stream record or a retried consumer never starts a
+second workflow: Step Functions refuses a second execution of that name (for 90
+days) and the existing one's ARN is returned. A reopen starts a new run from the
+reopen: L1 is skipped (the complaint is in progress), L2 falls due at the new
+`resolve_due_at`, L3 one resolve window later. `stop` ends the current run when
+the complaint is resolved, or erased with its customer. Each level reads the complaint's branch when it alerts, so a
 complaint that followed its customer to another branch is alerted there.
 """
 
@@ -85,7 +87,7 @@ def escalation_input(
     if not time_scale > 0:
         raise ValueError(f"time_scale must be positive, got {time_scale}")
     now = now.astimezone(UTC)
-    created = parse_iso(complaint.created_at)
+    created = parse_iso(complaint.reopened_at or complaint.created_at)  # the resolve window's start
     ack_due = parse_iso(complaint.ack_due_at)
     resolve_due = parse_iso(complaint.resolve_due_at)
     schedule = (
@@ -126,10 +128,12 @@ def department_topic_arn(department: str) -> str:
     return f"{prefix}{department}"
 
 
-def _execution_name(complaint_id: str) -> str:
-    if not _EXECUTION_NAME.fullmatch(complaint_id):
+def _execution_name(complaint: Complaint) -> str:
+    """The complaint's id, and after its n-th reopen `<id>-r<n>`: one execution per escalation run."""
+    name = complaint.id if complaint.reopens == 0 else f"{complaint.id}-r{complaint.reopens}"
+    if not _EXECUTION_NAME.fullmatch(name):
         raise ValueError("a complaint id must be a valid execution name")
-    return complaint_id
+    return name
 
 
 def _state_machine_arn() -> str:
@@ -145,7 +149,7 @@ def start(complaint: Complaint, now: datetime) -> str:
     state_machine = _state_machine_arn()
     if not s.ops_topic_arn:
         raise RuntimeError("OPS_TOPIC_ARN is not set")
-    name = _execution_name(complaint.id)
+    name = _execution_name(complaint)
     payload = escalation_input(
         complaint,
         now=now,
@@ -157,10 +161,10 @@ def start(complaint: Complaint, now: datetime) -> str:
     return start_once(state_machine, name, payload)
 
 
-def stop(complaint_id: str, *, error: str = "ComplaintResolved",
+def stop(complaint: Complaint, *, error: str = "ComplaintResolved",
          cause: str = "The complaint was resolved or closed.") -> bool:
-    """Stop the complaint's escalation (it was resolved, or erased); False if it never started."""
-    arn = execution_arn(_state_machine_arn(), _execution_name(complaint_id))
+    """Stop the complaint's current escalation (it was resolved, or erased); False if it never started."""
+    arn = execution_arn(_state_machine_arn(), _execution_name(complaint))
     try:
         _client("stepfunctions").stop_execution(executionArn=arn, error=error, cause=cause)
     except Exception as error:

@@ -35,7 +35,7 @@ def _complaint_changed(change: Change, old: Complaint | None, new: Complaint | N
     from chalicelib.workflows.messages import notify
 
     if new is None:  # erased with its customer: its escalation has nobody to escalate
-        if old is not None and escalation.stop(old.id, error="ComplaintErased",
+        if old is not None and escalation.stop(old, error="ComplaintErased",
                                                cause="The complaint was erased with its customer."):
             logger().info("escalation stopped", extra={"complaint_id": old.id, "reason": "complaint erased"})
         return
@@ -43,8 +43,11 @@ def _complaint_changed(change: Change, old: Complaint | None, new: Complaint | N
     if change.inserted:
         escalation.start(new, utcnow())
         kind, key = "complaint_received", f"complaint-received#{new.id}"
+    elif old is not None and new.reopens > old.reopens:  # reopened: escalation starts over from the reopen
+        escalation.start(new, utcnow())
+        return
     elif became_resolved:
-        escalation.stop(new.id)
+        escalation.stop(new)
         kind, key = "complaint_resolved", f"complaint-resolved#{new.id}#{new.resolved_at}"
     else:
         return
