@@ -84,7 +84,6 @@ class RelasiLocalGateway(LocalGateway):
         except LocalGatewayException as error:
             raise _as_problem(error, headers) from None
 
-
     def _methods_of(self, path: str) -> Collection[str] | None:
         """The methods the resource that `path` names declares; None for a path no route has
         (Chalice's gateway answers those itself)."""
@@ -110,8 +109,7 @@ class _Handler(ChaliceRequestHandler):
         no route has (TRACE, CONNECT, made-up ones: http.server's 501) as a resource without that method
         (MISSING_AUTHENTICATION_TOKEN, 403); an overlong URL (414), oversize headers (431) or a malformed
         request (400) with their status and DEFAULT_4XX's wording. Never an HTML page."""
-        error = ForbiddenError({}, b"") if code == HTTPStatus.NOT_IMPLEMENTED else None
-        status = error.CODE if error is not None else code
+        status = ForbiddenError.CODE if code == HTTPStatus.NOT_IMPLEMENTED else code
         body = json.dumps(problem_body(status, _GATEWAY_DETAILS.get(status, "The request was refused."))).encode()
         self.send_response(status)
         for name, value in (("Content-Type", PROBLEM_JSON), ("Cache-Control", "no-store"),
