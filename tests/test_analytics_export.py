@@ -634,3 +634,73 @@ def test_export_ls_copies_what_the_manifests_name_and_nothing_else(
     blocker.write_text("")
     assert export_ls.main(["--aws-port", port, "--download", str(blocker)]) == 1
     assert capsys.readouterr().err.startswith(f"error: cannot copy to {blocker}")
+
+
+def _wait_for_runs(days: list[str], *, seconds: float = 90) -> dict[str, dict[str, Any]]:
+    from chalicelib.persistence import analytics_results
+
+    deadline = time.monotonic() + seconds
+    while True:
+        runs = {day: analytics_results.get_run(day) or {} for day in days}
+        if all(r.get("status") in ("succeeded", "failed") for r in runs.values()):
+            return runs
+        assert time.monotonic() < deadline, f"the caught-up exports did not finish in time: {runs}"
+        time.sleep(0.2)
+
+
+def test_the_nightly_run_catches_up_the_days_of_the_week_before_that_have_no_good_export(
+        stack: dict[str, str], as_user: Any) -> None:
+    """2024-05-11 02:00 WIB exports 2024-05-10 and looks back at 05-03 .. 05-09 (nothing in the table is that old)."""
+    from chalicelib.domain.clock import new_id
+    from chalicelib.persistence import analytics_results as results
+    from chalicelib.workflows import analytics as analytics_export
+
+    now = int(time.time())
+    for day in ("2024-05-04", "2024-05-08"):
+        results.request_run(day, ok := new_id(), trigger="api", requested_by=None, now_epoch=now, lease_seconds=600)
+        results.finish_run(day, ok, status="succeeded", now_epoch=now, datasets={})
+    broke, busy, died = new_id(), new_id(), new_id()
+    results.request_run("2024-05-05", broke, trigger="api", requested_by=None, now_epoch=now, lease_seconds=600)
+    results.finish_run("2024-05-05", broke, status="failed", now_epoch=now, error="Test")
+    results.request_run("2024-05-06", busy, trigger="api", requested_by=None, now_epoch=now, lease_seconds=600)
+    results.request_run("2024-05-07", died, trigger="api", requested_by=None, now_epoch=now - 3600,
+                        lease_seconds=960)
+    nightly = {"version": "0", "id": "nightly", "detail-type": "Scheduled Event", "source": "aws.events",
+               "time": "2024-05-10T19:00:00Z", "detail": {}}
+    try:
+        answer = analytics_export.on_event(nightly)
+        assert answer["date"] == "2024-05-10" and answer["status"] == "succeeded", answer
+        missed = ["2024-05-03", "2024-05-05", "2024-05-07", "2024-05-09"]
+        assert answer["caught_up"] == missed
+        runs = _wait_for_runs(missed)
+        assert {r["status"] for r in runs.values()} == {"succeeded"}
+        assert {r["trigger"] for r in runs.values()} == {"catch_up"}
+        # every run of a day stays readable, newest first
+        detail = as_user("analyst").get("/analytics/exports/2024-05-05")
+        assert detail.status_code == 200, detail.body
+        assert [(r["run_id"], r["status"], r["trigger"]) for r in detail.json["runs"]] == [
+            (runs["2024-05-05"]["run_id"], "succeeded", "catch_up"), (broke, "failed", "api")]
+        assert detail.json["run_id"] == runs["2024-05-05"]["run_id"] and detail.json["trigger"] == "catch_up"
+        died = as_user("analyst").get("/analytics/exports/2024-05-07").json["runs"]
+        assert [(r["status"], r["error"]) for r in died] == [("succeeded", None), ("failed", "Abandoned")]
+        # the schedule delivered twice (or the next night) queues nothing more; a day being exported is left alone
+        again = analytics_export.on_event(nightly)
+        assert again["caught_up"] == [] and again["status"] == "succeeded"
+        assert (results.get_run("2024-05-06") or {})["run_id"] == busy
+        assert len(as_user("analyst").get("/analytics/exports/2024-05-10").json["runs"]) == 2
+    finally:
+        results.finish_run("2024-05-06", busy, status="failed", now_epoch=now, error="Test")
+
+
+def test_a_run_that_lost_its_day_to_another_still_records_how_it_ended(stack: dict[str, str]) -> None:
+    from chalicelib.domain.clock import new_id
+    from chalicelib.persistence import analytics_results as results
+
+    day, now = "2024-05-20", int(time.time())
+    slow, fast = new_id(), new_id()
+    assert results.begin_run(day, slow, trigger="schedule", now_epoch=now - 3600, lease_seconds=960)
+    assert results.begin_run(day, fast, trigger="api", now_epoch=now, lease_seconds=960)  # the lease ran out
+    results.finish_run(day, fast, status="succeeded", now_epoch=now, datasets={})
+    results.finish_run(day, slow, status="failed", now_epoch=now + 1, error="Timeout")
+    assert (results.get_run(day) or {})["run_id"] == fast and (results.get_run(day) or {})["status"] == "succeeded"
+    assert [(r["run_id"], r["status"]) for r in results.runs_of(day, 20)] == [(fast, "succeeded"), (slow, "failed")]

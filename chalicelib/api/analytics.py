@@ -93,7 +93,7 @@ ROUTES: list[tuple[RouteSpec, View]] = [
                errors=(400, 401, 403, 409, 413, 415, 422, 503), headers=("Location",)), request_export),
     (RouteSpec("GET", EXPORTS, "analytics.exports", "Export runs, newest date first, with rows, bytes and status", response="ExportRunList", errors=(400, 401, 403)), list_exports),
     (RouteSpec("GET", EXPORTS + "/{day}", "analytics.exports", "The latest export run of a date",
-               response="ExportRunOut", errors=(401, 403, 404)), get_export),
+               response="ExportRunDetail", errors=(401, 403, 404)), get_export),
     (RouteSpec("GET", "/analytics/churn-risk", "analytics.churn_risk", "Customers of a branch most at risk of "
                "leaving, from the latest export, with the reasons",
                response="ChurnRiskList", errors=(400, 401, 403)), churn_risk),

@@ -160,7 +160,8 @@ class ExportRunOut(Output):
     date: str
     run_id: str
     status: Literal["queued", "running", "succeeded", "failed"]
-    trigger: Literal["schedule", "api"] | None
+    trigger: Literal["schedule", "api", "catch_up"] | None = Field(
+        description="catch_up: the nightly run found this date missing or failed within the last 7 days")
     requested_at: str | None
     started_at: str | None
     finished_at: str | None
@@ -169,6 +170,11 @@ class ExportRunOut(Output):
     datasets: dict[str, ExportDatasetOut] | None
     error: str | None = Field(description="the error's type, when failed; Abandoned: the run stopped without "
                                           "finishing (a timeout or a crash) and let go of its date")
+
+
+class ExportRunDetail(ExportRunOut):
+    runs: list[ExportRunOut] = Field(description="every run of the date, as it ended, newest first (at most 20); "
+                                                 "the first is the one above unless a request is still queued")
 
 
 class ExportRunList(Output):

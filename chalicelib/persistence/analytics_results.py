@@ -1,6 +1,8 @@
 """What the export job leaves in the analytics table for the API.
 
     pk=EXPORT          sk=<YYYY-MM-DD>   the latest run of that day's export (status, rows, bytes)
+    pk=EXPORT#<day>    sk=<run_id>       every run of that day's export, as it ended (run ids are ULIDs: newest last;
+                                         TTL expires_at 400 days on, with the day's snapshot in S3)
     pk=CHURN#<branch>  sk=LATEST         the branch's most at-risk customers of the newest export
     pk=ANOM#ALL        sk=LATEST         anomalies of the newest export's recent days
     pk=INSIGHTS#ALL    sk=LATEST         segments and churn bands per branch, recent root causes, growing ones
@@ -48,21 +50,40 @@ def _table() -> str:
     return settings().analytics_table_name
 
 
+RUN_HISTORY_SECONDS = 400 * 86400  # a day's run history expires (TTL expires_at) with its S3 snapshot
+
+
+def runs_pk(day: str) -> str:
+    return f"EXPORT#{day}"
+
+
+def _lost_condition(error: Exception) -> bool:
+    """A write (or a transaction's first write) refused by its condition."""
+    if error_code(error) == "ConditionalCheckFailedException":
+        return True
+    reasons = getattr(error, "response", {}).get("CancellationReasons") or []
+    return error_code(error) == "TransactionCanceledException" and bool(reasons) \
+        and reasons[0].get("Code") == "ConditionalCheckFailed"
+
+
 def request_run(day: str, run_id: str, *, trigger: str, requested_by: str | None, now_epoch: int,
                 lease_seconds: int) -> dict[str, Any]:
     """Record a queued run; 409 while another run of that day is queued or running."""
     record = {"pk": EXPORT_PK, "sk": day, "date": day, "run_id": run_id, "status": "queued", "trigger": trigger,
               "requested_by": requested_by, "requested_at_epoch": now_epoch, "lease_until": now_epoch + lease_seconds}
     try:
-        client("dynamodb").put_item(
-            TableName=_table(), Item=_attrs(record),
-            ConditionExpression="attribute_not_exists(pk) OR NOT #s IN (:queued, :running) OR lease_until < :now",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":queued": {"S": "queued"}, ":running": {"S": "running"},
-                                       ":now": {"N": str(now_epoch)}},
-        )
+        client("dynamodb").transact_write_items(TransactItems=[
+            {"Put": {"TableName": _table(), "Item": _attrs(record),
+                     "ConditionExpression": "attribute_not_exists(pk) OR NOT #s IN (:queued, :running) "
+                                            "OR lease_until < :now",
+                     "ExpressionAttributeNames": {"#s": "status"},
+                     "ExpressionAttributeValues": {":queued": {"S": "queued"}, ":running": {"S": "running"},
+                                                   ":now": {"N": str(now_epoch)}}}},
+            {"Put": {"TableName": _table(), "Item": _attrs({**record, "pk": runs_pk(day), "sk": run_id,
+                                                            "expires_at": now_epoch + RUN_HISTORY_SECONDS})}},
+        ])
     except Exception as error:
-        if error_code(error) == "ConditionalCheckFailedException":
+        if _lost_condition(error):
             raise Conflict("An export of that date is already queued or running; try again when it has finished.") \
                 from None
         raise
@@ -76,22 +97,28 @@ def begin_run(day: str, run_id: str, *, trigger: str, now_epoch: int, lease_seco
     datasets go, and so does a request unless this run is the one requested.
     """
     remove = "finished_at_epoch, #e, datasets" + ("" if trigger == "api" else ", requested_by, requested_at_epoch")
+    names = {"#s": "status", "#d": "date", "#t": "trigger"}
+    values = {":running": {"S": "running"}, ":run": {"S": run_id}, ":day": {"S": day}, ":trigger": {"S": trigger},
+              ":now": {"N": str(now_epoch)}, ":lease": {"N": str(now_epoch + lease_seconds)}}
+    started = "SET #s = :running, run_id = :run, #d = :day, #t = :trigger, started_at_epoch = :now, lease_until = :lease"
+    history = {":expires": {"N": str(now_epoch + RUN_HISTORY_SECONDS)}}
     try:
-        client("dynamodb").update_item(
-            TableName=_table(), Key={"pk": {"S": EXPORT_PK}, "sk": {"S": day}},
-            UpdateExpression="SET #s = :running, run_id = :run, #d = :day, #t = :trigger, "
-                             f"started_at_epoch = :now, lease_until = :lease REMOVE {remove}",
-            ConditionExpression="attribute_not_exists(pk) OR run_id = :run OR NOT #s IN (:queued, :running) "
-                                "OR lease_until < :now",
-            ExpressionAttributeNames={"#s": "status", "#d": "date", "#t": "trigger", "#e": "error"},
-            ExpressionAttributeValues={
-                ":running": {"S": "running"}, ":queued": {"S": "queued"}, ":run": {"S": run_id},
-                ":day": {"S": day}, ":trigger": {"S": trigger}, ":now": {"N": str(now_epoch)},
-                ":lease": {"N": str(now_epoch + lease_seconds)},
-            },
-        )
+        client("dynamodb").transact_write_items(TransactItems=[
+            {"Update": {
+                "TableName": _table(), "Key": {"pk": {"S": EXPORT_PK}, "sk": {"S": day}},
+                "UpdateExpression": f"{started} REMOVE {remove}",
+                "ConditionExpression": "attribute_not_exists(pk) OR run_id = :run OR NOT #s IN (:queued, :running) "
+                                       "OR lease_until < :now",
+                "ExpressionAttributeNames": {**names, "#e": "error"},
+                "ExpressionAttributeValues": {**values, ":queued": {"S": "queued"}},
+            }},
+            # the run's entry in the day's history (its request's entry, if it was requested)
+            {"Update": {"TableName": _table(), "Key": {"pk": {"S": runs_pk(day)}, "sk": {"S": run_id}},
+                        "UpdateExpression": started + ", expires_at = :expires", "ExpressionAttributeNames": names,
+                        "ExpressionAttributeValues": {**values, **history}}},
+        ])
     except Exception as error:
-        if error_code(error) == "ConditionalCheckFailedException":
+        if _lost_condition(error):
             return False
         raise
     return True
@@ -99,7 +126,7 @@ def begin_run(day: str, run_id: str, *, trigger: str, now_epoch: int, lease_seco
 
 def finish_run(day: str, run_id: str, *, status: str, now_epoch: int, datasets: dict[str, Any] | None = None,
                error: str | None = None) -> None:
-    """Record the outcome, if `run_id` still holds the day (a run that lost its lease records nothing)."""
+    """Record the outcome in the day's record if `run_id` still holds the day, and in the run's history entry."""
     values: dict[str, Any] = {":status": {"S": status}, ":now": {"N": str(now_epoch)}, ":run": {"S": run_id}}
     update = "SET #s = :status, finished_at_epoch = :now, lease_until = :now"
     names = {"#s": "status"}
@@ -110,20 +137,43 @@ def finish_run(day: str, run_id: str, *, status: str, now_epoch: int, datasets: 
         update += ", #e = :error"
         names["#e"] = "error"
         values[":error"] = {"S": error}
+    history = {"TableName": _table(), "Key": {"pk": {"S": runs_pk(day)}, "sk": {"S": run_id}},
+               "UpdateExpression": update, "ConditionExpression": "run_id = :run",
+               "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
     try:
-        client("dynamodb").update_item(
-            TableName=_table(), Key={"pk": {"S": EXPORT_PK}, "sk": {"S": day}}, UpdateExpression=update,
-            ConditionExpression="run_id = :run", ExpressionAttributeNames=names, ExpressionAttributeValues=values,
-        )
+        client("dynamodb").transact_write_items(TransactItems=[
+            {"Update": {**history, "Key": {"pk": {"S": EXPORT_PK}, "sk": {"S": day}}}}, {"Update": history}])
     except Exception as error_:
-        if error_code(error_) != "ConditionalCheckFailedException":
+        if not _lost_condition(error_):
             raise
+        try:  # the run lost the day (its lease ran out and another run took it): its history still says how it ended
+            client("dynamodb").update_item(**history)
+        except Exception as missing:
+            if error_code(missing) != "ConditionalCheckFailedException":
+                raise
 
 
 def get_run(day: str) -> dict[str, Any] | None:
     item = client("dynamodb").get_item(TableName=_table(), Key={"pk": {"S": EXPORT_PK}, "sk": {"S": day}},
                                        ConsistentRead=True).get("Item")
     return plain_item(item) if item else None
+
+
+def runs_of(day: str, limit: int) -> list[dict[str, Any]]:
+    """The day's runs, newest first (at most `limit`); one Query."""
+    page = client("dynamodb").query(
+        TableName=_table(), KeyConditionExpression="pk = :pk", ExpressionAttributeValues={":pk": {"S": runs_pk(day)}},
+        ScanIndexForward=False, Limit=limit, ConsistentRead=True)
+    return [plain_item(i) for i in page.get("Items", [])]
+
+
+def runs_between(first: str, last: str) -> list[dict[str, Any]]:
+    """The latest run of each day from `first` to `last` (a week at most); one Query."""
+    page = client("dynamodb").query(
+        TableName=_table(), KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
+        ExpressionAttributeValues={":pk": {"S": EXPORT_PK}, ":first": {"S": first}, ":last": {"S": last}},
+        ConsistentRead=True)
+    return [plain_item(i) for i in page.get("Items", [])]
 
 
 def list_runs(limit: int, start: dict[str, Any] | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:

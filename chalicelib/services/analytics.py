@@ -109,14 +109,19 @@ def list_runs(limit: int, start: dict[str, Any] | None) -> tuple[list[dict[str, 
     return [run_out(r) for r in records], next_key
 
 
+RUNS_SHOWN = 20  # GET /analytics/exports/{day}: that many of the day's runs, newest first
+
+
 def get_run(day: date) -> dict[str, Any]:
+    """The day's export as it stands, and its runs (each as it ended; a run that died shows as Abandoned)."""
     from chalicelib.domain.errors import NotFound
     from chalicelib.persistence import analytics_results
 
     record = analytics_results.get_run(day.isoformat())
     if record is None:
         raise NotFound("No export of that date has been run.")
-    return run_out(record)
+    runs = analytics_results.runs_of(day.isoformat(), RUNS_SHOWN)
+    return {**run_out(record), "runs": [run_out(r) for r in runs]}
 
 
 def churn_risk(access: Access, branch: str | None, limit: int) -> dict[str, Any]:

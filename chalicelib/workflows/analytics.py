@@ -404,14 +404,49 @@ def on_event(event: dict[str, Any]) -> dict[str, Any]:
             count("AnalyticsExportRefused")
             return {"date": None, "status": "refused", "reason": "bad_date"}
         if day is not None:
-            return run(day, run_id=detail.get("run_id"), trigger="api")
-        return run(day_of_event(event, settings().timezone), trigger="schedule")
+            return run(day, run_id=detail.get("run_id"), trigger="catch_up" if detail.get("trigger") == "catch_up" else "api")
+        day = day_of_event(event, settings().timezone)
+        caught_up = catch_up(day)  # before the day's own run, which may fail
+        return {**run(day, trigger="schedule"), "caught_up": caught_up}
     finally:
         metrics().flush_metrics()
 
 
-def request(day: date, requested_by: str | None) -> dict[str, Any]:
-    """POST /analytics/exports: record a queued run and invoke the export function asynchronously."""
+CATCH_UP_DAYS = 7  # the nightly run re-runs, each in its own invocation, the days before it that have no good export
+
+
+def catch_up(day: date) -> list[str]:
+    """Queue the export of each of the CATCH_UP_DAYS before `day` whose latest run failed, was abandoned or never
+    happened (a missed schedule, an outage). One Query; a day someone is exporting is left alone."""
+    from chalicelib.domain.errors import Conflict
+    from chalicelib.persistence import analytics_results
+
+    today = utcnow().astimezone(ZoneInfo(settings().timezone)).date()
+    if not ex.exportable(day, today):  # the day's own run refuses it and says so
+        return []
+    first = day - timedelta(days=CATCH_UP_DAYS)
+    now = _epoch()
+    good = {r["date"] for r in analytics_results.runs_between(first.isoformat(), (day - timedelta(days=1)).isoformat())
+            if r["status"] == "succeeded" or (r["status"] in analytics_results.ACTIVE and int(r["lease_until"]) >= now)}
+    queued = []
+    for offset in range(CATCH_UP_DAYS):
+        missed = first + timedelta(days=offset)
+        if missed.isoformat() in good or not ex.exportable(missed, today):
+            continue
+        try:
+            request(missed, None, trigger="catch_up")
+        except Conflict:  # queued or started since the Query
+            continue
+        queued.append(missed.isoformat())
+    if queued:
+        logger().warning("analytics export catching up missed days", extra={"dates": queued})
+        count("AnalyticsExportCaughtUp", len(queued))
+    return queued
+
+
+def request(day: date, requested_by: str | None, *, trigger: str = "api") -> dict[str, Any]:
+    """POST /analytics/exports (and the nightly catch-up): record a queued run and invoke the export function
+    asynchronously."""
     import json
 
     from chalicelib.aws import client
@@ -420,12 +455,12 @@ def request(day: date, requested_by: str | None) -> dict[str, Any]:
 
     run_id = new_id()
     dt = day.isoformat()
-    record = analytics_results.request_run(dt, run_id, trigger="api", requested_by=requested_by,
+    record = analytics_results.request_run(dt, run_id, trigger=trigger, requested_by=requested_by,
                                            now_epoch=_epoch(), lease_seconds=EXPORT_LEASE_SECONDS)
     # The function is a Chalice schedule handler: it reads an EventBridge-shaped event.
     payload = {"version": "0", "id": run_id, "source": "relasi.api", "detail-type": "Analytics export request",
                "account": "", "region": settings().region, "resources": [], "time": iso(utcnow()),
-               "detail": {"date": dt, "run_id": run_id}}
+               "detail": {"date": dt, "run_id": run_id, "trigger": trigger}}
     try:
         client("lambda").invoke(FunctionName=settings().analytics_export_function, InvocationType="Event",
                                 Payload=json.dumps(payload).encode())
