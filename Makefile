@@ -23,14 +23,14 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
 	@touch $(STAMP)
 
-run: $(STAMP)
+run: $(STAMP) $(NODE_STAMP)
 	$(PY) -m infra.local_stack
 
-# Node tools of the suite (redocly, package.json): pinned in package-lock.json; skipped without npm
-# (tests/test_contract.py then says so).
+# Node tools (package.json, pinned in package-lock.json): redocly for the contract test, iam-simulate for the
+# local stack's IAM (infra/iam_local.py). Without npm both are skipped, and the tests and the stack say so.
 $(NODE_STAMP): package.json package-lock.json
 	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error && touch $(NODE_STAMP); \
-	else echo "note: no npm here: the redocly lint of /openapi.json is skipped"; fi
+	else echo "note: no npm here: the redocly lint of /openapi.json is skipped and IAM is not enforced locally"; fi
 
 test: $(STAMP) $(NODE_STAMP)
 	$(PY) -m pytest

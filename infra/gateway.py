@@ -36,6 +36,7 @@ from chalice.test import Client
 
 from chalicelib.api.auth import TokenRejected
 from chalicelib.api.problems import PROBLEM_JSON, problem_body
+from infra import iam_local
 from infra.throttle import CallerThrottle
 
 _GATEWAY_DETAILS = {
@@ -63,10 +64,22 @@ class TooManyRequests(LocalGatewayException):
     CODE = 429
 
 
+class _ScopedAuthorizer:
+    """Chalice's local authorizer, run as the packaged authorizer function (infra/iam_local.py)."""
+
+    def __init__(self, authorizer: Any) -> None:
+        self._authorizer = authorizer
+
+    def authorize(self, *args: Any, **kwargs: Any) -> Any:
+        with iam_local.acting_as(iam_local.function_of_handler("app.cognito_id_token")):
+            return self._authorizer.authorize(*args, **kwargs)
+
+
 class RelasiLocalGateway(LocalGateway):
     def __init__(self, app: Chalice, config: Config, throttle: CallerThrottle | None = None) -> None:
         super().__init__(app, config)
         self.throttle = throttle
+        self._authorizer = _ScopedAuthorizer(self._authorizer)  # type: ignore[assignment]
 
     def handle_request(self, method: str, path: str, headers: dict[str, Any], body: bytes | None) -> Any:
         blocked = self.throttle.check(method, path, headers) if self.throttle is not None else None
@@ -78,7 +91,8 @@ class RelasiLocalGateway(LocalGateway):
             # any authorizer runs (Chalice's app would answer 405, which the deployed API never lets through)
             raise _as_problem(ForbiddenError({}, b""), headers)
         try:
-            return super().handle_request(method, path, headers, body)
+            with iam_local.acting_as(iam_local.function_of_handler("app.app")):  # the API's packaged function
+                return super().handle_request(method, path, headers, body)
         except TokenRejected:
             raise _as_problem(NotAuthorizedError({}, b""), headers) from None
         except LocalGatewayException as error:

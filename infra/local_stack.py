@@ -99,6 +99,10 @@ def prepare(aws_port: int, *, seed: bool) -> tuple[Any, dict[str, str]]:
     from chalicelib.config import settings
 
     settings.cache_clear()
+    # from here on, each function's AWS calls run under its packaged IAM policy (infra/iam_local.py)
+    from infra import iam_local
+
+    iam_local.install(env, REGION)
     register_jobs()
     demo.create_users(env["USER_POOL_ID"])
     if seed:

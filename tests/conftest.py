@@ -127,3 +127,23 @@ def stream_pump(stack: dict[str, str]) -> Iterator[Any]:
     assert pump is not None, "app.py has no on_table_change"
     yield pump
     pump.stop()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """What the run's functions called that their packaged policies allow but no test used, and the packaged
+    environment variables no function's code read (infra/iam_local.py): candidates to remove, not failures
+    (a path no test takes reads and calls nothing). The session's stack only: the stacks some tests start as
+    processes enforce the same policies, but report nothing here."""
+    from infra import iam_local
+
+    enforcer = iam_local.enforcer()
+    if enforcer is None:
+        return
+    calls = sum(len(c) for c in enforcer.calls.values())
+    terminalreporter.section("IAM and environment, as packaged (infra/iam_local.py)")
+    terminalreporter.write_line(f"{calls} distinct (action, resource) checked across {len(enforcer.calls)} "
+                                f"functions; {len(enforcer.denied)} denied")
+    for logical_id, lines in sorted(iam_local.unused().items()):
+        terminalreporter.write_line(f"{logical_id}: allowed, never used: {'; '.join(lines)}")
+    for logical_id, names in sorted(iam_local.unread_variables().items()):
+        terminalreporter.write_line(f"{logical_id}: environment never read: {', '.join(names)}")

@@ -119,9 +119,11 @@ def test_merge_entries_land_on_chalice_resources(packaged: dict[str, Any]) -> No
     api_env = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
     assert {
         "TABLE_NAME", "IDEMPOTENCY_TABLE_NAME", "USER_POOL_ID", "USER_POOL_CLIENT_ID",
-        "CURSOR_SECRET_ARN", "OPS_TOPIC_ARN", "EXPORT_BUCKET", "ESCALATION_STATE_MACHINE_ARN", "DEPARTMENT_TOPIC_ARN_PREFIX",
-        "ANALYTICS_EXPORT_FUNCTION", "STAGE", "BRANCHES", "TIMEZONE",  # the last 3 from .chalice/config.json
+        "CURSOR_SECRET_ARN", "ANALYTICS_EXPORT_FUNCTION", "STAGE", "BRANCHES", "TIMEZONE",  # the last 3: config.json
     } <= set(api_env)
+    # the API sends no message, starts no workflow and writes no export: it is not told where those go
+    assert not {"OPS_TOPIC_ARN", "EXPORT_BUCKET", "ESCALATION_STATE_MACHINE_ARN", "DEPARTMENT_TOPIC_ARN_PREFIX",
+                "SENDER_EMAIL"} & set(api_env)
     assert api_env["CURSOR_SECRET_ARN"] == {"Ref": "CursorSecret"}  # read at run time, like the pseudonym key
     assert api_env["ANALYTICS_EXPORT_FUNCTION"] == {"Ref": "AnalyticsExport"}
     export = resources["AnalyticsExport"]["Properties"]
@@ -176,8 +178,8 @@ def test_state_machines_are_deployed_from_their_asl_files(packaged: dict[str, An
         asl_file = ROOT / resource["Metadata"]["DefinitionFile"]
         assert json.loads(resource["Properties"]["DefinitionString"]) == json.loads(asl_file.read_text())
         assert "DefinitionString" not in _template()["Resources"][name]["Properties"]
-    api_env = packaged["Resources"]["APIHandler"]["Properties"]["Environment"]["Variables"]
-    assert api_env["ESCALATION_STATE_MACHINE_ARN"] == {"Ref": "EscalationStateMachine"}
+    stream_env = packaged["Resources"]["TableChanges"]["Properties"]["Environment"]["Variables"]
+    assert stream_env["ESCALATION_STATE_MACHINE_ARN"] == {"Ref": "EscalationStateMachine"}
     alarm = packaged["Resources"]["EscalationExecutionsFailedAlarm"]["Properties"]
     assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/States", "ExecutionsFailed")
     assert alarm["Dimensions"] == [{"Name": "StateMachineArn", "Value": {"Ref": "EscalationStateMachine"}}]
@@ -259,7 +261,7 @@ def test_escalation_reaches_only_complaints_and_the_ops_topics() -> None:
     assert None not in department_topics.values()
     for logical_id in department_topics.values():
         assert resources[logical_id]["Properties"]["KmsMasterKeyId"] == {"Ref": "OpsTopicKey"}
-    prefix = resources["APIHandler"]["Properties"]["Environment"]["Variables"]["DEPARTMENT_TOPIC_ARN_PREFIX"]["Fn::Sub"]
+    prefix = resources["TableChanges"]["Properties"]["Environment"]["Variables"]["DEPARTMENT_TOPIC_ARN_PREFIX"]["Fn::Sub"]
     assert prefix.endswith(":relasi-${Stage}-ops-")
     role = resources["EscalationStateMachineRole"]["Properties"]
     assert role["AssumeRolePolicyDocument"]["Statement"][0]["Principal"] == {"Service": "states.amazonaws.com"}
@@ -416,7 +418,7 @@ def test_local_template_keeps_what_moto_can_deploy() -> None:
     # so they and what names them (the failed-executions alarm) are left out too
     played = {n for n, r in resources.items() if r.get("Type") == "AWS::StepFunctions::StateMachine"}
     played |= {n for n, r in resources.items() if _named(r) & played}
-    assert played == {"EscalationStateMachine", "EscalationExecutionsFailedAlarm", "APIHandler", "TableChanges",
+    assert played == {"EscalationStateMachine", "EscalationExecutionsFailedAlarm", "TableChanges",
                       "ReminderStateMachine", "RemindersExecutionsFailedAlarm", "DailyReminders"}
     chalice_bound |= played
     assert set(local["Resources"]) == set(resources) - chalice_bound
@@ -591,7 +593,8 @@ def test_per_deployment_values_come_from_parameters_in_policies_too(packaged: di
     assert all("${SenderDomain}" in r["Fn::Sub"] for r in send["PolicyDocument"]["Statement"][0]["Resource"])
     api_env = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
     assert api_env["CORS_ALLOWED_ORIGINS"] == {"Ref": "CorsAllowedOrigins"}
-    assert api_env["SENDER_EMAIL"] == {"Fn::Sub": "no-reply@${SenderDomain}"}
+    stream_env = resources["TableChanges"]["Properties"]["Environment"]["Variables"]
+    assert stream_env["SENDER_EMAIL"] == {"Fn::Sub": "no-reply@${SenderDomain}"}
 
 
 def test_api_gateway_keeps_an_access_log_without_query_strings(packaged: dict[str, Any]) -> None:
