@@ -272,7 +272,7 @@ def test_escalation_reaches_only_complaints_and_the_ops_topics() -> None:
     assert statements["AlertOps"]["Action"] == "sns:Publish"
     assert statements["AlertOps"]["Resource"] == [{"Ref": "OpsTopic"}] + [{"Ref": n} for n in department_topics.values()]
     assert statements["EncryptAlerts"]["Resource"] == {"Fn::GetAtt": ["OpsTopicKey", "Arn"]}
-    assert set(statements) == {"ReadAndEscalateComplaints", "AlertOps", "EncryptAlerts"}
+    assert set(statements) == {"ReadAndEscalateComplaints", "AlertOps", "EncryptAlerts", "WorkflowKey", "DeliverErrorLogs"}
 
 
 # --------------------------------------------------------------------------
@@ -610,3 +610,33 @@ def test_api_gateway_keeps_an_access_log_without_query_strings(packaged: dict[st
     assert api["DependsOn"] == "ApiGatewayAccount"
     account = packaged["Resources"]["ApiGatewayAccount"]["Properties"]
     assert account["CloudWatchRoleArn"] == {"Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]}
+
+
+def test_workflows_are_encrypted_with_their_own_key_and_log_errors_without_data(packaged: dict[str, Any]) -> None:
+    resources = packaged["Resources"]
+    key = resources["WorkflowKey"]
+    assert (key["DeletionPolicy"], key["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert key["Properties"]["EnableKeyRotation"] is True
+    logs = resources["WorkflowLogGroup"]
+    assert logs["Properties"]["RetentionInDays"] == 90 and logs["DeletionPolicy"] == "Retain"
+    for name in ("EscalationStateMachine", "ReminderStateMachine"):
+        props = resources[name]["Properties"]
+        assert props["EncryptionConfiguration"]["Type"] == "CUSTOMER_MANAGED_KMS_KEY"
+        assert props["EncryptionConfiguration"]["KmsKeyId"] == {"Fn::GetAtt": ["WorkflowKey", "Arn"]}
+        assert props["LoggingConfiguration"]["Level"] == "ERROR"
+        assert props["LoggingConfiguration"]["IncludeExecutionData"] is False
+        assert props["LoggingConfiguration"]["Destinations"] == [
+            {"CloudWatchLogsLogGroup": {"LogGroupArn": {"Fn::GetAtt": ["WorkflowLogGroup", "Arn"]}}}]
+        role = resources[props["RoleArn"]["Fn::GetAtt"][0]]["Properties"]["Policies"][0]["PolicyDocument"]
+        by_sid = {s["Sid"]: s for s in role["Statement"]}
+        assert by_sid["WorkflowKey"]["Resource"] == {"Fn::GetAtt": ["WorkflowKey", "Arn"]}
+    # who starts executions may encrypt their input; nobody's function may read an execution's history back
+    start = resources["StartWorkflowsPolicy"]["Properties"]
+    assert start["Roles"] == [{"Ref": "TableChangesRole"}, {"Ref": "DailyRemindersRole"}]
+    assert start["PolicyDocument"]["Statement"][0]["Action"] == "kms:GenerateDataKey"
+    for name, resource in resources.items():
+        if resource["Type"] != "AWS::IAM::Role" or name.endswith("StateMachineRole"):
+            continue
+        text = json.dumps(resource["Properties"].get("Policies", []))
+        assert "states:GetExecutionHistory" not in text and "states:DescribeExecution" not in text, name
+        assert "kms:Decrypt" not in text, name
