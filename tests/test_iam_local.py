@@ -33,12 +33,15 @@ def enforcer(stack: dict[str, str]) -> iam_local.Enforcer:
 def test_every_packaged_function_is_known_with_its_own_role_and_policy(enforcer: iam_local.Enforcer) -> None:
     functions = enforcer.functions
     assert {"APIHandler", "CognitoIdToken", "TableChanges", "InboundSms", "DailyReminders", "AnalyticsExport",
-            "ErasureSweeper"} <= set(functions)
+            "ErasureSweeper", "EscalationStateMachine", "ReminderStateMachine"} == set(functions)
     assert len({f.role for f in functions.values()}) == len(functions)  # no function shares another's role
     assert all(f.policies for f in functions.values())
     # the template's own policy (the SES sender identity follows the SenderDomain parameter) is attached too
     assert [p["name"] for p in functions["TableChanges"].policies] == [
-        "TableChangesRolePolicy", "send-email-from-the-sender-identity"]
+        "TableChangesRolePolicy", "send-email-from-the-sender-identity", "start-encrypted-workflows"]
+    # and each state machine's executions run under its own role
+    assert functions["EscalationStateMachine"].role == "EscalationStateMachineRole"
+    assert functions["ReminderStateMachine"].handler == "states:relasi-dev-reminders"
 
 
 def test_the_local_stack_gives_each_function_its_packaged_environment(
