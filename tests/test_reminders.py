@@ -311,7 +311,7 @@ def test_the_state_machine_role_reaches_customer_items_sms_and_the_sender_only()
     (policy,) = resources["ReminderStateMachineRole"]["Properties"]["Policies"]
     statements = {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
     assert set(statements) == {"ReadAndMarkCustomerMessages", "SmsToPhoneNumbersNeedResourceStar",
-                               "EmailFromTheSenderIdentity"}
+                               "EmailFromTheSenderIdentity", "WorkflowKey", "DeliverErrorLogs"}
     table = statements["ReadAndMarkCustomerMessages"]
     assert table["Action"] == ["dynamodb:GetItem", "dynamodb:UpdateItem"]
     assert table["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["C#*"]}}
@@ -628,6 +628,36 @@ def test_a_run_in_the_quiet_hours_waits_until_eight(as_user: Any, stack: dict[st
     pending = _outbound_items(stack, customer)[0]
     assert (pending["address"], pending["sms_type"]) == (customer["phone"], "Promotional")
     sfn.stop_execution(executionArn=arn)  # the session ends before 08:00
+
+
+def test_a_re_run_of_the_day_sends_what_a_stopped_execution_left_pending_once(
+        as_user: Any, stack: dict[str, str], day_run: Any) -> None:
+    """The day's execution is stopped before it sends (an operator, a failure): a re-run the same day gives the
+    batch a new execution, which sends the message once; runs after that start nothing more."""
+    agent = as_user("agent.jakarta")
+    customer = agent.new_customer(birthday="1990-08-09", consent=CONSENT_SMS)
+    day = date(2026, 8, 9)
+    now = datetime.now(WIB)
+    quiet = _wib(now.date() + timedelta(days=1), 22)  # sending would wait for 08:00 the morning after
+    first = day_run(day, quiet.astimezone(UTC), now=quiet.astimezone(UTC))
+    assert first.pending == 1 and len(first.executions) == 1
+    sfn = boto3.client("stepfunctions")
+    sfn.stop_execution(executionArn=_arn(first.executions[0]))
+    assert _finished(first.executions[0])["status"] == "ABORTED"
+    assert sms_to(customer["phone"]) == [] and [d for d, _, _ in _messages(agent, customer)] == ["pending"]
+
+    fired = _wib(day, 9).astimezone(UTC)  # outside the quiet hours, whatever the clock says
+    again = day_run(day, fired, now=fired)
+    assert again.already_decided == 1 and again.pending == 0  # decided once, handed over again
+    assert again.executions == [f"{first.executions[0]}-a2"]
+    assert _finished(again.executions[0])["status"] == "SUCCEEDED"
+    assert len(sms_to(customer["phone"])) == 1
+    assert [d for d, _, _ in _messages(agent, customer)] == ["sent"]
+
+    third = day_run(day, fired + timedelta(minutes=1), now=fired)  # the succeeded attempt is found: nothing starts
+    assert third.executions == again.executions
+    time.sleep(0.5)
+    assert len(sms_to(customer["phone"])) == 1
 
 
 def test_a_profile_change_reaches_its_due_items_through_the_stream(as_user: Any, stack: dict[str, str],

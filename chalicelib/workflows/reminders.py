@@ -66,7 +66,6 @@ from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.interactions import Interaction
 from chalicelib.domain.reminders import Reminder, ReminderKind
-from chalicelib.workflows.executions import start_once
 
 ASL_FILE = Path(__file__).with_name("reminders.asl.json")
 _EXECUTION_NAME = re.compile(r"[A-Za-z0-9_-]{1,80}")
@@ -158,8 +157,8 @@ class _Executions:
         delay = timedelta(seconds=index * slot_seconds(self.per_execution))
         payload = execution_input(self.keys, send_after=self.send_after + delay,
                                   table=self.table, sender=self.sender, day=self.day)
-        self.start(name, payload)
-        self.report.executions.append(name)
+        arn = self.start(name, payload)
+        self.report.executions.append(arn.rsplit(":", 1)[-1])  # the batch's name, or its later attempt's
         self.keys = []
 
 
@@ -266,12 +265,29 @@ def run(day: date, fired_at: datetime, *, now: datetime | None = None,
 # --------------------------------------------------------------------------
 
 
+REMINDER_ATTEMPTS = 5  # executions of one batch a day: the first, and a new one after each that failed or was stopped
+
+
 def start_execution(name: str, payload: dict[str, Any]) -> str:
-    """Start one execution of the reminders state machine (once per name); returns its ARN."""
+    """Start the batch's execution of the reminders state machine once; returns its ARN.
+
+    A re-run of the day (or a double fire) finds the execution of that name:
+    running or succeeded, it is left alone. One that failed, was stopped or
+    timed out left its untaken messages "pending": the batch gets a new execution
+    (`<name>-a2`, -a3, ...), which sends only what is still pending (it takes each
+    message pending -> sending with a conditional write), so nothing goes twice.
+    A message taken ("sending") by an execution that died is never sent again:
+    whether it went out is unknown (docs/operations.md)."""
+    from chalicelib.workflows.executions import ENDED_UNFINISHED, start_or_find, status_of
+
     state_machine = settings().reminder_state_machine_arn
     if not state_machine:
         raise RuntimeError("REMINDER_STATE_MACHINE_ARN is not set")
-    return start_once(state_machine, name, payload)
+    for attempt in range(1, REMINDER_ATTEMPTS + 1):
+        arn, started = start_or_find(state_machine, name if attempt == 1 else f"{name}-a{attempt}", payload)
+        if started or status_of(arn) not in ENDED_UNFINISHED:
+            return arn
+    return arn  # every attempt of the day ended unfinished: left to an operator (docs/operations.md)
 
 
 # --------------------------------------------------------------------------
