@@ -22,10 +22,10 @@ Why not moto's own IAM (INITIAL_NO_AUTH_ACTION_COUNT): it matches actions and re
 only (the secrets' `-??????` suffix would not match), does not evaluate conditions, and needs one set
 of credentials per function, while the local stack runs every function in one process.
 
-`used()` and `unused()` report what each function called and which permissions no call used
-(tests/conftest.py prints them at the end of `make test`). Calls made outside any function (the test
-harness, provisioning, the seed) are not checked. Needs Node and `npm ci` (the Makefile runs it);
-without them the local stack runs unchecked and says so.
+`unused()` and `unread_variables()` report which permissions no checked call used and which
+packaged variables no code read (tests/conftest.py prints them at the end of `make test`). Calls
+made outside any function (the test harness, provisioning, the seed) are not checked. Needs Node
+and `npm ci` (the Makefile runs it); without them the local stack runs unchecked and says so.
 """
 
 from __future__ import annotations
@@ -666,10 +666,6 @@ def unread_variables() -> dict[str, list[str]]:
         if unread:
             report[logical_id] = unread
     return report
-
-
-def environment_of(logical_id: str) -> dict[str, str]:
-    return dict(_ENFORCER.functions[logical_id].environment) if _ENFORCER else {}
 
 
 def os_environment_gaps() -> dict[str, list[str]]:
