@@ -25,6 +25,14 @@ def error_code(error: Exception) -> str:
     return str(response.get("Error", {}).get("Code", ""))
 
 
+def cancellation_codes(error: Exception) -> list[str]:
+    """The per-item reasons of a cancelled transaction ("None" for an item that was fine), or [] for other errors."""
+    if error_code(error) != "TransactionCanceledException":
+        return []
+    reasons = (getattr(error, "response", None) or {}).get("CancellationReasons") or []
+    return [str((r or {}).get("Code") or "None") for r in reasons]
+
+
 SECRET_CACHE_SECONDS = 3600  # a warm container reads a secret once an hour at most
 
 

@@ -31,7 +31,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.aws import client, error_code
+from chalicelib.aws import cancellation_codes, client, error_code
 from chalicelib.config import (
     AGGREGATES_CONFLICT_BACKOFF_BASE_SECONDS,
     AGGREGATES_CONFLICT_BACKOFF_MAX_SECONDS,
@@ -110,7 +110,7 @@ def apply_once(event_id: str, deltas: Mapping[CounterKey, int]) -> str:
             _client().transact_write_items(TransactItems=items)
             return "applied"
         except Exception as exc:
-            codes = _cancellation_codes(exc)
+            codes = cancellation_codes(exc)
             if len(codes) == len(items) and codes[0] == "ConditionalCheckFailed" and \
                     all(c == "None" for c in codes[1:]):
                 return "duplicate"  # the marker's condition failed (the record was counted) and nothing else
@@ -122,14 +122,6 @@ def apply_once(event_id: str, deltas: Mapping[CounterKey, int]) -> str:
                 raise ServiceUnavailable("The analytics table is busy; retry shortly.") from exc
             raise
     raise AssertionError("unreachable: the last attempt returns or raises")
-
-
-def _cancellation_codes(exc: Exception) -> list[str]:
-    """The per-item reasons of a cancelled transaction ("None" for an item that was fine), or [] for other errors."""
-    if error_code(exc) != "TransactionCanceledException":
-        return []
-    reasons = (getattr(exc, "response", None) or {}).get("CancellationReasons") or []
-    return [str((r or {}).get("Code") or "None") for r in reasons]
 
 
 def _numbers(item: Mapping[str, Any]) -> dict[str, int]:

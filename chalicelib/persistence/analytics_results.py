@@ -20,7 +20,7 @@ import json
 from decimal import Decimal
 from typing import Any
 
-from chalicelib.aws import client, error_code
+from chalicelib.aws import cancellation_codes, client, error_code
 from chalicelib.config import settings
 from chalicelib.domain.errors import Conflict
 from chalicelib.persistence.raw import plain_item
@@ -59,11 +59,8 @@ def runs_pk(day: str) -> str:
 
 def _lost_condition(error: Exception) -> bool:
     """A write (or a transaction's first write) refused by its condition."""
-    if error_code(error) == "ConditionalCheckFailedException":
-        return True
-    reasons = getattr(error, "response", {}).get("CancellationReasons") or []
-    return error_code(error) == "TransactionCanceledException" and bool(reasons) \
-        and reasons[0].get("Code") == "ConditionalCheckFailed"
+    return error_code(error) == "ConditionalCheckFailedException" \
+        or cancellation_codes(error)[:1] == ["ConditionalCheckFailed"]
 
 
 def request_run(day: str, run_id: str, *, trigger: str, requested_by: str | None, now_epoch: int,
