@@ -84,6 +84,30 @@ def analytics_export(event):  # type: ignore[no-untyped-def]
     return on_event(event.to_dict())
 
 
+def _counters_reconcile_cron() -> Cron:
+    from chalicelib.config import counters_reconcile_cron_utc
+
+    minute, hour = counters_reconcile_cron_utc()  # 04:00 in TIMEZONE, after the export, as UTC
+    return Cron(minute, hour, "*", "*", "?", "*")
+
+
+@app.schedule(_counters_reconcile_cron(), name="counters-reconcile")
+def counters_reconcile(event):  # type: ignore[no-untyped-def]
+    """Recounts the table and repairs the live counters' confirmed drift; see chalicelib/workflows/aggregates.py."""
+    from chalicelib.workflows.aggregates import on_schedule
+
+    return on_schedule(event.time)
+
+
+@app.lambda_function(name="stream-redrive")
+def stream_redrive(event, context):  # type: ignore[no-untyped-def]
+    """Operator command: re-process the stream records waiting in the dead-letter queue
+    (`aws lambda invoke --function-name relasi-<stage>-stream-redrive`); see chalicelib/workflows/stream.py."""
+    from chalicelib.workflows.stream import redrive
+
+    return redrive(event, context)
+
+
 @app.schedule(Rate(1, unit=Rate.HOURS), name="erasure-sweeper")
 def erasure_sweeper(event):  # type: ignore[no-untyped-def]
     """Finishes erasures cut short and erases what an erased customer left; see chalicelib/workflows/erasure.py."""

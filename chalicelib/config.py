@@ -115,6 +115,13 @@ AGGREGATES_EVENT_MARKER_TTL_SECONDS = 48 * 60 * 60
 AGGREGATES_CONFLICT_RETRIES = 6
 AGGREGATES_CONFLICT_BACKOFF_BASE_SECONDS = 0.02
 AGGREGATES_CONFLICT_BACKOFF_MAX_SECONDS = 1.0
+# Reconciling the counters (chalicelib/workflows/aggregates.py): a drift is repaired once two recounts at least
+# this far apart found it alike (a record still on its way differs from one that was lost), at most this many
+# drifting counters are kept between runs (the rest wait for the next one), and the job runs at this local hour,
+# after the export.
+COUNTERS_DRIFT_CONFIRM_AFTER_SECONDS = 60 * 60
+COUNTERS_DRIFT_MAX_KEPT = 2000
+COUNTERS_RECONCILE_LOCAL_HOUR = 4
 # GET /analytics/summary: the default window (days ending today) and the longest one.
 ANALYTICS_WINDOW_DEFAULT_DAYS = 30
 ANALYTICS_WINDOW_MAX_DAYS = 366
@@ -223,6 +230,8 @@ class Settings:
     analytics_export_function: str = field(default_factory=lambda: os.environ.get("ANALYTICS_EXPORT_FUNCTION", ""))
     # The ARN (or name) of the pseudonym key's secret; the key is read at run time (chalicelib/aws.py secret_value).
     pseudonym_secret_arn: str = field(default_factory=lambda: os.environ.get("PSEUDONYM_SECRET_ARN", ""))
+    # The stream consumer's dead-letter queue: the reconciliation waits while it holds records, the redrive empties it.
+    stream_dlq_url: str = field(default_factory=lambda: os.environ.get("STREAM_DLQ_URL", ""))
     export_scan_segments: int = field(
         default_factory=lambda: int(os.environ.get("EXPORT_SCAN_SEGMENTS") or EXPORT_SCAN_SEGMENTS_DEFAULT))
 
@@ -270,6 +279,11 @@ def export_cron_utc() -> tuple[int, int]:
     if not 0 <= hour <= 23:
         raise ValueError(f"EXPORT_LOCAL_HOUR must be 0-23, got {hour}")
     return _local_hour_as_utc(hour)
+
+
+def counters_reconcile_cron_utc() -> tuple[int, int]:
+    """(minute, hour) in UTC of the counters' reconciliation: COUNTERS_RECONCILE_LOCAL_HOUR:00 in TIMEZONE."""
+    return _local_hour_as_utc(COUNTERS_RECONCILE_LOCAL_HOUR)
 
 
 def reminders_local_hour() -> int:

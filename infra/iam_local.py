@@ -336,6 +336,8 @@ def requests_of(prefix: str, operation: str, params: dict[str, Any], region: str
             return found
         if "StreamArn" in params:
             return [Request(f"dynamodb:{operation}", params["StreamArn"])]
+        if "ShardIterator" in params:  # GetRecords: an iterator begins with its stream's ARN, then `|`
+            return [Request(f"dynamodb:{operation}", str(params["ShardIterator"]).split("|", 1)[0])]
         if operation == "ListStreams":
             return [Request("dynamodb:ListStreams", f"{table(params['TableName'])}/stream/*"
                             if params.get("TableName") else "*")]

@@ -283,6 +283,7 @@ def provision() -> dict[str, str]:
         "ANALYTICS_TABLE_NAME": outputs["AnalyticsTableName"],
         "OPS_TOPIC_ARN": outputs["OpsTopicArn"],
         "EXPORT_BUCKET": outputs["ExportBucketName"],
+        "STREAM_DLQ_URL": outputs["StreamDeadLetterQueueUrl"],
         "DEPARTMENT_TOPIC_ARN_PREFIX": outputs["DepartmentTopicArnPrefix"],
         # What POST /analytics/exports invokes: the @app.schedule(name="analytics-export") function, named as
         # Chalice names it; the local stack runs its handler itself (infra/scheduler.py invoke_middleware).

@@ -38,7 +38,6 @@ numbers, counts and exception types.
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import os
@@ -55,6 +54,7 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from chalicelib.domain.clock import iso
+from chalicelib.persistence import stream_records
 
 logger = logging.getLogger("relasi.pump")
 
@@ -348,7 +348,7 @@ class StreamPump:
         page = self._streams.get_records(ShardIterator=used, Limit=self.batch_size)
         records = page.get("Records", [])
         if records:
-            self._deliver(shard, [self._lambda_record(r) for r in records])
+            self._deliver(shard, [stream_records.lambda_record(r, self._stream_arn) for r in records])
             shard.last_sequence_number = records[-1]["dynamodb"]["SequenceNumber"]
         shard.iterator = page.get("NextShardIterator")
         if shard.iterator is None:
@@ -358,27 +358,6 @@ class StreamPump:
         return len(records)
 
     # ---------------------------------------------------------------- delivery
-
-    def _lambda_record(self, record: dict[str, Any]) -> dict[str, Any]:
-        """A `get_records` record as Lambda puts it in the event: JSON types only."""
-        assert self._stream_arn is not None
-        data = dict(record["dynamodb"])
-        created = data.get("ApproximateCreationDateTime")
-        # Lambda's events carry epoch seconds as a number, whole seconds (e.g. 1693997155.0); boto3 parsed it.
-        moment = created.timestamp() if isinstance(created, datetime) else float(created or time.time())
-        data["ApproximateCreationDateTime"] = float(int(moment))
-        for key in ("Keys", "NewImage", "OldImage"):
-            if key in data:
-                data[key] = _json_attribute_values(data[key])
-        return {
-            "eventID": record["eventID"],
-            "eventName": record["eventName"],
-            "eventVersion": "1.1",
-            "eventSource": "aws:dynamodb",
-            "awsRegion": self._stream_arn.split(":")[3],
-            "dynamodb": data,
-            "eventSourceARN": self._stream_arn,
-        }
 
     def _deliver(self, shard: _Shard, records: list[dict[str, Any]]) -> None:
         pending = records
@@ -488,19 +467,6 @@ class StreamPump:
 
 def _iso(epoch_s: float) -> str:
     return iso(datetime.fromtimestamp(epoch_s, UTC))
-
-
-def _json_attribute_values(value: Any) -> Any:
-    """boto3 hands binary attribute values over as bytes; Lambda events carry them base64 encoded."""
-    if isinstance(value, bytes | bytearray):
-        return base64.b64encode(value).decode()
-    if isinstance(value, dict):
-        return {k: _json_attribute_values(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_attribute_values(v) for v in value]
-    if isinstance(value, set):
-        return [_json_attribute_values(v) for v in sorted(value)]
-    return value
 
 
 def _forget_moto_iterator(iterator: str) -> None:

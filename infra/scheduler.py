@@ -63,9 +63,10 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
-from infra.pump import LambdaContext
+from infra.pump import FUNCTION_TIMEOUT_S, LambdaContext
 
 logger = logging.getLogger("relasi.scheduler")
 
@@ -318,7 +319,20 @@ class RateSchedule:
         return base + periods * self.period
 
 
-Schedule = CronSchedule | RateSchedule
+@dataclass(frozen=True)
+class OnDemand:
+    """No schedule: an operator's `@app.lambda_function` (e.g. stream-redrive), fired only by `make trigger`."""
+
+    expression: str = "on demand"
+
+    def time_on(self, day: date) -> datetime:
+        return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+    def next_after(self, after: datetime, *, anchor: datetime | None = None) -> None:
+        return None
+
+
+Schedule = CronSchedule | RateSchedule | OnDemand
 
 
 def parse_schedule(expression: Any) -> Schedule:
@@ -349,7 +363,8 @@ class Job:
 
 
 def jobs_from_app(app: Any) -> list[Job]:
-    """The `@app.schedule` handlers of a Chalice app, in registration order.
+    """The `@app.schedule` handlers of a Chalice app, in registration order, then its `@app.lambda_function`s
+    (operator commands: never fired by the clock, only by `fire`).
 
     Only scheduled event sources fire on a clock; `@app.on_cw_event` handlers
     (CloudWatchEventConfig, an event pattern) wait for events nobody sends locally.
@@ -366,7 +381,20 @@ def jobs_from_app(app: Any) -> list[Job]:
             module_name, _, attribute = source.handler_string.rpartition(".")
             handler = getattr(importlib.import_module(module_name), attribute)
         jobs.append(Job(source.name, parse_schedule(source.schedule_expression), handler, source.handler_string))
+    for function in getattr(app, "pure_lambda_functions", []):
+        handler = getattr(app, "handler_map", {}).get(function.name, function)
+        jobs.append(Job(function.name, OnDemand(), handler, function.handler_string))
     return jobs
+
+
+def function_timeout_s(name: str, stage: str) -> float:
+    """The function's Lambda timeout as .chalice/config.json configures it for `stage` (Chalice's 60 s if not)."""
+    config = json.loads((Path(__file__).resolve().parent.parent / ".chalice" / "config.json").read_text())
+    staged = config.get("stages", {}).get(stage, {})
+    for layer in (staged.get("lambda_functions", {}).get(name, {}), staged, config):
+        if "lambda_timeout" in layer:
+            return float(layer["lambda_timeout"])
+    return FUNCTION_TIMEOUT_S
 
 
 class UnknownJob(KeyError):
@@ -470,7 +498,8 @@ class Scheduler:
     def _call(self, name: str, event: dict[str, Any], trigger: str) -> Any:
         """The job's handler on `event`, as Lambda calls it; notes the Run, logs an exception by type and raises it."""
         job = self.job(name)
-        context = LambdaContext(self.function_name(name), self.region, self.account_id)
+        context = LambdaContext(self.function_name(name), self.region, self.account_id,
+                                timeout_s=function_timeout_s(name, self.stage))
         moment = str(event.get("time", "-")) if isinstance(event, dict) else "-"
         started = time.monotonic()
         try:

@@ -257,3 +257,14 @@ def test_one_record_is_one_transaction_with_its_marker_first() -> None:
     assert update["UpdateExpression"] == "ADD #c0 :c0"
     assert update["ExpressionAttributeNames"] == {"#c0": "cust|lead"}
     assert update["ExpressionAttributeValues"] == {":c0": {"N": "-1"}}
+
+
+def test_drift_is_judged_only_on_counters_that_stood_still_and_confirmed_only_when_found_alike() -> None:
+    a, b, c, d = (agg.CounterKey("jakarta", "2026-01-0" + str(i), "int|phone") for i in range(1, 5))
+    expected = {a: 5, b: 2, c: 1}
+    before = {a: 5, b: 3, d: 7}
+    after = {a: 5, b: 4, d: 7}  # b moved while the table was recounted
+    found, moved = agg.drift(expected, before, after)
+    assert (found, moved) == ({c: 1, d: -7}, 1)
+    assert agg.confirmed(found, {c: 1, d: -6, a: 2}) == {c: 1}
+    assert agg.confirmed(found, {}) == {}

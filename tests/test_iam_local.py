@@ -33,7 +33,8 @@ def enforcer(stack: dict[str, str]) -> iam_local.Enforcer:
 def test_every_packaged_function_is_known_with_its_own_role_and_policy(enforcer: iam_local.Enforcer) -> None:
     functions = enforcer.functions
     assert {"APIHandler", "CognitoIdToken", "TableChanges", "InboundSms", "DailyReminders", "AnalyticsExport",
-            "ErasureSweeper", "EscalationStateMachine", "ReminderStateMachine"} == set(functions)
+            "ErasureSweeper", "EscalationStateMachine", "ReminderStateMachine", "CountersReconcile",
+            "StreamRedrive"} == set(functions)
     assert len({f.role for f in functions.values()}) == len(functions)  # no function shares another's role
     assert all(f.policies for f in functions.values())
     # the template's own policy (the SES sender identity follows the SenderDomain parameter) is attached too
@@ -133,6 +134,8 @@ def test_threads_a_function_starts_run_as_that_function(stack: dict[str, str], e
                                                            {"PutRequest": {"Item": {"pk": {"S": "B"}}}}]}},
      [("dynamodb:BatchWriteItem", "arn:aws:dynamodb:r:123456789012:table/t",
        (("dynamodb:LeadingKeys", ("A", "B")),))]),
+    ("dynamodb", "GetRecords", {"ShardIterator": "arn:aws:dynamodb:r:1:table/t/stream/2026-01-01T00:00:00.000|1|AAA"},
+     [("dynamodb:GetRecords", "arn:aws:dynamodb:r:1:table/t/stream/2026-01-01T00:00:00.000", ())]),
     ("lambda", "Invoke", {"FunctionName": "f"}, [("lambda:InvokeFunction", "arn:aws:lambda:r:123456789012:function:f", ())]),
     ("sqs", "SendMessage", {"QueueUrl": "http://127.0.0.1:1/123456789012/q"},
      [("sqs:SendMessage", "arn:aws:sqs:r:123456789012:q", ())]),

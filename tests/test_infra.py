@@ -32,10 +32,12 @@ CHALICE_IDS = {
     "DailyReminders": "AWS::Serverless::Function",  # @app.schedule(name="daily-reminders")
     "AnalyticsExport": "AWS::Serverless::Function",  # @app.schedule(name="analytics-export")
     "ErasureSweeper": "AWS::Serverless::Function",  # @app.schedule(name="erasure-sweeper")
+    "CountersReconcile": "AWS::Serverless::Function",  # @app.schedule(name="counters-reconcile")
+    "StreamRedrive": "AWS::Serverless::Function",  # @app.lambda_function(name="stream-redrive")
     "InboundSms": "AWS::Serverless::Function",  # @app.on_sns_message(name="inbound_sms")
 }
 # Resources `chalice package` generates that the template only names (no merge entry of its own).
-CHALICE_NAMED = {"TableChangesRole": "AWS::IAM::Role"}
+CHALICE_NAMED = {"TableChangesRole": "AWS::IAM::Role", "StreamRedriveRole": "AWS::IAM::Role"}
 
 # cfn-lint findings accepted on purpose: rule id -> why. Errors and warnings fail the test unless
 # listed here; so does I3011 (a stateful resource a stack update or deletion could lose; docs/operations.md).
@@ -159,7 +161,7 @@ def test_merge_entries_land_on_chalice_resources(packaged: dict[str, Any]) -> No
 
 def test_alarms_notify_the_ops_topic(packaged: dict[str, Any]) -> None:
     alarms = {n: r["Properties"] for n, r in packaged["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
-    assert len(alarms) == 16
+    assert len(alarms) == 18
     for props in alarms.values():
         assert props["AlarmActions"] == [{"Ref": "OpsTopic"}]
         assert props["OKActions"] == [{"Ref": "OpsTopic"}]
@@ -367,7 +369,7 @@ def test_stream_consumer_reports_item_failures_and_dead_letters(packaged: dict[s
     # its own role, from .chalice/policy-stream-<stage>.json
     role = resources["TableChangesRole"]["Properties"]["Policies"][0]["PolicyDocument"]
     assert role == json.loads((ROOT / ".chalice" / "policy-stream-prod.json").read_text())
-    alarms = {r["Properties"]["MetricName"]: r["Properties"] for r in resources.values()
+    alarms = {r["Properties"].get("MetricName"): r["Properties"] for r in resources.values()
               if r["Type"] == "AWS::CloudWatch::Alarm"}
     assert alarms["ApproximateNumberOfMessagesVisible"]["Dimensions"] == [
         {"Name": "QueueName", "Value": {"Fn::GetAtt": ["StreamDeadLetterQueue", "QueueName"]}}]
@@ -420,7 +422,8 @@ def test_local_template_keeps_what_moto_can_deploy() -> None:
     played = {n for n, r in resources.items() if r.get("Type") == "AWS::StepFunctions::StateMachine"}
     played |= {n for n, r in resources.items() if _named(r) & played}
     assert played == {"EscalationStateMachine", "EscalationExecutionsFailedAlarm", "TableChanges",
-                      "ReminderStateMachine", "RemindersExecutionsFailedAlarm", "DailyReminders"}
+                      "ReminderStateMachine", "RemindersExecutionsUnfinishedAlarm", "DailyReminders",
+                      "StreamRedrive"}
     chalice_bound |= played
     assert set(local["Resources"]) == set(resources) - chalice_bound
     assert {n: r for n, r in local["Resources"].items()} == {n: resources[n] for n in local["Resources"]}
@@ -590,7 +593,7 @@ def test_per_deployment_values_come_from_parameters_in_policies_too(packaged: di
     for name in ("policy-stream-prod.json", "policy-stream-dev.json", "policy-prod.json", "policy-dev.json"):
         assert "relasi.example" not in (ROOT / ".chalice" / name).read_text(), name
     send = resources["SendEmailPolicy"]["Properties"]
-    assert send["Roles"] == [{"Ref": "TableChangesRole"}]
+    assert send["Roles"] == [{"Ref": "TableChangesRole"}, {"Ref": "StreamRedriveRole"}]
     assert all("${SenderDomain}" in r["Fn::Sub"] for r in send["PolicyDocument"]["Statement"][0]["Resource"])
     api_env = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
     assert api_env["CORS_ALLOWED_ORIGINS"] == {"Ref": "CorsAllowedOrigins"}
@@ -634,7 +637,7 @@ def test_workflows_are_encrypted_with_their_own_key_and_log_errors_without_data(
     # who starts executions may encrypt their input; no function may read an execution's data back (its history,
     # or its input and output: DescribeExecution without kms:Decrypt on the key gives the metadata only)
     start = resources["StartWorkflowsPolicy"]["Properties"]
-    assert start["Roles"] == [{"Ref": "TableChangesRole"}, {"Ref": "DailyRemindersRole"}]
+    assert start["Roles"] == [{"Ref": "TableChangesRole"}, {"Ref": "StreamRedriveRole"}, {"Ref": "DailyRemindersRole"}]
     assert start["PolicyDocument"]["Statement"][0]["Action"] == "kms:GenerateDataKey"
     for name, resource in resources.items():
         if resource["Type"] != "AWS::IAM::Role" or name.endswith("StateMachineRole"):
@@ -642,3 +645,24 @@ def test_workflows_are_encrypted_with_their_own_key_and_log_errors_without_data(
         text = json.dumps(resource["Properties"].get("Policies", []))
         assert "states:GetExecutionHistory" not in text, name
         assert "kms:Decrypt" not in text, name
+
+
+def test_drift_and_unfinished_reminders_are_alarmed_and_the_operator_jobs_have_their_own_roles(
+        packaged: dict[str, Any]) -> None:
+    resources = packaged["Resources"]
+    unfinished = resources["RemindersExecutionsUnfinishedAlarm"]["Properties"]
+    summed = {q["MetricStat"]["Metric"]["MetricName"] for q in unfinished["Metrics"] if "MetricStat" in q}
+    assert summed == {"ExecutionsFailed", "ExecutionsAborted", "ExecutionsTimedOut"}
+    (expression,) = [q for q in unfinished["Metrics"] if "Expression" in q]
+    assert set(expression["Expression"].replace("+", " ").split()) == {q["Id"] for q in unfinished["Metrics"]
+                                                                        if "MetricStat" in q}
+    drift = resources["CounterDriftAlarm"]["Properties"]
+    assert (drift["Namespace"], drift["MetricName"], drift["Threshold"]) == ("Relasi", "CounterDriftConfirmed", 0)
+    for function, policy in (("CountersReconcile", "policy-counters-reconcile-prod.json"),
+                             ("StreamRedrive", "policy-stream-redrive-prod.json")):
+        env = resources[function]["Properties"]["Environment"]["Variables"]
+        assert env["STREAM_DLQ_URL"] == {"Ref": "StreamDeadLetterQueue"}
+        role = resources[f"{function}Role"]["Properties"]["Policies"][0]["PolicyDocument"]
+        assert role == json.loads((ROOT / ".chalice" / policy).read_text())
+        assert resources[f"{function}LogGroup"]["Properties"]["RetentionInDays"] == 30
+    assert resources["StreamRedrive"]["Properties"]["FunctionName"] == {"Fn::Sub": "relasi-${Stage}-stream-redrive"}

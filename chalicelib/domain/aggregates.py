@@ -230,6 +230,25 @@ def total(entities: Iterable[object | None], zone: tzinfo | None = None) -> Cont
     return {k: v for k, v in result.items() if v}
 
 
+def drift(expected: Mapping[CounterKey, int], before: Mapping[CounterKey, int], after: Mapping[CounterKey, int]
+          ) -> tuple[dict[CounterKey, int], int]:
+    """How far the counters are from a recount of the table: ({counter: expected - counted}, how many moved).
+
+    `before` and `after` are the counters read before and after the table was
+    recounted; a counter that changed meanwhile was being counted while the
+    recount read the table, so it is not judged (it is, on the next run).
+    """
+    moved = {k for k in before.keys() | after.keys() if before.get(k, 0) != after.get(k, 0)}
+    found = {k: expected.get(k, 0) - after.get(k, 0) for k in expected.keys() | after.keys() if k not in moved}
+    return {k: d for k, d in found.items() if d}, len(moved)
+
+
+def confirmed(found: Mapping[CounterKey, int], previous: Mapping[CounterKey, int]) -> dict[CounterKey, int]:
+    """The drift found again, alike, by a later recount: lost for good, not on its way (a record still
+    being delivered or retried when the first recount ran would have arrived since and changed it)."""
+    return {k: d for k, d in found.items() if previous.get(k) == d}
+
+
 # --------------------------------------------------------------------------
 # Reading: a window of day counters and the NOW counters -> the summary
 # --------------------------------------------------------------------------

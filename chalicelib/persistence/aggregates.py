@@ -5,6 +5,7 @@ Items (docs/data-model.md, "Analytics table"):
     counters of a day   pk=AGG#<scope>  sk=DAY#<YYYY-MM-DD>   one numeric attribute per counter name
     current counters    pk=AGG#<scope>  sk=NOW
     counted record      pk=EVT#<eventID>  sk=EVT  expires_at=<epoch seconds>   (TTL)
+    last reconciliation pk=RECONCILE#counters  sk=LAST   run_id, at, drift {scope|period|name: n}
 
 Scope is a branch id, `unknown` or `ALL`. Counter names (chalicelib/domain/aggregates.py)
 contain `|`, so every expression names them through ExpressionAttributeNames.
@@ -28,7 +29,8 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.aws import cancellation_codes, client, error_code
@@ -128,36 +130,123 @@ def _numbers(item: Mapping[str, Any]) -> dict[str, int]:
     return {name: int(value["N"]) for name, value in item.items() if "N" in value and name not in ("pk", "sk")}
 
 
+def _days_and_now(client: Any, table: str, scope: str, first: str | None = None, last: str | None = None
+                  ) -> tuple[dict[str, dict[str, int]], dict[str, int], int]:
+    """({date: {name: n}}, {name: n} now, requests) of one scope: its days first..last, or all of its items."""
+    days: dict[str, dict[str, int]] = {}
+    now: dict[str, int] = {}
+    requests = 0
+    kwargs: dict[str, Any] = {"TableName": table, "KeyConditionExpression": "pk = :pk",
+                              "ExpressionAttributeValues": {":pk": {"S": counters_pk(scope)}}}
+    if first is not None and last is not None:
+        kwargs["KeyConditionExpression"] += " AND sk BETWEEN :first AND :last"
+        kwargs["ExpressionAttributeValues"].update({":first": {"S": counters_sk(first)},
+                                                    ":last": {"S": counters_sk(last)}})
+    try:
+        while True:
+            page = client.query(**kwargs)
+            requests += 1
+            for item in page.get("Items", []):
+                sk = item["sk"]["S"]
+                if sk == NOW:
+                    now = _numbers(item)
+                elif sk.startswith(DAY_PREFIX):
+                    days[sk[len(DAY_PREFIX):]] = _numbers(item)
+            if not page.get("LastEvaluatedKey"):
+                break
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+        if first is not None:  # NOW sorts after DAY#...: read it by itself
+            item = client.get_item(TableName=table, Key={"pk": {"S": counters_pk(scope)}, "sk": {"S": NOW}}).get("Item")
+            requests += 1
+            now = _numbers(item or {})
+    except Exception as exc:
+        if error_code(exc) in RETRYABLE:
+            raise ServiceUnavailable("The analytics table is busy; retry shortly.") from exc
+        raise
+    return days, now, requests
+
+
 def read(scope: str, first: str, last: str) -> tuple[dict[str, dict[str, int]], dict[str, int], int]:
     """The counters of `scope`: ({date: {name: n}} for first..last (YYYY-MM-DD), {name: n} now, requests made).
 
     One Query over the days (more pages only past 1 MB) and one GetItem for NOW.
     """
+    return _days_and_now(_client(), settings().analytics_table_name, scope, first, last)
+
+
+def read_all(scopes: Iterable[str]) -> dict[CounterKey, int]:
+    """Every counter of these scopes (all days and NOW), non-zero ones: one Query per scope."""
     client, table = _client(), settings().analytics_table_name
-    days: dict[str, dict[str, int]] = {}
-    requests = 0
-    start: dict[str, Any] | None = None
+    found: dict[CounterKey, int] = {}
+    for scope in sorted(set(scopes)):
+        days, now, _ = _days_and_now(client, table, scope)
+        for period, counters in [*days.items(), (NOW, now)]:
+            found.update({CounterKey(scope, period, name): n for name, n in counters.items() if n})
+    return found
+
+
+def add(deltas: Mapping[CounterKey, int]) -> None:
+    """Add to counters without a record's marker (a repair): one UpdateItem ADD per counter item."""
+    client, table = _client(), settings().analytics_table_name
+    items = transaction_items("-", deltas, table=table, expires_at=0)[1:]  # the same ADDs a record makes
+    for item in items:
+        try:
+            client.update_item(**item["Update"])
+        except Exception as exc:
+            if error_code(exc) in RETRYABLE:
+                raise ServiceUnavailable("The analytics table is busy; retry shortly.") from exc
+            raise
+
+
+# --------------------------------------------------------------------------
+# The reconciliation's state between runs (chalicelib/workflows/aggregates.py)
+# --------------------------------------------------------------------------
+
+RECONCILIATION_PK, RECONCILIATION_SK = "RECONCILE#counters", "LAST"
+
+
+def _cell(key: CounterKey) -> str:
+    return f"{key.scope}|{key.period}|{key.name}"  # scope and period never hold `|`
+
+
+def _key(cell: str) -> CounterKey:
+    scope, period, name = cell.split("|", 2)
+    return CounterKey(scope, period, name)
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """What the last reconciliation found: when (its event's time, ISO UTC) and the drift it left unrepaired."""
+
+    run_id: str
+    at: str
+    drift: dict[CounterKey, int]
+
+
+def last_reconciliation() -> Reconciliation | None:
+    item = _client().get_item(TableName=settings().analytics_table_name, ConsistentRead=True,
+                              Key={"pk": {"S": RECONCILIATION_PK}, "sk": {"S": RECONCILIATION_SK}}).get("Item")
+    if not item:
+        return None
+    drift = {_key(cell): int(value["N"]) for cell, value in item.get("drift", {}).get("M", {}).items()}
+    return Reconciliation(item["run_id"]["S"], item["at"]["S"], drift)
+
+
+def record_reconciliation(run: Reconciliation, previous: Reconciliation | None) -> bool:
+    """Store `run` as the last reconciliation unless another run stored itself after `previous`
+    (False: this run lost the race and must repair nothing)."""
+    item: dict[str, Any] = {"pk": {"S": RECONCILIATION_PK}, "sk": {"S": RECONCILIATION_SK},
+                            "run_id": {"S": run.run_id}, "at": {"S": run.at},
+                            "drift": {"M": {_cell(k): {"N": str(n)} for k, n in run.drift.items()}}}
+    if previous is None:
+        condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+    else:
+        condition = {"ConditionExpression": "run_id = :previous",
+                     "ExpressionAttributeValues": {":previous": {"S": previous.run_id}}}
     try:
-        while True:
-            kwargs: dict[str, Any] = {
-                "TableName": table,
-                "KeyConditionExpression": "pk = :pk AND sk BETWEEN :first AND :last",
-                "ExpressionAttributeValues": {":pk": {"S": counters_pk(scope)}, ":first": {"S": counters_sk(first)},
-                                              ":last": {"S": counters_sk(last)}},
-            }
-            if start:
-                kwargs["ExclusiveStartKey"] = start
-            page = client.query(**kwargs)
-            requests += 1
-            for item in page.get("Items", []):
-                days[item["sk"]["S"][len(DAY_PREFIX):]] = _numbers(item)
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                break
-        now = client.get_item(TableName=table, Key={"pk": {"S": counters_pk(scope)}, "sk": {"S": NOW}}).get("Item")
-        requests += 1
+        _client().put_item(TableName=settings().analytics_table_name, Item=item, **condition)
     except Exception as exc:
-        if error_code(exc) in RETRYABLE:
-            raise ServiceUnavailable("The analytics table is busy; retry shortly.") from exc
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
         raise
-    return days, _numbers(now or {}), requests
+    return True

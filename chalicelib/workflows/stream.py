@@ -126,3 +126,71 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
         return dict(process_partial_response(event=event, record_handler=_record, processor=processor, context=context))
     finally:
         metrics().flush_metrics()
+
+
+# --------------------------------------------------------------------------
+# Re-processing what the event source mapping gave up on (the `stream-redrive` operator function)
+# --------------------------------------------------------------------------
+
+REDRIVE_VISIBILITY_SECONDS = 15 * 60  # a message being re-processed stays hidden this long (the function's limit)
+REDRIVE_STOP_BEFORE_END_MS = 60_000  # a run stops taking messages when less than this is left of its time
+
+
+def redrive(event: Any, context: Any) -> dict[str, Any]:
+    """Hand every record waiting in the dead-letter queue to the consumer again; delete the messages it handled.
+
+    Each message names stream records; they are read back from the stream
+    (it keeps them 24 hours) and handled by `handle`, as the mapping would.
+    Every side effect is exactly once (counters by record marker, messages by
+    claim, escalations by name), so a record handled before it was
+    dead-lettered, or redriven twice, changes nothing more. A message whose
+    records still fail stays in the queue; so does one that is not Lambda's
+    on-failure record, and one whose records the stream no longer holds,
+    unless the event says {"discard_expired": true} (what they changed in the
+    table is counted by the next counters reconciliation; what they would have
+    sent or started is lost: docs/operations.md). What stays is visible again
+    when the run ends.
+    """
+    from chalicelib.persistence import dead_letters
+
+    discard_expired = isinstance(event, dict) and event.get("discard_expired") is True
+    report = {"redriven": 0, "still_failing": 0, "expired": 0, "discarded": 0, "unreadable": 0, "records": 0}
+    left: list[dead_letters.DeadLetter] = []  # hidden while this run goes on, so that it reads each once
+    try:
+        while context is None or context.get_remaining_time_in_millis() > REDRIVE_STOP_BEFORE_END_MS:
+            letters = dead_letters.receive(REDRIVE_VISIBILITY_SECONDS)
+            if not letters:
+                break
+            for letter in letters:
+                outcome, records = _redrive_one(letter, discard_expired, context)
+                report[outcome] += 1
+                report["records"] += records
+                if outcome in ("still_failing", "expired", "unreadable"):
+                    left.append(letter)
+    finally:
+        for letter in left:
+            dead_letters.release(letter)
+    logger().info("stream redrive", extra=report)
+    return {"status": "done" if not (report["still_failing"] or report["expired"] or report["unreadable"])
+            else "incomplete", **report}
+
+
+def _redrive_one(letter: Any, discard_expired: bool, context: Any) -> tuple[str, int]:
+    """(what became of one dead letter, records handled)."""
+    from chalicelib.persistence import dead_letters, stream_records
+
+    batch = letter.batch or {}
+    where: list[Any] = [batch.get(k) for k in ("streamArn", "shardId", "startSequenceNumber", "endSequenceNumber")]
+    if not all(isinstance(w, str) and w for w in where):
+        return "unreadable", 0  # not Lambda's on-failure record: for a person to read
+    try:
+        records = stream_records.read(*where)
+    except stream_records.Expired:
+        if not discard_expired:
+            return "expired", 0
+        dead_letters.delete(letter)
+        return "discarded", 0
+    if handle({"Records": records}, context).get("batchItemFailures"):
+        return "still_failing", 0
+    dead_letters.delete(letter)
+    return "redriven", len(records)
