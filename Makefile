@@ -5,26 +5,39 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 
-.PHONY: run test token outbox trigger export-ls package lint bench help
+.PHONY: run test token outbox trigger sms-reply export-ls package lint bench help
+
+# `make token AS=<user>` (USER= on the command line works too; the shell's own $USER, the login name, does not;
+# make's built-in AS, the assembler, does not either)
+TOKEN_USER := $(or $(if $(filter default,$(origin AS)),,$(AS)),$(if $(filter command line,$(origin USER)),$(USER)))
 
 help:
-	@echo "make run      local stack (moto + API) with demo data; RELASI_API_PORT, RELASI_AWS_PORT, SEED=none"
-	@echo "make test     the whole test suite"
-	@echo "make token USER=<demo user>   an ID token for a running local stack"
-	@echo "make outbox   SMS, emails and ops alerts a running local stack sent (masked), newest last"
-	@echo "make trigger JOB=<name> DATE=YYYY-MM-DD   fire a scheduled job (e.g. daily-reminders) of a running local stack now, as on that date (DATE: today, Asia/Jakarta; JOB=analytics-export exports DATE itself)"
-	@echo "make export-ls [DIR=<dir>]   the analytics exports in a running local stack's bucket (key, size, time; rows per dataset and day); DIR: copy them there"
-	@echo "make package  deployable CloudFormation (chalice package + infra/template.yaml) in build/package/"
-	@echo "make lint     ruff, mypy, and mypy --strict on chalicelib/domain and chalicelib/services"
-	@echo "make bench    cold start, DynamoDB requests per operation, reminder job reads, analytics export (100k and 1M interactions; ~13 min in all) -> docs/performance.md; python -m bench --help for options (e.g. --skip-export)"
+	@echo "Set-up is automatic: the first target you run installs Python packages into .venv (about 2 minutes)."
+	@echo "Every target that takes options passes ARGS=\"...\" on, e.g. make outbox ARGS=\"--channel sms\"."
+	@echo ""
+	@echo "make run      local stack (moto + API) with demo data, ready in about 1 minute; RELASI_API_PORT (8000),"
+	@echo "              RELASI_AWS_PORT (4566), SEED=none; a second terminal needs the same RELASI_*_PORT values"
+	@echo "make test     the whole test suite (about 6-8 minutes on 2 cores; CI=true fails instead of skipping node tools)"
+	@echo "make token AS=<demo user>   an ID token for a running local stack (e.g. AS=agent.jakarta)"
+	@echo "make outbox   SMS, emails and ops alerts a running local stack sent (masked), newest last; ARGS=\"--channel sms|email|ops --json\""
+	@echo "make trigger JOB=<name> DATE=YYYY-MM-DD   fire a job of a running local stack now, as on that date (DATE: today, Asia/Jakarta;"
+	@echo "              JOB=analytics-export exports DATE itself; make trigger lists the jobs; ARGS=--json)"
+	@echo "make sms-reply FROM=<phone> TEXT=STOP   a customer's SMS reply to our number (STOP, BERHENTI, START, MULAI), handled"
+	@echo "              by the stack's inbound SMS function as in the cloud"
+	@echo "make export-ls [DIR=<dir>]   the analytics exports in a running local stack's bucket; DIR: copy them there; ARGS=--json"
+	@echo "make package  deployable CloudFormation (chalice package + infra/template.yaml) in build/package/sam.yaml (about 1 minute)"
+	@echo "make lint     ruff, mypy, and mypy --strict on chalicelib/domain and chalicelib/services (about 1 minute)"
+	@echo "make bench    cold start, DynamoDB requests per operation, reminder job reads, analytics export (100k and 1M"
+	@echo "              interactions; about 13 minutes) -> docs/performance.md; ARGS=--skip-export and more: ARGS=--help"
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
+	@echo "Installing the pinned Python packages into $(VENV) (the first time takes about 2 minutes)..."
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt -c constraints.txt
+	$(PY) -m pip install --disable-pip-version-check --progress-bar off -r requirements-dev.txt -c constraints.txt
 	@touch $(STAMP)
 
 run: $(STAMP) $(NODE_STAMP)
-	$(PY) -m infra.local_stack
+	$(PY) -m infra.local_stack $(ARGS)
 
 # Node tools (package.json, pinned in package-lock.json): redocly for the contract test, iam-simulate for the
 # local stack's IAM (infra/iam_local.py). Without npm both are skipped, and the tests and the stack say so.
@@ -33,19 +46,22 @@ $(NODE_STAMP): package.json package-lock.json
 	else echo "note: no npm here: the redocly lint of /openapi.json is skipped and IAM is not enforced locally"; fi
 
 test: $(STAMP) $(NODE_STAMP)
-	$(PY) -m pytest
+	$(PY) -m pytest $(ARGS)
 
 token: $(STAMP)
-	@$(PY) -m infra.token "$(USER)"
+	@$(PY) -m infra.token "$(TOKEN_USER)" $(ARGS)
 
 outbox: $(STAMP)
-	@$(PY) -m infra.outbox
+	@$(PY) -m infra.outbox $(ARGS)
 
 trigger: $(STAMP)
-	@$(PY) -m infra.trigger "$(JOB)" "$(DATE)"
+	@$(PY) -m infra.trigger "$(JOB)" "$(DATE)" $(ARGS)
+
+sms-reply: $(STAMP)
+	@$(PY) -m infra.sms_reply "$(FROM)" "$(TEXT)" $(ARGS)
 
 export-ls: $(STAMP)
-	@$(PY) -m infra.export_ls $(if $(DIR),--download "$(DIR)")
+	@$(PY) -m infra.export_ls $(if $(DIR),--download "$(DIR)") $(ARGS)
 
 package: $(STAMP)
 	$(PY) -m infra.package
@@ -56,4 +72,4 @@ lint: $(STAMP)
 	$(PY) -m mypy --strict chalicelib/domain chalicelib/services
 
 bench: $(STAMP)
-	$(PY) -m bench
+	$(PY) -m bench $(ARGS)

@@ -45,7 +45,9 @@ def on_table_change(event):  # type: ignore[no-untyped-def]
     return handle(event.to_dict(), event.context)
 
 
-@app.on_sns_message(topic=os.environ.get("INBOUND_SMS_TOPIC", "relasi-inbound-sms"), name="inbound_sms")
+# `make package` names the stage's topic in INBOUND_SMS_TOPIC; the local stack's (STAGE=dev) follows the same rule.
+@app.on_sns_message(topic=os.environ.get("INBOUND_SMS_TOPIC") or f"relasi-{os.environ.get('STAGE', 'dev')}-inbound-sms",
+                    name="inbound_sms")
 def on_inbound_sms(event):  # type: ignore[no-untyped-def]
     """STOP/START replies keep the opt-out list; see chalicelib/workflows/consent.py."""
     from chalicelib.workflows.consent import handle

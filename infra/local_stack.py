@@ -104,6 +104,10 @@ def prepare(aws_port: int, *, seed: bool) -> tuple[Any, dict[str, str]]:
 
     iam_local.install(env, REGION)
     register_jobs()
+    import app as app_module
+    from infra import sns_delivery
+
+    sns_delivery.install(app_module, env["STAGE"])  # a publish to the inbound SMS topic reaches its handler
     demo.create_users(env["USER_POOL_ID"])
     if seed:
         from infra.seed import seed as load_demo_data
@@ -213,6 +217,12 @@ def main(argv: list[str] | None = None) -> int:
         if not port_free(port):
             print(f"error: port {port} on 127.0.0.1 is already in use; free it or set {name}=<port>", file=sys.stderr)
             return 2
+
+    from infra import console
+
+    log = console.install()
+    shown = log.relative_to(console.PROJECT_DIR) if log.is_relative_to(console.PROJECT_DIR) else log
+    print(f"logs: every structured line goes to {shown}; here, one line per request and per event", flush=True)
 
     def interrupted(*_: Any) -> None:
         raise KeyboardInterrupt  # stop like Ctrl-C, even while seeding

@@ -1,6 +1,6 @@
 """Print a valid Cognito ID token for a demo user of a running local stack.
 
-Usage: make token USER=<username>   (honours RELASI_AWS_PORT, like make run)
+Usage: make token AS=<username>   (or USER=<username> on make's command line; honours RELASI_AWS_PORT, like make run)
 """
 
 from __future__ import annotations
@@ -16,6 +16,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make token", description=__doc__.splitlines()[0])
     parser.add_argument("user", help="one of: " + ", ".join(USERS))
     args = parser.parse_args(argv)
+    if not args.user:
+        print(f"error: say which demo user: make token AS=<user>, one of: {', '.join(USERS)}", file=sys.stderr)
+        return 2
     if args.user not in USERS:
         print(f"error: unknown demo user {args.user!r}; use one of: {', '.join(USERS)}", file=sys.stderr)
         return 2

@@ -60,7 +60,9 @@ def stack_env(api_port: int, aws_port: int, **extra: str) -> dict[str, str]:
     """The test process's environment minus what the stack sets itself, plus the ports and `extra`."""
     env = {k: v for k, v in os.environ.items()
            if k not in _STACK_OWNED and not k.startswith(("AWS_", "MOTO_", "POWERTOOLS_"))}
-    env.update(RELASI_API_PORT=str(api_port), RELASI_AWS_PORT=str(aws_port), PYTHONUNBUFFERED="1", **extra)
+    env.update(RELASI_API_PORT=str(api_port), RELASI_AWS_PORT=str(aws_port), PYTHONUNBUFFERED="1",
+               RELASI_LOG_FILE=os.path.join(tempfile.gettempdir(), f"relasi-stack-{api_port}.log"))
+    env.update(extra)
     return env
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import pytest
@@ -64,3 +65,21 @@ def test_stop_and_start_replies_keep_the_crms_own_opt_out_list(as_user: Any) -> 
     _reply(c["phone"], "hello")
     _reply("not a number", "STOP")
     assert not opt_outs.sms_opted_out(c["phone"])
+
+
+def test_a_reply_published_to_the_inbound_topic_reaches_the_handler_as_in_the_cloud(
+        as_user: Any, stack: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    """`make sms-reply`: what AWS's SMS service publishes for a reply, handled by the stack's inbound SMS function."""
+    from chalicelib.persistence import consent as opt_outs
+    from infra import sms_reply, sns_delivery
+
+    c = as_user("agent.jakarta").new_customer()
+    port = os.environ["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]  # the session stack's moto
+    assert sms_reply.main([c["phone"], "STOP", "--aws-port", port]) == 0
+    assert "relasi-dev-inbound-sms" in capsys.readouterr().out
+    sns_delivery.wait_for_deliveries()
+    assert opt_outs.sms_opted_out(c["phone"])
+    assert sms_reply.main([c["phone"], "mulai", "--aws-port", port]) == 0
+    sns_delivery.wait_for_deliveries()
+    assert not opt_outs.sms_opted_out(c["phone"])
+    assert sms_reply.main(["", "STOP", "--aws-port", port]) == 2

@@ -17,6 +17,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -71,6 +72,21 @@ def test_health(stack: RunningStack) -> None:
     assert r.status_code == 200
     assert r.headers["Content-Type"].startswith("application/json")
     assert r.json() == {"status": "ok"}
+
+
+def test_the_terminal_shows_a_line_per_request_and_the_log_file_every_structured_line(stack: RunningStack) -> None:
+    assert stack.request("GET", "/health").status_code == 200
+    deadline = time.monotonic() + 10
+    while not any("GET /health -> 200" in line for line in stack.lines) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert any("GET /health -> 200" in line for line in stack.lines), stack.lines[-20:]
+    assert not [line for line in stack.lines if line.lstrip().startswith("{")]  # no JSON on the terminal
+    assert not [line for line in stack.lines if "UserWarning" in line]
+    (named,) = [line for line in stack.lines if line.startswith("logs: ")]
+    log = Path(named.split(" goes to ")[1].split(";")[0])
+    logged = log.read_text(encoding="utf-8").splitlines()
+    assert any('"message":"request"' in line and '"route":"/health"' in line for line in logged)
+    assert any('"_aws"' in line for line in logged)  # the metrics, for whoever wants them
 
 
 def test_agent_lists_seeded_customers_of_own_branch_page_by_page(stack: RunningStack) -> None:

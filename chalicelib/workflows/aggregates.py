@@ -37,7 +37,7 @@ from typing import Any
 from chalicelib.config import COUNTERS_DRIFT_CONFIRM_AFTER_SECONDS, COUNTERS_DRIFT_MAX_KEPT, settings
 from chalicelib.domain.aggregates import ALL, UNKNOWN_BRANCH, CounterKey, confirmed, drift, total
 from chalicelib.domain.clock import iso, parse_iso
-from chalicelib.observability import count, logger, metrics
+from chalicelib.observability import count, flush, logger
 
 REPORTED_REPAIRS = 50  # repaired counters listed in the job's result
 
@@ -79,7 +79,7 @@ def reconcile(at: datetime, run_id: str | None = None) -> dict[str, Any]:
     count("CounterDriftFound", len(found))
     count("CounterDriftConfirmed", len(sure))
     count("CountersRepaired", report["repaired"])
-    metrics().flush_metrics()
+    flush()
     logger().info("counters reconciled", extra={k: v for k, v in report.items() if k != "repaired_counters"})
     return {"status": status, **report}
 

@@ -41,7 +41,7 @@ from chalicelib.config import (
 from chalicelib.domain import analytics as an
 from chalicelib.domain import exports as ex
 from chalicelib.domain.clock import iso, new_id, parse_iso, utcnow
-from chalicelib.observability import count, logger, metrics
+from chalicelib.observability import count, flush, logger
 
 if TYPE_CHECKING:
     from chalicelib.persistence import export_source
@@ -409,7 +409,7 @@ def on_event(event: dict[str, Any]) -> dict[str, Any]:
         caught_up = catch_up(day)  # before the day's own run, which may fail
         return {**run(day, trigger="schedule"), "caught_up": caught_up}
     finally:
-        metrics().flush_metrics()
+        flush()
 
 
 CATCH_UP_DAYS = 7  # the nightly run re-runs, each in its own invocation, the days before it that have no good export

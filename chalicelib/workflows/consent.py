@@ -14,7 +14,7 @@ from chalicelib.config import settings
 from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.consent import opt_out_change
 from chalicelib.domain.customers import normalize_phone
-from chalicelib.observability import count, logger, metrics
+from chalicelib.observability import count, flush, logger
 
 
 def handle(message: str) -> str:
@@ -36,5 +36,5 @@ def handle(message: str) -> str:
             outcome = "opted_out" if change else "opted_in"
     logger().info("inbound sms", extra={"outcome": outcome})  # never the number or the text
     count(f"InboundSms_{outcome}")
-    metrics().flush_metrics()
+    flush()
     return outcome

@@ -50,11 +50,11 @@ def sweep(now: datetime) -> dict[str, int]:
 
 def on_schedule(event_time: str) -> dict[str, Any]:
     from chalicelib.domain.clock import parse_iso
-    from chalicelib.observability import count, logger, metrics
+    from chalicelib.observability import count, flush, logger
 
     report = sweep(parse_iso(event_time))
     logger().info("erasure sweep", extra=report)  # counts only
     count("ErasuresResumed", report["erasures_resumed"])
     count("ErasureOrphansErased", report["orphans_erased"])
-    metrics().flush_metrics()
+    flush()
     return report

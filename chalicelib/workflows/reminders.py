@@ -303,7 +303,7 @@ def fired(event_time: str) -> tuple[date, datetime]:
 
 def on_schedule(event_time: str) -> dict[str, Any]:
     """The `daily-reminders` schedule: the reminders of the local day the event fired on."""
-    from chalicelib.observability import count, logger, metrics
+    from chalicelib.observability import count, flush, logger
 
     day, fired_at = fired(event_time)
     report = run(day, fired_at)
@@ -312,7 +312,7 @@ def on_schedule(event_time: str) -> dict[str, Any]:
     for metric, value in (("RemindersDue", report.reminders_due), ("RemindersPending", report.pending),
                           ("RemindersSkipped", report.skipped), ("RemindersItemsRead", report.items_read)):
         count(metric, value)
-    metrics().flush_metrics()
+    flush()
     return summary
 
 

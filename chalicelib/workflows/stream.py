@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.complaints import Complaint
 from chalicelib.domain.customers import Customer
-from chalicelib.observability import logger, metrics
+from chalicelib.observability import flush, logger
 
 if TYPE_CHECKING:
     from chalicelib.persistence.changes import Change
@@ -125,7 +125,7 @@ def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         return dict(process_partial_response(event=event, record_handler=_record, processor=processor, context=context))
     finally:
-        metrics().flush_metrics()
+        flush()
 
 
 # --------------------------------------------------------------------------
