@@ -40,7 +40,7 @@ from infra import iam_local
 from infra.throttle import CallerThrottle
 
 _GATEWAY_DETAILS = {
-    401: "Send a valid Cognito ID token as 'Authorization: Bearer <token>'.",
+    401: "Send a valid Cognito ID token as 'Authorization: Bearer <token>'; an ID token lasts 1 hour, then sign in again for a new one.",
     403: "There is no such resource, or you may not access it.",
 }
 

@@ -116,5 +116,6 @@ def decode(cursor: str | None, scope: str) -> dict[str, Any] | None:
     if not isinstance(content, dict) or not isinstance(content.get("k"), dict) or not isinstance(content.get("t"), int):
         raise invalid
     if time.time() - content["t"] > CURSOR_TTL_SECONDS:
-        raise BadRequest("The cursor has expired; start the listing again without it.")
+        raise BadRequest(f"The cursor has expired (a cursor lasts {CURSOR_TTL_SECONDS // 60} minutes); start the "
+                         "listing again without it.")
     return dict(content["k"])

@@ -22,6 +22,12 @@ def add_interaction(call: Call[InteractionCreate, None], customer_id: str) -> Re
     return Reply(i.to_dict(), 201, {"Location": f"/customers/{customer_id}/interactions/{i.id}"})
 
 
+def get_interaction(call: Call[None, None], customer_id: str, interaction_id: str) -> Reply:
+    from chalicelib.services import interactions
+
+    return Reply(interactions.get(call.caller, customer_id, interaction_id).to_dict())
+
+
 def list_interactions(call: Call[None, PageQuery], customer_id: str) -> Reply:
     from chalicelib.services import interactions
 
@@ -49,6 +55,9 @@ ROUTES: list[tuple[RouteSpec, View]] = [
      add_interaction),
     (RouteSpec("GET", ONE + "/interactions", "interactions.list", "A customer's interactions, newest first",
                response="InteractionPage", errors=(400, 401, 403, 404)), list_interactions),
+    (RouteSpec("GET", ONE + "/interactions/{interaction_id}", "interactions.get", "One interaction (what the "
+               "Location of a recorded one names)", response="InteractionOut", errors=(400, 401, 403, 404)),
+     get_interaction),
     (RouteSpec("GET", ONE + "/timeline", "customers.timeline", "Everything that happened with a customer, newest first",
                response="TimelinePage", errors=(400, 401, 403, 404)), customer_timeline),
 ]

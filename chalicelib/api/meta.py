@@ -33,7 +33,19 @@ def stage_prefix(context: dict[str, Any]) -> str:
     return path[: -len(resource)].rstrip("/") if resource and path.endswith(resource) else ""
 
 
+def problem_type(call: Call[None, None], slug: str) -> Reply:
+    from chalicelib.api import problems
+    from chalicelib.domain.errors import NotFound
+
+    found = problems.explanation(slug)
+    if found is None:
+        raise NotFound("No such problem type: the `type` of an answer of this API always resolves.")
+    return Reply(found)
+
+
 ROUTES: list[tuple[RouteSpec, View]] = [
     (RouteSpec("GET", "/health", None, "Health check", response="Health"), health),
     (RouteSpec("GET", "/openapi.json", None, "This API's OpenAPI 3.1 document"), openapi),
+    (RouteSpec("GET", "/problems/{slug}", None, "What a problem `type` means and what to do about it",
+               errors=(404,)), problem_type),
 ]

@@ -33,6 +33,52 @@ STATUSES: dict[int, tuple[str, str]] = {
     503: ("service-unavailable", "Service unavailable"),
 }
 
+# type slug -> what it means and what to do: GET /problems/<slug> (every `type` URI resolves)
+EXPLANATIONS: dict[str, str] = {
+    "bad-request": "The request cannot be understood as it is: the detail says what is wrong (a malformed header "
+                   "such as If-Match, an expired or foreign cursor...). Change it and send it again.",
+    "validation-error": "Some fields or query parameters are not valid: `errors` lists each (`field`, `message`). "
+                        "Fix those and send the request again; /openapi.json describes every field.",
+    "malformed-json": "The body is not valid JSON. Send a JSON object with Content-Type: application/json.",
+    "unauthorized": "No valid token: send a Cognito ID token as `Authorization: Bearer <token>`. An ID token lasts "
+                    "1 hour; sign in again for a new one (locally: make token AS=<user>).",
+    "forbidden": "Your role does not allow this operation, or the record belongs to another branch than yours: "
+                 "the detail names your role and the roles that may. Ask an admin if your work needs it.",
+    "not-found": "There is no such record, or it is not yours to see (a record of another branch answers the same, "
+                 "so that its existence is not revealed).",
+    "method-not-allowed": "The resource exists but does not take this method: /openapi.json lists its methods.",
+    "conflict": "The request conflicts with the record's state: a contact already in use by another customer, a "
+                "status change the lifecycle does not allow, or a change made meanwhile. Read it again and decide.",
+    "idempotency-in-progress": "A request with the same Idempotency-Key is still being handled. Wait a moment and "
+                               "send it again: you then get its answer.",
+    "precondition-failed": "The record changed since you read it (its ETag is no longer the one in If-Match). GET it "
+                           "again, re-apply your change to what it is now, and send it with the new ETag.",
+    "payload-too-large": "The body is larger than the API accepts (256 KB). Send less (a shorter description or note).",
+    "unsupported-media-type": "Send the body as JSON with Content-Type: application/json.",
+    "unprocessable": "The request is well-formed but cannot be processed as it is: the detail says why.",
+    "idempotency-key-reused": "This Idempotency-Key was used before with a different request. Use a new key for a "
+                              "new request; repeat the exact same request to get the first answer.",
+    "precondition-required": "Changing this record needs If-Match with the ETag you read (the ETag header of your "
+                             "GET), so that a change made meanwhile is not overwritten.",
+    "too-many-requests": "Too many requests in a short time: wait for the seconds in Retry-After (or a second) and "
+                         "send again.",
+    "internal-error": "Something failed on our side; nothing was changed unless the detail says so. Send the request "
+                      "again later; if it keeps failing, tell support the time and the route.",
+    "service-unavailable": "A service the API depends on is busy or down for a moment: send the request again in a "
+                           "few seconds (with the same Idempotency-Key, if it creates something).",
+}
+
+
+def explanation(slug: str) -> dict[str, Any] | None:
+    """What GET /problems/<slug> answers, or None for a type the API does not have."""
+    if slug not in EXPLANATIONS:
+        return None
+    status = next((s for s, (default, _) in STATUSES.items() if default == slug),
+                  next((s for _, s, special in _BY_ERROR if special == slug), 400))
+    return {"type": f"/problems/{slug}", "title": STATUSES.get(status, ("", "Error"))[1], "status": status,
+            "explanation": EXPLANATIONS[slug]}
+
+
 _BY_ERROR: list[tuple[type[E.DomainError], int, str | None]] = [
     (E.ValidationFailed, 400, "validation-error"),
     (E.BadRequest, 400, None),
@@ -118,7 +164,7 @@ def from_pydantic(exc: Any, location: str) -> Response:
     names the caller chose (unknown fields, map keys): those are `*` (docs/security.md)."""
     errors = []
     for err in exc.errors(include_input=False, include_url=False, include_context=False):
-        path = _location(tuple(err["loc"])) or location
+        path = _location(tuple(err["loc"]))
         message = err["msg"]
         if err["type"] == "json_invalid":
             return problem(400, "The request body is not valid JSON.", slug="malformed-json")
@@ -126,5 +172,7 @@ def from_pydantic(exc: Any, location: str) -> Response:
             message = "is not a known field (see /openapi.json)"
         elif message.startswith("Value error, "):
             message = message[len("Value error, "):]
-        errors.append({"field": f"{location}.{path}" if location == "query" else path, "message": message})
+        # a rule over several query parameters names the query string itself
+        field = (f"query.{path}" if path else "query") if location == "query" else path or location
+        errors.append({"field": field, "message": message})
     return problem(400, "The request is not valid.", slug="validation-error", errors=errors)

@@ -24,6 +24,12 @@ def list_due_items(call: Call[None, None], customer_id: str) -> Reply:
     return Reply({"items": [d.to_dict() for d in reminders.list_for(call.caller, customer_id)]})
 
 
+def get_due_item(call: Call[None, None], customer_id: str, item_id: str) -> Reply:
+    from chalicelib.services import reminders
+
+    return Reply(reminders.get(call.caller, customer_id, item_id).to_dict())
+
+
 def delete_due_item(call: Call[None, None], customer_id: str, item_id: str) -> Reply:
     from chalicelib.services import reminders
 
@@ -38,6 +44,8 @@ ROUTES: list[tuple[RouteSpec, View]] = [
                errors=(400, 401, 403, 404, 409, 413, 415, 422), headers=("Location",)), add_due_item),
     (RouteSpec("GET", DUE, "due_items.list", "A customer's due items, soonest first", response="DueItemList",
                errors=(400, 401, 403, 404)), list_due_items),
+    (RouteSpec("GET", DUE + "/{item_id}", "due_items.get", "One due item (what the Location of a new one names)",
+               response="DueItemOut", errors=(400, 401, 403, 404)), get_due_item),
     (RouteSpec("DELETE", DUE + "/{item_id}", "due_items.delete", "Delete a due item (no more reminders)", 204,
                errors=(400, 401, 403, 404)), delete_due_item),
 ]

@@ -41,6 +41,7 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "customers.consent": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     "interactions.create": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     "interactions.list": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    "interactions.get": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     "customers.timeline": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     "complaints.create": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     "complaints.list": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
@@ -48,6 +49,7 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "complaints.update": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     "due_items.create": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     "due_items.list": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    "due_items.get": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     "due_items.delete": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     # Analytics answers carry no personal data, except churn risk: staff act on it.
     "analytics.summary": {A: Scope.ALL, M: Scope.OWN, N: Scope.ALL},
@@ -94,14 +96,15 @@ class Access:
     def check_target_branch(self, branch: str) -> None:
         """Writing a record into another branch is refused outright."""
         if self.branch is not None and branch != self.branch:
-            raise Forbidden("You may only work with customers of your own branch.")
+            raise Forbidden(f"You may only work with customers of your own branch ({self.branch}).")
 
 
 def authorize(principal: Principal, operation: str) -> Access:
     grants = PERMISSIONS.get(operation, {})
     scopes = [grants[r] for r in principal.roles if r in grants]
     if not scopes:
-        raise Forbidden("Your role does not allow this operation.")
+        held = ", ".join(sorted(principal.roles)) or "none"
+        raise Forbidden(f"Your role ({held}) does not allow {operation}; it takes one of: {', '.join(sorted(grants))}.")
     if Scope.ALL in scopes:
         return Access(principal, operation, None)
     # Scoped roles without a branch attribute see nothing rather than everything.

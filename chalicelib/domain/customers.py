@@ -42,6 +42,9 @@ TAG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9_\-:.]*$")
 _PHONE_LIKE = re.compile(r"^\+?[\d\s\-().]{6,}$")
 
 
+ACCEPTED_PHONE_FORMS = "e.g. 0812-3456-7890 or +62 812 3456 7890"  # said with every refusal
+
+
 def normalize_phone(raw: str, default_region: str) -> str:
     """Return the E.164 form of a phone number or raise ValueError.
 
@@ -50,12 +53,13 @@ def normalize_phone(raw: str, default_region: str) -> str:
     """
     import phonenumbers  # lazy: its metadata costs cold-start time
 
+    accepted = ACCEPTED_PHONE_FORMS
     try:
         parsed = phonenumbers.parse(raw, default_region)
     except phonenumbers.NumberParseException:
-        raise ValueError("is not a phone number") from None
+        raise ValueError(f"is not a phone number ({accepted})") from None
     if not phonenumbers.is_valid_number(parsed):
-        raise ValueError("is not a valid phone number")
+        raise ValueError(f"is not a valid phone number ({accepted})")
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 
 

@@ -166,3 +166,22 @@ def timeline_page(
         elif isinstance(x, ComplaintItem):
             entries.append(complaints.from_item(x))
     return customer, entries, next_key
+
+
+def get(customer_id: str, interaction_id: str) -> Interaction | None:
+    """One of the customer's interactions by id: one Query of the millisecond its id was made in (the sort
+    key holds the time; an interaction's id is a ULID of when it happened)."""
+    from datetime import timedelta
+
+    from ulid import ULID
+
+    from chalicelib.domain.clock import iso
+
+    moment = ULID.from_str(interaction_id).datetime
+    low, high = iso(moment - timedelta(milliseconds=1)), iso(moment + timedelta(milliseconds=1))
+    with translated():
+        for item in InteractionItem.query(customer_pk(customer_id), InteractionItem.sk.between(
+                f"{INTERACTION_PREFIX}{low}", f"{INTERACTION_PREFIX}{high}#~"), consistent_read=True):
+            if isinstance(item, InteractionItem) and item.sk.endswith(f"#{interaction_id}"):
+                return from_item(item)
+    return None

@@ -115,6 +115,15 @@ def list_for(customer_id: str) -> list[DueItem]:
     return sorted(items, key=lambda d: (d.due_date, d.id))
 
 
+def get(customer_id: str, item_id: str) -> DueItem | None:
+    with translated():
+        try:
+            found = DueItemItem.get(customer_pk(customer_id), due_item_sk(item_id), consistent_read=True)
+        except DueItemItem.DoesNotExist:
+            return None
+    return from_item(found) if isinstance(found, DueItemItem) else None
+
+
 def count_for(customer_id: str) -> int:
     with translated():
         return int(DueItemItem.count(customer_pk(customer_id), DueItemItem.sk.startswith(DUE_ITEM_PREFIX)))

@@ -45,6 +45,18 @@ def _checked(access: Access, profile: Customer | None) -> None:
     access.check_branch(profile.branch_id)
 
 
+def get(access: Access, customer_id: str, interaction_id: str) -> Interaction:
+    from chalicelib.persistence import customers as customers_repo
+
+    if not is_id(customer_id) or not is_id(interaction_id):
+        raise NotFound("No such record.")
+    _checked(access, customers_repo.get(customer_id))
+    found = repo.get(customer_id, interaction_id)
+    if found is None:
+        raise NotFound("No such record.")
+    return found
+
+
 def history(access: Access, customer_id: str, limit: int, start_key: RawKey | None) -> tuple[list[Interaction], RawKey | None]:
     if not is_id(customer_id):
         raise NotFound("No such record.")

@@ -51,6 +51,14 @@ def list_for(access: Access, customer_id: str) -> list[DueItem]:
     return repo.list_for(customer_id)
 
 
+def get(access: Access, customer_id: str, item_id: str) -> DueItem:
+    customers.get(access, customer_id)  # the customer's branch decides (404 outside it, as for a missing one)
+    item = repo.get(customer_id, item_id) if is_id(item_id) else None
+    if item is None:
+        raise NotFound("No such record.")
+    return item
+
+
 def delete(access: Access, customer_id: str, item_id: str) -> None:
     customers.get(access, customer_id)
     if not is_id(item_id):
