@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 
-.PHONY: run test token outbox trigger sms-reply export-ls package lint bench help
+.PHONY: run test token outbox trigger sms-reply time-scale export-ls package lint bench help
 
 # `make token AS=<user>` (USER= on the command line works too; the shell's own $USER, the login name, does not;
 # make's built-in AS, the assembler, does not either)
@@ -24,6 +24,8 @@ help:
 	@echo "              JOB=analytics-export exports DATE itself; make trigger lists the jobs; ARGS=--json)"
 	@echo "make sms-reply FROM=<phone> TEXT=STOP   a customer's SMS reply to our number (STOP, BERHENTI, START, MULAI), handled"
 	@echo "              by the stack's inbound SMS function as in the cloud"
+	@echo "make time-scale SCALE=3600   workflows of a running local stack wait 3600 times shorter from now on (an"
+	@echo "              hour of SLA in a second), no restart; without SCALE: show it"
 	@echo "make export-ls [DIR=<dir>]   the analytics exports in a running local stack's bucket; DIR: copy them there; ARGS=--json"
 	@echo "make package  deployable CloudFormation (chalice package + infra/template.yaml) in build/package/sam.yaml (about 1 minute)"
 	@echo "make lint     ruff, mypy, and mypy --strict on chalicelib/domain and chalicelib/services (about 1 minute)"
@@ -56,6 +58,9 @@ outbox: $(STAMP)
 
 trigger: $(STAMP)
 	@$(PY) -m infra.trigger "$(JOB)" "$(DATE)" $(ARGS)
+
+time-scale: $(STAMP)
+	@$(PY) -m infra.time_scale "$(SCALE)" $(ARGS)
 
 sms-reply: $(STAMP)
 	@$(PY) -m infra.sms_reply "$(FROM)" "$(TEXT)" $(ARGS)

@@ -63,7 +63,7 @@ def start_moto(aws_port: int) -> Any:
 
     from moto.server import ThreadedMotoServer
 
-    from infra import moto_sfn, moto_speedups, outbox, scheduler
+    from infra import moto_sfn, moto_speedups, outbox, scheduler, time_scale
 
     moto_speedups.install()
     moto_sfn.install()
@@ -71,7 +71,9 @@ def start_moto(aws_port: int) -> Any:
     # + GET /_relasi/outbox on the same port, for `make outbox` (infra/outbox.py),
     # + POST /_relasi/trigger, for `make trigger` (infra/scheduler.py; answers 503 until start_scheduler())
     # + Lambda Invoke (InvocationType=Event) of the app's scheduled functions (infra/scheduler.py; once register_jobs())
-    server = outbox.with_outbox(ThreadedMotoServer, scheduler.middleware, scheduler.invoke_middleware)(
+    # + GET/POST /_relasi/time-scale, for `make time-scale` (infra/time_scale.py)
+    server = outbox.with_outbox(ThreadedMotoServer, scheduler.middleware, scheduler.invoke_middleware,
+                                time_scale.middleware)(
         ip_address="127.0.0.1", port=aws_port, verbose=False)
     server.start()
     # Before anything creates a state machine: only those made afterwards execute.

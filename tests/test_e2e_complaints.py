@@ -90,3 +90,20 @@ def test_a_complaint_resolved_in_time_escalates_nothing(stack: RunningStack) -> 
     time.sleep(14)  # past the acknowledge deadline at this scale
     assert _alerts_for(stack, c["id"]) == []
     assert stack.request("GET", f"/complaints/{c['id']}", user).json()["escalation_level"] == 0
+
+
+def test_the_time_scale_of_a_running_stack_changes_without_a_restart(
+        stack: RunningStack, capsys: pytest.CaptureFixture[str]) -> None:
+    from infra import time_scale
+
+    port = ["--aws-port", str(stack.aws_port)]
+    assert time_scale.main(port) == 0 and capsys.readouterr().out.strip() == f"time scale: {TIME_SCALE}"
+    try:
+        assert time_scale.main(["3600", *port]) == 0 and capsys.readouterr().out.strip() == "time scale: 3600"
+        assert time_scale.main(port) == 0 and capsys.readouterr().out.strip() == "time scale: 3600"
+        for bad in ("0", "fast", "100000"):
+            assert time_scale.main([bad, *port]) == 2
+            assert "from 1 to 86400" in capsys.readouterr().err
+        assert stack.request("GET", "/customers", "agent.surabaya", params={"limit": 1}).status_code == 200  # same data
+    finally:
+        assert time_scale.main([str(TIME_SCALE), *port]) == 0
