@@ -418,7 +418,7 @@ CATCH_UP_DAYS = 7  # the nightly run re-runs, each in its own invocation, the da
 def catch_up(day: date) -> list[str]:
     """Queue the export of each of the CATCH_UP_DAYS before `day` whose latest run failed, was abandoned or never
     happened (a missed schedule, an outage). One Query; a day someone is exporting is left alone."""
-    from chalicelib.domain.errors import Conflict
+    from chalicelib.domain.errors import Conflict, ServiceUnavailable
     from chalicelib.persistence import analytics_results
 
     today = utcnow().astimezone(ZoneInfo(settings().timezone)).date()
@@ -436,6 +436,9 @@ def catch_up(day: date) -> list[str]:
         try:
             request(missed, None, trigger="catch_up")
         except Conflict:  # queued or started since the Query
+            continue
+        except ServiceUnavailable:  # not started (recorded failed): the next night tries again; today's goes on
+            count("AnalyticsExportCatchUpFailed")
             continue
         queued.append(missed.isoformat())
     if queued:
