@@ -33,6 +33,7 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 REGION = "ap-southeast-3"
 PUMP_CATCH_UP_S = 60.0  # how long `make run` lets the stream pump handle the demo data before `ready`
 STOP_REPORT_AFTER_S = 30.0  # the stops are bounded (10 s, scheduler and pump at once); past this, a defect
+SIGNAL_CHECK_S = 0.5  # the main thread wakes this often to run a pending SIGINT/SIGTERM handler
 
 
 def port_free(port: int) -> bool:
@@ -265,7 +266,11 @@ def main(argv: list[str] | None = None) -> int:
                   "fires one now)", flush=True)
         print(f"Relasi ready: API {base}  AWS (moto) http://127.0.0.1:{args.aws_port}  "
               f"user pool {env['USER_POOL_ID']}  table {env['TABLE_NAME']}  (Ctrl-C stops)", flush=True)
-        stop.wait()
+        # Not one blocking wait: the kernel may hand SIGINT to any thread, and Python then only sets a flag that
+        # the main thread reads when it runs; a main thread asleep in an untimed wait never would (this is what
+        # kept a stack from stopping on Ctrl-C within 60 s, once in CI and once in 5 runs under load).
+        while not stop.wait(SIGNAL_CHECK_S):
+            pass
     except KeyboardInterrupt:
         pass
     finally:

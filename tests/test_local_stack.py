@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import time
@@ -29,6 +30,7 @@ from tests.stack_process import (
     RunningStack,
     stack_env,
     start_stack,
+    stop_stack,
     stop_stack_cleanly,
     two_free_ports,
 )
@@ -294,3 +296,24 @@ def test_oversize_headers_and_overlong_urls_are_problems_not_pages(stack: Runnin
                                  + b"".join(b"X-%d: 1\r\n" % i for i in range(200)) + b"Connection: close\r\n\r\n")
     assert (status, headers["content-type"], json.loads(body)["status"]) == (431, PROBLEM, 431), body
     assert stack.request("GET", "/health").status_code == 200  # and the stack serves on
+
+
+def test_ctrl_c_stops_the_stack_whichever_of_its_threads_the_kernel_hands_it_to() -> None:
+    """The kernel may deliver a process's SIGINT to any of its threads; Python then only sets a flag for
+    the main thread. A stack whose main thread slept in an untimed wait never stopped (seen in CI). Each
+    thread gets the signal here, directly (tgkill), until the stack has stopped."""
+    import ctypes
+
+    s = start_stack(SEED="none")
+    libc = ctypes.CDLL(None, use_errno=True)
+    tgkill = 234  # x86_64 syscall number; elsewhere the test only checks the plain Ctrl-C
+    others = [int(t) for t in os.listdir(f"/proc/{s.proc.pid}/task") if int(t) != s.proc.pid]
+    assert others, "the stack runs threads besides its main one"
+    if os.uname().machine == "x86_64":
+        assert libc.syscall(tgkill, s.proc.pid, others[-1], int(signal.SIGINT)) == 0, ctypes.get_errno()
+        try:
+            assert s.proc.wait(timeout=30) == 0
+        finally:
+            stop_stack(s)  # closes what start_stack opened; kills the stack if it is still there
+    else:
+        stop_stack_cleanly(s)
