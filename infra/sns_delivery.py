@@ -23,7 +23,7 @@ from typing import Any
 
 logger = logging.getLogger("relasi.sns")
 
-_installed: dict[str, Any] = {}  # topic name -> the handler (app.py's module attribute Lambda calls)
+_installed: dict[str, tuple[str, str]] = {}  # topic name -> (app.py attribute Lambda calls, the function name)
 _deliveries: list[threading.Thread] = []
 
 
