@@ -72,6 +72,14 @@ def test_a_critical_complaint_escalates_three_levels_with_one_alert_each(stack: 
     got = stack.request("GET", f"/complaints/{complaint['id']}", "agent.surabaya").json()
     assert got["escalation_level"] == 3 and got["breached"] is True
     assert got["ack_due_at"] == complaint["ack_due_at"]  # the real SLA is kept
+    # each escalation is in the complaint's history, once (the stream consumer records it), with the level it reached
+    escalations = _wait_for(lambda: (e := [h for h in stack.request("GET", f"/complaints/{complaint['id']}",
+                                                                   "agent.surabaya").json()["history"]
+                                           if h["change"] == "escalation"]) and len(e) >= 3 and e, 30,
+                            "three escalations in the history")
+    assert [(h["from"], h["to"], h["by"]) for h in escalations] == [("L0", "L1", "escalation"),
+                                                                    ("L1", "L2", "escalation"),
+                                                                    ("L2", "L3", "escalation")]
     texts = [m for m in outbox.fetch(stack.aws_port, channel="sms") if m["recipient"] == outbox.mask(customer["phone"])]
     assert len(texts) == 1 and complaint["id"][-8:] in texts[0]["text"]
 

@@ -194,3 +194,32 @@ def test_a_reopened_complaint_escalates_again_from_the_reopen(as_user: Any, stre
     assert sfn.describe_execution(executionArn=again["executionArn"])["status"] == "RUNNING"
     levels = json.loads(sfn.describe_execution(executionArn=again["executionArn"])["input"])["levels"]
     assert levels[1]["escalate_at"] == c["resolve_due_at"] and c["reopened_at"] < c["resolve_due_at"]
+
+
+def test_an_escalation_enters_the_complaints_history_once_and_changes_nothing_else(
+        as_user: Any, stack: dict[str, str], stream: Stream) -> None:
+    agent = as_user("agent.jakarta")
+    customer = agent.new_customer(language="en")
+    c = agent.post(f"/customers/{customer['id']}/complaints", _complaint(severity="critical")).json
+    assert deliver(stream.event()) == {"batchItemFailures": []}
+    # what the escalation state machine's "L1 Escalate" state writes (chalicelib/workflows/escalation.asl.json)
+    boto3.client("dynamodb").update_item(
+        TableName=stack["TABLE_NAME"], Key={"pk": {"S": f"X#{c['id']}"}, "sk": {"S": "COMPLAINT"}},
+        UpdateExpression="SET escalation_level = :l, breached = :t, escalated_at = :now, version = version + :one",
+        ExpressionAttributeValues={":l": {"N": "1"}, ":t": {"BOOL": True}, ":now": {"S": "2026-12-05T10:00:00.000Z"},
+                                   ":one": {"N": "1"}})
+    event = stream.event()
+    assert deliver(event) == {"batchItemFailures": []}
+    assert deliver(event) == {"batchItemFailures": []}  # redelivered: recorded once
+    got = agent.get(f"/complaints/{c['id']}").json
+    escalations = [h for h in got["history"] if h["change"] == "escalation"]
+    assert escalations == [{"at": "2026-12-05T10:00:00.000Z", "by": "escalation", "change": "escalation",
+                            "from": "L0", "to": "L1"}]
+    assert got["escalation_level"] == 1 and got["version"] == c["version"] + 1
+    assert len(sms_to(customer["phone"])) == 1  # the escalation tells the customer nothing
+    # an agent's change afterwards keeps the escalation's time
+    moved = agent.patch(f"/complaints/{c['id']}", {"status": "acknowledged"}, headers={"If-Match": f'"v{got["version"]}"'})
+    assert moved.status_code == 200, moved.body
+    item = boto3.client("dynamodb").get_item(TableName=stack["TABLE_NAME"],
+                                             Key={"pk": {"S": f"X#{c['id']}"}, "sk": {"S": "COMPLAINT"}})["Item"]
+    assert item["escalated_at"] == {"S": "2026-12-05T10:00:00.000Z"}

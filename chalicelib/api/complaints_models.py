@@ -52,7 +52,7 @@ class ComplaintHistoryOut(Output):
     model_config = ConfigDict(populate_by_name=True)
     at: str
     by: str
-    change: Literal["created", "status", "assignee", "resolution_note"]
+    change: Literal["created", "status", "assignee", "resolution_note", "escalation"]
     from_: str | None = Field(default=None, alias="from")
     to: str | None = None
 

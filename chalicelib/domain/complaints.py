@@ -91,7 +91,7 @@ class ComplaintChanges:
 class HistoryEntry:
     at: str
     by: str
-    change: str  # "created" | "status" | "assignee" | "resolution_note"
+    change: str  # "created" | "status" | "assignee" | "resolution_note" | "escalation" (from/to: the levels)
     from_value: str | None = None
     to_value: str | None = None
 
@@ -126,6 +126,7 @@ class Complaint:
     reopens: int = 0
     escalation_level: int = 0
     escalated: bool = False  # set by the escalation workflow
+    escalated_at: str | None = None  # when it last raised escalation_level
     history: list[HistoryEntry] = field(default_factory=list)
 
     @property

@@ -25,7 +25,7 @@ from chalicelib.persistence.tables import (
     complaint_pk,
     customer_pk,
 )
-from chalicelib.persistence.tx import connection, live_customer
+from chalicelib.persistence.tx import connection, failed_codes, live_customer
 
 # A customer's move to another branch takes this many of their complaints along in its own
 # transaction (DynamoDB allows 100 items: the profile, up to 4 guard changes, these).
@@ -68,6 +68,7 @@ def to_item(c: Complaint) -> ComplaintItem:
         reopens=c.reopens,
         escalation_level=c.escalation_level,
         breached=c.escalated,
+        escalated_at=c.escalated_at,
         ca_pk=ALL_COMPLAINTS_PK,
         ca_sk=order,
         cb_pk=branch_index_pk(c.branch_id),
@@ -104,6 +105,7 @@ def from_item(item: ComplaintItem, history: list[HistoryEntry] | None = None) ->
         reopens=int(item.reopens or 0),
         escalation_level=int(item.escalation_level),
         escalated=bool(item.breached),
+        escalated_at=item.escalated_at,
         history=history or [],
     )
 
@@ -216,6 +218,32 @@ def update(old: Complaint, new: Complaint) -> None:
         if reasons and not reasons[0].raw_item:
             raise NotFound("No such record.") from exc  # erased with its customer meanwhile
         raise PreconditionFailed("The complaint was changed by someone else; fetch it again.") from exc
+
+
+ESCALATION_BY = "escalation"  # the history's `by` of what the escalation workflow did
+
+
+def record_escalation(from_level: int, c: Complaint) -> bool:
+    """The escalation workflow raised `c`'s level (from `from_level`): its entry in the complaint's history, once.
+
+    Keyed by the escalation's time and level, so a redelivered stream record writes nothing more; and only
+    while the complaint exists (erased meanwhile: nothing). False when nothing was written.
+    """
+    at = c.escalated_at or c.updated_at
+    entry = HistoryEntry(at=at, by=ESCALATION_BY, change="escalation", from_value=f"L{from_level}",
+                         to_value=f"L{c.escalation_level}")
+    item = _history_items(c, [entry], 0)[0]
+    item.sk = f"{HISTORY_PREFIX}{at}#e{c.escalation_level}"
+    try:
+        with translated(), TransactWrite(connection=connection()) as tx:
+            tx.condition_check(ComplaintItem, complaint_pk(c.id), COMPLAINT_SK,
+                               condition=ComplaintItem.escalation_level >= c.escalation_level)
+            tx.save(item, condition=ComplaintHistoryItem.pk.does_not_exist())
+    except TransactWriteError as exc:
+        if "ConditionalCheckFailed" in failed_codes(exc):
+            return False  # recorded before, or the complaint is gone
+        raise
+    return True
 
 
 def list_page(

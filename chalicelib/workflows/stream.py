@@ -46,6 +46,11 @@ def _complaint_changed(change: Change, old: Complaint | None, new: Complaint | N
     elif old is not None and new.reopens > old.reopens:  # reopened: escalation starts over from the reopen
         escalation.start(new, utcnow())
         return
+    elif old is not None and new.escalation_level > old.escalation_level:  # the workflow escalated it
+        from chalicelib.persistence import complaints
+
+        complaints.record_escalation(old.escalation_level, new)
+        return
     elif became_resolved:
         escalation.stop(new)
         kind, key = "complaint_resolved", f"complaint-resolved#{new.id}#{new.resolved_at}"
