@@ -37,6 +37,7 @@ EXPECTED: dict[str, list[str]] = {
     'describe_table(TableName="relasi-dev")': [],
     "make -s time-scale SCALE=3600": ["time scale: 3600", "received your complaint", "L1", "time scale: 1"],
     "make trigger JOB=analytics-export": ["segment", "customers"],
+    "make -s trigger JOB=daily-reminders": ['"reminders_due":', "Selamat ulang tahun", "jatuh tempo"],
 }
 SKIPPED = {"make run     # creates .venv": "make run and make test themselves"}
 
