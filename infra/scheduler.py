@@ -387,14 +387,14 @@ def jobs_from_app(app: Any) -> list[Job]:
     return jobs
 
 
+@functools.lru_cache(maxsize=32)
 def function_timeout_s(name: str, stage: str) -> float:
-    """The function's Lambda timeout as .chalice/config.json configures it for `stage` (Chalice's 60 s if not)."""
-    config = json.loads((Path(__file__).resolve().parent.parent / ".chalice" / "config.json").read_text())
-    staged = config.get("stages", {}).get(stage, {})
-    for layer in (staged.get("lambda_functions", {}).get(name, {}), staged, config):
-        if "lambda_timeout" in layer:
-            return float(layer["lambda_timeout"])
-    return FUNCTION_TIMEOUT_S
+    """The function's Lambda timeout as Chalice resolves .chalice/config.json for `stage` (function, stage,
+    global, then Chalice's default)."""
+    from chalice.cli.factory import CLIFactory
+
+    config = CLIFactory(str(Path(__file__).resolve().parent.parent)).create_config_obj(chalice_stage_name=stage)
+    return float(config.scope(stage, name).lambda_timeout or FUNCTION_TIMEOUT_S)
 
 
 class UnknownJob(KeyError):

@@ -31,6 +31,8 @@ ALLOWED = {
     "delete": {"admin", "manager.jakarta"},
     "add_interaction": {"admin", "manager.jakarta", "agent.jakarta"},
     "interactions": {"admin", "manager.jakarta", "agent.jakarta"},
+    "interaction": {"admin", "manager.jakarta", "agent.jakarta"},
+    "due_item": {"admin", "manager.jakarta", "agent.jakarta"},
     "timeline": {"admin", "manager.jakarta", "agent.jakarta"},
     "open_complaint": {"admin", "manager.jakarta", "agent.jakarta"},
     "complaints": {"admin", "manager.jakarta", "agent.jakarta"},
@@ -62,6 +64,8 @@ def _call(caller: Caller, operation: str, customer: dict[str, Any], branch: str,
         "delete": lambda: caller.delete(f"/customers/{cid}"),
         "add_interaction": lambda: caller.post(f"/customers/{cid}/interactions", entry),
         "interactions": lambda: caller.get(f"/customers/{cid}/interactions"),
+        "interaction": lambda: caller.get(f"/customers/{cid}/interactions/{customer['interaction_id']}"),
+        "due_item": lambda: caller.get(f"/customers/{cid}/due-items/{customer['due_item_id']}"),
         "timeline": lambda: caller.get(f"/customers/{cid}/timeline"),
         "open_complaint": lambda: caller.post(f"/customers/{cid}/complaints", case),
         "complaints": lambda: caller.get(f"/complaints?branch={branch}&limit=1"),
@@ -96,6 +100,12 @@ def test_route_role_branch(as_user: Any, operation: str, role: str, branch: str)
     if "complaint" in operation:
         complaint = admin.post(f"/customers/{customer['id']}/complaints", {
             "category": "sales", "severity": "low", "subject": "s", "description": "d"}).json
+    if operation == "interaction":
+        customer["interaction_id"] = admin.post(f"/customers/{customer['id']}/interactions", {
+            "channel": "visit", "direction": "inbound", "kind": "inquiry", "summary": "test drive"}).json["id"]
+    if operation == "due_item":
+        customer["due_item_id"] = admin.post(f"/customers/{customer['id']}/due-items", {
+            "kind": "service", "title": "Service", "due_date": "2030-01-01"}).json["id"]
     response = _call(as_user(role), operation, customer, branch, complaint)
     expected = _expected(role, operation, branch)
     assert response.status_code == expected, (response.status_code, response.body)
@@ -164,6 +174,7 @@ ROUTES = [
     ("DELETE", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
     ("POST", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/interactions"),
     ("GET", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/interactions"),
+    ("GET", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/interactions/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
     ("GET", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/timeline"),
     ("POST", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/complaints"),
     ("GET", "/complaints"),
@@ -171,6 +182,7 @@ ROUTES = [
     ("PATCH", "/complaints/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
     ("POST", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/due-items"),
     ("GET", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/due-items"),
+    ("GET", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/due-items/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
     ("DELETE", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/due-items/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
 ]
 

@@ -32,6 +32,13 @@ def new_id(moment: datetime | None = None) -> str:
     return str(ULID.from_datetime(moment))
 
 
+def moment_of(identifier: str) -> datetime:
+    """The time (to the millisecond) a ULID made by new_id() was made for."""
+    from ulid import ULID
+
+    return ULID.from_str(identifier).datetime
+
+
 _ULID_CHARS = frozenset("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
 
 

@@ -66,13 +66,29 @@ def _client() -> Any:
     return client("dynamodb")
 
 
-def transaction_items(event_id: str, deltas: Mapping[CounterKey, int], *, table: str,
-                      expires_at: int) -> list[dict[str, Any]]:
-    """The TransactWriteItems of one record: its marker first, then one ADD per counter item touched."""
+def counter_updates(deltas: Mapping[CounterKey, int], *, table: str) -> list[dict[str, Any]]:
+    """One UpdateItem (its parameters) per counter item touched: ADD of each of its counters' deltas."""
     grouped: dict[tuple[str, str], dict[str, int]] = {}
     for key, n in sorted(deltas.items()):
         if n:
             grouped.setdefault((key.scope, key.period), {})[key.name] = n
+    updates = []
+    for (scope, period), counters in grouped.items():
+        names = {f"#c{i}": name for i, name in enumerate(counters)}
+        values = {f":c{i}": {"N": str(n)} for i, n in enumerate(counters.values())}
+        updates.append({
+            "TableName": table,
+            "Key": {"pk": {"S": counters_pk(scope)}, "sk": {"S": counters_sk(period)}},
+            "UpdateExpression": "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counters))),
+            "ExpressionAttributeNames": names,
+            "ExpressionAttributeValues": values,
+        })
+    return updates
+
+
+def transaction_items(event_id: str, deltas: Mapping[CounterKey, int], *, table: str,
+                      expires_at: int) -> list[dict[str, Any]]:
+    """The TransactWriteItems of one record: its marker first, then one ADD per counter item touched."""
     items: list[dict[str, Any]] = [{
         "Put": {
             "TableName": table,
@@ -80,18 +96,7 @@ def transaction_items(event_id: str, deltas: Mapping[CounterKey, int], *, table:
             "ConditionExpression": "attribute_not_exists(pk)",
         }
     }]
-    for (scope, period), counters in grouped.items():
-        names = {f"#c{i}": name for i, name in enumerate(counters)}
-        values = {f":c{i}": {"N": str(n)} for i, n in enumerate(counters.values())}
-        items.append({
-            "Update": {
-                "TableName": table,
-                "Key": {"pk": {"S": counters_pk(scope)}, "sk": {"S": counters_sk(period)}},
-                "UpdateExpression": "ADD " + ", ".join(f"#c{i} :c{i}" for i in range(len(counters))),
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": values,
-            }
-        })
+    items += [{"Update": update} for update in counter_updates(deltas, table=table)]
     # A record touches at most a few days x (its branch, its old branch, ALL): far below the limit.
     assert len(items) <= MAX_TRANSACTION_ITEMS, f"{len(items)} items in one transaction"
     return items
@@ -187,11 +192,10 @@ def read_all(scopes: Iterable[str]) -> dict[CounterKey, int]:
 
 def add(deltas: Mapping[CounterKey, int]) -> None:
     """Add to counters without a record's marker (a repair): one UpdateItem ADD per counter item."""
-    client, table = _client(), settings().analytics_table_name
-    items = transaction_items("-", deltas, table=table, expires_at=0)[1:]  # the same ADDs a record makes
-    for item in items:
+    client = _client()
+    for update in counter_updates(deltas, table=settings().analytics_table_name):  # the ADDs a record makes
         try:
-            client.update_item(**item["Update"])
+            client.update_item(**update)
         except Exception as exc:
             if error_code(exc) in RETRYABLE:
                 raise ServiceUnavailable("The analytics table is busy; retry shortly.") from exc

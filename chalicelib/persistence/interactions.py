@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.config import STALE_READ_ATTEMPTS
+from chalicelib.domain.clock import iso, moment_of
 from chalicelib.domain.complaints import Complaint
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import Conflict, NotFound
@@ -171,13 +174,7 @@ def timeline_page(
 def get(customer_id: str, interaction_id: str) -> Interaction | None:
     """One of the customer's interactions by id: one Query of the millisecond its id was made in (the sort
     key holds the time; an interaction's id is a ULID of when it happened)."""
-    from datetime import timedelta
-
-    from ulid import ULID
-
-    from chalicelib.domain.clock import iso
-
-    moment = ULID.from_str(interaction_id).datetime
+    moment = moment_of(interaction_id)
     low, high = iso(moment - timedelta(milliseconds=1)), iso(moment + timedelta(milliseconds=1))
     with translated():
         for item in InteractionItem.query(customer_pk(customer_id), InteractionItem.sk.between(

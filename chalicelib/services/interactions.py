@@ -8,6 +8,7 @@ from chalicelib.domain.complaints import Complaint
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.interactions import Interaction, NewInteraction
+from chalicelib.persistence import customers as customers_repo
 from chalicelib.persistence import interactions as repo
 from chalicelib.persistence.paging import RawKey
 
@@ -46,8 +47,6 @@ def _checked(access: Access, profile: Customer | None) -> None:
 
 
 def get(access: Access, customer_id: str, interaction_id: str) -> Interaction:
-    from chalicelib.persistence import customers as customers_repo
-
     if not is_id(customer_id) or not is_id(interaction_id):
         raise NotFound("No such record.")
     _checked(access, customers_repo.get(customer_id))

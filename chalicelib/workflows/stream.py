@@ -24,6 +24,7 @@ from chalicelib.observability import flush, logger
 
 if TYPE_CHECKING:
     from chalicelib.persistence.changes import Change
+    from chalicelib.persistence.dead_letters import DeadLetter
 
 
 def _complaint_changed(change: Change, old: Complaint | None, new: Complaint | None) -> None:
@@ -180,7 +181,7 @@ def redrive(event: Any, context: Any) -> dict[str, Any]:
             else "incomplete", **report}
 
 
-def _redrive_one(letter: Any, discard_expired: bool, context: Any) -> tuple[str, int]:
+def _redrive_one(letter: DeadLetter, discard_expired: bool, context: Any) -> tuple[str, int]:
     """(what became of one dead letter, records handled)."""
     from chalicelib.persistence import dead_letters, stream_records
 
