@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 
-.PHONY: run test token outbox trigger sms-reply time-scale export-ls package lint bench help
+.PHONY: run reset test token outbox trigger sms-reply time-scale export-ls package lint bench help
 
 # `make token AS=<user>` (USER= on the command line works too; the shell's own $USER, the login name, does not;
 # make's built-in AS, the assembler, does not either)
@@ -17,6 +17,8 @@ help:
 	@echo ""
 	@echo "make run      local stack (moto + API) with demo data, ready in about 1 minute; RELASI_API_PORT (8000),"
 	@echo "              RELASI_AWS_PORT (4566), SEED=none; a second terminal needs the same RELASI_*_PORT values"
+	@echo "              Data, users and the outbox survive a restart: saved in build/local-state when the stack stops"
+	@echo "make reset    delete that saved state: the next make run starts afresh with new demo data"
 	@echo "make test     the whole test suite (about 6-8 minutes on 2 cores; CI=true fails instead of skipping node tools)"
 	@echo "make token AS=<demo user>   an ID token for a running local stack (e.g. AS=agent.jakarta)"
 	@echo "make outbox   SMS, emails and ops alerts a running local stack sent (masked), newest last; ARGS=\"--channel sms|email|ops --json\""
@@ -40,6 +42,9 @@ $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 
 run: $(STAMP) $(NODE_STAMP)
 	$(PY) -m infra.local_stack $(ARGS)
+
+reset: $(STAMP)
+	@$(PY) -m infra.local_state $(ARGS)
 
 # Node tools (package.json, pinned in package-lock.json): redocly for the contract test, iam-simulate for the
 # local stack's IAM (infra/iam_local.py). Without npm both are skipped, and the tests and the stack say so.

@@ -56,6 +56,9 @@ def aws_environment(aws_port: int) -> dict[str, str]:
         "AWS_REGION": REGION,
         "AWS_ACCOUNT_ID_ENDPOINT_MODE": "disabled",
         "MOTO_PORT": str(aws_port),
+        # the pool's and client's ids follow from their names, so a token outlives a restart (infra/local_state.py)
+        "MOTO_COGNITO_IDP_USER_POOL_ID_STRATEGY": "HASH",
+        "MOTO_COGNITO_IDP_USER_POOL_CLIENT_ID_STRATEGY": "HASH",
     }
 
 
@@ -88,12 +91,16 @@ def chalice_config(stage: str = "dev") -> Any:
     return CLIFactory(str(PROJECT_DIR)).create_config_obj(chalice_stage_name=stage)
 
 
-def prepare(aws_port: int, *, seed: bool) -> tuple[Any, dict[str, str]]:
-    """Start moto, provision, create demo users and data; returns (moto server, app environment)."""
+def prepare(aws_port: int, *, seed: bool, state: dict[str, Any] | None = None) -> tuple[Any, dict[str, str]]:
+    """Start moto, provision, create demo users and data; returns (moto server, app environment).
+
+    `state`: what an earlier stack saved (infra/local_state.py), put back instead of new demo data."""
     os.environ.update(aws_environment(aws_port))
     server = start_moto(aws_port)
-    from infra import demo, provision
+    from infra import demo, local_state, provision
 
+    if state is not None:
+        local_state.restore_secrets(state)
     env = provision.provision()
     config = chalice_config()
     for key, value in config.environment_variables.items():
@@ -112,7 +119,11 @@ def prepare(aws_port: int, *, seed: bool) -> tuple[Any, dict[str, str]]:
 
     sns_delivery.install(app_module, env["STAGE"])  # a publish to the inbound SMS topic reaches its handler
     demo.create_users(env["USER_POOL_ID"])
-    if seed:
+    if state is not None:
+        restored = local_state.restore(state)
+        print(f"state: {restored} items back as saved at {state['saved_at'][:19]} UTC "
+              "(`make reset` starts afresh)", flush=True)
+    elif seed:
         from infra.seed import seed as load_demo_data
 
         made = load_demo_data()
@@ -210,8 +221,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--aws-port", type=int, default=aws_port(),
                         help="moto's port, the local AWS endpoint (default: %(default)s)")
     parser.add_argument("--no-seed", action="store_true", default=os.environ.get("SEED", "").lower() == "none",
-                        help="start without demo customers (SEED=none)")
+                        help="on a fresh start, no demo customers (SEED=none)")
     args = parser.parse_args(argv)
+    from infra import local_state
+
+    kept = local_state.state_dir()
 
     if args.api_port == args.aws_port:
         print(f"error: RELASI_API_PORT and RELASI_AWS_PORT are both {args.api_port}; pick two ports", file=sys.stderr)
@@ -220,6 +234,17 @@ def main(argv: list[str] | None = None) -> int:
         if not port_free(port):
             print(f"error: port {port} on 127.0.0.1 is already in use; free it or set {name}=<port>", file=sys.stderr)
             return 2
+    saved = None
+    if kept is not None:
+        try:
+            local_state.lock(kept)
+        except local_state.StateInUse as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        saved = local_state.load(kept)
+        where = kept.relative_to(PROJECT_DIR) if kept.is_relative_to(PROJECT_DIR) else kept
+        print(f"state: {'restoring what ' + str(where) + ' kept' if saved else 'a fresh start'}; saved in {where} "
+              "when the stack stops (RELASI_STATE_DIR; `make reset` starts afresh)", flush=True)
 
     from infra import console
 
@@ -242,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     pump = None
     jobs = None
     try:
-        moto, env = prepare(args.aws_port, seed=not args.no_seed)
+        moto, env = prepare(args.aws_port, seed=not args.no_seed, state=saved)
         api = serve_api(args.api_port)
         base = f"http://127.0.0.1:{args.api_port}"
         wait_until_up(f"{base}/health")
@@ -257,6 +282,8 @@ def main(argv: list[str] | None = None) -> int:
                       f"{time.monotonic() - started:.1f} s", flush=True)
             except TimeoutError:
                 print(f"note: the stream pump is still catching up after {PUMP_CATCH_UP_S:.0f} s", flush=True)
+        if saved is not None:
+            print(f"escalations: {local_state.resume_escalations()} open complaints watched again", flush=True)
         jobs = start_scheduler()
         if not jobs.jobs:
             print("note: app.py has no @app.schedule handlers: nothing fires on a clock", flush=True)
@@ -290,10 +317,26 @@ def main(argv: list[str] | None = None) -> int:
             api.server.shutdown()
             api.server.server_close()
         if moto is not None:
+            if kept is not None and jobs is not None:  # a stack that never got ready keeps the last state saved
+                _save(kept)
             moto.stop()
+        if kept is not None:
+            local_state.unlock(kept)
         faulthandler.cancel_dump_traceback_later()
     print("Relasi stopped", flush=True)
     return 0
+
+
+def _save(directory: Path) -> None:
+    from infra import local_state
+
+    try:
+        items = local_state.save(directory)
+    except Exception as exc:  # noqa: BLE001 - the stop goes on; the previous state stays as it was
+        print(f"note: the state could not be saved ({type(exc).__name__}: {exc}); {directory} keeps the "
+              "previous one", flush=True)
+        return
+    print(f"state: {items} items saved in {directory}", flush=True)
 
 
 def exit_now(code: int) -> None:

@@ -228,6 +228,13 @@ class OutboxRecorder:
             ordered = sorted(self._messages, key=lambda m: m["_t"])  # stable: one email's recipients stay in order
         return [{"at": _iso(m["_t"]), **{k: v for k, v in m.items() if k != "_t"}} for m in ordered]
 
+    def preload(self, messages: list[Message]) -> None:
+        """Messages sent before a restart (as messages() gave them), ahead of anything sent since
+        (infra/local_state.py)."""
+        with self._lock:
+            self._messages[:0] = [{"_t": datetime.fromisoformat(m["at"]).timestamp(),
+                                   **{k: v for k, v in m.items() if k != "at"}} for m in messages]
+
     def start(self, interval_s: float = SAMPLE_INTERVAL_S) -> OutboxRecorder:
         def run() -> None:
             while not self._stop.wait(interval_s):

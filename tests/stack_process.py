@@ -61,6 +61,7 @@ def stack_env(api_port: int, aws_port: int, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if k not in _STACK_OWNED and not k.startswith(("AWS_", "MOTO_", "POWERTOOLS_"))}
     env.update(RELASI_API_PORT=str(api_port), RELASI_AWS_PORT=str(aws_port), PYTHONUNBUFFERED="1",
+               RELASI_STATE_DIR="none",  # a test's stack starts afresh and leaves nothing behind (unless `extra` says)
                RELASI_LOG_FILE=os.path.join(tempfile.gettempdir(), f"relasi-stack-{api_port}.log"))
     env.update(extra)
     return env
