@@ -1,24 +1,42 @@
-"""Demo data: about 200 customers across the three branches, with their history.
+"""Demo data: about 200 customers across the three branches, with 18 months of history.
 
-So that `make trigger JOB=daily-reminders` has someone to remind today (in
-Asia/Jakarta): BIRTHDAYS_TODAY customers have their birthday today (with SMS
-marketing consent), and DUE_AROUND_TODAY customers have something falling due
-in 7 days, tomorrow or today.
+The company grew: customers joined over the last HISTORY_DAYS (more of them
+lately), and each has a way of dealing with it: loyal customers are in touch
+every few weeks up to today, regular ones every two or three months, lapsed
+ones stopped months ago (churn risk finds them), new ones have just started.
+About a third had a complaint, most handled within their SLA, some
+acknowledged or resolved late (breached, escalated as the workflow would
+have); Surabaya had a run of battery defects last week (anomalies and a
+growing root cause). Around today: three birthdays today and a few more
+this week, due items in 7 days, tomorrow and today, and a few complaints
+opened today that escalate for real.
 
 Built through the same models and use cases the API runs (as the demo
-admin), so the demo data obeys every rule real data does. Deterministic: the
-same seed gives the same people.
+admin and the branches' agents), at the moment each thing happened
+(chalicelib/domain/clock.at), so the demo data obeys every rule real data
+does. The history is then written in batches (uniqueness is guaranteed here
+by construction, and moto makes each transaction copy the table); the
+stream consumer counts it like any other change, and a complaint that
+arrives already resolved starts no escalation and sends no message. Today's
+complaints go through the API's own use case and workflow. Deterministic: the
+same seed value gives the same people and the same story.
 """
 
 from __future__ import annotations
 
 import random
-from datetime import UTC, date, datetime, timedelta
+from collections.abc import Iterable
+from dataclasses import replace
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from chalicelib.domain import complaints as rules
 from chalicelib.domain.access import Principal, Role, authorize
+from chalicelib.domain.clock import at, iso, parse_iso
+from chalicelib.domain.complaints import Complaint, HistoryEntry
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.interactions import Direction, Interaction, InteractionChannel, InteractionKind
+from chalicelib.persistence import complaints as complaints_repo
 from chalicelib.persistence import customers as customers_repo
 from chalicelib.services import customers, interactions
 from infra.demo import BRANCHES
@@ -34,15 +52,43 @@ CITIES = {"jakarta": ["Jakarta Selatan", "Jakarta Barat", "Bekasi", "Depok", "Ta
           "surabaya": ["Surabaya", "Sidoarjo", "Gresik"]}
 STREETS = ["Jl. Sudirman", "Jl. Thamrin", "Jl. Merdeka", "Jl. Diponegoro", "Jl. Gatot Subroto", "Jl. Asia Afrika"]
 TAGS = ["vip", "fleet", "first-car", "motorbike", "trade-in", "referral", "credit"]
-SUMMARIES = [
-    "Asked for a test drive of the new model on Saturday.",
-    "Called about the next service appointment.",
-    "Follow-up on the credit application documents.",
-    "Visited the showroom, compared two variants.",
-    "Asked when the ordered vehicle will arrive.",
-    "Feedback: happy with the service advisor.",
-]
+SUMMARIES = {
+    "sales_talk": ["Asked for a test drive of the new model on Saturday.", "Visited the showroom, compared two variants.",
+                   "Follow-up on the credit application documents.", "Asked for a trade-in estimate."],
+    "service_talk": ["Called about the next service appointment.", "Asked what the 40.000 km service includes.",
+                     "Picked up the car after the periodic service."],
+    "inquiry": ["Asked when the ordered vehicle will arrive.", "Asked about the extended warranty.",
+                "Asked for the price list of accessories."],
+    "feedback": ["Feedback: happy with the service advisor.", "Feedback: the waiting room was too crowded."],
+    "other": ["Updated the delivery address.", "Asked for a copy of the invoice."],
+}
+COMPLAINTS = {  # category -> (subject, description, resolution note)
+    "service": [("AC tidak dingin setelah servis", "The air conditioning blows warm air since the last service.",
+                 "Refilled the refrigerant and replaced the cabin filter."),
+                ("Servis terlambat selesai", "The car was promised for 15:00 and was ready at 19:00.",
+                 "Apologised; a free wash voucher; the advisor now calls when a job runs late.")],
+    "sales": [("Janji diskon tidak sesuai", "The discount promised at the showroom is not on the invoice.",
+               "The invoice was corrected to the promised price.")],
+    "billing": [("Tagihan ganda", "Charged twice for the same service.", "The second charge was refunded.")],
+    "shipment": [("Mobil terlambat dikirim", "The car was not delivered on the promised date.",
+                  "Delivered two days later; the customer got a free first service.")],
+    "quality_control": [("Cat mengelupas", "Paint is peeling on the rear bumper after two months.",
+                         "The bumper was repainted under warranty.")],
+    "other": [("Parkir penuh", "No parking space for customers at the branch.", "Two more bays reserved for customers.")],
+}
+BATTERY = ("Aki cepat soak", "The battery of a car bought this year is flat every morning.",
+           "The battery was replaced under warranty; the batch was reported to QC.")
 ADMIN = Principal(sub="seed", username="seed", roles=frozenset({Role.ADMIN}), branch=None)
+
+HISTORY_DAYS = 540  # about 18 months
+BIRTHDAYS_TODAY = 3
+BIRTHDAYS_THIS_WEEK = 5  # more, in the next six days
+DUE_AROUND_TODAY = ((7, "service", "Servis berkala 10.000 km"), (1, "installment", "Cicilan mobil ke-12"),
+                    (0, "warranty", "Garansi aki berakhir"))
+OPEN_TODAY = (("service", "high", "Mesin berbunyi kasar", "The engine makes a knocking noise since yesterday."),
+              ("billing", "medium", "Kuitansi belum diterima", "No receipt for last week's payment."),
+              ("shipment", "critical", "Unit belum datang", "The car was due today and nobody called."))
+LOCAL_ZONE = "Asia/Jakarta"
 
 
 def _phone(rng: random.Random) -> str:
@@ -50,77 +96,199 @@ def _phone(rng: random.Random) -> str:
     return f"0{prefix}-{rng.randint(1000, 9999)}-{rng.randint(1000, 9999)}"
 
 
-BIRTHDAYS_TODAY = 3
-DUE_AROUND_TODAY = ((7, "service", "Servis berkala 10.000 km"), (1, "installment", "Cicilan mobil ke-12"),
-                    (0, "warranty", "Garansi aki berakhir"))
-LOCAL_ZONE = "Asia/Jakarta"
+def _agent(branch: str) -> Principal:
+    return Principal(sub=f"agent.{branch}", username=f"agent.{branch}", roles=frozenset({Role.AGENT}),
+                     branch=branch)
 
 
 def seed(count: int = 200, seed_value: int = 20261123) -> int:
-    """Create `count` customers with 0-5 interactions each; returns how many were made.
-
-    Every record is built and validated by the same models and use cases the
-    API runs; they are then written in batches (uniqueness is guaranteed here
-    by construction), because moto makes each transaction copy the table.
-    """
+    """Create `count` customers with their history; returns how many were made."""
     from chalicelib.api.customers_models import CustomerCreate
-    from chalicelib.api.interactions_models import InteractionCreate
 
     rng = random.Random(seed_value)
     create = authorize(ADMIN, "customers.create")
-    add = authorize(ADMIN, "interactions.create")
     now = datetime.now(UTC)
     today = now.astimezone(ZoneInfo(LOCAL_ZONE)).date()
     made: list[Customer] = []
     history: list[Interaction] = []
+    cases: list[Complaint] = []
     phones: set[str] = set()
     for n in range(count):
         branch = BRANCHES[n % len(BRANCHES)]
         first, last = rng.choice(FIRST), rng.choice(LAST)
         wants_email = rng.random() < 0.7
+        # more customers lately: a growing company
+        joined = now - timedelta(days=HISTORY_DAYS * rng.random() ** 1.6, minutes=rng.randint(0, 600))
+        new = (now - joined).days < 60
         body = {
             "name": f"{first} {last}",
             "phone": _phone(rng),
             "email": f"{first}.{last}{n}@contoh.co.id".lower() if wants_email else None,
-            "birthday": _birthday(rng.randint(0, 16000), today if n < BIRTHDAYS_TODAY else None),
+            "birthday": _birthday(rng.randint(0, 16000), _birthday_soon(n, today)),
             "gender": rng.choice(["female", "male", "undisclosed"]),
             "address": f"{rng.choice(STREETS)} No. {rng.randint(1, 200)}",
             "city": rng.choice(CITIES[branch]),
             "branch_id": branch,
-            "lifecycle_stage": rng.choice(["lead", "prospect", "customer", "customer", "customer", "inactive"]),
+            "lifecycle_stage": rng.choice(["lead", "prospect"] if new else ["customer", "customer", "customer",
+                                                                           "prospect", "inactive"]),
             "tags": rng.sample(TAGS, rng.randint(0, 2)),
             "preferred_channel": "email" if wants_email and rng.random() < 0.3 else "sms",
             "language": "id" if rng.random() < 0.85 else "en",
-            "consent": {"sms_marketing": {"value": rng.random() < 0.6 or n < BIRTHDAYS_TODAY,
+            "consent": {"sms_marketing": {"value": rng.random() < 0.6 or n < BIRTHDAYS_TODAY + BIRTHDAYS_THIS_WEEK,
                                           "source": "showroom-form"}},
         }
-        customer = customers.build(create, CustomerCreate.model_validate(body, strict=False).to_domain())
+        with at(joined):
+            customer = customers.build(create, CustomerCreate.model_validate(body, strict=False).to_domain())
         if customer.phone in phones or customers_repo.find_by("phone", customer.phone):
             continue
         phones.add(customer.phone)
         made.append(customer)
-        for _ in range(rng.randint(0, 5)):
-            when = now - timedelta(days=rng.randint(0, 365), minutes=rng.randint(0, 600))
-            entry = InteractionCreate.model_validate({
-                "channel": rng.choice([c.value for c in InteractionChannel]),
-                "direction": rng.choice([d.value for d in Direction]),
-                "kind": rng.choice([k.value for k in InteractionKind]),
-                "summary": rng.choice(SUMMARIES),
-                "occurred_at": when,
-            }, strict=False)
-            entry_made = interactions.build(add, customer.id, entry.to_domain())
-            entry_made.branch_id = customer.branch_id  # what the API's write stamps (per-branch counters)
-            history.append(entry_made)
+        contacts = _contacts(rng, joined, now, new)
+        history += [_interaction(rng, customer, moment) for moment in contacts]
+        if not new and rng.random() < 0.33:
+            opened = joined + (now - timedelta(days=10) - joined) * rng.random()
+            if opened > joined:
+                cases.append(_past_complaint(rng, customer, opened, rng.choice(list(COMPLAINTS)), now))
+    cases += _battery_defects(rng, [c for c in made if c.branch_id == "surabaya"], now)
+    history += _phone_rush(rng, [c for c in made if c.branch_id == "bandung"], now)
     customers_repo.load(made, history)
-    _due_around(today, made[BIRTHDAYS_TODAY:BIRTHDAYS_TODAY + len(DUE_AROUND_TODAY)])
+    complaints_repo.load(cases)
+    first_after_birthdays = BIRTHDAYS_TODAY + BIRTHDAYS_THIS_WEEK
+    _due_around(today, made[first_after_birthdays:first_after_birthdays + len(DUE_AROUND_TODAY)])
+    _open_today([c for c in made if c.branch_id == b][-1] for b in BRANCHES)
     return len(made)
 
 
-def _birthday(days_after_1960: int, today: date | None) -> str:
+def _birthday_soon(n: int, today: date) -> date | None:
+    """Customer n's birthday if it falls around today: today for the first few, this week for the next."""
+    if n < BIRTHDAYS_TODAY:
+        return today
+    if n < BIRTHDAYS_TODAY + BIRTHDAYS_THIS_WEEK:
+        return today + timedelta(days=1 + (n - BIRTHDAYS_TODAY) % 6)
+    return None
+
+
+def _birthday(days_after_1960: int, on: date | None) -> str:
     born = date(1960, 1, 1) + timedelta(days=days_after_1960)
-    if today is not None:  # today's month and day (in a leap year if today is 29 February)
-        born = date(born.year if today.month != 2 or today.day != 29 else 1988, today.month, today.day)
+    if on is not None:  # that month and day (in a leap year if it is 29 February)
+        born = date(born.year if on.month != 2 or on.day != 29 else 1988, on.month, on.day)
     return born.isoformat()
+
+
+def _contacts(rng: random.Random, joined: datetime, now: datetime, new: bool) -> list[datetime]:
+    """When a customer was in touch: loyal every few weeks up to now, regular every two or three months,
+    lapsed ones stopped months ago; new ones a few times since they joined."""
+    if new:
+        return sorted(joined + (now - joined) * rng.random() for _ in range(rng.randint(1, 3)))
+    pattern = rng.choices(["loyal", "regular", "lapsed"], weights=(25, 45, 30))[0]
+    gap_days = {"loyal": (10, 40), "regular": (40, 100), "lapsed": (20, 60)}[pattern]
+    until = now if pattern != "lapsed" else now - timedelta(days=rng.randint(100, 300))
+    moments: list[datetime] = []
+    moment = joined + timedelta(hours=rng.randint(1, 48))
+    while moment < until and len(moments) < 25:
+        moments.append(moment)
+        moment += timedelta(days=rng.uniform(*gap_days), minutes=rng.randint(0, 600))
+    return moments
+
+
+def _interaction(rng: random.Random, customer: Customer, moment: datetime, *, channel: str | None = None,
+                 kind: str | None = None) -> Interaction:
+    """An interaction logged by the customer's branch agent when it happened (through the API's model)."""
+    from chalicelib.api.interactions_models import InteractionCreate
+
+    kind = kind or rng.choice([k.value for k in InteractionKind if k.value != "complaint_followup"])
+    entry = InteractionCreate.model_validate({
+        "channel": channel or rng.choice([c.value for c in InteractionChannel]),
+        "direction": rng.choice([d.value for d in Direction]),
+        "kind": kind,
+        "summary": rng.choice(SUMMARIES[kind] if kind in SUMMARIES else SUMMARIES["other"]),
+        "occurred_at": moment,
+    }, strict=False)
+    with at(moment):
+        made = interactions.build(authorize(_agent(customer.branch_id), "interactions.create"), customer.id,
+                                  entry.to_domain())
+    made.branch_id = customer.branch_id  # what the API's write stamps (per-branch counters)
+    return made
+
+
+def _past_complaint(rng: random.Random, customer: Customer, opened: datetime, category: str, now: datetime, *,
+                    story: tuple[str, str, str] | None = None, severity: str | None = None,
+                    quick: bool = False) -> Complaint:
+    """A complaint opened at `opened` and taken to resolved (and mostly closed) by the branch's agent through
+    the lifecycle rules, each step at its own time. One in five is acknowledged or resolved late; the levels
+    the escalation workflow would have reached are in its history. `quick`: handled within a day."""
+    from chalicelib.api.complaints_models import ComplaintCreate
+    from chalicelib.services import complaints
+
+    subject, description, note = story or rng.choice(COMPLAINTS[category])
+    severity = severity or rng.choices(["low", "medium", "high", "critical"], weights=(30, 40, 22, 8))[0]
+    agent = _agent(customer.branch_id)
+    new = ComplaintCreate.model_validate({"category": category, "severity": severity, "subject": subject,
+                                          "description": description}, strict=False).to_domain()
+    with at(opened):
+        case = complaints.build(authorize(agent, "complaints.create"), customer, new)
+    ack_window = parse_iso(case.ack_due_at) - opened
+    resolve_window = parse_iso(case.resolve_due_at) - opened
+    late = not quick and rng.random() < 0.2
+    acknowledged = opened + ack_window * (rng.uniform(1.2, 3.0) if late and rng.random() < 0.5 else rng.uniform(0.1, 0.9))
+    resolved = opened + (timedelta(hours=rng.uniform(2, 20)) if quick else
+                         resolve_window * (rng.uniform(1.1, 2.5) if late else rng.uniform(0.2, 0.95)))
+    resolved = max(resolved, acknowledged + timedelta(minutes=30))
+    by = agent.sub
+    case = rules.transition(case, "acknowledged", by=by, now=acknowledged)
+    case = rules.set_field(case, "assignee", by, by=by, now=acknowledged)
+    case = rules.transition(case, "in_progress", by=by, now=acknowledged + timedelta(minutes=5))
+    case = rules.set_field(case, "resolution_note", note, by=by, now=resolved)
+    case = rules.transition(case, "resolved", by=by, now=resolved)
+    closed = resolved + timedelta(days=rng.uniform(1, 5))
+    if not quick and closed < now and rng.random() < 0.7:
+        case = rules.transition(case, "closed", by=by, now=closed)
+    case = _escalations(case, opened, resolve_window)
+    return replace(case, updated_at=case.history[-1].at, version=len(case.history))
+
+
+def _escalations(case: Complaint, opened: datetime, resolve_window: timedelta) -> Complaint:
+    """The levels the escalation workflow reaches on a case handled late (workflows/escalation.py's table), as
+    its history records them."""
+    from chalicelib.persistence.complaints import ESCALATION_BY
+
+    resolved = case.resolved_at or ""
+    due = [(1, case.ack_due_at, (case.acknowledged_at or "") > case.ack_due_at),
+           (2, case.resolve_due_at, resolved > case.resolve_due_at),
+           (3, iso(parse_iso(case.resolve_due_at) + resolve_window), resolved > iso(parse_iso(case.resolve_due_at)
+                                                                                   + resolve_window))]
+    level = 0
+    entries = []
+    for reached, when, missed in due:
+        if missed:
+            entries.append(HistoryEntry(at=when, by=ESCALATION_BY, change="escalation", from_value=f"L{level}",
+                                        to_value=f"L{reached}"))
+            level = reached
+    if not entries:
+        return case
+    merged = sorted([*case.history, *entries], key=lambda e: e.at)
+    return replace(case, escalation_level=level, escalated=True, escalated_at=entries[-1].at, history=merged)
+
+
+def _battery_defects(rng: random.Random, owners: list[Customer], now: datetime) -> list[Complaint]:
+    """Surabaya, the last complete week before yesterday's export: a run of flat batteries from one factory
+    batch (QC), each handled within a day: more than the weeks before (a growing root cause in
+    GET /analytics/insights) and days far above their norm (anomalies)."""
+    zone = ZoneInfo(LOCAL_ZONE)
+    yesterday = now.astimezone(zone).date() - timedelta(days=1)
+    monday = yesterday - timedelta(days=yesterday.weekday() + 7)
+    picked = rng.sample(owners, min(7, len(owners)))
+    return [_past_complaint(rng, owner, datetime.combine(monday + timedelta(days=d), time(8), zone)
+                            + timedelta(hours=rng.uniform(0, 9)), "quality_control", now, story=BATTERY,
+                            severity="medium", quick=True)
+            for owner, d in zip(picked, (1, 2, 2, 2, 2, 3, 4), strict=False)]
+
+
+def _phone_rush(rng: random.Random, owners: list[Customer], now: datetime) -> list[Interaction]:
+    """Bandung, four days ago: the phone lines were busy (a recall letter went out): an interaction anomaly."""
+    moment = now - timedelta(days=4)
+    return [_interaction(rng, owner, moment - timedelta(minutes=rng.randint(0, 480)), channel="phone",
+                         kind="inquiry") for owner in rng.sample(owners, min(14, len(owners)))]
 
 
 def _due_around(today: date, owners: list[Customer]) -> None:
@@ -133,3 +301,21 @@ def _due_around(today: date, owners: list[Customer]) -> None:
         item = DueItemCreate.model_validate({"kind": kind, "title": title,
                                              "due_date": (today + timedelta(days=days)).isoformat()}, strict=False)
         reminders.add(add, owner.id, item.to_domain())
+
+
+def _open_today(owners: Iterable[Customer]) -> None:
+    """Complaints opened today through the API's use case: the stream consumer confirms them to the customer and
+    starts their escalation, as for any new complaint; the first is acknowledged already."""
+    from chalicelib.api.complaints_models import ComplaintCreate
+    from chalicelib.domain.complaints import ComplaintChanges
+    from chalicelib.services import complaints
+
+    for n, (owner, (category, severity, subject, description)) in enumerate(zip(owners, OPEN_TODAY, strict=False)):
+        agent = _agent(owner.branch_id)
+        new = ComplaintCreate.model_validate({"category": category, "severity": severity, "subject": subject,
+                                              "description": description}, strict=False).to_domain()
+        case = complaints.open_case(authorize(agent, "complaints.create"), owner.id, new)
+        if n == 0:
+            complaints.update(authorize(agent, "complaints.update"), case.id, case.etag,
+                              ComplaintChanges(sent=frozenset({"status", "assignee"}), status="acknowledged",
+                                               assignee=agent.sub))

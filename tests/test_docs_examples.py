@@ -35,6 +35,8 @@ EXPECTED: dict[str, list[str]] = {
     "-X PATCH": ["HTTP/1.1 200", '"city":"Bekasi"', 'ETag: "v2"'],
     "cognito-idp list-user-pools": ['"Items"', '"Name": "relasi-dev"', "relasi-dev-exports-"],
     'describe_table(TableName="relasi-dev")': [],
+    "ADMIN=$(make -s token AS=admin)": ['"growing":[{', '"category":"quality_control"', '"no_contact_',
+                                        '"metric":"interactions"', '"status":"closed"'],
     "make -s time-scale SCALE=3600": ["time scale: 3600", "received your complaint", "L1", "time scale: 1"],
     "make trigger JOB=analytics-export": ["segment", "customers"],
     "make -s trigger JOB=daily-reminders": ['"reminders_due":', "Selamat ulang tahun", "jatuh tempo"],

@@ -124,3 +124,23 @@ def test_unknown_groups_grant_nothing() -> None:
     assert principal.roles == frozenset()
     with pytest.raises(Forbidden):
         authorize(principal, "customers.get")
+
+
+def test_the_clock_can_be_set_for_history_in_this_context_only() -> None:
+    """domain/clock.at: the seed's 18 months go through the use cases at past moments; other threads (the
+    stack's pump, moto) keep the real time, and leaving the block restores it."""
+    import threading
+    from datetime import UTC, datetime, timedelta
+
+    from chalicelib.domain.clock import at, moment_of, new_id, utcnow
+
+    past = datetime(2025, 6, 1, 3, 4, 5, tzinfo=UTC)
+    seen: list[datetime] = []
+    with at(past):
+        assert utcnow() == past
+        assert moment_of(new_id(utcnow())) == past
+        thread = threading.Thread(target=lambda: seen.append(utcnow()))
+        thread.start()
+        thread.join()
+    assert abs(seen[0] - datetime.now(UTC)) < timedelta(minutes=1)
+    assert abs(utcnow() - datetime.now(UTC)) < timedelta(minutes=1)

@@ -18,9 +18,12 @@ import socket
 import subprocess
 import time
 from collections.abc import Iterator
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
+import boto3
 import pytest
 import requests
 
@@ -317,3 +320,58 @@ def test_ctrl_c_stops_the_stack_whichever_of_its_threads_the_kernel_hands_it_to(
             stop_stack(s)  # closes what start_stack opened; kills the stack if it is still there
     else:
         stop_stack_cleanly(s)
+
+
+def test_demo_data_has_eighteen_months_of_history_that_the_analyses_show(stack: RunningStack) -> None:
+    """infra/seed.py: customers joined over 18 months, complaints resolved in time and late (escalated), a run of
+    battery defects in Surabaya last week; yesterday is exported, so the analyses have something to show."""
+    today = datetime.now(ZoneInfo("Asia/Jakarta")).date()
+    year = {"from": (today - timedelta(days=365)).isoformat(), "to": today.isoformat()}
+    summary = stack.request("GET", "/analytics/summary", "admin", params=year).json()
+    joined_months = {d["date"][:7] for d in summary["new_customers"]["per_day"] if d["n"]}
+    assert len(joined_months) >= 10, joined_months  # not all created today
+    assert summary["new_customers"]["total"] < summary["customers_total"]  # some joined more than a year ago
+    complaints = summary["complaints"]
+    assert complaints["resolved"] >= 30 and complaints["sla_breaches"] >= 5, complaints
+    assert summary["interactions"]["total"] >= 500
+
+    closed = stack.request("GET", "/complaints", "admin", params={"status": "closed", "limit": 100}).json()["items"]
+    late = next(c for c in closed if c["breached"] and c["escalation_level"] >= 1)
+    history = stack.request("GET", f"/complaints/{late['id']}", "admin").json()["history"]
+    assert [h["to"] for h in history if h["change"] == "escalation"][-1] == f"L{late['escalation_level']}"
+    assert [h["at"] for h in history] == sorted(h["at"] for h in history)
+
+    exports = stack.request("GET", "/analytics/exports", "admin").json()["items"]
+    assert any(e["date"] == (today - timedelta(days=1)).isoformat() and e["status"] == "succeeded" for e in exports)
+    insights = stack.request("GET", "/analytics/insights", "admin", params={"branch": "surabaya"}).json()
+    assert any(g["category"] == "quality_control" and g["complaints"] >= 5
+               for g in insights["complaint_root_causes"]["growing"]), insights["complaint_root_causes"]
+    anomalies = stack.request("GET", "/analytics/anomalies", "admin").json()["items"]
+    assert {("surabaya", "complaints"), ("bandung", "interactions")} <= {(a["branch_id"], a["metric"])
+                                                                       for a in anomalies}, anomalies
+    churn = stack.request("GET", "/analytics/churn-risk", "admin", params={"branch": "jakarta", "limit": 5}).json()
+    assert churn["items"] and any(r.startswith("no_contact") for r in churn["items"][0]["reasons"])
+
+
+def test_only_todays_demo_complaints_were_announced_and_escalate(stack: RunningStack) -> None:
+    """The history arrives resolved: no receipt SMS and no escalation for it (the stream consumer's rule for a
+    complaint inserted resolved); the few opened today went through the real flow."""
+    from infra.seed import OPEN_TODAY
+
+    unresolved = [c for status in ("open", "acknowledged", "in_progress")
+                  for c in stack.request("GET", "/complaints", "admin", params={"status": status}).json()["items"]]
+    assert len(unresolved) == len(OPEN_TODAY)
+    deadline = time.monotonic() + 60
+    while True:
+        sent = requests.get(f"http://127.0.0.1:{stack.aws_port}/_relasi/outbox", timeout=30).json()["messages"]
+        receipts = [m for m in sent if "reference" in m["text"] or "nomor" in m["text"]]
+        if len(receipts) >= len(OPEN_TODAY) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert len(receipts) == len(OPEN_TODAY), receipts
+    sfn = boto3.client("stepfunctions", endpoint_url=f"http://127.0.0.1:{stack.aws_port}", region_name=REGION,
+                       aws_access_key_id="local", aws_secret_access_key="local")
+    machine = next(m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]
+                   if "escalation" in m["name"])
+    executions = sfn.list_executions(stateMachineArn=machine)["executions"]
+    assert sorted(e["name"] for e in executions) == sorted(c["id"] for c in unresolved)

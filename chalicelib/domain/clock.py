@@ -2,11 +2,31 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import UTC, datetime
+
+_AT: ContextVar[datetime | None] = ContextVar("relasi_clock_at", default=None)
 
 
 def utcnow() -> datetime:
-    return datetime.now(UTC)
+    """Now, or the moment `at()` set for this context."""
+    return _AT.get() or datetime.now(UTC)
+
+
+@contextmanager
+def at(moment: datetime) -> Iterator[None]:
+    """Run the use cases as if it were `moment` (UTC), in this context only (other threads keep the real time).
+
+    For history made after the fact: the demo data's 18 months (infra/seed.py), an import from an older
+    system. Everything a use case stamps (ids, created_at, deadlines, history) then carries `moment`.
+    """
+    token = _AT.set(moment.astimezone(UTC))
+    try:
+        yield
+    finally:
+        _AT.reset(token)
 
 
 def iso(moment: datetime) -> str:

@@ -21,6 +21,7 @@ from chalicelib.persistence.tables import (
     ComplaintItem,
     ComplaintLinkItem,
     CustomerItem,
+    Item,
     complaint_link_sk,
     complaint_pk,
     customer_pk,
@@ -141,6 +142,17 @@ def create(c: Complaint) -> None:
                 tx.save(h)
     except TransactWriteError as exc:
         raise StaleRead("The customer changed meanwhile; retry.") from exc
+
+
+def load(cases: list[Complaint]) -> None:
+    """Bulk load of history (demo data, an import): batch writes, no conditions. The caller guarantees that
+    each customer exists in the case's branch and that the ids are new."""
+    with translated(), Item.batch_write() as batch:
+        for c in cases:
+            batch.save(to_item(c))
+            batch.save(ComplaintLinkItem(pk=customer_pk(c.customer_id), sk=complaint_link_sk(c.id), complaint_id=c.id))
+            for h in _history_items(c, c.history, 0):
+                batch.save(h)
 
 
 def ids_of_customer(customer_id: str) -> list[str]:

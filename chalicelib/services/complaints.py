@@ -19,7 +19,7 @@ def open_case(access: Access, customer_id: str, new: NewComplaint) -> Complaint:
     """The complaint is stamped with the customer's branch, which its write checks: a customer moved
     meanwhile is read again (and then may be out of the caller's reach: 404), one erased meanwhile is a 404."""
     for _ in range(STALE_READ_ATTEMPTS):
-        complaint = _new_case(access, customers.get(access, customer_id), new)
+        complaint = build(access, customers.get(access, customer_id), new)
         try:
             repo.create(complaint)
         except StaleRead:
@@ -28,7 +28,8 @@ def open_case(access: Access, customer_id: str, new: NewComplaint) -> Complaint:
     raise StaleRead("The customer kept changing; retry.")
 
 
-def _new_case(access: Access, customer: Customer, new: NewComplaint) -> Complaint:
+def build(access: Access, customer: Customer, new: NewComplaint) -> Complaint:
+    """A new case of `customer` from validated input, routed and with its SLA deadlines; not stored yet."""
     now = utcnow()
     stamp = iso(now)
     ack_due, resolve_due = rules.deadlines(new.severity, now)

@@ -447,6 +447,14 @@ def catch_up(day: date) -> list[str]:
     return queued
 
 
+def request_event(day: date, run_id: str, trigger: str) -> dict[str, Any]:
+    """The export function's event asking for `day` (the function is a Chalice schedule handler: it reads an
+    EventBridge-shaped event)."""
+    return {"version": "0", "id": run_id, "source": "relasi.api", "detail-type": "Analytics export request",
+            "account": "", "region": settings().region, "resources": [], "time": iso(utcnow()),
+            "detail": {"date": day.isoformat(), "run_id": run_id, "trigger": trigger}}
+
+
 def request(day: date, requested_by: str | None, *, trigger: str = "api") -> dict[str, Any]:
     """POST /analytics/exports (and the nightly catch-up): record a queued run and invoke the export function
     asynchronously."""
@@ -460,10 +468,7 @@ def request(day: date, requested_by: str | None, *, trigger: str = "api") -> dic
     dt = day.isoformat()
     record = analytics_results.request_run(dt, run_id, trigger=trigger, requested_by=requested_by,
                                            now_epoch=_epoch(), lease_seconds=EXPORT_LEASE_SECONDS)
-    # The function is a Chalice schedule handler: it reads an EventBridge-shaped event.
-    payload = {"version": "0", "id": run_id, "source": "relasi.api", "detail-type": "Analytics export request",
-               "account": "", "region": settings().region, "resources": [], "time": iso(utcnow()),
-               "detail": {"date": dt, "run_id": run_id, "trigger": trigger}}
+    payload = request_event(day, run_id, trigger)
     try:
         client("lambda").invoke(FunctionName=settings().analytics_export_function, InvocationType="Event",
                                 Payload=json.dumps(payload).encode())

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.domain.complaints import Complaint
+from chalicelib.domain.complaints import UNRESOLVED, Complaint
 from chalicelib.domain.customers import Customer
 from chalicelib.observability import flush, logger
 
@@ -41,6 +41,8 @@ def _complaint_changed(change: Change, old: Complaint | None, new: Complaint | N
             logger().info("escalation stopped", extra={"complaint_id": old.id, "reason": "complaint erased"})
         return
     became_resolved = new.status == "resolved" and (old is None or old.status != "resolved")
+    if change.inserted and new.status not in UNRESOLVED:
+        return  # history loaded in bulk (demo data, an import): nothing to escalate or announce; counted all the same
     if change.inserted:
         escalation.start(new, utcnow())
         kind, key = "complaint_received", f"complaint-received#{new.id}"
