@@ -309,7 +309,8 @@ def main(argv: list[str] | None = None) -> int:
         if not jobs.jobs:
             print("note: app.py has no @app.schedule handlers: nothing fires on a clock", flush=True)
         else:
-            print("scheduler: " + ", ".join(f"{job['name']} {job['schedule']} next {job['next_fire']}"
+            print("scheduler: " + ", ".join(f"{job['name']} {job['schedule']} "
+                                            + (f"next {job['next_fire']}" if job["next_fire"] else "(on demand)")
                                             for job in jobs.describe()) + "  (`make trigger JOB=... DATE=...` "
                   "fires one now)", flush=True)
         print(f"Relasi ready: API {base}  AWS (moto) http://127.0.0.1:{args.aws_port}  "

@@ -123,12 +123,15 @@ def load(directory: Path) -> dict[str, Any] | None:
     return state if isinstance(state, dict) and state.get("format") == FORMAT else None
 
 
-def reset(directory: Path) -> bool:
-    """Delete the saved state; False when a running stack holds it (it would write it again when it stops)."""
+def reset(directory: Path) -> bool | None:
+    """Delete the saved state: True if there was one, None if there was none; False when a running stack holds
+    it (it would write it again when it stops)."""
     if holder(directory) is not None:
         return False
-    with contextlib.suppress(FileNotFoundError):
+    try:
         (directory / STATE_FILE).unlink()
+    except FileNotFoundError:
+        return None
     return True
 
 
@@ -307,11 +310,13 @@ def main(argv: list[str] | None = None) -> int:
     if directory is None:
         print("RELASI_STATE_DIR=none: the local stack keeps no state; nothing to reset")
         return 0
-    if not reset(directory):
+    done = reset(directory)
+    if done is False:
         print(f"error: a running local stack (pid {holder(directory)}) uses {directory} and would save it again "
               "when it stops; stop it (Ctrl-C), then run `make reset`", file=sys.stderr)
         return 1
-    print(f"reset: {directory} holds no saved state; the next `make run` starts afresh")
+    print(f"reset: {'deleted the state saved in' if done else 'nothing was saved in'} {directory}; the next "
+          "`make run` starts afresh with new demo data")
     return 0
 
 

@@ -35,6 +35,7 @@ import email
 import email.policy
 import functools
 import json
+import os
 import re
 import sys
 import threading
@@ -355,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(messages, ensure_ascii=False, indent=2))
     elif not messages:
-        print("(nothing sent yet)", file=sys.stderr)
+        print(f"(nothing sent on {args.channel} yet)" if args.channel else "(nothing sent yet)", file=sys.stderr)
     else:
         for message in messages:
             print(format_line(message))
@@ -363,4 +364,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except BrokenPipeError:  # `| head` stopped reading: not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(0)

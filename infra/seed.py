@@ -132,7 +132,8 @@ def seed(count: int = 200, seed_value: int = 20261123) -> int:
             "lifecycle_stage": rng.choice(["lead", "prospect"] if new else ["customer", "customer", "customer",
                                                                            "prospect", "inactive"]),
             "tags": rng.sample(TAGS, rng.randint(0, 2)),
-            "preferred_channel": "email" if wants_email and rng.random() < 0.3 else "sms",
+            "preferred_channel": "email" if wants_email and rng.random() < 0.3 and _birthday_soon(n, today) is None
+            else "sms",
             "language": "id" if rng.random() < 0.85 else "en",
             "consent": {"sms_marketing": {"value": rng.random() < 0.6 or n < BIRTHDAYS_TODAY + BIRTHDAYS_THIS_WEEK,
                                           "source": "showroom-form"}},
@@ -285,9 +286,11 @@ def _battery_defects(rng: random.Random, owners: list[Customer], now: datetime) 
 
 
 def _phone_rush(rng: random.Random, owners: list[Customer], now: datetime) -> list[Interaction]:
-    """Bandung, four days ago: the phone lines were busy (a recall letter went out): an interaction anomaly."""
-    moment = now - timedelta(days=4)
-    return [_interaction(rng, owner, moment - timedelta(minutes=rng.randint(0, 480)), channel="phone",
+    """Bandung, four days ago (local), office hours: the phone lines were busy (a recall letter went out): an
+    interaction anomaly."""
+    zone = ZoneInfo(LOCAL_ZONE)
+    opening = datetime.combine(now.astimezone(zone).date() - timedelta(days=4), time(8), zone)
+    return [_interaction(rng, owner, opening + timedelta(minutes=rng.randint(0, 480)), channel="phone",
                          kind="inquiry") for owner in rng.sample(owners, min(14, len(owners)))]
 
 

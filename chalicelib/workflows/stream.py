@@ -52,7 +52,9 @@ def _complaint_changed(change: Change, old: Complaint | None, new: Complaint | N
     elif old is not None and new.escalation_level > old.escalation_level:  # the workflow escalated it
         from chalicelib.persistence import complaints
 
-        complaints.record_escalation(old.escalation_level, new)
+        if complaints.record_escalation(old.escalation_level, new):
+            logger().info("complaint escalated", extra={"complaint_id": new.id, "level": new.escalation_level,
+                                                        "department": new.department})
         return
     elif became_resolved:
         escalation.stop(new)
