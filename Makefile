@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 NODE_STAMP := node_modules/.installed-stamp
 
-.PHONY: run reset test token outbox trigger sms-reply time-scale export-ls package lint bench help
+.PHONY: run reset test chromium token outbox trigger sms-reply time-scale export-ls package lint bench help
 
 # `make token AS=<user>` (USER= on the command line works too; the shell's own $USER, the login name, does not;
 # make's built-in AS, the assembler, does not either)
@@ -19,7 +19,8 @@ help:
 	@echo "              RELASI_AWS_PORT (4566), SEED=none; a second terminal needs the same RELASI_*_PORT values"
 	@echo "              Data, users and the outbox survive a restart: saved in build/local-state when the stack stops"
 	@echo "make reset    delete that saved state: the next make run starts afresh with new demo data"
-	@echo "make test     the whole test suite (about 6-8 minutes on 2 cores; CI=true fails instead of skipping node tools)"
+	@echo "make test     the whole test suite (about 7-9 minutes on 2 cores; installs Debian chromium for the console's browser tests when root;"
+	@echo "              CI=true fails instead of skipping node tools or the browser)"
 	@echo "make token AS=<demo user>   an ID token for a running local stack (e.g. AS=agent.jakarta)"
 	@echo "make outbox   SMS, emails and ops alerts a running local stack sent (masked), newest last; ARGS=\"--channel sms|email|ops --json\""
 	@echo "make trigger JOB=<name> DATE=YYYY-MM-DD   fire a job of a running local stack now, as on that date (DATE: today, Asia/Jakarta;"
@@ -52,8 +53,17 @@ $(NODE_STAMP): package.json package-lock.json
 	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error && touch $(NODE_STAMP); \
 	else echo "note: no npm here: the redocly lint of /openapi.json is skipped and IAM is not enforced locally"; fi
 
-test: $(STAMP) $(NODE_STAMP)
+test: $(STAMP) $(NODE_STAMP) chromium
 	$(PY) -m pytest $(ARGS)
+
+# The console's browser tests drive Debian's Chromium (never `playwright install`). Installed here when it is
+# missing and this is root with apt (as on CI); otherwise the browser tests say they were skipped and why.
+chromium:
+	@if ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "Installing Debian's chromium for the console's browser tests (about a minute)..."; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "note: no chromium and no root apt here: the console's browser tests are skipped"; fi; fi
 
 token: $(STAMP)
 	@$(PY) -m infra.token "$(TOKEN_USER)" $(ARGS)

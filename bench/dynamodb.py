@@ -239,7 +239,8 @@ class Caller:
             raw = json.dumps(body).encode()
         h.update(headers or {})
         response = self.http.request(method, path, headers=h, body=raw)
-        response.json = json.loads(response.body) if response.body else None
+        is_json = "json" in str(response.headers.get("Content-Type", "application/json"))
+        response.json = json.loads(response.body) if response.body and is_json else None
         return response
 
 
@@ -329,6 +330,16 @@ class Scenario:
         ]
         for name, path, caller in reads:
             self.measure(name, "read", "GET", path, caller=caller)
+        # the staff console's content (as htmx asks for it): the same use cases as the routes above
+        console = [
+            ("console: screen-pop /console/pop?phone=", f"/console/pop?phone={quote(c1['phone'])}"),
+            ("console: customer 360 /console/customers/{id}", f"/console/customers/{cid}"),
+            ("console: search results ?q=<name prefix>", "/console/search/results?q=dewi"),
+            ("console: complaint queue rows (agent)", "/console/complaints/rows"),
+        ]
+        for name, path in console:
+            self.measure(name, "read", "GET", path, None, {"HX-Request": "true"},
+                         caller=self.agent if "agent" in name else None)
 
         current = self.admin.request("GET", f"/customers/{cid}")
         self.must(current, 200, "GET for the ETag")

@@ -206,6 +206,7 @@ class Settings:
     idempotency_table_name: str
     user_pool_id: str
     user_pool_client_id: str
+    console_login_url: str  # Cognito managed login (https://<domain>.auth.<region>.amazoncognito.com); "": the local form
     jwks_url: str
     branches: tuple[str, ...]
     default_phone_region: str
@@ -263,6 +264,7 @@ def settings() -> Settings:
         idempotency_table_name=env.get("IDEMPOTENCY_TABLE_NAME", "relasi-idempotency"),
         user_pool_id=pool_id,
         user_pool_client_id=env.get("USER_POOL_CLIENT_ID", ""),
+        console_login_url=env.get("CONSOLE_LOGIN_URL", ""),
         jwks_url=_jwks_url(region, pool_id),
         branches=_csv(env.get("BRANCHES", "jakarta,bandung,surabaya")),
         default_phone_region=env.get("DEFAULT_PHONE_REGION", "ID"),

@@ -108,6 +108,26 @@ class RelasiLocalGateway(LocalGateway):
         return self._app_object.routes[resource].keys()
 
 
+SIGN_IN_PATH = "/_relasi/sign-in"
+
+
+def _sign_in(raw: bytes) -> tuple[int, dict[str, Any]]:
+    import os
+
+    from infra.demo import id_token
+
+    try:
+        asked = json.loads(raw or b"{}")
+        username, password = str(asked["username"]), str(asked["password"])
+    except (ValueError, KeyError, TypeError):
+        return 400, {"detail": "Send {\"username\", \"password\"}."}
+    try:
+        token = id_token(username, os.environ["USER_POOL_ID"], os.environ["USER_POOL_CLIENT_ID"], password)
+    except Exception:  # noqa: BLE001 - a wrong user or password; nothing else to tell
+        return 401, {"detail": "Wrong username or password."}
+    return 200, {"id_token": token, "expires_in": 3600}
+
+
 class _Handler(ChaliceRequestHandler):
     throttle: CallerThrottle | None = None  # one per server: it counts across the request threads
 
@@ -117,6 +137,22 @@ class _Handler(ChaliceRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silent: the app's own access log (route templates only) is the log."""
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        """POST /_relasi/sign-in: the local stack's stand-in for Cognito's managed login, for the console's sign-in
+        form ({"username", "password"} -> {"id_token", "expires_in"}, or 401), as `make token` gets a token from
+        moto's Cognito. Not part of the app: a deployed console signs in at Cognito (chalicelib/console)."""
+        if self.path != SIGN_IN_PATH:
+            super().do_POST()
+            return
+        status, body = _sign_in(self.rfile.read(min(int(self.headers.get("Content-Length") or 0), 4096)))
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        for name, value in (("Content-Type", "application/json"), ("Cache-Control", "no-store"),
+                            ("Content-Length", str(len(data)))):
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
 
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """What http.server refuses before any route runs, answered as API Gateway answers it: a method

@@ -288,6 +288,9 @@ def provision() -> dict[str, str]:
         # What POST /analytics/exports invokes: the @app.schedule(name="analytics-export") function, named as
         # Chalice names it; the local stack runs its handler itself (infra/scheduler.py invoke_middleware).
         "ANALYTICS_EXPORT_FUNCTION": f"relasi-{STAGE}-analytics-export",
+        # No Cognito managed login here: the console's sign-in page shows its own form, which the local
+        # gateway answers from moto's Cognito (infra/gateway.py, /_relasi/sign-in).
+        "CONSOLE_LOGIN_URL": "",
     }
     env.update(_play_state_machines(load_template()))
     env.update(_play_cognito(template))

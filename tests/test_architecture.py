@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "chalicelib"
 
 # Top to bottom; a module may import its own layer and the ones below it.
-LAYERS = ["api", "services", "workflows", "persistence", "domain"]
+LAYERS = ["console", "api", "services", "workflows", "persistence", "domain"]
 # Importable from every layer but the domain: settings, logging/metrics, and the thin AWS adapters.
 SHARED = {"config", "observability", "aws", "messaging", "idempotency"}
 AWS_LIBRARIES = ("boto3", "botocore", "pynamodb", "chalice", "aws_lambda_powertools")
@@ -68,6 +68,15 @@ def test_imports_only_point_down() -> None:
                 if LAYERS.index(there) < LAYERS.index(here):
                     upward.append((module, target))
     assert upward == []
+
+
+def test_the_console_and_the_api_read_and_write_only_through_the_use_cases() -> None:
+    """A page makes the requests its API route makes: both call the services, never a repository."""
+    known = _modules()
+    direct = [(module, target) for module, path in known.items() if _layer(module) in ("console", "api")
+              for imported, names in _imports(path, top_level_only=False)
+              for target in _target(imported, names, known) if _layer(target) == "persistence"]
+    assert direct == []
 
 
 def test_the_domain_imports_no_aws_sdk() -> None:

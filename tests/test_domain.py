@@ -98,7 +98,7 @@ def test_only_admin_and_manager_may_delete() -> None:
 
 def test_analyst_has_no_customer_operation_at_all() -> None:
     for operation in PERMISSIONS:
-        if operation in ("analytics.summary", "analytics.anomalies", "analytics.exports"):
+        if operation in ("analytics.summary", "analytics.anomalies", "analytics.exports", "console.open"):
             assert authorize(_p(Role.ANALYST), operation).branch is None  # counts without personal data, all branches
             continue
         with pytest.raises(Forbidden):

@@ -20,6 +20,7 @@ from chalicelib.api.problems import PROBLEM_JSON, problem
 from chalicelib.config import MAX_BODY_BYTES
 from chalicelib.observability import count, logger, metrics
 
+CONSOLE_ASSETS = "/console/static/{name}"  # content-hashed names: cached for a year (chalicelib/console/frame.py)
 _CHALICE_DETAILS = {
     405: "This method is not allowed on this resource.",
     415: "Send the body as application/json.",
@@ -32,7 +33,7 @@ def _normalized(response: Response) -> Response:
     if response.status_code < 400:
         return response
     content_type = str({k.lower(): v for k, v in response.headers.items()}.get("content-type", ""))
-    if content_type.startswith(PROBLEM_JSON):
+    if content_type.startswith((PROBLEM_JSON, "text/html")):  # the console answers its errors as pages
         return response
     keep = {k: str(v) for k, v in response.headers.items() if k.lower() == "allow"}
     detail = _CHALICE_DETAILS.get(response.status_code, "The request could not be completed.")
@@ -57,7 +58,7 @@ def http_middleware(event: Request, get_response: Callable[[Request], Response])
     else:
         response = _normalized(get_response(event))
     cors.decorate(event, response)
-    if route not in public_routes():
+    if route not in public_routes() and route != CONSOLE_ASSETS:
         # Answers can hold personal data (and errors say what exists): no browser or proxy keeps them.
         response.headers["Cache-Control"] = "no-store"
         response.headers["Pragma"] = "no-cache"

@@ -159,15 +159,19 @@ def _location(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) if isinstance(p, int) or p in declared or p == "[key]" else UNNAMED for p in loc)
 
 
-def from_pydantic(exc: Any, location: str) -> Response:
-    """A pydantic ValidationError as a 400 listing each field. Input values are never echoed, nor
+class _MalformedJson(Exception):
+    pass
+
+
+def field_errors(exc: Any, location: str) -> list[dict[str, str]]:
+    """Each field of a pydantic ValidationError with its message. Input values are never echoed, nor
     names the caller chose (unknown fields, map keys): those are `*` (docs/security.md)."""
     errors = []
     for err in exc.errors(include_input=False, include_url=False, include_context=False):
         path = _location(tuple(err["loc"]))
         message = err["msg"]
         if err["type"] == "json_invalid":
-            return problem(400, "The request body is not valid JSON.", slug="malformed-json")
+            raise _MalformedJson
         if err["type"] == "extra_forbidden":
             message = "is not a known field (see /openapi.json)"
         elif message.startswith("Value error, "):
@@ -175,4 +179,13 @@ def from_pydantic(exc: Any, location: str) -> Response:
         # a rule over several query parameters names the query string itself
         field = (f"query.{path}" if path else "query") if location == "query" else path or location
         errors.append({"field": field, "message": message})
+    return errors
+
+
+def from_pydantic(exc: Any, location: str) -> Response:
+    """A pydantic ValidationError as a 400 listing each field (field_errors)."""
+    try:
+        errors = field_errors(exc, location)
+    except _MalformedJson:
+        return problem(400, "The request body is not valid JSON.", slug="malformed-json")
     return problem(400, "The request is not valid.", slug="validation-error", errors=errors)

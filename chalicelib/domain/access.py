@@ -56,6 +56,9 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "analytics.anomalies": {A: Scope.ALL, M: Scope.OWN, N: Scope.ALL},
     "analytics.exports": {A: Scope.ALL, N: Scope.ALL},
     "analytics.churn_risk": {A: Scope.ALL, M: Scope.OWN},
+    # The staff console's frame (its menu, who is signed in): every role. Each page's content needs its own
+    # operation above, the one its API route needs (chalicelib/console/pages.py).
+    "console.open": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN, K: Scope.ALL, N: Scope.ALL},
 }
 
 

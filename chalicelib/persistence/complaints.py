@@ -155,6 +155,17 @@ def load(cases: list[Complaint]) -> None:
                 batch.save(h)
 
 
+def open_of_customer(customer_id: str) -> list[Complaint]:
+    """The customer's complaints not resolved yet (without history), newest first: one Query of their timeline
+    (complaints are on it), the rest filtered out by DynamoDB."""
+    from chalicelib.domain.complaints import UNRESOLVED
+
+    with translated():
+        items = Item.timeline.query(customer_pk(customer_id), scan_index_forward=False,
+                                    filter_condition=ComplaintItem.status.is_in(*UNRESOLVED))
+        return [from_item(i) for i in items if isinstance(i, ComplaintItem)]
+
+
 def ids_of_customer(customer_id: str) -> list[str]:
     """The ids of a customer's complaints, from their links (consistent Query pages of the customer's partition)."""
     ids: list[str] = []

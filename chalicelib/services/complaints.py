@@ -61,6 +61,13 @@ def get(access: Access, complaint_id: str) -> Complaint:
     return complaint
 
 
+def open_of_customer(access: Access, customer_id: str) -> list[Complaint]:
+    """The customer's complaints not resolved yet (newest first, without history), after the customer's own
+    check: another branch's customer is not found."""
+    customers.get(access, customer_id)
+    return repo.open_of_customer(customer_id)
+
+
 def update(access: Access, complaint_id: str, if_match: str | None, changes: ComplaintChanges) -> Complaint:
     current = get(access, complaint_id)
     require_if_match(if_match, current.version, "complaint")

@@ -1,0 +1,371 @@
+"""The console's pages: each a view over the same services the JSON API calls.
+
+A view returns the template's variables; the frame (chalicelib/console/frame.py)
+has already verified the token and authorized the page's operation. Where a
+page shows more than its operation covers (the customer 360 shows the
+timeline, due items and complaints), it asks `may()` for each part, and a part
+the caller may not see is left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from chalicelib.console.frame import Ctx, Page, Redirect
+from chalicelib.domain.access import Access, authorize
+from chalicelib.domain.errors import DomainError, FieldError, Forbidden, ValidationFailed
+
+TIMELINE_LIMIT = 10
+SEARCH_LIMIT = 20
+QUEUE_LIMIT = 100
+MENU = ("menu.search", "menu.queue", "menu.dashboard")
+
+
+def may(ctx: Ctx, operation: str) -> Access | None:
+    """The caller's access for another operation, or None when their role has none."""
+    try:
+        return authorize(ctx.access.principal, operation)
+    except Forbidden:
+        return None
+
+
+def _invalid(exc: Exception) -> list[FieldError]:
+    from chalicelib.api.problems import field_errors
+
+    return [FieldError(e["field"], e["message"]) for e in field_errors(exc, "body")]
+
+
+def _validated(model: Any, data: dict[str, Any]) -> Any:
+    """A form through the API's own request model, exactly as the API reads its JSON body; ValidationFailed
+    naming each field."""
+    import json
+
+    import pydantic
+
+    try:
+        return model.model_validate_json(json.dumps(data))
+    except pydantic.ValidationError as exc:
+        raise ValidationFailed(_invalid(exc)) from None
+
+
+def _filled(form: Mapping[str, str], *names: str) -> dict[str, Any]:
+    """The form's non-empty fields among `names` (an empty field is left as it was)."""
+    return {n: form[n].strip() for n in names if form.get(n, "").strip()}
+
+
+# --- the frame: nav ----------------------------------------------------------------------------------------------------
+
+def nav(ctx: Ctx) -> Mapping[str, Any]:
+    entries = [(key, page.path) for key in MENU for page in PAGES
+               if page.menu == key and may(ctx, page.operation) is not None]
+    principal = ctx.access.principal
+    return {"entries": entries, "username": principal.username,
+            "roles": ", ".join(sorted(r.value for r in principal.roles)), "branch": principal.branch}
+
+
+# --- search and screen-pop ---------------------------------------------------------------------------------------------
+
+def search(ctx: Ctx) -> Mapping[str, Any]:
+    return {"q": ctx.query.get("q", "")}
+
+
+def search_results(ctx: Ctx) -> Mapping[str, Any]:
+    from chalicelib.api import cursors
+    from chalicelib.services import customers
+
+    q = ctx.query.get("q", "").strip()
+    if not q:
+        return {"items": [], "q": q, "next_cursor": None, "more": False}
+    scope = "|".join(["console.search", str(ctx.access.branch), q])
+    items, next_key = customers.list_page(ctx.access, branch=None, stage=None, tag=None, q=q, limit=SEARCH_LIMIT,
+                                          start_key=cursors.decode(ctx.query.get("cursor"), scope))
+    return {"items": items, "q": q, "next_cursor": cursors.encode(next_key, scope),
+            "more": bool(ctx.query.get("cursor"))}
+
+
+def pop(ctx: Ctx) -> Mapping[str, Any]:
+    """What a telephony system opens on an incoming call. Another branch's customer is "not found", exactly
+    like a missing one (the lookup's own rule)."""
+    from chalicelib.domain.customers import normalize_phone
+    from chalicelib.domain.errors import NotFound
+    from chalicelib.services import customers
+
+    phone = ctx.query.get("phone", "").strip()
+    try:
+        customer = customers.lookup(ctx.access, phone=normalize_phone(phone, _region()), email=None)
+    except (NotFound, ValueError):
+        return {"customer": None, "phone": phone, "may_create": may(ctx, "customers.create") is not None}
+    return {"customer": customer, "phone": phone, **_overview(ctx, customer)}
+
+
+def _region() -> str:
+    from chalicelib.config import settings
+
+    return settings().default_phone_region
+
+
+def _overview(ctx: Ctx, customer: Any) -> dict[str, Any]:
+    """The card's other parts: open complaints, due items, the last timeline entries (each if the role may)."""
+    from chalicelib.services import complaints, interactions, reminders
+
+    now = datetime.now(UTC)
+    timeline: list[Any] = []
+    if (access := may(ctx, "customers.timeline")) is not None:
+        timeline, _ = interactions.timeline(access, customer.id, TIMELINE_LIMIT, None)
+    due = reminders.list_for(access, customer.id) if (access := may(ctx, "due_items.list")) else []
+    open_cases = []
+    if (access := may(ctx, "complaints.list")) is not None:
+        open_cases = [_sla(c, now) for c in complaints.open_of_customer(access, customer.id)]
+    return {"timeline": [_entry(e, now) for e in timeline], "due_items": due, "open_complaints": open_cases,
+            "now": now}
+
+
+def _entry(entry: Any, now: datetime) -> dict[str, Any]:
+    from chalicelib.domain.complaints import Complaint
+
+    if isinstance(entry, Complaint):
+        return {"type": "complaint", "at": entry.created_at, "item": entry, "sla": _sla(entry, now)}
+    return {"type": "interaction", "at": entry.occurred_at, "item": entry}
+
+
+def _sla(c: Any, now: datetime) -> dict[str, Any]:
+    """The complaint's next deadline and its colour: green, amber once half its window is gone, red when missed.
+
+    The window runs from the opening (or the reopen) to the deadline. Under a local time scale
+    (RELASI_TIME_SCALE, as the escalation workflow waits) the window's time runs that many times faster,
+    so the colours change when the workflow escalates."""
+    from chalicelib.config import settings
+    from chalicelib.domain.clock import parse_iso
+
+    due = c.due_at()
+    if due is None:
+        return {"complaint": c, "due_at": None, "state": "done", "window_start": None, "scale": 1.0}
+    start = c.reopened_at or c.created_at
+    deadline, begun = parse_iso(due), parse_iso(start)
+    scale = max(float(settings().time_scale), 1.0)
+    now = begun + (now - begun) * scale if now > begun else now
+    if now >= deadline or c.breached(now):
+        state = "red"
+    elif now >= begun + (deadline - begun) / 2:
+        state = "amber"
+    else:
+        state = "green"
+    return {"complaint": c, "due_at": due, "state": state, "window_start": start, "scale": scale}
+
+
+# --- customer 360 ------------------------------------------------------------------------------------------------------
+
+def customer(ctx: Ctx, customer_id: str) -> Mapping[str, Any]:
+    from chalicelib.services import customers
+
+    found = customers.get(ctx.access, customer_id)
+    return {"customer": found, **_overview(ctx, found), **_choices(ctx)}
+
+
+def _choices(ctx: Ctx) -> dict[str, Any]:
+    from chalicelib.domain.complaints import Category, Severity
+    from chalicelib.domain.consent import CONSENT_TOPICS
+    from chalicelib.domain.customers import LifecycleStage
+    from chalicelib.domain.interactions import Direction, InteractionChannel, InteractionKind
+
+    return {"stages": [s.value for s in LifecycleStage], "channels": [c.value for c in InteractionChannel],
+            "directions": [d.value for d in Direction], "kinds": [k.value for k in InteractionKind],
+            "categories": [c.value for c in Category], "severities": [s.value for s in Severity],
+            "topics": CONSENT_TOPICS,
+            "may_edit": may(ctx, "customers.update") is not None,
+            "may_record": may(ctx, "interactions.create") is not None,
+            "may_consent": may(ctx, "customers.consent") is not None,
+            "may_complain": may(ctx, "complaints.create") is not None,
+            "may_erase": may(ctx, "customers.delete") is not None}
+
+
+def update_profile(ctx: Ctx, customer_id: str) -> Mapping[str, Any]:
+    """The profile form, with the ETag it was read at: a conflicting edit shows "changed by someone else"
+    with a reload, and overwrites nothing."""
+    from chalicelib.api.customers_models import CustomerPatch
+    from chalicelib.domain.errors import PreconditionFailed
+    from chalicelib.services import customers
+
+    body = _filled(ctx.form, "name", "phone", "email", "city", "address", "lifecycle_stage")
+    try:
+        changes = _validated(CustomerPatch, body).to_domain()
+        updated = customers.update(ctx.access, customer_id, ctx.form.get("etag"), changes)
+    except PreconditionFailed:
+        return {"customer": customers.get(ctx.access, customer_id), "conflict": True, "_status": 412,
+                **_choices(ctx)}
+    except ValidationFailed as exc:
+        return {"customer": customers.get(ctx.access, customer_id), "errors": exc.errors, "_status": 422,
+                **_choices(ctx)}
+    return {"customer": updated, "saved": True, **_choices(ctx)}
+
+
+def record_interaction(ctx: Ctx, customer_id: str) -> Mapping[str, Any]:
+    """The new entry, for the top of the timeline (htmx puts it there, no page load)."""
+    from chalicelib.api.interactions_models import InteractionCreate
+    from chalicelib.services import interactions
+
+    entry = _validated(InteractionCreate, _filled(ctx.form, "channel", "direction", "kind", "summary"))
+    made = interactions.add(ctx.access, customer_id, entry.to_domain())
+    return {"entry": _entry(made, datetime.now(UTC))}
+
+
+def set_consent(ctx: Ctx, customer_id: str) -> Mapping[str, Any]:
+    from chalicelib.domain.consent import CONSENT_TOPICS, ConsentGiven
+    from chalicelib.services import consent
+
+    topic = ctx.form.get("topic", "")
+    source = ctx.form.get("source", "").strip()
+    if topic not in CONSENT_TOPICS or ctx.form.get("value") not in ("true", "false") or not source:
+        raise ValidationFailed([FieldError("source", "is required")] if not source else
+                               [FieldError("topic", "is not a consent topic")])
+    updated = consent.set_marketing(ctx.access, customer_id,
+                                    {topic: ConsentGiven(value=ctx.form["value"] == "true", source=source[:100])})
+    return {"customer": updated, **_choices(ctx)}
+
+
+def open_complaint(ctx: Ctx, customer_id: str) -> Mapping[str, Any]:
+    from chalicelib.api.complaints_models import ComplaintCreate
+    from chalicelib.services import complaints
+
+    new = _validated(ComplaintCreate, _filled(ctx.form, "category", "severity", "subject", "description"))
+    made = complaints.open_case(ctx.access, customer_id, new.to_domain())
+    return {"row": _sla(made, datetime.now(UTC))}
+
+
+def erase(ctx: Ctx, customer_id: str) -> Mapping[str, Any]:
+    from chalicelib.services import customers
+
+    customers.delete(ctx.access, customer_id)
+    raise Redirect("/console/search?erased=1")
+
+
+def new_customer(ctx: Ctx) -> Mapping[str, Any]:
+    return {"phone": ctx.query.get("phone", ""), "form": {}, "errors": []}
+
+
+def create_customer(ctx: Ctx) -> Mapping[str, Any]:
+    from chalicelib.api.customers_models import CustomerCreate
+    from chalicelib.domain.errors import ContactInUse
+    from chalicelib.services import customers
+
+    body = _filled(ctx.form, "name", "phone", "email", "city")
+    try:
+        made = customers.create(ctx.access, _validated(CustomerCreate, body).to_domain())
+    except ValidationFailed as exc:
+        return {"phone": body.get("phone", ""), "form": body, "errors": exc.errors, "_status": 422}
+    except ContactInUse:
+        return {"phone": body.get("phone", ""), "form": body, "_status": 409,
+                "errors": [FieldError("phone", ctx.t("error.taken"))]}
+    raise Redirect(f"/console/customers/{made.id}")
+
+
+# --- complaint queue ---------------------------------------------------------------------------------------------------
+
+def queue(ctx: Ctx) -> Mapping[str, Any]:
+    from chalicelib.config import settings
+    from chalicelib.domain.complaints import UNRESOLVED, Department
+
+    return {"department": ctx.query.get("department", ""), "branch": ctx.query.get("branch", ""),
+            "status": ctx.query.get("status", ""), "statuses": UNRESOLVED,
+            "departments": [d.value for d in Department],
+            "branches": [] if ctx.access.branch else list(settings().branches)}
+
+
+def queue_rows(ctx: Ctx) -> Mapping[str, Any]:
+    """The open complaints (open, acknowledged, in progress), the next deadline first."""
+    from chalicelib.domain.complaints import UNRESOLVED
+    from chalicelib.services import complaints
+
+    department = ctx.query.get("department") or None
+    branch = ctx.query.get("branch") or None
+    asked = ctx.query.get("status") or None
+    rows = []
+    now = datetime.now(UTC)
+    for status in (asked,) if asked in UNRESOLVED else UNRESOLVED:
+        items, _ = complaints.list_page(ctx.access, branch=branch, department=department, status=status,
+                                        severity=None, limit=QUEUE_LIMIT, start_key=None)
+        rows += [_sla(c, now) for c in items]
+    rows.sort(key=lambda r: r["due_at"] or "~")
+    return {"rows": rows, "may_update": may(ctx, "complaints.update") is not None}
+
+
+def move_complaint(ctx: Ctx, complaint_id: str) -> Mapping[str, Any]:
+    """Acknowledge, take, or move along the lifecycle with the API's rules (a 409 names the allowed states).
+
+    The row carries the status and assignee the agent saw: if a person changed either since, the action is a
+    conflict (412, reload); an escalation meanwhile is not (the workflow changes neither), so the action applies
+    to the complaint as it is now, guarded by that version's ETag."""
+    from chalicelib.domain.complaints import ComplaintChanges
+    from chalicelib.domain.errors import PreconditionFailed
+    from chalicelib.services import complaints
+
+    current = complaints.get(ctx.access, complaint_id)
+    if (current.status, current.assignee or "") != (ctx.form.get("seen_status"), ctx.form.get("seen_assignee", "")):
+        raise PreconditionFailed("The complaint was changed by someone else; fetch it again.")
+
+    sent = set()
+    changes: dict[str, Any] = {}
+    if ctx.form.get("status"):
+        sent.add("status")
+        changes["status"] = ctx.form["status"]
+    if ctx.form.get("assignee") == "me":
+        sent.add("assignee")
+        changes["assignee"] = ctx.access.principal.username or ctx.access.principal.sub
+    if ctx.form.get("resolution_note", "").strip():
+        sent.add("resolution_note")
+        changes["resolution_note"] = ctx.form["resolution_note"].strip()[:2000]
+    updated = complaints.update(ctx.access, complaint_id, current.etag, ComplaintChanges(sent=frozenset(sent), **changes))
+    # the row as it is now; the queue reloads its rows (a row that left the filter goes)
+    return {"row": _sla(updated, datetime.now(UTC)), "may_update": True, "_headers": {"HX-Trigger": "queue-changed"}}
+
+
+# --- dashboard ---------------------------------------------------------------------------------------------------------
+
+def dashboard(ctx: Ctx) -> Mapping[str, Any]:
+    """The branch's numbers at a glance. Analysts see the same numbers, without customer names (no churn list)."""
+    from chalicelib.services import analytics
+
+    branch = ctx.query.get("branch") or None
+    summary = analytics.summary(ctx.access, branch, None, None)
+    insights: dict[str, Any] | None
+    try:
+        insights = analytics.insights(ctx.access, branch)
+    except DomainError:
+        insights = None
+    churn = None
+    if (access := may(ctx, "analytics.churn_risk")) is not None:
+        try:
+            churn = analytics.churn_risk(access, branch or access.branch, 10)
+        except DomainError:
+            churn = None
+    from chalicelib.console import charts
+
+    return {"summary": summary, "insights": insights, "churn": churn, "branch": branch,
+            "charts": charts.dashboard(summary, insights, ctx.t)}
+
+
+PAGES: list[Page] = [
+    Page("GET", "/console/nav", "console.open", nav, "nav.html"),
+    Page("GET", "/console", "customers.list", search, "search.html", title="menu.search"),
+    Page("GET", "/console/search", "customers.list", search, "search.html", title="menu.search", menu="menu.search"),
+    Page("GET", "/console/search/results", "customers.list", search_results, "search_results.html"),
+    Page("GET", "/console/pop", "customers.lookup", pop, "pop.html", title="page.pop"),
+    Page("GET", "/console/customers/new", "customers.create", new_customer, "new_customer.html",
+         title="page.new_customer"),
+    Page("POST", "/console/customers", "customers.create", create_customer, "new_customer.html"),
+    Page("GET", "/console/customers/{customer_id}", "customers.get", customer, "customer.html", title="page.customer"),
+    Page("POST", "/console/customers/{customer_id}/profile", "customers.update", update_profile, "profile.html"),
+    Page("POST", "/console/customers/{customer_id}/interactions", "interactions.create", record_interaction,
+         "timeline_entry.html"),
+    Page("POST", "/console/customers/{customer_id}/consent", "customers.consent", set_consent, "consent.html"),
+    Page("POST", "/console/customers/{customer_id}/complaints", "complaints.create", open_complaint,
+         "complaint_card.html"),
+    Page("POST", "/console/customers/{customer_id}/erase", "customers.delete", erase, "error.html"),
+    Page("GET", "/console/complaints", "complaints.list", queue, "queue.html", title="menu.queue", menu="menu.queue"),
+    Page("GET", "/console/complaints/rows", "complaints.list", queue_rows, "queue_rows.html"),
+    Page("POST", "/console/complaints/{complaint_id}", "complaints.update", move_complaint, "queue_row.html"),
+    Page("GET", "/console/dashboard", "analytics.summary", dashboard, "dashboard.html", title="menu.dashboard",
+         menu="menu.dashboard"),
+]

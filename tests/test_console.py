@@ -1,0 +1,182 @@
+"""The staff console over HTTP, as htmx calls it (no browser): who gets which page, what a request without a token
+gets, the security headers, the static assets, the forms' answers, and the Indonesian formats.
+The browser walks the same pages in tests/test_console_browser.py."""
+
+from __future__ import annotations
+
+import re
+import urllib.parse
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from chalicelib.console.i18n import format_datetime, format_money
+
+HX = {"HX-Request": "true"}
+FORM = {"Content-Type": "application/x-www-form-urlencoded", **HX}
+
+
+def _get(api: Any, path: str, token: str | None = None, hx: bool = True) -> Any:
+    headers = dict(HX) if hx else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    return api.request("GET", path, headers=headers)
+
+
+def _post(api: Any, path: str, token: str, form: dict[str, str]) -> Any:
+    return api.request("POST", path, headers={**FORM, "Authorization": f"Bearer {token}"},
+                       body=urllib.parse.urlencode(form).encode())
+
+
+def _text(response: Any) -> str:
+    body = response.body
+    return body.decode() if isinstance(body, bytes) else str(body)
+
+
+@pytest.fixture(scope="module")
+def people(as_user: Any) -> dict[str, Any]:
+    admin = as_user("admin")
+    jakarta = admin.new_customer(name="Dewi Jakarta", branch_id="jakarta")
+    surabaya = admin.new_customer(name="Eko Surabaya", branch_id="surabaya")
+    complaint = admin.post(f"/customers/{jakarta['id']}/complaints", {
+        "category": "billing", "severity": "high", "subject": "Tagihan ganda", "description": "Dua kali"}).json
+    return {"jakarta": jakarta, "surabaya": surabaya, "complaint": complaint}
+
+
+def test_a_plain_navigation_gets_the_shell_without_data_and_with_the_security_headers(api: Any, people: Any) -> None:
+    r = _get(api, f"/console/customers/{people['jakarta']['id']}", hx=False)
+    assert r.status_code == 200
+    page = _text(r)
+    assert "Dewi Jakarta" not in page and people["jakarta"]["phone"] not in page
+    assert 'hx-get=""' in page and "<script" in page and "onclick" not in page and "<script>" not in page
+    csp = r.headers["Content-Security-Policy"]
+    assert "default-src 'self'" in csp and "frame-ancestors 'none'" in csp and "unsafe" not in csp
+    assert r.headers["X-Content-Type-Options"] == "nosniff" and r.headers["Referrer-Policy"] == "no-referrer"
+    assert r.headers["Cache-Control"] == "no-store"
+
+
+@pytest.mark.parametrize("token_of", [None, "garbage", "tampered"])
+def test_content_never_goes_to_a_request_without_a_valid_token(api: Any, people: Any, token: Any,
+                                                              token_of: str | None) -> None:
+    bad = {None: None, "garbage": "not.a.token",
+           "tampered": token("agent.jakarta")[:-4] + "AAAA"}[token_of]  # a signature that no longer verifies
+    r = _get(api, f"/console/customers/{people['jakarta']['id']}", bad)
+    assert r.status_code == 401
+    assert "Dewi Jakarta" not in _text(r)
+
+
+# (path, allowed roles); a scoped role sees its own branch's records, another branch's is "not found"
+PAGES = [
+    ("/console/nav", {"admin", "manager.jakarta", "agent.jakarta", "marketing", "analyst"}),
+    ("/console/search/results?q=dewi", {"admin", "manager.jakarta", "agent.jakarta", "marketing"}),
+    ("/console/pop?phone={phone}", {"admin", "manager.jakarta", "agent.jakarta", "marketing"}),
+    ("/console/customers/{id}", {"admin", "manager.jakarta", "agent.jakarta", "marketing"}),
+    ("/console/complaints/rows", {"admin", "manager.jakarta", "agent.jakarta"}),
+    ("/console/dashboard", {"admin", "manager.jakarta", "analyst"}),
+]
+ROLES = ["admin", "manager.jakarta", "agent.jakarta", "marketing", "analyst"]
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(("path", "allowed"), PAGES, ids=[p for p, _ in PAGES])
+def test_each_page_follows_the_permission_matrix(api: Any, token: Any, people: Any, path: str, allowed: set[str],
+                                                 role: str) -> None:
+    own = people["jakarta"]
+    r = _get(api, path.format(id=own["id"], phone=urllib.parse.quote(own["phone"])), token(role))
+    assert r.status_code == (200 if role in allowed else 403), _text(r)
+    if role not in allowed:
+        assert "Dewi Jakarta" not in _text(r)
+
+
+@pytest.mark.parametrize("role", ["manager.jakarta", "agent.jakarta"])
+def test_another_branch_is_not_found_exactly_like_a_missing_record(api: Any, token: Any, people: Any,
+                                                                   role: str) -> None:
+    other = people["surabaya"]
+    hidden = _get(api, f"/console/customers/{other['id']}", token(role))
+    missing = _get(api, "/console/customers/01ARZ3NDEKTSV4RRFFQ69G5FAV", token(role))
+    assert hidden.status_code == missing.status_code == 404
+    assert _text(hidden) == _text(missing)
+    popped = _get(api, f"/console/pop?phone={urllib.parse.quote(other['phone'])}", token(role))
+    nobody = _get(api, f"/console/pop?phone={urllib.parse.quote('+6281299990000')}", token(role))
+    # the same page but for the number dialled, which it offers to register
+    assert _text(popped).replace(urllib.parse.quote(other["phone"]), "N") == \
+        _text(nobody).replace(urllib.parse.quote("+6281299990000"), "N")
+    assert "Eko Surabaya" not in _text(popped)
+    results = _get(api, "/console/search/results?q=eko", token(role))
+    assert "Eko Surabaya" not in _text(results)
+
+
+def test_a_form_with_bad_input_is_a_422_naming_the_field_and_changes_nothing(api: Any, token: Any, people: Any,
+                                                                             as_user: Any) -> None:
+    own = people["jakarta"]
+    before = as_user("admin").get(f"/customers/{own['id']}/interactions").json["items"]
+    r = _post(api, f"/console/customers/{own['id']}/interactions", token("agent.jakarta"),
+               {"channel": "pigeon", "direction": "inbound", "kind": "inquiry", "summary": "Halo"})
+    assert r.status_code == 422 and "channel" in _text(r)
+    assert r.headers["HX-Retarget"] == "#flash"
+    assert as_user("admin").get(f"/customers/{own['id']}/interactions").json["items"] == before
+
+
+def test_an_edit_with_a_stale_etag_answers_the_conflict_and_overwrites_nothing(api: Any, token: Any,
+                                                                              as_user: Any) -> None:
+    admin = as_user("admin")
+    someone = admin.new_customer(name="Rina Kusuma", branch_id="jakarta")
+    assert admin.patch(f"/customers/{someone['id']}", {"city": "Depok"}, headers={"If-Match": '"v1"'}).status_code == 200
+    r = _post(api, f"/console/customers/{someone['id']}/profile", token("agent.jakarta"),
+              {"etag": '"v1"', "name": "Rina Kusuma", "phone": someone["phone"], "city": "Bekasi"})
+    assert r.status_code == 412 and 'id="conflict"' in _text(r)
+    assert admin.get(f"/customers/{someone['id']}").json["city"] == "Depok"
+
+
+def test_a_queue_action_on_what_another_person_changed_is_a_conflict(api: Any, token: Any, people: Any,
+                                                                    as_user: Any) -> None:
+    case = people["complaint"]
+    seen = {"seen_status": "open", "seen_assignee": ""}
+    admin = as_user("admin")
+    assert admin.patch(f"/complaints/{case['id']}", {"assignee": "someone.else"},
+                       headers={"If-Match": case_etag(admin, case["id"])}).status_code == 200
+    r = _post(api, f"/console/complaints/{case['id']}", token("agent.jakarta"), {**seen, "status": "acknowledged"})
+    assert r.status_code == 412
+    assert admin.get(f"/complaints/{case['id']}").json["status"] == "open"
+    r = _post(api, f"/console/complaints/{case['id']}", token("agent.jakarta"),
+              {"seen_status": "open", "seen_assignee": "someone.else", "status": "resolved"})
+    assert r.status_code == 409 and "diterima" in _text(r)  # the allowed next states, named
+    r = _post(api, f"/console/complaints/{case['id']}", token("agent.jakarta"),
+              {"seen_status": "open", "seen_assignee": "someone.else", "status": "acknowledged"})
+    assert r.status_code == 200 and r.headers["HX-Trigger"] == "queue-changed"
+    assert admin.get(f"/complaints/{case['id']}").json["status"] == "acknowledged"
+
+
+def case_etag(admin: Any, complaint_id: str) -> str:
+    return str(admin.get(f"/complaints/{complaint_id}").headers["ETag"])
+
+
+def test_static_assets_have_content_hashed_names_and_are_cached_for_a_year(api: Any) -> None:
+    shell = _text(_get(api, "/console", hx=False))
+    assets = re.findall(r'(?:src|href)="(/console/static/[^"]+)"', shell)
+    assert len(assets) == 4  # css, icon, htmx, console.js
+    total = 0
+    for path in assets:
+        r = api.request("GET", path)
+        assert r.status_code == 200 and "immutable" in r.headers["Cache-Control"]
+        total += len(r.body)
+    assert total < 100_000  # a few tens of kilobytes in all (htmx itself is most of it)
+    assert api.request("GET", "/console/static/console.0000000000.js").status_code == 404
+
+
+def test_indonesian_money_and_dates() -> None:
+    assert format_money(Decimal("1250000")) == "Rp 1.250.000"
+    assert format_money("1250000.5") == "Rp 1.250.000,50"
+    assert format_money(None) == ""
+    moment = datetime(2026, 12, 2, 7, 5, tzinfo=UTC)  # 14.05 in Jakarta
+    assert format_datetime(moment, "id", "Asia/Jakarta") == "2 Des 2026 14.05"
+    assert format_datetime("2026-12-02T07:05:00.000Z", "en", "Asia/Jakarta") == "2 Dec 2026 14:05"
+
+
+def test_english_on_request(api: Any, token: Any) -> None:
+    r = api.request("GET", "/console/nav", headers={**HX, "Authorization": f"Bearer {token('agent.jakarta')}",
+                                                   "Cookie": "relasi_lang=en"})
+    assert "Find a customer" in _text(r) and "Sign out" in _text(r)
+    assert "Cari pelanggan" in _text(_get(api, "/console/nav", token("agent.jakarta")))
