@@ -121,7 +121,8 @@ def requests(r: RequestCounts) -> list[str]:
         "## DynamoDB requests per API operation",
         "",
         f"On the local stack (moto) with {r.seeded} seeded demo customers (`infra.seed`, 3 branches, "
-        f"0-5 interactions each), as the demo `admin` unless said otherwise. Lists use the default page "
+        "18 months of history: interactions, complaints), as the demo `admin` unless said otherwise; the "
+        "console's pages as htmx asks for their content. Lists use the default page "
         f"size; interactions and timeline use `limit={r.page_size}`. Counts are botocore API calls "
         "(a retry inside botocore would not show; none happen locally). Transactions and batches show the "
         "items they carry, Queries the items they read before any filter (`ScannedCount`); *idempotency* marks "

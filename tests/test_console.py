@@ -166,6 +166,20 @@ def test_static_assets_have_content_hashed_names_and_are_cached_for_a_year(api: 
     assert api.request("GET", "/console/static/console.0000000000.js").status_code == 404
 
 
+def test_links_keep_the_stage_the_browser_used() -> None:
+    """Behind API Gateway the console is at /<stage>/console/...: every link, asset and redirect keeps that."""
+    from types import SimpleNamespace
+
+    from chalicelib.console.frame import render, root_of
+
+    staged = SimpleNamespace(context={"path": "/api/console/pop"}, path="/console/pop")
+    local = SimpleNamespace(context={"path": "/console/pop"}, path="/console/pop")
+    assert root_of(staged) == "/api" and root_of(local) == ""  # type: ignore[arg-type]
+    shell = render("shell.html", "id", "/api", title="x")
+    assert 'data-root="/api"' in shell and 'hx-get="/api/console/nav"' in shell
+    assert all(path.startswith("/api/console") for path in re.findall(r'(?:src|href)="(/[^"]*)"', shell))
+
+
 def test_indonesian_money_and_dates() -> None:
     assert format_money(Decimal("1250000")) == "Rp 1.250.000"
     assert format_money("1250000.5") == "Rp 1.250.000,50"

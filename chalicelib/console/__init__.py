@@ -24,5 +24,5 @@ def register(app: Chalice) -> None:
         request = app.current_request
         assert request is not None
         s = settings()
-        return frame.html(frame.render("sign_in.html", frame.language(request), login_url=s.console_login_url,
-                                       client_id=s.user_pool_client_id))
+        return frame.html(frame.render("sign_in.html", frame.language(request), frame.root_of(request),
+                                       login_url=s.console_login_url, client_id=s.user_pool_client_id))

@@ -27,7 +27,7 @@ import hashlib
 import json
 import urllib.parse
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -128,13 +128,22 @@ def _environment() -> Any:
 
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATE_DIR)), autoescape=True,
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
-    env.globals.update(static=static_url)
     env.filters.update(datetime=format_datetime, money=format_money)
     return env
 
 
-def render(template: str, lang: str, **variables: Any) -> str:
-    return str(_environment().get_template(template).render(t=Translator(lang), lang=lang, **variables))
+def render(template: str, lang: str, root: str, **variables: Any) -> str:
+    """`root`: what stands before /console in the browser's URL (the API's stage, a base path; "" locally)."""
+    return str(_environment().get_template(template).render(
+        t=Translator(lang), lang=lang, root=root, static=lambda name: root + static_url(name), **variables))
+
+
+def root_of(request: Request) -> str:
+    """The path in front of the route as the browser asked for it: API Gateway's `context.path` holds the stage
+    (`/api/console/pop`), the route's path does not (`/console/pop`)."""
+    asked = str((request.context or {}).get("path") or "")
+    here = str(request.path or "")
+    return asked[: -len(here)].rstrip("/") if here and asked.endswith(here) else ""
 
 
 @cache
@@ -185,74 +194,68 @@ def _principal(request: Request) -> Any:
         return None
 
 
-def _error(lang: str, status: int, message: str, **extra: Any) -> Response:
-    return html(render("error.html", lang, status=status, message=message, **extra), status)
+def _error(lang: str, root: str, status: int, message: str, **extra: Any) -> Response:
+    return html(render("error.html", lang, root, status=status, message=message, **extra), status)
 
 
 def run(page: Page, request: Request, path_args: dict[str, str]) -> Response:
     lang = language(request)
+    root = root_of(request)
     t = Translator(lang)
     if page.method == "GET" and page.title and request.headers.get("hx-request") != "true":
-        return html(render("shell.html", lang, title=t(page.title)))  # no data: no token needed
+        return html(render("shell.html", lang, root, title=t(page.title)))  # no data: no token needed
     principal = _principal(request)
     if principal is None:
-        return _error(lang, 401, t("error.signed_out"))
+        return _error(lang, root, 401, t("error.signed_out"))
     try:
         access = authorize(principal, page.operation)
     except Forbidden:
-        return _error(lang, 403, t("error.forbidden", role=", ".join(sorted(r.value for r in principal.roles))))
+        return _error(lang, root, 403, t("error.forbidden", role=", ".join(sorted(r.value for r in principal.roles))))
     query = {k: v for k, v in (request.query_params or {}).items()}
     ctx = Ctx(request, access, lang, query, form_of(request), t)
     try:
         variables = dict(page.view(ctx, **path_args))
     except Redirect as go:
-        return html("", 200, **{"HX-Location": json.dumps({"path": go.location, "target": "#content"})})
+        return html("", 200, **{"HX-Location": json.dumps({"path": root + go.location, "target": "#content"})})
     except DomainError as exc:
-        answer = _domain_error(lang, t, exc)
+        answer = _domain_error(lang, root, t, exc)
         if page.method != "GET":  # an action that failed: its message above the page, the form stays as it was
             answer.headers.update({"HX-Retarget": "#flash", "HX-Reswap": "innerHTML"})
         return answer
     template = variables.pop("_template", page.template)
     status = int(variables.pop("_status", 200))
     headers = variables.pop("_headers", {})
-    return html(render(template, lang, access=access, **variables), status, **headers)
+    return html(render(template, lang, root, access=access, **variables), status, **headers)
 
 
-def _domain_error(lang: str, t: Translator, exc: DomainError) -> Response:
+def _domain_error(lang: str, root: str, t: Translator, exc: DomainError) -> Response:
     from chalicelib.domain import errors as E
 
     if isinstance(exc, E.NotFound):
-        return _error(lang, 404, t("error.not_found"))
+        return _error(lang, root, 404, t("error.not_found"))
     if isinstance(exc, E.Forbidden):
-        return _error(lang, 403, t("error.forbidden_record"))
+        return _error(lang, root, 403, t("error.forbidden_record"))
     if isinstance(exc, E.Conflict):
         allowed = exc.extra.get("allowed_next_states") or []
-        return _error(lang, 409, t("error.conflict"), allowed=[t(f"status.{s}") for s in allowed])
+        return _error(lang, root, 409, t("error.conflict"), allowed=[t(f"status.{s}") for s in allowed])
     if isinstance(exc, E.PreconditionFailed):
-        return _error(lang, 412, t("error.changed"))
+        return _error(lang, root, 412, t("error.changed"))
     if isinstance(exc, E.ValidationFailed):
-        return _error(lang, 422, t("error.invalid"), fields=exc.errors)
+        return _error(lang, root, 422, t("error.invalid"), fields=exc.errors)
     if isinstance(exc, E.ServiceUnavailable):
-        return _error(lang, 503, t("error.busy"))
-    return _error(lang, 400, t("error.invalid"))
+        return _error(lang, root, 503, t("error.busy"))
+    return _error(lang, root, 400, t("error.invalid"))
 
 
-def unhandled(lang: str, page: Page, exc: Exception) -> Response:
+def unhandled(request: Request, page: Page, exc: Exception) -> Response:
     tb = exc.__traceback__
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
     where = f"{tb.tb_frame.f_code.co_filename.rsplit('/', 1)[-1]}:{tb.tb_lineno}" if tb else "?"
     logger().error("unhandled error", extra={"route": page.path, "method": page.method,
                                              "error_type": type(exc).__name__, "raised_at": where})
-    return _error(lang, 500, Translator(lang)("error.unexpected"))
-
-
-@dataclass
-class Registry:
-    pages: list[Page] = field(default_factory=list)
-
-    def menu(self, access_of: Callable[[str], bool]) -> list[Page]:
-        return [p for p in self.pages if p.menu and access_of(p.operation)]
+    lang = language(request)
+    return _error(lang, root_of(request), 500, Translator(lang)("error.unexpected"))
 
 
 def register(app: Chalice, pages: list[Page]) -> None:
@@ -264,7 +267,7 @@ def register(app: Chalice, pages: list[Page]) -> None:
             try:
                 return run(_page, request, path_args)
             except Exception as exc:  # noqa: BLE001 - an HTML answer, never a traceback
-                return unhandled(language(request), _page, exc)
+                return unhandled(request, _page, exc)
 
         name = "console_" + page.method.lower() + page.path.replace("/", "_").replace("{", "").replace("}", "")
         app.route(page.path, methods=[page.method], name=name,

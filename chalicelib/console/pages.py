@@ -114,10 +114,10 @@ def _overview(ctx: Ctx, customer: Any) -> dict[str, Any]:
     timeline: list[Any] = []
     if (access := may(ctx, "customers.timeline")) is not None:
         timeline, _ = interactions.timeline(access, customer.id, TIMELINE_LIMIT, None)
-    due = reminders.list_for(access, customer.id) if (access := may(ctx, "due_items.list")) else []
+    due = reminders.due_of(access, customer) if (access := may(ctx, "due_items.list")) else []
     open_cases = []
     if (access := may(ctx, "complaints.list")) is not None:
-        open_cases = [_sla(c, now) for c in complaints.open_of_customer(access, customer.id)]
+        open_cases = [_sla(c, now) for c in complaints.open_of_customer(access, customer)]
     return {"timeline": [_entry(e, now) for e in timeline], "due_items": due, "open_complaints": open_cases,
             "now": now}
 

@@ -61,11 +61,11 @@ def get(access: Access, complaint_id: str) -> Complaint:
     return complaint
 
 
-def open_of_customer(access: Access, customer_id: str) -> list[Complaint]:
-    """The customer's complaints not resolved yet (newest first, without history), after the customer's own
-    check: another branch's customer is not found."""
-    customers.get(access, customer_id)
-    return repo.open_of_customer(customer_id)
+def open_of_customer(access: Access, customer: Customer) -> list[Complaint]:
+    """The complaints of a customer the caller has just read (newest first, without history) that are not resolved
+    yet: one Query; another branch's customer is not found."""
+    access.check_branch(customer.branch_id)
+    return repo.open_of_customer(customer.id)
 
 
 def update(access: Access, complaint_id: str, if_match: str | None, changes: ComplaintChanges) -> Complaint:

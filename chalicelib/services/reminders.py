@@ -5,6 +5,7 @@ from __future__ import annotations
 from chalicelib.config import DUE_ITEMS_MAX_PER_CUSTOMER, STALE_READ_ATTEMPTS
 from chalicelib.domain.access import Access
 from chalicelib.domain.clock import is_id, iso, new_id, utcnow
+from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import Conflict, NotFound, StaleRead
 from chalicelib.domain.reminders import DueItem, NewDueItem
 from chalicelib.persistence import reminders as repo
@@ -44,6 +45,12 @@ def _new_item(access: Access, customer_id: str, new: NewDueItem) -> DueItem:
         amount=float(new.amount) if new.amount is not None else None,
         ref=new.ref,
     )
+
+
+def due_of(access: Access, customer: Customer) -> list[DueItem]:
+    """The due items of a customer the caller has just read: one Query; another branch's customer is not found."""
+    access.check_branch(customer.branch_id)
+    return repo.list_for(customer.id)
 
 
 def list_for(access: Access, customer_id: str) -> list[DueItem]:

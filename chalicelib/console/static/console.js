@@ -3,7 +3,14 @@
 (function () {
   "use strict";
   var KEY = "relasi.idToken";
-  var SIGN_IN = "/console/sign-in";
+  // The API's stage or base path in front of /console (empty locally), as the page was served.
+  var ROOT = document.documentElement.dataset.root || "";
+  var HOME = ROOT + "/console";
+  var SIGN_IN = HOME + "/sign-in";
+
+  function onConsole(path) {  // a path of this console, never another site or page
+    return path.indexOf(HOME) === 0 && /^(\/|$|\?)/.test(path.slice(HOME.length)) && path.indexOf("//") === -1;
+  }
 
   function token() {
     var value = sessionStorage.getItem(KEY);
@@ -22,8 +29,8 @@
   }
 
   function safeNext() {
-    var next = new URLSearchParams(location.search).get("next") || "/console";
-    return /^\/console(\/|$|\?)/.test(next) ? next : "/console";  // never off the console
+    var next = new URLSearchParams(location.search).get("next") || HOME;
+    return onConsole(next) ? next : HOME;
   }
 
   // --- sign-in page ---
@@ -34,7 +41,7 @@
       form.addEventListener("submit", function (event) {
         event.preventDefault();
         var data = new FormData(form);
-        fetch("/_relasi/sign-in", {method: "POST", headers: {"Content-Type": "application/json"},
+        fetch(ROOT + "/_relasi/sign-in", {method: "POST", headers: {"Content-Type": "application/json"},
           body: JSON.stringify({username: data.get("username"), password: data.get("password")})})
           .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
           .then(function (body) { sessionStorage.setItem(KEY, body.id_token); location.assign(safeNext()); })
@@ -60,9 +67,9 @@
         .then(function (t) {
           sessionStorage.setItem(KEY, t.id_token);
           sessionStorage.removeItem("relasi.pkce");
-          var next = sessionStorage.getItem("relasi.next") || "/console";
+          var next = sessionStorage.getItem("relasi.next") || HOME;
           sessionStorage.removeItem("relasi.next");
-          location.assign(/^\/console(\/|$|\?)/.test(next) ? next : "/console");
+          location.assign(onConsole(next) ? next : HOME);
         });
       return;
     }
@@ -135,7 +142,7 @@
 
   document.addEventListener("click", function (event) {
     var lang = event.target.dataset && event.target.dataset.lang;
-    if (lang) { document.cookie = "relasi_lang=" + lang + "; path=/console; SameSite=Strict"; location.reload(); }
+    if (lang) { document.cookie = "relasi_lang=" + lang + "; path=" + HOME + "; SameSite=Strict"; location.reload(); }
   });
 
   if (location.pathname === SIGN_IN) document.addEventListener("DOMContentLoaded", signInPage);
