@@ -172,10 +172,15 @@ def test_links_keep_the_stage_the_browser_used() -> None:
 
     from chalicelib.console.frame import render, root_of
 
-    staged = SimpleNamespace(context={"path": "/api/console/pop"}, path="/console/pop")
-    local = SimpleNamespace(context={"path": "/console/pop"}, path="/console/pop")
-    assert root_of(staged) == "/api" and root_of(local) == ""  # type: ignore[arg-type]
-    shell = render("shell.html", "id", "/api", title="x")
+    def asked(path: str, route: str) -> Any:
+        return SimpleNamespace(context={"path": path, "resourcePath": route}, path=route)
+
+    assert root_of(asked("/api/console/pop", "/console/pop")) == "/api"
+    assert root_of(asked("/api/console/customers/01J", "/console/customers/{customer_id}")) == "/api"
+    assert root_of(asked("/api/console/pop/", "/console/pop")) == "/api"
+    assert root_of(asked("/console/pop", "/console/pop")) == ""
+    assert root_of(asked("//evil.example/console/pop", "/console/pop")) == ""  # never another site
+    shell = render("shell.html", "id", "/api", title="x", login_url="", client_id="c")
     assert 'data-root="/api"' in shell and 'hx-get="/api/console/nav"' in shell
     assert all(path.startswith("/api/console") for path in re.findall(r'(?:src|href)="(/[^"]*)"', shell))
 
@@ -194,3 +199,30 @@ def test_english_on_request(api: Any, token: Any) -> None:
                                                    "Cookie": "relasi_lang=en"})
     assert "Find a customer" in _text(r) and "Sign out" in _text(r)
     assert "Cari pelanggan" in _text(_get(api, "/console/nav", token("agent.jakarta")))
+
+
+def test_the_console_home_is_the_first_page_the_role_has(api: Any, token: Any) -> None:
+    import json
+
+    for role, page in (("agent.jakarta", "/console/search"), ("analyst", "/console/dashboard")):
+        r = _get(api, "/console", token(role))
+        assert r.status_code == 200 and json.loads(r.headers["HX-Location"])["path"] == page
+
+
+def test_an_emptied_optional_field_is_cleared(api: Any, token: Any, as_user: Any) -> None:
+    admin = as_user("admin")
+    someone = admin.new_customer(name="Joko Widodo", branch_id="jakarta", city="Depok")
+    r = _post(api, f"/console/customers/{someone['id']}/profile", token("agent.jakarta"),
+              {"etag": '"v1"', "name": "Joko Widodo", "phone": someone["phone"], "city": "", "email": ""})
+    assert r.status_code == 200 and "Tersimpan" in _text(r)
+    assert admin.get(f"/customers/{someone['id']}").json["city"] is None
+
+
+def test_registering_a_known_number_names_its_holder_to_who_may_see_them(api: Any, token: Any,
+                                                                         people: Any) -> None:
+    own = people["jakarta"]
+    r = _post(api, "/console/customers", token("agent.jakarta"), {"name": "Dewi Lain", "phone": own["phone"]})
+    assert r.status_code == 409 and f"/console/customers/{own['id']}" in _text(r)
+    other = people["surabaya"]
+    r = _post(api, "/console/customers", token("agent.jakarta"), {"name": "Eko Lain", "phone": other["phone"]})
+    assert r.status_code == 409 and other["id"] not in _text(r)

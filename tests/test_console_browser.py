@@ -228,3 +228,22 @@ def test_an_expired_session_lands_on_the_sign_in_page_not_on_an_error(stack: Run
     page.click("button[type=submit]")
     page.wait_for_url("**/console/complaints")
     expect(page.locator("#queue-rows")).to_be_visible()
+
+
+def test_a_screen_pop_opened_in_a_new_tab_uses_the_signed_in_tab_and_consent_then_edit_is_no_conflict(
+        stack: RunningStack, page: Page) -> None:
+    caller = _customer(stack, "bandung")
+    _sign_in(page, stack, "agent.bandung", "/console/search")
+    popped = page.context.new_page()  # what a telephony system opens: a new tab, its own session storage
+    popped.goto(stack.base + f"/console/pop?phone={caller['phone'].replace('+', '%2B')}")
+    expect(popped.locator("#card h2")).to_have_text(caller["name"])
+    assert "/sign-in" not in popped.url
+    popped.click("#card h2 a")
+    consent = popped.locator("#consent form.consent").first
+    consent.locator("input[name=source]").fill("telepon")
+    consent.locator("button[type=submit]").click()
+    expect(popped.locator("#consent .consent-yes").first).to_be_visible()
+    popped.fill("#profile input[name=city]", "Cimahi")
+    popped.click("#profile button[type=submit]")
+    expect(popped.locator("#profile .ok")).to_be_visible()  # the consent's new version reached the form
+    assert _api(stack, "GET", f"/customers/{caller['id']}").json()["city"] == "Cimahi"

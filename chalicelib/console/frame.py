@@ -1,8 +1,8 @@
 """The console's frame: how a page becomes a route, who may see it, and how it is rendered.
 
 A page is one `Page` (method, path, the permission-matrix operation its content
-needs, its view, its template) in a capability's console module, listed in
-PAGES (chalicelib/console/__init__.py); `register` makes each a Chalice route.
+needs, its view, its template), listed in PAGES (chalicelib/console/pages.py);
+`register` makes each a Chalice route.
 The view gets a `Ctx` (the caller's Access, the query, the form, the language)
 and returns the template's variables; it calls the same services the JSON API
 calls, so the same rules and the same one or two DynamoDB requests apply.
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import urllib.parse
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -65,9 +66,6 @@ class Ctx:
     query: dict[str, str]
     form: dict[str, str]
     t: Translator
-
-    def header(self, name: str) -> str | None:
-        return self.request.headers.get(name.lower())
 
 
 @dataclass(frozen=True)
@@ -138,12 +136,18 @@ def render(template: str, lang: str, root: str, **variables: Any) -> str:
         t=Translator(lang), lang=lang, root=root, static=lambda name: root + static_url(name), **variables))
 
 
+_ROOT = re.compile(r"(/[A-Za-z0-9._-]+)*")
+
+
 def root_of(request: Request) -> str:
     """The path in front of the route as the browser asked for it: API Gateway's `context.path` holds the stage
-    (`/api/console/pop`), the route's path does not (`/console/pop`)."""
-    asked = str((request.context or {}).get("path") or "")
-    here = str(request.path or "")
-    return asked[: -len(here)].rstrip("/") if here and asked.endswith(here) else ""
+    and the path's values (`/api/console/customers/01J…`), the route template (`resourcePath`,
+    `/console/customers/{customer_id}`) has as many segments after it. Anything but plain path segments: ""."""
+    context = request.context or {}
+    asked = str(context.get("path") or "").rstrip("/").split("/")
+    route = str(context.get("resourcePath") or request.path or "").rstrip("/").split("/")
+    root = "/".join(asked[: len(asked) - len(route) + 1]) if len(asked) >= len(route) else ""
+    return root if _ROOT.fullmatch(root) else ""
 
 
 @cache
@@ -203,7 +207,11 @@ def run(page: Page, request: Request, path_args: dict[str, str]) -> Response:
     root = root_of(request)
     t = Translator(lang)
     if page.method == "GET" and page.title and request.headers.get("hx-request") != "true":
-        return html(render("shell.html", lang, root, title=t(page.title)))  # no data: no token needed
+        from chalicelib.config import settings
+
+        s = settings()  # no data: no token needed
+        return html(render("shell.html", lang, root, title=t(page.title), login_url=s.console_login_url,
+                           client_id=s.user_pool_client_id))
     principal = _principal(request)
     if principal is None:
         return _error(lang, root, 401, t("error.signed_out"))

@@ -19,8 +19,8 @@ from chalicelib.domain.errors import DomainError, FieldError, Forbidden, Validat
 
 TIMELINE_LIMIT = 10
 SEARCH_LIMIT = 20
-QUEUE_LIMIT = 100
-MENU = ("menu.search", "menu.queue", "menu.dashboard")
+QUEUE_PAGE = 100
+QUEUE_MAX_PER_STATUS = 500  # beyond this many of one status, the queue says it is cut
 
 
 def may(ctx: Ctx, operation: str) -> Access | None:
@@ -57,9 +57,13 @@ def _filled(form: Mapping[str, str], *names: str) -> dict[str, Any]:
 
 # --- the frame: nav ----------------------------------------------------------------------------------------------------
 
+def _menu(ctx: Ctx) -> list[tuple[str, str]]:
+    """(word, path) of each page with a menu entry that the caller may open, in PAGES' order."""
+    return [(page.menu, page.path) for page in PAGES if page.menu and may(ctx, page.operation) is not None]
+
+
 def nav(ctx: Ctx) -> Mapping[str, Any]:
-    entries = [(key, page.path) for key in MENU for page in PAGES
-               if page.menu == key and may(ctx, page.operation) is not None]
+    entries = _menu(ctx)
     principal = ctx.access.principal
     return {"entries": entries, "username": principal.username,
             "roles": ", ".join(sorted(r.value for r in principal.roles)), "branch": principal.branch}
@@ -67,8 +71,16 @@ def nav(ctx: Ctx) -> Mapping[str, Any]:
 
 # --- search and screen-pop ---------------------------------------------------------------------------------------------
 
+def home(ctx: Ctx) -> Mapping[str, Any]:
+    """/console: the first page of the caller's menu (the search for staff, the dashboard for analysts)."""
+    entries = _menu(ctx)
+    if not entries:
+        raise Forbidden("No console page for this role.")
+    raise Redirect(entries[0][1])
+
+
 def search(ctx: Ctx) -> Mapping[str, Any]:
-    return {"q": ctx.query.get("q", "")}
+    return {"q": ctx.query.get("q", ""), "erased": ctx.query.get("erased") == "1"}
 
 
 def search_results(ctx: Ctx) -> Mapping[str, Any]:
@@ -126,7 +138,7 @@ def _entry(entry: Any, now: datetime) -> dict[str, Any]:
     from chalicelib.domain.complaints import Complaint
 
     if isinstance(entry, Complaint):
-        return {"type": "complaint", "at": entry.created_at, "item": entry, "sla": _sla(entry, now)}
+        return {"type": "complaint", "at": entry.created_at, "item": entry}
     return {"type": "interaction", "at": entry.occurred_at, "item": entry}
 
 
@@ -185,19 +197,23 @@ def update_profile(ctx: Ctx, customer_id: str) -> Mapping[str, Any]:
     """The profile form, with the ETag it was read at: a conflicting edit shows "changed by someone else"
     with a reload, and overwrites nothing."""
     from chalicelib.api.customers_models import CustomerPatch
-    from chalicelib.domain.errors import PreconditionFailed
+    from chalicelib.domain.errors import Conflict, ContactInUse, PreconditionFailed
     from chalicelib.services import customers
 
-    body = _filled(ctx.form, "name", "phone", "email", "city", "address", "lifecycle_stage")
+    body: dict[str, Any] = _filled(ctx.form, "name", "phone", "lifecycle_stage")
+    # an optional field left empty is cleared (a merge patch's null)
+    body.update({n: ctx.form[n].strip() or None for n in ("email", "city", "address") if n in ctx.form})
     try:
         changes = _validated(CustomerPatch, body).to_domain()
         updated = customers.update(ctx.access, customer_id, ctx.form.get("etag"), changes)
     except PreconditionFailed:
         return {"customer": customers.get(ctx.access, customer_id), "conflict": True, "_status": 412,
                 **_choices(ctx)}
-    except ValidationFailed as exc:
-        return {"customer": customers.get(ctx.access, customer_id), "errors": exc.errors, "_status": 422,
-                **_choices(ctx)}
+    except (ValidationFailed, ContactInUse, Conflict) as exc:
+        errors = exc.errors if isinstance(exc, ValidationFailed) else [FieldError("phone", ctx.t("error.taken"))]
+        # the form as the agent filled it, to correct, over the customer as stored
+        return {"customer": customers.get(ctx.access, customer_id), "typed": ctx.form, "errors": errors,
+                "_status": 422 if isinstance(exc, ValidationFailed) else 409, **_choices(ctx)}
     return {"customer": updated, "saved": True, **_choices(ctx)}
 
 
@@ -222,7 +238,7 @@ def set_consent(ctx: Ctx, customer_id: str) -> Mapping[str, Any]:
                                [FieldError("topic", "is not a consent topic")])
     updated = consent.set_marketing(ctx.access, customer_id,
                                     {topic: ConsentGiven(value=ctx.form["value"] == "true", source=source[:100])})
-    return {"customer": updated, **_choices(ctx)}
+    return {"customer": updated, "oob": True, **_choices(ctx)}
 
 
 def open_complaint(ctx: Ctx, customer_id: str) -> Mapping[str, Any]:
@@ -238,39 +254,49 @@ def erase(ctx: Ctx, customer_id: str) -> Mapping[str, Any]:
     from chalicelib.services import customers
 
     customers.delete(ctx.access, customer_id)
-    raise Redirect("/console/search?erased=1")
+    raise Redirect("/console/search?erased=1")  # the search page says so
 
 
 def new_customer(ctx: Ctx) -> Mapping[str, Any]:
-    return {"phone": ctx.query.get("phone", ""), "form": {}, "errors": []}
+    return {"phone": ctx.query.get("phone", ""), "form": {}, "errors": [], "branches": _branches(ctx),
+            "holder": None}
 
 
 def create_customer(ctx: Ctx) -> Mapping[str, Any]:
     from chalicelib.api.customers_models import CustomerCreate
-    from chalicelib.domain.errors import ContactInUse
+    from chalicelib.domain.errors import Conflict, ContactInUse
     from chalicelib.services import customers
 
-    body = _filled(ctx.form, "name", "phone", "email", "city")
+    body = _filled(ctx.form, "name", "phone", "email", "city", "branch_id")
+    branches = _branches(ctx)
     try:
         made = customers.create(ctx.access, _validated(CustomerCreate, body).to_domain())
     except ValidationFailed as exc:
-        return {"phone": body.get("phone", ""), "form": body, "errors": exc.errors, "_status": 422}
-    except ContactInUse:
-        return {"phone": body.get("phone", ""), "form": body, "_status": 409,
-                "errors": [FieldError("phone", ctx.t("error.taken"))]}
+        return {"phone": body.get("phone", ""), "form": body, "errors": exc.errors, "_status": 422,
+                "branches": branches, "holder": None}
+    except (ContactInUse, Conflict) as exc:  # Conflict names the holder to a caller who may see them
+        holder = exc.extra.get("existing_customer_id") if isinstance(exc, Conflict) else None
+        return {"phone": body.get("phone", ""), "form": body, "_status": 409, "branches": branches,
+                "holder": holder, "errors": [FieldError("phone", ctx.t("error.taken"))]}
     raise Redirect(f"/console/customers/{made.id}")
+
+
+def _branches(ctx: Ctx) -> list[str]:
+    """The branches a caller without one of their own chooses from (a branch-scoped caller works in theirs)."""
+    from chalicelib.config import settings
+
+    return [] if ctx.access.branch else list(settings().branches)
 
 
 # --- complaint queue ---------------------------------------------------------------------------------------------------
 
 def queue(ctx: Ctx) -> Mapping[str, Any]:
-    from chalicelib.config import settings
     from chalicelib.domain.complaints import UNRESOLVED, Department
 
     return {"department": ctx.query.get("department", ""), "branch": ctx.query.get("branch", ""),
             "status": ctx.query.get("status", ""), "statuses": UNRESOLVED,
             "departments": [d.value for d in Department],
-            "branches": [] if ctx.access.branch else list(settings().branches)}
+            "branches": _branches(ctx)}
 
 
 def queue_rows(ctx: Ctx) -> Mapping[str, Any]:
@@ -282,13 +308,23 @@ def queue_rows(ctx: Ctx) -> Mapping[str, Any]:
     branch = ctx.query.get("branch") or None
     asked = ctx.query.get("status") or None
     rows = []
+    cut = False
     now = datetime.now(UTC)
     for status in (asked,) if asked in UNRESOLVED else UNRESOLVED:
-        items, _ = complaints.list_page(ctx.access, branch=branch, department=department, status=status,
-                                        severity=None, limit=QUEUE_LIMIT, start_key=None)
-        rows += [_sla(c, now) for c in items]
+        start_key = None
+        read = 0
+        while True:  # every page: the oldest, most overdue ones come last in the index's newest-first order
+            items, start_key = complaints.list_page(ctx.access, branch=branch, department=department, status=status,
+                                                    severity=None, limit=QUEUE_PAGE, start_key=start_key)
+            rows += [_sla(c, now) for c in items]
+            read += QUEUE_PAGE
+            if start_key is None:
+                break
+            if read >= QUEUE_MAX_PER_STATUS:
+                cut = True
+                break
     rows.sort(key=lambda r: r["due_at"] or "~")
-    return {"rows": rows, "may_update": may(ctx, "complaints.update") is not None}
+    return {"rows": rows, "cut": cut, "may_update": may(ctx, "complaints.update") is not None}
 
 
 def move_complaint(ctx: Ctx, complaint_id: str) -> Mapping[str, Any]:
@@ -302,7 +338,8 @@ def move_complaint(ctx: Ctx, complaint_id: str) -> Mapping[str, Any]:
     from chalicelib.services import complaints
 
     current = complaints.get(ctx.access, complaint_id)
-    if (current.status, current.assignee or "") != (ctx.form.get("seen_status"), ctx.form.get("seen_assignee", "")):
+    seen = (ctx.form.get("seen_status"), ctx.form.get("seen_assignee", ""), ctx.form.get("seen_note", ""))
+    if (current.status, current.assignee or "", current.resolution_note or "") != seen:
         raise PreconditionFailed("The complaint was changed by someone else; fetch it again.")
 
     sent = set()
@@ -348,7 +385,7 @@ def dashboard(ctx: Ctx) -> Mapping[str, Any]:
 
 PAGES: list[Page] = [
     Page("GET", "/console/nav", "console.open", nav, "nav.html"),
-    Page("GET", "/console", "customers.list", search, "search.html", title="menu.search"),
+    Page("GET", "/console", "console.open", home, "error.html", title="app"),
     Page("GET", "/console/search", "customers.list", search, "search.html", title="menu.search", menu="menu.search"),
     Page("GET", "/console/search/results", "customers.list", search_results, "search_results.html"),
     Page("GET", "/console/pop", "customers.lookup", pop, "pop.html", title="page.pop"),

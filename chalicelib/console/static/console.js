@@ -57,33 +57,44 @@
     var base = box.dataset.loginUrl, client = box.dataset.clientId;
     var redirect = location.origin + SIGN_IN;
     var params = new URLSearchParams(location.search);
+    var button = document.getElementById("hosted-sign-in");
     if (params.get("code")) {
-      var verifier = sessionStorage.getItem("relasi.pkce");
-      var body = new URLSearchParams({grant_type: "authorization_code", client_id: client, code: params.get("code"),
-                                      redirect_uri: redirect, code_verifier: verifier || ""});
-      fetch(base + "/oauth2/token", {method: "POST", body: body,
-                                     headers: {"Content-Type": "application/x-www-form-urlencoded"}})
-        .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
-        .then(function (t) {
-          sessionStorage.setItem(KEY, t.id_token);
-          sessionStorage.removeItem("relasi.pkce");
-          var next = sessionStorage.getItem("relasi.next") || HOME;
-          sessionStorage.removeItem("relasi.next");
-          location.assign(onConsole(next) ? next : HOME);
-        });
-      return;
+      var verifier = sessionStorage.getItem("relasi.pkce"), state = sessionStorage.getItem("relasi.state");
+      sessionStorage.removeItem("relasi.pkce");
+      sessionStorage.removeItem("relasi.state");
+      history.replaceState(null, "", SIGN_IN);  // a used code is never sent twice (Back, reload)
+      if (!verifier || !state || params.get("state") !== state) {
+        document.getElementById("sign-in-note").hidden = false;
+      } else {
+        var body = new URLSearchParams({grant_type: "authorization_code", client_id: client, code: params.get("code"),
+                                        redirect_uri: redirect, code_verifier: verifier});
+        button.disabled = true;
+        fetch(base + "/oauth2/token", {method: "POST", body: body,
+                                       headers: {"Content-Type": "application/x-www-form-urlencoded"}})
+          .then(function (r) { return r.ok ? r.json() : Promise.reject(r.status); })
+          .then(function (t) {
+            sessionStorage.setItem(KEY, t.id_token);
+            var next = sessionStorage.getItem("relasi.next") || HOME;
+            sessionStorage.removeItem("relasi.next");
+            location.assign(onConsole(next) ? next : HOME);
+          })
+          .catch(function () { button.disabled = false; document.getElementById("sign-in-note").hidden = false; });
+      }
     }
-    document.getElementById("hosted-sign-in").addEventListener("click", function () {
+    button.addEventListener("click", function () {
       var bytes = crypto.getRandomValues(new Uint8Array(32));
       var verifier = btoa(String.fromCharCode.apply(null, bytes)).replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
+      var state = btoa(String.fromCharCode.apply(null, crypto.getRandomValues(new Uint8Array(16))))
+        .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
       sessionStorage.setItem("relasi.pkce", verifier);
+      sessionStorage.setItem("relasi.state", state);
       sessionStorage.setItem("relasi.next", safeNext());
       crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)).then(function (digest) {
         var challenge = btoa(String.fromCharCode.apply(null, new Uint8Array(digest)))
           .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
         location.assign(base + "/oauth2/authorize?" + new URLSearchParams({
           response_type: "code", client_id: client, redirect_uri: redirect, scope: "openid email profile",
-          code_challenge_method: "S256", code_challenge: challenge}));
+          state: state, code_challenge_method: "S256", code_challenge: challenge}));
       });
     });
   }
@@ -114,8 +125,47 @@
   }
 
   // Registered as the script runs (before htmx's own load-time requests, which start on DOMContentLoaded).
+  // The token lives in each tab's session; a tab a telephony system opens asks the console's other tabs for
+  // theirs (same origin only) before it sends anyone to sign in.
+  var tabs = window.BroadcastChannel ? new BroadcastChannel("relasi-console") : null;
+  if (tabs) {
+    tabs.onmessage = function (event) {
+      var current = token();
+      if (event.data === "token?" && current) tabs.postMessage({token: current});
+    };
+  }
+
+  function askOtherTabs(then) {
+    if (!tabs) { then(null); return; }
+    var done = false;
+    var previous = tabs.onmessage;
+    tabs.onmessage = function (event) {
+      if (!done && event.data && event.data.token) { done = true; tabs.onmessage = previous; then(event.data.token); }
+    };
+    tabs.postMessage("token?");
+    setTimeout(function () { if (!done) { done = true; tabs.onmessage = previous; then(null); } }, 400);
+  }
+
+  function signOut() {
+    sessionStorage.clear();
+    if (tabs) tabs.postMessage("signed-out");
+    var login = document.documentElement.dataset.loginUrl, client = document.documentElement.dataset.clientId;
+    if (login) {  // end the managed login's own session too, or the next person is signed in as this one
+      location.assign(login + "/logout?" + new URLSearchParams({client_id: client, logout_uri: location.origin + SIGN_IN}));
+    } else {
+      location.assign(SIGN_IN);
+    }
+  }
+
   function consolePage() {
-    if (!token()) { toSignIn(!!sessionStorage.getItem("relasi.seen")); return; }
+    if (!token()) {
+      var seen = !!sessionStorage.getItem("relasi.seen");
+      document.addEventListener("htmx:configRequest", function (event) { if (!token()) event.preventDefault(); });
+      askOtherTabs(function (shared) {
+        if (shared) { sessionStorage.setItem(KEY, shared); location.reload(); } else toSignIn(seen);
+      });
+      return;
+    }
     sessionStorage.setItem("relasi.seen", "1");
     document.addEventListener("htmx:configRequest", function (event) {
       var current = token();
@@ -123,6 +173,9 @@
       event.detail.headers["Authorization"] = "Bearer " + current;
     });
     document.addEventListener("htmx:beforeRequest", function (event) {
+      // the queue's 30-second refresh waits while someone is typing in it (a resolution note)
+      var rows = document.getElementById("queue-rows");
+      if (event.detail.elt === rows && rows.contains(document.activeElement)) { event.preventDefault(); return; }
       var flash = document.getElementById("flash");
       if (flash && event.detail.requestConfig && event.detail.requestConfig.verb !== "get") flash.innerHTML = "";
     });
@@ -134,9 +187,24 @@
       if (event.detail.successful && form && form.matches && form.matches("form[data-reset-on-success]")) form.reset();
     });
     document.addEventListener("click", function (event) {
-      if (event.target.id === "sign-out") { sessionStorage.clear(); location.assign(SIGN_IN); }
+      if (event.target.id === "sign-out") signOut();
     });
     document.addEventListener("htmx:afterSettle", tick);
+    document.addEventListener("htmx:afterSwap", function (event) {  // "nothing yet" goes once something is there
+      var list = event.detail.target;
+      if (list && list.querySelectorAll) {
+        list.querySelectorAll(":scope > li.none").forEach(function (none) {
+          if (none.parentNode.children.length > 1) none.remove();
+        });
+      }
+    });
+    if (tabs) {
+      var previous = tabs.onmessage;
+      tabs.onmessage = function (event) {
+        if (event.data === "signed-out") { sessionStorage.clear(); location.assign(SIGN_IN); }
+        else if (previous) previous(event);
+      };
+    }
     setInterval(tick, 1000);
   }
 
