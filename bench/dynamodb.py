@@ -332,6 +332,9 @@ class Scenario:
             ("GET /customers (agent, own branch)", "/customers", self.agent),
             ("GET /customers?q=<name prefix>", "/customers?q=dewi", None),
             ("GET /customers?q=<phone>", f"/customers?q={quote(local_phone)}", None),
+            ("GET /products?category=oil_and_filter (agent)", "/products?category=oil_and_filter", self.agent),
+            ("GET /products?category=&q=<name prefix>", "/products?category=spare_part&q=kampas", None),
+            ("GET /products/{sku} (with its price history)", "/products/OIL-FLT-OIL", None),
         ]
         for name, path, caller in reads:
             self.measure(name, "read", "GET", path, caller=caller)

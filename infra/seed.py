@@ -7,7 +7,9 @@ ones stopped months ago (churn risk finds them), new ones have just started.
 About a third had a complaint, most handled within their SLA, some
 acknowledged or resolved late (breached, escalated as the workflow would
 have); Surabaya had a run of battery defects last week (anomalies and a
-growing root cause). Around today: three birthdays today and a few more
+growing root cause). Head office's catalog has 60 products (vehicles, oil
+and filters, spare parts, service packages, accessories). Around today:
+three birthdays today and a few more
 this week, due items in 7 days, tomorrow and today, and a few complaints
 opened today that escalate for real.
 
@@ -90,6 +92,46 @@ OPEN_TODAY = (("service", "high", "Mesin berbunyi kasar", "The engine makes a kn
               ("shipment", "critical", "Unit belum datang", "The car was due today and nobody called."))
 LOCAL_ZONE = "Asia/Jakarta"
 
+# The catalog of a vehicle dealer and workshop, in IDR: (sku, name, category, unit, list price, cost price)
+CATALOG = [
+    *[(f"VEH-{code}", name, "vehicle", "unit", price, round(price * 0.88)) for code, name, price in (
+        ("AVZ-G-MT", "Avanza 1.3 G MT", 245_000_000), ("AVZ-G-CVT", "Avanza 1.5 G CVT", 268_500_000),
+        ("VLZ-Q-CVT", "Veloz 1.5 Q CVT", 320_000_000), ("RSH-GR-AT", "Rush 1.5 GR Sport AT", 307_000_000),
+        ("CLY-G-MT", "Calya 1.2 G MT", 165_000_000), ("AGY-GR-CVT", "Agya 1.2 GR Sport CVT", 196_000_000),
+        ("INV-V-AT", "Innova Zenix 2.0 V AT", 468_000_000), ("FTN-VRZ-AT", "Fortuner 2.8 VRZ AT", 660_000_000),
+        ("HLX-D-MT", "Hilux 2.4 D-Cab MT", 470_000_000), ("YRS-S-CVT", "Yaris Cross 1.5 S CVT", 383_000_000))],
+    *[(f"OIL-{code}", name, "oil_and_filter", unit, price, round(price * 0.7)) for code, name, unit, price in (
+        ("0W20-1L", "Oli mesin 0W-20 1 liter", "litre", 95_000), ("0W20-4L", "Oli mesin 0W-20 4 liter", "package", 360_000),
+        ("5W30-1L", "Oli mesin 5W-30 1 liter", "litre", 88_000), ("5W30-4L", "Oli mesin 5W-30 4 liter", "package", 335_000),
+        ("DSL-7L", "Oli diesel 15W-40 7 liter", "package", 610_000), ("ATF-1L", "Oli transmisi ATF WS 1 liter", "litre", 125_000),
+        ("CVT-1L", "Oli CVT FE 1 liter", "litre", 140_000), ("FLT-OIL", "Filter oli", "pcs", 65_000),
+        ("FLT-AIR", "Filter udara", "pcs", 145_000), ("FLT-CAB", "Filter kabin AC", "pcs", 120_000),
+        ("FLT-FUEL", "Filter solar", "pcs", 235_000), ("COOL-1L", "Air radiator coolant 1 liter", "litre", 70_000))],
+    *[(f"PRT-{code}", name, "spare_part", unit, price, round(price * 0.62)) for code, name, unit, price in (
+        ("BRK-FRT", "Kampas rem depan", "set", 485_000), ("BRK-RR", "Kampas rem belakang", "set", 395_000),
+        ("DSC-FRT", "Piringan cakram depan", "pcs", 820_000), ("SPK-IR", "Busi iridium", "pcs", 165_000),
+        ("BAT-55", "Aki 55 Ah bebas rawat", "pcs", 1_350_000), ("BAT-70", "Aki 70 Ah bebas rawat", "pcs", 1_850_000),
+        ("WPR-SET", "Karet wiper depan", "set", 210_000), ("BLT-FAN", "Fan belt", "pcs", 375_000),
+        ("TMB-BLT", "Timing belt kit", "set", 1_450_000), ("SHK-FRT", "Shock absorber depan", "pcs", 1_150_000),
+        ("CLT-KIT", "Kopling set", "set", 2_950_000), ("LMP-H4", "Bohlam lampu utama H4", "pcs", 95_000),
+        ("TIR-185", "Ban 185/65 R15", "pcs", 1_050_000), ("TIR-215", "Ban 215/60 R17", "pcs", 1_650_000),
+        ("RAD-CAP", "Tutup radiator", "pcs", 85_000))],
+    *[(f"SVC-{code}", name, "service_package", unit, price, round(price * 0.55)) for code, name, unit, price in (
+        ("10K", "Servis berkala 10.000 km", "package", 650_000), ("20K", "Servis berkala 20.000 km", "package", 1_150_000),
+        ("40K", "Servis berkala 40.000 km", "package", 2_250_000), ("AC", "Servis AC lengkap", "package", 850_000),
+        ("TUNE", "Tune up mesin", "package", 550_000), ("SPOORING", "Spooring dan balancing", "package", 350_000),
+        ("LABOR", "Jasa mekanik per jam", "hour", 175_000), ("BODY-PNL", "Perbaikan bodi dan cat per panel", "package", 1_250_000),
+        ("DETAIL", "Cuci dan poles detailing", "package", 750_000), ("INSPECT", "Inspeksi 50 titik", "package", 250_000))],
+    *[(f"ACC-{code}", name, "accessory", unit, price, round(price * 0.6)) for code, name, unit, price in (
+        ("FILM", "Kaca film premium", "set", 3_500_000), ("MAT", "Karpet dasar 3 baris", "set", 950_000),
+        ("CAM", "Kamera mundur", "pcs", 1_250_000), ("DASH", "Kamera dasbor", "pcs", 1_450_000),
+        ("RAIN", "Talang air pintu", "set", 450_000), ("BAR", "Roof rail", "set", 2_750_000),
+        ("CVR", "Sarung jok kulit sintetis", "set", 2_250_000), ("SNS", "Sensor parkir 4 titik", "set", 1_150_000),
+        ("CHG", "Pengisi daya USB-C mobil", "pcs", 175_000), ("PERF", "Pewangi kabin", "pcs", 55_000),
+        ("TOW", "Tali derek", "pcs", 185_000), ("KIT", "Kotak P3K dan segitiga pengaman", "set", 295_000),
+        ("WHL-17", "Velg racing 17 inci", "set", 9_500_000))],
+]
+
 
 def _phone(rng: random.Random) -> str:
     prefix = rng.choice(["811", "812", "813", "821", "822", "852", "853", "857", "878", "896"])
@@ -154,6 +196,7 @@ def seed(count: int = 200, seed_value: int = 20261123) -> int:
     history += _phone_rush(rng, [c for c in made if c.branch_id == "bandung"], now)
     customers_repo.load(made, history)
     complaints_repo.load(cases)
+    _catalog(now - timedelta(days=HISTORY_DAYS))
     first_after_birthdays = BIRTHDAYS_TODAY + BIRTHDAYS_THIS_WEEK
     _due_around(today, made[first_after_birthdays:first_after_birthdays + len(DUE_AROUND_TODAY)])
     _open_today([c for c in made if c.branch_id == b][-1] for b in BRANCHES)
@@ -292,6 +335,20 @@ def _phone_rush(rng: random.Random, owners: list[Customer], now: datetime) -> li
     opening = datetime.combine(now.astimezone(zone).date() - timedelta(days=4), time(8), zone)
     return [_interaction(rng, owner, opening + timedelta(minutes=rng.randint(0, 480)), channel="phone",
                          kind="inquiry") for owner in rng.sample(owners, min(14, len(owners)))]
+
+
+def _catalog(since: datetime) -> None:
+    """The dealer's catalog, through the product use case's rules, as head office set it up 18 months ago."""
+    from chalicelib.api.products_models import ProductCreate
+    from chalicelib.domain import products
+    from chalicelib.persistence import products as products_repo
+
+    made = []
+    for sku, name, category, unit, price, cost in CATALOG:
+        new = ProductCreate.model_validate({"sku": sku, "name": name, "category": category, "unit": unit,
+                                            "list_price": str(price), "cost_price": str(cost)}, strict=False)
+        made.append(products.create(new.to_domain(), by=ADMIN.sub, now=since))
+    products_repo.load(made)
 
 
 def _due_around(today: date, owners: list[Customer]) -> None:

@@ -8,6 +8,7 @@ listing outside the own branch is 403.
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
@@ -43,12 +44,20 @@ ALLOWED = {
     "exports": {"admin", "analyst"},
     "summary": {"admin", "manager.jakarta", "analyst"},
     "insights": {"admin", "manager.jakarta", "analyst"},
+    "create_product": {"admin"},
+    "products": {"admin", "manager.jakarta", "agent.jakarta", "marketing"},
+    "product": {"admin", "manager.jakarta", "agent.jakarta", "marketing"},
+    "patch_product": {"admin"},
 }
+UNSCOPED = {"create_product", "products", "product", "patch_product"}  # the catalog is every branch's
 SCOPED = {"manager.jakarta", "agent.jakarta"}
-SUCCESS = {"create": 201, "delete": 204, "add_interaction": 201, "open_complaint": 201}
+SUCCESS = {"create": 201, "delete": 204, "add_interaction": 201, "open_complaint": 201, "create_product": 201}
 # Outside the own branch: collection routes refuse (403), record routes hide the record (404).
 OUTSIDE = {"create": 403, "list": 403, "complaints": 403, "churn_risk": 403, "anomalies": 403,
            "summary": 403, "insights": 403}
+
+
+_skus = itertools.count(1)
 
 
 def _call(caller: Caller, operation: str, customer: dict[str, Any], branch: str, complaint: dict[str, Any]) -> Any:
@@ -77,6 +86,13 @@ def _call(caller: Caller, operation: str, customer: dict[str, Any], branch: str,
         "exports": lambda: caller.get("/analytics/exports?limit=1"),
         "summary": lambda: caller.get(f"/analytics/summary?branch={branch}"),
         "insights": lambda: caller.get(f"/analytics/insights?branch={branch}"),
+        "create_product": lambda: caller.post("/products", {
+            "sku": f"AUTH-{next(_skus)}", "name": "Oli mesin 1L", "category": "oil_and_filter", "unit": "litre",
+            "list_price": "85000.00"}),
+        "products": lambda: caller.get("/products?category=oil_and_filter&limit=1"),
+        "product": lambda: caller.get("/products/AUTH-MATRIX"),
+        "patch_product": lambda: caller.patch("/products/AUTH-MATRIX", {"name": "Oli mesin 1 liter"},
+                                              headers={"If-Match": "*"}),
     }
     return calls[operation]()
 
@@ -84,7 +100,7 @@ def _call(caller: Caller, operation: str, customer: dict[str, Any], branch: str,
 def _expected(role: str, operation: str, branch: str) -> int:
     if role not in ALLOWED[operation]:
         return 403
-    if role in SCOPED and branch != OWN:
+    if role in SCOPED and branch != OWN and operation not in UNSCOPED:
         return OUTSIDE.get(operation, 404)
     return SUCCESS.get(operation, 200)
 
@@ -97,6 +113,9 @@ def test_route_role_branch(as_user: Any, operation: str, role: str, branch: str)
     admin = as_user("admin")
     customer = admin.new_customer(branch_id=branch)
     complaint = {"id": "-"}
+    if operation in ("product", "patch_product"):  # the product they read or change (once: idempotent)
+        admin.post("/products", {"sku": "AUTH-MATRIX", "name": "Oli mesin", "category": "oil_and_filter",
+                                 "unit": "litre", "list_price": "85000.00"})
     if "complaint" in operation:
         complaint = admin.post(f"/customers/{customer['id']}/complaints", {
             "category": "sales", "severity": "low", "subject": "s", "description": "d"}).json
@@ -184,6 +203,10 @@ ROUTES = [
     ("GET", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/due-items"),
     ("GET", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/due-items/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
     ("DELETE", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/due-items/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
+    ("POST", "/products"),
+    ("GET", "/products"),
+    ("GET", "/products/OIL-1L"),
+    ("PATCH", "/products/OIL-1L"),
 ]
 
 

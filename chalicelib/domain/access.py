@@ -56,6 +56,12 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "analytics.anomalies": {A: Scope.ALL, M: Scope.OWN, N: Scope.ALL},
     "analytics.exports": {A: Scope.ALL, N: Scope.ALL},
     "analytics.churn_risk": {A: Scope.ALL, M: Scope.OWN},
+    # The catalog: head office (admin) writes it; everyone with customer access reads it, without cost prices
+    # (chalicelib/domain/products.py sees_cost). Not branch data: every branch sells the same catalog.
+    "products.create": {A: Scope.ALL},
+    "products.update": {A: Scope.ALL},
+    "products.list": {A: Scope.ALL, M: Scope.ALL, G: Scope.ALL, K: Scope.ALL},
+    "products.get": {A: Scope.ALL, M: Scope.ALL, G: Scope.ALL, K: Scope.ALL},
     # The staff console's frame (its menu, who is signed in): every role. Each page's content needs its own
     # operation above, the one its API route needs (chalicelib/console/pages.py).
     "console.open": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN, K: Scope.ALL, N: Scope.ALL},

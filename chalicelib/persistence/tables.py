@@ -13,6 +13,8 @@ One table, items told apart by the `type` discriminator:
     complaint_history  pk=X#<complaint_id>  sk=H#<at>#<n>
     sms_opt_out  pk=OPTOUT#<e164>  sk=SMS
     erasure_record  pk=ERASED#<YYYY-MM-DD>  sk=<customer_id>  (the sweeper re-checks the day's erasures; TTL)
+    product      pk=P#<sku>  sk=PRODUCT   (the catalog index: cat_pk=CATALOG, cat_sk=<category>#<name key>#<sku>)
+    price_change pk=P#<sku>  sk=H#<at>#<n>
 
 Sort-key prefixes of items under a customer are chosen so that
 `sk BETWEEN 'I#' AND 'PROFILE'` returns the profile first and then the
@@ -148,6 +150,7 @@ INDEXES: dict[str, tuple[str, str | None]] = {
     "complaints_by_department": ("cd_pk", "cd_sk"),
     "birthdays": ("bday_pk", "bday_sk"),
     "due_by_date": ("due_pk", "due_sk"),
+    "catalog": ("cat_pk", "cat_sk"),
 }
 
 
@@ -182,6 +185,7 @@ class Item(Model):
     complaints_by_department = _index("complaints_by_department", *INDEXES["complaints_by_department"])()
     birthdays = _index("birthdays", *INDEXES["birthdays"])()
     due_by_date = _index("due_by_date", *INDEXES["due_by_date"])()
+    catalog = _index("catalog", *INDEXES["catalog"])()
 
 
 class CustomerItem(Item, discriminator="customer"):
@@ -347,6 +351,32 @@ class ComplaintHistoryItem(Item, discriminator="complaint_history"):
     change = UnicodeAttribute()
     from_value = UnicodeAttribute(null=True)
     to_value = UnicodeAttribute(null=True)
+
+
+class ProductItem(Item, discriminator="product"):
+    """Money as text ("1250000.00"): exact, never a float."""
+
+    sku = UnicodeAttribute()
+    name = UnicodeAttribute()
+    category = UnicodeAttribute()
+    unit = UnicodeAttribute()
+    list_price = UnicodeAttribute()
+    cost_price = UnicodeAttribute(null=True)
+    active = BooleanAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+    version = NumberAttribute()
+    cat_pk = UnicodeAttribute()
+    cat_sk = UnicodeAttribute()
+
+
+class PriceChangeItem(Item, discriminator="price_change"):
+    at = UnicodeAttribute()
+    by = UnicodeAttribute()
+    field = UnicodeAttribute()
+    old = UnicodeAttribute(null=True)
+    new = UnicodeAttribute(null=True)
 
 
 class GuardItem(Item, discriminator="guard"):
