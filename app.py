@@ -9,7 +9,18 @@ import os
 from chalice import AuthResponse, Chalice, Cron, Rate
 
 from chalicelib import console
-from chalicelib.api import analytics, complaints, consent, customers, http, interactions, meta, products, reminders
+from chalicelib.api import (
+    analytics,
+    complaints,
+    consent,
+    customers,
+    http,
+    interactions,
+    meta,
+    orders,
+    products,
+    reminders,
+)
 from chalicelib.api.middleware import http_middleware
 
 # configure_logs=False: Chalice would add a second, plain-text handler to the
@@ -28,7 +39,7 @@ def cognito_id_token(auth_request):  # type: ignore[no-untyped-def]
 
 
 http.register(app, cognito_id_token, customers.ROUTES + interactions.ROUTES + consent.ROUTES + complaints.ROUTES
-              + reminders.ROUTES + analytics.ROUTES + products.ROUTES + meta.ROUTES)
+              + reminders.ROUTES + analytics.ROUTES + products.ROUTES + orders.ROUTES + meta.ROUTES)
 console.register(app)  # the staff console (HTML): its pages check the token themselves, see chalicelib/console
 
 # The real stream ARN comes from infra/template.yaml (merged over what Chalice

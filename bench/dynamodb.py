@@ -335,6 +335,9 @@ class Scenario:
             ("GET /products?category=oil_and_filter (agent)", "/products?category=oil_and_filter", self.agent),
             ("GET /products?category=&q=<name prefix>", "/products?category=spare_part&q=kampas", None),
             ("GET /products/{sku} (with its price history)", "/products/OIL-FLT-OIL", None),
+            ("GET /orders (agent, own branch)", "/orders", self.agent),
+            ("GET /orders?status=draft&placed_from=", "/orders?branch=jakarta&status=draft&placed_from=2026-01-01",
+             None),
         ]
         for name, path, caller in reads:
             self.measure(name, "read", "GET", path, caller=caller)

@@ -116,7 +116,7 @@ def test_no_module_imports_another_ones_private_names() -> None:
 
 
 @pytest.mark.parametrize("capability", ["customers", "interactions", "complaints", "reminders", "consent", "analytics",
-                                        "products"])
+                                        "products", "orders"])
 def test_a_capability_has_one_name_through_the_layers(capability: str) -> None:
     for layer in ("api", "services", "domain"):
         assert (PACKAGE / layer / f"{capability}.py").exists(), f"chalicelib/{layer}/{capability}.py"

@@ -48,12 +48,18 @@ ALLOWED = {
     "products": {"admin", "manager.jakarta", "agent.jakarta", "marketing"},
     "product": {"admin", "manager.jakarta", "agent.jakarta", "marketing"},
     "patch_product": {"admin"},
+    "place_order": {"admin", "manager.jakarta", "agent.jakarta"},
+    "customer_orders": {"admin", "manager.jakarta", "agent.jakarta"},
+    "orders": {"admin", "manager.jakarta", "agent.jakarta"},
+    "order": {"admin", "manager.jakarta", "agent.jakarta"},
+    "move_order": {"admin", "manager.jakarta", "agent.jakarta"},
 }
 UNSCOPED = {"create_product", "products", "product", "patch_product"}  # the catalog is every branch's
 SCOPED = {"manager.jakarta", "agent.jakarta"}
-SUCCESS = {"create": 201, "delete": 204, "add_interaction": 201, "open_complaint": 201, "create_product": 201}
+SUCCESS = {"create": 201, "delete": 204, "add_interaction": 201, "open_complaint": 201, "create_product": 201,
+           "place_order": 201}
 # Outside the own branch: collection routes refuse (403), record routes hide the record (404).
-OUTSIDE = {"create": 403, "list": 403, "complaints": 403, "churn_risk": 403, "anomalies": 403,
+OUTSIDE = {"create": 403, "list": 403, "complaints": 403, "churn_risk": 403, "anomalies": 403, "orders": 403,
            "summary": 403, "insights": 403}
 
 
@@ -93,6 +99,13 @@ def _call(caller: Caller, operation: str, customer: dict[str, Any], branch: str,
         "product": lambda: caller.get("/products/AUTH-MATRIX"),
         "patch_product": lambda: caller.patch("/products/AUTH-MATRIX", {"name": "Oli mesin 1 liter"},
                                               headers={"If-Match": "*"}),
+        "place_order": lambda: caller.post(f"/customers/{cid}/orders", {
+            "channel": "phone", "lines": [{"sku": "AUTH-MATRIX", "qty": 1}]}),
+        "customer_orders": lambda: caller.get(f"/customers/{cid}/orders"),
+        "orders": lambda: caller.get(f"/orders?branch={branch}&limit=1"),
+        "order": lambda: caller.get(f"/orders/{customer['order_id']}"),
+        "move_order": lambda: caller.patch(f"/orders/{customer['order_id']}", {"status": "confirmed"},
+                                           headers={"If-Match": '"v1"'}),
     }
     return calls[operation]()
 
@@ -113,9 +126,12 @@ def test_route_role_branch(as_user: Any, operation: str, role: str, branch: str)
     admin = as_user("admin")
     customer = admin.new_customer(branch_id=branch)
     complaint = {"id": "-"}
-    if operation in ("product", "patch_product"):  # the product they read or change (once: idempotent)
+    if operation in ("product", "patch_product") or "order" in operation:  # the product they read, change, order
         admin.post("/products", {"sku": "AUTH-MATRIX", "name": "Oli mesin", "category": "oil_and_filter",
                                  "unit": "litre", "list_price": "85000.00"})
+    if operation in ("order", "move_order"):
+        customer["order_id"] = admin.post(f"/customers/{customer['id']}/orders", {
+            "channel": "phone", "lines": [{"sku": "AUTH-MATRIX", "qty": 1}]}).json["id"]
     if "complaint" in operation:
         complaint = admin.post(f"/customers/{customer['id']}/complaints", {
             "category": "sales", "severity": "low", "subject": "s", "description": "d"}).json
@@ -207,6 +223,11 @@ ROUTES = [
     ("GET", "/products"),
     ("GET", "/products/OIL-1L"),
     ("PATCH", "/products/OIL-1L"),
+    ("POST", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/orders"),
+    ("GET", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/orders"),
+    ("GET", "/orders"),
+    ("GET", "/orders/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
+    ("PATCH", "/orders/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
 ]
 
 

@@ -80,6 +80,7 @@ def explanation(slug: str) -> dict[str, Any] | None:
 
 
 _BY_ERROR: list[tuple[type[E.DomainError], int, str | None]] = [
+    (E.Unprocessable, 422, "unprocessable"),
     (E.ValidationFailed, 400, "validation-error"),
     (E.BadRequest, 400, None),
     (E.Unauthorized, 401, None),

@@ -62,6 +62,12 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "products.update": {A: Scope.ALL},
     "products.list": {A: Scope.ALL, M: Scope.ALL, G: Scope.ALL, K: Scope.ALL},
     "products.get": {A: Scope.ALL, M: Scope.ALL, G: Scope.ALL, K: Scope.ALL},
+    # Orders: a customer's own branch, as for customers; never marketing or analysts (customer data).
+    # Only admins and managers cancel a confirmed order (chalicelib/services/orders.py).
+    "orders.create": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    "orders.list": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    "orders.get": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    "orders.update": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     # The staff console's frame (its menu, who is signed in): every role. Each page's content needs its own
     # operation above, the one its API route needs (chalicelib/console/pages.py).
     "console.open": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN, K: Scope.ALL, N: Scope.ALL},

@@ -26,6 +26,14 @@ class ValidationFailed(DomainError):
         self.errors = errors
 
 
+class Unprocessable(ValidationFailed):
+    """Well-formed, but what it names or sums does not hold against the CRM's data (an unknown product, totals
+    that disagree with the lines): 422, naming each field."""
+
+    def __init__(self, errors: list[FieldError], detail: str = "The request cannot be processed as it is.") -> None:
+        super().__init__(errors, detail)
+
+
 class BadRequest(DomainError):
     """A malformed request that is not about one field (e.g. a tampered cursor)."""
 

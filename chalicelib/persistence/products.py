@@ -123,6 +123,18 @@ def list_page(*, category: str | None, name_prefix: str | None, active: bool | N
     return [from_item(i) for i in page.items if isinstance(i, ProductItem)], page.next_key
 
 
+def get_many(skus: list[str]) -> dict[str, Product]:
+    """The products of `skus` that exist, by sku (without history): BatchGetItem, 100 keys a request."""
+    wanted = sorted(set(skus))
+    found: dict[str, Product] = {}
+    with translated():
+        for start in range(0, len(wanted), 100):
+            for item in Item.batch_get([(product_pk(s), PRODUCT_SK) for s in wanted[start:start + 100]]):
+                if isinstance(item, ProductItem):
+                    found[item.sku] = from_item(item)
+    return found
+
+
 def load(products: list[Product]) -> None:
     """Bulk load for demo data: batch writes, no conditions. The caller guarantees unique skus."""
     with translated(), Item.batch_write() as batch:

@@ -15,6 +15,10 @@ One table, items told apart by the `type` discriminator:
     erasure_record  pk=ERASED#<YYYY-MM-DD>  sk=<customer_id>  (the sweeper re-checks the day's erasures; TTL)
     product      pk=P#<sku>  sk=PRODUCT   (the catalog index: cat_pk=CATALOG, cat_sk=<category>#<name key>#<sku>)
     price_change pk=P#<sku>  sk=H#<at>#<n>
+    order        pk=O#<order_id>  sk=ORDER   (orders_all, orders_by_branch, orders_by_customer: o_sk=<placed_at>#<id>)
+    order_history  pk=O#<order_id>  sk=H#<at>#<n>
+    order_no     pk=ORDERNO#<branch>#<order_no>  sk=GUARD   (an order number is unique per branch)
+    sequence     pk=SEQ#ORDER#<branch>#<year>  sk=SEQ   (the next generated order number)
 
 Sort-key prefixes of items under a customer are chosen so that
 `sk BETWEEN 'I#' AND 'PROFILE'` returns the profile first and then the
@@ -151,6 +155,9 @@ INDEXES: dict[str, tuple[str, str | None]] = {
     "birthdays": ("bday_pk", "bday_sk"),
     "due_by_date": ("due_pk", "due_sk"),
     "catalog": ("cat_pk", "cat_sk"),
+    "orders_all": ("oa_pk", "o_sk"),
+    "orders_by_branch": ("ob_pk", "o_sk"),
+    "orders_by_customer": ("oc_pk", "o_sk"),
 }
 
 
@@ -186,6 +193,9 @@ class Item(Model):
     birthdays = _index("birthdays", *INDEXES["birthdays"])()
     due_by_date = _index("due_by_date", *INDEXES["due_by_date"])()
     catalog = _index("catalog", *INDEXES["catalog"])()
+    orders_all = _index("orders_all", *INDEXES["orders_all"])()
+    orders_by_branch = _index("orders_by_branch", *INDEXES["orders_by_branch"])()
+    orders_by_customer = _index("orders_by_customer", *INDEXES["orders_by_customer"])()
 
 
 class CustomerItem(Item, discriminator="customer"):
@@ -377,6 +387,49 @@ class PriceChangeItem(Item, discriminator="price_change"):
     field = UnicodeAttribute()
     old = UnicodeAttribute(null=True)
     new = UnicodeAttribute(null=True)
+
+
+class OrderItem(Item, discriminator="order"):
+    """Money as text; the lines (at most 100) as one JSON text attribute, so the order is one item."""
+
+    id = UnicodeAttribute()
+    order_no = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    branch_id = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    status = UnicodeAttribute()
+    payment_status = UnicodeAttribute()
+    lines = UnicodeAttribute()
+    subtotal = UnicodeAttribute()
+    discount_total = UnicodeAttribute()
+    tax_total = UnicodeAttribute()
+    net_total = UnicodeAttribute()
+    placed_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+    notify_customer = BooleanAttribute()
+    promised_date = UnicodeAttribute(null=True)
+    ref = UnicodeAttribute(null=True)
+    return_reason = UnicodeAttribute(null=True)
+    version = NumberAttribute()
+    oa_pk = UnicodeAttribute()
+    ob_pk = UnicodeAttribute()
+    oc_pk = UnicodeAttribute()
+    o_sk = UnicodeAttribute()
+
+
+class OrderHistoryItem(Item, discriminator="order_history"):
+    at = UnicodeAttribute()
+    by = UnicodeAttribute()
+    change = UnicodeAttribute()
+    from_value = UnicodeAttribute(null=True)
+    to_value = UnicodeAttribute(null=True)
+
+
+class OrderNoGuardItem(Item, discriminator="order_no"):
+    """An order number is unique per branch: written in the order's transaction."""
+
+    order_id = UnicodeAttribute()
 
 
 class GuardItem(Item, discriminator="guard"):

@@ -1,0 +1,244 @@
+"""Orders: what a customer bought, the money behind it, and its lifecycle with history.
+
+Totals are the server's, exact (Decimal, IDR with 2 decimals): per line `subtotal = qty x unit_price` (to the
+cent, half up), `net = subtotal - discount_amount`, `tax = net x tax_rate` (to the cent, half up), `total = net +
+tax`; the order's `subtotal`, `discount_total` and `tax_total` are the lines' sums and `net_total` (what the
+customer pays) is `subtotal - discount_total + tax_total`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from chalicelib.domain.clock import iso
+from chalicelib.domain.errors import Conflict, FieldError, Unprocessable
+from chalicelib.domain.money import money_text, round_money
+from chalicelib.domain.versions import etag_for
+
+LINES_MAX = 100
+
+
+class Channel(StrEnum):
+    SHOWROOM = "showroom"
+    PHONE = "phone"
+    ONLINE = "online"
+    DEALER = "dealer"
+
+
+class Status(StrEnum):
+    DRAFT = "draft"
+    CONFIRMED = "confirmed"
+    PARTIALLY_SHIPPED = "partially_shipped"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+    RETURNED = "returned"
+
+
+class PaymentStatus(StrEnum):
+    UNPAID = "unpaid"
+    PARTIAL = "partial"
+    PAID = "paid"
+    REFUNDED = "refunded"
+
+
+class ReturnReason(StrEnum):
+    """Why a delivered order came back: a choice, never free text (an order outlives its customer's erasure)."""
+
+    DAMAGED = "damaged"
+    WRONG_ITEM = "wrong_item"
+    NOT_AS_DESCRIBED = "not_as_described"
+    CHANGED_MIND = "changed_mind"
+    LATE = "late"
+    OTHER = "other"
+
+
+S = Status
+NEXT: dict[str, tuple[str, ...]] = {
+    S.DRAFT: (S.CONFIRMED, S.CANCELLED),
+    S.CONFIRMED: (S.PARTIALLY_SHIPPED, S.SHIPPED, S.CANCELLED),
+    S.PARTIALLY_SHIPPED: (S.SHIPPED,),
+    S.SHIPPED: (S.DELIVERED,),
+    S.DELIVERED: (S.CLOSED, S.RETURNED),
+    S.CLOSED: (),
+    S.CANCELLED: (),
+    S.RETURNED: (),
+}
+# Payment moves on its own; a refund follows a payment.
+PAYMENT_NEXT: dict[str, tuple[str, ...]] = {
+    PaymentStatus.UNPAID: (PaymentStatus.PARTIAL, PaymentStatus.PAID),
+    PaymentStatus.PARTIAL: (PaymentStatus.PAID, PaymentStatus.REFUNDED, PaymentStatus.UNPAID),
+    PaymentStatus.PAID: (PaymentStatus.REFUNDED, PaymentStatus.PARTIAL),
+    PaymentStatus.REFUNDED: (),
+}
+
+
+@dataclass(frozen=True)
+class NewLine:
+    sku: str
+    qty: Decimal
+    unit_price: Decimal | None = None  # None: the product's list price
+    discount_amount: Decimal = Decimal("0.00")
+    tax_rate: Decimal = Decimal("0")
+
+
+@dataclass(frozen=True)
+class Totals:
+    subtotal: Decimal
+    discount_total: Decimal
+    tax_total: Decimal
+    net_total: Decimal
+
+
+@dataclass(frozen=True)
+class NewOrder:
+    channel: str
+    lines: tuple[NewLine, ...]
+    promised_date: str | None = None
+    order_no: str | None = None
+    notify_customer: bool = True
+    ref: str | None = None
+    totals: dict[str, Decimal] = field(default_factory=dict)  # what the client computed, checked against ours
+
+
+@dataclass(frozen=True)
+class OrderChanges:
+    sent: frozenset[str]
+    status: str | None = None
+    payment_status: str | None = None
+    return_reason: str | None = None
+    promised_date: str | None = None
+
+
+@dataclass(frozen=True)
+class Line:
+    line_no: int
+    sku: str
+    name: str  # the product's name when ordered
+    unit: str
+    qty: Decimal
+    unit_price: Decimal
+    discount_amount: Decimal
+    tax_rate: Decimal
+    subtotal: Decimal
+    tax: Decimal
+    total: Decimal
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"line_no": self.line_no, "sku": self.sku, "name": self.name, "unit": self.unit, "qty": f"{self.qty:f}",
+                "unit_price": money_text(self.unit_price), "discount_amount": money_text(self.discount_amount),
+                "tax_rate": f"{self.tax_rate:f}", "subtotal": money_text(self.subtotal), "tax": money_text(self.tax),
+                "total": money_text(self.total)}
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    at: str
+    by: str
+    change: str  # created | status | payment_status | promised_date
+    from_value: str | None = None
+    to_value: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"at": self.at, "by": self.by, "change": self.change, "from": self.from_value, "to": self.to_value}
+
+
+@dataclass
+class Order:
+    id: str
+    order_no: str
+    customer_id: str
+    branch_id: str
+    channel: str
+    status: str
+    payment_status: str
+    lines: list[Line]
+    subtotal: Decimal
+    discount_total: Decimal
+    tax_total: Decimal
+    net_total: Decimal
+    placed_at: str
+    updated_at: str
+    created_by: str
+    notify_customer: bool = True
+    promised_date: str | None = None
+    ref: str | None = None
+    return_reason: str | None = None
+    version: int = 1
+    history: list[HistoryEntry] = field(default_factory=list)
+
+    @property
+    def etag(self) -> str:
+        return etag_for(self.version)
+
+    def to_dict(self) -> dict[str, Any]:
+        body = asdict(self)
+        body["lines"] = [line.to_dict() for line in self.lines]
+        body["history"] = [h.to_dict() for h in self.history]
+        for name in ("subtotal", "discount_total", "tax_total", "net_total"):
+            body[name] = money_text(getattr(self, name))
+        return body
+
+
+def line_of(line_no: int, new: NewLine, *, name: str, unit: str, list_price: Decimal) -> Line:
+    """A priced line; ValidationFailed naming the line when its discount is more than its subtotal."""
+    unit_price = new.unit_price if new.unit_price is not None else list_price
+    subtotal = round_money(new.qty * unit_price)
+    if new.discount_amount > subtotal:
+        raise Unprocessable([FieldError(f"lines.{line_no - 1}.discount_amount",
+                                           "is more than the line's subtotal (qty x unit_price)")])
+    net = subtotal - new.discount_amount
+    tax = round_money(net * new.tax_rate)
+    return Line(line_no=line_no, sku=new.sku, name=name, unit=unit, qty=new.qty, unit_price=unit_price,
+                discount_amount=new.discount_amount, tax_rate=new.tax_rate, subtotal=subtotal, tax=tax, total=net + tax)
+
+
+def totals_of(lines: list[Line]) -> Totals:
+    subtotal = sum((line.subtotal for line in lines), Decimal("0.00"))
+    discount = sum((line.discount_amount for line in lines), Decimal("0.00"))
+    tax = sum((line.tax for line in lines), Decimal("0.00"))
+    return Totals(subtotal=subtotal, discount_total=discount, tax_total=tax, net_total=subtotal - discount + tax)
+
+
+def check_client_totals(sent: dict[str, Decimal], totals: Totals) -> None:
+    """A client that sent totals gets 422 naming each that disagrees with the server's."""
+    wrong = [FieldError(name, f"is {money_text(value)}; the lines make {money_text(getattr(totals, name))}")
+             for name, value in sent.items() if value != getattr(totals, name)]
+    if wrong:
+        raise Unprocessable(wrong, "The totals disagree with the lines.")
+
+
+def transition(o: Order, to: str, *, by: str, now: datetime, return_reason: str | None = None) -> Order:
+    """Move along the lifecycle or raise Conflict naming the allowed next states."""
+    allowed = list(NEXT.get(o.status, ()))
+    if to not in allowed:
+        raise Conflict(f"An order cannot go from {o.status} to {to}.", current_status=o.status,
+                       allowed_next_states=allowed)
+    changes: dict[str, Any] = {"status": to}
+    if to == Status.RETURNED:
+        if return_reason is None:
+            raise Unprocessable([FieldError("return_reason", "is required to return an order")])
+        changes["return_reason"] = return_reason
+    entry = HistoryEntry(at=iso(now), by=by, change="status", from_value=o.status, to_value=to)
+    return replace(o, **changes, history=[*o.history, entry])
+
+
+def pay(o: Order, to: str, *, by: str, now: datetime) -> Order:
+    allowed = list(PAYMENT_NEXT.get(o.payment_status, ()))
+    if to not in allowed:
+        raise Conflict(f"A payment cannot go from {o.payment_status} to {to}.", current_payment_status=o.payment_status,
+                       allowed_next_payment_states=allowed)
+    entry = HistoryEntry(at=iso(now), by=by, change="payment_status", from_value=o.payment_status, to_value=to)
+    return replace(o, payment_status=to, history=[*o.history, entry])
+
+
+def promise(o: Order, day: str | None, *, by: str, now: datetime) -> Order:
+    if day == o.promised_date:
+        return o
+    entry = HistoryEntry(at=iso(now), by=by, change="promised_date", from_value=o.promised_date, to_value=day)
+    return replace(o, promised_date=day, history=[*o.history, entry])
