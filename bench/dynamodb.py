@@ -302,6 +302,16 @@ class Scenario:
                 "summary": f"Bench interaction {k}",
             }), 201, "POST interaction")
 
+    @property
+    def buyer_phone(self) -> str:
+        """A seeded jakarta customer with orders (the demo data has about a year of them)."""
+        if not hasattr(self, "_buyer_phone"):
+            listed = self.agent.request("GET", "/orders?limit=1").json or {"items": []}
+            customer_id = listed["items"][0]["customer_id"] if listed["items"] else None
+            found = self.admin.request("GET", f"/customers/{customer_id}").json if customer_id else None
+            self._buyer_phone = found["phone"] if found else "+6281100000000"
+        return str(self._buyer_phone)
+
     def run(self, with_delete_sizes: bool) -> list[Op]:
         t = self.tag
         email = f"bench.{t}@contoh.co.id"
@@ -336,6 +346,8 @@ class Scenario:
             ("GET /products?category=&q=<name prefix>", "/products?category=spare_part&q=kampas", None),
             ("GET /products/{sku} (with its price history)", "/products/OIL-FLT-OIL", None),
             ("GET /orders (agent, own branch)", "/orders", self.agent),
+            ("GET /orders/lookup?phone= (agent, a caller with orders)", "/orders/lookup?phone=" + quote(
+                self.buyer_phone), self.agent),
             ("GET /orders?status=draft&placed_from=", "/orders?branch=jakarta&status=draft&placed_from=2026-01-01",
              None),
         ]

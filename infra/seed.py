@@ -30,6 +30,7 @@ import random
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from chalicelib.domain import complaints as rules
@@ -196,7 +197,8 @@ def seed(count: int = 200, seed_value: int = 20261123) -> int:
     history += _phone_rush(rng, [c for c in made if c.branch_id == "bandung"], now)
     customers_repo.load(made, history)
     complaints_repo.load(cases)
-    _catalog(now - timedelta(days=HISTORY_DAYS))
+    catalog = _catalog(now - timedelta(days=HISTORY_DAYS))
+    _orders(rng, [c for c in made if (now - parse_iso(c.created_at)).days > 7], catalog, now)
     first_after_birthdays = BIRTHDAYS_TODAY + BIRTHDAYS_THIS_WEEK
     _due_around(today, made[first_after_birthdays:first_after_birthdays + len(DUE_AROUND_TODAY)])
     _open_today([c for c in made if c.branch_id == b][-1] for b in BRANCHES)
@@ -337,7 +339,7 @@ def _phone_rush(rng: random.Random, owners: list[Customer], now: datetime) -> li
                          kind="inquiry") for owner in rng.sample(owners, min(14, len(owners)))]
 
 
-def _catalog(since: datetime) -> None:
+def _catalog(since: datetime) -> list[Any]:
     """The dealer's catalog, through the product use case's rules, as head office set it up 18 months ago."""
     from chalicelib.api.products_models import ProductCreate
     from chalicelib.domain import products
@@ -349,6 +351,86 @@ def _catalog(since: datetime) -> None:
                                             "list_price": str(price), "cost_price": str(cost)}, strict=False)
         made.append(products.create(new.to_domain(), by=ADMIN.sub, now=since))
     products_repo.load(made)
+    return made
+
+
+ORDER_DAYS = 365
+
+
+def _orders(rng: random.Random, buyers: list[Customer], catalog: list[Any], now: datetime) -> int:
+    """About a year of orders: two in five customers bought 1-3 times since they joined (a vehicle now and then,
+    mostly parts, oil and services), each taken along its lifecycle at its own times by the branch's agent through
+    the order rules: old ones delivered and closed (a few cancelled or returned), recent ones confirmed, shipped or
+    still draft, and a few past their promised date. Numbered per branch and year from the branch's own sequence."""
+    from chalicelib.domain import orders as order_rules
+    from chalicelib.persistence import orders as orders_repo
+
+    by_category: dict[str, list[Any]] = {}
+    for product in catalog:
+        by_category.setdefault(product.category, []).append(product)
+    made: list[Any] = []
+    for customer in buyers:
+        if rng.random() >= 0.4:
+            continue
+        joined = max(parse_iso(customer.created_at), now - timedelta(days=ORDER_DAYS))
+        for _ in range(rng.randint(1, 3)):
+            placed = joined + (now - joined) * rng.random()
+            made.append(_order(rng, customer, by_category, placed, now, order_rules))
+    numbers: dict[tuple[str, int], list[Any]] = {}
+    for order in sorted(made, key=lambda o: o.placed_at):
+        numbers.setdefault((order.branch_id, int(order.placed_at[:4])), []).append(order)
+    for (branch, year), orders in numbers.items():
+        last = orders_repo.next_order_number(branch, year, len(orders))
+        for n, order in enumerate(orders, start=last - len(orders) + 1):
+            order.order_no = f"{branch[:3].upper()}-{year}-{n:06d}"
+    orders_repo.load(made)
+    return len(made)
+
+
+def _order(rng: random.Random, customer: Customer, by_category: dict[str, list[Any]], placed: datetime,
+           now: datetime, order_rules: Any) -> Any:
+    from decimal import Decimal
+
+    from chalicelib.domain.clock import new_id
+
+    category = rng.choices(["vehicle", "spare_part", "oil_and_filter", "service_package", "accessory"],
+                           weights=(4, 30, 30, 26, 10))[0]
+    picks = rng.sample(by_category[category], 1) + rng.sample(by_category["oil_and_filter"], rng.randint(0, 2))
+    lines = [order_rules.line_of(n, order_rules.NewLine(sku=p.sku, qty=Decimal(rng.randint(1, 2) if p.unit != "unit"
+                                                                               else 1),
+                                                        tax_rate=Decimal("0.11")),
+                                 name=p.name, unit=p.unit, list_price=p.list_price)
+             for n, p in enumerate(picks, start=1)]
+    totals = order_rules.totals_of(lines)
+    agent = _agent(customer.branch_id).sub
+    stamp = iso(placed)
+    promised = (placed + timedelta(days=rng.randint(3, 21))).date()
+    order = order_rules.Order(
+        id=new_id(placed), order_no="", customer_id=customer.id, branch_id=customer.branch_id,
+        channel=rng.choice(["showroom", "phone", "online", "dealer"]), status="draft", payment_status="unpaid",
+        lines=lines, subtotal=totals.subtotal, discount_total=totals.discount_total, tax_total=totals.tax_total,
+        net_total=totals.net_total, placed_at=stamp, updated_at=stamp, created_by=agent,
+        promised_date=promised.isoformat(),
+        history=[order_rules.HistoryEntry(at=stamp, by=agent, change="created", to_value="draft")])
+    age = (now - placed).days
+    steps = ["confirmed", "shipped", "delivered", "closed"]
+    if age < 2:
+        steps = [] if rng.random() < 0.5 else ["confirmed"]
+    elif promised < now.date() - timedelta(days=1) and rng.random() < 0.12:
+        steps = ["confirmed", "shipped"]  # late: past its promised date, not delivered
+    elif age < 20:
+        steps = steps[:rng.randint(1, 3)]
+    elif rng.random() < 0.05:
+        steps = ["cancelled"]
+    elif rng.random() < 0.04:
+        steps = ["confirmed", "shipped", "delivered", "returned"]
+    moment = placed
+    for step in steps:
+        moment = min(moment + timedelta(hours=rng.uniform(2, 96)), now)
+        order = order_rules.transition(order, step, by=agent, now=moment, return_reason="damaged")
+        if step == "confirmed":
+            order = order_rules.pay(order, "paid", by=agent, now=moment)
+    return replace(order, updated_at=order.history[-1].at, version=len(order.history))
 
 
 def _due_around(today: date, owners: list[Customer]) -> None:

@@ -42,7 +42,11 @@ def people(as_user: Any) -> dict[str, Any]:
     surabaya = admin.new_customer(name="Eko Surabaya", branch_id="surabaya")
     complaint = admin.post(f"/customers/{jakarta['id']}/complaints", {
         "category": "billing", "severity": "high", "subject": "Tagihan ganda", "description": "Dua kali"}).json
-    return {"jakarta": jakarta, "surabaya": surabaya, "complaint": complaint}
+    admin.post("/products", {"sku": "CON-OIL", "name": "Oli konsol", "category": "oil_and_filter", "unit": "litre",
+                             "list_price": "1250000"})
+    order = admin.post(f"/customers/{jakarta['id']}/orders", {"channel": "phone", "lines": [
+        {"sku": "CON-OIL", "qty": 1}]}).json
+    return {"jakarta": jakarta, "surabaya": surabaya, "complaint": complaint, "order": order}
 
 
 def test_a_plain_navigation_gets_the_shell_without_data_and_with_the_security_headers(api: Any, people: Any) -> None:
@@ -75,6 +79,8 @@ PAGES = [
     ("/console/customers/{id}", {"admin", "manager.jakarta", "agent.jakarta", "marketing"}),
     ("/console/complaints/rows", {"admin", "manager.jakarta", "agent.jakarta"}),
     ("/console/dashboard", {"admin", "manager.jakarta", "analyst"}),
+    ("/console/orders/{order}", {"admin", "manager.jakarta", "agent.jakarta"}),
+    ("/console/orders/results?q={phone}", {"admin", "manager.jakarta", "agent.jakarta"}),
 ]
 ROLES = ["admin", "manager.jakarta", "agent.jakarta", "marketing", "analyst"]
 
@@ -84,7 +90,8 @@ ROLES = ["admin", "manager.jakarta", "agent.jakarta", "marketing", "analyst"]
 def test_each_page_follows_the_permission_matrix(api: Any, token: Any, people: Any, path: str, allowed: set[str],
                                                  role: str) -> None:
     own = people["jakarta"]
-    r = _get(api, path.format(id=own["id"], phone=urllib.parse.quote(own["phone"])), token(role))
+    r = _get(api, path.format(id=own["id"], phone=urllib.parse.quote(own["phone"]), order=people["order"]["id"]),
+             token(role))
     assert r.status_code == (200 if role in allowed else 403), _text(r)
     if role not in allowed:
         assert "Dewi Jakarta" not in _text(r)
@@ -226,3 +233,16 @@ def test_registering_a_known_number_names_its_holder_to_who_may_see_them(api: An
     other = people["surabaya"]
     r = _post(api, "/console/customers", token("agent.jakarta"), {"name": "Eko Lain", "phone": other["phone"]})
     assert r.status_code == 409 and other["id"] not in _text(r)
+
+
+def test_the_order_page_shows_rupiah_and_moves_with_the_etag(api: Any, token: Any, people: Any, as_user: Any) -> None:
+    order = people["order"]
+    page = _text(_get(api, f"/console/orders/{order['id']}", token("agent.jakarta")))
+    assert "Rp 1.250.000" in page and order["order_no"] in page
+    found = _text(_get(api, f"/console/orders/results?q={order['order_no'].lower()}", token("agent.jakarta")))
+    assert f"/console/orders/{order['id']}" in found and "sedang kami siapkan" in found
+    stale = _post(api, f"/console/orders/{order['id']}", token("agent.jakarta"), {"etag": '"v9"', "status": "confirmed"})
+    assert stale.status_code == 412
+    moved = _post(api, f"/console/orders/{order['id']}", token("agent.jakarta"), {"etag": '"v1"', "status": "confirmed"})
+    assert moved.status_code == 200 and "HX-Location" in moved.headers
+    assert as_user("admin").get(f"/orders/{order['id']}").json["status"] == "confirmed"

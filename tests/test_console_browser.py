@@ -247,3 +247,22 @@ def test_a_screen_pop_opened_in_a_new_tab_uses_the_signed_in_tab_and_consent_the
     popped.click("#profile button[type=submit]")
     expect(popped.locator("#profile .ok")).to_be_visible()  # the consent's new version reached the form
     assert _api(stack, "GET", f"/customers/{caller['id']}").json()["city"] == "Cimahi"
+
+
+def test_where_is_my_order_and_moving_it_along_in_the_browser(stack: RunningStack, page: Page) -> None:
+    caller = _customer(stack, "surabaya")
+    made = stack.request("POST", "/products", "admin", json={
+        "sku": "BRW-OIL", "name": "Oli mesin 4 liter", "category": "oil_and_filter", "unit": "package",
+        "list_price": "360000"})
+    assert made.status_code in (201, 409)  # 409: made by an earlier run of this test on this stack
+    order = _api(stack, "POST", f"/customers/{caller['id']}/orders", json={
+        "channel": "phone", "promised_date": "2026-12-20", "lines": [{"sku": "BRW-OIL", "qty": 2, "tax_rate": "0.11"}]}
+    ).json()
+    _sign_in(page, stack, "agent.surabaya", "/console/orders")
+    page.fill("input[type=search]", order["order_no"])
+    page.locator("#order-results a").first.click()
+    expect(page.locator("#net-total")).to_have_text("Rp 799.200")  # 2 x 360.000 + 11%
+    page.locator("#order-move button[value=confirmed]").click()
+    expect(page.locator(".card")).to_contain_text("dikonfirmasi")
+    _shot(page, "order")
+    assert _api(stack, "GET", f"/orders/{order['id']}").json()["status"] == "confirmed"

@@ -241,3 +241,26 @@ def test_erasing_the_customer_keeps_the_order_as_a_financial_record(as_user: Any
     assert kept.status_code == 200 and kept.json["net_total"] == order["net_total"]
     assert "Sinta" not in kept.body.decode() and customer["phone"] not in kept.body.decode()
     assert admin.get(f"/customers/{customer['id']}/orders").status_code == 404  # the customer is gone
+
+
+def test_where_is_my_order_by_number_or_phone_in_the_customers_language(as_user: Any, catalog: Any) -> None:
+    agent = as_user("agent.bandung")
+    customer = agent.new_customer(branch_id="bandung", language="en")
+    order = _order(agent, customer["id"], promised_date="2026-12-20").json
+    agent.patch(f"/orders/{order['id']}", {"status": "confirmed"}, headers={"If-Match": '"v1"'})
+    by_number = agent.get(f"/orders/lookup?order_no={order['order_no'].lower()}")
+    assert by_number.status_code == 200, by_number.body
+    [item] = by_number.json["items"]
+    assert item["status_text"] == f"Pesanan {order['order_no']} sudah dikonfirmasi; perkiraan tiba 20 Desember 2026."
+    assert item["expected_date"] == "2026-12-20" and by_number.json["customer_id"] == customer["id"]
+    phone = customer["phone"].replace("+62", "0")  # as the caller's number arrives
+    by_phone = agent.get(f"/orders/lookup?phone={phone}").json
+    assert by_phone["items"][0]["status_text"] == f"Order {order['order_no']} is confirmed; expected on 20 December 2026."
+    # another branch: not found, as a number nobody has
+    outsider = as_user("agent.jakarta")
+    hidden = outsider.get(f"/orders/lookup?order_no={order['order_no']}&branch=bandung")
+    assert hidden.status_code == 404
+    assert outsider.get(f"/orders/lookup?order_no={order['order_no']}").status_code == 404  # jakarta has none
+    assert outsider.get(f"/orders/lookup?phone={phone}").status_code == 404
+    assert agent.get("/orders/lookup").status_code == 400
+    assert as_user("admin").get(f"/orders/lookup?order_no={order['order_no']}").status_code == 422  # which branch?

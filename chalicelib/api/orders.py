@@ -13,7 +13,13 @@ from chalicelib.domain.clock import iso
 from chalicelib.domain.orders import Order
 
 if TYPE_CHECKING:
-    from chalicelib.api.orders_models import CustomerOrdersQuery, OrderCreate, OrderListQuery, OrderPatch
+    from chalicelib.api.orders_models import (
+        CustomerOrdersQuery,
+        OrderCreate,
+        OrderListQuery,
+        OrderLookupQuery,
+        OrderPatch,
+    )
 
 
 def _reply(o: Order, status: int = 200, **headers: str) -> Reply:
@@ -46,6 +52,20 @@ def patch_order(call: Call[OrderPatch, None], order_id: str) -> Reply:
     from chalicelib.services import orders
 
     return _reply(orders.update(call.caller, order_id, call.header("If-Match"), call.body.to_domain()))
+
+
+def lookup_orders(call: Call[None, OrderLookupQuery]) -> Reply:
+    from chalicelib.domain.orders import Status, status_text
+    from chalicelib.services import orders
+
+    q = call.query
+    customer_id, found, language = orders.lookup(call.caller, order_no=q.order_no, branch=q.branch, phone=q.phone)
+    lang = q.lang or language or "id"
+    on_its_way = (Status.CONFIRMED, Status.PARTIALLY_SHIPPED, Status.SHIPPED)
+    return Reply({"customer_id": customer_id, "items": [
+        {"id": o.id, "order_no": o.order_no, "status": o.status, "status_text": status_text(o, lang),
+         "expected_date": o.promised_date if o.status in on_its_way else None, "tracking_url": None,
+         "net_total": o.to_dict()["net_total"], "placed_at": o.placed_at} for o in found]})
 
 
 def customer_orders(call: Call[None, CustomerOrdersQuery], customer_id: str) -> Reply:
@@ -81,6 +101,9 @@ ROUTES: list[tuple[RouteSpec, View]] = [
                errors=(400, 401, 403, 404)), customer_orders),
     (RouteSpec("GET", "/orders", "orders.list", "List orders by branch, status and placing day, newest first",
                response="OrderPage", errors=(400, 401, 403)), list_orders),
+    (RouteSpec("GET", "/orders/lookup", "orders.get", "Where is my order? By the branch's order number or the "
+               "caller's phone: the latest orders with their status as a sentence", response="OrderLookup",
+               errors=(400, 401, 403, 404, 422)), lookup_orders),
     (RouteSpec("GET", ONE, "orders.get", "Read an order with its lines and history", response="OrderOut",
                errors=(400, 401, 403, 404), headers=("ETag",)), get_order),
     (RouteSpec("PATCH", ONE, "orders.update", "Move an order along its lifecycle, its payment or promised date; "

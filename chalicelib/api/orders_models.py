@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from datetime import date
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, model_validator
 
 from chalicelib.api.analytics_models import QueryDate
-from chalicelib.api.models import BranchId, Output, PageQuery, Strict, in_years_2000_to_2099
+from chalicelib.api.customers_models import Phone
+from chalicelib.api.models import BranchId, Output, PageQuery, QueryInput, Strict, in_years_2000_to_2099
 from chalicelib.api.products_models import MoneyText, Sku
 from chalicelib.domain.money import parse_money
 from chalicelib.domain.orders import LINES_MAX, Channel, NewLine, NewOrder, OrderChanges, PaymentStatus, ReturnReason
@@ -169,6 +170,35 @@ class OrderListQuery(PageQuery):
         if self.placed_from and self.placed_to and self.placed_from > self.placed_to:
             raise ValueError("placed_from must not be after placed_to")
         return self
+
+
+class OrderLookupQuery(QueryInput):
+    order_no: OrderNo | None = None
+    branch: BranchId | None = Field(default=None, description="with order_no: default the caller's branch")
+    phone: Phone | None = None
+    lang: Literal["id", "en"] | None = Field(default=None, description="default: the customer's language, else id")
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> OrderLookupQuery:
+        if (self.order_no is None) == (self.phone is None):
+            raise ValueError("give exactly one of order_no or phone")
+        return self
+
+
+class OrderLookupItem(Output):
+    id: str
+    order_no: str
+    status: OrderStatus
+    status_text: str = Field(description="the status as one sentence to read out, in `lang`")
+    expected_date: str | None = Field(description="YYYY-MM-DD: the promised date while it is on its way")
+    tracking_url: str | None = Field(description="the carrier's tracking page, once shipped")
+    net_total: str
+    placed_at: str
+
+
+class OrderLookup(Output):
+    customer_id: str
+    items: list[OrderLookupItem]
 
 
 class CustomerOrdersQuery(PageQuery):

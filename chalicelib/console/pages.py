@@ -358,6 +358,56 @@ def move_complaint(ctx: Ctx, complaint_id: str) -> Mapping[str, Any]:
     return {"row": _sla(updated, datetime.now(UTC)), "may_update": True, "_headers": {"HX-Trigger": "queue-changed"}}
 
 
+# --- orders ------------------------------------------------------------------------------------------------------------
+
+def orders_page(ctx: Ctx) -> Mapping[str, Any]:
+    return {"q": ctx.query.get("q", "")}
+
+
+def order_results(ctx: Ctx) -> Mapping[str, Any]:
+    """"Where is my order?": an order number (of the caller's branch) or the customer's phone in any form."""
+    from chalicelib.domain.customers import looks_like_phone, normalize_phone
+    from chalicelib.domain.errors import NotFound, Unprocessable
+    from chalicelib.domain.orders import status_text
+    from chalicelib.services import orders
+
+    q = ctx.query.get("q", "").strip()
+    if not q:
+        return {"rows": [], "q": q}
+    try:
+        if looks_like_phone(q) and not any(c.isalpha() for c in q):
+            _, found, language = orders.lookup(ctx.access, order_no=None, branch=None,
+                                               phone=normalize_phone(q, _region()))
+        else:
+            _, found, language = orders.lookup(ctx.access, order_no=q.upper()[:30], branch=ctx.query.get("branch"),
+                                               phone=None)
+    except (NotFound, Unprocessable, ValueError):
+        found, language = [], None
+    return {"q": q, "rows": [{"order": o, "text": status_text(o, language or ctx.lang)} for o in found]}
+
+
+def order(ctx: Ctx, order_id: str) -> Mapping[str, Any]:
+    from chalicelib.domain.orders import NEXT, PAYMENT_NEXT, ReturnReason
+    from chalicelib.services import orders
+
+    found = orders.get(ctx.access, order_id)
+    return {"order": found, "next": NEXT.get(found.status, ()), "pay_next": PAYMENT_NEXT.get(found.payment_status, ()),
+            "reasons": [r.value for r in ReturnReason], "may_update": may(ctx, "orders.update") is not None}
+
+
+def move_order(ctx: Ctx, order_id: str) -> Mapping[str, Any]:
+    """A status or payment move with the ETag the page was read at (a change by someone else meanwhile: 412)."""
+    from chalicelib.domain.orders import OrderChanges
+    from chalicelib.services import orders
+
+    sent = {name for name in ("status", "payment_status") if ctx.form.get(name)}
+    changes = OrderChanges(sent=frozenset(sent), status=ctx.form.get("status") or None,
+                           payment_status=ctx.form.get("payment_status") or None,
+                           return_reason=ctx.form.get("return_reason") or None)
+    orders.update(ctx.access, order_id, ctx.form.get("etag"), changes)
+    raise Redirect(f"/console/orders/{order_id}")
+
+
 # --- dashboard ---------------------------------------------------------------------------------------------------------
 
 def dashboard(ctx: Ctx) -> Mapping[str, Any]:
@@ -403,6 +453,10 @@ PAGES: list[Page] = [
     Page("GET", "/console/complaints", "complaints.list", queue, "queue.html", title="menu.queue", menu="menu.queue"),
     Page("GET", "/console/complaints/rows", "complaints.list", queue_rows, "queue_rows.html"),
     Page("POST", "/console/complaints/{complaint_id}", "complaints.update", move_complaint, "queue_row.html"),
+    Page("GET", "/console/orders", "orders.get", orders_page, "orders.html", title="menu.orders", menu="menu.orders"),
+    Page("GET", "/console/orders/results", "orders.get", order_results, "order_results.html"),
+    Page("GET", "/console/orders/{order_id}", "orders.get", order, "order.html", title="page.order"),
+    Page("POST", "/console/orders/{order_id}", "orders.update", move_order, "order.html"),
     Page("GET", "/console/dashboard", "analytics.summary", dashboard, "dashboard.html", title="menu.dashboard",
          menu="menu.dashboard"),
 ]

@@ -242,3 +242,43 @@ def promise(o: Order, day: str | None, *, by: str, now: datetime) -> Order:
         return o
     entry = HistoryEntry(at=iso(now), by=by, change="promised_date", from_value=o.promised_date, to_value=day)
     return replace(o, promised_date=day, history=[*o.history, entry])
+
+
+# What the call centre reads out: the order's status as one sentence, in the customer's language.
+STATUS_TEXT: dict[str, dict[str, str]] = {
+    "id": {
+        Status.DRAFT: "Pesanan {no} sedang kami siapkan.",
+        Status.CONFIRMED: "Pesanan {no} sudah dikonfirmasi{expected}.",
+        Status.PARTIALLY_SHIPPED: "Sebagian pesanan {no} sudah dikirim{expected}.",
+        Status.SHIPPED: "Pesanan {no} sudah dikirim{expected}.",
+        Status.DELIVERED: "Pesanan {no} sudah diterima.",
+        Status.CLOSED: "Pesanan {no} sudah selesai.",
+        Status.CANCELLED: "Pesanan {no} dibatalkan.",
+        Status.RETURNED: "Pesanan {no} sudah dikembalikan.",
+    },
+    "en": {
+        Status.DRAFT: "Order {no} is being prepared.",
+        Status.CONFIRMED: "Order {no} is confirmed{expected}.",
+        Status.PARTIALLY_SHIPPED: "Part of order {no} has been shipped{expected}.",
+        Status.SHIPPED: "Order {no} has been shipped{expected}.",
+        Status.DELIVERED: "Order {no} has been delivered.",
+        Status.CLOSED: "Order {no} is complete.",
+        Status.CANCELLED: "Order {no} was cancelled.",
+        Status.RETURNED: "Order {no} was returned.",
+    },
+}
+EXPECTED_TEXT = {"id": "; perkiraan tiba {date}", "en": "; expected on {date}"}
+MONTHS = {"id": ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September", "Oktober",
+                 "November", "Desember"),
+          "en": ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+                 "November", "December")}
+
+
+def status_text(o: Order, language: str) -> str:
+    """`Pesanan JAK-2026-000123 sudah dikirim; perkiraan tiba 20 Desember 2026.`"""
+    lang = language if language in STATUS_TEXT else "id"
+    expected = ""
+    if o.promised_date and o.status in (Status.CONFIRMED, Status.PARTIALLY_SHIPPED, Status.SHIPPED):
+        year, month, day = (int(part) for part in o.promised_date.split("-"))
+        expected = EXPECTED_TEXT[lang].format(date=f"{day} {MONTHS[lang][month - 1]} {year}")
+    return STATUS_TEXT[lang][o.status].format(no=o.order_no, expected=expected)

@@ -79,16 +79,18 @@ def _history_items(o: Order, entries: list[HistoryEntry], first_seq: int) -> lis
             for n, e in enumerate(entries)]
 
 
-def next_order_number(branch_id: str, year: int) -> int:
-    """The branch's next order number of the year (1, 2, ...): one atomic counter update."""
+def next_order_number(branch_id: str, year: int, count: int = 1) -> int:
+    """The branch's next order number of the year (1, 2, ...): one atomic counter update. `count` reserves that
+    many at once (bulk loads) and returns the last of them."""
     from chalicelib.aws import client
     from chalicelib.config import settings
 
     with translated():
         answer = client("dynamodb").update_item(
             TableName=settings().table_name, Key={"pk": {"S": f"SEQ#ORDER#{branch_id}#{year}"}, "sk": {"S": "SEQ"}},
-            UpdateExpression="ADD #n :one SET #t = :type", ExpressionAttributeNames={"#n": "n", "#t": "type"},
-            ExpressionAttributeValues={":one": {"N": "1"}, ":type": {"S": "sequence"}}, ReturnValues="UPDATED_NEW")
+            UpdateExpression="ADD #n :count SET #t = :type", ExpressionAttributeNames={"#n": "n", "#t": "type"},
+            ExpressionAttributeValues={":count": {"N": str(count)}, ":type": {"S": "sequence"}},
+            ReturnValues="UPDATED_NEW")
     return int(answer["Attributes"]["n"]["N"])
 
 
@@ -116,9 +118,15 @@ def create(o: Order) -> None:
 
 
 def _guard_holder(branch_id: str, order_no: str) -> str | None:
+    return order_id_of(branch_id, order_no, consistent=True)
+
+
+def order_id_of(branch_id: str, order_no: str, *, consistent: bool = False) -> str | None:
+    """The id of the branch's order with this number, or None: one GetItem."""
     with translated():
         try:
-            return str(OrderNoGuardItem.get(_guard_pk(branch_id, order_no), GUARD_SK, consistent_read=True).order_id)
+            return str(OrderNoGuardItem.get(_guard_pk(branch_id, order_no.upper()), GUARD_SK,
+                                            consistent_read=consistent).order_id)
         except OrderNoGuardItem.DoesNotExist:
             return None
 

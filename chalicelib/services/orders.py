@@ -94,6 +94,32 @@ def update(access: Access, order_id: str, if_match: str | None, changes: OrderCh
     return updated
 
 
+LOOKUP_LATEST = 5
+
+
+def lookup(access: Access, *, order_no: str | None, branch: str | None,
+           phone: str | None) -> tuple[str, list[Order], str | None]:
+    """The call centre's "where is my order?": by the branch's order number (the guard, then the order), or by the
+    caller's phone (the customer, then their latest orders); two requests either way. Returns the customer's id,
+    the orders, and the customer's language when it was read. Another branch's order or customer is "not found", as a missing one."""
+    if phone is not None:
+        customer = customers.lookup(access, phone=phone, email=None)
+        found, _ = repo.list_page(branch=None, customer_id=customer.id, status=None, placed_from=None,
+                                  placed_to=None, limit=LOOKUP_LATEST, start_key=None)
+        return customer.id, found, customer.language
+    branch = branch or access.branch
+    if branch is None or order_no is None:
+        raise Unprocessable([FieldError("branch", "is required to look up an order number (an order number is "
+                                                  "unique per branch)")])
+    access.check_branch(branch)
+    order_id = repo.order_id_of(branch, order_no)
+    order = repo.get(order_id) if order_id else None
+    if order is None:
+        raise NotFound("No such record.")
+    access.check_branch(order.branch_id)
+    return order.customer_id, [order], None
+
+
 def of_customer(access: Access, customer_id: str, limit: int,
                 start_key: RawKey | None) -> tuple[list[Order], RawKey | None]:
     customers.get(access, customer_id)  # another branch's customer: 404, as for a missing one
