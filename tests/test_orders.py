@@ -264,3 +264,39 @@ def test_where_is_my_order_by_number_or_phone_in_the_customers_language(as_user:
     assert outsider.get(f"/orders/lookup?phone={phone}").status_code == 404
     assert agent.get("/orders/lookup").status_code == 400
     assert as_user("admin").get(f"/orders/lookup?order_no={order['order_no']}").status_code == 422  # which branch?
+
+
+def test_the_customer_hears_of_each_step_once_and_a_redelivered_record_sends_nothing(
+        as_user: Any, catalog: Any, stream_pump: Any) -> None:
+    from chalicelib.persistence import orders as repo
+    from chalicelib.persistence.changes import Change
+    from chalicelib.workflows import stream
+
+    agent = as_user("agent.jakarta")
+    customer = agent.new_customer(branch_id="jakarta", language="en", preferred_channel="sms")
+    quiet = agent.new_customer(branch_id="jakarta")
+    order = _order(agent, customer["id"], promised_date="2026-12-20").json
+    unnotified = _order(agent, quiet["id"], notify_customer=False).json
+    for n, status in enumerate(("confirmed", "shipped", "delivered"), start=1):
+        assert agent.patch(f"/orders/{order['id']}", {"status": status},
+                           headers={"If-Match": f'"v{n}"'}).status_code == 200
+    agent.patch(f"/orders/{unnotified['id']}", {"status": "confirmed"}, headers={"If-Match": '"v1"'})
+    stream_pump.drain(30)
+
+    def sent(customer_id: str) -> list[dict[str, Any]]:
+        items = agent.get(f"/customers/{customer_id}/interactions?limit=50").json["items"]
+        return [i for i in items if i["kind"] == "order_update"]
+
+    told = sorted(sent(customer["id"]), key=lambda i: i["occurred_at"])
+    assert [m["delivery"] for m in told] == ["sent", "sent", "sent"]
+    assert "is confirmed, expected on 20 Dec 2026" in told[0]["summary"]
+    assert all(order["order_no"] in m["summary"] and len(m["summary"]) <= 160 for m in told)
+    assert sent(quiet["id"]) == []
+    # the stream delivers the last record again: the claim holds, nothing is sent twice
+    delivered = repo.get(order["id"])
+    assert delivered is not None
+    before = repo.get(order["id"])
+    assert before is not None
+    before.status = "shipped"
+    stream._order_changed(Change("again", False, before, delivered), before, delivered)
+    assert len(sent(customer["id"])) == 3

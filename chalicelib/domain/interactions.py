@@ -29,6 +29,7 @@ class InteractionKind(StrEnum):
     SALES_TALK = "sales_talk"
     SERVICE_TALK = "service_talk"
     COMPLAINT_FOLLOWUP = "complaint_followup"
+    ORDER_UPDATE = "order_update"
     OTHER = "other"
 
 

@@ -21,6 +21,25 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "en": ("Your complaint is resolved ({ref})",
                "Relasi: Your complaint {ref} has been resolved. Reply or contact us if anything is still wrong."),
     },
+    # Orders (chalicelib/workflows/stream.py): the order number and what the customer needs, within one SMS.
+    "order_confirmed": {
+        "id": ("Pesanan {order_no} dikonfirmasi",
+               "Relasi: Pesanan {order_no} sudah kami konfirmasi{expected}. Terima kasih."),
+        "en": ("Order {order_no} confirmed",
+               "Relasi: Your order {order_no} is confirmed{expected}. Thank you."),
+    },
+    "order_shipped": {
+        "id": ("Pesanan {order_no} dikirim",
+               "Relasi: Pesanan {order_no} sudah dikirim{expected}. Terima kasih."),
+        "en": ("Order {order_no} shipped",
+               "Relasi: Your order {order_no} has been shipped{expected}. Thank you."),
+    },
+    "order_delivered": {
+        "id": ("Pesanan {order_no} diterima",
+               "Relasi: Pesanan {order_no} sudah diterima. Terima kasih telah berbelanja di Relasi."),
+        "en": ("Order {order_no} delivered",
+               "Relasi: Your order {order_no} has been delivered. Thank you for shopping with Relasi."),
+    },
     # Reminders (chalicelib/domain/reminders.py builds the fields). A greeting is
     # marketing: its SMS says how to opt out ({stop} is empty in an email).
     "birthday": {

@@ -1,7 +1,7 @@
 """Table stream records as domain changes: decoded once, here, where the key layout and item types are known.
 
 A record's images are DynamoDB JSON; `decode` turns each into the domain
-object it stores (a Customer, an Interaction, a Complaint) through the same
+object it stores (a Customer, an Interaction, a Complaint, an Order) through the same
 PynamoDB models and converters the repositories use, or None for items no
 consumer acts on (guards, claims, links, history entries, due items, erasure
 markers and records). Workflows and the real-time aggregates
@@ -17,10 +17,11 @@ from typing import Any
 from chalicelib.domain.complaints import Complaint
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.interactions import Interaction
-from chalicelib.persistence import complaints, customers, interactions
-from chalicelib.persistence.tables import ComplaintItem, CustomerItem, InteractionItem, Item
+from chalicelib.domain.orders import Order
+from chalicelib.persistence import complaints, customers, interactions, orders
+from chalicelib.persistence.tables import ComplaintItem, CustomerItem, InteractionItem, Item, OrderItem
 
-Entity = Customer | Interaction | Complaint
+Entity = Customer | Interaction | Complaint | Order
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ def decode_image(raw: Mapping[str, Any] | None) -> Entity | None:
         return interactions.from_item(item)
     if isinstance(item, ComplaintItem):
         return complaints.from_item(item)
+    if isinstance(item, OrderItem):
+        return orders.from_item(item)
     return None
 
 
