@@ -300,3 +300,18 @@ def test_the_customer_hears_of_each_step_once_and_a_redelivered_record_sends_not
     before.status = "shipped"
     stream._order_changed(Change("again", False, before, delivered), before, delivered)
     assert len(sent(customer["id"])) == 3
+
+
+def test_an_order_is_on_its_customers_timeline(as_user: Any, catalog: Any, api: Any, token: Any) -> None:
+    agent = as_user("agent.jakarta")
+    customer = agent.new_customer(branch_id="jakarta")
+    agent.post(f"/customers/{customer['id']}/interactions", {"channel": "visit", "direction": "inbound",
+                                                             "kind": "sales_talk", "summary": "Lihat unit"})
+    order = _order(agent, customer["id"]).json
+    items = agent.get(f"/customers/{customer['id']}/timeline").json["items"]
+    assert items[0]["type"] == "order" and items[0]["order_no"] == order["order_no"]
+    assert items[0]["net_total"] == order["net_total"] and "lines" not in items[0]
+    assert items[1]["type"] == "interaction"
+    page = api.request("GET", f"/console/customers/{customer['id']}",
+                       headers={"HX-Request": "true", "Authorization": f"Bearer {token('agent.jakarta')}"})
+    assert page.status_code == 200 and order["order_no"] in page.body.decode()

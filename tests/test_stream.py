@@ -90,9 +90,9 @@ def emails_to(address: str) -> list[Any]:
 def executions(complaint_id: str) -> list[dict[str, Any]]:
     from chalicelib.config import settings
 
-    sfn = boto3.client("stepfunctions")
-    found = sfn.list_executions(stateMachineArn=settings().escalation_state_machine_arn)["executions"]
-    return [e for e in found if e["name"] == complaint_id]
+    pages = boto3.client("stepfunctions").get_paginator("list_executions").paginate(
+        stateMachineArn=settings().escalation_state_machine_arn)  # every page: the session's stack holds hundreds
+    return [e for page in pages for e in page["executions"] if e["name"] == complaint_id]
 
 
 def test_a_new_complaint_texts_the_customer_once_and_starts_one_escalation(as_user: Any, stream: Stream) -> None:

@@ -390,9 +390,9 @@ def test_starting_twice_gives_one_execution_and_stop_ends_it(stack: dict[str, st
     same_input = start(item, now)  # a redelivered record: same name and input
     later = start(item, now + timedelta(seconds=5))  # a retried consumer: same name, other input
     assert first == same_input == later
-    sfn = boto3.client("stepfunctions")
-    executions = sfn.list_executions(stateMachineArn=stack["ESCALATION_STATE_MACHINE_ARN"])["executions"]
-    assert [e["executionArn"] for e in executions if e["name"] == cid] == [first]
+    pages = boto3.client("stepfunctions").get_paginator("list_executions").paginate(
+        stateMachineArn=stack["ESCALATION_STATE_MACHINE_ARN"])  # every page: the session's stack holds hundreds
+    assert [e["executionArn"] for page in pages for e in page["executions"] if e["name"] == cid] == [first]
 
     assert escalation.stop(as_complaint(item)) is True  # resolved: the workflow ends without an alert
     assert _finished(first)["status"] == "ABORTED"

@@ -8,7 +8,7 @@ from chalicelib.api import cursors
 from chalicelib.api.customers import scope_of
 from chalicelib.api.http import Call, Reply, RouteSpec, View
 from chalicelib.domain.clock import utcnow
-from chalicelib.domain.interactions import Interaction
+from chalicelib.domain.complaints import Complaint
 
 if TYPE_CHECKING:
     from chalicelib.api.interactions_models import InteractionCreate
@@ -44,7 +44,7 @@ def customer_timeline(call: Call[None, PageQuery], customer_id: str) -> Reply:
     items, next_key = interactions.timeline(call.caller, customer_id, call.query.limit,
                                             cursors.decode(call.query.cursor, scope))
     now = utcnow()
-    entries = [x.to_timeline_item() if isinstance(x, Interaction) else x.to_timeline_item(now) for x in items]
+    entries = [x.to_timeline_item(now) if isinstance(x, Complaint) else x.to_timeline_item() for x in items]
     return Reply({"items": entries, "next_cursor": cursors.encode(next_key, scope)})
 
 

@@ -67,6 +67,20 @@ class InteractionEntry(InteractionOut):
     type: Literal["interaction"]
 
 
+class OrderEntry(Output):
+    """An order on the timeline (GET /orders/{id} has its lines and history)."""
+
+    type: Literal["order"]
+    id: str
+    order_no: str
+    branch_id: str
+    status: str
+    payment_status: str
+    net_total: str
+    placed_at: str
+    promised_date: str | None
+
+
 class TimelinePage(Output):
-    items: list[Annotated[InteractionEntry | ComplaintEntry, Field(discriminator="type")]]
+    items: list[Annotated[InteractionEntry | ComplaintEntry | OrderEntry, Field(discriminator="type")]]
     next_cursor: str | None

@@ -136,9 +136,12 @@ def _overview(ctx: Ctx, customer: Any) -> dict[str, Any]:
 
 def _entry(entry: Any, now: datetime) -> dict[str, Any]:
     from chalicelib.domain.complaints import Complaint
+    from chalicelib.domain.orders import Order
 
     if isinstance(entry, Complaint):
         return {"type": "complaint", "at": entry.created_at, "item": entry}
+    if isinstance(entry, Order):
+        return {"type": "order", "at": entry.placed_at, "item": entry}
     return {"type": "interaction", "at": entry.occurred_at, "item": entry}
 
 

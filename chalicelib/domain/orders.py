@@ -176,6 +176,12 @@ class Order:
     def etag(self) -> str:
         return etag_for(self.version)
 
+    def to_timeline_item(self) -> dict[str, Any]:
+        """What the customer's timeline shows of the order: no lines, no history."""
+        return {"type": "order", "id": self.id, "order_no": self.order_no, "branch_id": self.branch_id,
+                "status": self.status, "payment_status": self.payment_status, "net_total": money_text(self.net_total),
+                "placed_at": self.placed_at, "promised_date": self.promised_date}
+
     def to_dict(self) -> dict[str, Any]:
         body = asdict(self)
         body["lines"] = [line.to_dict() for line in self.lines]

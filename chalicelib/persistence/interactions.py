@@ -13,7 +13,8 @@ from chalicelib.domain.complaints import Complaint
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.interactions import Interaction
-from chalicelib.persistence import complaints
+from chalicelib.domain.orders import Order
+from chalicelib.persistence import complaints, orders
 from chalicelib.persistence import customers as customers_repo
 from chalicelib.persistence.errors import translated
 from chalicelib.persistence.paging import RawKey, query_page
@@ -24,6 +25,7 @@ from chalicelib.persistence.tables import (
     CustomerItem,
     InteractionItem,
     Item,
+    OrderItem,
     customer_pk,
     interaction_sk,
 )
@@ -159,15 +161,17 @@ def history_page(
 
 def timeline_page(
     customer_id: str, *, limit: int, start_key: RawKey | None
-) -> tuple[Customer | None, list[Interaction | Complaint], RawKey | None]:
-    """Everything that happened with a customer, newest first."""
+) -> tuple[Customer | None, list[Interaction | Complaint | Order], RawKey | None]:
+    """Everything that happened with a customer, newest first: interactions (messages too), complaints, orders."""
     customer, items, next_key = _owned_page(customer_id, index_name="timeline", limit=limit, start_key=start_key)
-    entries: list[Interaction | Complaint] = []
+    entries: list[Interaction | Complaint | Order] = []
     for x in items:
         if isinstance(x, InteractionItem):
             entries.append(from_item(x))
         elif isinstance(x, ComplaintItem):
             entries.append(complaints.from_item(x))
+        elif isinstance(x, OrderItem):
+            entries.append(orders.from_item(x))
     return customer, entries, next_key
 
 

@@ -60,7 +60,8 @@ def to_item(o: Order) -> OrderItem:
                      net_total=money_text(o.net_total), placed_at=o.placed_at, updated_at=o.updated_at,
                      created_by=o.created_by, notify_customer=o.notify_customer, promised_date=o.promised_date,
                      ref=o.ref, return_reason=o.return_reason, version=o.version, oa_pk="ORD",
-                     ob_pk=f"ORD#{o.branch_id}", oc_pk=f"ORDC#{o.customer_id}", o_sk=o_sk)
+                     ob_pk=f"ORD#{o.branch_id}", oc_pk=f"ORDC#{o.customer_id}", o_sk=o_sk,
+                     tl_pk=customer_pk(o.customer_id), tl_sk=f"{o.placed_at}#order#{o.id}")
 
 
 def from_item(item: OrderItem, history: list[HistoryEntry] | None = None) -> Order:
