@@ -270,7 +270,7 @@ def test_the_customer_hears_of_each_step_once_and_a_redelivered_record_sends_not
         as_user: Any, catalog: Any, stream_pump: Any) -> None:
     from chalicelib.persistence import orders as repo
     from chalicelib.persistence.changes import Change
-    from chalicelib.workflows import stream
+    from chalicelib.workflows import orders as order_workflow
 
     agent = as_user("agent.jakarta")
     customer = agent.new_customer(branch_id="jakarta", language="en", preferred_channel="sms")
@@ -298,7 +298,7 @@ def test_the_customer_hears_of_each_step_once_and_a_redelivered_record_sends_not
     before = repo.get(order["id"])
     assert before is not None
     before.status = "shipped"
-    stream._order_changed(Change("again", False, before, delivered), before, delivered)
+    order_workflow.order_changed(Change("again", False, before, delivered), before, delivered)
     assert len(sent(customer["id"])) == 3
 
 
@@ -315,3 +315,26 @@ def test_an_order_is_on_its_customers_timeline(as_user: Any, catalog: Any, api: 
     page = api.request("GET", f"/console/customers/{customer['id']}",
                        headers={"HX-Request": "true", "Authorization": f"Bearer {token('agent.jakarta')}"})
     assert page.status_code == 200 and order["order_no"] in page.body.decode()
+
+
+@pytest.mark.parametrize("field", [{"ref": "Budi 0812-3456-7890 Jl. Melati"}, {"order_no": "JAK-2026-000050"},
+                                   {"lines": [{"sku": "ORD-OIL", "qty": "١"}]},
+                                   {"lines": [{"sku": "ORD-OIL", "qty": 1, "unit_price": "１２３"}]}])
+def test_free_text_generated_looking_numbers_and_non_ascii_digits_are_refused(as_user: Any, catalog: Any,
+                                                                             field: dict[str, Any]) -> None:
+    agent = as_user("agent.jakarta")
+    customer = agent.new_customer(branch_id="jakarta")
+    assert _order(agent, customer["id"], **field).status_code == 400
+
+
+def test_an_order_stays_with_the_branch_that_placed_it(as_user: Any, catalog: Any) -> None:
+    admin = as_user("admin")
+    customer = admin.new_customer(branch_id="jakarta")
+    order = _order(admin, customer["id"]).json
+    assert admin.patch(f"/customers/{customer['id']}", {"branch_id": "bandung"},
+                       headers={"If-Match": '"v1"'}).status_code == 200
+    bandung = as_user("agent.bandung")
+    assert bandung.get(f"/customers/{customer['id']}/orders").json["items"] == []
+    assert all(i["type"] != "order" for i in bandung.get(f"/customers/{customer['id']}/timeline").json["items"])
+    assert bandung.get(f"/orders/{order['id']}").status_code == 404
+    assert as_user("agent.jakarta").get(f"/orders/{order['id']}").status_code == 200

@@ -40,15 +40,20 @@ class Stream:
         self.skip()
 
     def _read(self) -> list[dict[str, Any]]:
+        """Every record since the last read: GetRecords answers at most 1,000 at a time, and the session's table
+        has far more history than that, so each shard is read until it has nothing more."""
         records = []
         for shard in self.client.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"]:
             sid = shard["ShardId"]
             if sid not in self.iterators:
                 self.iterators[sid] = self.client.get_shard_iterator(
                     StreamArn=self.arn, ShardId=sid, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
-            out = self.client.get_records(ShardIterator=self.iterators[sid])
-            self.iterators[sid] = out["NextShardIterator"]
-            records += out["Records"]
+            while True:
+                out = self.client.get_records(ShardIterator=self.iterators[sid])
+                self.iterators[sid] = out["NextShardIterator"]
+                records += out["Records"]
+                if not out["Records"]:
+                    break
         return records
 
     def skip(self) -> None:

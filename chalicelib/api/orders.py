@@ -55,16 +55,15 @@ def patch_order(call: Call[OrderPatch, None], order_id: str) -> Reply:
 
 
 def lookup_orders(call: Call[None, OrderLookupQuery]) -> Reply:
-    from chalicelib.domain.orders import Status, status_text
+    from chalicelib.domain.orders import ON_ITS_WAY, status_text
     from chalicelib.services import orders
 
     q = call.query
     customer_id, found, language = orders.lookup(call.caller, order_no=q.order_no, branch=q.branch, phone=q.phone)
     lang = q.lang or language or "id"
-    on_its_way = (Status.CONFIRMED, Status.PARTIALLY_SHIPPED, Status.SHIPPED)
     return Reply({"customer_id": customer_id, "items": [
         {"id": o.id, "order_no": o.order_no, "status": o.status, "status_text": status_text(o, lang),
-         "expected_date": o.promised_date if o.status in on_its_way else None, "tracking_url": None,
+         "expected_date": o.promised_date if o.status in ON_ITS_WAY else None,
          "net_total": o.to_dict()["net_total"], "placed_at": o.placed_at} for o in found]})
 
 

@@ -25,13 +25,13 @@ def _qty(value: Any) -> Any:
     if isinstance(value, bool) or not isinstance(value, int | str):
         raise ValueError('must be a whole number or a decimal string such as "1.5"')
     text = str(value)
-    if not re.fullmatch(r"\d{1,6}(\.\d{1,3})?", text) or not Decimal("0") < Decimal(text) <= QTY_MAX:
+    if not re.fullmatch(r"[0-9]{1,6}(\.[0-9]{1,3})?", text) or not Decimal("0") < Decimal(text) <= QTY_MAX:
         raise ValueError(f"must be more than 0 and at most {QTY_MAX}, with up to 3 decimals")
     return text
 
 
 def _rate(value: str) -> str:
-    if not re.fullmatch(r"(0(\.\d{1,4})?|1(\.0{1,4})?)", value):
+    if not re.fullmatch(r"(0(\.[0-9]{1,4})?|1(\.0{1,4})?)", value):
         raise ValueError('must be a fraction from "0" to "1" with up to 4 decimals, e.g. "0.11" for 11% PPN')
     return value
 
@@ -39,8 +39,16 @@ def _rate(value: str) -> str:
 Qty = Annotated[str, BeforeValidator(_qty), Field(examples=["2", "4.5"])]
 TaxRate = Annotated[str, StringConstraints(min_length=1, max_length=6), AfterValidator(_rate),
                     Field(examples=["0.11"], description="a fraction: 0.11 for 11% PPN")]
-OrderNo = Annotated[str, StringConstraints(min_length=1, max_length=30, pattern=r"^[A-Za-z0-9][A-Za-z0-9/_-]*$")]
-Ref = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+def _manual_number(value: str) -> str:
+    if re.fullmatch(r"[A-Za-z]{3}-[0-9]{4}-[0-9]+", value):
+        raise ValueError("must not look like a generated number (<BRANCH>-<year>-<n>): leave it out to get one")
+    return value
+
+
+AnyOrderNo = Annotated[str, StringConstraints(min_length=1, max_length=30, pattern=r"^[A-Za-z0-9][A-Za-z0-9/_-]*$")]
+OrderNo = Annotated[AnyOrderNo, AfterValidator(_manual_number)]  # one a client chooses
+# a reference code of another system, never free text (an order outlives its customer's erasure)
+Ref = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9/_.-]*$")]
 PromisedDate = Annotated[date, AfterValidator(in_years_2000_to_2099)]
 
 
@@ -173,10 +181,11 @@ class OrderListQuery(PageQuery):
 
 
 class OrderLookupQuery(QueryInput):
-    order_no: OrderNo | None = None
+    order_no: AnyOrderNo | None = None
     branch: BranchId | None = Field(default=None, description="with order_no: default the caller's branch")
     phone: Phone | None = None
-    lang: Literal["id", "en"] | None = Field(default=None, description="default: the customer's language, else id")
+    lang: Literal["id", "en"] | None = Field(
+        default=None, description="default: by phone the customer's language; by number Indonesian")
 
     @model_validator(mode="after")
     def _exactly_one(self) -> OrderLookupQuery:
@@ -191,7 +200,6 @@ class OrderLookupItem(Output):
     status: OrderStatus
     status_text: str = Field(description="the status as one sentence to read out, in `lang`")
     expected_date: str | None = Field(description="YYYY-MM-DD: the promised date while it is on its way")
-    tracking_url: str | None = Field(description="the carrier's tracking page, once shipped")
     net_total: str
     placed_at: str
 

@@ -8,7 +8,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 CENT = Decimal("0.01")
 MONEY_MAX = Decimal("9999999999999.99")  # 10 trillion rupiah: beyond any one price or order
-MONEY_TEXT = re.compile(r"\d{1,13}(\.\d{1,2})?")
+MONEY_TEXT = re.compile(r"[0-9]{1,13}(\.[0-9]{1,2})?")  # ASCII digits only: "١٢٣" is no amount
 
 
 def parse_money(text: str) -> Decimal:

@@ -280,11 +280,20 @@ MONTHS = {"id": ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli",
                  "November", "December")}
 
 
+ON_ITS_WAY = (Status.CONFIRMED, Status.PARTIALLY_SHIPPED, Status.SHIPPED)
+
+
+def expected_phrase(o: Order, language: str, *, short_month: bool = False) -> str:
+    """`; perkiraan tiba 20 Desember 2026` while the order is on its way with a promised date, else ''."""
+    lang = language if language in EXPECTED_TEXT else "id"
+    if not o.promised_date or o.status not in ON_ITS_WAY:
+        return ""
+    year, month, day = (int(part) for part in o.promised_date.split("-"))
+    name = MONTHS[lang][month - 1]
+    return EXPECTED_TEXT[lang].format(date=f"{day} {name[:3] if short_month else name} {year}")
+
+
 def status_text(o: Order, language: str) -> str:
     """`Pesanan JAK-2026-000123 sudah dikirim; perkiraan tiba 20 Desember 2026.`"""
     lang = language if language in STATUS_TEXT else "id"
-    expected = ""
-    if o.promised_date and o.status in (Status.CONFIRMED, Status.PARTIALLY_SHIPPED, Status.SHIPPED):
-        year, month, day = (int(part) for part in o.promised_date.split("-"))
-        expected = EXPECTED_TEXT[lang].format(date=f"{day} {MONTHS[lang][month - 1]} {year}")
-    return STATUS_TEXT[lang][o.status].format(no=o.order_no, expected=expected)
+    return STATUS_TEXT[lang][o.status].format(no=o.order_no, expected=expected_phrase(o, lang))

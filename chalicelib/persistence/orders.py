@@ -27,7 +27,7 @@ from chalicelib.persistence.tables import (
     OrderNoGuardItem,
     customer_pk,
 )
-from chalicelib.persistence.tx import connection, failed_codes, live_customer
+from chalicelib.persistence.tx import conflicted, connection, failed_codes, live_customer
 
 ORDER_SK = "ORDER"
 
@@ -109,6 +109,8 @@ def create(o: Order) -> None:
                 tx.save(h)
             tx.save(guard, condition=OrderNoGuardItem.pk.does_not_exist())
     except TransactWriteError as exc:
+        if conflicted(exc):  # another transaction on the profile or the guard: nothing decided, read again
+            raise StaleRead("The customer changed meanwhile; retry.") from exc
         codes = failed_codes(exc)
         if codes and codes[-1] == "ConditionalCheckFailed":
             holder = _guard_holder(o.branch_id, o.order_no)
@@ -162,7 +164,9 @@ def update(old: Order, new: Order) -> None:
         reasons = [r for r in exc.cancellation_reasons if r is not None and r.code == "ConditionalCheckFailed"]
         if reasons and not reasons[0].raw_item:
             raise NotFound("No such record.") from exc
-        raise PreconditionFailed("The order was changed by someone else; fetch it again.") from exc
+        if reasons or conflicted(exc):  # changed, or being changed, by someone else: read it again
+            raise PreconditionFailed("The order was changed by someone else; fetch it again.") from exc
+        raise
 
 
 def list_page(*, branch: str | None, customer_id: str | None, status: str | None, placed_from: str | None,

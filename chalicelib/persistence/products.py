@@ -16,7 +16,7 @@ from chalicelib.domain.products import PriceChange, Product
 from chalicelib.persistence.errors import translated
 from chalicelib.persistence.paging import RawKey, query_page
 from chalicelib.persistence.tables import HISTORY_PREFIX, Item, PriceChangeItem, ProductItem
-from chalicelib.persistence.tx import connection, failed_codes
+from chalicelib.persistence.tx import conflicted, connection, failed_codes
 
 PRODUCT_SK = "PRODUCT"
 CATALOG_PK = "CATALOG"
@@ -26,8 +26,11 @@ def product_pk(sku: str) -> str:
     return f"P#{sku}"
 
 
+NAME_KEY_MAX_CHARS = 200  # of the catalog key: a GSI sort key holds at most 1,024 bytes (4 per character here)
+
+
 def _catalog_sk(p: Product) -> str:
-    return f"{p.category}#{p.name_key}#{p.sku}"
+    return f"{p.category}#{p.name_key[:NAME_KEY_MAX_CHARS]}#{p.sku}"
 
 
 def _money(text: str | None) -> Decimal | None:
@@ -94,7 +97,7 @@ def update(old: Product, new: Product, changes: list[PriceChange]) -> None:
         reasons = [r for r in exc.cancellation_reasons if r is not None and r.code == "ConditionalCheckFailed"]
         if reasons and not reasons[0].raw_item:
             raise NotFound("No such record.") from exc
-        if "ConditionalCheckFailed" in failed_codes(exc):
+        if "ConditionalCheckFailed" in failed_codes(exc) or conflicted(exc):
             raise PreconditionFailed("The product was changed by someone else; fetch it again.") from exc
         raise
 
@@ -105,6 +108,8 @@ def list_page(*, category: str | None, name_prefix: str | None, active: bool | N
     filters (the catalog is head office's few thousand products: one Query either way)."""
     key = ProductItem.cat_sk
     conditions: list[Any] = []
+    if name_prefix is not None:
+        name_prefix = name_prefix[:NAME_KEY_MAX_CHARS]
     if category and name_prefix:
         range_condition = key.startswith(f"{category}#{name_prefix}")
     elif category:
@@ -112,7 +117,8 @@ def list_page(*, category: str | None, name_prefix: str | None, active: bool | N
     else:
         range_condition = None
         if name_prefix:  # the name's search form starts after the category (or an sku after the name)
-            conditions.append(ProductItem.cat_sk.contains(f"#{name_prefix}"))
+            conditions.append(ProductItem.cat_sk.contains(f"#{name_prefix}")
+                              | ProductItem.cat_sk.contains(f"#{name_prefix.upper()}"))
     if active is not None:
         conditions.append(ProductItem.active == active)
     filter_condition = None

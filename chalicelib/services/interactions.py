@@ -71,4 +71,5 @@ def timeline(access: Access, customer_id: str, limit: int,
         raise NotFound("No such record.")
     profile, items, next_key = repo.timeline_page(customer_id, limit=limit, start_key=start_key)
     _checked(access, profile)
-    return items, next_key
+    # an order stays with the branch that placed it: a customer who moved shows it only there
+    return [x for x in items if not isinstance(x, Order) or access.may_see(x.branch_id)], next_key

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from chalicelib.config import STALE_READ_ATTEMPTS
 from chalicelib.domain import orders as rules
 from chalicelib.domain.access import Access, Role
@@ -48,7 +50,7 @@ def _new_order(access: Access, customer: Customer, new: NewOrder, lines: list[ru
                totals: rules.Totals) -> Order:
     now = utcnow()
     stamp = iso(now)
-    order_no = new.order_no or _generated_number(customer.branch_id, now.year)
+    order_no = new.order_no or _generated_number(customer.branch_id, _local_year(now))
     return Order(id=new_id(now), order_no=order_no, customer_id=customer.id, branch_id=customer.branch_id,
                  channel=new.channel, status=rules.Status.DRAFT.value, payment_status=rules.PaymentStatus.UNPAID.value,
                  lines=lines, subtotal=totals.subtotal, discount_total=totals.discount_total,
@@ -56,6 +58,14 @@ def _new_order(access: Access, customer: Customer, new: NewOrder, lines: list[ru
                  created_by=access.principal.sub, notify_customer=new.notify_customer,
                  promised_date=new.promised_date, ref=new.ref,
                  history=[HistoryEntry(at=stamp, by=access.principal.sub, change="created", to_value="draft")])
+
+
+def _local_year(now: datetime) -> int:
+    from zoneinfo import ZoneInfo
+
+    from chalicelib.config import settings
+
+    return now.astimezone(ZoneInfo(settings().timezone)).year
 
 
 def _generated_number(branch_id: str, year: int) -> str:
@@ -106,7 +116,7 @@ def lookup(access: Access, *, order_no: str | None, branch: str | None,
         customer = customers.lookup(access, phone=phone, email=None)
         found, _ = repo.list_page(branch=None, customer_id=customer.id, status=None, placed_from=None,
                                   placed_to=None, limit=LOOKUP_LATEST, start_key=None)
-        return customer.id, found, customer.language
+        return customer.id, [o for o in found if access.may_see(o.branch_id)], customer.language
     branch = branch or access.branch
     if branch is None or order_no is None:
         raise Unprocessable([FieldError("branch", "is required to look up an order number (an order number is "
@@ -123,8 +133,10 @@ def lookup(access: Access, *, order_no: str | None, branch: str | None,
 def of_customer(access: Access, customer_id: str, limit: int,
                 start_key: RawKey | None) -> tuple[list[Order], RawKey | None]:
     customers.get(access, customer_id)  # another branch's customer: 404, as for a missing one
-    return repo.list_page(branch=None, customer_id=customer_id, status=None, placed_from=None, placed_to=None,
-                          limit=limit, start_key=start_key)
+    found, next_key = repo.list_page(branch=None, customer_id=customer_id, status=None, placed_from=None,
+                                     placed_to=None, limit=limit, start_key=start_key)
+    # an order stays with the branch that placed it (a customer who moved keeps the old branch's orders there)
+    return [o for o in found if access.may_see(o.branch_id)], next_key
 
 
 def list_page(access: Access, *, branch: str | None, status: str | None, placed_from: str | None,

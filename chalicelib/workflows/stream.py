@@ -71,37 +71,6 @@ def _complaint_changed(change: Change, old: Complaint | None, new: Complaint | N
     logger().info("complaint message", extra={"complaint_id": new.id, "message_kind": kind, "outcome": outcome})
 
 
-ORDER_MESSAGES = ("confirmed", "shipped", "delivered")  # the statuses a customer hears of
-
-
-def _order_changed(change: Change, old: Order | None, new: Order | None) -> None:
-    """The customer hears, once per order and status (the claim's key), that their order is confirmed, shipped or
-    delivered, when the order asks for it. An order that arrives in a later status (history loaded in bulk)
-    tells nobody."""
-    from chalicelib.domain.consent import Purpose
-    from chalicelib.domain.messages import render
-    from chalicelib.domain.orders import EXPECTED_TEXT, MONTHS
-    from chalicelib.persistence import customers
-    from chalicelib.workflows.messages import notify
-
-    if change.inserted or new is None or old is None or not new.notify_customer:
-        return
-    if new.status == old.status or new.status not in ORDER_MESSAGES:
-        return
-    customer = customers.get(new.customer_id)
-    if customer is None:  # erased: nobody to tell
-        return
-    lang = customer.language if customer.language in EXPECTED_TEXT else "id"
-    expected = ""
-    if new.promised_date and new.status != "delivered":
-        year, month, day = (int(part) for part in new.promised_date.split("-"))
-        expected = EXPECTED_TEXT[lang].format(date=f"{day} {MONTHS[lang][month - 1][:3]} {year}")
-    message = render(f"order_{new.status}", lang, order_no=new.order_no, expected=expected.replace(";", ","))
-    outcome = notify(customer, message, key=f"order-{new.status}#{new.id}", purpose=Purpose.TRANSACTIONAL,
-                     kind="order_update", ref=new.id)
-    logger().info("order message", extra={"order_id": new.id, "message_kind": message.kind, "outcome": outcome})
-
-
 def _customer_changed(old: Customer | None, new: Customer | None) -> None:
     from chalicelib.workflows import reminders
 
@@ -146,7 +115,9 @@ def _react(change: Change) -> None:
     elif isinstance(new or old, Customer):
         _customer_changed(old if isinstance(old, Customer) else None, new if isinstance(new, Customer) else None)
     elif isinstance(new or old, Order):
-        _order_changed(change, old if isinstance(old, Order) else None, new if isinstance(new, Order) else None)
+        from chalicelib.workflows import orders
+
+        orders.order_changed(change, old if isinstance(old, Order) else None, new if isinstance(new, Order) else None)
 
 
 def _record(record: Any) -> None:
