@@ -338,3 +338,46 @@ def test_an_order_stays_with_the_branch_that_placed_it(as_user: Any, catalog: An
     assert all(i["type"] != "order" for i in bandung.get(f"/customers/{customer['id']}/timeline").json["items"])
     assert bandung.get(f"/orders/{order['id']}").status_code == 404
     assert as_user("agent.jakarta").get(f"/orders/{order['id']}").status_code == 200
+
+
+def test_two_orders_racing_for_one_number_and_two_moves_racing_on_one_version(as_user: Any, catalog: Any) -> None:
+    """Two requests that meet: one order gets the number (the other a 409 naming it, never a 500 or a second
+    order), and of two moves sent with the same ETag one wins and the other is told to read again."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chalicelib.domain.access import Principal, Role, authorize
+    from chalicelib.domain.errors import PreconditionFailed
+    from chalicelib.domain.orders import NewLine, NewOrder, OrderChanges
+    from chalicelib.services import orders
+
+    admin = as_user("admin")
+    customer = admin.new_customer(branch_id="bandung")
+    principal = Principal(sub="race", username="race", roles=frozenset({Role.ADMIN}), branch=None)
+    number = f"RACE-{next(_n)}-{datetime.now(UTC).timestamp():.0f}"
+    new = NewOrder(channel="phone", order_no=number, lines=(NewLine(sku="ORD-OIL", qty=Decimal(1)),))
+
+    def place() -> Any:
+        try:
+            return orders.place(authorize(principal, "orders.create"), customer["id"], new)
+        except Conflict as exc:
+            return exc
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda _: place(), range(2)))
+    made = [r for r in results if not isinstance(r, Conflict)]
+    refused = [r for r in results if isinstance(r, Conflict)]
+    assert len(made) == 1 and len(refused) == 1 and refused[0].extra["existing_order_id"] == made[0].id
+    assert [o["order_no"] for o in admin.get(f"/customers/{customer['id']}/orders").json["items"]] == [number]
+
+    def move(status: str) -> Any:
+        try:
+            return orders.update(authorize(principal, "orders.update"), made[0].id, '"v1"',
+                                 OrderChanges(sent=frozenset({"status"}), status=status))
+        except PreconditionFailed as exc:
+            return exc
+
+    with ThreadPoolExecutor(2) as pool:
+        moved = list(pool.map(move, ("confirmed", "cancelled")))
+    assert sum(isinstance(m, PreconditionFailed) for m in moved) == 1
+    winner = next(m for m in moved if not isinstance(m, PreconditionFailed))
+    assert admin.get(f"/orders/{made[0].id}").json["status"] == winner.status

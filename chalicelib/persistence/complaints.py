@@ -10,7 +10,7 @@ from pynamodb.transactions import TransactWrite
 from chalicelib.domain.complaints import Complaint, HistoryEntry
 from chalicelib.domain.errors import NotFound, PreconditionFailed, StaleRead
 from chalicelib.persistence.errors import translated
-from chalicelib.persistence.paging import RawKey, query_page
+from chalicelib.persistence.paging import RawKey, query_all, query_page
 from chalicelib.persistence.tables import (
     ALL_COMPLAINTS_PK,
     COMPLAINT_LINK_PREFIX,
@@ -209,14 +209,7 @@ def move(complaint_ids: list[str], branch_id: str, now: str) -> int:
 
 def get(complaint_id: str) -> Complaint | None:
     """The case and its whole history in one Query (history sorts before `COMPLAINT`)."""
-    items: list[Any] = []
-    start: RawKey | None = None
-    while True:
-        page = query_page(complaint_pk(complaint_id), limit=100, start_key=start, newest_first=False)
-        items += page.items
-        start = page.next_key
-        if start is None:
-            break
+    items = query_all(complaint_pk(complaint_id))
     case = next((i for i in items if isinstance(i, ComplaintItem)), None)
     if case is None:
         return None

@@ -15,7 +15,7 @@ from chalicelib.domain.errors import Conflict, NotFound, PreconditionFailed, Sta
 from chalicelib.domain.money import money_text
 from chalicelib.domain.orders import HistoryEntry, Line, Order
 from chalicelib.persistence.errors import translated
-from chalicelib.persistence.paging import RawKey, query_page
+from chalicelib.persistence.paging import RawKey, query_all, query_page
 from chalicelib.persistence.tables import (
     GUARD_SK,
     HISTORY_PREFIX,
@@ -136,14 +136,7 @@ def order_id_of(branch_id: str, order_no: str, *, consistent: bool = False) -> s
 
 def get(order_id: str) -> Order | None:
     """The order and its whole history: one Query (history sorts before `ORDER`)."""
-    items: list[Any] = []
-    start: RawKey | None = None
-    while True:
-        page = query_page(order_pk(order_id), limit=100, start_key=start, newest_first=False)
-        items += page.items
-        start = page.next_key
-        if start is None:
-            break
+    items = query_all(order_pk(order_id))
     order = next((i for i in items if isinstance(i, OrderItem)), None)
     if order is None:
         return None

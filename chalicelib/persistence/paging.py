@@ -73,3 +73,16 @@ def query_page(
     else:
         next_key = esk
     return Page([Item.from_raw_data(raw) for raw in items], next_key)
+
+
+def query_all(hash_key: str) -> list[Any]:
+    """Every item under `hash_key`, oldest (lowest sort key) first: a record and its history in one Query,
+    more only when they pass a page."""
+    items: list[Any] = []
+    start: RawKey | None = None
+    while True:
+        page = query_page(hash_key, limit=100, start_key=start, newest_first=False)
+        items += page.items
+        start = page.next_key
+        if start is None:
+            return items

@@ -14,7 +14,7 @@ from chalicelib.domain.errors import Conflict, NotFound, PreconditionFailed
 from chalicelib.domain.money import money_text
 from chalicelib.domain.products import PriceChange, Product
 from chalicelib.persistence.errors import translated
-from chalicelib.persistence.paging import RawKey, query_page
+from chalicelib.persistence.paging import RawKey, query_all, query_page
 from chalicelib.persistence.tables import HISTORY_PREFIX, Item, PriceChangeItem, ProductItem
 from chalicelib.persistence.tx import conflicted, connection, failed_codes
 
@@ -70,14 +70,7 @@ def create(p: Product) -> None:
 
 def get(sku: str) -> Product | None:
     """The product and its whole price history, oldest first: one Query."""
-    items: list[Any] = []
-    start: RawKey | None = None
-    while True:
-        page = query_page(product_pk(sku), limit=100, start_key=start, newest_first=False)
-        items += page.items
-        start = page.next_key
-        if start is None:
-            break
+    items = query_all(product_pk(sku))
     product = next((i for i in items if isinstance(i, ProductItem)), None)
     if product is None:
         return None
