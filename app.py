@@ -20,6 +20,7 @@ from chalicelib.api import (
     orders,
     products,
     reminders,
+    shipments,
 )
 from chalicelib.api.middleware import http_middleware
 
@@ -39,7 +40,8 @@ def cognito_id_token(auth_request):  # type: ignore[no-untyped-def]
 
 
 http.register(app, cognito_id_token, customers.ROUTES + interactions.ROUTES + consent.ROUTES + complaints.ROUTES
-              + reminders.ROUTES + analytics.ROUTES + products.ROUTES + orders.ROUTES + meta.ROUTES)
+              + reminders.ROUTES + analytics.ROUTES + products.ROUTES + orders.ROUTES + shipments.ROUTES
+              + meta.ROUTES)
 console.register(app)  # the staff console (HTML): its pages check the token themselves, see chalicelib/console
 
 # The real stream ARN comes from infra/template.yaml (merged over what Chalice
@@ -110,6 +112,22 @@ def _counters_reconcile_cron() -> Cron:
 def counters_reconcile(event):  # type: ignore[no-untyped-def]
     """Recounts the table and repairs the live counters' confirmed drift; see chalicelib/workflows/aggregates.py."""
     from chalicelib.workflows.aggregates import on_schedule
+
+    return on_schedule(event.time)
+
+
+def _late_deliveries_cron() -> Cron:
+    from chalicelib.config import late_deliveries_cron_utc
+
+    minute, hour = late_deliveries_cron_utc()  # 09:00 in TIMEZONE, as UTC
+    return Cron(minute, hour, "*", "*", "?", "*")
+
+
+@app.schedule(_late_deliveries_cron(), name="late-deliveries")
+def late_deliveries(event):  # type: ignore[no-untyped-def]
+    """Orders not delivered a day after their promised date open one complaint each; see
+    chalicelib/workflows/orders.py."""
+    from chalicelib.workflows.orders import on_schedule
 
     return on_schedule(event.time)
 

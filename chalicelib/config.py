@@ -122,6 +122,8 @@ AGGREGATES_CONFLICT_BACKOFF_MAX_SECONDS = 1.0
 COUNTERS_DRIFT_CONFIRM_AFTER_SECONDS = 60 * 60
 COUNTERS_DRIFT_MAX_KEPT = 2000
 COUNTERS_RECONCILE_LOCAL_HOUR = 4
+# The late-deliveries job (chalicelib/workflows/orders.py): after the morning's reminders, within office hours.
+LATE_DELIVERIES_LOCAL_HOUR = 9
 # GET /analytics/summary: the default window (days ending today) and the longest one.
 ANALYTICS_WINDOW_DEFAULT_DAYS = 30
 ANALYTICS_WINDOW_MAX_DAYS = 366
@@ -233,6 +235,8 @@ class Settings:
     pseudonym_secret_arn: str = field(default_factory=lambda: os.environ.get("PSEUDONYM_SECRET_ARN", ""))
     # The stream consumer's dead-letter queue: the reconciliation waits while it holds records, the redrive empties it.
     stream_dlq_url: str = field(default_factory=lambda: os.environ.get("STREAM_DLQ_URL", ""))
+    # A carrier's webhook key is the secret named this prefix + the carrier's id (relasi-<stage>-carrier-jne).
+    carrier_secret_prefix: str = field(default_factory=lambda: os.environ.get("CARRIER_SECRET_PREFIX", ""))
     export_scan_segments: int = field(
         default_factory=lambda: int(os.environ.get("EXPORT_SCAN_SEGMENTS") or EXPORT_SCAN_SEGMENTS_DEFAULT))
 
@@ -286,6 +290,11 @@ def export_cron_utc() -> tuple[int, int]:
 def counters_reconcile_cron_utc() -> tuple[int, int]:
     """(minute, hour) in UTC of the counters' reconciliation: COUNTERS_RECONCILE_LOCAL_HOUR:00 in TIMEZONE."""
     return _local_hour_as_utc(COUNTERS_RECONCILE_LOCAL_HOUR)
+
+
+def late_deliveries_cron_utc() -> tuple[int, int]:
+    """(minute, hour) in UTC of the late-deliveries job: LATE_DELIVERIES_LOCAL_HOUR:00 in TIMEZONE."""
+    return _local_hour_as_utc(LATE_DELIVERIES_LOCAL_HOUR)
 
 
 def reminders_local_hour() -> int:

@@ -374,7 +374,7 @@ def requests_of(prefix: str, operation: str, params: dict[str, Any], region: str
         return [Request(action, name if name.startswith("arn:") else f"{arn}:function:{name}")]
     if prefix == "secretsmanager":
         secret = str(params.get("SecretId", "*"))
-        return [Request(action, secret if secret.startswith("arn:") else f"{arn}:secret:{secret}")]
+        return [Request(action, secret if secret.startswith("arn:") else _secret_arn(secret, f"{arn}:secret:{secret}"))]
     if prefix == "ses":
         sender = str(params.get("FromEmailAddress") or params.get("Source") or "")
         domain = sender.rsplit("@", 1)[-1].rstrip(">")
@@ -629,6 +629,25 @@ def _patch_handlers(functions: dict[str, Function]) -> None:
         for name, mapped in list(handler_map.items()):
             if mapped is handler:
                 handler_map[name] = scoped
+
+
+_SECRET_ARNS: dict[str, str] = {}
+
+
+def _secret_arn(name: str, fallback: str) -> str:
+    """A secret asked for by name is judged by its ARN, `-??????` suffix and all, as AWS judges it: looked up
+    once (outside any function, so unchecked)."""
+    if name not in _SECRET_ARNS:
+        import boto3
+
+        token = FUNCTION.set(None)
+        try:
+            _SECRET_ARNS[name] = str(boto3.client("secretsmanager").describe_secret(SecretId=name)["ARN"])
+        except Exception:
+            return fallback  # no such secret: the call fails on its own
+        finally:
+            FUNCTION.reset(token)
+    return _SECRET_ARNS[name]
 
 
 def unused() -> dict[str, list[str]]:

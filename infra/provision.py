@@ -291,6 +291,7 @@ def provision() -> dict[str, str]:
         # No Cognito managed login here: the console's sign-in page shows its own form, which the local
         # gateway answers from moto's Cognito (infra/gateway.py, /_relasi/sign-in).
         "CONSOLE_LOGIN_URL": "",
+        "CARRIER_SECRET_PREFIX": f"relasi-{STAGE}-carrier-",
     }
     env.update(_play_state_machines(load_template()))
     env.update(_play_cognito(template))

@@ -399,7 +399,7 @@ def _order(rng: random.Random, customer: Customer, by_category: dict[str, list[A
     lines = [order_rules.line_of(n, order_rules.NewLine(sku=p.sku, qty=Decimal(rng.randint(1, 2) if p.unit != "unit"
                                                                                else 1),
                                                         tax_rate=Decimal("0.11")),
-                                 name=p.name, unit=p.unit, list_price=p.list_price)
+                                 name=p.name, unit=p.unit, list_price=p.list_price, category=p.category)
              for n, p in enumerate(picks, start=1)]
     totals = order_rules.totals_of(lines)
     agent = _agent(customer.branch_id).sub

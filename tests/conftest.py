@@ -63,6 +63,7 @@ def token(stack: dict[str, str]) -> Any:
 
 
 _numbers = itertools.count(1000)
+ORDER_SKUS = ("ORD-OIL", "ORD-FILTER", "ORD-SERVICE", "ORD-OLD")
 
 
 def unique_phone() -> str:
@@ -111,6 +112,18 @@ class Caller:
 @pytest.fixture(scope="session")
 def as_user(api: Any, token: Any) -> Any:
     return lambda username: Caller(api, token(username))
+
+
+@pytest.fixture(scope="session")
+def catalog(as_user: Any) -> dict[str, str]:
+    """The products the order and shipment tests order."""
+    admin = as_user("admin")
+    for sku, name, price, active in (("ORD-OIL", "Oli 1L", "95000", True), ("ORD-FILTER", "Filter oli", "65000", True),
+                                     ("ORD-SERVICE", "Servis 10.000 km", "650000", True),
+                                     ("ORD-OLD", "Produk lama", "1000", False)):
+        admin.post("/products", {"sku": sku, "name": name, "category": "oil_and_filter", "unit": "pcs",
+                                 "list_price": price, "active": active})
+    return {s: s for s in ORDER_SKUS}
 
 
 @pytest.fixture

@@ -53,11 +53,14 @@ ALLOWED = {
     "orders": {"admin", "manager.jakarta", "agent.jakarta"},
     "order": {"admin", "manager.jakarta", "agent.jakarta"},
     "move_order": {"admin", "manager.jakarta", "agent.jakarta"},
+    "ship_order": {"admin", "manager.jakarta", "agent.jakarta"},
+    "shipment": {"admin", "manager.jakarta", "agent.jakarta"},
+    "shipment_event": {"admin", "manager.jakarta", "agent.jakarta"},
 }
 UNSCOPED = {"create_product", "products", "product", "patch_product"}  # the catalog is every branch's
 SCOPED = {"manager.jakarta", "agent.jakarta"}
 SUCCESS = {"create": 201, "delete": 204, "add_interaction": 201, "open_complaint": 201, "create_product": 201,
-           "place_order": 201}
+           "place_order": 201, "ship_order": 201, "shipment_event": 201}
 # Outside the own branch: collection routes refuse (403), record routes hide the record (404).
 OUTSIDE = {"create": 403, "list": 403, "complaints": 403, "churn_risk": 403, "anomalies": 403, "orders": 403,
            "summary": 403, "insights": 403}
@@ -106,6 +109,10 @@ def _call(caller: Caller, operation: str, customer: dict[str, Any], branch: str,
         "order": lambda: caller.get(f"/orders/{customer['order_id']}"),
         "move_order": lambda: caller.patch(f"/orders/{customer['order_id']}", {"status": "confirmed"},
                                            headers={"If-Match": '"v1"'}),
+        "ship_order": lambda: caller.post(f"/orders/{customer['order_id']}/shipments", {
+            "carrier": "jne", "tracking_number": f"AUTH{next(_skus)}X{cid[-6:]}", "lines": [{"line_no": 1, "qty": 1}]}),
+        "shipment": lambda: caller.get(f"/shipments/{customer['shipment_id']}"),
+        "shipment_event": lambda: caller.post(f"/shipments/{customer['shipment_id']}/events", {"status": "picked_up"}),
     }
     return calls[operation]()
 
@@ -129,9 +136,15 @@ def test_route_role_branch(as_user: Any, operation: str, role: str, branch: str)
     if operation in ("product", "patch_product") or "order" in operation:  # the product they read, change, order
         admin.post("/products", {"sku": "AUTH-MATRIX", "name": "Oli mesin", "category": "oil_and_filter",
                                  "unit": "litre", "list_price": "85000.00"})
-    if operation in ("order", "move_order"):
+    if operation in ("order", "move_order", "ship_order", "shipment", "shipment_event"):
         customer["order_id"] = admin.post(f"/customers/{customer['id']}/orders", {
             "channel": "phone", "lines": [{"sku": "AUTH-MATRIX", "qty": 1}]}).json["id"]
+    if operation in ("ship_order", "shipment", "shipment_event"):
+        admin.patch(f"/orders/{customer['order_id']}", {"status": "confirmed"}, headers={"If-Match": '"v1"'})
+    if operation in ("shipment", "shipment_event"):
+        customer["shipment_id"] = admin.post(f"/orders/{customer['order_id']}/shipments", {
+            "carrier": "jne", "tracking_number": f"AUTHS{next(_skus)}X{customer['id'][-6:]}",
+            "lines": [{"line_no": 1, "qty": 1}]}).json["id"]
     if "complaint" in operation:
         complaint = admin.post(f"/customers/{customer['id']}/complaints", {
             "category": "sales", "severity": "low", "subject": "s", "description": "d"}).json
@@ -228,6 +241,9 @@ ROUTES = [
     ("GET", "/orders"),
     ("GET", "/orders/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
     ("PATCH", "/orders/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
+    ("POST", "/orders/01HZZZZZZZZZZZZZZZZZZZZZZZ/shipments"),
+    ("GET", "/shipments/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
+    ("POST", "/shipments/01HZZZZZZZZZZZZZZZZZZZZZZZ/events"),
 ]
 
 
@@ -252,6 +268,10 @@ def test_a_forged_but_well_signed_token_is_accepted_so_the_negative_cases_are_me
 def test_public_routes_need_no_token(api: Any) -> None:
     assert api.request("GET", "/health").status_code == 200
     assert api.request("GET", "/openapi.json").status_code == 200
+    # the carriers' webhook takes no token: its signature (tests/test_shipments.py), without one a 401
+    event = b'{"event_id": "e", "tracking_number": "TRK1", "status": "picked_up", "occurred_at": "2026-01-01T00:00Z"}'
+    unsigned = api.request("POST", "/carrier-events/jne", headers={"Content-Type": "application/json"}, body=event)
+    assert unsigned.status_code == 401 and unsigned.headers["Content-Type"] == "application/problem+json"
 
 
 @pytest.mark.parametrize("header", [

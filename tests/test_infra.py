@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
+from chalicelib.domain.shipments import CARRIERS
+
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "infra" / "template.yaml"
 PACKAGED = ROOT / "build" / "package" / "sam.yaml"  # YAML: Chalice follows the merge template's format
@@ -33,6 +35,7 @@ CHALICE_IDS = {
     "AnalyticsExport": "AWS::Serverless::Function",  # @app.schedule(name="analytics-export")
     "ErasureSweeper": "AWS::Serverless::Function",  # @app.schedule(name="erasure-sweeper")
     "CountersReconcile": "AWS::Serverless::Function",  # @app.schedule(name="counters-reconcile")
+    "LateDeliveries": "AWS::Serverless::Function",  # @app.schedule(name="late-deliveries")
     "StreamRedrive": "AWS::Serverless::Function",  # @app.lambda_function(name="stream-redrive")
     "InboundSms": "AWS::Serverless::Function",  # @app.on_sns_message(name="inbound_sms")
 }
@@ -138,12 +141,12 @@ def test_merge_entries_land_on_chalice_resources(packaged: dict[str, Any]) -> No
     readers = {}
     for name, r in resources.items():
         if r["Type"] == "AWS::IAM::Role" and "secretsmanager:GetSecretValue" in json.dumps(r):
-            (read,) = [s for s in r["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
-                       if s["Action"] == ["secretsmanager:GetSecretValue"]]
-            readers[name] = read["Resource"]
-    # each reads its own key only: the export the pseudonym key, the API's role the cursor key
+            readers[name] = [arn for s in r["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]
+                             if s["Action"] == ["secretsmanager:GetSecretValue"] for arn in s["Resource"]]
+    # each reads its own keys only: the export the pseudonym key, the API's role the cursor key and the carriers'
     assert readers.pop("AnalyticsExportRole") == ["arn:aws:secretsmanager:*:*:secret:relasi-prod-pseudonym-key-??????"]
-    assert readers.pop("ApiHandlerRole") == ["arn:aws:secretsmanager:*:*:secret:relasi-prod-cursor-secret-??????"]
+    assert readers.pop("ApiHandlerRole") == ["arn:aws:secretsmanager:*:*:secret:relasi-prod-cursor-secret-??????"] + [
+        f"arn:aws:secretsmanager:*:*:secret:relasi-prod-carrier-{c}-??????" for c in CARRIERS]
     assert all(r == ["arn:aws:secretsmanager:*:*:secret:relasi-prod-cursor-secret-??????"] for r in readers.values())
     assert (export["Timeout"], export["MemorySize"]) == (900, 1769)
     # the name the API may invoke (.chalice/policy-prod.json), not one CloudFormation makes up
@@ -161,7 +164,7 @@ def test_merge_entries_land_on_chalice_resources(packaged: dict[str, Any]) -> No
 
 def test_alarms_notify_the_ops_topic(packaged: dict[str, Any]) -> None:
     alarms = {n: r["Properties"] for n, r in packaged["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
-    assert len(alarms) == 18
+    assert len(alarms) == 19
     for props in alarms.values():
         assert props["AlarmActions"] == [{"Ref": "OpsTopic"}]
         assert props["OKActions"] == [{"Ref": "OpsTopic"}]
@@ -339,7 +342,8 @@ _SCOPED_RESOURCES = {
     "s3": lambda stage: {f"arn:aws:s3:::relasi-{stage}-exports-*", f"arn:aws:s3:::relasi-{stage}-exports-*/exports/*"},
     "lambda": lambda stage: {f"arn:aws:lambda:*:*:function:relasi-{stage}-analytics-export"},
     "secretsmanager": lambda stage: {f"arn:aws:secretsmanager:*:*:secret:relasi-{stage}-pseudonym-key-??????",
-                                     f"arn:aws:secretsmanager:*:*:secret:relasi-{stage}-cursor-secret-??????"},
+                                     f"arn:aws:secretsmanager:*:*:secret:relasi-{stage}-cursor-secret-??????"} | {
+        f"arn:aws:secretsmanager:*:*:secret:relasi-{stage}-carrier-{c}-??????" for c in CARRIERS},
 }
 
 

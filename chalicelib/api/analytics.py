@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         ChurnRiskQuery,
         ExportRequest,
         InsightsQuery,
+        RevenueQuery,
     )
     from chalicelib.api.models import PageQuery
 
@@ -33,6 +34,13 @@ def summary(call: Call[None, AnalyticsSummaryQuery]) -> Reply:
 
     q = call.query
     return Reply(analytics.summary(call.caller, q.branch, q.from_, q.to))
+
+
+def revenue(call: Call[None, RevenueQuery]) -> Reply:
+    from chalicelib.services import analytics
+
+    q = call.query
+    return Reply(analytics.revenue(call.caller, q.branch, q.from_, q.to, q.by))
 
 
 def request_export(call: Call[ExportRequest, None]) -> Reply:
@@ -88,6 +96,10 @@ ROUTES: list[tuple[RouteSpec, View]] = [
                "Real-time counts of a branch or of every branch: customers by stage (now), new customers, "
                "interactions, complaints (open now, opened, resolved, resolution time, SLA breaches) and messages "
                "per day of a window (default the last 30 days)", response="AnalyticsSummary", errors=(400, 401, 403)), summary),
+    (RouteSpec("GET", "/analytics/revenue", "analytics.summary", "Net revenue, orders, average order value and "
+               "returns of a branch or of every branch, per day, month or product category of a window (default "
+               "the last 30 days), from the live counters (IDR, exact: strings)", response="Revenue",
+               errors=(400, 401, 403)), revenue),
     (RouteSpec("POST", EXPORTS, "analytics.exports", "Export the snapshot of a date to S3 now (replaces that "
                "date's export); runs in the background", 202, response="ExportRunOut",
                errors=(400, 401, 403, 409, 413, 415, 422, 503), headers=("Location",)), request_export),

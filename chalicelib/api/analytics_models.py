@@ -115,6 +115,24 @@ class SummaryNotifications(SummaryMessageCounts):
     complaint_updates: SummaryMessageCounts
 
 
+class RevenueRow(Output):
+    net_revenue: str = Field(description="IDR: net totals of the orders confirmed up to closed, by the day placed")
+    orders: int = Field(description="those orders")
+    average_order_value: str | None = Field(description="null without orders")
+    orders_placed: int = Field(description="orders placed, any status")
+    orders_delivered: int = Field(description="by the day delivered")
+    returns: int = Field(description="orders returned, by the day returned")
+    returned_value: str
+
+
+class SummaryRevenueDay(RevenueRow):
+    date: str
+
+
+class SummaryRevenue(RevenueRow):
+    per_day: list[SummaryRevenueDay]
+
+
 class AnalyticsSummary(Output):
     """Counts only: no personal data."""
 
@@ -126,6 +144,33 @@ class AnalyticsSummary(Output):
     interactions: SummaryInteractions
     complaints: SummaryComplaints
     notifications: SummaryNotifications
+    revenue: SummaryRevenue
+
+
+class RevenueQuery(AnalyticsSummaryQuery):
+    by: Literal["day", "month", "category"] = "day"
+
+
+class RevenueItem(Output):
+    key: str = Field(description="the day (YYYY-MM-DD), the month (YYYY-MM) or the product category")
+    net_revenue: str
+    orders: int = Field(description="by category: the orders with lines of it (its revenue: those lines)")
+    average_order_value: str | None
+    orders_placed: int | None = None
+    orders_delivered: int | None = None
+    returns: int | None = None
+    returned_value: str | None = None
+
+
+class Revenue(Output):
+    """Amounts only: no personal data."""
+
+    window: SummaryWindow
+    branch: str | None = Field(description="null: every branch")
+    by: Literal["day", "month", "category"]
+    currency: Literal["IDR"]
+    totals: RevenueRow
+    items: list[RevenueItem]
 
 
 # ---------------------------------------------------------------------------- analytics: export runs, churn, anomalies

@@ -16,6 +16,7 @@ from chalicelib.api.products_models import MoneyText, Sku
 from chalicelib.domain.money import parse_money
 from chalicelib.domain.orders import LINES_MAX, Channel, NewLine, NewOrder, OrderChanges, PaymentStatus, ReturnReason
 from chalicelib.domain.orders import Status as OrderStatus
+from chalicelib.domain.shipments import ShipmentStatus
 
 QTY_MAX = Decimal("100000")
 
@@ -120,6 +121,7 @@ class OrderLineOut(Output):
     sku: str
     name: str
     unit: str
+    category: str
     qty: str
     unit_price: str
     discount_amount: str
@@ -135,6 +137,42 @@ class OrderHistoryOut(Output):
     change: str
     from_: str | None = Field(alias="from")
     to: str | None
+
+
+class ShippedLineOut(Output):
+    line_no: int
+    qty: str
+
+
+class ShipmentEventOut(Output):
+    event_id: str
+    status: ShipmentStatus
+    occurred_at: str
+    received_at: str
+    by: str
+    applied: bool = Field(description="false: kept, but it changed nothing (older than the latest, or not a "
+                                      "move the lifecycle allows)")
+    expected_delivery_date: str | None
+
+
+class ShipmentOut(Output):
+    id: str
+    order_id: str
+    order_no: str
+    branch_id: str
+    carrier: str
+    tracking_number: str
+    tracking_url: str | None
+    lines: list[ShippedLineOut]
+    status: ShipmentStatus
+    expected_delivery_date: str | None
+    created_at: str
+    updated_at: str
+    created_by: str
+    last_event_at: str | None
+    version: int
+    events: list[ShipmentEventOut]
+    order_status: str | None = Field(default=None, description="the order's status after this request")
 
 
 class OrderOut(Output):
@@ -157,8 +195,13 @@ class OrderOut(Output):
     promised_date: str | None
     ref: str | None
     return_reason: ReturnReason | None
+    delivered_at: str | None
+    returned_at: str | None
+    late_since: str | None = Field(description="the local day the late-deliveries job found it late")
+    late_complaint_id: str | None = Field(description="the complaint opened then (category shipment)")
     version: int
     history: list[OrderHistoryOut]
+    shipments: list[ShipmentOut]
 
 
 class OrderPage(Output):

@@ -68,6 +68,9 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "orders.list": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     "orders.get": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     "orders.update": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    # Shipments of an order: whoever moves the order (carriers post events through their signed webhook).
+    "shipments.create": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    "shipments.event": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     # The staff console's frame (its menu, who is signed in): every role. Each page's content needs its own
     # operation above, the one its API route needs (chalicelib/console/pages.py).
     "console.open": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN, K: Scope.ALL, N: Scope.ALL},

@@ -34,8 +34,13 @@ Counter names (`name` of a CounterKey; `<x>` is a value of the item):
 | `cx|open|<department>|<severity>` | NOW | complaint not resolved yet (open, acknowledged, in progress) |
 | `cx|resolved`, `cx|res_s`, `cx|res_h|le<h>` / `cx|res_h|inf` | day resolved | resolved (or closed) complaint: 1, its resolution time in seconds, 1 in its histogram bucket (RESOLUTION_TIME_BUCKETS_HOURS) |
 | `cx|breach|<department>` | day of the first deadline missed | complaint that missed an SLA deadline (see `breach_day`) |
+| `ord|placed` | day placed | order (any status) |
+| `ord|sold`, `rev|net_c` | day placed | order that is revenue (confirmed up to closed: not draft, cancelled or returned): 1, its net total in cents |
+| `ord|cat|<category>`, `rev|cat|<category>` | day placed | such an order with lines of the category: 1, those lines' totals in cents |
+| `ord|delivered` | day delivered | order delivered (and still delivered, closed or returned) |
+| `ord|returned`, `rev|ret_c` | day returned | returned order: 1, its net total in cents |
 
-Scope is the record's `branch_id`; interactions written before they carried a
+Money is counted in cents (integers, exact). Scope is the record's `branch_id`; interactions written before they carried a
 branch count under `unknown` (and in `ALL`). Records of other kinds (due
 items, erasure markers; guards, claims and history entries are not decoded at
 all) contribute nothing.
@@ -58,6 +63,7 @@ from chalicelib.domain.clock import parse_iso
 from chalicelib.domain.complaints import UNRESOLVED, Complaint
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.interactions import Interaction, InteractionKind
+from chalicelib.domain.orders import REVENUE_STATUSES, Order, Status
 
 ALL = "ALL"  # scope: every branch
 UNKNOWN_BRANCH = "unknown"  # scope of items that do not say their branch
@@ -189,6 +195,33 @@ def _complaint(c: Complaint, zone: tzinfo) -> Iterable[tuple[str, str, int]]:
         yield breached, f"cx|breach|{department}", 1
 
 
+def cents(amount: Any) -> int:
+    """An exact amount (Decimal with 2 places) in cents."""
+    return int(amount * 100)
+
+
+def _order(o: Order, zone: tzinfo) -> Iterable[tuple[str, str, int]]:
+    placed = local_day(o.placed_at, zone)
+    if placed:
+        yield placed, "ord|placed", 1
+        if o.status in REVENUE_STATUSES:
+            yield placed, "ord|sold", 1
+            yield placed, "rev|net_c", cents(o.net_total)
+            by_category: Counter[str] = Counter()
+            for line in o.lines:
+                by_category[_token(line.category)] += cents(line.total)
+            for category, amount in by_category.items():
+                yield placed, f"ord|cat|{category}", 1
+                yield placed, f"rev|cat|{category}", amount
+    delivered = local_day(o.delivered_at, zone)
+    if delivered and o.status in (Status.DELIVERED, Status.CLOSED, Status.RETURNED):
+        yield delivered, "ord|delivered", 1
+    returned = local_day(o.returned_at, zone)
+    if returned and o.status == Status.RETURNED:
+        yield returned, "ord|returned", 1
+        yield returned, "rev|ret_c", cents(o.net_total)
+
+
 def _counters(entity: object, zone: tzinfo) -> Iterable[tuple[str, str, int]]:
     if isinstance(entity, Customer):
         return _customer(entity, zone)
@@ -196,6 +229,8 @@ def _counters(entity: object, zone: tzinfo) -> Iterable[tuple[str, str, int]]:
         return _interaction(entity, zone)
     if isinstance(entity, Complaint):
         return _complaint(entity, zone)
+    if isinstance(entity, Order):
+        return _order(entity, zone)
     return ()  # anything else (due items, erasure markers...) counts for nothing
 
 
@@ -383,4 +418,46 @@ def summarize(window: Window, days: Mapping[str, Mapping[str, int]], now: Mappin
             "reminders": messages("rem"),
             "complaint_updates": messages("ntf"),
         },
+        "revenue": {**revenue_row(summed), "per_day": [{"date": d, **revenue_row(c)}
+                                                       for d, c in zip(dates, per_day, strict=True)]},
     }
+
+
+def _money(amount_cents: int) -> str:
+    from decimal import Decimal
+
+    from chalicelib.domain.money import money_text
+
+    return str(money_text(Decimal(amount_cents).scaleb(-2)))
+
+
+def revenue_row(counters: Mapping[str, int]) -> dict[str, Any]:
+    """Net revenue (orders confirmed up to closed, by the day placed), those orders and their average, orders
+    placed (any status), delivered and returned (with their value), by the day each happened."""
+    net, sold = int(counters.get("rev|net_c", 0)), int(counters.get("ord|sold", 0))
+    return {"net_revenue": _money(net), "orders": sold,
+            "average_order_value": _money(round(net / sold)) if sold else None,
+            "orders_placed": int(counters.get("ord|placed", 0)), "orders_delivered": int(counters.get("ord|delivered", 0)),
+            "returns": int(counters.get("ord|returned", 0)), "returned_value": _money(int(counters.get("rev|ret_c", 0)))}
+
+
+def revenue(window: Window, days: Mapping[str, Mapping[str, int]], by: str) -> dict[str, Any]:
+    """GET /analytics/revenue from the day counters of the window: the totals and one row per day, month or
+    product category (a category's `orders` are the orders with lines of it; its revenue those lines' totals)."""
+    summed: Counter[str] = Counter()
+    groups: dict[str, Counter[str]] = {}
+    for d in window.days:
+        counters = {k: int(v) for k, v in days.get(d, {}).items()}
+        summed.update(counters)
+        if by in ("day", "month"):
+            groups.setdefault(d if by == "day" else d[:7], Counter()).update(counters)
+    if by == "category":
+        rows = []
+        for name in sorted(n for n in summed if n.startswith("rev|cat|")):
+            category = name.split("|", 2)[2]
+            net, orders = summed[name], summed.get(f"ord|cat|{category}", 0)
+            rows.append({"key": category, "net_revenue": _money(net), "orders": orders,
+                         "average_order_value": _money(round(net / orders)) if orders else None})
+    else:
+        rows = [{"key": key, **revenue_row(counters)} for key, counters in groups.items()]
+    return {"totals": revenue_row(summed), "items": rows}

@@ -162,6 +162,18 @@ class Complaint:
         return {"type": "complaint", **body}
 
 
+def new_case(new: NewComplaint, *, case_id: str, customer_id: str, branch_id: str, by: str,
+             now: datetime) -> Complaint:
+    """A new open case, routed to its category's department, with its SLA deadlines; not stored yet."""
+    stamp = iso(now)
+    ack_due, resolve_due = deadlines(new.severity, now)
+    return Complaint(id=case_id, customer_id=customer_id, branch_id=branch_id, category=new.category,
+                     department=DEPARTMENT_OF[new.category], severity=new.severity, subject=new.subject,
+                     description=new.description, status=Status.OPEN.value, created_at=stamp, updated_at=stamp,
+                     created_by=by, ack_due_at=ack_due, resolve_due_at=resolve_due, ref=new.ref,
+                     history=[HistoryEntry(at=stamp, by=by, change="created", to_value="open")])
+
+
 def deadlines(severity: str, created: datetime) -> tuple[str, str]:
     return (
         iso(created + timedelta(hours=SLA_ACK_WITHIN_HOURS[severity])),

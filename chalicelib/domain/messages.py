@@ -28,11 +28,33 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "en": ("Order {order_no} confirmed",
                "Relasi: Your order {order_no} is confirmed{expected}. Thank you."),
     },
+    # A shipment (chalicelib/workflows/shipments.py): {track} is " Lacak: <link>" / " Track: <link>" or "".
     "order_shipped": {
         "id": ("Pesanan {order_no} dikirim",
-               "Relasi: Pesanan {order_no} sudah dikirim{expected}. Terima kasih."),
+               "Relasi: Pesanan {order_no} dikirim via {carrier}{expected}.{track}"),
         "en": ("Order {order_no} shipped",
-               "Relasi: Your order {order_no} has been shipped{expected}. Thank you."),
+               "Relasi: Your order {order_no} was shipped via {carrier}{expected}.{track}"),
+    },
+    "order_out_for_delivery": {
+        "id": ("Pesanan {order_no} sedang diantar",
+               "Relasi: Pesanan {order_no} sedang diantar kurir {carrier} hari ini.{track}"),
+        "en": ("Order {order_no} is out for delivery",
+               "Relasi: Your order {order_no} is out for delivery with {carrier} today.{track}"),
+    },
+    "order_delayed": {
+        "id": ("Pengiriman pesanan {order_no} terlambat",
+               "Relasi: Maaf, pengiriman pesanan {order_no} terlambat. Perkiraan tiba: {date}.{track}"),
+        "en": ("Order {order_no} is delayed",
+               "Relasi: Sorry, your order {order_no} is delayed. Now expected on {date}.{track}"),
+    },
+    # The late-deliveries job found it late (no new date yet): the complaint's reference to quote.
+    "order_late": {
+        "id": ("Pesanan {order_no} terlambat",
+               "Relasi: Maaf, pesanan {order_no} belum tiba sesuai janji. Tim pengiriman kami menanganinya, "
+               "nomor {ref}."),
+        "en": ("Order {order_no} is late",
+               "Relasi: Sorry, your order {order_no} has not arrived as promised. Our shipment team is on it, "
+               "reference {ref}."),
     },
     "order_delivered": {
         "id": ("Pesanan {order_no} diterima",

@@ -12,12 +12,16 @@ from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.domain.clock import iso
 from chalicelib.domain.errors import Conflict, FieldError, Unprocessable
 from chalicelib.domain.money import money_text, round_money
 from chalicelib.domain.versions import etag_for
+
+if TYPE_CHECKING:
+    from chalicelib.domain.complaints import Complaint
+    from chalicelib.domain.shipments import Shipment
 
 LINES_MAX = 100
 
@@ -128,9 +132,11 @@ class Line:
     subtotal: Decimal
     tax: Decimal
     total: Decimal
+    category: str = "other"  # the product's category when ordered (revenue by category)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"line_no": self.line_no, "sku": self.sku, "name": self.name, "unit": self.unit, "qty": f"{self.qty:f}",
+        return {"line_no": self.line_no, "sku": self.sku, "name": self.name, "unit": self.unit,
+                "category": self.category, "qty": f"{self.qty:f}",
                 "unit_price": money_text(self.unit_price), "discount_amount": money_text(self.discount_amount),
                 "tax_rate": f"{self.tax_rate:f}", "subtotal": money_text(self.subtotal), "tax": money_text(self.tax),
                 "total": money_text(self.total)}
@@ -169,12 +175,22 @@ class Order:
     promised_date: str | None = None
     ref: str | None = None
     return_reason: str | None = None
+    delivered_at: str | None = None  # when it became delivered (revenue counters: orders delivered per day)
+    returned_at: str | None = None  # when it came back
+    late_since: str | None = None  # the local day the late-deliveries job found it late
+    late_complaint_id: str | None = None  # the complaint it opened then
     version: int = 1
     history: list[HistoryEntry] = field(default_factory=list)
+    shipments: list[Shipment] = field(default_factory=list)
 
     @property
     def etag(self) -> str:
         return etag_for(self.version)
+
+    @property
+    def awaits_delivery(self) -> bool:
+        """On its way with a promised date and not found late yet: what the late-deliveries job looks at."""
+        return self.status in ON_ITS_WAY and self.promised_date is not None and self.late_since is None
 
     def to_timeline_item(self) -> dict[str, Any]:
         """What the customer's timeline shows of the order: no lines, no history."""
@@ -183,7 +199,8 @@ class Order:
                 "placed_at": self.placed_at, "promised_date": self.promised_date}
 
     def to_dict(self) -> dict[str, Any]:
-        body = asdict(self)
+        body = asdict(replace(self, shipments=[]))
+        body["shipments"] = [s.to_dict() for s in self.shipments]
         body["lines"] = [line.to_dict() for line in self.lines]
         body["history"] = [h.to_dict() for h in self.history]
         for name in ("subtotal", "discount_total", "tax_total", "net_total"):
@@ -191,7 +208,7 @@ class Order:
         return body
 
 
-def line_of(line_no: int, new: NewLine, *, name: str, unit: str, list_price: Decimal) -> Line:
+def line_of(line_no: int, new: NewLine, *, name: str, unit: str, list_price: Decimal, category: str = "other") -> Line:
     """A priced line; ValidationFailed naming the line when its discount is more than its subtotal."""
     unit_price = new.unit_price if new.unit_price is not None else list_price
     subtotal = round_money(new.qty * unit_price)
@@ -201,7 +218,8 @@ def line_of(line_no: int, new: NewLine, *, name: str, unit: str, list_price: Dec
     net = subtotal - new.discount_amount
     tax = round_money(net * new.tax_rate)
     return Line(line_no=line_no, sku=new.sku, name=name, unit=unit, qty=new.qty, unit_price=unit_price,
-                discount_amount=new.discount_amount, tax_rate=new.tax_rate, subtotal=subtotal, tax=tax, total=net + tax)
+                discount_amount=new.discount_amount, tax_rate=new.tax_rate, subtotal=subtotal, tax=tax, total=net + tax,
+                category=category)
 
 
 def totals_of(lines: list[Line]) -> Totals:
@@ -219,13 +237,22 @@ def check_client_totals(sent: dict[str, Decimal], totals: Totals) -> None:
         raise Unprocessable(wrong, "The totals disagree with the lines.")
 
 
+def stamps_of(status: str, now: datetime) -> dict[str, str]:
+    """The time fields a move to `status` sets."""
+    if status == Status.DELIVERED:
+        return {"delivered_at": iso(now)}
+    if status == Status.RETURNED:
+        return {"returned_at": iso(now)}
+    return {}
+
+
 def transition(o: Order, to: str, *, by: str, now: datetime, return_reason: str | None = None) -> Order:
     """Move along the lifecycle or raise Conflict naming the allowed next states."""
     allowed = list(NEXT.get(o.status, ()))
     if to not in allowed:
         raise Conflict(f"An order cannot go from {o.status} to {to}.", current_status=o.status,
                        allowed_next_states=allowed)
-    changes: dict[str, Any] = {"status": to}
+    changes: dict[str, Any] = {"status": to, **stamps_of(to, now)}
     if to == Status.RETURNED:
         if return_reason is None:
             raise Unprocessable([FieldError("return_reason", "is required to return an order")])
@@ -248,6 +275,40 @@ def promise(o: Order, day: str | None, *, by: str, now: datetime) -> Order:
         return o
     entry = HistoryEntry(at=iso(now), by=by, change="promised_date", from_value=o.promised_date, to_value=day)
     return replace(o, promised_date=day, history=[*o.history, entry])
+
+
+LATE_BY = "system:late-deliveries"  # who opens a late order's complaint
+
+
+def late_complaint_id(order: Order) -> str:
+    """The complaint a late order opens has an id of its own made from the order's, so a second run of the job
+    (or a twin of it) finds it rather than opening another: the order's time, and 80 bits of a hash of its id."""
+    import hashlib
+
+    from ulid import ULID
+
+    order_ulid = ULID.from_str(order.id)
+    tail = hashlib.sha256(f"late#{order.id}".encode()).digest()[:10]
+    return str(ULID.from_bytes(order_ulid.bytes[:6] + tail))
+
+
+def late_complaint(order: Order, branch_id: str | None, *, today: str, now: datetime) -> Complaint:
+    """The complaint a late order opens (category shipment, severity high, `ref` the order's id), in the
+    customer's branch. No personal data: the order's number and dates."""
+    from chalicelib.domain.complaints import NewComplaint, new_case
+
+    new = NewComplaint(category="shipment", severity="high", ref=order.id,
+                       subject=f"Order {order.order_no} not delivered as promised",
+                       description=f"Order {order.order_no} was promised for {order.promised_date} and is still "
+                                   f"{order.status} on {today} (found by the late-deliveries job).")
+    return new_case(new, case_id=late_complaint_id(order), customer_id=order.customer_id,
+                    branch_id=branch_id or order.branch_id, by=LATE_BY, now=now)
+
+
+def mark_late(o: Order, *, today: str, complaint_id: str | None, now: datetime) -> Order:
+    entry = HistoryEntry(at=iso(now), by=LATE_BY, change="late", from_value=o.promised_date, to_value=complaint_id)
+    return replace(o, late_since=today, late_complaint_id=complaint_id, updated_at=iso(now), version=o.version + 1,
+                   history=[*o.history, entry])
 
 
 # What the call centre reads out: the order's status as one sentence, in the customer's language.
@@ -281,6 +342,8 @@ MONTHS = {"id": ("Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli",
 
 
 ON_ITS_WAY = (Status.CONFIRMED, Status.PARTIALLY_SHIPPED, Status.SHIPPED)
+# An order is revenue from its confirmation on, until it is cancelled or comes back.
+REVENUE_STATUSES = (*ON_ITS_WAY, Status.DELIVERED, Status.CLOSED)
 
 
 def expected_phrase(o: Order, language: str, *, short_month: bool = False) -> str:

@@ -18,10 +18,11 @@ from chalicelib.domain.complaints import Complaint
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.interactions import Interaction
 from chalicelib.domain.orders import Order
-from chalicelib.persistence import complaints, customers, interactions, orders
-from chalicelib.persistence.tables import ComplaintItem, CustomerItem, InteractionItem, Item, OrderItem
+from chalicelib.domain.shipments import Shipment
+from chalicelib.persistence import complaints, customers, interactions, orders, shipments
+from chalicelib.persistence.tables import ComplaintItem, CustomerItem, InteractionItem, Item, OrderItem, ShipmentItem
 
-Entity = Customer | Interaction | Complaint | Order
+Entity = Customer | Interaction | Complaint | Order | Shipment
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,8 @@ def decode_image(raw: Mapping[str, Any] | None) -> Entity | None:
         return complaints.from_item(item)
     if isinstance(item, OrderItem):
         return orders.from_item(item)
+    if isinstance(item, ShipmentItem):
+        return shipments.from_item(item)
     return None
 
 

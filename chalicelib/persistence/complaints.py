@@ -207,9 +207,9 @@ def move(complaint_ids: list[str], branch_id: str, now: str) -> int:
     return moved
 
 
-def get(complaint_id: str) -> Complaint | None:
+def get(complaint_id: str, *, consistent: bool = False) -> Complaint | None:
     """The case and its whole history in one Query (history sorts before `COMPLAINT`)."""
-    items = query_all(complaint_pk(complaint_id))
+    items = query_all(complaint_pk(complaint_id), consistent=consistent)
     case = next((i for i in items if isinstance(i, ComplaintItem)), None)
     if case is None:
         return None

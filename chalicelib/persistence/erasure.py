@@ -11,8 +11,9 @@
 2. `erase_owned`: deletes everything in the customer's partition (consistent
    Query pages: interactions, due items, message claims, complaint links) and,
    before each link, the complaint it names (case and history); complaints
-   found on the `timeline` index are erased too. It repeats until a consistent
-   read shows nothing but the marker.
+   found on the `timeline` index are erased too, and orders found there are
+   detached (kept as financial records: chalicelib/persistence/orders.py
+   `detach`). It repeats until a consistent read shows nothing but the marker.
 3. `finish`: deletes the marker.
 
 Every step can be repeated: an erasure cut short (a timeout, a crash) is
@@ -44,6 +45,7 @@ from chalicelib.persistence.tables import (
     ErasureRecordItem,
     GuardItem,
     Item,
+    OrderItem,
     complaint_pk,
     customer_pk,
     erasure_record_pk,
@@ -93,11 +95,16 @@ def _erase_complaint(complaint_id: str) -> int:
 
 def erase_owned(customer_id: str) -> int:
     """Delete everything the customer owns, the marker aside; returns how many items were deleted."""
+    from chalicelib.persistence import orders
+
     deleted = 0
     with translated():
-        on_timeline = [x.id for x in Item.timeline.query(customer_pk(customer_id)) if isinstance(x, ComplaintItem)]
-    for complaint_id in on_timeline:
-        deleted += _erase_complaint(complaint_id)
+        on_timeline = list(Item.timeline.query(customer_pk(customer_id)))
+    for x in on_timeline:
+        if isinstance(x, ComplaintItem):
+            deleted += _erase_complaint(x.id)
+        elif isinstance(x, OrderItem):  # the books keep it, without the person (docs/security.md)
+            deleted += orders.detach(x.id, customer_id)
     for _ in range(ERASE_PASSES_MAX):
         with translated():
             owned = [x for x in Item.query(customer_pk(customer_id), consistent_read=True) if x.sk != PROFILE_SK]

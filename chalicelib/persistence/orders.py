@@ -30,6 +30,9 @@ from chalicelib.persistence.tables import (
 from chalicelib.persistence.tx import conflicted, connection, failed_codes, live_customer
 
 ORDER_SK = "ORDER"
+LATE_PK = "LATE"
+# An erased customer's orders keep the books: the customer id becomes this prefix + the erasure's pseudonym.
+DETACHED_PREFIX = "erased:"
 
 
 def order_pk(order_id: str) -> str:
@@ -48,20 +51,31 @@ def _lines(text: str) -> list[Line]:
     return [Line(line_no=int(x["line_no"]), sku=x["sku"], name=x["name"], unit=x["unit"], qty=Decimal(x["qty"]),
                  unit_price=Decimal(x["unit_price"]), discount_amount=Decimal(x["discount_amount"]),
                  tax_rate=Decimal(x["tax_rate"]), subtotal=Decimal(x["subtotal"]), tax=Decimal(x["tax"]),
-                 total=Decimal(x["total"])) for x in json.loads(text)]
+                 total=Decimal(x["total"]), category=x.get("category", "other")) for x in json.loads(text)]
 
 
 def to_item(o: Order) -> OrderItem:
+    """The order's item: on the customer's timeline and `orders_by_customer` while it has a customer (an
+    erased customer's orders are detached, `customer_id` the erasure's pseudonym), on `orders_late` while it
+    awaits delivery."""
     o_sk = f"{o.placed_at}#{o.id}"
-    return OrderItem(pk=order_pk(o.id), sk=ORDER_SK, id=o.id, order_no=o.order_no, customer_id=o.customer_id,
+    detached = o.customer_id.startswith(DETACHED_PREFIX)
+    item = OrderItem(pk=order_pk(o.id), sk=ORDER_SK, id=o.id, order_no=o.order_no, customer_id=o.customer_id,
                      branch_id=o.branch_id, channel=o.channel, status=o.status, payment_status=o.payment_status,
                      lines=_lines_text(o.lines), subtotal=money_text(o.subtotal),
                      discount_total=money_text(o.discount_total), tax_total=money_text(o.tax_total),
                      net_total=money_text(o.net_total), placed_at=o.placed_at, updated_at=o.updated_at,
                      created_by=o.created_by, notify_customer=o.notify_customer, promised_date=o.promised_date,
-                     ref=o.ref, return_reason=o.return_reason, version=o.version, oa_pk="ORD",
-                     ob_pk=f"ORD#{o.branch_id}", oc_pk=f"ORDC#{o.customer_id}", o_sk=o_sk,
-                     tl_pk=customer_pk(o.customer_id), tl_sk=f"{o.placed_at}#order#{o.id}")
+                     ref=o.ref, return_reason=o.return_reason, delivered_at=o.delivered_at,
+                     returned_at=o.returned_at, late_since=o.late_since,
+                     late_complaint_id=o.late_complaint_id, version=o.version, oa_pk="ORD",
+                     ob_pk=f"ORD#{o.branch_id}", o_sk=o_sk)
+    if not detached:
+        item.oc_pk, item.tl_pk, item.tl_sk = f"ORDC#{o.customer_id}", customer_pk(o.customer_id), \
+            f"{o.placed_at}#order#{o.id}"
+    if o.awaits_delivery and not detached:
+        item.late_pk, item.late_sk = LATE_PK, f"{o.promised_date}#{o.id}"
+    return item
 
 
 def from_item(item: OrderItem, history: list[HistoryEntry] | None = None) -> Order:
@@ -71,10 +85,12 @@ def from_item(item: OrderItem, history: list[HistoryEntry] | None = None) -> Ord
                  tax_total=Decimal(item.tax_total), net_total=Decimal(item.net_total), placed_at=item.placed_at,
                  updated_at=item.updated_at, created_by=item.created_by, notify_customer=bool(item.notify_customer),
                  promised_date=item.promised_date, ref=item.ref, return_reason=item.return_reason,
+                 delivered_at=item.delivered_at, returned_at=item.returned_at,
+                 late_since=item.late_since, late_complaint_id=item.late_complaint_id,
                  version=int(item.version), history=history or [])
 
 
-def _history_items(o: Order, entries: list[HistoryEntry], first_seq: int) -> list[OrderHistoryItem]:
+def history_items(o: Order, entries: list[HistoryEntry], first_seq: int) -> list[OrderHistoryItem]:
     return [OrderHistoryItem(pk=order_pk(o.id), sk=f"{HISTORY_PREFIX}{e.at}#{first_seq + n:04d}", at=e.at, by=e.by,
                              change=e.change, from_value=e.from_value, to_value=e.to_value)
             for n, e in enumerate(entries)]
@@ -105,7 +121,7 @@ def create(o: Order) -> None:
             tx.condition_check(CustomerItem, customer_pk(o.customer_id), PROFILE_SK,
                                condition=live_customer(o.branch_id))
             tx.save(to_item(o), condition=OrderItem.pk.does_not_exist())
-            for h in _history_items(o, o.history, 0):
+            for h in history_items(o, o.history, 0):
                 tx.save(h)
             tx.save(guard, condition=OrderNoGuardItem.pk.does_not_exist())
     except TransactWriteError as exc:
@@ -134,15 +150,19 @@ def order_id_of(branch_id: str, order_no: str, *, consistent: bool = False) -> s
             return None
 
 
-def get(order_id: str) -> Order | None:
-    """The order and its whole history: one Query (history sorts before `ORDER`)."""
-    items = query_all(order_pk(order_id))
+def get(order_id: str, *, consistent: bool = False) -> Order | None:
+    """The order with its history, shipments and their events: one Query of its partition."""
+    from chalicelib.persistence.shipments import shipments_of
+
+    items = query_all(order_pk(order_id), consistent=consistent)
     order = next((i for i in items if isinstance(i, OrderItem)), None)
     if order is None:
         return None
     history = [HistoryEntry(at=h.at, by=h.by, change=h.change, from_value=h.from_value, to_value=h.to_value)
                for h in items if isinstance(h, OrderHistoryItem)]
-    return from_item(order, history)
+    found = from_item(order, history)
+    found.shipments = shipments_of(items)
+    return found
 
 
 def update(old: Order, new: Order) -> None:
@@ -151,7 +171,7 @@ def update(old: Order, new: Order) -> None:
     try:
         with translated(), TransactWrite(connection=connection()) as tx:
             tx.save(to_item(new), condition=OrderItem.version == old.version, return_values="ALL_OLD")
-            for h in _history_items(new, added, len(old.history)):
+            for h in history_items(new, added, len(old.history)):
                 tx.save(h)
     except TransactWriteError as exc:
         reasons = [r for r in exc.cancellation_reasons if r is not None and r.code == "ConditionalCheckFailed"]
@@ -185,11 +205,57 @@ def list_page(*, branch: str | None, customer_id: str | None, status: str | None
     return [from_item(i) for i in page.items if isinstance(i, OrderItem)], page.next_key
 
 
+def detached_id(customer_id: str) -> str:
+    """What an erased customer's orders keep instead of the id: a one-way hash of it (`erased:<26 hex>`), the same
+    for all their orders (the export pseudonymises it like any customer id), which leads back to nobody."""
+    import hashlib
+
+    return DETACHED_PREFIX + hashlib.sha256(customer_id.encode()).hexdigest()[:26]
+
+
+def detach(order_id: str, customer_id: str) -> bool:
+    """The order (and its shipments) kept as a financial record without its erased customer: the customer id
+    replaced, off the customer's timeline and order list, telling nobody. False if it was gone or detached."""
+    from dataclasses import replace
+
+    from chalicelib.persistence.shipments import to_item as shipment_item
+
+    for _ in range(5):
+        order = get(order_id, consistent=True)
+        if order is None or order.customer_id != customer_id:
+            return False
+        kept = replace(order, customer_id=detached_id(customer_id), notify_customer=False,
+                       version=order.version + 1)
+        try:
+            with translated(), TransactWrite(connection=connection()) as tx:
+                tx.save(to_item(kept), condition=OrderItem.version == order.version)
+                for s in order.shipments:
+                    tx.save(shipment_item(replace(s, customer_id=kept.customer_id, notify_customer=False)))
+        except TransactWriteError:
+            continue  # changed meanwhile: read it again
+        return True
+    raise StaleRead("The order kept changing during the erasure; retry.")
+
+
+def late(*, before: str) -> list[Order]:
+    """Orders awaiting delivery whose promised date is before `before` (YYYY-MM-DD): the sparse `orders_late`
+    index holds only orders on their way that were not found late yet, so this reads the late ones only."""
+    found: list[Order] = []
+    start: RawKey | None = None
+    while True:
+        page = query_page(LATE_PK, index_name="orders_late", limit=500, start_key=start, newest_first=False,
+                          range_key_condition=OrderItem.late_sk < before)
+        found += [from_item(i) for i in page.items if isinstance(i, OrderItem)]
+        start = page.next_key
+        if start is None:
+            return found
+
+
 def load(orders: list[Order]) -> None:
     """Bulk load for demo data: batch writes, no conditions. The caller guarantees unique ids and numbers."""
     with translated(), Item.batch_write() as batch:
         for o in orders:
             batch.save(to_item(o))
-            for h in _history_items(o, o.history, 0):
+            for h in history_items(o, o.history, 0):
                 batch.save(h)
             batch.save(OrderNoGuardItem(pk=_guard_pk(o.branch_id, o.order_no), sk=GUARD_SK, order_id=o.id))

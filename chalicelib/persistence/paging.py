@@ -44,6 +44,7 @@ def query_page(
     filter_condition: Condition | None = None,
     newest_first: bool = True,
     max_queries: int = FILTERED_LIST_MAX_QUERIES,
+    consistent: bool = False,
 ) -> Page:
     key_names = _key_names(index_name)
     conn = Item._get_connection()
@@ -62,6 +63,7 @@ def query_page(
                 exclusive_start_key=esk,
                 scan_index_forward=not newest_first,
                 limit=window,
+                consistent_read=consistent,
             )
         items.extend(resp.get("Items", []))
         esk = resp.get("LastEvaluatedKey")
@@ -75,13 +77,13 @@ def query_page(
     return Page([Item.from_raw_data(raw) for raw in items], next_key)
 
 
-def query_all(hash_key: str) -> list[Any]:
+def query_all(hash_key: str, *, consistent: bool = False) -> list[Any]:
     """Every item under `hash_key`, oldest (lowest sort key) first: a record and its history in one Query,
-    more only when they pass a page."""
+    more only when they pass a page (DynamoDB's 1 MB)."""
     items: list[Any] = []
     start: RawKey | None = None
     while True:
-        page = query_page(hash_key, limit=100, start_key=start, newest_first=False)
+        page = query_page(hash_key, limit=1000, start_key=start, newest_first=False, consistent=consistent)
         items += page.items
         start = page.next_key
         if start is None:

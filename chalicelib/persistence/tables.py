@@ -158,6 +158,7 @@ INDEXES: dict[str, tuple[str, str | None]] = {
     "orders_all": ("oa_pk", "o_sk"),
     "orders_by_branch": ("ob_pk", "o_sk"),
     "orders_by_customer": ("oc_pk", "o_sk"),
+    "orders_late": ("late_pk", "late_sk"),
 }
 
 
@@ -196,6 +197,7 @@ class Item(Model):
     orders_all = _index("orders_all", *INDEXES["orders_all"])()
     orders_by_branch = _index("orders_by_branch", *INDEXES["orders_by_branch"])()
     orders_by_customer = _index("orders_by_customer", *INDEXES["orders_by_customer"])()
+    orders_late = _index("orders_late", *INDEXES["orders_late"])()
 
 
 class CustomerItem(Item, discriminator="customer"):
@@ -411,11 +413,17 @@ class OrderItem(Item, discriminator="order"):
     promised_date = UnicodeAttribute(null=True)
     ref = UnicodeAttribute(null=True)
     return_reason = UnicodeAttribute(null=True)
+    delivered_at = UnicodeAttribute(null=True)
+    returned_at = UnicodeAttribute(null=True)
+    late_since = UnicodeAttribute(null=True)
+    late_complaint_id = UnicodeAttribute(null=True)
     version = NumberAttribute()
     oa_pk = UnicodeAttribute()
     ob_pk = UnicodeAttribute()
-    oc_pk = UnicodeAttribute()
+    oc_pk = UnicodeAttribute(null=True)  # none once its customer is erased (the order is kept, detached)
     o_sk = UnicodeAttribute()
+    late_pk = UnicodeAttribute(null=True)  # sparse: only while the order awaits delivery (orders_late)
+    late_sk = UnicodeAttribute(null=True)
 
 
 class OrderHistoryItem(Item, discriminator="order_history"):
@@ -424,6 +432,47 @@ class OrderHistoryItem(Item, discriminator="order_history"):
     change = UnicodeAttribute()
     from_value = UnicodeAttribute(null=True)
     to_value = UnicodeAttribute(null=True)
+
+
+class ShipmentItem(Item, discriminator="shipment"):
+    """In its order's partition (`O#<order id>`, `SHIP#<id>`): one Query reads the order with its shipments."""
+
+    id = UnicodeAttribute()
+    order_id = UnicodeAttribute()
+    order_no = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    branch_id = UnicodeAttribute()
+    notify_customer = BooleanAttribute()
+    carrier = UnicodeAttribute()
+    tracking_number = UnicodeAttribute()
+    lines = UnicodeAttribute()  # JSON text: [{"line_no", "qty"}]
+    status = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+    expected_delivery_date = UnicodeAttribute(null=True)
+    last_event_at = UnicodeAttribute(null=True)
+    version = NumberAttribute()
+
+
+class ShipmentEventItem(Item, discriminator="shipment_event"):
+    """`O#<order id>`, `SHEV#<shipment id>#<event id>`: the same carrier event twice is one item."""
+
+    event_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    occurred_at = UnicodeAttribute()
+    received_at = UnicodeAttribute()
+    by = UnicodeAttribute()
+    applied = BooleanAttribute()
+    expected_delivery_date = UnicodeAttribute(null=True)
+
+
+class ShipmentRefItem(Item, discriminator="shipment_ref"):
+    """Where a shipment lives: `SHIP#<id>` -> its order (and, at `TRACK#<carrier>#<number>`, the carrier's
+    tracking number -> the shipment: unique per carrier)."""
+
+    order_id = UnicodeAttribute()
+    shipment_id = UnicodeAttribute()
 
 
 class OrderNoGuardItem(Item, discriminator="order_no"):

@@ -61,6 +61,18 @@ def summary(access: Access, branch: str | None, first: date | None, last: date |
     }
 
 
+def revenue(access: Access, branch: str | None, first: date | None, last: date | None, by: str) -> dict[str, Any]:
+    """Revenue from the live counters (no personal data): one Query over the window's day counters."""
+    from chalicelib.persistence import aggregates as repo
+
+    scope = scope_for(access, branch)
+    days = window(first, last)
+    by_day, _, _ = repo.read(scope or rules.ALL, days.first.isoformat(), days.last.isoformat())
+    return {"window": {"from": days.first.isoformat(), "to": days.last.isoformat(), "days": len(days.days),
+                       "timezone": settings().timezone},
+            "branch": scope, "by": by, "currency": "IDR", **rules.revenue(days, by_day, by)}
+
+
 def request_export(access: Access, day: date) -> dict[str, Any]:
     from chalicelib.workflows import analytics as analytics_export
 

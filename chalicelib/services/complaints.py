@@ -6,7 +6,7 @@ from chalicelib.config import STALE_READ_ATTEMPTS
 from chalicelib.domain import complaints as rules
 from chalicelib.domain.access import Access
 from chalicelib.domain.clock import is_id, iso, new_id, utcnow
-from chalicelib.domain.complaints import Complaint, ComplaintChanges, HistoryEntry, NewComplaint
+from chalicelib.domain.complaints import Complaint, ComplaintChanges, NewComplaint
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import Forbidden, NotFound, StaleRead
 from chalicelib.domain.versions import require_if_match
@@ -31,26 +31,8 @@ def open_case(access: Access, customer_id: str, new: NewComplaint) -> Complaint:
 def build(access: Access, customer: Customer, new: NewComplaint) -> Complaint:
     """A new case of `customer` from validated input, routed and with its SLA deadlines; not stored yet."""
     now = utcnow()
-    stamp = iso(now)
-    ack_due, resolve_due = rules.deadlines(new.severity, now)
-    return Complaint(
-        id=new_id(now),
-        customer_id=customer.id,
-        branch_id=customer.branch_id,
-        category=new.category,
-        department=rules.DEPARTMENT_OF[new.category],
-        severity=new.severity,
-        subject=new.subject,
-        description=new.description,
-        status=rules.Status.OPEN.value,
-        created_at=stamp,
-        updated_at=stamp,
-        created_by=access.principal.sub,
-        ack_due_at=ack_due,
-        resolve_due_at=resolve_due,
-        ref=new.ref,
-        history=[HistoryEntry(at=stamp, by=access.principal.sub, change="created", to_value="open")],
-    )
+    return rules.new_case(new, case_id=new_id(now), customer_id=customer.id, branch_id=customer.branch_id,
+                          by=access.principal.sub, now=now)
 
 
 def get(access: Access, complaint_id: str) -> Complaint:

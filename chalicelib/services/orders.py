@@ -43,7 +43,8 @@ def _priced(new: NewOrder) -> list[rules.Line]:
     if missing:
         raise Unprocessable(missing)
     return [rules.line_of(n + 1, line, name=catalog[line.sku].name, unit=catalog[line.sku].unit,
-                          list_price=catalog[line.sku].list_price) for n, line in enumerate(new.lines)]
+                          list_price=catalog[line.sku].list_price, category=catalog[line.sku].category)
+            for n, line in enumerate(new.lines)]
 
 
 def _new_order(access: Access, customer: Customer, new: NewOrder, lines: list[rules.Line],

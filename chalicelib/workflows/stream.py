@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.domain.complaints import UNRESOLVED, Complaint
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.orders import Order
+from chalicelib.domain.shipments import Shipment
 from chalicelib.observability import flush, logger
 
 if TYPE_CHECKING:
@@ -46,6 +47,8 @@ def _complaint_changed(change: Change, old: Complaint | None, new: Complaint | N
         return  # history loaded in bulk (demo data, an import): nothing to escalate or announce; counted all the same
     if change.inserted:
         escalation.start(new, utcnow())
+        if new.created_by.startswith("system:"):  # the CRM opened it (a late order): the customer hears of that
+            return
         kind, key = "complaint_received", f"complaint-received#{new.id}"
     elif old is not None and new.reopens > old.reopens:  # reopened: escalation starts over from the reopen
         escalation.start(new, utcnow())
@@ -118,6 +121,11 @@ def _react(change: Change) -> None:
         from chalicelib.workflows import orders
 
         orders.order_changed(change, old if isinstance(old, Order) else None, new if isinstance(new, Order) else None)
+    elif isinstance(new or old, Shipment):
+        from chalicelib.workflows import shipments
+
+        shipments.shipment_changed(change, old if isinstance(old, Shipment) else None,
+                                   new if isinstance(new, Shipment) else None)
 
 
 def _record(record: Any) -> None:
