@@ -89,8 +89,9 @@ def export(caller: Any, day: date, timeout_s: float = 120.0) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def seeded(as_user: Any, stream_pump_module: Any) -> dict[str, Any]:
-    """Customers of one branch with interactions, a complaint and a STOP, with recognisable personal data."""
+def seeded(as_user: Any, stream_pump_module: Any, catalog: Any) -> dict[str, Any]:
+    """Customers of one branch with interactions, a complaint, a STOP and an order that shipped, with
+    recognisable personal data."""
     manager = as_user(f"manager.{BRANCH}")
     admin = as_user("admin")
     people: list[dict[str, Any]] = []
@@ -125,9 +126,14 @@ def seeded(as_user: Any, stream_pump_module: Any) -> dict[str, Any]:
     from chalicelib.persistence import consent as opt_outs
 
     opt_outs.set_sms_opt_out(second["phone"], True, at="2026-01-01T00:00:00.000Z", source="test")
+    order = admin.post(f"/customers/{first['id']}/orders", {
+        "channel": "showroom", "lines": [{"sku": "ORD-OIL", "qty": 2, "tax_rate": "0.11"}], "ref": f"PO-{stamp}"}).json
+    admin.patch(f"/orders/{order['id']}", {"status": "confirmed"}, headers={"If-Match": '"v1"'})
+    shipment = admin.post(f"/orders/{order['id']}/shipments", {
+        "carrier": "jne", "tracking_number": f"EXP{stamp}", "lines": [{"line_no": 1, "qty": 2}]}).json
     stream_pump_module.drain()  # the complaint's receipt message becomes a notification
     return {"people": people, "summaries": summaries, "description": description, "complaint": complaint.json,
-            "stamp": stamp}
+            "stamp": stamp, "order": order, "shipment": shipment}
 
 
 @pytest.fixture(scope="module")
@@ -195,6 +201,25 @@ def test_seeded_customers_are_exported_under_their_pseudonym_with_an_age_band(
     assert {r["customer_key"]: r for r in rfm}[key_of(stack, first["id"])]["recency_days"] in (1, 2)
 
 
+def test_orders_their_lines_shipments_and_the_catalog_are_exported_and_rfm_has_money(
+        stack: dict[str, str], seeded: dict[str, Any], exported: dict[str, Any]) -> None:
+    bucket, customer = stack["EXPORT_BUCKET"], key_of(stack, seeded["people"][0]["id"])
+    _, orders = rows(bucket, "orders", today())
+    (order,) = [o for o in orders if o["customer_key"] == customer]
+    assert (order["status"], order["net_total"], order["is_revenue"], order["lines"]) == ("shipped", 210900.0, True, 1)
+    assert order["placed_on"] == today().isoformat() and order["customer_erased"] is False
+    _, lines = rows(bucket, "order_lines", today())
+    (line,) = [x for x in lines if x["order_key"] == order["order_key"]]
+    assert (line["sku"], line["category"], line["qty"], line["total"]) == ("ORD-OIL", "oil_and_filter", 2.0, 210900.0)
+    _, shipments = rows(bucket, "shipments", today())
+    (shipment,) = [x for x in shipments if x["order_key"] == order["order_key"]]
+    assert (shipment["carrier"], shipment["status"], shipment["lines"]) == ("jne", "label_created", 1)
+    _, products = rows(bucket, "products", today())
+    assert {p["sku"]: p for p in products}["ORD-OIL"]["list_price"] == 95000.0
+    _, rfm = rows(bucket, "rfm", today())
+    assert {r["customer_key"]: r for r in rfm}[customer]["monetary"] == 210900.0
+
+
 def test_no_exported_byte_carries_personal_data(stack: dict[str, str], seeded: dict[str, Any],
                                                 exported: dict[str, Any]) -> None:
     everything = objects(stack["EXPORT_BUCKET"])
@@ -203,7 +228,8 @@ def test_no_exported_byte_carries_personal_data(stack: dict[str, str], seeded: d
     for person in seeded["people"]:
         secrets += [person["name"], person["phone"], person["phone"].lstrip("+"), person["email"], person["id"],
                     person["address"]]
-    secrets.append(seeded["complaint"]["id"])
+    secrets += [seeded["complaint"]["id"], seeded["order"]["id"], seeded["shipment"]["id"],
+                seeded["shipment"]["tracking_number"], seeded["order"]["ref"]]
     for key, body in everything.items():
         content = gzip.decompress(body) if key.endswith(".gz") else body
         for secret in secrets:
@@ -479,7 +505,8 @@ def customer_etag(caller: Any, customer_id: str) -> str:
 
 def _duckdb_type(glue_type: str) -> str:
     """The DuckDB type of a Glue (Hive) column type, for reading the files as Athena would, typed."""
-    simple = {"string": "VARCHAR", "bigint": "BIGINT", "double": "DOUBLE", "boolean": "BOOLEAN"}
+    simple = {"string": "VARCHAR", "bigint": "BIGINT", "double": "DOUBLE", "boolean": "BOOLEAN",
+              "decimal(18,2)": "DECIMAL(18,2)"}
     if glue_type in simple:
         return simple[glue_type]
     if glue_type.startswith("array<") and glue_type.endswith(">"):

@@ -251,7 +251,7 @@ def test_merge_template_fills_glue_columns_from_datasets_only(tmp_path: Path) ->
         "StorageDescriptor"]["Columns"] == _dataset_columns("rfm")
     assert "Columns" not in table["Properties"]["TableInput"]["StorageDescriptor"]  # the input is left alone
     with pytest.raises(ValueError, match="RelasiDataset"):
-        with_columns({"Resources": {"T": {**table, "Metadata": {"RelasiDataset": "orders"}}}})
+        with_columns({"Resources": {"T": {**table, "Metadata": {"RelasiDataset": "invoices"}}}})
     copied = {**table, "Properties": {"TableInput": {"StorageDescriptor": {"Columns": []}}}}
     with pytest.raises(ValueError, match="DATASETS only"):
         with_columns({"Resources": {"T": copied}})

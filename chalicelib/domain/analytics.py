@@ -111,7 +111,7 @@ class Engagement:
     interactions_last_90_days: int
     interactions_prev_90_days: int  # days 91..180 before the as-of date
     interactions_last_365_days: int
-    monetary: float | None = None  # no orders entity yet: always None today, kept for when orders exist
+    monetary: float | None = None  # IDR: net totals of the orders of the last 365 days that are revenue
     customer_since: date | None = None  # the local day the customer was created (None: unknown, long ago)
 
     def silent_days(self, as_of: date) -> int | None:

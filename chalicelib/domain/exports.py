@@ -19,6 +19,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -26,8 +27,9 @@ from zoneinfo import ZoneInfo
 from chalicelib.config import EXPORT_CITY_MAX_CHARS, EXPORT_CITY_MAX_WORDS, EXPORT_EARLIEST_DATE
 from chalicelib.domain.analytics import age_band
 from chalicelib.domain.clock import iso, parse_iso
+from chalicelib.domain.orders import REVENUE_STATUSES
 
-SCHEMA_VERSION = 2  # 2: root causes' week_complete, customers' marketing_consent_withdrawn; city, tags filtered
+SCHEMA_VERSION = 3  # 3: orders, order_lines, shipments, products; rfm's monetary (2: root causes' week_complete...)
 FILE_EXTENSION = "jsonl.gz"
 MANIFEST_NAME = "_manifest.json"  # leading underscore: Athena and Hive skip it as data
 PSEUDONYM_HEX_CHARS = 32  # 128 bits of HMAC-SHA256
@@ -48,6 +50,8 @@ def _c(name: str, glue_type: str, comment: str) -> Column:
 CUSTOMER_KEY = _c("customer_key", "string", "keyed pseudonym of the customer id: joins every dataset and day")
 OCCURRED_AT = _c("occurred_at", "string", "ISO 8601 UTC")
 OCCURRED_ON = _c("occurred_on", "string", "local date (YYYY-MM-DD)")
+ORDER_KEY = _c("order_key", "string", "keyed pseudonym of the order id")
+MONEY = "decimal(18,2)"
 HISTORY_TYPE = "array<struct<at:string,change:string,from_value:string,to_value:string,staff_key:string>>"
 
 DATASETS: dict[str, tuple[Column, ...]] = {
@@ -111,12 +115,73 @@ DATASETS: dict[str, tuple[Column, ...]] = {
         _c("resolved_within_sla", "boolean", "resolved by resolve_due_at; null while unresolved"),
         _c("history", HISTORY_TYPE, "status changes; values of free-text changes are left out"),
     ),
+    "orders": (
+        ORDER_KEY,
+        CUSTOMER_KEY,
+        _c("branch_id", "string", "branch that placed it"),
+        _c("channel", "string", "showroom, phone, online, dealer"),
+        _c("status", "string", "status when exported (draft ... closed, cancelled, returned)"),
+        _c("payment_status", "string", "unpaid, partial, paid, refunded"),
+        _c("lines", "bigint", "number of lines"),
+        _c("subtotal", MONEY, "IDR: the lines' qty x unit_price"),
+        _c("discount_total", MONEY, "IDR"),
+        _c("tax_total", MONEY, "IDR"),
+        _c("net_total", MONEY, "IDR: what the customer pays (subtotal - discounts + tax)"),
+        _c("is_revenue", "boolean", "confirmed up to closed (not draft, cancelled or returned)"),
+        _c("placed_at", "string", "ISO 8601 UTC"),
+        _c("placed_on", "string", "local date placed (YYYY-MM-DD)"),
+        _c("promised_date", "string", "YYYY-MM-DD, or null"),
+        _c("delivered_at", "string", "ISO 8601 UTC, or null"),
+        _c("returned_at", "string", "ISO 8601 UTC, or null"),
+        _c("return_reason", "string", "a choice from a list, or null"),
+        _c("late", "boolean", "the late-deliveries job found it late"),
+        _c("customer_erased", "boolean", "kept as a financial record after its customer's erasure"),
+    ),
+    "order_lines": (
+        ORDER_KEY,
+        CUSTOMER_KEY,
+        _c("branch_id", "string", "branch that placed the order"),
+        _c("placed_on", "string", "local date the order was placed (YYYY-MM-DD)"),
+        _c("is_revenue", "boolean", "the order is revenue (see orders)"),
+        _c("line_no", "bigint", "1.."),
+        _c("sku", "string", "product"),
+        _c("category", "string", "the product's category when ordered"),
+        _c("qty", "double", "quantity (up to 3 decimals)"),
+        _c("unit_price", MONEY, "IDR"),
+        _c("discount_amount", MONEY, "IDR"),
+        _c("tax_rate", "double", "a fraction: 0.11 for 11% PPN"),
+        _c("total", MONEY, "IDR: qty x unit_price - discount + tax"),
+    ),
+    "shipments": (
+        _c("shipment_key", "string", "keyed pseudonym of the shipment id"),
+        ORDER_KEY,
+        _c("branch_id", "string", "branch that placed the order"),
+        _c("carrier", "string", "jne, jnt, sicepat, pos, own_fleet"),
+        _c("status", "string", "label_created ... delivered; attempted_delivery, delayed, failed, returning"),
+        _c("lines", "bigint", "order lines it carries"),
+        _c("created_at", "string", "ISO 8601 UTC"),
+        _c("created_on", "string", "local date (YYYY-MM-DD)"),
+        _c("expected_delivery_date", "string", "YYYY-MM-DD, the latest expected, or null"),
+        _c("delivered_at", "string", "ISO 8601 UTC of the delivered event, or null"),
+        _c("events", "bigint", "events recorded (applied or not)"),
+        _c("delays", "bigint", "delayed events applied"),
+    ),
+    "products": (
+        _c("sku", "string", "product"),
+        _c("name", "string", "product name"),
+        _c("category", "string", "category"),
+        _c("unit", "string", "pcs, litre, hour..."),
+        _c("list_price", MONEY, "IDR"),
+        _c("cost_price", MONEY, "IDR, or null"),
+        _c("active", "boolean", "can be ordered"),
+        _c("updated_at", "string", "ISO 8601 UTC"),
+    ),
     "rfm": (
         CUSTOMER_KEY,
         _c("branch_id", "string", "branch"),
         _c("recency_days", "bigint", "days since the last interaction, null if none"),
         _c("frequency", "bigint", "interactions in the last 365 days"),
-        _c("monetary", "double", "null until orders exist"),
+        _c("monetary", MONEY, "IDR: net totals of the orders placed in the last 365 days that are revenue"),
         _c("r_score", "bigint", "1..5"),
         _c("f_score", "bigint", "1..5"),
         _c("segment", "string", "champions, loyal, potential_loyal, new, need_attention, at_risk, cant_lose, "
@@ -155,7 +220,8 @@ DATASETS: dict[str, tuple[Column, ...]] = {
     ),
 }
 
-SOURCE_DATASETS = ("customers", "interactions", "notifications", "complaints")
+SOURCE_DATASETS = ("customers", "interactions", "notifications", "complaints", "orders", "order_lines", "shipments",
+                   "products")
 ANALYSIS_DATASETS = ("rfm", "churn_risk", "complaint_root_causes", "anomalies")
 
 # History changes whose values are enumerations; other changes (assignee,
@@ -403,3 +469,65 @@ def complaint_row(item: Mapping[str, Any], history: Sequence[Mapping[str, Any]],
             if snap.includes(h.get("at"))
         ],
     }
+
+
+# ------------------------------------------------------------------ orders, their lines, shipments, the catalog
+
+
+def money(value: Any) -> float | None:
+    """A stored money text as a JSON number (Athena reads it into decimal(18,2)); None stays None."""
+    return None if value is None else float(Decimal(str(value)))
+
+
+def order_rows(item: Mapping[str, Any], key: Pseudonymizer, snap: Snapshot) -> tuple[dict[str, Any],
+                                                                                    list[dict[str, Any]]]:
+    """The order's row and its lines' rows. No personal data: the customer as its pseudonym (an erased customer's
+    orders carry their detached id, so they stay one customer_key), no `ref`, no names."""
+    import json
+
+    order_key, customer_key = key("order", item["id"]), key("customer", item["customer_id"])
+    placed_on = snap.local_date(item["placed_at"])
+    revenue = item["status"] in REVENUE_STATUSES
+    lines = json.loads(item["lines"])
+    row = {
+        "order_key": order_key, "customer_key": customer_key, "branch_id": item["branch_id"],
+        "channel": item["channel"], "status": item["status"], "payment_status": item["payment_status"],
+        "lines": len(lines), "subtotal": money(item["subtotal"]), "discount_total": money(item["discount_total"]),
+        "tax_total": money(item["tax_total"]), "net_total": money(item["net_total"]), "is_revenue": revenue,
+        "placed_at": item["placed_at"], "placed_on": placed_on, "promised_date": item.get("promised_date"),
+        "delivered_at": item.get("delivered_at") if snap.includes(item.get("delivered_at")) else None,
+        "returned_at": item.get("returned_at") if snap.includes(item.get("returned_at")) else None,
+        "return_reason": item.get("return_reason"), "late": item.get("late_since") is not None,
+        "customer_erased": str(item["customer_id"]).startswith("erased:"),
+    }
+    line_rows = [{
+        "order_key": order_key, "customer_key": customer_key, "branch_id": item["branch_id"],
+        "placed_on": placed_on, "is_revenue": revenue, "line_no": int(x["line_no"]), "sku": x["sku"],
+        "category": x.get("category", "other"), "qty": float(Decimal(x["qty"])), "unit_price": money(x["unit_price"]),
+        "discount_amount": money(x["discount_amount"]), "tax_rate": float(Decimal(x["tax_rate"])),
+        "total": money(x["total"]),
+    } for x in lines]
+    return row, line_rows
+
+
+def shipment_row(item: Mapping[str, Any], events: Sequence[Mapping[str, Any]], key: Pseudonymizer,
+                 snap: Snapshot) -> dict[str, Any]:
+    """A shipment without its tracking number (the carrier's systems tie it to an address)."""
+    import json
+
+    seen = [e for e in events if snap.includes(e.get("received_at"))]
+    delivered = [e["occurred_at"] for e in seen if e.get("applied") and e["status"] == "delivered"]
+    return {
+        "shipment_key": key("shipment", item["id"]), "order_key": key("order", item["order_id"]),
+        "branch_id": item["branch_id"], "carrier": item["carrier"], "status": item["status"],
+        "lines": len(json.loads(item["lines"])), "created_at": item["created_at"],
+        "created_on": snap.local_date(item["created_at"]), "expected_delivery_date": item.get("expected_delivery_date"),
+        "delivered_at": min(delivered) if delivered else None, "events": len(seen),
+        "delays": sum(1 for e in seen if e.get("applied") and e["status"] == "delayed"),
+    }
+
+
+def product_row(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {"sku": item["sku"], "name": item["name"], "category": item["category"], "unit": item["unit"],
+            "list_price": money(item["list_price"]), "cost_price": money(item.get("cost_price")),
+            "active": bool(item["active"]), "updated_at": item["updated_at"]}

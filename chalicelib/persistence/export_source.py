@@ -24,12 +24,15 @@ from typing import Any
 
 from chalicelib.aws import client
 from chalicelib.config import EXPORT_PREFETCH_GROUP_BATCHES, settings
+from chalicelib.persistence.orders import ALL_ORDERS_PK, order_pk
+from chalicelib.persistence.products import product_pk
 from chalicelib.persistence.raw import plain_item
 from chalicelib.persistence.tables import ALL_COMPLAINTS_PK, HISTORY_PREFIX, complaint_pk, customer_pk
 
 Group = tuple[str, list[dict[str, Any]]]
 _DONE = object()
 _CUSTOMER_PREFIX, _COMPLAINT_PREFIX = customer_pk(""), complaint_pk("")
+_ORDER_PREFIX, _PRODUCT_PREFIX = order_pk(""), product_pk("")
 
 
 @dataclass
@@ -38,6 +41,20 @@ class CustomerRecords:
 
     profile: dict[str, Any] | None
     interactions: list[dict[str, Any]]
+
+
+@dataclass
+class OrderRecords:
+    """An order (None: only its other items were read) and its shipments with their events, as plain items."""
+
+    order: dict[str, Any] | None
+    shipments: list[dict[str, Any]]
+    events: dict[str, list[dict[str, Any]]]  # shipment id -> its events
+
+
+@dataclass
+class ProductRecords:
+    product: dict[str, Any] | None
 
 
 @dataclass
@@ -125,9 +142,24 @@ def groups(total_segments: int = 1, page_items: int | None = None) -> Iterator[G
                 batches.get(timeout=0.1)
 
 
-def records(total_segments: int = 1, page_items: int | None = None) -> Iterator[CustomerRecords | ComplaintRecords]:
-    """`groups` as what the export reads: each customer's and each complaint's items; the rest is left out."""
+Records = CustomerRecords | ComplaintRecords | OrderRecords | ProductRecords
+
+
+def records(total_segments: int = 1, page_items: int | None = None) -> Iterator[Records]:
+    """`groups` as what the export reads: each customer's, complaint's, order's and product's items; the rest
+    is left out."""
     for pk, items in groups(total_segments, page_items):
+        if pk.startswith(_ORDER_PREFIX):
+            events: dict[str, list[dict[str, Any]]] = {}
+            for i in items:
+                if i.get("type") == "shipment_event":
+                    events.setdefault(str(i["sk"]).split("#")[1], []).append(i)
+            yield OrderRecords(next((i for i in items if i.get("type") == "order"), None),
+                               [i for i in items if i.get("type") == "shipment"], events)
+            continue
+        if pk.startswith(_PRODUCT_PREFIX):
+            yield ProductRecords(next((i for i in items if i.get("type") == "product"), None))
+            continue
         if pk.startswith(_CUSTOMER_PREFIX):
             yield CustomerRecords(next((i for i in items if i.get("type") == "customer"), None),
                                   [i for i in items if i.get("type") == "interaction"])
@@ -156,6 +188,16 @@ def complaints() -> Iterator[dict[str, Any]]:
         "IndexName": "complaints_all",
         "KeyConditionExpression": "ca_pk = :all",
         "ExpressionAttributeValues": {":all": {"S": ALL_COMPLAINTS_PK}},
+    })
+
+
+def orders() -> Iterator[dict[str, Any]]:
+    """Every order (its lines inside), through the `orders_all` index."""
+    return _query({
+        "TableName": settings().table_name,
+        "IndexName": "orders_all",
+        "KeyConditionExpression": "oa_pk = :all",
+        "ExpressionAttributeValues": {":all": {"S": ALL_ORDERS_PK}},
     })
 
 

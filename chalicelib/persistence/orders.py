@@ -31,6 +31,7 @@ from chalicelib.persistence.tx import conflicted, connection, failed_codes, live
 
 ORDER_SK = "ORDER"
 LATE_PK = "LATE"
+ALL_ORDERS_PK = "ORD"  # orders_all
 # An erased customer's orders keep the books: the customer id becomes this prefix + the erasure's pseudonym.
 DETACHED_PREFIX = "erased:"
 
@@ -68,7 +69,7 @@ def to_item(o: Order) -> OrderItem:
                      created_by=o.created_by, notify_customer=o.notify_customer, promised_date=o.promised_date,
                      ref=o.ref, return_reason=o.return_reason, delivered_at=o.delivered_at,
                      returned_at=o.returned_at, late_since=o.late_since,
-                     late_complaint_id=o.late_complaint_id, version=o.version, oa_pk="ORD",
+                     late_complaint_id=o.late_complaint_id, version=o.version, oa_pk=ALL_ORDERS_PK,
                      ob_pk=f"ORD#{o.branch_id}", o_sk=o_sk)
     if not detached:
         item.oc_pk, item.tl_pk, item.tl_sk = f"ORDC#{o.customer_id}", customer_pk(o.customer_id), \
@@ -191,7 +192,7 @@ def list_page(*, branch: str | None, customer_id: str | None, status: str | None
     elif branch:
         index, hash_key = "orders_by_branch", f"ORD#{branch}"
     else:
-        index, hash_key = "orders_all", "ORD"
+        index, hash_key = "orders_all", ALL_ORDERS_PK
     key = OrderItem.o_sk
     range_condition: Any = None
     if placed_from and placed_to:

@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -41,6 +42,7 @@ from chalicelib.config import (
 from chalicelib.domain import analytics as an
 from chalicelib.domain import exports as ex
 from chalicelib.domain.clock import iso, new_id, parse_iso, utcnow
+from chalicelib.domain.orders import REVENUE_STATUSES
 from chalicelib.observability import count, flush, logger
 
 if TYPE_CHECKING:
@@ -98,6 +100,7 @@ class _Run:
             self.writers[name] = export_files.PartWriter(bucket, name, self.dt,
                                                          first_number=export_files.next_part_number(existing))
         self.complaint_features: dict[str, _ComplaintFeatures] = {}
+        self.monetary: dict[str, Decimal] = defaultdict(Decimal)  # customer id -> net revenue, last 365 days
         self.block: list[_Customer] = []
         self.root_causes = an.RootCauses()
         self.daily = an.DailyCounts()
@@ -137,7 +140,36 @@ class _Run:
                 f.breached_365_days += state.breached
                 f.slow_365_days += _slow(c, state)
 
+    def read_order_features(self) -> None:
+        """RFM's monetary value: net totals of each customer's orders placed in the 365 days up to the day that
+        are revenue (their status now), through the `orders_all` index."""
+        from chalicelib.persistence import export_source
+
+        for o in export_source.orders():
+            if not self.snap.includes(o.get("placed_at")) or o["status"] not in REVENUE_STATUSES:
+                continue
+            placed_on = date.fromisoformat(str(self.snap.local_date(o["placed_at"])))
+            if (self.day - placed_on).days < 365:
+                self.monetary[str(o["customer_id"])] += Decimal(str(o["net_total"]))
+
     # ------------------------------------------------------------------ the table, group by group
+
+    def order_group(self, records: export_source.OrderRecords) -> None:
+        order = records.order
+        if order is None or not self.snap.includes(order.get("placed_at")):
+            return
+        row, lines = ex.order_rows(order, self.key, self.snap)
+        self.write("orders", row, order["placed_at"])
+        for line in lines:
+            self.write("order_lines", line, order["placed_at"])
+        for shipment in records.shipments:
+            if self.snap.includes(shipment.get("created_at")):
+                self.write("shipments", ex.shipment_row(shipment, records.events.get(str(shipment["id"]), []),
+                                                        self.key, self.snap), shipment["created_at"])
+
+    def product_group(self, records: export_source.ProductRecords) -> None:
+        if records.product is not None and self.snap.includes(records.product.get("created_at")):
+            self.write("products", ex.product_row(records.product), records.product["created_at"])
 
     def customer_group(self, records: export_source.CustomerRecords) -> None:
         profile = records.profile
@@ -183,6 +215,7 @@ class _Run:
         for (on, where, channel), n in customer.per_day_channel.items():
             self.daily.add(day=on, branch_id=where, metric="interactions", dimension=channel, n=n)
         engagement = an.Engagement(customer.last_on, customer.last_90, customer.prev_90, customer.last_365,
+                                   monetary=float(self.monetary.get(str(profile["id"]), Decimal(0))),
                                    customer_since=date.fromisoformat(str(self.snap.local_date(profile["created_at"]))))
         customer_key = self.key("customer", profile["id"])
         score = an.rfm(engagement, self.day)
@@ -330,11 +363,16 @@ def export_day(day: date, run_id: str) -> dict[str, Any]:
     run = _Run(day, run_id, bucket=config.export_bucket, secret=secret, timezone=config.timezone)
     try:
         run.read_complaint_features()
+        run.read_order_features()
         for records in export_source.records(config.export_scan_segments):
             if isinstance(records, export_source.CustomerRecords):
                 run.customer_group(records)
-            else:
+            elif isinstance(records, export_source.ComplaintRecords):
                 run.complaint_group(records)
+            elif isinstance(records, export_source.OrderRecords):
+                run.order_group(records)
+            else:
+                run.product_group(records)
         run.flush_block()
         anomalies, truncated = run.analyses()
         summary = run.finish(started_at)
