@@ -383,8 +383,58 @@ def _orders(rng: random.Random, buyers: list[Customer], catalog: list[Any], now:
         last = orders_repo.next_order_number(branch, year, len(orders))
         for n, order in enumerate(orders, start=last - len(orders) + 1):
             order.order_no = f"{branch[:3].upper()}-{year}-{n:06d}"
+    for order in made:
+        _shipment_of(rng, order, now)
     orders_repo.load(made)
+    from chalicelib.persistence import shipments as shipments_repo
+
+    for order in made:
+        if order.shipments:
+            shipments_repo.load(order)
     return len(made)
+
+
+def _shipment_of(rng: random.Random, order: Any, now: datetime) -> None:
+    """The shipment of an order that shipped, with the carrier's events up to where it is: delivered ones
+    all the way, the rest somewhere on the way (a late one delayed or stuck in transit). Loaded with its events,
+    so the stream tells nobody (chalicelib/workflows/shipments.py)."""
+    from chalicelib.domain import shipments as rules
+    from chalicelib.domain.clock import new_id, parse_iso
+
+    moved = {h.to_value: parse_iso(h.at) for h in order.history if h.change == "status"}
+    if "shipped" not in moved:
+        return
+    shipped_at, delivered_at = moved["shipped"], moved.get("delivered")
+    carrier = rng.choice(list(rules.CARRIERS))
+    new = rules.NewShipment(carrier=carrier, tracking_number=f"{carrier[:3].upper()}{rng.randrange(10**9, 10**10)}",
+                            lines=tuple(rules.ShippedLine(line.line_no, line.qty) for line in order.lines),
+                            expected_delivery_date=order.promised_date)
+    shipment = rules.new_shipment(order, new, shipment_id=new_id(shipped_at), by=order.created_by, now=shipped_at)
+    if delivered_at is not None:
+        path = ["label_created", "picked_up", "in_transit", "out_for_delivery", "delivered"]
+        end = delivered_at
+    else:
+        late = order.promised_date is not None and order.promised_date < now.date().isoformat()
+        path = ["label_created", "picked_up", "in_transit"] + (
+            ["delayed"] if late and rng.random() < 0.5 else
+            [] if late else rng.choice([[], ["out_for_delivery"], ["out_for_delivery", "attempted_delivery"],
+                                        ["delayed"]]))
+        path = path[:rng.randint(1, len(path))] if not late else path
+        end = min(now, shipped_at + timedelta(hours=6 * len(path)))
+    step = (end - shipped_at) / len(path)
+    for n, status in enumerate(path):
+        at = shipped_at + step * n
+        later = (parse_iso(order.promised_date + "T00:00:00Z") + timedelta(days=rng.randint(2, 5))).date().isoformat() \
+            if status == "delayed" and order.promised_date else None
+        event = rules.NewEvent(status=status, occurred_at=iso(at), expected_delivery_date=later, event_id=f"seed-{n}")
+        if status == "label_created":  # the shipment starts there: its first event is only recorded
+            shipment.events.append(rules.Event(event_id="seed-0", status=status, occurred_at=iso(at),
+                                               received_at=iso(at), by=f"carrier:{carrier}", applied=True))
+            shipment.last_event_at = iso(at)
+            continue
+        shipment, _ = rules.apply(shipment, event, event_id=f"seed-{n}", by=f"carrier:{carrier}", now=at, strict=True)
+        shipment.version += 1
+    order.shipments = [shipment]
 
 
 def _order(rng: random.Random, customer: Customer, by_category: dict[str, list[Any]], placed: datetime,

@@ -375,3 +375,24 @@ def test_only_todays_demo_complaints_were_announced_and_escalate(stack: RunningS
                    if "escalation" in m["name"])
     executions = sfn.list_executions(stateMachineArn=machine)["executions"]
     assert sorted(e["name"] for e in executions) == sorted(c["id"] for c in unresolved)
+
+
+def test_demo_orders_have_shipments_in_every_state_revenue_and_late_ones_for_the_job(stack: RunningStack) -> None:
+    """A year of orders: shipped ones carry a shipment with its carrier events (delivered, on the way, delayed),
+    the revenue counters count them, and a few past their promised date wait for `make trigger JOB=late-deliveries`."""
+    today = datetime.now(ZoneInfo("Asia/Jakarta")).date()
+    states: set[str] = set()
+    for status in ("delivered", "shipped", "closed"):
+        page = stack.request("GET", "/orders", "admin", params={"status": status, "limit": 100}).json()["items"]
+        for order in page[:25]:
+            full = stack.request("GET", f"/orders/{order['id']}", "admin").json()
+            states |= {s["status"] for s in full["shipments"]}
+            assert len(full["shipments"]) == 1 and full["shipments"][0]["events"]
+    assert {"delivered", "in_transit"} <= states and len(states) >= 3, states
+    year = {"from": (today - timedelta(days=365)).isoformat(), "to": today.isoformat(), "by": "month"}
+    revenue = stack.request("GET", "/analytics/revenue", "admin", params=year).json()
+    assert revenue["totals"]["orders"] >= 20 and len(revenue["items"]) >= 6, revenue["totals"]
+    from infra.trigger import trigger
+
+    report = trigger("late-deliveries", today, stack.aws_port)
+    assert report["result"]["complaints_opened"] >= 1, report

@@ -45,8 +45,9 @@ def shipment_changed(change: Change, old: Shipment | None, new: Shipment | None)
     if new is None or not new.notify_customer:
         return
     if change.inserted:
-        if new.status != ShipmentStatus.LABEL_CREATED:  # history loaded in bulk: nobody is told
-            return
+        if new.status != ShipmentStatus.LABEL_CREATED or new.last_event_at is not None:
+            return  # loaded in bulk with its events (demo data, an import): nobody is told
+
         kind, key = "order_shipped", f"order-shipped#{new.id}"
     elif old is None or new.version != old.version + 1 or new.status == old.status:
         return
