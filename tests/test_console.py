@@ -246,3 +246,37 @@ def test_the_order_page_shows_rupiah_and_moves_with_the_etag(api: Any, token: An
     moved = _post(api, f"/console/orders/{order['id']}", token("agent.jakarta"), {"etag": '"v1"', "status": "confirmed"})
     assert moved.status_code == 200 and "HX-Location" in moved.headers
     assert as_user("admin").get(f"/orders/{order['id']}").json["status"] == "confirmed"
+
+
+def test_the_order_page_ships_lines_and_records_the_shipments_steps(api: Any, token: Any, as_user: Any) -> None:
+    admin = as_user("admin")
+    admin.post("/products", {"sku": "CONSOLE-OIL", "name": "Oli konsol", "category": "oil_and_filter",
+                             "unit": "litre", "list_price": "90000"})
+    customer = admin.new_customer(branch_id="jakarta")
+    order = admin.post(f"/customers/{customer['id']}/orders", {"channel": "phone", "lines": [
+        {"sku": "CONSOLE-OIL", "qty": 3}]}).json
+    admin.patch(f"/orders/{order['id']}", {"status": "confirmed"}, headers={"If-Match": '"v1"'})
+    agent = token("agent.jakarta")
+    page = _text(_get(api, f"/console/orders/{order['id']}", agent))
+    assert 'id="ship-form"' in page and 'name="qty_1" value="3"' in page
+    bad = _post(api, f"/console/orders/{order['id']}/shipments", agent,
+                 {"carrier": "jne", "tracking_number": "x", "qty_1": "3"})
+    assert bad.status_code == 422 and bad.headers.get("HX-Retarget") == "#flash"
+    part = _post(api, f"/console/orders/{order['id']}/shipments", agent,
+                 {"carrier": "sicepat", "tracking_number": "CONSOLE123", "qty_1": "2"})
+    assert part.status_code == 200 and "HX-Location" in part.headers
+    page = _text(_get(api, f"/console/orders/{order['id']}", agent))
+    assert "SiCepat" in page and "CONSOLE123" in page and "https://sicepat.com/track?awb=CONSOLE123" in page
+    assert 'name="qty_1" value="1"' in page  # what is left to ship
+    shipment = admin.get(f"/orders/{order['id']}").json["shipments"][0]
+    wrong = _post(api, f"/console/shipments/{shipment['id']}/events", agent, {"status": "label_created"})
+    assert wrong.status_code == 409
+    step = _post(api, f"/console/shipments/{shipment['id']}/events", agent, {"status": "picked_up"})
+    assert step.status_code == 200 and "HX-Location" in step.headers
+    assert admin.get(f"/shipments/{shipment['id']}").json["status"] == "picked_up"
+    outsider = _post(api, f"/console/shipments/{shipment['id']}/events", token("agent.bandung"),
+                     {"status": "in_transit"})
+    assert outsider.status_code == 404
+    marketing = _post(api, f"/console/orders/{order['id']}/shipments", token("marketing"),
+                      {"carrier": "jne", "tracking_number": "MKT12345", "qty_1": "1"})
+    assert marketing.status_code == 403

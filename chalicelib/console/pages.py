@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from chalicelib.console.frame import Ctx, Page, Redirect
@@ -391,11 +392,49 @@ def order_results(ctx: Ctx) -> Mapping[str, Any]:
 
 def order(ctx: Ctx, order_id: str) -> Mapping[str, Any]:
     from chalicelib.domain.orders import NEXT, PAYMENT_NEXT, ReturnReason
+    from chalicelib.domain.shipments import CARRIERS
+    from chalicelib.domain.shipments import NEXT as SHIPMENT_NEXT
     from chalicelib.services import orders
 
     found = orders.get(ctx.access, order_id)
+    shipped: dict[int, Decimal] = {}
+    for s in found.shipments:
+        if s.status not in ("failed", "returning"):
+            for line in s.lines:
+                shipped[line.line_no] = shipped.get(line.line_no, Decimal(0)) + line.qty
+    left = [(line, line.qty - shipped.get(line.line_no, Decimal(0))) for line in found.lines]
     return {"order": found, "next": NEXT.get(found.status, ()), "pay_next": PAYMENT_NEXT.get(found.payment_status, ()),
-            "reasons": [r.value for r in ReturnReason], "may_update": may(ctx, "orders.update") is not None}
+            "reasons": [r.value for r in ReturnReason], "may_update": may(ctx, "orders.update") is not None,
+            "may_ship": may(ctx, "shipments.create") is not None and found.status in (
+                "confirmed", "partially_shipped") and any(qty > 0 for _, qty in left),
+            "may_record": may(ctx, "shipments.event") is not None, "left": [(ln, q) for ln, q in left if q > 0],
+            "carriers": CARRIERS, "shipment_next": SHIPMENT_NEXT}
+
+
+def ship(ctx: Ctx, order_id: str) -> Mapping[str, Any]:
+    """Ship the quantities the form names (`qty_<line_no>`; empty or 0 leaves the line) with a carrier."""
+    from chalicelib.api.shipments_models import ShipmentCreate
+    from chalicelib.services import shipments
+
+    lines = [{"line_no": int(name[4:]), "qty": value} for name, value in ctx.form.items()
+             if name.startswith("qty_") and name[4:].isdigit() and value.strip() not in ("", "0")]
+    body = {"carrier": ctx.form.get("carrier"), "tracking_number": ctx.form.get("tracking_number"), "lines": lines}
+    if ctx.form.get("expected_delivery_date"):
+        body["expected_delivery_date"] = ctx.form.get("expected_delivery_date")
+    shipments.create(ctx.access, order_id, _validated(ShipmentCreate, body).to_domain())
+    raise Redirect(f"/console/orders/{order_id}")
+
+
+def record_step(ctx: Ctx, shipment_id: str) -> Mapping[str, Any]:
+    """A step of a shipment's journey, as staff record it (the lifecycle's rules: a 409 says what may follow)."""
+    from chalicelib.api.shipments_models import ShipmentEventCreate
+    from chalicelib.services import shipments
+
+    body = {"status": ctx.form.get("status")}
+    if ctx.form.get("expected_delivery_date"):
+        body["expected_delivery_date"] = ctx.form.get("expected_delivery_date")
+    moved, _ = shipments.event(ctx.access, shipment_id, _validated(ShipmentEventCreate, body).to_domain())
+    raise Redirect(f"/console/orders/{moved.order_id}")
 
 
 def move_order(ctx: Ctx, order_id: str) -> Mapping[str, Any]:
@@ -460,6 +499,8 @@ PAGES: list[Page] = [
     Page("GET", "/console/orders/results", "orders.get", order_results, "order_results.html"),
     Page("GET", "/console/orders/{order_id}", "orders.get", order, "order.html", title="page.order"),
     Page("POST", "/console/orders/{order_id}", "orders.update", move_order, "order.html"),
+    Page("POST", "/console/orders/{order_id}/shipments", "shipments.create", ship, "order.html"),
+    Page("POST", "/console/shipments/{shipment_id}/events", "shipments.event", record_step, "order.html"),
     Page("GET", "/console/dashboard", "analytics.summary", dashboard, "dashboard.html", title="menu.dashboard",
          menu="menu.dashboard"),
 ]
