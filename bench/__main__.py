@@ -13,6 +13,7 @@ from bench.export import DEFAULT_CUSTOMERS as EXPORT_CUSTOMERS
 from bench.export import DEFAULT_DAY as EXPORT_DAY
 from bench.export import DEFAULT_RUNS as EXPORT_RUNS
 from bench.export import DEFAULT_SIZES as EXPORT_SIZES
+from bench.late import DEFAULT_ORDERS as LATE_ORDERS
 from bench.reminders import DEFAULT_CUSTOMERS, DEFAULT_DAY
 
 
@@ -50,6 +51,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-requests", action="store_true", help="skip the DynamoDB requests per operation")
     parser.add_argument("--skip-reminders", action="store_true", help="skip the reminder job's items read")
     parser.add_argument("--skip-export", action="store_true", help="skip the analytics export's throughput and memory")
+    parser.add_argument("--skip-late", action="store_true", help="skip the late-deliveries job's items read")
+    parser.add_argument("--late-orders", type=int, default=LATE_ORDERS, metavar="N",
+                        help=f"orders loaded for the late-deliveries job (default {LATE_ORDERS}; about 15 s per "
+                        "20,000 in moto)")
     parser.add_argument("--export-sizes", type=_counts, default=EXPORT_SIZES, metavar="N,N",
                         help="interactions in the table for each export measurement, smallest first (default "
                         + ",".join(str(n) for n in EXPORT_SIZES) + "; loading takes about 1.5 min per million)")
@@ -79,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.export_customers < 1 or (args.export_segments is not None and args.export_segments < 1):
         parser.error("--export-customers and --export-segments must be at least 1")
 
-    from bench import coldstart, dynamodb, export, reminders, report
+    from bench import coldstart, dynamodb, export, late, reminders, report
 
     started = time.perf_counter()
     cold = None
@@ -94,13 +99,17 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_reminders:
         print(f"daily reminder job on {args.reminder_customers} customers", file=sys.stderr, flush=True)
         reminder_run = reminders.measure(args.reminder_customers, args.reminder_date)
+    late_run = None
+    if not args.skip_late:
+        print(f"late-deliveries job on {args.late_orders} orders", file=sys.stderr, flush=True)
+        late_run = late.measure(args.late_orders)
     export_run = None
     if not args.skip_export:
         print(f"analytics export at {', '.join(f'{n:,}' for n in args.export_sizes)} interactions",
               file=sys.stderr, flush=True)
         export_run = export.measure(tuple(args.export_sizes), tuple(args.export_runs), args.export_customers,
                                     args.export_date, segments=args.export_segments, profile=args.export_profile)
-    text = report.document(cold, counts, time.perf_counter() - started, reminder_run, export_run)
+    text = report.document(cold, counts, time.perf_counter() - started, reminder_run, export_run, late_run)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text, encoding="utf-8")
     print(text)

@@ -241,7 +241,7 @@ class Caller:
         raw = b""
         if body is not None:
             h["Content-Type"] = "application/json"
-            raw = json.dumps(body).encode()
+            raw = body if isinstance(body, bytes) else json.dumps(body).encode()
         h.update(headers or {})
         response = self.http.request(method, path, headers=h, body=raw)
         is_json = "json" in str(response.headers.get("Content-Type", "application/json"))
@@ -312,6 +312,38 @@ class Scenario:
             self._buyer_phone = found["phone"] if found else "+6281100000000"
         return str(self._buyer_phone)
 
+    def orders_and_shipments(self, customer_id: str) -> None:
+        """An order placed, read, confirmed, shipped, a shipment read and moved by staff and by its carrier."""
+        placed = self.measure("POST /customers/{id}/orders", "write", "POST", f"/customers/{customer_id}/orders",
+                              {"channel": "phone", "lines": [{"sku": "OIL-FLT-OIL", "qty": 2, "tax_rate": "0.11"}]},
+                              expected=201)
+        order = self.must(placed, 201, "POST order")
+        self.measure("GET /orders/{id} (lines, shipments, history)", "read", "GET", f"/orders/{order['id']}")
+        self.measure("PATCH /orders/{id} (confirm)", "write", "PATCH", f"/orders/{order['id']}",
+                     {"status": "confirmed"}, {"If-Match": placed.headers.get("ETag", "")})
+        tracking = f"BENCH{self.tag}{time.time_ns() % 10**9}"
+        shipped = self.measure("POST /orders/{id}/shipments", "parts", "POST", f"/orders/{order['id']}/shipments",
+                               {"carrier": "jne", "tracking_number": tracking, "lines": [{"line_no": 1, "qty": 2}]},
+                               expected=201)
+        self.ops[-1].parts = ("the order with its shipments", "the shipment's transaction")
+        shipment = self.must(shipped, 201, "POST shipment")
+        self.measure("GET /shipments/{id}", "parts", "GET", f"/shipments/{shipment['id']}")
+        self.ops[-1].parts = ("where the shipment is", "the order with its shipments")
+        self.measure("POST /shipments/{id}/events (staff)", "parts", "POST", f"/shipments/{shipment['id']}/events",
+                     {"status": "picked_up"}, expected=201)
+        self.ops[-1].parts = ("where the shipment is", "the order with its shipments", "the event's transaction")
+        import boto3
+
+        from chalicelib.domain.shipments import signature_of
+
+        key = boto3.client("secretsmanager").get_secret_value(SecretId="relasi-dev-carrier-jne")["SecretString"]
+        event = json.dumps({"event_id": f"bench-{self.tag}", "tracking_number": tracking, "status": "in_transit",
+                            "occurred_at": "2026-01-01T00:00:00Z"}).encode()
+        stamp = str(int(time.time()))
+        self.measure("POST /carrier-events/{carrier} (signed)", "parts", "POST", "/carrier-events/jne", event,
+                     {"X-Relasi-Timestamp": stamp, "X-Relasi-Signature": signature_of(key, stamp, event)})
+        self.ops[-1].parts = ("the tracking number", "the order with its shipments", "the event's transaction")
+
     def run(self, with_delete_sizes: bool) -> list[Op]:
         t = self.tag
         email = f"bench.{t}@contoh.co.id"
@@ -351,6 +383,7 @@ class Scenario:
         ]
         for name, path, caller in reads:
             self.measure(name, "read", "GET", path, caller=caller)
+        self.orders_and_shipments(cid)
         # the staff console's content (as htmx asks for it): the same use cases as the routes above
         card = ("the timeline (first page)", "the due items", "the open complaints")
         console = [

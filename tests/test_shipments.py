@@ -195,8 +195,20 @@ def test_late_orders_open_exactly_one_complaint_and_tell_the_customer_once(
     due_today = _confirmed(agent, customer["id"], promised_date=late_day.isoformat())
     unnotified = _confirmed(agent, customer["id"], promised_date="2024-03-01", notify_customer=False)
     draft = _order(agent, customer["id"], promised_date="2024-03-01").json  # not on its way: never late
+    mover = agent.new_customer(branch_id="surabaya")
+    moved_late = _confirmed(agent, mover["id"], promised_date="2024-03-02")
+    admin = as_user("admin")
+    etag = admin.get(f"/customers/{mover['id']}").headers["ETag"]
+    assert admin.patch(f"/customers/{mover['id']}", {"branch_id": "jakarta"},
+                       headers={"If-Match": etag}).status_code == 200
+    gone = agent.new_customer(branch_id="surabaya")
+    erased_late = _confirmed(agent, gone["id"], promised_date="2024-03-02")
+    assert admin.delete(f"/customers/{gone['id']}").status_code == 204
     report = fire("late-deliveries", late_day)
-    assert (report["late_found"], report["complaints_opened"]) == (2, 2), report
+    assert (report["late_found"], report["complaints_opened"]) == (3, 3), report  # the erased one is detached
+    moved_case = admin.get(f"/orders/{moved_late['id']}").json["late_complaint_id"]
+    assert admin.get(f"/complaints/{moved_case}").json["branch_id"] == "jakarta"  # the customer's branch now
+    assert admin.get(f"/orders/{erased_late['id']}").json["late_since"] is None
     again = fire("late-deliveries", late_day)  # the schedule fires twice
     assert again == {"late_found": 0, "complaints_opened": 0, "orders_marked": 0}
     stream_pump.drain(30)

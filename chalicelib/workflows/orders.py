@@ -81,19 +81,21 @@ def late_deliveries(now: datetime) -> dict[str, int]:
     found = opened = marked = 0
     for order in orders.late(before=today):
         found += 1
+        branch: str | None = order.branch_id  # the customer's, unless they moved since: read only then
         for _ in range(LATE_ATTEMPTS):
-            customer = customers.get(order.customer_id)
-            case = late_complaint(order, customer.branch_id if customer else None, today=today, now=now)
-            if customer is not None:
+            case = late_complaint(order, branch, today=today, now=now) if branch else None
+            if case is not None:
                 try:
                     complaints.create(case)
                     opened += 1
                 except StaleRead:  # a twin run opened it, or the customer moved or went meanwhile
                     if complaints.get(case.id, consistent=True) is None:
+                        customer = customers.get(order.customer_id, consistent=True)
+                        branch = customer.branch_id if customer else None
                         continue
             try:
                 orders.update(order, mark_late(order, today=today, now=now,
-                                               complaint_id=case.id if customer else None))
+                                               complaint_id=case.id if case else None))
                 marked += 1
             except PreconditionFailed:  # changed meanwhile: read it again, it may no longer be late
                 fresh = orders.get(order.id, consistent=True)
