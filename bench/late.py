@@ -144,9 +144,10 @@ def measure(order_count: int = DEFAULT_ORDERS, day: date = DEFAULT_DAY, progress
 
             table_items = int(boto3.client("dynamodb").describe_table(TableName=env["TABLE_NAME"])
                               ["Table"]["ItemCount"])
+            from zoneinfo import ZoneInfo
+
             from chalicelib.config import LATE_DELIVERIES_LOCAL_HOUR, settings
             from chalicelib.workflows.orders import late_deliveries
-            from zoneinfo import ZoneInfo
 
             fired = datetime.combine(day, datetime.min.time(), tzinfo=ZoneInfo(settings().timezone)) + timedelta(
                 hours=LATE_DELIVERIES_LOCAL_HOUR)

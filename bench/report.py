@@ -6,9 +6,9 @@ import os
 import platform
 import statistics
 import sys
-from typing import Any
 from datetime import UTC, datetime
 from importlib import metadata
+from typing import Any
 
 from bench.coldstart import FIRST_REQUEST_TARGET_RATIO, FIRST_STAGES, LABELS, TARGET_RATIO, ColdStart
 from bench.dynamodb import BATCH_WRITE_MAX, RequestCounts, delete_formula, summarize
@@ -209,7 +209,8 @@ def _pct(share: float) -> str:
 
 
 def late_deliveries(r: Any) -> list[str]:
-    from bench.late import LATE_SHARE, ON_THE_WAY_SHARE, TARGET as LATE_TARGET, requests_line
+    from bench.late import LATE_SHARE, ON_THE_WAY_SHARE, requests_line
+    from bench.late import TARGET as LATE_TARGET
 
     return [
         "## Late-deliveries job: items read per late order",
