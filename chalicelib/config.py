@@ -235,10 +235,26 @@ class Settings:
     pseudonym_secret_arn: str = field(default_factory=lambda: os.environ.get("PSEUDONYM_SECRET_ARN", ""))
     # The stream consumer's dead-letter queue: the reconciliation waits while it holds records, the redrive empties it.
     stream_dlq_url: str = field(default_factory=lambda: os.environ.get("STREAM_DLQ_URL", ""))
+    # Order and shipment messages wait out these local hours ("21-8": 21:00 to 08:00; "off": never wait). The
+    # reminders' own schedule keeps QUIET_HOURS_START_HOUR/QUIET_HOURS_END_HOUR.
+    quiet_hours_text: str = field(default_factory=lambda: os.environ.get(
+        "QUIET_HOURS", f"{QUIET_HOURS_START_HOUR}-{QUIET_HOURS_END_HOUR}"))
     # A carrier's webhook key is the secret named this prefix + the carrier's id (relasi-<stage>-carrier-jne).
     carrier_secret_prefix: str = field(default_factory=lambda: os.environ.get("CARRIER_SECRET_PREFIX", ""))
     export_scan_segments: int = field(
         default_factory=lambda: int(os.environ.get("EXPORT_SCAN_SEGMENTS") or EXPORT_SCAN_SEGMENTS_DEFAULT))
+
+    @property
+    def quiet_hours(self) -> tuple[int, int] | None:
+        """(start hour, end hour) local, or None ("off")."""
+        text = self.quiet_hours_text.strip().lower()
+        if text == "off":
+            return None
+        start, _, end = text.partition("-")
+        hours = (int(start), int(end))
+        if not all(0 <= h <= 23 for h in hours):
+            raise ValueError(f"QUIET_HOURS must be <start>-<end> hours 0-23 or off, got {self.quiet_hours_text!r}")
+        return hours
 
     @property
     def token_issuer(self) -> str:

@@ -25,6 +25,7 @@ import contextlib
 import copy
 import json
 import logging
+import os
 import re
 import secrets
 import string
@@ -292,6 +293,8 @@ def provision() -> dict[str, str]:
         # gateway answers from moto's Cognito (infra/gateway.py, /_relasi/sign-in).
         "CONSOLE_LOGIN_URL": "",
         "CARRIER_SECRET_PREFIX": f"relasi-{STAGE}-carrier-",
+        # The template's QuietHours parameter (its default), unless the shell chose (QUIET_HOURS=off make run).
+        "QUIET_HOURS": os.environ.get("QUIET_HOURS") or "21-8",
     }
     env.update(_play_state_machines(load_template()))
     env.update(_play_cognito(template))

@@ -32,6 +32,8 @@ def stack() -> Iterator[dict[str, str]]:
     from infra.local_stack import prepare
 
     saved = dict(os.environ)
+    # Order messages go out at once whatever the hour the suite runs (tests/test_shipments.py tests the wait)
+    os.environ["QUIET_HOURS"] = "off"
     server, env = prepare(free_port(), seed=False)
     yield env
     server.stop()

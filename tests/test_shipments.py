@@ -244,3 +244,37 @@ def test_a_delay_told_in_the_last_48_hours_is_not_told_again(
     items = agent.get(f"/customers/{customer['id']}/interactions?limit=50").json["items"]
     summaries = [i["summary"] for i in items if i["kind"] == "order_update"]
     assert sum("terlambat" in s for s in summaries) == 1 and not any("belum tiba" in s for s in summaries)
+
+
+def test_an_order_message_in_the_quiet_hours_waits_for_their_end_once(
+        as_user: Any, catalog: Any, stream_pump: Any, stack: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """QUIET_HOURS around now: the confirmation is claimed `pending` and handed to the reminders state machine
+    (named after its claim, so a redelivered record starts nothing more), which sends it when they end."""
+    import hashlib
+    from zoneinfo import ZoneInfo
+
+    from chalicelib.config import settings
+    from chalicelib.workflows.executions import execution_arn
+
+    hour = datetime.now(ZoneInfo("Asia/Jakarta")).hour
+    monkeypatch.setenv("QUIET_HOURS", f"{hour}-{(hour + 2) % 24}")
+    settings.cache_clear()
+    try:
+        agent = as_user("agent.jakarta")
+        customer = agent.new_customer(branch_id="jakarta", preferred_channel="sms")
+        order = _confirmed(agent, customer["id"])
+        stream_pump.drain(30)
+    finally:
+        monkeypatch.setenv("QUIET_HOURS", "off")
+        settings.cache_clear()
+    items = agent.get(f"/customers/{customer['id']}/interactions?limit=50").json["items"]
+    (waiting,) = [i for i in items if i["kind"] == "order_update"]
+    assert waiting["delivery"] == "pending" and order["order_no"] in waiting["summary"]
+    name = "later-" + hashlib.sha256(f"order-confirmed#{order['id']}".encode()).hexdigest()[:40]
+    execution = boto3.client("stepfunctions").describe_execution(
+        executionArn=execution_arn(stack["REMINDER_STATE_MACHINE_ARN"], name))
+    payload = json.loads(execution["input"])
+    end = datetime.now(ZoneInfo("Asia/Jakarta")).replace(minute=0, second=0, microsecond=0) + timedelta(
+        hours=(hour + 2) % 24 - hour if (hour + 2) % 24 > hour else 24 + (hour + 2) % 24 - hour)
+    assert payload["send_after"].startswith(end.astimezone(UTC).strftime("%Y-%m-%dT%H:00:00"))
+    assert len(payload["items"]) == 1 and customer["phone"] not in execution["input"]

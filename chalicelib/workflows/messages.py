@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from chalicelib.domain.consent import Purpose, route
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import NotFound
@@ -12,7 +15,7 @@ from chalicelib.persistence import consent, messages
 
 
 def notify(customer: Customer, message: Message, *, key: str, purpose: Purpose,
-           kind: str = "other", ref: str | None = None) -> str:
+           kind: str = "other", ref: str | None = None, waking_hours: bool = False) -> str:
     """Send (or decide not to send) `message`; returns "sent", "skipped", "duplicate" or "gone" (the
     customer was erased meanwhile: nothing is sent or written).
 
@@ -22,6 +25,11 @@ def notify(customer: Customer, message: Message, *, key: str, purpose: Purpose,
     the claim and raises, so the caller's retry sends it.
     """
     chosen = route(customer, purpose, sms_opted_out=consent.sms_opted_out(customer.phone))
+    if waking_hours and chosen.channel:
+        later = _after_quiet_hours()
+        if later is not None:
+            return _defer(customer, message, chosen.channel, chosen.address or "", later, key=key, kind=kind,
+                          ref=ref)
     record = Interaction.outbound_message(
         customer_id=customer.id, branch_id=customer.branch_id, channel=chosen.channel or customer.preferred_channel,
         kind=kind, text=message.text, ref=ref, delivery="sent" if chosen.channel else "skipped",
@@ -47,3 +55,52 @@ def notify(customer: Customer, message: Message, *, key: str, purpose: Purpose,
         raise
     count("MessagesSent")
     return "sent"
+
+
+def _after_quiet_hours() -> datetime | None:
+    """The end of the quiet hours (UTC) when now is inside them (settings().quiet_hours, local), else None."""
+    from chalicelib.config import settings
+    from chalicelib.domain.clock import utcnow
+    from chalicelib.domain.reminders import send_after
+
+    s = settings()
+    hours = s.quiet_hours
+    if hours is None:
+        return None
+    now = utcnow()
+    later = send_after(now, ZoneInfo(s.timezone), *hours)
+    return later if later > now else None
+
+
+def _defer(customer: Customer, message: Message, channel: str, address: str, later: datetime, *, key: str,
+           kind: str, ref: str | None) -> str:
+    """A message that may not go out in the quiet hours: claimed now as `pending` (on the timeline, with what
+    to send it with), and handed to the reminders state machine, which waits until `later` and sends it once
+    (pending -> sending -> sent). The execution is named after the key, so a redelivered record starts none."""
+    import hashlib
+
+    from chalicelib.config import settings
+    from chalicelib.workflows.executions import start_or_find
+    from chalicelib.workflows.reminders import execution_input
+
+    record = Interaction.outbound_message(customer_id=customer.id, branch_id=customer.branch_id, channel=channel,
+                                          kind=kind, text=message.text, ref=ref, delivery="pending", reason=None)
+    send = {"address": address, "sms_type": "Transactional"} if channel == "sms" else {
+        "address": address, "subject": message.subject}
+    try:
+        claimed, entry = messages.claim_entry(key, record, send=send)
+    except NotFound:
+        return "gone"
+    if entry is None:
+        return "duplicate"
+    s = settings()
+    if not s.reminder_state_machine_arn:
+        raise RuntimeError("REMINDER_STATE_MACHINE_ARN is not set")
+    name = "later-" + hashlib.sha256(key.encode()).hexdigest()[:40]
+    local_day = later.astimezone(ZoneInfo(s.timezone)).date()
+    start_or_find(s.reminder_state_machine_arn, name, execution_input(
+        [entry], send_after=later, table=s.table_name, sender=s.sender_email, day=local_day))
+    if not claimed:  # an earlier delivery of the record claimed it (and started the same execution)
+        return "duplicate"
+    count("MessagesDeferred")
+    return "deferred"

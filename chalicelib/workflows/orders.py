@@ -49,7 +49,8 @@ def order_changed(change: Change, old: Order | None, new: Order | None) -> None:
         expected = expected_phrase(new, lang, short_month=True).replace(";", ",")
         message = render(f"order_{new.status}", lang, order_no=new.order_no, expected=expected)
         key = f"order-{new.status}#{new.id}"
-    outcome = notify(customer, message, key=key, purpose=Purpose.TRANSACTIONAL, kind="order_update", ref=new.id)
+    outcome = notify(customer, message, key=key, purpose=Purpose.TRANSACTIONAL, kind="order_update", ref=new.id,
+                     waking_hours=True)
     logger().info("order message", extra={"order_id": new.id, "message_kind": message.kind, "outcome": outcome})
 
 

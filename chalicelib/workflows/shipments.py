@@ -72,5 +72,6 @@ def shipment_changed(change: Change, old: Shipment | None, new: Shipment | None)
     if kind == "order_delayed":
         fields["date"] = short_date(new.expected_delivery_date or "", lang)
     message = fitted(kind, lang, **fields)
-    outcome = notify(customer, message, key=key, purpose=Purpose.TRANSACTIONAL, kind="order_update", ref=new.order_id)
+    outcome = notify(customer, message, key=key, purpose=Purpose.TRANSACTIONAL, kind="order_update",
+                     ref=new.order_id, waking_hours=True)
     logger().info("shipment message", extra={"shipment_id": new.id, "message_kind": kind, "outcome": outcome})
