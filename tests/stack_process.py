@@ -174,3 +174,16 @@ def stop_stack_cleanly(stack: RunningStack) -> None:
     code = stop_stack(stack)
     assert code == 0, (f"stack did not exit 0 on SIGINT within {STOP_TIMEOUT_S:.0f} s (code {code}); "
                        f"stdout tail: {stack.lines[-20:]}; stderr tail: {stack.stopped_stderr[-8000:]}")
+
+
+def wait_for(check: Any, timeout_s: float, what: str) -> Any:
+    """`check()` until it returns something true (returned), polling every 0.25 s; AssertionError after
+    `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.25)

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from infra import outbox
-from tests.stack_process import RunningStack, start_stack, stop_stack_cleanly
+from tests.stack_process import RunningStack, start_stack, stop_stack_cleanly, wait_for
 
 _numbers = itertools.count(1)
 # critical: acknowledge 1 h -> L1 after 0.5 s; resolve 8 h -> L2 after 4 s; L3 after 8 s
@@ -30,17 +30,6 @@ def stack() -> Iterator[RunningStack]:
     running = start_stack(SEED="none", RELASI_TIME_SCALE=str(TIME_SCALE))
     yield running
     stop_stack_cleanly(running)
-
-
-def _wait_for(check: Any, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.25)
 
 
 def _alerts_for(stack: RunningStack, complaint_id: str) -> list[dict[str, Any]]:
@@ -60,7 +49,7 @@ def _create(stack: RunningStack, **fields: Any) -> tuple[dict[str, Any], dict[st
 
 def test_a_critical_complaint_escalates_three_levels_with_one_alert_each(stack: RunningStack) -> None:
     customer, complaint = _create(stack, severity="critical")
-    alerts = _wait_for(lambda: (a := _alerts_for(stack, complaint["id"])) and len(a) >= 3 and a, 60, "three alerts")
+    alerts = wait_for(lambda: (a := _alerts_for(stack, complaint["id"])) and len(a) >= 3 and a, 60, "three alerts")
     time.sleep(1.0)  # nothing more may come
     alerts = _alerts_for(stack, complaint["id"])
     assert [a["attributes"]["level"] for a in alerts] == ["1", "2", "3"]
@@ -73,7 +62,7 @@ def test_a_critical_complaint_escalates_three_levels_with_one_alert_each(stack: 
     assert got["escalation_level"] == 3 and got["breached"] is True
     assert got["ack_due_at"] == complaint["ack_due_at"]  # the real SLA is kept
     # each escalation is in the complaint's history, once (the stream consumer records it), with the level it reached
-    escalations = _wait_for(lambda: (e := [h for h in stack.request("GET", f"/complaints/{complaint['id']}",
+    escalations = wait_for(lambda: (e := [h for h in stack.request("GET", f"/complaints/{complaint['id']}",
                                                                    "agent.surabaya").json()["history"]
                                            if h["change"] == "escalation"]) and len(e) >= 3 and e, 30,
                             "three escalations in the history")
@@ -93,7 +82,7 @@ def test_a_complaint_resolved_in_time_escalates_nothing(stack: RunningStack) -> 
         assert r.status_code == 200, r.text
         c = r.json()
     mine = outbox.mask(customer["phone"])
-    _wait_for(lambda: len([m for m in outbox.fetch(stack.aws_port, channel="sms") if m["recipient"] == mine]) == 2,
+    wait_for(lambda: len([m for m in outbox.fetch(stack.aws_port, channel="sms") if m["recipient"] == mine]) == 2,
               30, "received + resolved SMS")
     time.sleep(14)  # past the acknowledge deadline at this scale
     assert _alerts_for(stack, c["id"]) == []

@@ -20,7 +20,7 @@ import requests
 
 from chalicelib.domain.shipments import signature_of
 from infra import outbox
-from tests.stack_process import ROOT, RunningStack, start_stack, stop_stack_cleanly
+from tests.stack_process import ROOT, RunningStack, start_stack, stop_stack_cleanly, wait_for
 
 USER = "agent.surabaya"
 
@@ -34,17 +34,6 @@ def stack() -> Iterator[RunningStack]:
 
 def _today() -> date:
     return datetime.now(ZoneInfo("Asia/Jakarta")).date()
-
-
-def _wait_for(check: Any, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.25)
 
 
 def _sms_to(stack: RunningStack, phone: str) -> list[str]:
@@ -90,7 +79,7 @@ def test_an_order_from_confirmation_to_delivery_tells_the_customer_each_step_onc
         assert first.json()["recorded"] is True and again.json() == {
             "recorded": False, "applied": False, "shipment_status": status}
     assert stack.request("GET", f"/orders/{order['id']}", USER).json()["status"] == "delivered"
-    texts = _wait_for(lambda: (t := _sms_to(stack, customer["phone"])) and len(t) >= 4 and t, 60, "four SMS")
+    texts = wait_for(lambda: (t := _sms_to(stack, customer["phone"])) and len(t) >= 4 and t, 60, "four SMS")
     time.sleep(1.5)  # nothing more may come
     texts = _sms_to(stack, customer["phone"])
     assert len(texts) == 4, texts
@@ -110,6 +99,6 @@ def test_a_late_order_opens_one_complaint_and_tells_its_customer_once(stack: Run
     assert late["late_since"] == _today().isoformat()
     complaint = stack.request("GET", f"/complaints/{late['late_complaint_id']}", USER).json()
     assert (complaint["category"], complaint["severity"], complaint["ref"]) == ("shipment", "high", order["id"])
-    texts = _wait_for(lambda: [t for t in _sms_to(stack, customer["phone"]) if "belum tiba" in t], 60, "the notice")
+    texts = wait_for(lambda: [t for t in _sms_to(stack, customer["phone"]) if "belum tiba" in t], 60, "the notice")
     time.sleep(1.5)
     assert len([t for t in _sms_to(stack, customer["phone"]) if "belum tiba" in t]) == 1, texts

@@ -100,10 +100,13 @@ def tracked(carrier: str, tracking_number: str) -> tuple[str, str] | None:
     return str(ref.order_id), str(ref.shipment_id)
 
 
-def _checks(old: Order, new: Order, but: str) -> int:
-    """How many condition checks `_order_write` and `_others_unchanged` add: PynamoDB sends a transaction's
-    condition checks before its puts, so the first put's cancellation reason comes after theirs."""
-    return (new.version == old.version) + sum(1 for other in old.shipments if other.id != but)
+def _first_put_refused(exc: TransactWriteError, old: Order, new: Order, but: str) -> bool:
+    """Whether the transaction's first put (a guard: the tracking number, the event) failed its condition, and
+    nothing else was going on. PynamoDB sends a transaction's condition checks before its puts, so that put's
+    reason comes after those `_order_write` and `_others_unchanged` add."""
+    codes = failed_codes(exc)
+    first_put = (new.version == old.version) + sum(1 for other in old.shipments if other.id != but)
+    return not conflicted(exc) and len(codes) > first_put and codes[first_put] == "ConditionalCheckFailed"
 
 
 def _order_write(tx: TransactWrite, old: Order, new: Order) -> None:
@@ -135,9 +138,7 @@ def create(old: Order, new: Order, s: Shipment) -> None:
             _order_write(tx, old, new)
             _others_unchanged(tx, old, s.id)
     except TransactWriteError as exc:
-        codes = failed_codes(exc)
-        first_put = _checks(old, new, s.id)
-        if not conflicted(exc) and len(codes) > first_put and codes[first_put] == "ConditionalCheckFailed":
+        if _first_put_refused(exc, old, new, s.id):
             holder = tracked(s.carrier, s.tracking_number)
             raise Conflict("This carrier's tracking number belongs to another shipment.",
                            existing_shipment_id=holder[1] if holder else None) from exc
@@ -155,9 +156,7 @@ def record_event(old: Order, new: Order, shipment: Shipment, event: Event) -> bo
             _order_write(tx, old, new)
             _others_unchanged(tx, old, shipment.id)
     except TransactWriteError as exc:
-        codes = failed_codes(exc)
-        first_put = _checks(old, new, shipment.id)
-        if not conflicted(exc) and len(codes) > first_put and codes[first_put] == "ConditionalCheckFailed":
+        if _first_put_refused(exc, old, new, shipment.id):
             return False
         raise StaleRead("The order changed meanwhile; retry.") from exc
     return True

@@ -3,6 +3,7 @@ carrier's signed webhook. The order follows (chalicelib/domain/shipments.py orde
 
 from __future__ import annotations
 
+import time
 from dataclasses import replace
 
 from chalicelib.config import STALE_READ_ATTEMPTS, settings
@@ -93,6 +94,11 @@ def _record(order: Order, shipment_id: str, new: NewEvent, *, event_id: str, by:
     raise StaleRead("The order kept changing; retry.")
 
 
+KEY_RECHECK_SECONDS = 5
+_rechecked: dict[str, float] = {}  # carrier -> when its key's versions were last read again (this container)
+_fresh_keys: dict[str, tuple[str, ...]] = {}  # carrier -> the current and previous keys read then (both verify)
+
+
 def verify_carrier(carrier: str, timestamp: str | None, signature: str | None, body: bytes) -> None:
     """The carrier's webhook signature (its key in Secrets Manager, relasi-<stage>-carrier-<carrier>, the current
     or, right after a rotation, the previous version) and a signed time within 5 minutes; Unauthorized if not."""
@@ -103,9 +109,17 @@ def verify_carrier(carrier: str, timestamp: str | None, signature: str | None, b
     if not timestamp or not signature:
         raise Unauthorized("X-Relasi-Timestamp and X-Relasi-Signature are required.")
     secret_id = f"{settings().carrier_secret_prefix}{carrier}"
-    if not rules.signature_ok((secret_value(secret_id),), timestamp, body, signature):
-        current, previous = secret_versions(secret_id)  # rotated since cached?
-        if not rules.signature_ok(tuple(k for k in (current, previous) if k), timestamp, body, signature):
+    keys = (secret_value(secret_id), *_fresh_keys.get(carrier, ()))
+    if not rules.signature_ok(keys, timestamp, body, signature):
+        # Rotated since the key was cached? Both versions are read again, at most once per KEY_RECHECK_SECONDS
+        # per carrier and container, so a flood of bad signatures costs few Secrets Manager calls.
+        now = time.monotonic()
+        if now - _rechecked.get(carrier, -KEY_RECHECK_SECONDS) < KEY_RECHECK_SECONDS:
+            raise Unauthorized("The signature does not match the body.")
+        _rechecked[carrier] = now
+        current, previous = secret_versions(secret_id)
+        _fresh_keys[carrier] = tuple(k for k in (current, previous) if k)
+        if not rules.signature_ok(_fresh_keys[carrier], timestamp, body, signature):
             raise Unauthorized("The signature does not match the body.")
     if not rules.fresh(timestamp, utcnow()):
         raise Unauthorized("The signed timestamp is more than 5 minutes away from now; send the event again.")
