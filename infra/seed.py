@@ -435,6 +435,7 @@ def _shipment_of(rng: random.Random, order: Any, now: datetime) -> None:
         shipment, _ = rules.apply(shipment, event, event_id=f"seed-{n}", by=f"carrier:{carrier}", now=at, strict=True)
         shipment.version += 1
     order.shipments = [shipment]
+    order.tracking = f"{carrier}:{shipment.tracking_number}"
 
 
 def _order(rng: random.Random, customer: Customer, by_category: dict[str, list[Any]], placed: datetime,

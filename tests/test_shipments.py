@@ -45,6 +45,8 @@ def test_an_order_ships_in_parts_and_is_delivered_when_every_part_is(as_user: An
     assert first.headers["Location"] == f"/shipments/{first.json['id']}"
     assert first.json["order_status"] == "partially_shipped" and first.json["status"] == "label_created"
     assert first.json["tracking_url"].startswith("https://jne.co.id/") and first.json["carrier"] == "jne"
+    looked_up = agent.get(f"/orders/lookup?order_no={order['order_no']}").json["items"][0]
+    assert looked_up["tracking_url"] == first.json["tracking_url"]  # what the call centre reads out or sends
     too_much = _ship(agent, order["id"], [{"line_no": 1, "qty": 2}], tracking())
     assert too_much.status_code == 422 and too_much.json["errors"][0]["field"] == "lines.0.qty"
     assert _ship(agent, order["id"], [{"line_no": 9, "qty": 1}], tracking()).status_code == 422

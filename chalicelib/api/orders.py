@@ -56,6 +56,7 @@ def patch_order(call: Call[OrderPatch, None], order_id: str) -> Reply:
 
 def lookup_orders(call: Call[None, OrderLookupQuery]) -> Reply:
     from chalicelib.domain.orders import ON_ITS_WAY, status_text
+    from chalicelib.domain.shipments import tracking_url_of
     from chalicelib.services import orders
 
     q = call.query
@@ -64,6 +65,7 @@ def lookup_orders(call: Call[None, OrderLookupQuery]) -> Reply:
     return Reply({"customer_id": customer_id, "items": [
         {"id": o.id, "order_no": o.order_no, "status": o.status, "status_text": status_text(o, lang),
          "expected_date": o.promised_date if o.status in ON_ITS_WAY else None,
+         "tracking_url": tracking_url_of(o.tracking),
          "net_total": o.to_dict()["net_total"], "placed_at": o.placed_at} for o in found]})
 
 

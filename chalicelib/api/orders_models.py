@@ -199,6 +199,7 @@ class OrderOut(Output):
     returned_at: str | None
     late_since: str | None = Field(description="the local day the late-deliveries job found it late")
     late_complaint_id: str | None = Field(description="the complaint opened then (category shipment)")
+    tracking: str | None = Field(description="<carrier>:<tracking number> of its newest shipment")
     version: int
     history: list[OrderHistoryOut]
     shipments: list[ShipmentOut]
@@ -243,6 +244,7 @@ class OrderLookupItem(Output):
     status: OrderStatus
     status_text: str = Field(description="the status as one sentence to read out, in `lang`")
     expected_date: str | None = Field(description="YYYY-MM-DD: the promised date while it is on its way")
+    tracking_url: str | None = Field(description="the carrier's tracking page of its newest shipment, if any")
     net_total: str
     placed_at: str
 

@@ -179,6 +179,7 @@ class Order:
     returned_at: str | None = None  # when it came back
     late_since: str | None = None  # the local day the late-deliveries job found it late
     late_complaint_id: str | None = None  # the complaint it opened then
+    tracking: str | None = None  # "<carrier>:<tracking number>" of its latest shipment (the lookup's link)
     version: int = 1
     history: list[HistoryEntry] = field(default_factory=list)
     shipments: list[Shipment] = field(default_factory=list)

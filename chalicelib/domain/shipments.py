@@ -215,6 +215,23 @@ def apply(s: Shipment, new: NewEvent, *, event_id: str, by: str, now: datetime, 
     return replace(s, **changes, events=[*s.events, event]), event
 
 
+def tracking_url_of(tracking: str | None) -> str | None:
+    """The tracking page of an order's `tracking` ("<carrier>:<number>"), or None."""
+    if not tracking:
+        return None
+    carrier, _, number = tracking.partition(":")
+    found = CARRIERS.get(carrier)
+    return found.tracking_url.format(tn=number) if found and found.tracking_url else None
+
+
+def with_tracking(order: Order, shipment: Shipment, now: datetime) -> Order:
+    """The order pointing at its newest shipment (what the call centre's lookup links), changed once."""
+    tracking = f"{shipment.carrier}:{shipment.tracking_number}"
+    if order.tracking == tracking:
+        return order
+    return replace(order, tracking=tracking, updated_at=iso(now), version=order.version + 1)
+
+
 def order_after(order: Order, shipments: list[Shipment], *, by: str, now: datetime) -> Order:
     """The order as its shipments make it: partially_shipped or shipped by what its live shipments cover,
     delivered when delivered shipments cover every line. It only moves forward; unchanged when nothing moves."""

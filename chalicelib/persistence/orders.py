@@ -69,7 +69,8 @@ def to_item(o: Order) -> OrderItem:
                      created_by=o.created_by, notify_customer=o.notify_customer, promised_date=o.promised_date,
                      ref=o.ref, return_reason=o.return_reason, delivered_at=o.delivered_at,
                      returned_at=o.returned_at, late_since=o.late_since,
-                     late_complaint_id=o.late_complaint_id, version=o.version, oa_pk=ALL_ORDERS_PK,
+                     late_complaint_id=o.late_complaint_id, tracking=o.tracking, version=o.version,
+                     oa_pk=ALL_ORDERS_PK,
                      ob_pk=f"ORD#{o.branch_id}", o_sk=o_sk)
     if not detached:
         item.oc_pk, item.tl_pk, item.tl_sk = f"ORDC#{o.customer_id}", customer_pk(o.customer_id), \
@@ -87,7 +88,7 @@ def from_item(item: OrderItem, history: list[HistoryEntry] | None = None) -> Ord
                  updated_at=item.updated_at, created_by=item.created_by, notify_customer=bool(item.notify_customer),
                  promised_date=item.promised_date, ref=item.ref, return_reason=item.return_reason,
                  delivered_at=item.delivered_at, returned_at=item.returned_at,
-                 late_since=item.late_since, late_complaint_id=item.late_complaint_id,
+                 late_since=item.late_since, late_complaint_id=item.late_complaint_id, tracking=item.tracking,
                  version=int(item.version), history=history or [])
 
 

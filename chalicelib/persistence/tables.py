@@ -417,6 +417,7 @@ class OrderItem(Item, discriminator="order"):
     returned_at = UnicodeAttribute(null=True)
     late_since = UnicodeAttribute(null=True)
     late_complaint_id = UnicodeAttribute(null=True)
+    tracking = UnicodeAttribute(null=True)
     version = NumberAttribute()
     oa_pk = UnicodeAttribute()
     ob_pk = UnicodeAttribute()

@@ -26,6 +26,10 @@ def create(access: Access, order_id: str, new: NewShipment) -> tuple[Order, Ship
         now = utcnow()
         shipment = rules.new_shipment(order, new, shipment_id=new_id(now), by=access.principal.sub, now=now)
         after = rules.order_after(order, [*order.shipments, shipment], by=access.principal.sub, now=now)
+        if after is not order:  # moved: one version more, whatever else changes with it
+            after = replace(after, tracking=f"{shipment.carrier}:{shipment.tracking_number}")
+        else:
+            after = rules.with_tracking(order, shipment, now)
         try:
             repo.create(order, after, shipment)
         except StaleRead:
