@@ -95,6 +95,16 @@ def test_staff_events_follow_the_lifecycle_and_a_draft_does_not_ship(as_user: An
     assert as_user("marketing").get(f"/shipments/{other['id']}").status_code == 403
 
 
+def _stored(shipment_id: str) -> Any:
+    from chalicelib.persistence import orders, shipments
+
+    order_id = shipments.order_of(shipment_id)
+    assert order_id is not None
+    order = orders.get(order_id, consistent=True)
+    assert order is not None
+    return next(s for s in order.shipments if s.id == shipment_id)
+
+
 def _key(carrier: str) -> str:
     return str(boto3.client("secretsmanager").get_secret_value(SecretId=f"relasi-dev-carrier-{carrier}")
                ["SecretString"])
@@ -185,6 +195,24 @@ def test_the_customer_hears_that_it_left_is_coming_is_delayed_and_arrived_once_e
     assert "has been delivered" in texts[4]
     assert all(len(t) <= 160 and order["order_no"] in t for t in texts)
     assert customer["phone"] not in " ".join(texts)
+    # the stream delivers a shipment's records again: every claim holds, nothing more is sent
+    from dataclasses import replace
+
+    from chalicelib.persistence.changes import Change
+    from chalicelib.workflows.shipments import shipment_changed
+
+    stored = _stored(shipment["id"])
+    inserted = replace(stored, status="label_created", last_event_at=None, expected_delivery_date="2026-12-19",
+                       version=1)
+    shipment_changed(Change("again-insert", True, None, inserted), None, inserted)
+    for old_status, new_status, expected in (("in_transit", "delayed", "2026-12-22"),
+                                             ("delayed", "out_for_delivery", "2026-12-22")):
+        old = replace(stored, status=old_status, version=5)
+        new = replace(stored, status=new_status, version=6, expected_delivery_date=expected)
+        shipment_changed(Change(f"again-{new_status}", False, old, new), old, new)
+    again = [i for i in agent.get(f"/customers/{customer['id']}/interactions?limit=50").json["items"]
+             if i["kind"] == "order_update"]
+    assert len(again) == 5
 
 
 @pytest.fixture(scope="module")
