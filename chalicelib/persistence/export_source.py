@@ -149,23 +149,21 @@ def records(total_segments: int = 1, page_items: int | None = None) -> Iterator[
     """`groups` as what the export reads: each customer's, complaint's, order's and product's items; the rest
     is left out."""
     for pk, items in groups(total_segments, page_items):
-        if pk.startswith(_ORDER_PREFIX):
+        if pk.startswith(_CUSTOMER_PREFIX):  # the most groups by far: asked first
+            yield CustomerRecords(next((i for i in items if i.get("type") == "customer"), None),
+                                  [i for i in items if i.get("type") == "interaction"])
+        elif pk.startswith(_COMPLAINT_PREFIX):
+            yield ComplaintRecords(next((i for i in items if i.get("type") == "complaint"), None),
+                                   [i for i in items if i.get("type") == "complaint_history"])
+        elif pk.startswith(_ORDER_PREFIX):
             events: dict[str, list[dict[str, Any]]] = {}
             for i in items:
                 if i.get("type") == "shipment_event":
                     events.setdefault(str(i["sk"]).split("#")[1], []).append(i)
             yield OrderRecords(next((i for i in items if i.get("type") == "order"), None),
                                [i for i in items if i.get("type") == "shipment"], events)
-            continue
-        if pk.startswith(_PRODUCT_PREFIX):
+        elif pk.startswith(_PRODUCT_PREFIX):
             yield ProductRecords(next((i for i in items if i.get("type") == "product"), None))
-            continue
-        if pk.startswith(_CUSTOMER_PREFIX):
-            yield CustomerRecords(next((i for i in items if i.get("type") == "customer"), None),
-                                  [i for i in items if i.get("type") == "interaction"])
-        elif pk.startswith(_COMPLAINT_PREFIX):
-            yield ComplaintRecords(next((i for i in items if i.get("type") == "complaint"), None),
-                                   [i for i in items if i.get("type") == "complaint_history"])
 
 
 def _query(params: dict[str, Any]) -> Iterator[dict[str, Any]]:
