@@ -135,7 +135,11 @@ _SUB = re.compile(r"\$\{([^}]+)\}")
 
 # The parameters the local stack deploys with, where not the template's defaults: the dev stage's own origins.
 def _local_parameters() -> dict[str, str]:
-    return {"CorsAllowedOrigins": os.environ.get("CORS_ALLOWED_ORIGINS", "")}
+    """Parameters the local stack takes from its shell, as a deployer would pass them."""
+    found = {"CorsAllowedOrigins": os.environ.get("CORS_ALLOWED_ORIGINS", "")}
+    if os.environ.get("QUIET_HOURS"):  # QUIET_HOURS=off make run: the QuietHours parameter set to off
+        found["QuietHours"] = os.environ["QUIET_HOURS"]
+    return found
 
 
 _NAME_PROPERTY = {"AWS::DynamoDB::Table": "TableName", "AWS::SNS::Topic": "TopicName", "AWS::SQS::Queue": "QueueName"}

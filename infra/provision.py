@@ -294,7 +294,7 @@ def provision() -> dict[str, str]:
         "CONSOLE_LOGIN_URL": "",
         "CARRIER_SECRET_PREFIX": f"relasi-{STAGE}-carrier-",
         # The template's QuietHours parameter (its default), unless the shell chose (QUIET_HOURS=off make run).
-        "QUIET_HOURS": os.environ.get("QUIET_HOURS") or "21-8",
+        "QUIET_HOURS": os.environ.get("QUIET_HOURS") or str(template["Parameters"]["QuietHours"]["Default"]),
     }
     env.update(_play_state_machines(load_template()))
     env.update(_play_cognito(template))
