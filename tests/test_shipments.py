@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import boto3
@@ -313,3 +314,42 @@ def test_an_order_message_in_the_quiet_hours_waits_for_their_end_once(
         hours=(hour + 2) % 24 - hour if (hour + 2) % 24 > hour else 24 + (hour + 2) % 24 - hour)
     assert payload["send_after"].startswith(end.astimezone(UTC).strftime("%Y-%m-%dT%H:00:00"))
     assert len(payload["items"]) == 1 and customer["phone"] not in execution["input"]
+
+
+def test_two_shipments_racing_for_one_tracking_number_and_two_deliveries_racing_on_one_order(
+        as_user: Any, catalog: Any) -> None:
+    """Two requests that meet: one shipment gets the tracking number (the other a 409 naming it, never a 500),
+    and two shipments delivered at once still deliver their order (each write checks the other's version)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chalicelib.domain.access import Principal, Role, authorize
+    from chalicelib.domain.errors import Conflict
+    from chalicelib.domain.shipments import NewEvent, NewShipment, ShippedLine
+    from chalicelib.services import shipments as service
+
+    agent = as_user("agent.jakarta")
+    order = _confirmed(agent, agent.new_customer(branch_id="jakarta")["id"])
+    principal = Principal(sub="race", username="race", roles=frozenset({Role.ADMIN}), branch=None)
+    access = authorize(principal, "shipments.create")
+    same = tracking()
+
+    def ship(line_no: int, qty: int, number: str) -> Any:
+        try:
+            return service.create(access, order["id"], NewShipment("jne", number, (ShippedLine(line_no, Decimal(qty)),)))
+        except Conflict as exc:
+            return exc
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(lambda n: ship(1, 1, same), range(2)))
+    assert sorted(type(r).__name__ for r in results) == ["Conflict", "tuple"]
+    ship(1, 3, tracking())
+    second = ship(2, 1, tracking())
+    event_access = authorize(principal, "shipments.event")
+    ids = [x["id"] for x in agent.get(f"/orders/{order['id']}").json["shipments"]]
+    assert len(ids) == 3 and second is not None
+    for shipment_id in ids:
+        service.event(event_access, shipment_id, NewEvent("picked_up", "2026-01-01T00:00:00.000Z"))
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(lambda sid: service.event(event_access, sid, NewEvent("delivered", "2026-01-02T00:00:00.000Z")),
+                      ids))
+    assert agent.get(f"/orders/{order['id']}").json["status"] == "delivered"
