@@ -11,6 +11,7 @@ from chalice import AuthResponse, Chalice, Cron, Rate
 from chalicelib import console
 from chalicelib.api import (
     analytics,
+    campaigns,
     complaints,
     consent,
     customers,
@@ -41,7 +42,7 @@ def cognito_id_token(auth_request):  # type: ignore[no-untyped-def]
 
 http.register(app, cognito_id_token, customers.ROUTES + interactions.ROUTES + consent.ROUTES + complaints.ROUTES
               + reminders.ROUTES + analytics.ROUTES + products.ROUTES + orders.ROUTES + shipments.ROUTES
-              + meta.ROUTES)
+              + campaigns.ROUTES + meta.ROUTES)
 console.register(app)  # the staff console (HTML): its pages check the token themselves, see chalicelib/console
 
 # The real stream ARN comes from infra/template.yaml (merged over what Chalice
@@ -139,6 +140,14 @@ def stream_redrive(event, context):  # type: ignore[no-untyped-def]
     from chalicelib.workflows.stream import redrive
 
     return redrive(event, context)
+
+
+@app.lambda_function(name="campaign-sender")
+def campaign_sender(event, context):  # type: ignore[no-untyped-def]
+    """One step of a campaign's sending, called by its state machine; see chalicelib/workflows/campaigns.py."""
+    from chalicelib.workflows.campaigns import on_invoke
+
+    return on_invoke(event)
 
 
 @app.schedule(Rate(1, unit=Rate.HOURS), name="erasure-sweeper")

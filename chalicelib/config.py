@@ -124,6 +124,14 @@ COUNTERS_DRIFT_MAX_KEPT = 2000
 COUNTERS_RECONCILE_LOCAL_HOUR = 4
 # The late-deliveries job (chalicelib/workflows/orders.py): after the morning's reminders, within office hours.
 LATE_DELIVERIES_LOCAL_HOUR = 9
+
+# Campaigns (chalicelib/domain/campaigns.py, chalicelib/workflows/campaigns.py). The sender reads the audience
+# CAMPAIGN_SNAPSHOT_PAGE customers a Query and sends CAMPAIGN_SEND_PAGE recipients a page; one invocation of the
+# sender works at most CAMPAIGN_STEP_SECONDS and hands back to the state machine, which calls it again.
+CAMPAIGN_SNAPSHOT_PAGE = 500
+CAMPAIGN_SEND_PAGE = 100
+CAMPAIGN_STEP_SECONDS = 60
+PREVIEW_SAMPLE = 20
 # GET /analytics/summary: the default window (days ending today) and the longest one.
 ANALYTICS_WINDOW_DEFAULT_DAYS = 30
 ANALYTICS_WINDOW_MAX_DAYS = 366
@@ -241,6 +249,13 @@ class Settings:
         "QUIET_HOURS", f"{QUIET_HOURS_START_HOUR}-{QUIET_HOURS_END_HOUR}"))
     # A carrier's webhook key is the secret named this prefix + the carrier's id (relasi-<stage>-carrier-jne).
     carrier_secret_prefix: str = field(default_factory=lambda: os.environ.get("CARRIER_SECRET_PREFIX", ""))
+    # Campaigns: the state machine that sends (chalicelib/workflows/campaigns.asl.json) and the function it calls.
+    campaign_state_machine_arn: str = field(default_factory=lambda: os.environ.get("CAMPAIGN_STATE_MACHINE_ARN", ""))
+    campaign_sender_function: str = field(default_factory=lambda: os.environ.get("CAMPAIGN_SENDER_FUNCTION", ""))
+    # The key that signs opt-out links (a Secrets Manager secret's ARN, read at run time; never rotated).
+    link_secret_arn: str = field(default_factory=lambda: os.environ.get("LINK_SECRET_ARN", ""))
+    # Where opt-out links point (a short domain in production: the link is in every marketing SMS).
+    link_base: str = field(default_factory=lambda: os.environ.get("LINK_BASE", "https://r.relasi.example"))
     export_scan_segments: int = field(
         default_factory=lambda: int(os.environ.get("EXPORT_SCAN_SEGMENTS") or EXPORT_SCAN_SEGMENTS_DEFAULT))
 
@@ -292,6 +307,55 @@ def settings() -> Settings:
         cursor_secret_arn=env.get("CURSOR_SECRET_ARN", ""),
         timezone=env.get("TIMEZONE", "Asia/Jakarta"),
         sender_email=env.get("SENDER_EMAIL", "no-reply@relasi.example"),
+    )
+
+
+@dataclass(frozen=True)
+class CampaignLimits:
+    """Campaign tunables (environment variables with defaults; the template sets none of them, so the defaults
+    are production's unless a stage overrides them in .chalice/config.json)."""
+
+    sms_parts_per_second: int  # CAMPAIGN_SMS_PARTS_PER_SECOND: never more in any second, every campaign together
+    emails_per_second: int  # CAMPAIGN_EMAILS_PER_SECOND
+    cap_per_day: int  # MARKETING_CAP_PER_DAY: marketing messages per customer per local day
+    cap_per_7_days: int  # MARKETING_CAP_PER_7_DAYS: ... per rolling 7 local days
+    sms_monthly_budget_idr: int  # SMS_MONTHLY_BUDGET_IDR: mirrors the account's SMS spend limit
+    sms_price_per_part_idr: int  # SMS_PRICE_PER_PART_IDR
+    holidays: frozenset[str]  # CAMPAIGN_HOLIDAYS: local dates (YYYY-MM-DD, comma separated) with no marketing
+    send_days: frozenset[int]  # CAMPAIGN_SEND_DAYS "1-6": ISO weekdays (1 Monday .. 7 Sunday) marketing goes out
+    send_hours: tuple[int, int]  # CAMPAIGN_SEND_HOURS "8-18": local hours [start, end) marketing goes out
+    assignment_key: str  # CAMPAIGN_ASSIGNMENT_KEY: the salt of the control/holdout/variant hash (not a secret)
+
+
+def _range(text: str, lo: int, hi: int) -> list[int]:
+    start, _, end = text.partition("-")
+    first, last = int(start), int(end or start)
+    if not lo <= first <= last <= hi:
+        raise ValueError(f"expected <first>-<last> within {lo}-{hi}, got {text!r}")
+    return list(range(first, last + 1))
+
+
+def _span(text: str) -> tuple[int, int]:
+    start, _, end = text.partition("-")
+    span = (int(start), int(end))
+    if not 0 <= span[0] < span[1] <= 24:
+        raise ValueError(f"CAMPAIGN_SEND_HOURS must be <start>-<end> within 0-24, got {text!r}")
+    return span
+
+
+def campaign_limits() -> CampaignLimits:
+    env = os.environ
+    return CampaignLimits(
+        sms_parts_per_second=int(env.get("CAMPAIGN_SMS_PARTS_PER_SECOND") or 10),
+        emails_per_second=int(env.get("CAMPAIGN_EMAILS_PER_SECOND") or 10),
+        cap_per_day=int(env.get("MARKETING_CAP_PER_DAY") or 1),
+        cap_per_7_days=int(env.get("MARKETING_CAP_PER_7_DAYS") or 3),
+        sms_monthly_budget_idr=int(env.get("SMS_MONTHLY_BUDGET_IDR") or 10_000_000),
+        sms_price_per_part_idr=int(env.get("SMS_PRICE_PER_PART_IDR") or 350),
+        holidays=frozenset(_csv(env.get("CAMPAIGN_HOLIDAYS", ""))),
+        send_days=frozenset(d - 1 for d in _range(env.get("CAMPAIGN_SEND_DAYS") or "1-6", 1, 7)),
+        send_hours=_span(env.get("CAMPAIGN_SEND_HOURS") or "8-18"),
+        assignment_key=env.get("CAMPAIGN_ASSIGNMENT_KEY") or "relasi-assignment-v1",
     )
 
 

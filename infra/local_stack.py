@@ -287,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     api = None
     pump = None
     jobs = None
+    # Opt-out links in campaign messages (the outbox) open this stack's own page.
+    os.environ.setdefault("LINK_BASE", f"http://127.0.0.1:{args.api_port}")
     try:
         moto, env = prepare(args.aws_port, seed=not args.no_seed, state=saved)
         api = serve_api(args.api_port)

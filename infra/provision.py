@@ -295,6 +295,11 @@ def provision() -> dict[str, str]:
         "CARRIER_SECRET_PREFIX": f"relasi-{STAGE}-carrier-",
         # The template's QuietHours parameter (its default), unless the shell chose (QUIET_HOURS=off make run).
         "QUIET_HOURS": os.environ.get("QUIET_HOURS") or str(template["Parameters"]["QuietHours"]["Default"]),
+        # What the state machine's lambda:invoke names: the @app.lambda_function(name="campaign-sender"), run here
+        # by infra/scheduler.py invoke_middleware.
+        "CAMPAIGN_SENDER_FUNCTION": f"relasi-{STAGE}-campaign-sender",
+        # Opt-out links point at the local gateway when the shell says where it is (make run sets LINK_BASE).
+        "LINK_BASE": os.environ.get("LINK_BASE") or str(template["Parameters"]["LinkBase"]["Default"]),
     }
     env.update(_play_state_machines(load_template()))
     env.update(_play_cognito(template))

@@ -33,15 +33,18 @@ with the JSON body {"job": name, "date": "YYYY-MM-DD"}; `GET` lists the jobs.
 moto runs no Lambda code either, so the app's own asynchronous invocations of
 its scheduled functions (POST /analytics/exports invokes `analytics-export`
 with InvocationType=Event) would go nowhere. `invoke_middleware()` answers the
-Lambda Invoke call on moto's port (`POST /2015-03-31/functions/<name>/invocations`
-with `X-Amz-Invocation-Type: Event`) for a function named like one of the jobs
-(`Scheduler.function_name(job)`, e.g. relasi-dev-analytics-export; a name, an
-ARN or a partial ARN, with or without a qualifier): 202 with an empty body, as
-Lambda answers, and the job's handler runs with the payload as its event in a
-thread of its own (`Scheduler.invoke`, recorded as a Run with trigger "invoke";
-an exception is logged by its type and stack only and not retried: Lambda would
-retry twice). Other invocations (another function, RequestResponse, DryRun) go
-on to moto. The route works as soon as the jobs are registered (`ROUTE.standby`,
+Lambda Invoke call on moto's port (`POST /2015-03-31/functions/<name>/invocations`)
+for a function named like one of the jobs (`Scheduler.function_name(job)`, e.g.
+relasi-dev-analytics-export; a name, an ARN or a partial ARN, with or without a
+qualifier). `X-Amz-Invocation-Type: Event`: 202 with an empty body, as Lambda
+answers, and the job's handler runs with the payload as its event in a thread of
+its own (`Scheduler.invoke`, recorded as a Run with trigger "invoke"; an exception
+is logged by its type and stack only and not retried: Lambda would retry twice).
+RequestResponse (what a Step Functions `lambda:invoke` task sends, e.g. the
+campaign sender): the handler runs now and its result is the answer's JSON body;
+an exception answers 200 with `X-Amz-Function-Error: Unhandled` and
+`{"errorType", "errorMessage"}` (the type only: a message may carry customer
+data), as Lambda does. Other invocations (another function, DryRun) go on to moto. The route works as soon as the jobs are registered (`ROUTE.standby`,
 set by infra/local_stack.py prepare()), with or without the clock thread.
 """
 
@@ -719,10 +722,11 @@ INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<function>[^/]+)/invocation
 
 
 def invoke_target(route: TriggerRoute, method: str, path: str, invocation_type: str) -> tuple[Scheduler, str] | None:
-    """(scheduler, job) when the request is an asynchronous Invoke of one of the app's jobs; None: not ours."""
+    """(scheduler, job) when the request is an Invoke (Event or RequestResponse) of one of the app's jobs; None: not
+    ours."""
     match = INVOKE_PATH.match(path)
     scheduler = route.invocable
-    if method != "POST" or match is None or scheduler is None or invocation_type != "Event":
+    if method != "POST" or match is None or scheduler is None or invocation_type not in ("Event", "RequestResponse"):
         return None
     job = scheduler.job_of_function(urllib.parse.unquote(match.group("function")))
     return None if job is None else (scheduler, job)
@@ -730,7 +734,7 @@ def invoke_target(route: TriggerRoute, method: str, path: str, invocation_type: 
 
 def invoke_middleware(app: Callable[..., Iterable[bytes]], route: TriggerRoute = ROUTE
                       ) -> Callable[..., Iterable[bytes]]:
-    """WSGI middleware for the moto server: plays Lambda's asynchronous Invoke of the app's jobs, passes on the rest."""
+    """WSGI middleware for the moto server: plays Lambda's Invoke of the app's jobs, passes on the rest."""
 
     def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         target = invoke_target(route, environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", ""),
@@ -752,8 +756,18 @@ def invoke_middleware(app: Callable[..., Iterable[bytes]], route: TriggerRoute =
                                                ("x-amzn-RequestId", request_id),
                                                ("x-amzn-ErrorType", "InvalidRequestContentException")])
             return [raw]
-        scheduler.invoke_async(job, payload)
-        start_response("202 Accepted", [("Content-Length", "0"), ("x-amzn-RequestId", request_id)])
-        return [b""]
+        if environ.get("HTTP_X_AMZ_INVOCATION_TYPE", "RequestResponse") == "Event":
+            scheduler.invoke_async(job, payload)
+            start_response("202 Accepted", [("Content-Length", "0"), ("x-amzn-RequestId", request_id)])
+            return [b""]
+        headers = [("Content-Type", "application/json"), ("x-amzn-RequestId", request_id),
+                   ("X-Amz-Executed-Version", "$LATEST")]
+        try:
+            raw = json.dumps(json_safe(scheduler.invoke(job, payload))).encode()
+        except Exception as exc:  # logged by _call (type and stack only)
+            raw = json.dumps({"errorType": type(exc).__name__, "errorMessage": type(exc).__name__}).encode()
+            headers.append(("X-Amz-Function-Error", "Unhandled"))
+        start_response("200 OK", [*headers, ("Content-Length", str(len(raw)))])
+        return [raw]
 
     return wrapped

@@ -26,3 +26,29 @@ def register(app: Chalice) -> None:
         s = settings()
         return frame.html(frame.render("sign_in.html", frame.language(request), frame.root_of(request),
                                        login_url=s.console_login_url, client_id=s.user_pool_client_id))
+
+    @app.route("/u/{token}", methods=["GET", "POST"], content_types=["application/x-www-form-urlencoded",
+                                                                      "application/json", "text/plain",
+                                                                      "multipart/form-data"], name="opt_out_link")
+    def opt_out_link(token: str) -> Response:
+        """A campaign message's opt-out link (public: its signature is the permission). GET shows the question
+        and changes nothing (link scanners open links); POST (the button, or a mail client's RFC 8058 one-click
+        post) withdraws the channel's marketing consent, once. A forged or altered link is 404."""
+        from chalicelib.domain.errors import NotFound
+        from chalicelib.services import campaigns
+
+        request = app.current_request
+        assert request is not None
+        params: dict[str, str] = dict(request.query_params or {})
+        lang = params.get("lang") or frame.language(request)
+        lang = lang if lang in ("id", "en") else "id"
+        root = frame.root_of(request)
+        try:
+            if request.method == "POST":
+                campaigns.opt_out(token)
+                return frame.html(frame.render("opt_out.html", lang, root, state="done", channel=""))
+            owner, _ = campaigns.link_owner(token)
+        except NotFound:
+            return frame.html(frame.render("opt_out.html", lang, root, state="invalid", channel=""), 404)
+        page = frame.render("opt_out.html", lang, root, state="ask", channel=owner.channel)
+        return frame.html(page, 200, **{"Cache-Control": "no-store"})

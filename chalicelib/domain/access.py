@@ -71,6 +71,17 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     # Shipments of an order: whoever moves the order (carriers post events through their signed webhook).
     "shipments.create": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     "shipments.event": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    # Campaigns: marketing runs them, admins too (and alone approve one over 5,000 people, or an informational
+    # one); managers read their branch's reports; agents and analysts have none (analysts read the export).
+    "campaigns.create": {A: Scope.ALL, K: Scope.ALL},
+    "campaigns.list": {A: Scope.ALL, K: Scope.ALL},
+    "campaigns.get": {A: Scope.ALL, K: Scope.ALL},
+    "campaigns.update": {A: Scope.ALL, K: Scope.ALL},
+    "campaigns.preview": {A: Scope.ALL, K: Scope.ALL},
+    "campaigns.schedule": {A: Scope.ALL, K: Scope.ALL},
+    "campaigns.test_send": {A: Scope.ALL, K: Scope.ALL},
+    "campaigns.approve": {A: Scope.ALL},
+    "campaigns.report": {A: Scope.ALL, K: Scope.ALL, M: Scope.OWN},
     # The staff console's frame (its menu, who is signed in): every role. Each page's content needs its own
     # operation above, the one its API route needs (chalicelib/console/pages.py).
     "console.open": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN, K: Scope.ALL, N: Scope.ALL},

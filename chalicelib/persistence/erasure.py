@@ -46,6 +46,7 @@ from chalicelib.persistence.tables import (
     GuardItem,
     Item,
     OrderItem,
+    RecipientItem,
     complaint_pk,
     customer_pk,
     erasure_record_pk,
@@ -95,7 +96,7 @@ def _erase_complaint(complaint_id: str) -> int:
 
 def erase_owned(customer_id: str) -> int:
     """Delete everything the customer owns, the marker aside; returns how many items were deleted."""
-    from chalicelib.persistence import orders
+    from chalicelib.persistence import campaigns, orders
 
     deleted = 0
     with translated():
@@ -105,6 +106,8 @@ def erase_owned(customer_id: str) -> int:
             deleted += _erase_complaint(x.id)
         elif isinstance(x, OrderItem):  # the books keep it, without the person (docs/security.md)
             deleted += orders.detach(x.id, customer_id)
+        elif isinstance(x, RecipientItem):  # a campaign's report keeps its numbers, without the person
+            deleted += campaigns.detach_recipient(x, orders.detached_id(customer_id))
     for _ in range(ERASE_PASSES_MAX):
         with translated():
             owned = [x for x in Item.query(customer_pk(customer_id), consistent_read=True) if x.sk != PROFILE_SK]

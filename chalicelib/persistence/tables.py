@@ -19,6 +19,11 @@ One table, items told apart by the `type` discriminator:
     order_history  pk=O#<order_id>  sk=H#<at>#<n>
     order_no     pk=ORDERNO#<branch>#<order_no>  sk=GUARD   (an order number is unique per branch)
     sequence     pk=SEQ#ORDER#<branch>#<year>  sk=SEQ   (the next generated order number)
+    campaign     pk=CAMP#<campaign_id>  sk=CAMPAIGN  (campaigns: cmp_pk=CAMP, cmp_sk=<created_at>#<id>)
+    campaign_stats  pk=CAMP#<campaign_id>  sk=STATS  (the report's counters, each page counted once)
+    campaign_recipient  pk=CAMP#<campaign_id>  sk=R#<customer_id>  (the fixed audience; on the customer's timeline)
+    campaign_no  pk=CAMPNO#<number>  sk=GUARD   (the short number in opt-out links -> the campaign)
+    marketing_cap  pk=C#<customer_id>  sk=V#MCAP  (the days of the customer's marketing messages: the frequency cap)
 
 Sort-key prefixes of items under a customer are chosen so that
 `sk BETWEEN 'I#' AND 'PROFILE'` returns the profile first and then the
@@ -159,6 +164,7 @@ INDEXES: dict[str, tuple[str, str | None]] = {
     "orders_by_branch": ("ob_pk", "o_sk"),
     "orders_by_customer": ("oc_pk", "o_sk"),
     "orders_late": ("late_pk", "late_sk"),
+    "campaigns": ("cmp_pk", "cmp_sk"),
 }
 
 
@@ -198,6 +204,7 @@ class Item(Model):
     orders_by_branch = _index("orders_by_branch", *INDEXES["orders_by_branch"])()
     orders_by_customer = _index("orders_by_customer", *INDEXES["orders_by_customer"])()
     orders_late = _index("orders_late", *INDEXES["orders_late"])()
+    campaigns = _index("campaigns", *INDEXES["campaigns"])()
 
 
 class CustomerItem(Item, discriminator="customer"):
@@ -480,6 +487,63 @@ class OrderNoGuardItem(Item, discriminator="order_no"):
     """An order number is unique per branch: written in the order's transaction."""
 
     order_id = UnicodeAttribute()
+
+
+class CampaignItem(Item, discriminator="campaign"):
+    """The audience and the variants as JSON text; the counters live beside it (`STATS`)."""
+
+    id = UnicodeAttribute()
+    number = NumberAttribute()
+    name = UnicodeAttribute()
+    channel = UnicodeAttribute()
+    purpose = UnicodeAttribute()
+    audience = UnicodeAttribute()
+    variants = UnicodeAttribute()
+    holdout_pct = NumberAttribute()
+    max_parts = NumberAttribute()
+    status = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    version = NumberAttribute()
+    send_at = UnicodeAttribute(null=True)
+    sender_id = UnicodeAttribute(null=True)
+    approved_by = UnicodeAttribute(null=True)
+    recipients = NumberAttribute(null=True)
+    started_at = UnicodeAttribute(null=True)
+    finished_at = UnicodeAttribute(null=True)
+    paused_reason = UnicodeAttribute(null=True)
+    estimated_recipients = NumberAttribute(null=True)
+    snapshot_done = BooleanAttribute(null=True)
+    cmp_pk = UnicodeAttribute()
+    cmp_sk = UnicodeAttribute()
+
+
+class CampaignNoItem(Item, discriminator="campaign_no"):
+    campaign_id = UnicodeAttribute()
+
+
+class RecipientItem(Item, discriminator="campaign_recipient"):
+    """One person the audience matched, fixed when sending starts: their arm and what became of the message."""
+
+    campaign_id = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    branch_id = UnicodeAttribute()
+    arm = UnicodeAttribute()  # send | control | holdout | excluded
+    status = UnicodeAttribute()  # queued, accepted, failed, delivered, undelivered, capped, withdrawn; or the arm
+    snapshot_at = UnicodeAttribute()
+    reason = UnicodeAttribute(null=True)
+    variant = UnicodeAttribute(null=True)
+    parts = NumberAttribute(null=True)
+    sent_at = UnicodeAttribute(null=True)
+    final_at = UnicodeAttribute(null=True)
+    error_code = UnicodeAttribute(null=True)
+    opted_out_at = UnicodeAttribute(null=True)
+
+
+class MarketingCapItem(Item, discriminator="marketing_cap"):
+    days = UnicodeAttribute()  # JSON list of local days, one per marketing message, the last 7 days
+    version = NumberAttribute()
 
 
 class GuardItem(Item, discriminator="guard"):

@@ -1,0 +1,553 @@
+"""Sending a campaign: the state machine (campaigns.asl.json) and the function it calls (`campaign-sender` in
+app.py), the audience's resolution shared by the preview and the sending, and the opt-out links.
+
+The state machine waits until `send_at`, then calls the sender again and again with a small state (the campaign
+id, the phase, a page position; never a customer's data) until the sender says it is done, stopped, or must wait
+for the send window to open (a Wait state until then: nothing is dropped). Each call works at most
+CAMPAIGN_STEP_SECONDS:
+
+1. `start`: scheduled -> sending (a paused, cancelled or draft campaign stops the execution).
+2. `snapshot`: the audience is read from the customers' indexes (the branches it names, else all), page by page;
+   each match gets its row (`R#<customer>`) with its arm: excluded (no address, no consent, opted out), the
+   global control group, the campaign's holdout, or "queued" (to send) with its variant. Each page's counts are
+   added once. Then the audience is fixed: `recipients` on the campaign.
+3. `send`: the rows in key order, a page at a time. For each queued row, the profile, the cap item and (SMS) the
+   STOP list are read in batches; consent, address and opt-out are checked again (changed since the snapshot:
+   "withdrawn"), the frequency cap is applied (capped), and the claim is one transaction: the profile unchanged,
+   the cap item at the version read (one more day on it) and the row queued -> accepted. Only then is the
+   message handed to SNS (SMS) or SES (email); a failure marks the row failed with the service's code. Rows
+   not queued (claimed before) are never sent again: a retried call, a second execution or a resume sends
+   nothing twice. The rate: each second's parts are reserved on a shared item (`RATE#<channel>#<second>`), so
+   campaigns sending at once share CAMPAIGN_SMS_PARTS_PER_SECOND.
+4. After each page: a campaign whose last AUTO_PAUSE_WINDOW sends failed AUTO_PAUSE_FAILED_SHARE or more pauses
+   itself and tells ops; the end of the rows completes it.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from chalicelib.config import (
+    CAMPAIGN_SEND_PAGE,
+    CAMPAIGN_SNAPSHOT_PAGE,
+    CAMPAIGN_STEP_SECONDS,
+    PREVIEW_SAMPLE,
+    campaign_limits,
+    settings,
+)
+from chalicelib.domain import campaigns as rules
+from chalicelib.domain.campaigns import Campaign, Recipient, Status
+from chalicelib.domain.clock import iso, utcnow
+from chalicelib.domain.customers import Customer
+from chalicelib.domain.errors import Conflict, PreconditionFailed
+
+ASL_FILE = Path(__file__).with_name("campaigns.asl.json")
+
+# --------------------------------------------------------------------------------------------- opt-out links
+
+_CHANNEL_BYTE = {"sms": 0, "email": 1}
+_SIG_BYTES = 8
+_key_cache: tuple[bytes, bytes | None, float] | None = None
+_key_lock = threading.Lock()
+KEY_CACHE_SECONDS = 300
+
+
+def _keys() -> tuple[bytes, bytes | None]:
+    global _key_cache
+    with _key_lock:
+        if _key_cache is not None and time.monotonic() - _key_cache[2] < KEY_CACHE_SECONDS:
+            return _key_cache[0], _key_cache[1]
+        arn = settings().link_secret_arn
+        if not arn:
+            raise RuntimeError("LINK_SECRET_ARN is not set: no key to sign opt-out links with")
+        from chalicelib.aws import secret_versions
+
+        current, previous = secret_versions(arn)
+        _key_cache = (current.encode(), previous.encode() if previous else None, time.monotonic())
+        return _key_cache[0], _key_cache[1]
+
+
+def _signature(key: bytes, body: bytes) -> bytes:
+    return hmac.new(key, b"optout|" + body, hashlib.sha256).digest()[:_SIG_BYTES]
+
+
+def link_token(customer_id: str, campaign_number: int, channel: str) -> str:
+    """39 characters: the customer's ULID (16 bytes), the campaign's number (4), the channel (1), the signature
+    (8 bytes of HMAC-SHA256 with the link key)."""
+    from ulid import ULID
+
+    body = ULID.from_str(customer_id).bytes + campaign_number.to_bytes(4, "big") + bytes([_CHANNEL_BYTE[channel]])
+    token = base64.urlsafe_b64encode(body + _signature(_keys()[0], body)).decode().rstrip("=")
+    assert len(token) == rules.TOKEN_CHARS
+    return token
+
+
+@dataclass(frozen=True)
+class LinkOwner:
+    customer_id: str
+    campaign_number: int
+    channel: str
+
+
+def read_token(token: str) -> LinkOwner | None:
+    """The link's customer, campaign and channel; None for anything altered or forged."""
+    from ulid import ULID
+
+    if len(token) != rules.TOKEN_CHARS or not token.replace("-", "").replace("_", "").isalnum():
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+    except ValueError:
+        return None
+    body, signature = raw[:-_SIG_BYTES], raw[-_SIG_BYTES:]
+    current, previous = _keys()
+    if not any(k is not None and hmac.compare_digest(_signature(k, body), signature) for k in (current, previous)):
+        return None
+    channel = {v: k for k, v in _CHANNEL_BYTE.items()}.get(body[20])
+    if channel is None:
+        return None
+    return LinkOwner(str(ULID.from_bytes(body[:16])), int.from_bytes(body[16:20], "big"), channel)
+
+
+def link_for(customer_id: str, campaign: Campaign) -> str:
+    return rules.opt_out_link(settings().link_base, link_token(customer_id, campaign.number, campaign.channel))
+
+
+# --------------------------------------------------------------------------------------------- the audience
+
+
+def _zone() -> ZoneInfo:
+    return ZoneInfo(settings().timezone)
+
+
+def send_window() -> rules.Window:
+    limits = campaign_limits()
+    return rules.Window(days=limits.send_days, start_hour=limits.send_hours[0], end_hour=limits.send_hours[1],
+                        holidays=limits.holidays, quiet=settings().quiet_hours)
+
+
+@dataclass
+class AudiencePage:
+    source: int  # which of the campaign's sources (a branch's index, or all customers)
+    start: Any  # the page's start key (None: the source's first page)
+    next: Any  # the next page's start key (None: the source is done)
+    customers: list[Customer]
+
+
+def _sources(campaign: Campaign) -> list[str | None]:
+    branches: list[str | None] = list(rules.branches_to_read(campaign.audience) or [])
+    return branches or [None]
+
+
+def audience_page(campaign: Campaign, source: int, start: Any) -> AudiencePage:
+    from chalicelib.persistence import customers
+
+    found, next_key = customers.list_page(branch=_sources(campaign)[source], stage=None, tag=None,
+                                          limit=CAMPAIGN_SNAPSHOT_PAGE, start_key=start)
+    return AudiencePage(source, start, next_key, found)
+
+
+def audience_pages(campaign: Campaign) -> Iterator[AudiencePage]:
+    for source in range(len(_sources(campaign))):
+        start = None
+        while True:
+            page = audience_page(campaign, source, start)
+            yield page
+            if page.next is None:
+                break
+            start = page.next
+
+
+def decide(campaign: Campaign, customers: list[Customer], snapshot_at: str) -> list[Recipient]:
+    """The rows of the customers the audience matches: steps 1-5 of who gets a message."""
+    from chalicelib.persistence import consent
+
+    zone, key = _zone(), campaign_limits().assignment_key
+    matched = [c for c in customers if rules.matches(campaign.audience, c, zone)]
+    opted: set[str] = set()
+    if campaign.channel == rules.Channel.SMS:
+        opted, _ = consent.sms_opted_out_among(c.phone for c in matched if c.phone)
+    rows = []
+    for c in matched:
+        arm, reason = rules.arm_of(campaign, c, c.phone in opted, key)
+        rows.append(Recipient(
+            campaign_id=campaign.id, customer_id=c.id, branch_id=c.branch_id, arm=arm,
+            status="queued" if arm == "send" else arm, snapshot_at=snapshot_at,
+            reason=reason.value if reason else None,
+            variant=rules.variant_of(campaign, c.id, key).id if arm == "send" else None))
+    return rows
+
+
+def _counts(rows: list[Recipient], tally: Any) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for r in rows:
+        for name in tally(r):
+            counts[name] += 1
+            counts[f"b.{r.branch_id}.{name}"] += 1
+            if r.variant:
+                counts[f"v.{r.variant}.{name}"] += 1
+    return counts
+
+
+def preview(campaign: Campaign) -> dict[str, Any]:
+    """What sending would do now: the same decisions, the frequency cap as it stands, nothing written."""
+    from chalicelib.persistence import campaigns as repo
+
+    limits = campaign_limits()
+    rule = rules.CapRule(limits.cap_per_day, limits.cap_per_7_days)
+    today = rules.local_day(utcnow(), _zone())
+    matched, items_read = 0, 0
+    excluded: Counter[str] = Counter()
+    to_send = 0
+    sample: list[dict[str, Any]] = []
+    by_id: dict[str, Customer] = {}
+    for page in audience_pages(campaign):
+        items_read += len(page.customers)
+        rows = decide(campaign, page.customers, iso(utcnow()))
+        matched += len(rows)
+        sending = [r for r in rows if r.arm == "send"]
+        for r in rows:
+            if r.arm != "send":
+                excluded[r.reason or r.arm] += 1
+        caps = repo.caps_of([r.customer_id for r in sending]) if campaign.marketing else {}
+        by_id = {c.id: c for c in page.customers}
+        for r in sending:
+            if campaign.marketing and rules.capped(caps.get(r.customer_id, ([], 0))[0], today, rule):
+                excluded[rules.Reason.FREQUENCY_CAP] += 1
+                continue
+            to_send += 1
+            if len(sample) < PREVIEW_SAMPLE:
+                c = by_id[r.customer_id]
+                address = rules.address_of(c, campaign.channel) or ""
+                sample.append({"customer_id": c.id, "branch_id": c.branch_id, "language": c.language,
+                               "variant": r.variant, "address": rules.mask_phone(address)
+                               if campaign.channel == rules.Channel.SMS else rules.mask_email(address)})
+    parts = rules.check_texts(campaign.channel, campaign.purpose, campaign.variants, campaign.max_parts,
+                              settings().branches, settings().link_base)
+    rate = limits.sms_parts_per_second if campaign.channel == rules.Channel.SMS else limits.emails_per_second
+    estimated_parts = to_send * parts if campaign.channel == rules.Channel.SMS else 0
+    unreachable = sum(excluded[r] for r in rules.NOT_REACHABLE)
+    return {
+        "matched": matched, "eligible": matched - unreachable, "to_send": to_send,
+        "excluded": {r.value: excluded.get(r.value, 0) for r in rules.Reason if r != rules.Reason.WITHDRAWN},
+        "parts_per_message": parts if campaign.channel == rules.Channel.SMS else None,
+        "estimated_parts": estimated_parts,
+        "estimated_cost": estimated_parts * limits.sms_price_per_part_idr,
+        "estimated_duration_s": round((estimated_parts if campaign.channel == rules.Channel.SMS else to_send)
+                                      / rate, 1),
+        "sample": sample, "customers_read": items_read,
+    }
+
+
+# --------------------------------------------------------------------------------------------- starting
+
+
+def execution_name(campaign: Campaign) -> str:
+    """One execution per campaign version that (re)started it: a double schedule or resume starts one."""
+    return f"campaign-{campaign.id}-v{campaign.version}"
+
+
+def start(campaign: Campaign) -> str:
+    from chalicelib.workflows.executions import start_once
+
+    s = settings()
+    if not s.campaign_state_machine_arn:
+        raise RuntimeError("CAMPAIGN_STATE_MACHINE_ARN is not set")
+    send_at = campaign.send_at or iso(utcnow())
+    return start_once(s.campaign_state_machine_arn, execution_name(campaign),
+                      {"campaign_id": campaign.id, "function": s.campaign_sender_function, "send_at": send_at,
+                       "phase": "start", "source": 0, "cursor": None})
+
+
+# --------------------------------------------------------------------------------------------- the sender
+
+
+def _next(state: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    return {**state, **changes}
+
+
+def step(state: dict[str, Any], *, deadline_s: float = CAMPAIGN_STEP_SECONDS) -> dict[str, Any]:
+    """One call of the sender: works until done or `deadline_s`, returns the state for the next call with `next`:
+    "step" (call again), "wait" (until `until`, then call again), "done" or "stop"."""
+    from chalicelib.persistence import campaigns as repo
+
+    started = time.monotonic()
+    campaign = repo.get(state["campaign_id"], consistent=True)
+    if campaign is None:
+        return _next(state, next="stop", why="gone")
+    if state["phase"] == "start":
+        if campaign.status == Status.SCHEDULED:
+            now = iso(utcnow())
+            try:
+                repo.save(rules.transition(campaign, Status.SENDING, now, started_at=campaign.started_at or now),
+                          expected_version=campaign.version)
+            except PreconditionFailed:
+                return _next(state, next="step")  # changed meanwhile: look again
+            campaign = repo.get(campaign.id, consistent=True) or campaign
+        if campaign.status != Status.SENDING:
+            return _next(state, next="stop", why=campaign.status)
+        state = _next(state, phase="send" if repo.snapshot_done(campaign.id) else "snapshot", source=0, cursor=None)
+    if campaign.status != Status.SENDING:
+        return _next(state, next="stop", why=campaign.status)
+    while time.monotonic() - started < deadline_s:
+        if state["phase"] == "snapshot":
+            state = _snapshot_page(campaign, state)
+        else:
+            state = _send_page(campaign, state, started + deadline_s)
+        if state.get("next") in ("done", "stop", "wait"):
+            return state
+    return _next(state, next="step")
+
+
+def _snapshot_page(campaign: Campaign, state: dict[str, Any]) -> dict[str, Any]:
+    from chalicelib.persistence import campaigns as repo
+
+    page = audience_page(campaign, state["source"], state["cursor"])
+    rows = decide(campaign, page.customers, iso(utcnow()))
+    repo.put_recipients(rows)
+    page_key = "s|" + hashlib.sha256(json.dumps([state["source"], state["cursor"]], sort_keys=True).encode()
+                                     ).hexdigest()[:24]
+    repo.add_counts(campaign.id, page_key, _counts(rows, rules.snapshot_tally))
+    if page.next is not None:
+        return _next(state, cursor=page.next, next="step")
+    if state["source"] + 1 < len(_sources(campaign)):
+        return _next(state, source=state["source"] + 1, cursor=None, next="step")
+    counted, _ = repo.counts(campaign.id, consistent=True)
+    repo.mark_snapshot_done(campaign.id, counted.get("matched", 0))
+    return _next(state, phase="send", source=0, cursor=None, next="step")
+
+
+class _Pacer:
+    """Takes each message's parts from the channel's shared per-second budget, waiting for the next second when
+    this one is full."""
+
+    def __init__(self, channel: str, rate: int) -> None:
+        self.channel, self.rate = channel, rate
+
+    def take(self, parts: int) -> None:
+        from chalicelib.persistence import campaigns as repo
+
+        while True:
+            second = int(time.time())
+            if repo.reserve_rate(self.channel, second, parts, self.rate):
+                return
+            time.sleep(max(0.0, second + 1 - time.time()) + 0.001)
+
+
+def _send_page(campaign: Campaign, state: dict[str, Any], deadline: float) -> dict[str, Any]:
+    from chalicelib.persistence import campaigns as repo
+    from chalicelib.persistence import consent, customers
+
+    zone, limits = _zone(), campaign_limits()
+    marketing = campaign.marketing
+    window = send_window()
+    now = utcnow()
+    opening = rules.next_opening(now, marketing, zone, window)
+    if opening > now:
+        return _next(state, next="wait", until=iso(opening))
+    closes = rules.window_closes(now, marketing, zone, window)
+    rows, next_key = repo.recipients_page(campaign.id, state["cursor"], CAMPAIGN_SEND_PAGE)
+    queued = [r for r in rows if r.status == "queued"]
+    profiles = customers.get_many([r.customer_id for r in queued]) if queued else {}
+    caps = repo.caps_of([r.customer_id for r in queued]) if queued and marketing else {}
+    opted: set[str] = set()
+    if queued and campaign.channel == rules.Channel.SMS:
+        opted, _ = consent.sms_opted_out_among(c.phone for c in profiles.values() if c.phone)
+    rule = rules.CapRule(limits.cap_per_day, limits.cap_per_7_days)
+    rate = limits.sms_parts_per_second if campaign.channel == rules.Channel.SMS else limits.emails_per_second
+    pacer = _Pacer(campaign.channel, rate)
+    outcomes: list[str] = []
+    cut_short = False
+    for r in queued:
+        moment = utcnow()
+        if (closes is not None and moment >= closes) or time.monotonic() >= deadline:
+            cut_short = True
+            break
+        outcome = _send_one(campaign, r, profiles, caps, opted, rule, moment, zone, pacer)
+        if outcome == "retry":
+            cut_short = True  # still queued: the page is done again (the rows handled are not queued any more)
+        elif outcome:
+            outcomes.append(outcome)
+    if cut_short:
+        # The page is done again from its start: rows handled now are no longer queued.
+        now = utcnow()
+        opening = rules.next_opening(now, marketing, zone, window)
+        return _next(state, next="wait" if opening > now else "step", until=iso(opening))
+    # Every row of the page is settled: count it once (a retried page counts nothing twice).
+    settled = repo.recipients_of(campaign.id, [r.customer_id for r in rows if r.arm == "send"]) if rows else {}
+    counts = _counts(list(settled.values()), rules.send_tally)
+    _, recent = repo.counts(campaign.id, consistent=True)
+    recent = (recent + "".join(outcomes))[-rules.AUTO_PAUSE_WINDOW:]
+    parts = sum(r.parts or 0 for r in settled.values() if r.status != "queued" and r.parts)
+    counts["parts"] = parts
+    spend = (f"SPEND#{campaign.channel}#{now.astimezone(zone).strftime('%Y-%m')}",
+             parts * limits.sms_price_per_part_idr) if campaign.channel == rules.Channel.SMS else None
+    page_key = "p|" + (rows[0].customer_id if rows else "end")
+    repo.add_counts(campaign.id, page_key, counts, recent=recent, spend=spend)
+    if len(recent) >= 20 and recent.count("1") / len(recent) >= rules.AUTO_PAUSE_FAILED_SHARE:
+        _pause_for_failures(campaign, recent)
+        return _next(state, next="stop", why="failures")
+    if next_key is not None:
+        return _next(state, cursor=next_key, next="step")
+    fresh = repo.get(campaign.id, consistent=True)
+    if fresh is not None and fresh.status == Status.SENDING:
+        try:
+            repo.save(rules.transition(fresh, Status.COMPLETED, iso(utcnow()), finished_at=iso(utcnow())),
+                      expected_version=fresh.version)
+        except (PreconditionFailed, Conflict):
+            return _next(state, next="step")  # paused or cancelled meanwhile: the next call sees it
+    return _next(state, next="done")
+
+
+def _send_one(campaign: Campaign, r: Recipient, profiles: dict[str, Customer],
+              caps: dict[str, tuple[list[str], int]], opted: set[str], rule: rules.CapRule, moment: datetime,
+              zone: ZoneInfo, pacer: _Pacer) -> str | None:
+    """One queued row: withdrawn, capped, or claimed and sent. Returns "0" (sent), "1" (failed), None (not sent),
+    or "retry" (the profile or the cap kept changing under the claim: the row stays queued)."""
+    from chalicelib.persistence import campaigns as repo
+    from chalicelib.persistence import consent, customers
+
+    for _attempt in range(5):
+        c = profiles.get(r.customer_id)
+        if c is None or rules.reachable(campaign, c, c.phone in opted) is not None:
+            repo.set_status(r, expected="queued", status="withdrawn", reason=rules.Reason.WITHDRAWN.value)
+            return None
+        today = moment.astimezone(zone).date()
+        days, version = caps.get(r.customer_id, ([], 0))
+        if campaign.marketing and rules.capped(days, today, rule):
+            repo.set_status(r, expected="queued", status="capped", reason=rules.Reason.FREQUENCY_CAP.value)
+            return None
+        variant = next((v for v in campaign.variants if v.id == r.variant), campaign.variants[0])
+        language = c.language if c.language in variant.messages else "id"
+        link = link_for(c.id, campaign) if campaign.marketing else None
+        first, branch = rules.first_name_of(c.name), rules.branch_name_of(c.branch_id)
+        if campaign.channel == rules.Channel.SMS:
+            text = rules.sms_text(variant.messages[language], language, first, branch, link)
+            parts = rules.sms_parts(text)
+        else:
+            text = rules.fill(variant.messages[language], first, branch)
+            parts = 1
+        claimed = repo.claim_send(r, profile_version=c.version,
+                                  cap=(rules.with_send(days, today), version) if campaign.marketing else None,
+                                  sent_at=iso(moment), parts=parts, variant=variant.id)
+        if claimed == "taken":
+            return None
+        if claimed == "stale":  # the profile or the cap changed since the batch read: read them again
+            fresh = customers.get(r.customer_id, consistent=True)
+            profiles[r.customer_id] = fresh  # type: ignore[assignment]
+            if fresh is not None and campaign.channel == rules.Channel.SMS and consent.sms_opted_out(fresh.phone):
+                opted.add(fresh.phone)
+            caps.update(repo.caps_of([r.customer_id]))
+            time.sleep(0.01 * (_attempt + 1))
+            continue
+        pacer.take(parts)
+        return _deliver(campaign, r, c, variant, language, text, link)
+    return "retry"
+
+
+def _deliver(campaign: Campaign, r: Recipient, c: Customer, variant: rules.Variant, language: str, text: str,
+             link: str | None) -> str:
+    from chalicelib import messaging
+    from chalicelib.aws import error_code
+    from chalicelib.persistence import campaigns as repo
+
+    try:
+        if campaign.channel == rules.Channel.SMS:
+            messaging.send_sms(c.phone, text, transactional=False, sender_id=campaign.sender_id)
+        else:
+            headers = None
+            if link is not None:
+                text += "\n\n" + rules.OPT_OUT_LINE.get(language, rules.OPT_OUT_LINE["id"]).format(link=link)
+                headers = {"List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
+            messaging.send_email(c.email or "", variant.subjects.get(language) or campaign.name, text,
+                                 headers=headers)
+    except Exception as exc:
+        cause = exc.__cause__
+        code = error_code(cause) if isinstance(cause, Exception) else type(exc).__name__
+        repo.set_status(r, expected="accepted", status="failed", error_code=code or "unknown",
+                        final_at=iso(utcnow()))
+        return "1"
+    return "0"
+
+
+def _pause_for_failures(campaign: Campaign, recent: str) -> None:
+    from chalicelib.persistence import campaigns as repo
+
+    fresh = repo.get(campaign.id, consistent=True)
+    if fresh is None or fresh.status != Status.SENDING:
+        return
+    try:
+        repo.save(rules.transition(fresh, Status.PAUSED, iso(utcnow()), paused_reason="failures"),
+                  expected_version=fresh.version)
+    except (PreconditionFailed, Conflict):
+        return
+    ops = settings().ops_topic_arn
+    if ops:
+        from chalicelib.aws import client
+
+        failed = recent.count("1")
+        client("sns").publish(TopicArn=ops, Subject="Relasi: a campaign paused itself",
+                              Message=f"Campaign {campaign.id} ({campaign.number}) paused: {failed} of its last "
+                                      f"{len(recent)} sends failed. Resume it once the cause is fixed; "
+                                      "nothing is sent twice.")
+
+
+def request_test_send(campaign: Campaign, addresses: list[str], branch: str) -> dict[str, Any]:
+    """Ask the campaign sender (RequestResponse) to send the campaign's texts to staff addresses."""
+    from chalicelib.aws import client
+    from chalicelib.domain.errors import ServiceUnavailable
+
+    answer = client("lambda").invoke(FunctionName=settings().campaign_sender_function, Payload=json.dumps(
+        {"test_send": {"campaign_id": campaign.id, "addresses": addresses, "branch": branch}}).encode())
+    if answer.get("FunctionError"):
+        raise ServiceUnavailable("The test messages could not be sent; retry.")
+    result: dict[str, Any] = json.loads(answer["Payload"].read())
+    return result
+
+
+def _test_send(request: dict[str, Any]) -> dict[str, Any]:
+    """Each variant's text in each language to each address, marked [TEST], filled with a sample name."""
+    from chalicelib import messaging
+    from chalicelib.persistence import campaigns as repo
+
+    campaign = repo.get(request["campaign_id"])
+    if campaign is None:
+        return {"sent": 0, "addresses": 0}
+    sent = 0
+    branch = rules.branch_name_of(request["branch"])
+    for address in request["addresses"][:rules.TEST_SEND_MAX]:
+        for v in campaign.variants:
+            for language in ("id", "en"):
+                text = "[TEST] " + rules.fill(v.messages[language], "Budi", branch)
+                if campaign.channel == rules.Channel.SMS:
+                    messaging.send_sms(address, text, transactional=False, sender_id=campaign.sender_id)
+                else:
+                    messaging.send_email(address, "[TEST] " + (v.subjects.get(language) or campaign.name), text)
+                sent += 1
+    return {"sent": sent, "addresses": len(request["addresses"])}
+
+
+def on_invoke(event: dict[str, Any]) -> dict[str, Any]:
+    """The `campaign-sender` function: one step of a campaign's state machine, or a test-send (the API's)."""
+    from chalicelib.observability import flush, logger
+
+    if "test_send" in event:
+        return _test_send(event["test_send"])
+    result = step(event)
+    logger().info("campaign step", extra={"campaign_id": result.get("campaign_id"), "phase": result.get("phase"),
+                                          "next": result.get("next")})
+    flush()
+    return result
+

@@ -1,0 +1,314 @@
+"""Campaigns through the API as a marketing team uses them, sent by the real state machine on the local stack
+(moto's Step Functions calling the campaign-sender function): who is reached and who not, the outbox, the
+report, the opt-out link, the frequency cap across campaigns, the send window, failures that pause."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import time
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import boto3
+import pytest
+
+from chalicelib.domain import campaigns as rules
+from infra import outbox
+
+JAKARTA = ZoneInfo("Asia/Jakarta")
+ASSIGNMENT_KEY = "relasi-assignment-v1"
+LINK = re.compile(r"/u/([A-Za-z0-9_-]{39})")
+
+
+@pytest.fixture(autouse=True)
+def _always_open(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite runs at any hour: marketing may go out any day and hour, unless a test says otherwise."""
+    monkeypatch.setenv("CAMPAIGN_SEND_DAYS", "1-7")
+    monkeypatch.setenv("CAMPAIGN_SEND_HOURS", "0-24")
+
+
+def _bucket(*parts: str) -> int:
+    """The assignment recomputed here, as an analyst would from the export (sha256 of key|parts)."""
+    return int(hashlib.sha256("|".join((ASSIGNMENT_KEY, *parts)).encode()).hexdigest()[:8], 16) % 10000
+
+
+def _aws_port(stack: dict[str, str]) -> int:
+    return int(os.environ["AWS_ENDPOINT_URL"].rsplit(":", 1)[1])
+
+
+def _stop_list(stack: dict[str, str], phone: str) -> None:
+    """The number replied STOP (what the inbound SMS handler records)."""
+    boto3.client("dynamodb").put_item(TableName=stack["TABLE_NAME"], Item={
+        "pk": {"S": f"OPTOUT#{phone}"}, "sk": {"S": "SMS"}, "type": {"S": "sms_opt_out"},
+        "at": {"S": "2026-12-01T00:00:00.000Z"}, "source": {"S": "sms_reply"}})
+
+
+def _people(agent: Any, tag: str, n: int, *, consent_every: int | None = 4) -> list[dict[str, Any]]:
+    """n customers of bandung with `tag`; every `consent_every`-th (from the first) has not consented to SMS
+    marketing (None: everyone has)."""
+    made = []
+    for i in range(n):
+        consent = {"sms_marketing": {"value": consent_every is None or i % consent_every != 0,
+                                     "source": "signup_form"}}
+        made.append(agent.new_customer(branch_id="bandung", tags=[tag], name=f"Sari {tag[-4:]} {i}",
+                                       consent=consent, language="en" if i % 3 == 0 else "id"))
+    return made
+
+
+def _campaign(caller: Any, tag: str, **fields: Any) -> dict[str, Any]:
+    body = {"name": f"Promo {tag}", "channel": "sms", "purpose": "promotion", "audience": {"tags_any": [tag]},
+            "messages": {"id": "Halo {first_name}, servis hemat 20% di {branch_name} minggu ini.",
+                         "en": "Hi {first_name}, 20% off service at {branch_name} this week."}, **fields}
+    r = caller.post("/campaigns", body)
+    assert r.status_code == 201, r.body
+    return dict(r.json)
+
+
+def _wait_status(caller: Any, campaign_id: str, status: str, timeout_s: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        got = caller.get(f"/campaigns/{campaign_id}").json
+        if got["status"] == status:
+            return dict(got)
+        assert time.monotonic() < deadline, got
+        time.sleep(0.3)
+
+
+def _texts_to(stack: dict[str, str], phones: set[str], since: int) -> list[dict[str, Any]]:
+    masked = {outbox.mask(p) for p in phones}
+    return [m for m in outbox.fetch(_aws_port(stack), channel="sms")[since:] if m["recipient"] in masked]
+
+
+def _schedule(caller: Any, c: dict[str, Any]) -> Any:
+    return caller.post(f"/campaigns/{c['id']}/schedule", headers={"If-Match": f'"v{c["version"]}"'})
+
+
+def test_writing_a_campaign_checks_audience_texts_and_roles(as_user: Any) -> None:
+    marketing, agent, analyst = as_user("marketing"), as_user("agent.bandung"), as_user("analyst")
+    tag = f"cmp{uuid.uuid4().hex[:8]}"
+    c = _campaign(marketing, tag, audience={"branch_in": ["bandung", "surabaya"], "stage_in": ["customer"]})
+    assert c["status"] == "draft" and c["number"] >= 1 and c["variants"][0]["share"] == 100
+    unknown = marketing.post("/campaigns", {**_body(tag), "audience": {"branch_in": ["atlantis"], "colour": "red"}})
+    assert unknown.status_code == 400
+    fields = {e["field"]: e["message"] for e in unknown.json["errors"]}
+    assert "atlantis" in fields["audience.branch_in"] and "unknown condition" in fields["audience.colour"]
+    emoji = marketing.post("/campaigns", {**_body(tag), "messages": {"id": "Promo 🎉 hari ini", "en": "Promo today"}})
+    assert emoji.status_code == 422 and "U+1F389" in emoji.json["errors"][0]["message"]
+    long = marketing.post("/campaigns", {**_body(tag), "messages": {"id": "x" * 120, "en": "ok"}})
+    assert long.status_code == 422 and long.json["errors"][0]["field"] == "messages.id"
+    assert "SMS part" in long.json["errors"][0]["message"]
+    informational = marketing.post("/campaigns", {**_body(tag), "purpose": "informational"})
+    assert informational.status_code == 422 and informational.json["errors"][0]["field"] == "purpose"
+    assert agent.post("/campaigns", _body(tag)).status_code == 403
+    assert analyst.get("/campaigns").status_code == 403
+    # only a draft changes, with If-Match
+    stale = marketing.patch(f"/campaigns/{c['id']}", {"name": "Renamed"}, headers={"If-Match": '"v9"'})
+    assert stale.status_code == 412
+    renamed = marketing.patch(f"/campaigns/{c['id']}", {"name": "Renamed"}, headers={"If-Match": '"v1"'})
+    assert renamed.status_code == 200 and renamed.json["name"] == "Renamed" and renamed.headers["ETag"] == '"v2"'
+    cancelled = marketing.post(f"/campaigns/{c['id']}/cancel")
+    assert cancelled.status_code == 200 and cancelled.json["status"] == "cancelled"
+    again = marketing.post(f"/campaigns/{c['id']}/schedule")
+    assert again.status_code == 409 and "allowed: none" in again.json["detail"]
+    assert marketing.patch(f"/campaigns/{c['id']}", {"name": "x"}, headers={"If-Match": '"v3"'}).status_code == 409
+
+
+def _body(tag: str) -> dict[str, Any]:
+    return {"name": "x", "channel": "sms", "purpose": "promotion", "audience": {"tags_any": [tag]},
+            "messages": {"id": "Halo {first_name}", "en": "Hi {first_name}"}}
+
+
+def test_a_campaign_reaches_exactly_who_may_hear_it_and_its_report_reconciles(as_user: Any,
+                                                                              stack: dict[str, str]) -> None:
+    marketing, agent, manager = as_user("marketing"), as_user("agent.bandung"), as_user("manager.jakarta")
+    tag = f"cmp{uuid.uuid4().hex[:8]}"
+    people = _people(agent, tag, 40)
+    _stop_list(stack, people[1]["phone"])
+    c = _campaign(marketing, tag, holdout_pct=20)
+    # What must happen, computed here from the people and the assignment's published rule.
+    expected: Counter[str] = Counter()
+    to_send: set[str] = set()
+    for i, p in enumerate(people):
+        if i % 4 == 0:
+            expected["no_consent"] += 1
+        elif i == 1:
+            expected["opted_out"] += 1
+        elif _bucket("control", p["id"]) < 500:
+            expected["global_control"] += 1
+        elif _bucket("holdout", c["id"], p["id"]) < 2000:
+            expected["holdout"] += 1
+        else:
+            to_send.add(p["phone"])
+    preview = marketing.post(f"/campaigns/{c['id']}/preview")
+    assert preview.status_code == 200, preview.body
+    p = preview.json
+    assert p["matched"] == 40 and p["to_send"] == len(to_send)
+    assert p["eligible"] == 40 - expected["no_consent"] - expected["opted_out"]
+    assert {k: v for k, v in p["excluded"].items() if v} == {k: v for k, v in expected.items() if v}
+    assert p["parts_per_message"] == 1 and p["estimated_parts"] == len(to_send)
+    assert p["estimated_cost"] == 350 * len(to_send) and len(p["sample"]) == min(20, len(to_send))
+    assert all(s["address"].startswith("•") and s["address"][-4:].isdigit() for s in p["sample"])
+    assert manager.post(f"/campaigns/{c['id']}/preview").status_code == 403
+
+    since = len(outbox.fetch(_aws_port(stack), channel="sms"))
+    scheduled = _schedule(marketing, c)
+    assert scheduled.status_code == 200 and scheduled.json["status"] == "scheduled", scheduled.body
+    assert _schedule(marketing, scheduled.json).status_code == 409  # a double schedule starts nothing more
+    _wait_status(marketing, c["id"], "completed")
+    sent = _texts_to(stack, {x["phone"] for x in people}, since)
+    assert sorted(outbox.mask(x) for x in to_send) == sorted(m["recipient"] for m in sent)
+    for m in sent:
+        assert LINK.search(m["text"]) and rules.sms_parts(m["text"]) == 1
+        assert m["text"].startswith(("Halo Sari,", "Hi Sari,")) and "Bandung" in m["text"]
+    per_second = Counter(m["at"][:19] for m in sent)
+    assert max(per_second.values()) <= 10, per_second
+
+    report = marketing.get(f"/campaigns/{c['id']}/report").json
+    assert report["matched"] == 40 and report["sent"] == report["accepted"] == len(to_send)
+    assert report["matched"] == report["eligible"] + sum(report["excluded"].values())
+    assert report["eligible"] == report["holdout"] + report["control"] + report["sent"] + report["capped"] \
+        + report["withdrawn"]
+    assert report["holdout"] == expected["holdout"] and report["control"] == expected["global_control"]
+    assert report["parts"] == len(to_send) and report["cost"] == 350 * len(to_send)
+    assert report["by_branch"]["bandung"]["sent"] == len(to_send) and report["queued"] == 0
+    mine = manager.get(f"/campaigns/{c['id']}/report")
+    assert mine.status_code == 200 and mine.json["matched"] == 0 and mine.json["by_branch"] == {}
+
+    # The opt-out link: opening it changes nothing; its button withdraws consent, once; a forged one is 404.
+    text = sent[0]["text"]
+    token = LINK.search(text).group(1)  # type: ignore[union-attr]
+    owner = next(x for x in people if outbox.mask(x["phone"]) == sent[0]["recipient"])
+    from app import app
+    from infra.gateway import test_client
+
+    http = test_client(app, ".").http
+    page = http.get(f"/u/{token}")
+    assert page.status_code == 200 and b"opt-out-confirm" in page.body
+    profile = agent.get(f"/customers/{owner['id']}").json
+    assert profile["consent"]["sms_marketing"]["value"] is True and profile["version"] == owner["version"]
+    forged = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    assert http.get(f"/u/{forged}").status_code == 404 and http.post(f"/u/{forged}").status_code == 404
+    done = http.post(f"/u/{token}", headers={"Content-Type": "application/x-www-form-urlencoded"},
+                     body=b"List-Unsubscribe=One-Click")
+    assert done.status_code == 200 and b"opt-out-done" in done.body
+    assert http.post(f"/u/{token}").status_code == 200
+    withdrawn = agent.get(f"/customers/{owner['id']}").json["consent"]["sms_marketing"]
+    assert withdrawn["value"] is False and withdrawn["source"] == f"unsubscribe_link:{c['id']}"
+    assert marketing.get(f"/campaigns/{c['id']}/report").json["opted_out"] == 1
+    # ... and the next campaign leaves them out.
+    nxt = _campaign(marketing, tag)
+    assert marketing.post(f"/campaigns/{nxt['id']}/preview").json["excluded"]["no_consent"] == \
+        expected["no_consent"] + 1
+
+
+def test_two_campaigns_in_the_same_minute_over_the_same_people_respect_a_cap_of_one_a_day(
+        as_user: Any, stack: dict[str, str]) -> None:
+    marketing, agent = as_user("marketing"), as_user("agent.bandung")
+    tag = f"cmp{uuid.uuid4().hex[:8]}"
+    people = _people(agent, tag, 300, consent_every=None)  # everyone consents
+    reachable = {p["phone"] for p in people if _bucket("control", p["id"]) >= 500}
+    first, second = (_campaign(marketing, tag, holdout_pct=0) for _ in range(2))
+    since = len(outbox.fetch(_aws_port(stack), channel="sms"))
+    assert _schedule(marketing, first).status_code == 200
+    assert _schedule(marketing, second).status_code == 200
+    _wait_status(marketing, first["id"], "completed", timeout_s=240)
+    _wait_status(marketing, second["id"], "completed", timeout_s=240)
+    sent = _texts_to(stack, reachable, since)
+    reports = [marketing.get(f"/campaigns/{c['id']}/report").json for c in (first, second)]
+    assert len(sent) == len(reachable) and len({m["recipient"] for m in sent}) == len(reachable)
+    assert sum(r["sent"] for r in reports) == len(reachable)
+    assert sum(r["capped"] for r in reports) == len(reachable)
+    per_second = Counter(m["at"][:19] for m in sent)
+    assert max(per_second.values()) <= 10, per_second  # both campaigns share the rate
+
+
+def test_the_sender_stops_at_the_window_and_resumes_on_monday_sending_nothing_twice(
+        as_user: Any, stack: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Time-scaled: the sender's clock runs a minute per message from Saturday 17:50 local."""
+    from chalicelib.persistence import campaigns as repo
+    from chalicelib.workflows import campaigns as sending
+
+    monkeypatch.setenv("CAMPAIGN_SEND_DAYS", "1-6")
+    monkeypatch.setenv("CAMPAIGN_SEND_HOURS", "8-18")
+    marketing, agent = as_user("marketing"), as_user("agent.bandung")
+    tag = f"cmp{uuid.uuid4().hex[:8]}"
+    people = _people(agent, tag, 30, consent_every=None)
+    c = _campaign(marketing, tag, holdout_pct=0)
+    campaign = repo.get(c["id"])
+    assert campaign is not None
+    repo.save(rules.transition(campaign, "scheduled", "2026-12-05T10:49:00.000Z"), expected_version=1)
+    clock = {"now": datetime(2026, 12, 5, 17, 50, tzinfo=JAKARTA)}  # a Saturday
+
+    def tick() -> datetime:
+        moment = clock["now"]
+        clock["now"] = moment + timedelta(minutes=1)
+        return moment.astimezone(UTC)
+
+    monkeypatch.setattr(sending, "utcnow", tick)
+    since = len(outbox.fetch(_aws_port(stack), channel="sms"))
+    state: dict[str, Any] = {"campaign_id": c["id"], "function": "x", "send_at": "", "phase": "start", "source": 0,
+                             "cursor": None}
+    for _ in range(20):
+        state = sending.step(state)
+        if state["next"] == "wait":
+            break
+    assert state["next"] == "wait" and state["until"] == "2026-12-07T01:00:00.000Z"  # Monday 08:00 local
+    before_close = _texts_to(stack, {p["phone"] for p in people}, since)
+    assert 0 < len(before_close) < 30
+    assert all(m["at"] for m in before_close)
+    clock["now"] = datetime(2026, 12, 7, 8, 0, tzinfo=JAKARTA)
+    for _ in range(20):
+        state = sending.step(state)
+        if state["next"] in ("done", "stop"):
+            break
+    assert state["next"] == "done"
+    sent = _texts_to(stack, {p["phone"] for p in people}, since)
+    reachable = {outbox.mask(p["phone"]) for p in people if _bucket("control", p["id"]) >= 500}
+    assert sorted(m["recipient"] for m in sent) == sorted(reachable)  # each once
+    again = sending.step({**state, "phase": "start", "cursor": None})  # a second execution, after the end
+    assert again["next"] == "stop" and len(_texts_to(stack, {p["phone"] for p in people}, since)) == len(sent)
+
+
+def test_failing_sends_pause_the_campaign_and_resume_sends_nothing_twice(
+        as_user: Any, stack: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Failures injected at the AWS boundary: moto's SNS refuses a third of the numbers."""
+    from moto.sns import models as sns_models
+    from moto.sns.exceptions import InvalidParameterValue
+
+    marketing, agent = as_user("marketing"), as_user("agent.bandung")
+    tag = f"cmp{uuid.uuid4().hex[:8]}"
+    people = _people(agent, tag, 60, consent_every=None)
+    failing = {p["phone"] for i, p in enumerate(people) if i % 3 == 0}
+    original = sns_models.SNSBackend.publish
+
+    def publish(self: Any, message: str, *args: Any, **kwargs: Any) -> Any:
+        if kwargs.get("phone_number") in failing:
+            raise InvalidParameterValue("operator rejected the number")
+        return original(self, message, *args, **kwargs)
+
+    monkeypatch.setattr(sns_models.SNSBackend, "publish", publish)
+    c = _campaign(marketing, tag, holdout_pct=0)
+    since = len(outbox.fetch(_aws_port(stack), channel="sms"))
+    assert _schedule(marketing, c).status_code == 200
+    paused = _wait_status(marketing, c["id"], "paused")
+    assert paused["paused_reason"] == "failures"
+    alerts = [m for m in outbox.fetch(_aws_port(stack), channel="ops") if c["id"] in m["text"]]
+    assert len(alerts) == 1
+    report = marketing.get(f"/campaigns/{c['id']}/report").json
+    assert report["failed"] >= 1 and set(report["failed_by_code"]) == {"InvalidParameter"}
+    first_pass = _texts_to(stack, {p["phone"] for p in people}, since)
+    monkeypatch.setattr(sns_models.SNSBackend, "publish", original)  # the cause is fixed
+    resumed = marketing.post(f"/campaigns/{c['id']}/resume", headers={"If-Match": f'"v{paused["version"]}"'})
+    assert resumed.status_code == 200, resumed.body
+    _wait_status(marketing, c["id"], "completed")
+    sent = _texts_to(stack, {p["phone"] for p in people}, since)
+    assert len({m["recipient"] for m in sent}) == len(sent)  # nobody twice
+    assert set(m["id"] for m in first_pass) <= set(m["id"] for m in sent)
+    final = marketing.get(f"/campaigns/{c['id']}/report").json
+    reachable = sum(1 for p in people if _bucket("control", p["id"]) >= 500)
+    assert final["sent"] == reachable and final["accepted"] + final["failed"] == final["sent"]
