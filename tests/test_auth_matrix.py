@@ -56,17 +56,32 @@ ALLOWED = {
     "ship_order": {"admin", "manager.jakarta", "agent.jakarta"},
     "shipment": {"admin", "manager.jakarta", "agent.jakarta"},
     "shipment_event": {"admin", "manager.jakarta", "agent.jakarta"},
+    "create_campaign": {"admin", "marketing"},
+    "campaigns": {"admin", "marketing"},
+    "campaign": {"admin", "marketing"},
+    "patch_campaign": {"admin", "marketing"},
+    "preview_campaign": {"admin", "marketing"},
+    "cancel_campaign": {"admin", "marketing"},
+    "approve_campaign": {"admin"},
+    "test_send": {"admin", "marketing"},
+    "campaign_report": {"admin", "marketing", "manager.jakarta"},
 }
-UNSCOPED = {"create_product", "products", "product", "patch_product"}  # the catalog is every branch's
+CAMPAIGN_OPERATIONS = {op for op in ALLOWED if "campaign" in op or op == "test_send"}
+# the catalog is every branch's; campaigns are head office's (a manager's report shows their branch's numbers)
+UNSCOPED = {"create_product", "products", "product", "patch_product"} | CAMPAIGN_OPERATIONS
 SCOPED = {"manager.jakarta", "agent.jakarta"}
 SUCCESS = {"create": 201, "delete": 204, "add_interaction": 201, "open_complaint": 201, "create_product": 201,
-           "place_order": 201, "ship_order": 201, "shipment_event": 201}
+           "place_order": 201, "ship_order": 201, "shipment_event": 201, "create_campaign": 201}
 # Outside the own branch: collection routes refuse (403), record routes hide the record (404).
 OUTSIDE = {"create": 403, "list": 403, "complaints": 403, "churn_risk": 403, "anomalies": 403, "orders": 403,
            "summary": 403, "insights": 403}
 
 
 _skus = itertools.count(1)
+# A campaign whose audience matches nobody (its preview still reads the branch's customers).
+CAMPAIGN = {"name": "Matrix", "channel": "sms", "purpose": "promotion",
+            "audience": {"branch_in": ["surabaya"], "tags_any": ["auth-matrix-nobody"]},
+            "messages": {"id": "Halo {first_name}", "en": "Hi {first_name}"}}
 
 
 def _call(caller: Caller, operation: str, customer: dict[str, Any], branch: str, complaint: dict[str, Any]) -> Any:
@@ -113,6 +128,17 @@ def _call(caller: Caller, operation: str, customer: dict[str, Any], branch: str,
             "carrier": "jne", "tracking_number": f"AUTH{next(_skus)}X{cid[-6:]}", "lines": [{"line_no": 1, "qty": 1}]}),
         "shipment": lambda: caller.get(f"/shipments/{customer['shipment_id']}"),
         "shipment_event": lambda: caller.post(f"/shipments/{customer['shipment_id']}/events", {"status": "picked_up"}),
+        "create_campaign": lambda: caller.post("/campaigns", CAMPAIGN),
+        "campaigns": lambda: caller.get("/campaigns?limit=1"),
+        "campaign": lambda: caller.get(f"/campaigns/{customer['campaign_id']}"),
+        "patch_campaign": lambda: caller.patch(f"/campaigns/{customer['campaign_id']}", {"name": "Renamed"},
+                                               headers={"If-Match": "*"}),
+        "preview_campaign": lambda: caller.post(f"/campaigns/{customer['campaign_id']}/preview"),
+        "cancel_campaign": lambda: caller.post(f"/campaigns/{customer['campaign_id']}/cancel"),
+        "approve_campaign": lambda: caller.post(f"/campaigns/{customer['campaign_id']}/approve"),
+        "test_send": lambda: caller.post(f"/campaigns/{customer['campaign_id']}/test-send",
+                                         {"addresses": ["0812-9999-0001"]}),
+        "campaign_report": lambda: caller.get(f"/campaigns/{customer['campaign_id']}/report"),
     }
     return calls[operation]()
 
@@ -145,6 +171,8 @@ def test_route_role_branch(as_user: Any, operation: str, role: str, branch: str)
         customer["shipment_id"] = admin.post(f"/orders/{customer['order_id']}/shipments", {
             "carrier": "jne", "tracking_number": f"AUTHS{next(_skus)}X{customer['id'][-6:]}",
             "lines": [{"line_no": 1, "qty": 1}]}).json["id"]
+    if operation in CAMPAIGN_OPERATIONS:
+        customer["campaign_id"] = admin.post("/campaigns", CAMPAIGN).json["id"]
     if "complaint" in operation:
         complaint = admin.post(f"/customers/{customer['id']}/complaints", {
             "category": "sales", "severity": "low", "subject": "s", "description": "d"}).json
@@ -244,6 +272,18 @@ ROUTES = [
     ("POST", "/orders/01HZZZZZZZZZZZZZZZZZZZZZZZ/shipments"),
     ("GET", "/shipments/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
     ("POST", "/shipments/01HZZZZZZZZZZZZZZZZZZZZZZZ/events"),
+    ("POST", "/campaigns"),
+    ("GET", "/campaigns"),
+    ("GET", "/campaigns/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
+    ("PATCH", "/campaigns/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
+    ("POST", "/campaigns/01HZZZZZZZZZZZZZZZZZZZZZZZ/preview"),
+    ("POST", "/campaigns/01HZZZZZZZZZZZZZZZZZZZZZZZ/schedule"),
+    ("POST", "/campaigns/01HZZZZZZZZZZZZZZZZZZZZZZZ/pause"),
+    ("POST", "/campaigns/01HZZZZZZZZZZZZZZZZZZZZZZZ/resume"),
+    ("POST", "/campaigns/01HZZZZZZZZZZZZZZZZZZZZZZZ/cancel"),
+    ("POST", "/campaigns/01HZZZZZZZZZZZZZZZZZZZZZZZ/approve"),
+    ("POST", "/campaigns/01HZZZZZZZZZZZZZZZZZZZZZZZ/test-send"),
+    ("GET", "/campaigns/01HZZZZZZZZZZZZZZZZZZZZZZZ/report"),
 ]
 
 
@@ -272,6 +312,9 @@ def test_public_routes_need_no_token(api: Any) -> None:
     event = b'{"event_id": "e", "tracking_number": "TRK1", "status": "picked_up", "occurred_at": "2026-01-01T00:00Z"}'
     unsigned = api.request("POST", "/carrier-events/jne", headers={"Content-Type": "application/json"}, body=event)
     assert unsigned.status_code == 401 and unsigned.headers["Content-Type"] == "application/problem+json"
+    # an opt-out link's page: its signature is the permission; a made-up one is 404, and changes nothing
+    assert api.request("GET", "/u/" + "A" * 39).status_code == 404
+    assert api.request("POST", "/u/" + "A" * 39).status_code == 404
 
 
 @pytest.mark.parametrize("header", [

@@ -37,6 +37,7 @@ CHALICE_IDS = {
     "CountersReconcile": "AWS::Serverless::Function",  # @app.schedule(name="counters-reconcile")
     "LateDeliveries": "AWS::Serverless::Function",  # @app.schedule(name="late-deliveries")
     "StreamRedrive": "AWS::Serverless::Function",  # @app.lambda_function(name="stream-redrive")
+    "CampaignSender": "AWS::Serverless::Function",  # @app.lambda_function(name="campaign-sender")
     "InboundSms": "AWS::Serverless::Function",  # @app.on_sns_message(name="inbound_sms")
 }
 # Resources `chalice package` generates that the template only names (no merge entry of its own).
@@ -146,14 +147,17 @@ def test_merge_entries_land_on_chalice_resources(packaged: dict[str, Any]) -> No
     # each reads its own keys only: the export the pseudonym key, the API's role the cursor key and the carriers'
     assert readers.pop("AnalyticsExportRole") == ["arn:aws:secretsmanager:*:*:secret:relasi-prod-pseudonym-key-??????"]
     assert readers.pop("ApiHandlerRole") == ["arn:aws:secretsmanager:*:*:secret:relasi-prod-cursor-secret-??????"] + [
-        f"arn:aws:secretsmanager:*:*:secret:relasi-prod-carrier-{c}-??????" for c in CARRIERS]
+        f"arn:aws:secretsmanager:*:*:secret:relasi-prod-carrier-{c}-??????" for c in CARRIERS] + [
+        "arn:aws:secretsmanager:*:*:secret:relasi-prod-link-key-??????"]
+    assert readers.pop("CampaignSenderRole") == ["arn:aws:secretsmanager:*:*:secret:relasi-prod-link-key-??????"]
     assert all(r == ["arn:aws:secretsmanager:*:*:secret:relasi-prod-cursor-secret-??????"] for r in readers.values())
     assert (export["Timeout"], export["MemorySize"]) == (900, 1769)
     # the name the API may invoke (.chalice/policy-prod.json), not one CloudFormation makes up
     assert export["FunctionName"] == {"Fn::Sub": "relasi-${Stage}-analytics-export"}
     invoke = [s for s in json.loads((ROOT / ".chalice" / "policy-prod.json").read_text())["Statement"]
               if s["Action"] == ["lambda:InvokeFunction"]]
-    assert [s["Resource"] for s in invoke] == [["arn:aws:lambda:*:*:function:relasi-prod-analytics-export"]]
+    assert [s["Resource"] for s in invoke] == [["arn:aws:lambda:*:*:function:relasi-prod-analytics-export"],
+                                               ["arn:aws:lambda:*:*:function:relasi-prod-campaign-sender"]]
     assert resources["AnalyticsExportRole"]["Properties"]["Policies"][0]["PolicyDocument"] == json.loads(
         (ROOT / ".chalice" / "policy-analytics-export-prod.json").read_text())
     authorizer_env = resources["CognitoIdToken"]["Properties"]["Environment"]["Variables"]
@@ -164,7 +168,7 @@ def test_merge_entries_land_on_chalice_resources(packaged: dict[str, Any]) -> No
 
 def test_alarms_notify_the_ops_topic(packaged: dict[str, Any]) -> None:
     alarms = {n: r["Properties"] for n, r in packaged["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
-    assert len(alarms) == 19
+    assert len(alarms) == 21
     for props in alarms.values():
         assert props["AlarmActions"] == [{"Ref": "OpsTopic"}]
         assert props["OKActions"] == [{"Ref": "OpsTopic"}]
@@ -178,7 +182,7 @@ DEPARTMENTS = ("sales", "service", "quality_control", "shipment", "finance", "cu
 def test_state_machines_are_deployed_from_their_asl_files(packaged: dict[str, Any]) -> None:
     """The ASL file is the one source: the packaged template carries it, infra/template.yaml only names it."""
     machines = {n: r for n, r in packaged["Resources"].items() if r["Type"] == "AWS::StepFunctions::StateMachine"}
-    assert set(machines) == {"EscalationStateMachine", "ReminderStateMachine"}
+    assert set(machines) == {"EscalationStateMachine", "ReminderStateMachine", "CampaignStateMachine"}
     for name, resource in machines.items():
         asl_file = ROOT / resource["Metadata"]["DefinitionFile"]
         assert json.loads(resource["Properties"]["DefinitionString"]) == json.loads(asl_file.read_text())
@@ -337,12 +341,15 @@ _SCOPED_RESOURCES = {
     "states": lambda stage: {f"arn:aws:states:*:*:stateMachine:relasi-{stage}-escalation",
                              f"arn:aws:states:*:*:execution:relasi-{stage}-escalation:*",
                              f"arn:aws:states:*:*:stateMachine:relasi-{stage}-reminders",
-                             f"arn:aws:states:*:*:execution:relasi-{stage}-reminders:*"},
+                             f"arn:aws:states:*:*:execution:relasi-{stage}-reminders:*",
+                             f"arn:aws:states:*:*:stateMachine:relasi-{stage}-campaigns"},
     # none for "ses": the sender identity follows the SenderDomain parameter (the template's SendEmailPolicy)
     "s3": lambda stage: {f"arn:aws:s3:::relasi-{stage}-exports-*", f"arn:aws:s3:::relasi-{stage}-exports-*/exports/*"},
-    "lambda": lambda stage: {f"arn:aws:lambda:*:*:function:relasi-{stage}-analytics-export"},
+    "lambda": lambda stage: {f"arn:aws:lambda:*:*:function:relasi-{stage}-analytics-export",
+                             f"arn:aws:lambda:*:*:function:relasi-{stage}-campaign-sender"},
     "secretsmanager": lambda stage: {f"arn:aws:secretsmanager:*:*:secret:relasi-{stage}-pseudonym-key-??????",
-                                     f"arn:aws:secretsmanager:*:*:secret:relasi-{stage}-cursor-secret-??????"} | {
+                                     f"arn:aws:secretsmanager:*:*:secret:relasi-{stage}-cursor-secret-??????",
+                                     f"arn:aws:secretsmanager:*:*:secret:relasi-{stage}-link-key-??????"} | {
         f"arn:aws:secretsmanager:*:*:secret:relasi-{stage}-carrier-{c}-??????" for c in CARRIERS},
 }
 
@@ -427,7 +434,7 @@ def test_local_template_keeps_what_moto_can_deploy() -> None:
     played |= {n for n, r in resources.items() if _named(r) & played}
     assert played == {"EscalationStateMachine", "EscalationExecutionsFailedAlarm", "TableChanges",
                       "ReminderStateMachine", "RemindersExecutionsUnfinishedAlarm", "DailyReminders",
-                      "StreamRedrive"}
+                      "StreamRedrive", "CampaignStateMachine", "CampaignExecutionsFailedAlarm", "APIHandler"}
     chalice_bound |= played
     assert set(local["Resources"]) == set(resources) - chalice_bound
     assert {n: r for n, r in local["Resources"].items()} == {n: resources[n] for n in local["Resources"]}
@@ -597,7 +604,7 @@ def test_per_deployment_values_come_from_parameters_in_policies_too(packaged: di
     for name in ("policy-stream-prod.json", "policy-stream-dev.json", "policy-prod.json", "policy-dev.json"):
         assert "relasi.example" not in (ROOT / ".chalice" / name).read_text(), name
     send = resources["SendEmailPolicy"]["Properties"]
-    assert send["Roles"] == [{"Ref": "TableChangesRole"}, {"Ref": "StreamRedriveRole"}]
+    assert send["Roles"] == [{"Ref": "TableChangesRole"}, {"Ref": "StreamRedriveRole"}, {"Ref": "CampaignSenderRole"}]
     assert all("${SenderDomain}" in r["Fn::Sub"] for r in send["PolicyDocument"]["Statement"][0]["Resource"])
     api_env = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
     assert api_env["CORS_ALLOWED_ORIGINS"] == {"Ref": "CorsAllowedOrigins"}
@@ -627,7 +634,7 @@ def test_workflows_are_encrypted_with_their_own_key_and_log_errors_without_data(
     assert key["Properties"]["EnableKeyRotation"] is True
     logs = resources["WorkflowLogGroup"]
     assert logs["Properties"]["RetentionInDays"] == 90 and logs["DeletionPolicy"] == "Retain"
-    for name in ("EscalationStateMachine", "ReminderStateMachine"):
+    for name in ("EscalationStateMachine", "ReminderStateMachine", "CampaignStateMachine"):
         props = resources[name]["Properties"]
         assert props["EncryptionConfiguration"]["Type"] == "CUSTOMER_MANAGED_KMS_KEY"
         assert props["EncryptionConfiguration"]["KmsKeyId"] == {"Fn::GetAtt": ["WorkflowKey", "Arn"]}
@@ -641,7 +648,8 @@ def test_workflows_are_encrypted_with_their_own_key_and_log_errors_without_data(
     # who starts executions may encrypt their input; no function may read an execution's data back (its history,
     # or its input and output: DescribeExecution without kms:Decrypt on the key gives the metadata only)
     start = resources["StartWorkflowsPolicy"]["Properties"]
-    assert start["Roles"] == [{"Ref": "TableChangesRole"}, {"Ref": "StreamRedriveRole"}, {"Ref": "DailyRemindersRole"}]
+    assert start["Roles"] == [{"Ref": "TableChangesRole"}, {"Ref": "StreamRedriveRole"}, {"Ref": "DailyRemindersRole"},
+                              {"Ref": "ApiHandlerRole"}]  # the API starts campaigns
     assert start["PolicyDocument"]["Statement"][0]["Action"] == "kms:GenerateDataKey"
     for name, resource in resources.items():
         if resource["Type"] != "AWS::IAM::Role" or name.endswith("StateMachineRole"):

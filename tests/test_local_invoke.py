@@ -75,5 +75,5 @@ def test_other_invocations_still_reach_moto(stack: dict[str, str]) -> None:
     client = _lambda()
     with pytest.raises(client.exceptions.ResourceNotFoundException):
         client.invoke(FunctionName="relasi-dev-no-such-function", InvocationType="Event", Payload=b"{}")
-    with pytest.raises(client.exceptions.ResourceNotFoundException):  # a synchronous call is not played
-        client.invoke(FunctionName=stack["ANALYTICS_EXPORT_FUNCTION"], Payload=b"{}")
+    with pytest.raises(client.exceptions.ResourceNotFoundException):  # a dry run is not played
+        client.invoke(FunctionName=stack["ANALYTICS_EXPORT_FUNCTION"], InvocationType="DryRun", Payload=b"{}")

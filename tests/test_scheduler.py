@@ -312,14 +312,20 @@ def test_trigger_daily_reminders_for_a_date(running_stack: RunningStack) -> None
 # --- Lambda Invoke of the app's scheduled functions (what moto's port plays) ------------------
 
 
-def call_wsgi(app: Any, method: str, path: str, body: bytes = b"", **headers: str) -> tuple[str, bytes]:
+def call_wsgi_full(app: Any, method: str, path: str, body: bytes = b"", **headers: str
+                   ) -> tuple[str, list[tuple[str, str]], bytes]:
     import io
 
     environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "CONTENT_LENGTH": str(len(body)),
                "wsgi.input": io.BytesIO(body), **{f"HTTP_{k.upper()}": v for k, v in headers.items()}}
-    status: list[str] = []
-    answer = b"".join(app(environ, lambda s, h: status.append(s)))
-    return status[0], answer
+    status: list[tuple[str, list[tuple[str, str]]]] = []
+    answer = b"".join(app(environ, lambda s, h: status.append((s, h))))
+    return status[0][0], status[0][1], answer
+
+
+def call_wsgi(app: Any, method: str, path: str, body: bytes = b"", **headers: str) -> tuple[str, bytes]:
+    status, _, answer = call_wsgi_full(app, method, path, body, **headers)
+    return status, answer
 
 
 def test_invoke_route_runs_the_job_for_an_asynchronous_invoke_and_passes_the_rest_on(
@@ -346,8 +352,14 @@ def test_invoke_route_runs_the_job_for_an_asynchronous_invoke_and_passes_the_res
     wait_for(lambda: len(route.standby.runs) == 3)  # type: ignore[union-attr]
     assert [(r.job, r.trigger, r.ok, r.scheduled_for) for r in route.standby.runs][-1] == (  # type: ignore[union-attr]
         "tick", "invoke", True, "2026-03-10T05:00:00Z")
-    # not ours: another function, a synchronous call, another path
-    for name, kind in (("relasi-dev-other", "Event"), ("relasi-dev-tick", "RequestResponse"), ("relasi-prod-tick", "Event")):
+    # a synchronous call (a Step Functions lambda:invoke task) runs now and answers with what the handler returned
+    calls.clear()
+    status, body = call_wsgi(app, "POST", path.format("relasi-dev-tick"), json.dumps(event).encode(),
+                             X_AMZ_INVOCATION_TYPE="RequestResponse")
+    assert (status, json.loads(body)) == ("200 OK", "2026-03-10T05:00:00Z") and len(calls) == 1
+    wait_for(lambda: len(route.standby.runs) == 4)  # type: ignore[union-attr]
+    # not ours: another function, a dry run, another stage, another path
+    for name, kind in (("relasi-dev-other", "Event"), ("relasi-dev-tick", "DryRun"), ("relasi-prod-tick", "Event")):
         assert call_wsgi(app, "POST", path.format(name), b"{}", X_AMZ_INVOCATION_TYPE=kind)[1] == b"moto"
     assert call_wsgi(app, "GET", "/2015-03-31/functions/relasi-dev-tick", X_AMZ_INVOCATION_TYPE="Event")[1] == b"moto"
     status, body = call_wsgi(app, "POST", path.format("relasi-dev-tick"), b"not json", X_AMZ_INVOCATION_TYPE="Event")
@@ -357,15 +369,21 @@ def test_invoke_route_runs_the_job_for_an_asynchronous_invoke_and_passes_the_res
     with caplog.at_level(logging.INFO, logger="relasi.scheduler"):
         assert call_wsgi(app, "POST", path.format("relasi-dev-tick"), json.dumps(event).encode(),
                          X_AMZ_INVOCATION_TYPE="Event")[0] == "202 Accepted"
-        wait_for(lambda: len(route.standby.runs) == 4)  # type: ignore[union-attr]
+        wait_for(lambda: len(route.standby.runs) == 5)  # type: ignore[union-attr]
     run = route.standby.runs[-1]  # type: ignore[union-attr]
     assert (run.trigger, run.ok, run.error) == ("invoke", False, "RuntimeError")
+    # synchronously, Lambda's answer to a function error: 200, X-Amz-Function-Error, the type only
+    status, headers, answer = call_wsgi_full(app, "POST", path.format("relasi-dev-tick"), json.dumps(event).encode(),
+                                             X_AMZ_INVOCATION_TYPE="RequestResponse")
+    assert status == "200 OK" and ("X-Amz-Function-Error", "Unhandled") in headers
+    assert json.loads(answer) == {"errorType": "RuntimeError", "errorMessage": "RuntimeError"}
+    assert SECRET_PHONE[1:] not in answer.decode()
     assert "RuntimeError" in caplog.text and SECRET_PHONE[1:] not in caplog.text
     # as in Lambda, Chalice's wrapper of a schedule handler needs an EventBridge-shaped event
     tick_failures.clear()
     assert call_wsgi(app, "POST", path.format("relasi-dev-tick"), b"", X_AMZ_INVOCATION_TYPE="Event")[0] == \
         "202 Accepted"
-    wait_for(lambda: len(route.standby.runs) == 5)  # type: ignore[union-attr]
+    wait_for(lambda: len(route.standby.runs) == 7)  # type: ignore[union-attr]
     assert route.standby.runs[-1].error == "KeyError"  # type: ignore[union-attr]
 
 

@@ -113,6 +113,10 @@ class CampaignPatch(Strict):
         for name in ("name", "purpose", "audience", "holdout_pct", "max_parts"):
             if name in self.model_fields_set and getattr(self, name) is None:
                 raise ValueError(f"{name} cannot be removed")
+        if self.model_fields_set & {"messages", "variants"} and self.messages is None and self.variants is None:
+            raise ValueError("the texts cannot be removed: give messages or variants")
+        if "subjects" in self.model_fields_set and self.messages is None and self.variants is None:
+            raise ValueError("subjects change with the texts: give messages (or variants) too")
         if self.send_at is not None and self.send_at.tzinfo is None:
             raise ValueError("send_at needs a time zone")
         return self
