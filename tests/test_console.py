@@ -46,7 +46,10 @@ def people(as_user: Any) -> dict[str, Any]:
                              "list_price": "1250000"})
     order = admin.post(f"/customers/{jakarta['id']}/orders", {"channel": "phone", "lines": [
         {"sku": "CON-OIL", "qty": 1}]}).json
-    return {"jakarta": jakarta, "surabaya": surabaya, "complaint": complaint, "order": order}
+    campaign = admin.post("/campaigns", {"name": "Konsol", "channel": "sms", "purpose": "promotion",
+                                         "audience": {"branch_in": ["jakarta"], "tags_any": ["console-nobody"]},
+                                         "messages": {"id": "Halo {first_name}", "en": "Hi {first_name}"}}).json
+    return {"jakarta": jakarta, "surabaya": surabaya, "complaint": complaint, "order": order, "campaign": campaign}
 
 
 def test_a_plain_navigation_gets_the_shell_without_data_and_with_the_security_headers(api: Any, people: Any) -> None:
@@ -81,6 +84,9 @@ PAGES = [
     ("/console/dashboard", {"admin", "manager.jakarta", "analyst"}),
     ("/console/orders/{order}", {"admin", "manager.jakarta", "agent.jakarta"}),
     ("/console/orders/results?q={phone}", {"admin", "manager.jakarta", "agent.jakarta"}),
+    ("/console/campaigns", {"admin", "marketing"}),
+    ("/console/campaigns/{campaign}", {"admin", "marketing"}),
+    ("/console/campaigns/{campaign}/report", {"admin", "marketing", "manager.jakarta"}),
 ]
 ROLES = ["admin", "manager.jakarta", "agent.jakarta", "marketing", "analyst"]
 
@@ -90,8 +96,8 @@ ROLES = ["admin", "manager.jakarta", "agent.jakarta", "marketing", "analyst"]
 def test_each_page_follows_the_permission_matrix(api: Any, token: Any, people: Any, path: str, allowed: set[str],
                                                  role: str) -> None:
     own = people["jakarta"]
-    r = _get(api, path.format(id=own["id"], phone=urllib.parse.quote(own["phone"]), order=people["order"]["id"]),
-             token(role))
+    r = _get(api, path.format(id=own["id"], phone=urllib.parse.quote(own["phone"]), order=people["order"]["id"],
+                              campaign=people["campaign"]["id"]), token(role))
     assert r.status_code == (200 if role in allowed else 403), _text(r)
     if role not in allowed:
         assert "Dewi Jakarta" not in _text(r)
@@ -280,3 +286,31 @@ def test_the_order_page_ships_lines_and_records_the_shipments_steps(api: Any, to
     marketing = _post(api, f"/console/orders/{order['id']}/shipments", token("marketing"),
                       {"carrier": "jne", "tracking_number": "MKT12345", "qty_1": "1"})
     assert marketing.status_code == 403
+
+
+def test_the_campaign_builder_saves_the_draft_on_change_and_shows_the_fresh_preview(api: Any, token: Any,
+                                                                                   as_user: Any) -> None:
+    marketing = token("marketing")
+    agent = as_user("agent.bandung")
+    tag = f"console-{datetime.now(UTC).strftime('%H%M%S%f')}"
+    for i in range(3):
+        agent.new_customer(branch_id="bandung", tags=[tag], consent={
+            "sms_marketing": {"value": True, "source": "form"}})
+    form = {"name": "Promo konsol", "channel": "sms", "purpose": "promotion", "branch_in_bandung": "1",
+            "tags_any": tag, "msg_id": "Halo {first_name}, diskon di {branch_name}", "msg_en": "Hi {first_name}",
+            "holdout_pct": "0"}
+    made = _post(api, "/console/campaigns", marketing, form)
+    assert made.status_code in (200, 204) and "/console/campaigns/" in made.headers.get("HX-Location", ""), _text(made)
+    campaign_id = made.headers["HX-Location"].rsplit("/", 1)[1].split('"')[0]
+    page = _text(_get(api, f"/console/campaigns/{campaign_id}", marketing))
+    to_send = re.search(r'id="preview-to-send">(\d+)<', page)
+    assert to_send is not None and int(to_send.group(1)) <= 3 and 'class="gsm"' in page.replace("gsm-check", "")
+    bad = _post(api, f"/console/campaigns/{campaign_id}", marketing,
+                {**form, "etag": '"v1"', "msg_id": "Promo \U0001F389"})
+    assert bad.status_code == 422 and "messages.id" in _text(bad)
+    narrowed = _post(api, f"/console/campaigns/{campaign_id}", marketing,
+                     {**form, "etag": '"v1"', "tags_any": tag + "-none"})
+    assert narrowed.status_code == 200 and 'id="preview-to-send">0<' in _text(narrowed)
+    assert as_user("marketing").get(f"/campaigns/{campaign_id}").json["audience"]["tags_any"] == [tag + "-none"]
+    stale = _post(api, f"/console/campaigns/{campaign_id}", marketing, {**form, "etag": '"v1"'})
+    assert stale.status_code == 412

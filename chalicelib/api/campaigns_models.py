@@ -230,6 +230,7 @@ class CampaignReport(Output):
     by_variant: dict[str, dict[str, Any]]
     by_branch: dict[str, dict[str, Any]]
     conversions: dict[str, Any] | None
+    sends_by_hour: list[dict[str, Any]] = Field(description="messages handed to the sending service per hour (UTC)")
 
 
 class TestSendOut(Output):

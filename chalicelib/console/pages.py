@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from chalicelib.console import campaigns
 from chalicelib.console.frame import Ctx, Page, Redirect
 from chalicelib.domain.access import Access, authorize
 from chalicelib.domain.errors import DomainError, FieldError, Forbidden, ValidationFailed
@@ -38,7 +39,7 @@ def _invalid(exc: Exception) -> list[FieldError]:
     return [FieldError(e["field"], e["message"]) for e in field_errors(exc, "body")]
 
 
-def _validated(model: Any, data: dict[str, Any]) -> Any:
+def validated(model: Any, data: dict[str, Any]) -> Any:
     """A form through the API's own request model, exactly as the API reads its JSON body; ValidationFailed
     naming each field."""
     import json
@@ -208,7 +209,7 @@ def update_profile(ctx: Ctx, customer_id: str) -> Mapping[str, Any]:
     # an optional field left empty is cleared (a merge patch's null)
     body.update({n: ctx.form[n].strip() or None for n in ("email", "city", "address") if n in ctx.form})
     try:
-        changes = _validated(CustomerPatch, body).to_domain()
+        changes = validated(CustomerPatch, body).to_domain()
         updated = customers.update(ctx.access, customer_id, ctx.form.get("etag"), changes)
     except PreconditionFailed:
         return {"customer": customers.get(ctx.access, customer_id), "conflict": True, "_status": 412,
@@ -226,7 +227,7 @@ def record_interaction(ctx: Ctx, customer_id: str) -> Mapping[str, Any]:
     from chalicelib.api.interactions_models import InteractionCreate
     from chalicelib.services import interactions
 
-    entry = _validated(InteractionCreate, _filled(ctx.form, "channel", "direction", "kind", "summary"))
+    entry = validated(InteractionCreate, _filled(ctx.form, "channel", "direction", "kind", "summary"))
     made = interactions.add(ctx.access, customer_id, entry.to_domain())
     return {"entry": _entry(made, datetime.now(UTC))}
 
@@ -249,7 +250,7 @@ def open_complaint(ctx: Ctx, customer_id: str) -> Mapping[str, Any]:
     from chalicelib.api.complaints_models import ComplaintCreate
     from chalicelib.services import complaints
 
-    new = _validated(ComplaintCreate, _filled(ctx.form, "category", "severity", "subject", "description"))
+    new = validated(ComplaintCreate, _filled(ctx.form, "category", "severity", "subject", "description"))
     made = complaints.open_case(ctx.access, customer_id, new.to_domain())
     return {"row": _sla(made, datetime.now(UTC))}
 
@@ -274,7 +275,7 @@ def create_customer(ctx: Ctx) -> Mapping[str, Any]:
     body = _filled(ctx.form, "name", "phone", "email", "city", "branch_id")
     branches = _branches(ctx)
     try:
-        made = customers.create(ctx.access, _validated(CustomerCreate, body).to_domain())
+        made = customers.create(ctx.access, validated(CustomerCreate, body).to_domain())
     except ValidationFailed as exc:
         return {"phone": body.get("phone", ""), "form": body, "errors": exc.errors, "_status": 422,
                 "branches": branches, "holder": None}
@@ -421,7 +422,7 @@ def ship(ctx: Ctx, order_id: str) -> Mapping[str, Any]:
     body = {"carrier": ctx.form.get("carrier"), "tracking_number": ctx.form.get("tracking_number"), "lines": lines}
     if ctx.form.get("expected_delivery_date"):
         body["expected_delivery_date"] = ctx.form.get("expected_delivery_date")
-    shipments.create(ctx.access, order_id, _validated(ShipmentCreate, body).to_domain())
+    shipments.create(ctx.access, order_id, validated(ShipmentCreate, body).to_domain())
     raise Redirect(f"/console/orders/{order_id}")
 
 
@@ -433,7 +434,7 @@ def record_step(ctx: Ctx, shipment_id: str) -> Mapping[str, Any]:
     body = {"status": ctx.form.get("status")}
     if ctx.form.get("expected_delivery_date"):
         body["expected_delivery_date"] = ctx.form.get("expected_delivery_date")
-    moved, _ = shipments.event(ctx.access, shipment_id, _validated(ShipmentEventCreate, body).to_domain())
+    moved, _ = shipments.event(ctx.access, shipment_id, validated(ShipmentEventCreate, body).to_domain())
     raise Redirect(f"/console/orders/{moved.order_id}")
 
 
@@ -501,6 +502,22 @@ PAGES: list[Page] = [
     Page("POST", "/console/orders/{order_id}", "orders.update", move_order, "order.html"),
     Page("POST", "/console/orders/{order_id}/shipments", "shipments.create", ship, "order.html"),
     Page("POST", "/console/shipments/{shipment_id}/events", "shipments.event", record_step, "order.html"),
+    Page("GET", "/console/campaigns", "campaigns.list", campaigns.campaigns_page, "campaigns.html",
+         title="menu.campaigns", menu="menu.campaigns"),
+    Page("GET", "/console/campaigns/new", "campaigns.create", campaigns.new_campaign, "campaign.html",
+         title="campaign.new"),
+    Page("POST", "/console/campaigns", "campaigns.create", campaigns.create_campaign, "campaign.html"),
+    Page("GET", "/console/campaigns/{campaign_id}", "campaigns.get", campaigns.campaign, "campaign.html",
+         title="page.campaign"),
+    Page("POST", "/console/campaigns/{campaign_id}", "campaigns.update", campaigns.save_campaign, "campaign.html"),
+    Page("POST", "/console/campaigns/{campaign_id}/move", "campaigns.schedule", campaigns.move_campaign,
+         "campaign.html"),
+    Page("POST", "/console/campaigns/{campaign_id}/approve", "campaigns.approve", campaigns.approve_campaign,
+         "campaign.html"),
+    Page("POST", "/console/campaigns/{campaign_id}/test-send", "campaigns.test_send", campaigns.test_send,
+         "campaign.html"),
+    Page("GET", "/console/campaigns/{campaign_id}/report", "campaigns.report", campaigns.report,
+         "campaign_report.html", title="page.campaign_report"),
     Page("GET", "/console/dashboard", "analytics.summary", dashboard, "dashboard.html", title="menu.dashboard",
          menu="menu.dashboard"),
 ]

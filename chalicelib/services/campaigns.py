@@ -171,7 +171,7 @@ def report(access: Access, campaign_id: str) -> dict[str, Any]:
     counts, _ = repo.counts(campaign.id)
     prefix = f"b.{access.branch}." if access.branch is not None else ""
     mine = {k[len(prefix):]: v for k, v in counts.items() if k.startswith(prefix)} if prefix else \
-        {k: v for k, v in counts.items() if not k.startswith(("b.", "v."))}
+        {k: v for k, v in counts.items() if not k.startswith(("b.", "v.", "t."))}
     summary = _summary(campaign, mine)
     out: dict[str, Any] = {"campaign_id": campaign.id, "status": campaign.status, "branch": access.branch,
                            **summary}
@@ -181,6 +181,8 @@ def report(access: Access, campaign_id: str) -> dict[str, Any]:
     out["by_branch"] = {b: _summary(campaign, _scoped(counts, f"b.{b}.")) for b in branches
                         if access.branch is None or b == access.branch}
     out["conversions"] = _conversions(campaign, summary, access.branch)
+    out["sends_by_hour"] = [{"hour": k[2:] + ":00Z", "sent": v} for k, v in sorted(counts.items())
+                            if k.startswith("t.")] if access.branch is None else []
     return out
 
 

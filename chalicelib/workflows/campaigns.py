@@ -388,6 +388,9 @@ def _send_page(campaign: Campaign, state: dict[str, Any], deadline: float) -> di
     # Every row of the page is settled: count it once (a retried page counts nothing twice).
     settled = repo.recipients_of(campaign.id, [r.customer_id for r in rows if r.arm == "send"]) if rows else {}
     counts = _counts(list(settled.values()), rules.send_tally)
+    for r in settled.values():  # sends per hour (UTC), for the report's chart
+        if r.sent_at and r.status != "queued":
+            counts[f"t.{r.sent_at[:13]}"] += 1
     _, recent = repo.counts(campaign.id, consistent=True)
     recent = (recent + "".join(outcomes))[-rules.AUTO_PAUSE_WINDOW:]
     parts = sum(r.parts or 0 for r in settled.values() if r.status != "queued" and r.parts)

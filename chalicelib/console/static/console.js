@@ -124,6 +124,42 @@
     });
   }
 
+  // --- the campaign builder's text check: GSM-7, and SMS parts once filled with the longest name and branch and
+  // followed by the opt-out line (the server checks the same: chalicelib/domain/campaigns.py check_texts) ---
+  var GSM = "@\u00a3$\u00a5\u00e8\u00e9\u00f9\u00ec\u00f2\u00c7\n\u00d8\u00f8\r\u00c5\u00e5\u0394_\u03a6\u0393" +
+    "\u039b\u03a9\u03a0\u03a8\u03a3\u0398\u039e\u00c6\u00e6\u00df\u00c9 !\"#\u00a4%&'()*+,-./0123456789:;<=>?" +
+    "\u00a1ABCDEFGHIJKLMNOPQRSTUVWXYZ\u00c4\u00d6\u00d1\u00dc\u00a7\u00bfabcdefghijklmnopqrstuvwxyz" +
+    "\u00e4\u00f6\u00f1\u00fc\u00e0";
+  var GSM_EXTENDED = "^{}\\[~]|\u20ac\f";
+
+  function gsmCheck(area) {
+    var out = area.closest("label").nextElementSibling;
+    if (!out || !out.classList.contains("gsm-check")) return;
+    if (area.dataset.channel !== "sms") { out.textContent = ""; return; }
+    var text = area.value.split("{first_name}").join(area.dataset.firstName)
+      .split("{branch_name}").join(area.dataset.branch);
+    var chars = Array.from(text), septets = 0;
+    for (var i = 0; i < chars.length; i++) {
+      if (GSM.indexOf(chars[i]) >= 0) septets += 1;
+      else if (GSM_EXTENDED.indexOf(chars[i]) >= 0) septets += 2;
+      else {
+        out.textContent = "\u2717 \u201c" + chars[i] + "\u201d (" + (i + 1) + "): not GSM-7";
+        out.className = "gsm-check flash-error";
+        return;
+      }
+    }
+    septets += parseInt(area.dataset.suffix, 10);
+    var part = parseInt(area.dataset.part, 10), parts = septets <= part ? 1 : Math.ceil(septets / 153);
+    out.textContent = septets + " / " + part + " \u00b7 " + parts + " SMS";
+    out.className = "gsm-check " + (parts > 1 ? "flash-error" : "muted");
+  }
+
+  function checkTexts() { document.querySelectorAll("textarea.gsm").forEach(gsmCheck); }
+
+  document.addEventListener("input", function (event) {
+    if (event.target.matches && event.target.matches("textarea.gsm")) gsmCheck(event.target);
+  });
+
   // Registered as the script runs (before htmx's own load-time requests, which start on DOMContentLoaded).
   // The token lives in each tab's session; a tab a telephony system opens asks the console's other tabs for
   // theirs (same origin only) before it sends anyone to sign in.
@@ -190,6 +226,7 @@
       if (event.target.id === "sign-out") signOut();
     });
     document.addEventListener("htmx:afterSettle", tick);
+    document.addEventListener("htmx:afterSettle", checkTexts);
     document.addEventListener("htmx:afterSwap", function (event) {  // "nothing yet" goes once something is there
       var list = event.detail.target;
       if (list && list.querySelectorAll) {
