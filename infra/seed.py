@@ -82,6 +82,7 @@ COMPLAINTS = {  # category -> (subject, description, resolution note)
 BATTERY = ("Aki cepat soak", "The battery of a car bought this year is flat every morning.",
            "The battery was replaced under warranty; the batch was reported to QC.")
 ADMIN = Principal(sub="seed", username="seed", roles=frozenset({Role.ADMIN}), branch=None)
+MARKETING = Principal(sub="seed-marketing", username="marketing", roles=frozenset({Role.MARKETING}), branch=None)
 
 HISTORY_DAYS = 540  # about 18 months
 BIRTHDAYS_TODAY = 3
@@ -202,6 +203,7 @@ def seed(count: int = 200, seed_value: int = 20261123) -> int:
     first_after_birthdays = BIRTHDAYS_TODAY + BIRTHDAYS_THIS_WEEK
     _due_around(today, made[first_after_birthdays:first_after_birthdays + len(DUE_AROUND_TODAY)])
     _open_today([c for c in made if c.branch_id == b][-1] for b in BRANCHES)
+    _campaigns(now)
     return len(made)
 
 
@@ -512,3 +514,43 @@ def _open_today(owners: Iterable[Customer]) -> None:
             complaints.update(authorize(agent, "complaints.update"), case.id, case.etag,
                               ComplaintChanges(sent=frozenset({"status", "assignee"}), status="acknowledged",
                                                assignee=agent.sub))
+
+
+def _campaigns(now: datetime) -> None:
+    """A finished campaign to read (its report: reach, exclusions, delivery, the lift over its holdout from the
+    demo orders) and a draft to play with. The finished one was written, scheduled and sent through the real
+    use cases and the real sender's steps as of a weekday morning about ten days ago (clock.at), so its report,
+    its recipients' rows and the SMS in `make outbox` are what sending makes."""
+    from chalicelib.api.campaigns_models import CampaignCreate
+    from chalicelib.domain import campaigns as campaign_rules
+    from chalicelib.persistence import campaigns as campaigns_repo
+    from chalicelib.services import campaigns
+    from chalicelib.workflows import campaigns as sending
+
+    access = authorize(MARKETING, "campaigns.create")
+    local = now.astimezone(ZoneInfo(LOCAL_ZONE)) - timedelta(days=10)
+    while local.weekday() == 6:  # Sunday: no marketing
+        local -= timedelta(days=1)
+    sent_at = datetime.combine(local.date(), time(10), tzinfo=ZoneInfo(LOCAL_ZONE)).astimezone(UTC)
+    with at(sent_at):
+        done = campaigns.create(access, CampaignCreate.model_validate({
+            "name": "Servis akhir tahun", "channel": "sms", "purpose": "retention", "holdout_pct": 20,
+            "audience": {"stage_in": ["customer", "inactive"]},
+            "messages": {"id": "Halo {first_name}, servis berkala hemat 15% di {branch_name} sampai akhir bulan.",
+                         "en": "Hi {first_name}, 15% off periodic service at {branch_name} until month end."}},
+            strict=False).to_domain())
+        scheduled = campaign_rules.transition(done, "scheduled", iso(sent_at))
+        campaigns_repo.save(scheduled, expected_version=done.version)
+        state: dict[str, Any] = {"campaign_id": done.id, "function": "", "send_at": iso(sent_at), "phase": "start",
+                                 "source": 0, "cursor": None}
+        for _ in range(200):
+            state = sending.step(state)
+            if state["next"] != "step":
+                break
+    with at(now - timedelta(hours=2)):
+        campaigns.create(access, CampaignCreate.model_validate({
+            "name": "Promo oli Januari", "channel": "sms", "purpose": "cross_sell", "holdout_pct": 10,
+            "audience": {"branch_in": ["jakarta"], "stage_in": ["customer"]},
+            "messages": {"id": "Halo {first_name}, ganti oli di {branch_name} gratis cek aki bulan Januari.",
+                         "en": "Hi {first_name}, an oil change at {branch_name} comes with a free battery check."}},
+            strict=False).to_domain())
