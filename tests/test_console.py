@@ -293,7 +293,7 @@ def test_the_campaign_builder_saves_the_draft_on_change_and_shows_the_fresh_prev
     marketing = token("marketing")
     agent = as_user("agent.bandung")
     tag = f"console-{datetime.now(UTC).strftime('%H%M%S%f')}"
-    for i in range(3):
+    for _ in range(3):
         agent.new_customer(branch_id="bandung", tags=[tag], consent={
             "sms_marketing": {"value": True, "source": "form"}})
     form = {"name": "Promo konsol", "channel": "sms", "purpose": "promotion", "branch_in_bandung": "1",

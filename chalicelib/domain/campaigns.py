@@ -331,9 +331,14 @@ def sms_parts(text: str) -> int:
 
 
 def gsm_safe(text: str) -> str:
-    """A name as GSM-7: accents stripped, anything else dropped (a name never makes an SMS UCS-2)."""
-    plain = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    return "".join(c for c in plain if c in _GSM_BASIC and c not in "\n\r")
+    """A name as GSM-7: GSM characters kept (Ñ, é...), others without their accents (ğ -> g), anything else
+    dropped (a name never makes an SMS UCS-2)."""
+    out = []
+    for ch in text:
+        if ch not in _GSM_BASIC:
+            ch = "".join(c for c in unicodedata.normalize("NFKD", ch) if not unicodedata.combining(c))
+        out.append("".join(c for c in ch if c in _GSM_BASIC and c not in "\n\r"))
+    return "".join(out)
 
 
 def first_name_of(name: str) -> str:
