@@ -54,6 +54,7 @@ from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import Conflict, PreconditionFailed
 
 ASL_FILE = Path(__file__).with_name("campaigns.asl.json")
+UNSETTLED = "?"  # a row's status as this step last saw it, when another execution moved it meanwhile
 
 # --------------------------------------------------------------------------------------------- opt-out links
 
@@ -331,7 +332,10 @@ def _snapshot_page(campaign: Campaign, state: dict[str, Any]) -> dict[str, Any]:
 
 class _Pacer:
     """Takes each message's parts from the channel's shared per-second budget, waiting for the next second when
-    this one is full."""
+    this one is full. A message is handed over only in the first half of the second it was counted in, so
+    however long the hand-over takes (a busy machine, a slow network) it lands in that second."""
+
+    HAND_OVER_WITHIN_S = 0.5
 
     def __init__(self, channel: str, rate: int) -> None:
         self.channel, self.rate = channel, rate
@@ -340,8 +344,10 @@ class _Pacer:
         from chalicelib.persistence import campaigns as repo
 
         while True:
-            second = int(time.time())
-            if repo.reserve_rate(self.channel, second, parts, self.rate):
+            now = time.time()
+            second = int(now)
+            if now - second <= self.HAND_OVER_WITHIN_S and repo.reserve_rate(self.channel, second, parts, self.rate) \
+                    and time.time() - second <= self.HAND_OVER_WITHIN_S:
                 return
             time.sleep(max(0.0, second + 1 - time.time()) + 0.001)
 
@@ -386,7 +392,11 @@ def _send_page(campaign: Campaign, state: dict[str, Any], deadline: float) -> di
         opening = rules.next_opening(now, marketing, zone, window)
         return _next(state, next="wait" if opening > now else "step", until=iso(opening))
     # Every row of the page is settled: count it once (a retried page counts nothing twice).
-    settled = repo.recipients_of(campaign.id, [r.customer_id for r in rows if r.arm == "send"]) if rows else {}
+    # What each row of the send arm became: known here, but for rows another execution moved (read back).
+    settled = {r.customer_id: r for r in rows if r.arm == "send"}
+    unsettled = [customer_id for customer_id, r in settled.items() if r.status == UNSETTLED]
+    if unsettled:
+        settled.update(repo.recipients_of(campaign.id, unsettled))
     counts = _counts(list(settled.values()), rules.send_tally)
     for r in settled.values():  # sends per hour (UTC), for the report's chart
         if r.sent_at and r.status != "queued":
@@ -425,12 +435,14 @@ def _send_one(campaign: Campaign, r: Recipient, profiles: dict[str, Customer],
     for _attempt in range(5):
         c = profiles.get(r.customer_id)
         if c is None or rules.reachable(campaign, c, c.phone in opted) is not None:
-            repo.set_status(r, expected="queued", status="withdrawn", reason=rules.Reason.WITHDRAWN.value)
+            moved = repo.set_status(r, expected="queued", status="withdrawn", reason=rules.Reason.WITHDRAWN.value)
+            r.status = "withdrawn" if moved else UNSETTLED
             return None
         today = moment.astimezone(zone).date()
         days, version = caps.get(r.customer_id, ([], 0))
         if campaign.marketing and rules.capped(days, today, rule):
-            repo.set_status(r, expected="queued", status="capped", reason=rules.Reason.FREQUENCY_CAP.value)
+            moved = repo.set_status(r, expected="queued", status="capped", reason=rules.Reason.FREQUENCY_CAP.value)
+            r.status = "capped" if moved else UNSETTLED
             return None
         variant = next((v for v in campaign.variants if v.id == r.variant), campaign.variants[0])
         language = c.language if c.language in variant.messages else "id"
@@ -446,6 +458,7 @@ def _send_one(campaign: Campaign, r: Recipient, profiles: dict[str, Customer],
                                   cap=(rules.with_send(days, today), version) if campaign.marketing else None,
                                   sent_at=iso(moment), parts=parts, variant=variant.id)
         if claimed == "taken":
+            r.status = UNSETTLED  # another execution's: its row is read back for the page's counts
             return None
         if claimed == "stale":  # the profile or the cap changed since the batch read: read them again
             fresh = customers.get(r.customer_id, consistent=True)
@@ -455,6 +468,7 @@ def _send_one(campaign: Campaign, r: Recipient, profiles: dict[str, Customer],
             caps.update(repo.caps_of([r.customer_id]))
             time.sleep(0.01 * (_attempt + 1))
             continue
+        r.status, r.parts, r.sent_at, r.variant = "accepted", parts, iso(moment), variant.id
         pacer.take(parts)
         return _deliver(campaign, r, c, variant, language, text, link)
     return "retry"
@@ -479,8 +493,9 @@ def _deliver(campaign: Campaign, r: Recipient, c: Customer, variant: rules.Varia
     except Exception as exc:
         cause = exc.__cause__
         code = error_code(cause) if isinstance(cause, Exception) else type(exc).__name__
-        repo.set_status(r, expected="accepted", status="failed", error_code=code or "unknown",
-                        final_at=iso(utcnow()))
+        moved = repo.set_status(r, expected="accepted", status="failed", error_code=code or "unknown",
+                                final_at=iso(utcnow()))
+        r.status, r.error_code = ("failed", code or "unknown") if moved else (UNSETTLED, None)
         return "1"
     return "0"
 
