@@ -34,6 +34,8 @@ def stack() -> Iterator[dict[str, str]]:
     saved = dict(os.environ)
     # Order messages go out at once whatever the hour the suite runs (tests/test_shipments.py tests the wait)
     os.environ["QUIET_HOURS"] = "off"
+    # ... and so do campaigns (tests/test_campaigns.py tests the send window with a clock of its own)
+    os.environ["CAMPAIGN_SEND_DAYS"], os.environ["CAMPAIGN_SEND_HOURS"] = "1-7", "0-24"
     server, env = prepare(free_port(), seed=False)
     yield env
     server.stop()

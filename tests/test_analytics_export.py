@@ -131,9 +131,21 @@ def seeded(as_user: Any, stream_pump_module: Any, catalog: Any) -> dict[str, Any
     admin.patch(f"/orders/{order['id']}", {"status": "confirmed"}, headers={"If-Match": '"v1"'})
     shipment = admin.post(f"/orders/{order['id']}/shipments", {
         "carrier": "jne", "tracking_number": f"EXP{stamp}", "lines": [{"line_no": 1, "qty": 2}]}).json
+    # a campaign to the third (who consents): one recipient row, sent or in the global control group
+    admin.request("PUT", f"/customers/{_third['id']}/consent", {"sms_marketing": {"value": True, "source": "form"}})
+    marketing = as_user("marketing")
+    campaign = marketing.post("/campaigns", {
+        "name": "Export campaign", "channel": "sms", "purpose": "promotion", "holdout_pct": 0,
+        "audience": {"branch_in": [BRANCH], "tags_any": [f"nik:3578{stamp}"]},
+        "messages": {"id": "Halo {first_name}", "en": "Hi {first_name}"}}).json
+    assert marketing.post(f"/campaigns/{campaign['id']}/schedule").status_code == 200
+    deadline = time.monotonic() + 60
+    while marketing.get(f"/campaigns/{campaign['id']}").json["status"] != "completed":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
     stream_pump_module.drain()  # the complaint's receipt message becomes a notification
     return {"people": people, "summaries": summaries, "description": description, "complaint": complaint.json,
-            "stamp": stamp, "order": order, "shipment": shipment}
+            "stamp": stamp, "order": order, "shipment": shipment, "campaign": campaign}
 
 
 @pytest.fixture(scope="module")
@@ -218,6 +230,20 @@ def test_orders_their_lines_shipments_and_the_catalog_are_exported_and_rfm_has_m
     assert {p["sku"]: p for p in products}["ORD-OIL"]["list_price"] == 95000.0
     _, rfm = rows(bucket, "rfm", today())
     assert {r["customer_key"]: r for r in rfm}[customer]["monetary"] == 210900.0
+
+
+def test_campaigns_and_their_recipients_are_exported_with_the_customer_as_a_pseudonym(
+        stack: dict[str, str], seeded: dict[str, Any], exported: dict[str, Any]) -> None:
+    bucket, campaign = stack["EXPORT_BUCKET"], seeded["campaign"]
+    _, campaigns = rows(bucket, "campaigns", today())
+    (row,) = [c for c in campaigns if c["campaign_id"] == campaign["id"]]
+    assert (row["status"], row["recipients"], row["variants"], row["started_on"]) == (
+        "completed", 1, ["A"], today().isoformat())
+    _, recipients = rows(bucket, "campaign_recipients", today())
+    (mine,) = [r for r in recipients if r["campaign_id"] == campaign["id"]]
+    assert mine["customer_key"] == key_of(stack, seeded["people"][2]["id"])
+    assert (mine["arm"], mine["status"]) in (("send", "accepted"), ("control", "control"))
+    assert mine["opted_out"] is False and (mine["sent_on"] == today().isoformat()) == (mine["arm"] == "send")
 
 
 def test_no_exported_byte_carries_personal_data(stack: dict[str, str], seeded: dict[str, Any],

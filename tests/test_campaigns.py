@@ -25,13 +25,6 @@ ASSIGNMENT_KEY = "relasi-assignment-v1"
 LINK = re.compile(r"/u/([A-Za-z0-9_-]{39})")
 
 
-@pytest.fixture(autouse=True)
-def _always_open(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The suite runs at any hour: marketing may go out any day and hour, unless a test says otherwise."""
-    monkeypatch.setenv("CAMPAIGN_SEND_DAYS", "1-7")
-    monkeypatch.setenv("CAMPAIGN_SEND_HOURS", "0-24")
-
-
 def _bucket(*parts: str) -> int:
     """The assignment recomputed here, as an analyst would from the export (sha256 of key|parts)."""
     return int(hashlib.sha256("|".join((ASSIGNMENT_KEY, *parts)).encode()).hexdigest()[:8], 16) % 10000

@@ -29,7 +29,7 @@ from chalicelib.domain.analytics import age_band
 from chalicelib.domain.clock import iso, parse_iso
 from chalicelib.domain.orders import REVENUE_STATUSES
 
-SCHEMA_VERSION = 3  # 3: orders, order_lines, shipments, products; rfm's monetary (2: root causes' week_complete...)
+SCHEMA_VERSION = 4  # 4: campaigns, campaign_recipients (3: orders, order_lines, shipments, products; rfm's monetary)
 FILE_EXTENSION = "jsonl.gz"
 MANIFEST_NAME = "_manifest.json"  # leading underscore: Athena and Hive skip it as data
 PSEUDONYM_HEX_CHARS = 32  # 128 bits of HMAC-SHA256
@@ -176,6 +176,36 @@ DATASETS: dict[str, tuple[Column, ...]] = {
         _c("active", "boolean", "can be ordered"),
         _c("updated_at", "string", "ISO 8601 UTC"),
     ),
+    "campaigns": (
+        _c("campaign_id", "string", "the campaign (its id in the CRM: not personal data)"),
+        _c("number", "bigint", "its short number"),
+        _c("name", "string", "campaign name"),
+        _c("channel", "string", "sms or email"),
+        _c("purpose", "string", "promotion, cross_sell, retention, price_change, new_product, informational"),
+        _c("status", "string", "draft, scheduled, sending, paused, completed, cancelled (as exported)"),
+        _c("holdout_pct", "bigint", "percent of the reachable kept as the holdout"),
+        _c("variants", "array<string>", "variant ids"),
+        _c("created_at", "string", "ISO 8601 UTC"),
+        _c("started_at", "string", "ISO 8601 UTC the audience was fixed, or null"),
+        _c("started_on", "string", "local date (YYYY-MM-DD), or null"),
+        _c("finished_at", "string", "ISO 8601 UTC, or null"),
+        _c("recipients", "bigint", "people the audience matched, or null before it was fixed"),
+    ),
+    "campaign_recipients": (
+        _c("campaign_id", "string", "the campaign"),
+        CUSTOMER_KEY,
+        _c("branch_id", "string", "the customer's branch when the audience was fixed"),
+        _c("arm", "string", "send, holdout, control (the global control group) or excluded"),
+        _c("reason", "string", "why not sent: no_address, no_consent, opted_out, global_control, holdout, "
+                               "frequency_cap, withdrawn; null when sent"),
+        _c("variant", "string", "variant id of the send arm, or null"),
+        _c("status", "string", "queued, accepted, failed, capped, withdrawn; holdout, control, excluded"),
+        _c("error_code", "string", "the sending service's code of a failed send, or null"),
+        _c("parts", "bigint", "SMS parts, or null"),
+        _c("sent_at", "string", "ISO 8601 UTC the message was handed over, or null"),
+        _c("sent_on", "string", "local date (YYYY-MM-DD), or null"),
+        _c("opted_out", "boolean", "opted out through this campaign's link by dt"),
+    ),
     "rfm": (
         CUSTOMER_KEY,
         _c("branch_id", "string", "branch"),
@@ -221,7 +251,7 @@ DATASETS: dict[str, tuple[Column, ...]] = {
 }
 
 SOURCE_DATASETS = ("customers", "interactions", "notifications", "complaints", "orders", "order_lines", "shipments",
-                   "products")
+                   "products", "campaigns", "campaign_recipients")
 ANALYSIS_DATASETS = ("rfm", "churn_risk", "complaint_root_causes", "anomalies")
 
 # History changes whose values are enumerations; other changes (assignee,
@@ -531,3 +561,35 @@ def product_row(item: Mapping[str, Any]) -> dict[str, Any]:
     return {"sku": item["sku"], "name": item["name"], "category": item["category"], "unit": item["unit"],
             "list_price": money(item["list_price"]), "cost_price": money(item.get("cost_price")),
             "active": bool(item["active"]), "updated_at": item["updated_at"]}
+
+
+# ------------------------------------------------------------------ campaigns and their recipients
+
+
+def campaign_row(item: Mapping[str, Any], snap: Snapshot) -> dict[str, Any]:
+    """A campaign: what it was and when, no texts (they are marketing's copy, not customer data, but large)."""
+    import json
+
+    started = item.get("started_at") if snap.includes(item.get("started_at")) else None
+    return {"campaign_id": item["id"], "number": int(item["number"]), "name": item["name"],
+            "channel": item["channel"], "purpose": item["purpose"], "status": item["status"],
+            "holdout_pct": int(item["holdout_pct"]), "variants": [v["id"] for v in json.loads(item["variants"])],
+            "created_at": item["created_at"], "started_at": started, "started_on": snap.local_date(started),
+            "finished_at": item.get("finished_at") if snap.includes(item.get("finished_at")) else None,
+            "recipients": int(item["recipients"]) if started and item.get("recipients") is not None else None}
+
+
+def campaign_recipient_row(item: Mapping[str, Any], key: Pseudonymizer, snap: Snapshot) -> dict[str, Any]:
+    """A recipient row with the customer as its pseudonym (an erased customer's row carries its detached id).
+    A send after the day is exported as still queued."""
+    sent = snap.includes(item.get("sent_at"))
+    status = item["status"] if sent or item["arm"] != "send" or item["status"] in ("capped", "withdrawn") \
+        else "queued"
+    return {"campaign_id": item["campaign_id"], "customer_key": key("customer", item["customer_id"]),
+            "branch_id": item["branch_id"], "arm": item["arm"], "reason": item.get("reason"),
+            "variant": item.get("variant"), "status": status,
+            "error_code": item.get("error_code") if sent else None,
+            "parts": int(item["parts"]) if sent and item.get("parts") is not None else None,
+            "sent_at": item.get("sent_at") if sent else None,
+            "sent_on": snap.local_date(item.get("sent_at")) if sent else None,
+            "opted_out": snap.includes(item.get("opted_out_at"))}

@@ -24,6 +24,7 @@ from typing import Any
 
 from chalicelib.aws import client
 from chalicelib.config import EXPORT_PREFETCH_GROUP_BATCHES, settings
+from chalicelib.persistence.campaigns import campaign_pk
 from chalicelib.persistence.orders import ALL_ORDERS_PK, order_pk
 from chalicelib.persistence.products import product_pk
 from chalicelib.persistence.raw import plain_item
@@ -32,7 +33,7 @@ from chalicelib.persistence.tables import ALL_COMPLAINTS_PK, HISTORY_PREFIX, com
 Group = tuple[str, list[dict[str, Any]]]
 _DONE = object()
 _CUSTOMER_PREFIX, _COMPLAINT_PREFIX = customer_pk(""), complaint_pk("")
-_ORDER_PREFIX, _PRODUCT_PREFIX = order_pk(""), product_pk("")
+_ORDER_PREFIX, _PRODUCT_PREFIX, _CAMPAIGN_PREFIX = order_pk(""), product_pk(""), campaign_pk("")
 
 
 @dataclass
@@ -55,6 +56,14 @@ class OrderRecords:
 @dataclass
 class ProductRecords:
     product: dict[str, Any] | None
+
+
+@dataclass
+class CampaignRecords:
+    """A campaign (None: only its other items were read) and its recipients' rows, as plain items."""
+
+    campaign: dict[str, Any] | None
+    recipients: list[dict[str, Any]]
 
 
 @dataclass
@@ -142,12 +151,12 @@ def groups(total_segments: int = 1, page_items: int | None = None) -> Iterator[G
                 batches.get(timeout=0.1)
 
 
-Records = CustomerRecords | ComplaintRecords | OrderRecords | ProductRecords
+Records = CustomerRecords | ComplaintRecords | OrderRecords | ProductRecords | CampaignRecords
 
 
 def records(total_segments: int = 1, page_items: int | None = None) -> Iterator[Records]:
-    """`groups` as what the export reads: each customer's, complaint's, order's and product's items; the rest
-    is left out."""
+    """`groups` as what the export reads: each customer's, complaint's, order's, product's and campaign's items;
+    the rest is left out."""
     for pk, items in groups(total_segments, page_items):
         if pk.startswith(_CUSTOMER_PREFIX):  # the most groups by far: asked first
             yield CustomerRecords(next((i for i in items if i.get("type") == "customer"), None),
@@ -164,6 +173,9 @@ def records(total_segments: int = 1, page_items: int | None = None) -> Iterator[
                                [i for i in items if i.get("type") == "shipment"], events)
         elif pk.startswith(_PRODUCT_PREFIX):
             yield ProductRecords(next((i for i in items if i.get("type") == "product"), None))
+        elif pk.startswith(_CAMPAIGN_PREFIX):
+            yield CampaignRecords(next((i for i in items if i.get("type") == "campaign"), None),
+                                  [i for i in items if i.get("type") == "campaign_recipient"])
 
 
 def _query(params: dict[str, Any]) -> Iterator[dict[str, Any]]:

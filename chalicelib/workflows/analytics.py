@@ -167,6 +167,16 @@ class _Run:
                 self.write("shipments", ex.shipment_row(shipment, records.events.get(str(shipment["id"]), []),
                                                         self.key, self.snap), shipment["created_at"])
 
+    def campaign_group(self, records: export_source.CampaignRecords) -> None:
+        campaign = records.campaign
+        if campaign is None or not self.snap.includes(campaign.get("created_at")):
+            return
+        self.write("campaigns", ex.campaign_row(campaign, self.snap), campaign["created_at"])
+        for row in records.recipients:
+            if self.snap.includes(row.get("snapshot_at")):
+                self.write("campaign_recipients", ex.campaign_recipient_row(row, self.key, self.snap),
+                           row["snapshot_at"])
+
     def product_group(self, records: export_source.ProductRecords) -> None:
         if records.product is not None and self.snap.includes(records.product.get("created_at")):
             self.write("products", ex.product_row(records.product), records.product["created_at"])
@@ -371,6 +381,8 @@ def export_day(day: date, run_id: str) -> dict[str, Any]:
                 run.complaint_group(records)
             elif isinstance(records, export_source.OrderRecords):
                 run.order_group(records)
+            elif isinstance(records, export_source.CampaignRecords):
+                run.campaign_group(records)
             else:
                 run.product_group(records)
         run.flush_block()
