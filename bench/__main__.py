@@ -9,6 +9,8 @@ from datetime import date
 from pathlib import Path
 
 from bench import PROJECT_DIR
+from bench.campaigns import DEFAULT_RECIPIENTS as CAMPAIGN_RECIPIENTS
+from bench.campaigns import SEND_SAMPLE as CAMPAIGN_SAMPLE
 from bench.export import DEFAULT_CUSTOMERS as EXPORT_CUSTOMERS
 from bench.export import DEFAULT_DAY as EXPORT_DAY
 from bench.export import DEFAULT_RUNS as EXPORT_RUNS
@@ -52,6 +54,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-reminders", action="store_true", help="skip the reminder job's items read")
     parser.add_argument("--skip-export", action="store_true", help="skip the analytics export's throughput and memory")
     parser.add_argument("--skip-late", action="store_true", help="skip the late-deliveries job's items read")
+    parser.add_argument("--skip-campaigns", action="store_true", help="skip the campaign's reads and writes")
+    parser.add_argument("--campaigns-only", action="store_true",
+                        help="measure the campaign section only and put it into the existing report, keeping the "
+                        "other sections as they were")
+    parser.add_argument("--campaign-customers", type=int, default=CAMPAIGN_RECIPIENTS, metavar="N",
+                        help=f"customers the campaign's audience holds (default {CAMPAIGN_RECIPIENTS}; about 5 s "
+                        "per 1,000 in moto)")
+    parser.add_argument("--campaign-sample", type=int, default=CAMPAIGN_SAMPLE, metavar="N",
+                        help=f"messages sent for the per-message counts (default {CAMPAIGN_SAMPLE})")
     parser.add_argument("--late-orders", type=int, default=LATE_ORDERS, metavar="N",
                         help=f"orders loaded for the late-deliveries job (default {LATE_ORDERS}; about 15 s per "
                         "20,000 in moto)")
@@ -84,9 +95,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.export_customers < 1 or (args.export_segments is not None and args.export_segments < 1):
         parser.error("--export-customers and --export-segments must be at least 1")
 
-    from bench import coldstart, dynamodb, export, late, reminders, report
+    from bench import campaigns, coldstart, dynamodb, export, late, reminders, report
 
     started = time.perf_counter()
+    if args.campaigns_only:
+        print(f"a campaign to {args.campaign_customers} customers", file=sys.stderr, flush=True)
+        run = campaigns.measure(args.campaign_customers, args.campaign_sample)
+        text = report.with_section(args.output.read_text(encoding="utf-8") if args.output.exists() else "",
+                                   report.CAMPAIGNS_HEADING, report.campaigns(run))
+        args.output.write_text(text, encoding="utf-8")
+        print("\n".join(report.campaigns(run)))
+        print(f"written to {args.output}", file=sys.stderr)
+        return 0
     cold = None
     counts = None
     if not args.skip_cold_start:
@@ -103,13 +123,18 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_late:
         print(f"late-deliveries job on {args.late_orders} orders", file=sys.stderr, flush=True)
         late_run = late.measure(args.late_orders)
+    campaign_run = None
+    if not args.skip_campaigns:
+        print(f"a campaign to {args.campaign_customers} customers", file=sys.stderr, flush=True)
+        campaign_run = campaigns.measure(args.campaign_customers, args.campaign_sample)
     export_run = None
     if not args.skip_export:
         print(f"analytics export at {', '.join(f'{n:,}' for n in args.export_sizes)} interactions",
               file=sys.stderr, flush=True)
         export_run = export.measure(tuple(args.export_sizes), tuple(args.export_runs), args.export_customers,
                                     args.export_date, segments=args.export_segments, profile=args.export_profile)
-    text = report.document(cold, counts, time.perf_counter() - started, reminder_run, export_run, late_run)
+    text = report.document(cold, counts, time.perf_counter() - started, reminder_run, export_run, late_run,
+                           campaign_run)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text, encoding="utf-8")
     print(text)
