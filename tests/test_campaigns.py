@@ -192,6 +192,12 @@ def test_a_campaign_reaches_exactly_who_may_hear_it_and_its_report_reconciles(as
     assert http.post(f"/u/{token}").status_code == 200
     withdrawn = agent.get(f"/customers/{owner['id']}").json["consent"]["sms_marketing"]
     assert withdrawn["value"] is False and withdrawn["source"] == f"unsubscribe_link:{c['id']}"
+    shown = [e for e in agent.get(f"/customers/{owner['id']}/timeline").json["items"]
+             if e["type"] == "campaign_message"]
+    assert [(e["campaign_id"], e["status"]) for e in shown] == [(c["id"], "accepted")] and shown[0]["opted_out_at"]
+    unsent = next(x for x in people if outbox.mask(x["phone"]) not in {m["recipient"] for m in sent})
+    assert not [e for e in agent.get(f"/customers/{unsent['id']}/timeline").json["items"]
+                if e["type"] == "campaign_message"]  # a holdout, control or excluded row is not on the timeline
     assert marketing.get(f"/campaigns/{c['id']}/report").json["opted_out"] == 1
     # ... and the next campaign leaves them out.
     nxt = _campaign(marketing, tag)

@@ -81,6 +81,18 @@ class OrderEntry(Output):
     promised_date: str | None
 
 
+class CampaignMessageEntry(Output):
+    """A campaign message the customer was sent (GET /campaigns/{id} has its texts)."""
+
+    type: Literal["campaign_message"]
+    campaign_id: str
+    status: str = Field(description="accepted, failed, delivered, undelivered")
+    variant: str | None
+    sent_at: str
+    opted_out_at: str | None
+
+
 class TimelinePage(Output):
-    items: list[Annotated[InteractionEntry | ComplaintEntry | OrderEntry, Field(discriminator="type")]]
+    items: list[Annotated[InteractionEntry | ComplaintEntry | OrderEntry | CampaignMessageEntry,
+                          Field(discriminator="type")]]
     next_cursor: str | None

@@ -137,6 +137,7 @@ def _overview(ctx: Ctx, customer: Any) -> dict[str, Any]:
 
 
 def _entry(entry: Any, now: datetime) -> dict[str, Any]:
+    from chalicelib.domain.campaigns import Recipient
     from chalicelib.domain.complaints import Complaint
     from chalicelib.domain.orders import Order
 
@@ -144,6 +145,8 @@ def _entry(entry: Any, now: datetime) -> dict[str, Any]:
         return {"type": "complaint", "at": entry.created_at, "item": entry}
     if isinstance(entry, Order):
         return {"type": "order", "at": entry.placed_at, "item": entry}
+    if isinstance(entry, Recipient):
+        return {"type": "campaign_message", "at": entry.sent_at, "item": entry}
     return {"type": "interaction", "at": entry.occurred_at, "item": entry}
 
 

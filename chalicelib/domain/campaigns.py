@@ -653,6 +653,16 @@ class Recipient:
     error_code: str | None = None
     opted_out_at: str | None = None
 
+    @property
+    def sent(self) -> bool:
+        return self.status in SENT_STATUSES or self.status == "failed"
+
+    def to_timeline_item(self) -> dict[str, Any]:
+        """What the customer's timeline shows of a campaign message sent to them (not the text: the campaign's)."""
+        return {"type": "campaign_message", "campaign_id": self.campaign_id, "status": self.status,
+                "variant": self.variant, "sent_at": self.sent_at or self.snapshot_at,
+                "opted_out_at": self.opted_out_at}
+
 
 SENT_STATUSES = ("accepted", "delivered", "undelivered")  # handed to the sending service
 

@@ -254,7 +254,7 @@ def _recipient_item(r: Recipient) -> RecipientItem:
     return item
 
 
-def _recipient(item: RecipientItem) -> Recipient:
+def recipient_from_item(item: RecipientItem) -> Recipient:
     return Recipient(campaign_id=item.campaign_id, customer_id=item.customer_id, branch_id=item.branch_id,
                      arm=item.arm, status=item.status, snapshot_at=item.snapshot_at, reason=item.reason,
                      variant=item.variant, parts=int(item.parts) if item.parts is not None else None,
@@ -273,7 +273,7 @@ def put_recipients(rows: list[Recipient]) -> None:
 def recipients_page(campaign_id: str, start_key: RawKey | None, limit: int) -> tuple[list[Recipient], RawKey | None]:
     page = query_page(campaign_pk(campaign_id), limit=limit, start_key=start_key, newest_first=False,
                       range_key_condition=Item.sk.startswith(RECIPIENT_PREFIX), consistent=True)
-    return [_recipient(i) for i in page.items if isinstance(i, RecipientItem)], page.next_key
+    return [recipient_from_item(i) for i in page.items if isinstance(i, RecipientItem)], page.next_key
 
 
 def recipients_of(campaign_id: str, customer_ids: Iterable[str]) -> dict[str, Recipient]:
@@ -284,7 +284,7 @@ def recipients_of(campaign_id: str, customer_ids: Iterable[str]) -> dict[str, Re
             for item in Item.batch_get([(campaign_pk(campaign_id), f"{RECIPIENT_PREFIX}{c}")
                                         for c in wanted[start:start + 100]]):
                 if isinstance(item, RecipientItem):
-                    found[item.customer_id] = _recipient(item)
+                    found[item.customer_id] = recipient_from_item(item)
     return found
 
 
@@ -325,7 +325,7 @@ def _attr(value: Any) -> dict[str, Any]:
 def detach_recipient(item: RecipientItem, pseudonym: str) -> int:
     """An erased customer's campaign row keeps the report's numbers, without the person: it moves to
     `R#<pseudonym>` (`erased:<hash>`, off the timeline) in one transaction. Returns 1."""
-    r = _recipient(item)
+    r = recipient_from_item(item)
     r.customer_id = pseudonym
     with translated(), TransactWrite(connection=connection()) as tx:
         tx.delete(item)

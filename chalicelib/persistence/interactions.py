@@ -8,13 +8,14 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.config import STALE_READ_ATTEMPTS
+from chalicelib.domain.campaigns import Recipient
 from chalicelib.domain.clock import iso, moment_of
 from chalicelib.domain.complaints import Complaint
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.interactions import Interaction
 from chalicelib.domain.orders import Order
-from chalicelib.persistence import complaints, orders
+from chalicelib.persistence import campaigns, complaints, orders
 from chalicelib.persistence import customers as customers_repo
 from chalicelib.persistence.errors import translated
 from chalicelib.persistence.paging import RawKey, query_page
@@ -26,6 +27,7 @@ from chalicelib.persistence.tables import (
     InteractionItem,
     Item,
     OrderItem,
+    RecipientItem,
     customer_pk,
     interaction_sk,
 )
@@ -161,10 +163,11 @@ def history_page(
 
 def timeline_page(
     customer_id: str, *, limit: int, start_key: RawKey | None
-) -> tuple[Customer | None, list[Interaction | Complaint | Order], RawKey | None]:
-    """Everything that happened with a customer, newest first: interactions (messages too), complaints, orders."""
+) -> tuple[Customer | None, list[Interaction | Complaint | Order | Recipient], RawKey | None]:
+    """Everything that happened with a customer, newest first: interactions (messages too), complaints, orders,
+    campaigns that reached them."""
     customer, items, next_key = _owned_page(customer_id, index_name="timeline", limit=limit, start_key=start_key)
-    entries: list[Interaction | Complaint | Order] = []
+    entries: list[Interaction | Complaint | Order | Recipient] = []
     for x in items:
         if isinstance(x, InteractionItem):
             entries.append(from_item(x))
@@ -172,6 +175,8 @@ def timeline_page(
             entries.append(complaints.from_item(x))
         elif isinstance(x, OrderItem):
             entries.append(orders.from_item(x))
+        elif isinstance(x, RecipientItem):
+            entries.append(campaigns.recipient_from_item(x))
     return customer, entries, next_key
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from chalicelib.domain.access import Access
+from chalicelib.domain.campaigns import Recipient
 from chalicelib.domain.clock import is_id, iso, new_id, utcnow
 from chalicelib.domain.complaints import Complaint
 from chalicelib.domain.customers import Customer
@@ -66,10 +67,12 @@ def history(access: Access, customer_id: str, limit: int, start_key: RawKey | No
 
 
 def timeline(access: Access, customer_id: str, limit: int,
-             start_key: RawKey | None) -> tuple[list[Interaction | Complaint | Order], RawKey | None]:
+             start_key: RawKey | None) -> tuple[list[Interaction | Complaint | Order | Recipient], RawKey | None]:
     if not is_id(customer_id):
         raise NotFound("No such record.")
     profile, items, next_key = repo.timeline_page(customer_id, limit=limit, start_key=start_key)
     _checked(access, profile)
-    # an order stays with the branch that placed it: a customer who moved shows it only there
-    return [x for x in items if not isinstance(x, Order) or access.may_see(x.branch_id)], next_key
+    # an order stays with the branch that placed it: a customer who moved shows it only there; a campaign shows
+    # where it reached the customer (not the arms that got nothing)
+    return [x for x in items if not (isinstance(x, Order) and not access.may_see(x.branch_id))
+            and not (isinstance(x, Recipient) and not x.sent)], next_key
