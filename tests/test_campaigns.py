@@ -311,3 +311,99 @@ def test_failing_sends_pause_the_campaign_and_resume_sends_nothing_twice(
     final = marketing.get(f"/campaigns/{c['id']}/report").json
     reachable = sum(1 for p in people if _bucket("control", p["id"]) >= 500)
     assert final["sent"] == reachable and final["accepted"] + final["failed"] == final["sent"]
+
+
+def _fixed(marketing: Any, agent: Any, n: int = 12) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any]]:
+    """A scheduled campaign to n consenting people whose audience the sender's steps (in this process) fixed."""
+    from chalicelib.domain.clock import iso, utcnow
+    from chalicelib.persistence import campaigns as repo
+    from chalicelib.workflows import campaigns as sending
+
+    tag = f"cmp{uuid.uuid4().hex[:8]}"
+    people = _people(agent, tag, n, consent_every=None)
+    c = _campaign(marketing, tag, holdout_pct=0)
+    made = repo.get(c["id"])
+    assert made is not None
+    repo.save(rules.transition(made, "scheduled", iso(utcnow())), expected_version=made.version)
+    state: dict[str, Any] = {"campaign_id": c["id"], "function": "x", "send_at": "", "phase": "start", "source": 0,
+                             "cursor": None}
+    while state["phase"] != "send":
+        state = sending.step(state, deadline_s=0)
+    return c, people, state
+
+
+def test_a_paused_campaign_keeps_its_audience_and_a_late_snapshot_step_rewrites_nothing(
+        as_user: Any, stack: dict[str, str]) -> None:
+    from chalicelib.persistence import campaigns as repo
+    from chalicelib.workflows import campaigns as sending
+
+    marketing, agent = as_user("marketing"), as_user("agent.bandung")
+    c, people, state = _fixed(marketing, agent)
+    state = sending.step(state)
+    assert state["next"] == "done"
+    sent = repo.recipients_of(c["id"], [p["id"] for p in people])
+    accepted = {k for k, r in sent.items() if r.status == "accepted"}
+    assert accepted
+    # a step of the snapshot that comes again (a retry, an execution that outran a resume) writes no row
+    again = sending.step({**state, "phase": "snapshot", "cursor": None, "source": 0})
+    assert again["next"] == "stop"  # completed: nothing to do
+    assert {k for k, r in repo.recipients_of(c["id"], accepted).items() if r.status == "accepted"} == accepted
+    assert marketing.get(f"/campaigns/{c['id']}/report").json["matched"] == len(people)
+
+
+def test_a_pause_stops_the_very_next_claim_and_a_resume_goes_on_without_a_new_audience(
+        as_user: Any, stack: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.persistence import campaigns as repo
+    from chalicelib.workflows import campaigns as sending
+
+    marketing, agent = as_user("marketing"), as_user("agent.bandung")
+    c, people, state = _fixed(marketing, agent)
+    original = sending._deliver
+    paused: list[int] = []
+
+    def deliver_then_pause(*args: Any) -> str:
+        outcome = original(*args)
+        if not paused:  # staff press pause while the step is sending
+            current = marketing.get(f"/campaigns/{c['id']}").json
+            r = marketing.post(f"/campaigns/{c['id']}/pause", headers={"If-Match": f'"v{current["version"]}"'})
+            assert r.status_code == 200, r.body
+            paused.append(1)
+        return outcome
+
+    monkeypatch.setattr(sending, "_deliver", deliver_then_pause)
+    stopped = sending.step(state)
+    assert stopped["next"] == "stop"
+    rows = repo.recipients_of(c["id"], [p["id"] for p in people])
+    assert sum(r.status == "accepted" for r in rows.values()) == 1  # nothing claimed after the pause
+    campaign = repo.get(c["id"])
+    assert campaign is not None and campaign.status == "paused" and campaign.audience_fixed
+    monkeypatch.setattr(sending, "_deliver", original)
+    resumed = marketing.post(f"/campaigns/{c['id']}/resume", headers={"If-Match": f'"v{campaign.version}"'})
+    assert resumed.status_code == 200
+    _wait_status(marketing, c["id"], "completed")
+    rows = repo.recipients_of(c["id"], [p["id"] for p in people])
+    report = marketing.get(f"/campaigns/{c['id']}/report").json
+    assert report["matched"] == len(people) and report["sent"] == sum(r.status == "accepted" for r in rows.values())
+    assert report["sent"] + report["control"] == len(people)
+
+
+def test_erasing_a_recipient_keeps_the_reports_numbers_and_takes_the_person_out(
+        as_user: Any, stack: dict[str, str]) -> None:
+    from chalicelib.persistence import campaigns as repo
+    from chalicelib.workflows import campaigns as sending
+
+    marketing, agent, admin = as_user("marketing"), as_user("agent.bandung"), as_user("admin")
+    c, people, state = _fixed(marketing, agent, 6)
+    assert sending.step(state)["next"] == "done"
+    before = marketing.get(f"/campaigns/{c['id']}/report").json
+    gone = next(p for p in people if repo.get_recipient(c["id"], p["id"]) is not None)
+    assert admin.delete(f"/customers/{gone['id']}").status_code == 204
+    assert repo.get_recipient(c["id"], gone["id"]) is None
+    after = marketing.get(f"/campaigns/{c['id']}/report").json
+    assert {k: after[k] for k in ("matched", "sent", "control", "parts")} == {
+        k: before[k] for k in ("matched", "sent", "control", "parts")}
+    items = boto3.client("dynamodb").query(
+        TableName=stack["TABLE_NAME"], KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"CAMP#{c['id']}"}})["Items"]
+    detached = [i for i in items if i["sk"]["S"].startswith("ERASED#")]
+    assert len(detached) == 1 and gone["id"] not in str(detached) and "tl_pk" not in detached[0]

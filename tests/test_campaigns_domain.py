@@ -31,6 +31,8 @@ def test_an_unknown_condition_or_value_is_named() -> None:
     assert "'medan'" in fields["audience.branch_in"] and "known: bandung, jakarta, surabaya" in fields[
         "audience.branch_in"]
     assert rules.audience_of({"city_in": ["Bandung", "bandung"]}, BRANCHES).conditions == {"city_in": ["bandung"]}
+    with pytest.raises(ValidationFailed):  # a list where one value goes is refused, not a crash
+        rules.audience_of({"language": ["id"]}, BRANCHES)
     with pytest.raises(ValidationFailed):
         rules.audience_of({"tags_any": ["a"], **{f"x{i}": 1 for i in range(10)}}, BRANCHES)
 
@@ -118,3 +120,11 @@ def test_variants_are_compared_by_chi_squared_and_a_winner_named_only_below_0_05
 def test_masks_keep_the_last_four_characters_only() -> None:
     assert rules.mask_phone("+6281234567890") == "••••••••••7890"
     assert rules.mask_email("budi@contoh.id") == "••••••••••h.id"
+
+
+def test_any_change_to_a_draft_asks_for_its_approval_again() -> None:
+    c = rules.Campaign(id="C", number=1, name="x", channel="sms", purpose="promotion", audience=rules.Audience({}),
+                       variants=_variant("Halo"), holdout_pct=10, send_at=None, sender_id=None, max_parts=1,
+                       status="draft", created_by="m", created_at="t", updated_at="t", approved_by="admin-sub")
+    changed = rules.changed(c, rules.CampaignChanges({"audience": rules.Audience({"stage_in": ["lead"]})}), "t2")
+    assert changed.approved_by is None and changed.version == 2

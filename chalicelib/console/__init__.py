@@ -34,7 +34,7 @@ def register(app: Chalice) -> None:
         """A campaign message's opt-out link (public: its signature is the permission). GET shows the question
         and changes nothing (link scanners open links); POST (the button, or a mail client's RFC 8058 one-click
         post) withdraws the channel's marketing consent, once. A forged or altered link is 404."""
-        from chalicelib.domain.errors import NotFound
+        from chalicelib.domain.errors import DomainError, NotFound
         from chalicelib.services import campaigns
 
         request = app.current_request
@@ -50,5 +50,8 @@ def register(app: Chalice) -> None:
             owner, _ = campaigns.link_owner(token)
         except NotFound:
             return frame.html(frame.render("opt_out.html", lang, root, state="invalid", channel=""), 404)
+        except DomainError:  # busy, or the profile kept changing: nothing was withdrawn, the button works again
+            return frame.html(frame.render("opt_out.html", lang, root, state="retry", channel=""), 503,
+                              **{"Retry-After": "5"})
         page = frame.render("opt_out.html", lang, root, state="ask", channel=owner.channel)
         return frame.html(page, 200, **{"Cache-Control": "no-store"})

@@ -72,7 +72,12 @@ def _body_of(form: Mapping[str, str], *, draft: bool) -> dict[str, Any]:
     if form.get("holdout_pct", "").strip().isdigit():
         body["holdout_pct"] = int(form["holdout_pct"])
     if form.get("send_at", "").strip():
-        local = datetime.fromisoformat(form["send_at"].strip()).replace(tzinfo=ZoneInfo(settings().timezone))
+        try:
+            local = datetime.fromisoformat(form["send_at"].strip()).replace(tzinfo=ZoneInfo(settings().timezone))
+        except ValueError:
+            from chalicelib.domain.errors import FieldError, ValidationFailed
+
+            raise ValidationFailed([FieldError("send_at", "must be a date and time")]) from None
         body["send_at"] = local.isoformat()
     elif draft:
         body["send_at"] = None

@@ -113,6 +113,7 @@ WORDS: dict[str, tuple[str, str]] = {  # key -> (Indonesian, English)
     "optout.done": ("Selesai. Anda tidak akan menerima promosi lewat saluran ini lagi.",
                     "Done. You will not get promotions on this channel any more."),
     "optout.invalid": ("Tautan ini tidak berlaku.", "This link is not valid."),
+    "optout.retry": ("Belum berhasil. Silakan coba lagi sebentar lagi.", "That did not work yet. Please try again shortly."),
     "optout.other_language": ("English", "Bahasa Indonesia"),
     "menu.search": ("Cari pelanggan", "Find a customer"),
     "menu.queue": ("Antrean keluhan", "Complaint queue"),

@@ -140,7 +140,7 @@ def audience_of(raw: Any, branches: Iterable[str]) -> Audience:
                 continue
             clean[key] = sorted(set(v.casefold() if key == "city_in" else v for v in value))
         elif key == "language":
-            if value not in {lang.value for lang in Language}:
+            if not isinstance(value, str) or value not in {lang.value for lang in Language}:
                 errors.append(FieldError(where, f"unknown value {value!r}; known: id, en"))
                 continue
             clean[key] = value
@@ -233,6 +233,7 @@ class Campaign:
     finished_at: str | None = None
     paused_reason: str | None = None
     estimated_recipients: int | None = None  # to send, as estimated when it was scheduled
+    audience_fixed: bool = False  # every recipient row is written: sending may start, the audience never changes
 
     @property
     def etag(self) -> str:
@@ -276,7 +277,8 @@ def changed(c: Campaign, changes: CampaignChanges, now: str) -> Campaign:
     if c.status != Status.DRAFT:
         raise Conflict(f"A campaign can be changed only while it is a draft; it is {c.status}.", current=c.status)
     fields = {k: v for k, v in changes.values.items() if k in CHANGEABLE}
-    return replace(c, **fields, updated_at=now, version=c.version + 1)
+    # an approval is of what the admin saw: any change asks for it again
+    return replace(c, **fields, updated_at=now, version=c.version + 1, approved_by=None)
 
 
 def transition(c: Campaign, to: str, now: str, **fields: Any) -> Campaign:

@@ -17,8 +17,9 @@ from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.campaigns import Audience, Campaign, Recipient, Variant
-from chalicelib.domain.errors import PreconditionFailed
+from chalicelib.domain.errors import PreconditionFailed, StaleRead
 from chalicelib.persistence.errors import translated
+from chalicelib.persistence.orders import DETACHED_PREFIX
 from chalicelib.persistence.paging import RawKey, query_page
 from chalicelib.persistence.tables import (
     GUARD_SK,
@@ -36,9 +37,9 @@ from chalicelib.persistence.tx import connection, failed_codes
 CAMPAIGN_SK = "CAMPAIGN"
 STATS_SK = "STATS"
 RECIPIENT_PREFIX = "R#"
+ERASED_PREFIX = "ERASED#"  # an erased customer's row, detached (outside R#: never paged by the sender)
 CAP_SK = "V#MCAP"
 ALL_CAMPAIGNS_PK = "CAMP"
-DETACHED_PREFIX = "erased:"
 
 
 def campaign_pk(campaign_id: str) -> str:
@@ -72,7 +73,7 @@ def to_item(c: Campaign) -> CampaignItem:
         status=c.status, created_by=c.created_by, created_at=c.created_at, updated_at=c.updated_at,
         version=c.version, send_at=c.send_at, sender_id=c.sender_id, approved_by=c.approved_by,
         recipients=c.recipients, started_at=c.started_at, finished_at=c.finished_at,
-        paused_reason=c.paused_reason, estimated_recipients=c.estimated_recipients,
+        paused_reason=c.paused_reason, estimated_recipients=c.estimated_recipients, snapshot_done=c.audience_fixed,
         cmp_pk=ALL_CAMPAIGNS_PK, cmp_sk=f"{c.created_at}#{c.id}")
 
 
@@ -87,7 +88,8 @@ def from_item(item: CampaignItem) -> Campaign:
         updated_at=item.updated_at, version=int(item.version), approved_by=item.approved_by,
         recipients=int(item.recipients) if item.recipients is not None else None, started_at=item.started_at,
         finished_at=item.finished_at, paused_reason=item.paused_reason,
-        estimated_recipients=int(item.estimated_recipients) if item.estimated_recipients is not None else None)
+        estimated_recipients=int(item.estimated_recipients) if item.estimated_recipients is not None else None,
+        audience_fixed=bool(item.snapshot_done))
 
 
 def next_number() -> int:
@@ -136,20 +138,13 @@ def save(new: Campaign, *, expected_version: int) -> None:
         raise
 
 
-def mark_snapshot_done(campaign_id: str, recipients: int) -> None:
+def mark_audience_fixed(campaign_id: str, recipients: int) -> None:
+    """Every row is written: a new version (a change read before this one cannot undo it)."""
     with translated():
         _ddb().update_item(
             TableName=_table(), Key={"pk": {"S": campaign_pk(campaign_id)}, "sk": {"S": CAMPAIGN_SK}},
-            UpdateExpression="SET snapshot_done = :t, recipients = :n",
-            ExpressionAttributeValues={":t": {"BOOL": True}, ":n": {"N": str(recipients)}})
-
-
-def snapshot_done(campaign_id: str) -> bool:
-    with translated():
-        answer = _ddb().get_item(TableName=_table(), Key={"pk": {"S": campaign_pk(campaign_id)},
-                                                          "sk": {"S": CAMPAIGN_SK}},
-                                 ProjectionExpression="snapshot_done", ConsistentRead=True)
-    return bool(answer.get("Item", {}).get("snapshot_done", {}).get("BOOL"))
+            UpdateExpression="SET snapshot_done = :t, recipients = :n ADD version :one",
+            ExpressionAttributeValues={":t": {"BOOL": True}, ":n": {"N": str(recipients)}, ":one": {"N": "1"}})
 
 
 def list_page(limit: int, start_key: RawKey | None) -> tuple[list[Campaign], RawKey | None]:
@@ -249,7 +244,7 @@ def _recipient_item(r: Recipient) -> RecipientItem:
                          status=r.status, snapshot_at=r.snapshot_at, reason=r.reason, variant=r.variant,
                          parts=r.parts, sent_at=r.sent_at, final_at=r.final_at, error_code=r.error_code,
                          opted_out_at=r.opted_out_at)
-    if not r.customer_id.startswith(DETACHED_PREFIX):  # on the customer's timeline (and found by an erasure)
+    if not r.customer_id.startswith(DETACHED_PREFIX):  # (orders' prefix: one pseudonym per erased customer)  # on the customer's timeline (and found by an erasure)
         item.tl_pk, item.tl_sk = customer_pk(r.customer_id), f"{r.snapshot_at}#campaign#{r.campaign_id}"
     return item
 
@@ -322,15 +317,31 @@ def _attr(value: Any) -> dict[str, Any]:
     return {"S": str(value)}
 
 
-def detach_recipient(item: RecipientItem, pseudonym: str) -> int:
-    """An erased customer's campaign row keeps the report's numbers, without the person: it moves to
-    `R#<pseudonym>` (`erased:<hash>`, off the timeline) in one transaction. Returns 1."""
-    r = recipient_from_item(item)
-    r.customer_id = pseudonym
-    with translated(), TransactWrite(connection=connection()) as tx:
-        tx.delete(item)
-        tx.save(_recipient_item(r))
-    return 1
+def detach_recipient(found: RecipientItem, pseudonym: str) -> int:
+    """An erased customer's campaign row keeps what it counted, without the person: it moves to
+    `ERASED#<pseudonym>` (`erased:<hash>`; off the timeline, and outside the `R#` rows the sender pages through,
+    so it is neither sent nor counted again) in one transaction, from the row as it is now (read consistently;
+    a claim landing meanwhile makes it read again). Returns rows moved (0: gone already)."""
+    from pynamodb.exceptions import DoesNotExist
+
+    for _ in range(5):
+        try:
+            with translated():
+                item = RecipientItem.get(found.pk, found.sk, consistent_read=True)
+        except DoesNotExist:
+            return 0
+        r = recipient_from_item(item)
+        r.customer_id = pseudonym
+        moved = _recipient_item(r)
+        moved.sk = f"{ERASED_PREFIX}{pseudonym}"
+        try:
+            with translated(), TransactWrite(connection=connection()) as tx:
+                tx.delete(item, condition=RecipientItem.status == item.status)
+                tx.save(moved)
+        except TransactWriteError:
+            continue
+        return 1
+    raise StaleRead("A campaign row kept changing during the erasure; retry.")
 
 
 # --------------------------------------------------------------------------------------------- sending
@@ -349,16 +360,20 @@ def caps_of(customer_ids: list[str]) -> dict[str, tuple[list[str], int]]:
 
 def claim_send(r: Recipient, *, profile_version: int, cap: tuple[list[str], int] | None, sent_at: str,
                parts: int, variant: str) -> str:
-    """One transaction: the profile is still the live customer at the version the decision read; the cap item is
-    still at the version read (now with one more day, if `cap` is given: marketing); the row goes queued ->
-    accepted. Returns "claimed", "taken" (the row was claimed before: nothing to do) or "stale" (the profile or
-    the cap changed: read again)."""
+    """One transaction: the campaign is still sending (a pause or a cancel stops the very next claim, and fences
+    off an execution that outlived its campaign's resume); the profile is still the live customer at the version
+    the decision read; the cap item is still at the version read (now with one more day, if `cap` is given:
+    marketing); the row goes queued -> accepted. Returns "claimed", "stopped" (the campaign is not sending),
+    "taken" (the row was claimed before: nothing to do) or "stale" (the profile or the cap changed: read
+    again)."""
     row = _recipient_item(r)
     row.status, row.sent_at, row.parts, row.variant = "accepted", sent_at, parts, variant
     try:
         with translated(), TransactWrite(connection=connection()) as tx:
             tx.condition_check(Item, customer_pk(r.customer_id), PROFILE_SK,
                                condition=(Item.type == CustomerItem) & (CustomerItem.version == profile_version))
+            tx.condition_check(CampaignItem, campaign_pk(r.campaign_id), CAMPAIGN_SK,
+                               condition=CampaignItem.status == "sending")
             if cap is not None:
                 days, version = cap
                 condition = MarketingCapItem.pk.does_not_exist() if version == 0 \
@@ -367,7 +382,9 @@ def claim_send(r: Recipient, *, profile_version: int, cap: tuple[list[str], int]
                                          version=version + 1), condition=condition)
             tx.save(row, condition=RecipientItem.status == "queued")
     except TransactWriteError as exc:
-        codes = failed_codes(exc)
+        codes = failed_codes(exc)  # the checks first, in their order, then the writes (the row last)
+        if len(codes) > 1 and codes[1] == "ConditionalCheckFailed":
+            return "stopped"
         if codes and codes[-1] == "ConditionalCheckFailed":
             return "taken"
         if "ConditionalCheckFailed" in codes or "TransactionConflict" in codes:

@@ -11,7 +11,7 @@ from chalicelib.config import campaign_limits, settings
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain.access import Access, Role
 from chalicelib.domain.campaigns import Campaign, CampaignChanges, NewCampaign, Status
-from chalicelib.domain.clock import iso, new_id, parse_iso, utcnow
+from chalicelib.domain.clock import is_id, iso, new_id, parse_iso, utcnow
 from chalicelib.domain.consent import ConsentGiven
 from chalicelib.domain.errors import Conflict, FieldError, NotFound, Unprocessable
 from chalicelib.domain.versions import require_if_match
@@ -43,6 +43,8 @@ def create(access: Access, new: NewCampaign) -> Campaign:
 
 
 def get(access: Access, campaign_id: str) -> Campaign:
+    if not is_id(campaign_id):
+        raise NotFound("No such record.")  # no campaign can have it (and it reaches no key)
     campaign = repo.get(campaign_id)
     if campaign is None:
         raise NotFound("No such record.")
@@ -73,8 +75,18 @@ def _with(c: Campaign, **fields: Any) -> Campaign:
     return replace(c, **fields, version=c.version + 1, updated_at=iso(utcnow()))
 
 
+def _informational_is_admins(access: Access, c: Campaign) -> None:
+    """An informational campaign skips marketing consent: only an admin writes, schedules or resumes one."""
+    if not c.marketing and not _is_admin(access):
+        from chalicelib.domain.errors import Forbidden
+
+        raise Forbidden("Only an admin may schedule or resume an informational campaign.")
+
+
 def _move(access: Access, campaign_id: str, if_match: str | None, to: str, **fields: Any) -> Campaign:
     current = get(access, campaign_id)
+    if to == Status.SENDING:
+        _informational_is_admins(access, current)
     if if_match is not None:
         require_if_match(if_match, current.version, "campaign")
     moved = rules.transition(current, to, iso(utcnow()), **fields)
@@ -89,6 +101,7 @@ def schedule(access: Access, campaign_id: str, if_match: str | None) -> Campaign
     current = get(access, campaign_id)
     if if_match is not None:
         require_if_match(if_match, current.version, "campaign")
+    _informational_is_admins(access, current)
     if current.status != Status.DRAFT:
         rules.transition(current, Status.SCHEDULED, iso(utcnow()))  # raises the 409 naming what is allowed
     estimate = sending.preview(current)
@@ -99,7 +112,7 @@ def schedule(access: Access, campaign_id: str, if_match: str | None) -> Campaign
                        recipients=estimate["to_send"])
     if current.channel == rules.Channel.SMS:
         limits = campaign_limits()
-        month = utcnow().astimezone(sending._zone()).strftime("%Y-%m")
+        month = utcnow().astimezone(sending.local_zone()).strftime("%Y-%m")
         left = limits.sms_monthly_budget_idr - repo.month_spend(f"SPEND#sms#{month}")
         if estimate["estimated_cost"] > left:
             raise Conflict(f"The estimated cost (Rp {estimate['estimated_cost']}) is more than what is left of this "
@@ -228,7 +241,7 @@ def _conversions(campaign: Campaign, summary: dict[str, Any], branch: str | None
         found, cursor = orders.list_page(branch=branch, customer_id=None, status=None, placed_from=iso(start),
                                          placed_to=iso(end), limit=500, start_key=cursor)
         for o in found:
-            if o.status != "cancelled" and not o.customer_id.startswith("erased:"):
+            if o.status != "cancelled" and not o.customer_id.startswith(orders.DETACHED_PREFIX):
                 buyers.add(o.customer_id)
                 revenue[o.customer_id] += int(o.net_total)
         if cursor is None:
@@ -238,7 +251,7 @@ def _conversions(campaign: Campaign, summary: dict[str, Any], branch: str | None
     money: Counter[str] = Counter()
     by_variant: Counter[str] = Counter()
     for customer_id, r in rows.items():
-        arm = "treated" if r.status in rules.SENT_STATUSES or r.status == "failed" else r.arm
+        arm = "treated" if r.sent else r.arm
         if r.arm == "send" and arm != "treated":
             continue  # capped or withdrawn: neither arm
         conv[arm] += 1

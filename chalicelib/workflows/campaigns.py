@@ -35,7 +35,6 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -53,7 +52,6 @@ from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import Conflict, PreconditionFailed
 
-ASL_FILE = Path(__file__).with_name("campaigns.asl.json")
 UNSETTLED = "?"  # a row's status as this step last saw it, when another execution moved it meanwhile
 
 # --------------------------------------------------------------------------------------------- opt-out links
@@ -129,7 +127,7 @@ def link_for(customer_id: str, campaign: Campaign) -> str:
 # --------------------------------------------------------------------------------------------- the audience
 
 
-def _zone() -> ZoneInfo:
+def local_zone() -> ZoneInfo:
     return ZoneInfo(settings().timezone)
 
 
@@ -175,7 +173,7 @@ def decide(campaign: Campaign, customers: list[Customer], snapshot_at: str) -> l
     """The rows of the customers the audience matches: steps 1-5 of who gets a message."""
     from chalicelib.persistence import consent
 
-    zone, key = _zone(), campaign_limits().assignment_key
+    zone, key = local_zone(), campaign_limits().assignment_key
     matched = [c for c in customers if rules.matches(campaign.audience, c, zone)]
     opted: set[str] = set()
     if campaign.channel == rules.Channel.SMS:
@@ -208,7 +206,7 @@ def preview(campaign: Campaign) -> dict[str, Any]:
 
     limits = campaign_limits()
     rule = rules.CapRule(limits.cap_per_day, limits.cap_per_7_days)
-    today = rules.local_day(utcnow(), _zone())
+    today = rules.local_day(utcnow(), local_zone())
     matched, items_read = 0, 0
     excluded: Counter[str] = Counter()
     to_send = 0
@@ -299,12 +297,16 @@ def step(state: dict[str, Any], *, deadline_s: float = CAMPAIGN_STEP_SECONDS) ->
             campaign = repo.get(campaign.id, consistent=True) or campaign
         if campaign.status != Status.SENDING:
             return _next(state, next="stop", why=campaign.status)
-        state = _next(state, phase="send" if repo.snapshot_done(campaign.id) else "snapshot", source=0, cursor=None)
+        state = _next(state, phase="send" if campaign.audience_fixed else "snapshot", source=0, cursor=None)
     if campaign.status != Status.SENDING:
         return _next(state, next="stop", why=campaign.status)
+    if state["phase"] == "snapshot" and campaign.audience_fixed:  # a retried or outrun step: never write rows again
+        state = _next(state, phase="send", source=0, cursor=None)
     while True:  # at least one page, then as many as fit in deadline_s
         if state["phase"] == "snapshot":
             state = _snapshot_page(campaign, state)
+            if state["phase"] == "send":
+                return state  # the audience is fixed: sending starts in a call of its own (a retry re-sends none)
         else:
             state = _send_page(campaign, state, started + deadline_s)
         if state.get("next") in ("done", "stop", "wait") or time.monotonic() - started >= deadline_s:
@@ -325,7 +327,7 @@ def _snapshot_page(campaign: Campaign, state: dict[str, Any]) -> dict[str, Any]:
     if state["source"] + 1 < len(_sources(campaign)):
         return _next(state, source=state["source"] + 1, cursor=None, next="step")
     counted, _ = repo.counts(campaign.id, consistent=True)
-    repo.mark_snapshot_done(campaign.id, counted.get("matched", 0))
+    repo.mark_audience_fixed(campaign.id, counted.get("matched", 0))
     return _next(state, phase="send", source=0, cursor=None, next="step")
 
 
@@ -366,7 +368,7 @@ def _send_page(campaign: Campaign, state: dict[str, Any], deadline: float) -> di
     from chalicelib.persistence import campaigns as repo
     from chalicelib.persistence import consent, customers
 
-    zone, limits = _zone(), campaign_limits()
+    zone, limits = local_zone(), campaign_limits()
     marketing = campaign.marketing
     window = send_window()
     now = utcnow()
@@ -392,6 +394,8 @@ def _send_page(campaign: Campaign, state: dict[str, Any], deadline: float) -> di
             cut_short = True
             break
         outcome = _send_one(campaign, r, profiles, caps, opted, rule, moment, zone, pacer)
+        if outcome == "stopped":  # paused or cancelled: the page is counted by whoever goes on with it
+            return _next(state, next="stop", why="not sending")
         if outcome == "retry":
             cut_short = True  # still queued: the page is done again (the rows handled are not queued any more)
         elif outcome:
@@ -413,8 +417,14 @@ def _send_page(campaign: Campaign, state: dict[str, Any], deadline: float) -> di
             counts[f"t.{r.sent_at[:13]}"] += 1
     _, recent = repo.counts(campaign.id, consistent=True)
     recent = (recent + "".join(outcomes))[-rules.AUTO_PAUSE_WINDOW:]
-    parts = sum(r.parts or 0 for r in settled.values() if r.status != "queued" and r.parts)
-    counts["parts"] = parts
+    parts = 0
+    for r in settled.values():  # the parts handed over (a failed send cost nothing), for the cost and the budget
+        if r.status in rules.SENT_STATUSES and r.parts:
+            parts += r.parts
+            counts["parts"] += r.parts
+            counts[f"b.{r.branch_id}.parts"] += r.parts
+            if r.variant:
+                counts[f"v.{r.variant}.parts"] += r.parts
     spend = (f"SPEND#{campaign.channel}#{now.astimezone(zone).strftime('%Y-%m')}",
              parts * limits.sms_price_per_part_idr) if campaign.channel == rules.Channel.SMS else None
     page_key = "p|" + (rows[0].customer_id if rows else "end")
@@ -438,7 +448,8 @@ def _send_one(campaign: Campaign, r: Recipient, profiles: dict[str, Customer],
               caps: dict[str, tuple[list[str], int]], opted: set[str], rule: rules.CapRule, moment: datetime,
               zone: ZoneInfo, pacer: _Pacer) -> str | None:
     """One queued row: withdrawn, capped, or claimed and sent. Returns "0" (sent), "1" (failed), None (not sent),
-    or "retry" (the profile or the cap kept changing under the claim: the row stays queued)."""
+    "stopped" (the campaign is no longer sending: nothing claimed) or "retry" (the profile or the cap kept
+    changing under the claim: the row stays queued)."""
     from chalicelib.persistence import campaigns as repo
     from chalicelib.persistence import consent, customers
 
@@ -470,6 +481,8 @@ def _send_one(campaign: Campaign, r: Recipient, profiles: dict[str, Customer],
         if claimed == "taken":
             r.status = UNSETTLED  # another execution's: its row is read back for the page's counts
             return None
+        if claimed == "stopped":
+            return "stopped"
         if claimed == "stale":  # the profile or the cap changed since the batch read: read them again
             fresh = customers.get(r.customer_id, consistent=True)
             profiles[r.customer_id] = fresh  # type: ignore[assignment]
