@@ -200,7 +200,7 @@ def add_counts(campaign_id: str, page: str, counts: Mapping[str, int], *, recent
 
 
 def add_event_counts(campaign_id: str, counts: Mapping[str, int]) -> None:
-    """A delivery receipt's or an opt-out's counts (each recorded once by the row's own conditional write)."""
+    """An opt-out's counts (recorded once: the row's own conditional write came first)."""
     names = {f"#c{n}": name for n, name in enumerate(sorted(counts))}
     values = {f":c{n}": {"N": str(counts[name])} for n, name in enumerate(sorted(counts))}
     with translated():
