@@ -407,3 +407,22 @@ def test_erasing_a_recipient_keeps_the_reports_numbers_and_takes_the_person_out(
         ExpressionAttributeValues={":pk": {"S": f"CAMP#{c['id']}"}})["Items"]
     detached = [i for i in items if i["sk"]["S"].startswith("ERASED#")]
     assert len(detached) == 1 and gone["id"] not in str(detached) and "tl_pk" not in detached[0]
+
+
+def test_a_schedule_whose_execution_cannot_start_leaves_a_draft_that_schedules_again(
+        as_user: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.workflows import campaigns as sending
+
+    marketing = as_user("marketing")
+    c = _campaign(marketing, f"cmp{uuid.uuid4().hex[:8]}")
+
+    def unavailable(campaign: Any) -> str:
+        raise RuntimeError("Step Functions is down")
+
+    monkeypatch.setattr(sending, "start", unavailable)
+    refused = _schedule(marketing, c)
+    assert refused.status_code == 503 and refused.headers["Content-Type"] == "application/problem+json"
+    after = marketing.get(f"/campaigns/{c['id']}").json
+    assert after["status"] == "draft"
+    monkeypatch.undo()
+    assert _schedule(marketing, after).json["status"] == "scheduled"

@@ -89,7 +89,7 @@ ROUTES: list[tuple[RouteSpec, View]] = [
                "would cost and take; 20 masked sample recipients", response="CampaignPreview",
                errors=(400, 401, 403, 404, 422)), preview_campaign),
     (RouteSpec("POST", f"{ONE}/schedule", "campaigns.schedule", "draft -> scheduled: sends from send_at (approval "
-               "above 5,000 recipients; the SMS budget)", response="CampaignOut", errors=_MOVES + (422,),
+               "above 5,000 recipients; the SMS budget)", response="CampaignOut", errors=_MOVES + (422, 503),
                headers=("ETag",)), _mover("schedule")),
     (RouteSpec("POST", f"{ONE}/pause", "campaigns.schedule", "sending -> paused", response="CampaignOut",
                errors=_MOVES, headers=("ETag",)), _mover("pause")),

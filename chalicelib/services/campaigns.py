@@ -123,7 +123,14 @@ def schedule(access: Access, campaign_id: str, if_match: str | None) -> Campaign
     scheduled = rules.transition(current, Status.SCHEDULED, iso(utcnow()),
                                  estimated_recipients=estimate["to_send"])
     repo.save(scheduled, expected_version=current.version)
-    sending.start(scheduled)
+    try:
+        sending.start(scheduled)
+    except Exception:
+        # No execution: back to a draft (at the version just written), so it can be scheduled again.
+        from chalicelib.domain.errors import ServiceUnavailable
+
+        repo.save(rules.transition(scheduled, Status.DRAFT, iso(utcnow())), expected_version=scheduled.version)
+        raise ServiceUnavailable("The campaign could not be started; it is a draft again. Retry shortly.") from None
     return scheduled
 
 
