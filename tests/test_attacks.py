@@ -339,3 +339,30 @@ def test_a_moved_customer_takes_their_complaints_along(live: RunningStack) -> No
     assert {r.json()["id"] for r in opened} <= listed
     left = {c["id"] for c in live.request("GET", "/complaints?limit=100", "agent.jakarta").json()["items"]}
     assert not {r.json()["id"] for r in opened} & left
+
+
+def test_two_schedules_racing_start_one_sending_and_the_other_is_refused(live: RunningStack) -> None:
+    """Two people press schedule on the same draft at once (the same ETag): one 200, one 409/412, one
+    execution; the campaign sends once."""
+    made = live.request("POST", "/campaigns", "marketing", json={
+        "name": "Race", "channel": "sms", "purpose": "promotion",
+        "audience": {"tags_any": [f"race{next(_numbers)}"]}, "messages": {"id": "Halo", "en": "Hi"}})
+    assert made.status_code == 201, made.text
+    cid, etag = made.json()["id"], made.headers["ETag"]
+    go = threading.Event()
+
+    def schedule() -> int:
+        go.wait()
+        return live.request("POST", f"/campaigns/{cid}/schedule", "marketing", headers={"If-Match": etag}).status_code
+
+    with ThreadPoolExecutor(2) as pool:
+        answers = [pool.submit(schedule) for _ in range(2)]
+        go.set()
+        codes = sorted(a.result() for a in answers)
+    assert codes[0] == 200 and codes[1] in (409, 412), codes
+    sfn = boto3.client("stepfunctions", endpoint_url=f"http://127.0.0.1:{live.aws_port}", region_name=REGION,
+                       aws_access_key_id="local", aws_secret_access_key="local")
+    machine = next(m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]
+                   if m["name"] == "relasi-dev-campaigns")
+    mine = [e for e in sfn.list_executions(stateMachineArn=machine)["executions"] if cid in e["name"]]
+    assert len(mine) == 1

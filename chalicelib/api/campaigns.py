@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING
 
 from chalicelib.api import cursors
 from chalicelib.api.http import Call, Reply, RouteSpec, View
-from chalicelib.domain.campaigns import Campaign
 
 if TYPE_CHECKING:
     from chalicelib.api.campaigns_models import CampaignCreate, CampaignListQuery, CampaignPatch, TestSend
+    from chalicelib.domain.campaigns import Campaign
 
 
 def _reply(c: Campaign, status: int = 200, **headers: str) -> Reply:

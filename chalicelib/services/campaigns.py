@@ -200,7 +200,7 @@ def report(access: Access, campaign_id: str) -> dict[str, Any]:
     branches = sorted({k.split(".")[1] for k in counts if k.startswith("b.")})
     out["by_branch"] = {b: _summary(campaign, _scoped(counts, f"b.{b}.")) for b in branches
                         if access.branch is None or b == access.branch}
-    out["conversions"] = _conversions(campaign, summary, access.branch)
+    out["conversions"] = _conversions(campaign, summary, access.branch, counts)
     out["sends_by_hour"] = [{"hour": k[2:] + ":00Z", "sent": v} for k, v in sorted(counts.items())
                             if k.startswith("t.")] if access.branch is None else []
     return out
@@ -231,7 +231,8 @@ def _summary(campaign: Campaign, c: dict[str, int]) -> dict[str, Any]:
     }
 
 
-def _conversions(campaign: Campaign, summary: dict[str, Any], branch: str | None) -> dict[str, Any] | None:
+def _conversions(campaign: Campaign, summary: dict[str, Any], branch: str | None,
+                 counts: dict[str, int]) -> dict[str, Any] | None:
     """Orders (not cancelled) placed by the sent arm and the holdout from the start until ATTRIBUTION_DAYS_DEFAULT
     days after the end (or now). One Query of the orders of that time, one BatchGetItem per 100 of their buyers."""
     from chalicelib.persistence import orders
@@ -276,7 +277,6 @@ def _conversions(campaign: Campaign, summary: dict[str, Any], branch: str | None
                   cost_per_incremental_conversion=round(summary["cost"] / extra_conversions)
                   if extra_conversions and extra_conversions > 0 else None)
     if branch is None and len(campaign.variants) > 1:
-        counts, _ = repo.counts(campaign.id)
         result["variants"] = rules.compare_variants([(v.id, counts.get(f"v.{v.id}.sent", 0), by_variant[v.id])
                                                      for v in campaign.variants])
     return result
