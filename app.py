@@ -71,6 +71,18 @@ def on_inbound_sms(event):  # type: ignore[no-untyped-def]
     handle(event.message)
 
 
+# What the sending services report after they accepted a message (SMS receipts, SES deliveries, bounces and
+# complaints); named like the inbound-SMS topic (MESSAGE_EVENTS_TOPIC from `make package`, else the stage's rule).
+@app.on_sns_message(topic=os.environ.get("MESSAGE_EVENTS_TOPIC")
+                    or f"relasi-{os.environ.get('STAGE', 'dev')}-message-events", name="message_events")
+def on_message_event(event):  # type: ignore[no-untyped-def]
+    """Receipts update campaign recipients; hard bounces and complaints withdraw email marketing consent; see
+    chalicelib/workflows/message_events.py."""
+    from chalicelib.workflows.message_events import handle
+
+    handle(event.message)
+
+
 def _reminders_cron() -> Cron:
     from chalicelib.config import reminders_cron_utc
 

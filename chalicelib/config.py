@@ -256,6 +256,10 @@ class Settings:
     link_secret_arn: str = field(default_factory=lambda: os.environ.get("LINK_SECRET_ARN", ""))
     # Where opt-out links point (a short domain in production: the link is in every marketing SMS).
     link_base: str = field(default_factory=lambda: os.environ.get("LINK_BASE", "https://r.relasi.example"))
+    # The sending port (chalicelib/messaging.py): the configuration sets SMS (End User Messaging SMS) and email
+    # (SES) go through; their event destinations publish the receipts to the message-events topic.
+    sms_configuration_set: str = field(default_factory=lambda: os.environ.get("SMS_CONFIGURATION_SET", ""))
+    email_configuration_set: str = field(default_factory=lambda: os.environ.get("EMAIL_CONFIGURATION_SET", ""))
     export_scan_segments: int = field(
         default_factory=lambda: int(os.environ.get("EXPORT_SCAN_SEGMENTS") or EXPORT_SCAN_SEGMENTS_DEFAULT))
 

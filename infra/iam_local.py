@@ -381,10 +381,21 @@ def requests_of(prefix: str, operation: str, params: dict[str, Any], region: str
     if prefix == "secretsmanager":
         secret = str(params.get("SecretId", "*"))
         return [Request(action, secret if secret.startswith("arn:") else _secret_arn(secret, f"{arn}:secret:{secret}"))]
-    if prefix == "ses":
+    if prefix == "ses":  # the sender's identity, and the configuration set if the call names one
         sender = str(params.get("FromEmailAddress") or params.get("Source") or "")
         domain = sender.rsplit("@", 1)[-1].rstrip(">")
-        return [Request(action, f"{arn}:identity/{domain}")]
+        found = [Request(action, f"{arn}:identity/{domain}")]
+        if params.get("ConfigurationSetName"):
+            found.append(Request(action, f"{arn}:configuration-set/{params['ConfigurationSetName']}"))
+        return found
+    if prefix == "sms-voice":  # SendTextMessage: the configuration set and the origination identity it names
+        found = [Request(action, f"{arn}:configuration-set/{params['ConfigurationSetName']}")] \
+            if params.get("ConfigurationSetName") else []
+        identity = params.get("OriginationIdentity")
+        if identity:
+            kind = "phone-number" if str(identity).startswith("+") else "sender-id"
+            found.append(Request(action, f"{arn}:{kind}/{identity}" + ("/ID" if kind == "sender-id" else "")))
+        return found or [Request(action, "*")]
     return [Request(action, f"{arn}:unknown")]  # a service this table does not know: only a wildcard allows it
 
 

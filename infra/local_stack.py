@@ -67,7 +67,7 @@ def start_moto(aws_port: int) -> Any:
 
     from moto.server import ThreadedMotoServer
 
-    from infra import moto_sfn, moto_speedups, outbox, scheduler, time_scale
+    from infra import moto_sfn, moto_speedups, outbox, scheduler, sms_v2, time_scale
 
     moto_speedups.install()
     moto_sfn.install()
@@ -76,8 +76,9 @@ def start_moto(aws_port: int) -> Any:
     # + POST /_relasi/trigger, for `make trigger` (infra/scheduler.py; answers 503 until start_scheduler())
     # + Lambda Invoke (InvocationType=Event) of the app's scheduled functions (infra/scheduler.py; once register_jobs())
     # + GET/POST /_relasi/time-scale, for `make time-scale` (infra/time_scale.py)
+    # + End User Messaging SMS's SendTextMessage, which moto lacks (infra/sms_v2.py)
     server = outbox.with_outbox(ThreadedMotoServer, scheduler.middleware, scheduler.invoke_middleware,
-                                time_scale.middleware)(
+                                time_scale.middleware, sms_v2.middleware)(
         ip_address="127.0.0.1", port=aws_port, verbose=False)
     server.start()
     # Before anything creates a state machine: only those made afterwards execute.
@@ -118,6 +119,9 @@ def prepare(aws_port: int, *, seed: bool, state: dict[str, Any] | None = None) -
     from infra import sns_delivery
 
     sns_delivery.install(app_module, env["STAGE"])  # a publish to the inbound SMS topic reaches its handler
+    from infra import receipts
+
+    receipts.install(env["STAGE"], REGION)  # and the sending services' events, simulated, reach theirs
     demo.create_users(env["USER_POOL_ID"])
     if state is not None:
         restored = local_state.restore(state)

@@ -57,6 +57,7 @@ def chalice_environment(base: dict[str, str] | None = None, stage: str = "prod")
     env.pop("AWS_ENDPOINT_URL", None)  # a local-stack shell must not leak into packaging
     # app.py names the inbound-SMS topic it subscribes to from this (InboundSmsTopic in the template)
     env["INBOUND_SMS_TOPIC"] = f"relasi-{stage}-inbound-sms"
+    env["MESSAGE_EVENTS_TOPIC"] = f"relasi-{stage}-message-events"  # MessageEventsTopic, likewise
     return env
 
 

@@ -227,6 +227,15 @@ def _play_ses(template: dict[str, Any]) -> dict[str, str]:
     return {"SENDER_EMAIL": f"no-reply@{domain}"}
 
 
+def _play_sms() -> str:
+    """The SMS configuration set (infra/sms_v2.py plays the SMS v2 API moto lacks; CloudFormation skips it)."""
+    from infra import sms_v2
+
+    name = f"relasi-{STAGE}"
+    sms_v2.CONFIGURATION_SETS.add(name)
+    return name
+
+
 def _play_state_machines(template: dict[str, Any]) -> dict[str, str]:
     """Each state machine from its ASL file; returns the app's variables that name them.
 
@@ -300,6 +309,10 @@ def provision() -> dict[str, str]:
         "CAMPAIGN_SENDER_FUNCTION": f"relasi-{STAGE}-campaign-sender",
         # Opt-out links point at the local gateway when the shell says where it is (make run sets LINK_BASE).
         "LINK_BASE": os.environ.get("LINK_BASE") or str(template["Parameters"]["LinkBase"]["Default"]),
+        # SMS and email go through the stage's configuration sets, as in the cloud (infra/sms_v2.py plays SMS v2;
+        # moto's SES takes the name and publishes no events: infra/receipts.py simulates both's).
+        "SMS_CONFIGURATION_SET": _play_sms(),
+        "EMAIL_CONFIGURATION_SET": f"relasi-{STAGE}",
     }
     env.update(_play_state_machines(load_template()))
     env.update(_play_cognito(template))

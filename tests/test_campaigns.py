@@ -18,7 +18,7 @@ import boto3
 import pytest
 
 from chalicelib.domain import campaigns as rules
-from infra import outbox
+from infra import outbox, receipts, sns_delivery
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 ASSIGNMENT_KEY = "relasi-assignment-v1"
@@ -161,8 +161,16 @@ def test_a_campaign_reaches_exactly_who_may_hear_it_and_its_report_reconciles(as
     per_second = Counter(m["at"][:19] for m in sent)
     assert max(per_second.values()) <= 10, per_second
 
+    # The receipts (simulated, as infra/receipts.py would have them) have come in by the report.
+    receipts.wait_for_receipts()
+    sns_delivery.wait_for_deliveries()
+    outcomes = Counter(receipts.sms_outcome(f"{c['id']}|{x['id']}") for x in people
+                       if outbox.mask(x["phone"]) in {m["recipient"] for m in sent})
     report = marketing.get(f"/campaigns/{c['id']}/report").json
     assert report["matched"] == 40 and report["sent"] == report["accepted"] == len(to_send)
+    assert report["delivered"] == outcomes["TEXT_DELIVERED"] and report["awaiting_receipt"] == outcomes[None]
+    assert report["undelivered"] == len(to_send) - outcomes["TEXT_DELIVERED"] - outcomes[None]
+    assert sum(report["undelivered_by_code"].values()) == report["undelivered"]
     assert report["matched"] == report["eligible"] + sum(report["excluded"].values())
     assert report["eligible"] == report["holdout"] + report["control"] + report["sent"] + report["capped"] \
         + report["withdrawn"]
@@ -194,7 +202,10 @@ def test_a_campaign_reaches_exactly_who_may_hear_it_and_its_report_reconciles(as
     assert withdrawn["value"] is False and withdrawn["source"] == f"unsubscribe_link:{c['id']}"
     shown = [e for e in agent.get(f"/customers/{owner['id']}/timeline").json["items"]
              if e["type"] == "campaign_message"]
-    assert [(e["campaign_id"], e["status"]) for e in shown] == [(c["id"], "accepted")] and shown[0]["opted_out_at"]
+    receipt = receipts.sms_outcome(f"{c['id']}|{owner['id']}")
+    assert [(e["campaign_id"], e["status"]) for e in shown] == [
+        (c["id"], {"TEXT_DELIVERED": "delivered", None: "accepted"}.get(receipt, "undelivered"))]
+    assert shown[0]["opted_out_at"]
     unsent = next(x for x in people if outbox.mask(x["phone"]) not in {m["recipient"] for m in sent})
     assert not [e for e in agent.get(f"/customers/{unsent['id']}/timeline").json["items"]
                 if e["type"] == "campaign_message"]  # a holdout, control or excluded row is not on the timeline
@@ -275,22 +286,21 @@ def test_the_sender_stops_at_the_window_and_resumes_on_monday_sending_nothing_tw
 
 def test_failing_sends_pause_the_campaign_and_resume_sends_nothing_twice(
         as_user: Any, stack: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
-    """Failures injected at the AWS boundary: moto's SNS refuses a third of the numbers."""
-    from moto.sns import models as sns_models
-    from moto.sns.exceptions import InvalidParameterValue
+    """Failures injected at the AWS boundary: the (local) SMS service refuses a third of the numbers."""
+    from infra import sms_v2
 
     marketing, agent = as_user("marketing"), as_user("agent.bandung")
     tag = f"cmp{uuid.uuid4().hex[:8]}"
     people = _people(agent, tag, 60, consent_every=None)
     failing = {p["phone"] for i, p in enumerate(people) if i % 3 == 0}
-    original = sns_models.SNSBackend.publish
+    original = sms_v2.send_text_message
 
-    def publish(self: Any, message: str, *args: Any, **kwargs: Any) -> Any:
-        if kwargs.get("phone_number") in failing:
-            raise InvalidParameterValue("operator rejected the number")
-        return original(self, message, *args, **kwargs)
+    def send_text_message(params: dict[str, Any], region: str) -> tuple[str | None, str | None]:
+        if params.get("DestinationPhoneNumber") in failing:
+            return None, "the operator rejected the number"
+        return original(params, region)
 
-    monkeypatch.setattr(sns_models.SNSBackend, "publish", publish)
+    monkeypatch.setattr(sms_v2, "send_text_message", send_text_message)
     c = _campaign(marketing, tag, holdout_pct=0)
     since = len(outbox.fetch(_aws_port(stack), channel="sms"))
     assert _schedule(marketing, c).status_code == 200
@@ -299,9 +309,9 @@ def test_failing_sends_pause_the_campaign_and_resume_sends_nothing_twice(
     alerts = [m for m in outbox.fetch(_aws_port(stack), channel="ops") if c["id"] in m["text"]]
     assert len(alerts) == 1
     report = marketing.get(f"/campaigns/{c['id']}/report").json
-    assert report["failed"] >= 1 and set(report["failed_by_code"]) == {"InvalidParameter"}
+    assert report["failed"] >= 1 and set(report["failed_by_code"]) == {"ValidationException"}
     first_pass = _texts_to(stack, {p["phone"] for p in people}, since)
-    monkeypatch.setattr(sns_models.SNSBackend, "publish", original)  # the cause is fixed
+    monkeypatch.setattr(sms_v2, "send_text_message", original)  # the cause is fixed
     resumed = marketing.post(f"/campaigns/{c['id']}/resume", headers={"If-Match": f'"v{paused["version"]}"'})
     assert resumed.status_code == 200, resumed.body
     _wait_status(marketing, c["id"], "completed")
@@ -374,7 +384,7 @@ def test_a_pause_stops_the_very_next_claim_and_a_resume_goes_on_without_a_new_au
     stopped = sending.step(state)
     assert stopped["next"] == "stop"
     rows = repo.recipients_of(c["id"], [p["id"] for p in people])
-    assert sum(r.status == "accepted" for r in rows.values()) == 1  # nothing claimed after the pause
+    assert sum(r.status in rules.SENT_STATUSES for r in rows.values()) == 1  # nothing claimed after the pause
     campaign = repo.get(c["id"])
     assert campaign is not None and campaign.status == "paused" and campaign.audience_fixed
     monkeypatch.setattr(sending, "_deliver", original)
@@ -383,7 +393,8 @@ def test_a_pause_stops_the_very_next_claim_and_a_resume_goes_on_without_a_new_au
     _wait_status(marketing, c["id"], "completed")
     rows = repo.recipients_of(c["id"], [p["id"] for p in people])
     report = marketing.get(f"/campaigns/{c['id']}/report").json
-    assert report["matched"] == len(people) and report["sent"] == sum(r.status == "accepted" for r in rows.values())
+    assert report["matched"] == len(people) \
+        and report["sent"] == sum(r.status in rules.SENT_STATUSES for r in rows.values())
     assert report["sent"] + report["control"] == len(people)
 
 
@@ -426,3 +437,41 @@ def test_a_schedule_whose_execution_cannot_start_leaves_a_draft_that_schedules_a
     assert after["status"] == "draft"
     monkeypatch.undo()
     assert _schedule(marketing, after).json["status"] == "scheduled"
+
+
+def test_audiences_by_the_latest_exports_segments_purchases_and_last_contact(
+        as_user: Any, stack: dict[str, str]) -> None:
+    """The nightly export leaves each customer's facts (RFM segment, churn band, categories bought, last order
+    and interaction) for campaign audiences; preview and sending read them (one item per profile matched)."""
+    from chalicelib.persistence import campaigns as repo
+    from tests.test_analytics_export import export, today
+
+    marketing, agent, admin = as_user("marketing"), as_user("agent.bandung"), as_user("admin")
+    tag = f"fct{uuid.uuid4().hex[:8]}"
+    people = _people(agent, tag, 6, consent_every=None)
+    export(admin, today())
+    facts = repo.audience_facts_of([p["id"] for p in people])
+    assert set(facts) == {p["id"] for p in people}
+    for f in facts.values():  # new customers: no order, no category, an interaction-less segment
+        assert f.as_of == today().isoformat() and f.categories == () and f.last_order_on is None
+        assert f.rfm_segment in rules.RFM_SEGMENTS and f.churn_band in rules.CHURN_BANDS
+    # One of them bought a vehicle last spring (as a later export would have found): only they match it.
+    buyer = people[0]["id"]
+    repo.put_audience_facts({buyer: rules.AudienceFacts(
+        as_of=today().isoformat(), rfm_segment="cant_lose", churn_band="high", last_interaction_on="2026-03-02",
+        last_order_on="2026-03-01", categories=("vehicle",))})
+
+    def matched(**conditions: Any) -> int:
+        c = _campaign(marketing, tag, audience={"tags_any": [tag], **conditions})
+        answer = marketing.post(f"/campaigns/{c['id']}/preview")
+        assert answer.status_code == 200, answer.body
+        return int(answer.json["matched"])
+
+    assert matched(bought_category_in=["vehicle"]) == 1
+    assert matched(not_bought_category_in=["vehicle"]) == 5
+    assert matched(rfm_segment_in=["cant_lose"], churn_band_in=["high"]) == 1 + sum(
+        f.rfm_segment == "cant_lose" and f.churn_band == "high" for k, f in facts.items() if k != buyer)
+    assert matched(last_order_before="2026-04-01", last_interaction_before="2026-04-01") == 1
+    assert matched(last_order_before="2026-03-01") == 0
+    bad = marketing.post("/campaigns", {**_body(tag), "audience": {"churn_band_in": ["extreme"]}})
+    assert bad.status_code == 400 and "extreme" in bad.json["errors"][0]["message"]

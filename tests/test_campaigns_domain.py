@@ -4,6 +4,7 @@ window, the frequency cap, the stable assignment, and the report's statistics ag
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -128,3 +129,32 @@ def test_any_change_to_a_draft_asks_for_its_approval_again() -> None:
                        status="draft", created_by="m", created_at="t", updated_at="t", approved_by="admin-sub")
     changed = rules.changed(c, rules.CampaignChanges({"audience": rules.Audience({"stage_in": ["lead"]})}), "t2")
     assert changed.approved_by is None and changed.version == 2
+
+
+def test_the_export_facts_conditions_are_checked_and_matched() -> None:
+    """Segments, churn bands, purchases and last contact come from the latest export (AudienceFacts)."""
+    with pytest.raises(ValidationFailed) as failed:
+        rules.audience_of({"rfm_segment_in": ["champions", "whales"], "churn_band_in": ["extreme"],
+                           "bought_category_in": ["oil_and_filter", "snacks"], "last_order_before": "2026-13-01"},
+                          BRANCHES)
+    fields = {e.field: e.message for e in failed.value.errors}
+    assert "whales" in fields["audience.rfm_segment_in"] and "extreme" in fields["audience.churn_band_in"]
+    assert "snacks" in fields["audience.bought_category_in"] and "audience.last_order_before" in fields
+    audience = rules.audience_of({"rfm_segment_in": ["at_risk", "cant_lose"], "churn_band_in": ["high"],
+                                  "bought_category_in": ["vehicle"], "not_bought_category_in": ["service_package"],
+                                  "last_interaction_before": "2026-09-01", "last_order_before": "2026-06-01"},
+                                 BRANCHES)
+    assert rules.needs_facts(audience) and not rules.needs_facts(rules.audience_of({"stage_in": ["lead"]}, BRANCHES))
+    fits = rules.AudienceFacts(as_of="2026-12-05", rfm_segment="at_risk", churn_band="high",
+                               last_interaction_on="2026-08-31", last_order_on="2026-05-31", categories=("vehicle",))
+    assert rules.matches_facts(audience, fits)
+    for changed in ({"rfm_segment": "champions"}, {"churn_band": "medium"}, {"categories": ("accessory",)},
+                    {"categories": ("vehicle", "service_package")}, {"last_interaction_on": "2026-09-01"},
+                    {"last_interaction_on": None}, {"last_order_on": "2026-06-01"}, {"last_order_on": None}):
+        assert not rules.matches_facts(audience, replace(fits, **changed)), changed  # type: ignore[arg-type]
+    assert not rules.matches_facts(audience, rules.NO_FACTS)  # not seen by an export: no segment known
+    never_bought = rules.audience_of({"not_bought_category_in": ["vehicle"]}, BRANCHES)
+    assert rules.matches_facts(never_bought, rules.NO_FACTS)
+    recent = rules.audience_of({"last_interaction_after": "2026-11-01"}, BRANCHES)
+    assert rules.matches_facts(recent, replace(fits, last_interaction_on="2026-11-02"))
+    assert not rules.matches_facts(recent, replace(fits, last_interaction_on="2026-11-01"))

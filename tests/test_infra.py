@@ -39,6 +39,7 @@ CHALICE_IDS = {
     "StreamRedrive": "AWS::Serverless::Function",  # @app.lambda_function(name="stream-redrive")
     "CampaignSender": "AWS::Serverless::Function",  # @app.lambda_function(name="campaign-sender")
     "InboundSms": "AWS::Serverless::Function",  # @app.on_sns_message(name="inbound_sms")
+    "MessageEvents": "AWS::Serverless::Function",  # @app.on_sns_message(name="message_events")
 }
 # Resources `chalice package` generates that the template only names (no merge entry of its own).
 CHALICE_NAMED = {"TableChangesRole": "AWS::IAM::Role", "StreamRedriveRole": "AWS::IAM::Role"}
@@ -168,7 +169,7 @@ def test_merge_entries_land_on_chalice_resources(packaged: dict[str, Any]) -> No
 
 def test_alarms_notify_the_ops_topic(packaged: dict[str, Any]) -> None:
     alarms = {n: r["Properties"] for n, r in packaged["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
-    assert len(alarms) == 21
+    assert len(alarms) == 23
     for props in alarms.values():
         assert props["AlarmActions"] == [{"Ref": "OpsTopic"}]
         assert props["OKActions"] == [{"Ref": "OpsTopic"}]
@@ -337,7 +338,13 @@ def test_policy_has_no_wildcard_action_or_resource(stage: str, file_name: str) -
 # What a policy may name outside DynamoDB, per service.
 _SCOPED_RESOURCES = {
     "logs": lambda stage: {"arn:aws:logs:*:*:log-group:/aws/lambda/relasi-*"},
-    "sqs": lambda stage: {f"arn:aws:sqs:*:*:relasi-{stage}-stream-dlq", f"arn:aws:sqs:*:*:relasi-{stage}-inbound-sms-dlq"},
+    "sqs": lambda stage: {f"arn:aws:sqs:*:*:relasi-{stage}-stream-dlq", f"arn:aws:sqs:*:*:relasi-{stage}-inbound-sms-dlq",
+                          f"arn:aws:sqs:*:*:relasi-{stage}-message-events-dlq"},
+    "sns": lambda stage: {f"arn:aws:sns:*:*:relasi-{stage}-ops", f"arn:aws:sns:*:*:relasi-{stage}-ops-*"},
+    # SendTextMessage through the stage's configuration set, from a registered sender id, number or pool
+    "sms-voice": lambda stage: {f"arn:aws:sms-voice:*:*:configuration-set/relasi-{stage}",
+                                "arn:aws:sms-voice:*:*:sender-id/*", "arn:aws:sms-voice:*:*:phone-number/*",
+                                "arn:aws:sms-voice:*:*:pool/*"},
     "states": lambda stage: {f"arn:aws:states:*:*:stateMachine:relasi-{stage}-escalation",
                              f"arn:aws:states:*:*:execution:relasi-{stage}-escalation:*",
                              f"arn:aws:states:*:*:stateMachine:relasi-{stage}-reminders",
@@ -599,13 +606,49 @@ def test_inbound_sms_has_its_own_least_privilege_role_and_fails_loudly(packaged:
     assert policy["PolicyDocument"]["Statement"][0]["Principal"] == {"Service": "sms-voice.amazonaws.com"}
 
 
+def test_sending_events_reach_their_own_function_through_one_topic(packaged: dict[str, Any]) -> None:
+    """SMS receipts (the End User Messaging configuration set) and SES deliveries, bounces and complaints (the
+    SES one) publish to MessageEventsTopic; the MessageEvents function reads it with a role of its own, retried,
+    dead-lettered and alarmed like the inbound SMS function; the senders send through both configuration sets."""
+    resources = packaged["Resources"]
+    function = resources["MessageEvents"]["Properties"]
+    assert function["Handler"] == "app.on_message_event"
+    topic = function["Events"]["MessageEventsSnsSubscription"]["Properties"]["Topic"]
+    assert topic == {"Fn::Sub": "arn:${AWS::Partition}:sns:${AWS::Region}:${AWS::AccountId}:relasi-prod-message-events"}
+    assert resources["MessageEventsTopic"]["Properties"]["TopicName"] == {"Fn::Sub": "relasi-${Stage}-message-events"}
+    sms = resources["SmsConfigurationSet"]["Properties"]["EventDestinations"][0]
+    assert sms["SnsDestination"] == {"TopicArn": {"Ref": "MessageEventsTopic"}} and sms["Enabled"] is True
+    email = resources["EmailEventsDestination"]["Properties"]
+    assert email["ConfigurationSetName"] == {"Ref": "EmailConfigurationSet"}
+    assert email["EventDestination"]["SnsDestination"] == {"TopicARN": {"Ref": "MessageEventsTopic"}}
+    assert {"bounce", "complaint", "delivery"} <= set(email["EventDestination"]["MatchingEventTypes"])
+    principals = resources["MessageEventsTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"][0]["Principal"]
+    assert set(principals["Service"]) == {"sms-voice.amazonaws.com", "ses.amazonaws.com"}
+    invoke = function["EventInvokeConfig"]
+    assert invoke["DestinationConfig"]["OnFailure"]["Destination"] == {
+        "Fn::GetAtt": ["MessageEventsDeadLetterQueue", "Arn"]}
+    role = resources["MessageEventsRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+    assert role == json.loads((ROOT / ".chalice" / "policy-message-events-prod.json").read_text())
+    alarms = [r["Properties"] for r in resources.values() if r["Type"] == "AWS::CloudWatch::Alarm"]
+    assert any(a["MetricName"] == "Errors" and a["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "MessageEvents"}}]
+               for a in alarms)
+    for sender in ("TableChanges", "StreamRedrive", "CampaignSender"):
+        env = resources[sender]["Properties"]["Environment"]["Variables"]
+        assert env["SMS_CONFIGURATION_SET"] == {"Ref": "SmsConfigurationSet"}, sender
+        assert env["EMAIL_CONFIGURATION_SET"] == {"Ref": "EmailConfigurationSet"}, sender
+
+
 def test_per_deployment_values_come_from_parameters_in_policies_too(packaged: dict[str, Any]) -> None:
     resources = packaged["Resources"]
     for name in ("policy-stream-prod.json", "policy-stream-dev.json", "policy-prod.json", "policy-dev.json"):
         assert "relasi.example" not in (ROOT / ".chalice" / name).read_text(), name
     send = resources["SendEmailPolicy"]["Properties"]
     assert send["Roles"] == [{"Ref": "TableChangesRole"}, {"Ref": "StreamRedriveRole"}, {"Ref": "CampaignSenderRole"}]
-    assert all("${SenderDomain}" in r["Fn::Sub"] for r in send["PolicyDocument"]["Statement"][0]["Resource"])
+    identities, configuration_set = send["PolicyDocument"]["Statement"][0]["Resource"][:2], \
+        send["PolicyDocument"]["Statement"][0]["Resource"][2:]
+    assert all("${SenderDomain}" in r["Fn::Sub"] for r in identities)
+    assert configuration_set == [
+        {"Fn::Sub": "arn:${AWS::Partition}:ses:${AWS::Region}:${AWS::AccountId}:configuration-set/${EmailConfigurationSet}"}]
     api_env = resources["APIHandler"]["Properties"]["Environment"]["Variables"]
     assert api_env["CORS_ALLOWED_ORIGINS"] == {"Ref": "CorsAllowedOrigins"}
     stream_env = resources["TableChanges"]["Properties"]["Environment"]["Variables"]

@@ -160,12 +160,12 @@ def test_one_failing_record_is_reported_alone_and_its_retry_sends_once(
     event = stream.event()
     real_send = messaging.send_sms
 
-    def flaky(phone: str, text: str, *, transactional: bool) -> str:
+    def flaky(phone: str, text: str, **options: Any) -> str:
         if phone == bad["phone"]:
             from chalicelib.domain.errors import ServiceUnavailable
 
             raise ServiceUnavailable("SMS down")
-        return real_send(phone, text, transactional=transactional)
+        return real_send(phone, text, **options)
 
     monkeypatch.setattr(messaging, "send_sms", flaky)
     result = deliver(event)

@@ -215,15 +215,18 @@ class CampaignReport(Output):
     to_send: int
     sent: int
     accepted: int
-    delivered: int
-    undelivered: int
-    failed: int
+    delivered: int = Field(description="the operator's or the mail server's receipt said delivered")
+    undelivered: int = Field(description="a final receipt said not delivered (see undelivered_by_code)")
+    undelivered_by_code: dict[str, int] = Field(
+        description="blocked, carrier_unreachable, ttl_expired ... (SMS); bounce_permanent, bounce_transient, "
+                    "rejected (email)")
+    failed: int = Field(description="the sending service refused the message (never handed over)")
     failed_by_code: dict[str, int]
     capped: int
     withdrawn: int
     queued: int
-    awaiting_receipt: int
-    unknown: int
+    awaiting_receipt: int = Field(description="accepted, no final receipt yet (within 72 hours of the end)")
+    unknown: int = Field(description="accepted, and no final receipt 72 hours after the end")
     opted_out: int
     parts: int
     cost: int

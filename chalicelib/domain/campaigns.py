@@ -20,8 +20,10 @@ from enum import StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from chalicelib.domain.analytics import RFM_SEGMENTS
 from chalicelib.domain.customers import TAG_PATTERN, Customer, Language, LifecycleStage
 from chalicelib.domain.errors import Conflict, FieldError, Unprocessable, ValidationFailed
+from chalicelib.domain.products import Category as ProductCategory
 from chalicelib.domain.versions import etag_for
 
 AUDIENCE_CONDITIONS_MAX = 10
@@ -96,9 +98,56 @@ NOT_REACHABLE = (Reason.NO_ADDRESS, Reason.NO_CONSENT, Reason.OPTED_OUT)
 # The audience
 # --------------------------------------------------------------------------
 
-_LIST_CONDITIONS = ("branch_in", "stage_in", "tags_any", "tags_all", "city_in")
+_PROFILE_LISTS = ("branch_in", "stage_in", "tags_any", "tags_all", "city_in")
 _DATE_CONDITIONS = ("customer_since_before", "customer_since_after")
-CONDITIONS = (*_LIST_CONDITIONS, "language", *_DATE_CONDITIONS, "birthday_month")
+# Conditions on what the latest analytics export found (AudienceFacts): segments, last contact, purchases.
+_FACT_LISTS = ("rfm_segment_in", "churn_band_in", "bought_category_in", "not_bought_category_in")
+_FACT_DATES = ("last_interaction_before", "last_interaction_after", "last_order_before")
+FACT_CONDITIONS = (*_FACT_LISTS, *_FACT_DATES)
+_LIST_CONDITIONS = (*_PROFILE_LISTS, *_FACT_LISTS)
+CONDITIONS = (*_PROFILE_LISTS, "language", *_DATE_CONDITIONS, "birthday_month", *FACT_CONDITIONS)
+CHURN_BANDS = ("low", "medium", "high")
+
+
+@dataclass(frozen=True)
+class AudienceFacts:
+    """What the latest analytics export (of day `as_of`) found about one customer: their RFM segment and churn
+    band, their last interaction and last order (local days), the product categories of their orders of the
+    last 365 days. A customer the export has not seen yet has none (NO_FACTS)."""
+
+    as_of: str
+    rfm_segment: str | None = None
+    churn_band: str | None = None
+    last_interaction_on: str | None = None
+    last_order_on: str | None = None
+    categories: tuple[str, ...] = ()
+
+
+NO_FACTS = AudienceFacts(as_of="")
+
+
+def needs_facts(audience: Audience) -> bool:
+    return any(k in audience.conditions for k in FACT_CONDITIONS)
+
+
+def matches_facts(audience: Audience, f: AudienceFacts) -> bool:
+    """Whether the export's facts meet every fact condition. Without facts: no segment, band, contact or order
+    is known, so only `not_bought_category_in` can hold."""
+    a = audience.conditions
+    if "rfm_segment_in" in a and f.rfm_segment not in a["rfm_segment_in"]:
+        return False
+    if "churn_band_in" in a and f.churn_band not in a["churn_band_in"]:
+        return False
+    if "bought_category_in" in a and not set(a["bought_category_in"]) & set(f.categories):
+        return False
+    if "not_bought_category_in" in a and set(a["not_bought_category_in"]) & set(f.categories):
+        return False
+    last_contact, last_order = f.last_interaction_on, f.last_order_on
+    if "last_interaction_before" in a and not (last_contact and last_contact < a["last_interaction_before"]):
+        return False
+    if "last_interaction_after" in a and not (last_contact and last_contact > a["last_interaction_after"]):
+        return False
+    return not ("last_order_before" in a and not (last_order and last_order < a["last_order_before"]))
 
 
 @dataclass(frozen=True)
@@ -131,7 +180,11 @@ def audience_of(raw: Any, branches: Iterable[str]) -> Audience:
                 errors.append(FieldError(where, f"must be a list of 1 to {CONDITION_VALUES_MAX} texts"))
                 continue
             allowed: set[str] | None = {"branch_in": known_branches,
-                                        "stage_in": {s.value for s in LifecycleStage}}.get(key)
+                                        "stage_in": {s.value for s in LifecycleStage},
+                                        "rfm_segment_in": set(RFM_SEGMENTS),
+                                        "churn_band_in": set(CHURN_BANDS),
+                                        "bought_category_in": {c.value for c in ProductCategory},
+                                        "not_bought_category_in": {c.value for c in ProductCategory}}.get(key)
             bad = [v for v in value if (allowed is not None and v not in allowed)
                    or (key.startswith("tags") and not TAG_PATTERN.match(v))]
             if bad:

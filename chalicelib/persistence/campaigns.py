@@ -16,7 +16,7 @@ from typing import Any
 from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.domain.campaigns import Audience, Campaign, Recipient, Variant
+from chalicelib.domain.campaigns import Audience, AudienceFacts, Campaign, Recipient, Variant
 from chalicelib.domain.errors import PreconditionFailed, StaleRead
 from chalicelib.persistence.errors import translated
 from chalicelib.persistence.orders import DETACHED_PREFIX
@@ -24,6 +24,7 @@ from chalicelib.persistence.paging import RawKey, query_page
 from chalicelib.persistence.tables import (
     GUARD_SK,
     PROFILE_SK,
+    AudienceFactsItem,
     CampaignItem,
     CampaignNoItem,
     CustomerItem,
@@ -39,6 +40,7 @@ STATS_SK = "STATS"
 RECIPIENT_PREFIX = "R#"
 ERASED_PREFIX = "ERASED#"  # an erased customer's row, detached (outside R#: never paged by the sender)
 CAP_SK = "V#MCAP"
+FACTS_SK = "V#FACTS"
 ALL_CAMPAIGNS_PK = "CAMP"
 
 
@@ -209,6 +211,38 @@ def add_event_counts(campaign_id: str, counts: Mapping[str, int]) -> None:
                            ExpressionAttributeNames=names, ExpressionAttributeValues=values)
 
 
+def record_receipt(r: Recipient, status: str, code: str | None, final_at: str, counts: Mapping[str, int]) -> bool:
+    """A receipt's outcome, once: the row goes accepted -> `status` (with `code`) and `counts` are added to the
+    counters in one transaction (False: the row was not accepted any more, a receipt redelivered or late)."""
+    fields: dict[str, Any] = {"status": status, "final_at": final_at}
+    if code:
+        fields["error_code"] = code
+    names = {f"#f{n}": k for n, k in enumerate(fields)} | {"#status": "status"}
+    values = {f":f{n}": _attr(v) for n, v in enumerate(fields.values())} | {":accepted": {"S": "accepted"}}
+    counter_names = {f"#c{n}": name for n, name in enumerate(sorted(counts))}
+    counter_values = {f":c{n}": {"N": str(counts[name])} for n, name in enumerate(sorted(counts))}
+    try:
+        with translated():
+            _ddb().transact_write_items(TransactItems=[
+                {"Update": {"TableName": _table(), "Key": {"pk": {"S": campaign_pk(r.campaign_id)},
+                                                           "sk": {"S": f"{RECIPIENT_PREFIX}{r.customer_id}"}},
+                            "UpdateExpression": "SET " + ", ".join(f"#f{n} = :f{n}" for n in range(len(fields))),
+                            "ConditionExpression": "#status = :accepted", "ExpressionAttributeNames": names,
+                            "ExpressionAttributeValues": values}},
+                {"Update": {"TableName": _table(), "Key": {"pk": {"S": campaign_pk(r.campaign_id)},
+                                                           "sk": {"S": STATS_SK}},
+                            "UpdateExpression": "ADD " + ", ".join(f"#c{n} :c{n}" for n in range(len(counts))),
+                            "ExpressionAttributeNames": counter_names,
+                            "ExpressionAttributeValues": counter_values}}])
+    except Exception as exc:
+        from chalicelib.aws import cancellation_codes
+
+        if "ConditionalCheckFailed" in cancellation_codes(exc):
+            return False
+        raise
+    return True
+
+
 def counts(campaign_id: str, *, consistent: bool = False) -> tuple[dict[str, int], str]:
     """The campaign's counters, and its recent outcomes."""
     from chalicelib.persistence.raw import plain_item
@@ -342,6 +376,33 @@ def detach_recipient(found: RecipientItem, pseudonym: str) -> int:
             continue
         return 1
     raise StaleRead("A campaign row kept changing during the erasure; retry.")
+
+
+# --------------------------------------------------------------------------------------------- audience facts
+
+
+def put_audience_facts(facts: Mapping[str, AudienceFacts]) -> None:
+    """The export's facts per customer id (BatchWriteItem, 25 a request; a re-run writes the same again)."""
+    with translated(), AudienceFactsItem.batch_write() as batch:
+        for customer_id, f in facts.items():
+            batch.save(AudienceFactsItem(pk=customer_pk(customer_id), sk=FACTS_SK, as_of=f.as_of,
+                                         rfm_segment=f.rfm_segment, churn_band=f.churn_band,
+                                         last_interaction_on=f.last_interaction_on, last_order_on=f.last_order_on,
+                                         categories=json.dumps(list(f.categories)) if f.categories else None))
+
+
+def audience_facts_of(customer_ids: list[str]) -> dict[str, AudienceFacts]:
+    """The facts of those customers the export has seen (BatchGetItem, 100 a request)."""
+    found: dict[str, AudienceFacts] = {}
+    for start in range(0, len(customer_ids), 100):
+        with translated():
+            for item in Item.batch_get([(customer_pk(c), FACTS_SK) for c in customer_ids[start:start + 100]]):
+                if isinstance(item, AudienceFactsItem):
+                    found[item.pk[2:]] = AudienceFacts(
+                        as_of=item.as_of, rfm_segment=item.rfm_segment, churn_band=item.churn_band,
+                        last_interaction_on=item.last_interaction_on, last_order_on=item.last_order_on,
+                        categories=tuple(json.loads(item.categories)) if item.categories else ())
+    return found
 
 
 # --------------------------------------------------------------------------------------------- sending

@@ -546,6 +546,17 @@ class MarketingCapItem(Item, discriminator="marketing_cap"):
     version = NumberAttribute()
 
 
+class AudienceFactsItem(Item, discriminator="audience_facts"):
+    """`C#<id>`, `V#FACTS`: what the latest analytics export found about the customer (campaign audiences)."""
+
+    as_of = UnicodeAttribute()  # the export's day
+    rfm_segment = UnicodeAttribute(null=True)
+    churn_band = UnicodeAttribute(null=True)
+    last_interaction_on = UnicodeAttribute(null=True)
+    last_order_on = UnicodeAttribute(null=True)
+    categories = UnicodeAttribute(null=True)  # JSON list
+
+
 class GuardItem(Item, discriminator="guard"):
     """Uniqueness guard: one per phone and per email, written in the customer's transaction."""
 

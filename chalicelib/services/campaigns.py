@@ -213,6 +213,7 @@ def _scoped(counts: dict[str, int], prefix: str) -> dict[str, int]:
 def _summary(campaign: Campaign, c: dict[str, int]) -> dict[str, Any]:
     excluded = {r.value: c.get(f"excluded.{r.value}", 0) for r in rules.NOT_REACHABLE}
     failed = {k.split(".", 1)[1]: v for k, v in c.items() if k.startswith("failed.")}
+    undelivered_by_code = {k.split(".", 1)[1]: v for k, v in c.items() if k.startswith("undelivered.")}
     accepted, delivered, undelivered = c.get("accepted", 0), c.get("delivered", 0), c.get("undelivered", 0)
     finished = campaign.finished_at and utcnow() - parse_iso(campaign.finished_at) >= timedelta(
         hours=rules.UNKNOWN_AFTER_HOURS)
@@ -222,6 +223,7 @@ def _summary(campaign: Campaign, c: dict[str, int]) -> dict[str, Any]:
         "matched": c.get("matched", 0), "eligible": c.get("eligible", 0), "excluded": excluded,
         "control": c.get("control", 0), "holdout": c.get("holdout", 0), "to_send": c.get("to_send", 0),
         "sent": c.get("sent", 0), "accepted": accepted, "delivered": delivered, "undelivered": undelivered,
+        "undelivered_by_code": undelivered_by_code,
         "failed": c.get("failed", 0), "failed_by_code": failed, "capped": c.get("capped", 0),
         "withdrawn": c.get("withdrawn", 0),
         "queued": c.get("to_send", 0) - c.get("sent", 0) - c.get("capped", 0) - c.get("withdrawn", 0),
@@ -302,7 +304,7 @@ def opt_out(token: str) -> str:
 
     owner, campaign = link_owner(token)
     topic = f"{owner.channel}_marketing"
-    recorded = consent_service.withdraw_by_link(owner.customer_id, topic,
+    recorded = consent_service.withdraw_unattended(owner.customer_id, topic,
                                                 ConsentGiven(value=False, source=f"unsubscribe_link:{campaign.id}"))
     if recorded:
         row = repo.get_recipient(campaign.id, owner.customer_id)

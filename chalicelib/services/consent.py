@@ -24,9 +24,10 @@ def set_marketing(access: Access, customer_id: str, given: Mapping[str, ConsentG
     return updated
 
 
-def withdraw_by_link(customer_id: str, topic: str, given: ConsentGiven) -> bool:
-    """An opt-out link's confirmation (no caller: the signed link is the permission): the topic's consent becomes
-    `given` unless it is already withdrawn. Returns whether this call changed it; an erased customer changes
+def withdraw_unattended(customer_id: str, topic: str, given: ConsentGiven) -> bool:
+    """A withdrawal no staff member asked for (an opt-out link's confirmation: the signed link is the permission;
+    a hard bounce or a spam complaint that SES reports): the topic's consent becomes `given` unless it is already
+    withdrawn. Returns whether this call changed it; an erased customer changes
     nothing. A profile changed meanwhile is read again."""
     from chalicelib.config import STALE_READ_ATTEMPTS
     from chalicelib.domain.errors import Conflict, NotFound, PreconditionFailed, StaleRead

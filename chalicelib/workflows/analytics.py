@@ -40,6 +40,7 @@ from chalicelib.config import (
     settings,
 )
 from chalicelib.domain import analytics as an
+from chalicelib.domain import campaigns as cmp
 from chalicelib.domain import exports as ex
 from chalicelib.domain.clock import iso, new_id, parse_iso, utcnow
 from chalicelib.domain.orders import REVENUE_STATUSES
@@ -101,6 +102,13 @@ class _Run:
                                                          first_number=export_files.next_part_number(existing))
         self.complaint_features: dict[str, _ComplaintFeatures] = {}
         self.monetary: dict[str, Decimal] = defaultdict(Decimal)  # customer id -> net revenue, last 365 days
+        # campaign audiences' facts (chalicelib/domain/campaigns.py AudienceFacts): the categories of each
+        # customer's revenue orders of the last 365 days and their last order's day; written by the runs of
+        # yesterday or later only, so a re-run of an old day never turns them back
+        self.categories: dict[str, set[str]] = defaultdict(set)
+        self.last_order: dict[str, date] = {}
+        self.facts: dict[str, cmp.AudienceFacts] = {}
+        self.writes_facts = day >= date.fromisoformat(str(self.snap.local_date(iso(utcnow())))) - timedelta(days=1)
         self.block: list[_Customer] = []
         self.root_causes = an.RootCauses()
         self.daily = an.DailyCounts()
@@ -149,8 +157,13 @@ class _Run:
             if not self.snap.includes(o.get("placed_at")) or o["status"] not in REVENUE_STATUSES:
                 continue
             placed_on = date.fromisoformat(str(self.snap.local_date(o["placed_at"])))
+            customer_id = str(o["customer_id"])
             if (self.day - placed_on).days < 365:
-                self.monetary[str(o["customer_id"])] += Decimal(str(o["net_total"]))
+                self.monetary[customer_id] += Decimal(str(o["net_total"]))
+                self.categories[customer_id].update(str(line.get("category") or "other")
+                                                    for line in o.get("lines") or [])
+            if customer_id not in self.last_order or placed_on > self.last_order[customer_id]:
+                self.last_order[customer_id] = placed_on
 
     # ------------------------------------------------------------------ the table, group by group
 
@@ -215,6 +228,11 @@ class _Run:
         for customer in self.block:
             self.customer_rows(customer, str(customer.profile["phone"]) in opted_out)
         self.block = []
+        if self.facts:
+            from chalicelib.persistence import campaigns
+
+            campaigns.put_audience_facts(self.facts)
+            self.facts = {}
 
     def customer_rows(self, customer: _Customer, sms_opted_out: bool) -> None:
         profile = customer.profile
@@ -246,6 +264,14 @@ class _Run:
                                   "band": risk.band, "reasons": list(risk.reasons)})
         self.segments[branch][score.segment] += 1
         self.bands[branch][risk.band] += 1
+        if self.writes_facts:
+            customer_id = str(profile["id"])
+            last_order = self.last_order.get(customer_id)
+            self.facts[customer_id] = cmp.AudienceFacts(
+                as_of=self.dt, rfm_segment=score.segment, churn_band=risk.band,
+                last_interaction_on=customer.last_on.isoformat() if customer.last_on else None,
+                last_order_on=last_order.isoformat() if last_order else None,
+                categories=tuple(sorted(self.categories.get(customer_id, ()))))
         if risk.score > 0:
             self.keep_at_risk(branch, str(profile["id"]), risk)
 

@@ -171,10 +171,14 @@ def audience_pages(campaign: Campaign) -> Iterator[AudiencePage]:
 
 def decide(campaign: Campaign, customers: list[Customer], snapshot_at: str) -> list[Recipient]:
     """The rows of the customers the audience matches: steps 1-5 of who gets a message."""
+    from chalicelib.persistence import campaigns as repo
     from chalicelib.persistence import consent
 
     zone, key = local_zone(), campaign_limits().assignment_key
     matched = [c for c in customers if rules.matches(campaign.audience, c, zone)]
+    if rules.needs_facts(campaign.audience) and matched:  # one more item read for those the profile matched
+        facts = repo.audience_facts_of([c.id for c in matched])
+        matched = [c for c in matched if rules.matches_facts(campaign.audience, facts.get(c.id, rules.NO_FACTS))]
     opted: set[str] = set()
     if campaign.channel == rules.Channel.SMS:
         opted, _ = consent.sms_opted_out_among(c.phone for c in matched if c.phone)
@@ -503,16 +507,17 @@ def _deliver(campaign: Campaign, r: Recipient, c: Customer, variant: rules.Varia
     from chalicelib.aws import error_code
     from chalicelib.persistence import campaigns as repo
 
+    context = {"campaign": campaign.id, "customer": c.id}  # the receipts find the row by these
     try:
         if campaign.channel == rules.Channel.SMS:
-            messaging.send_sms(c.phone, text, transactional=False, sender_id=campaign.sender_id)
+            messaging.send_sms(c.phone, text, transactional=False, sender_id=campaign.sender_id, context=context)
         else:
             headers = None
             if link is not None:
                 text += "\n\n" + rules.OPT_OUT_LINE.get(language, rules.OPT_OUT_LINE["id"]).format(link=link)
                 headers = {"List-Unsubscribe": f"<{link}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
             messaging.send_email(c.email or "", variant.subjects.get(language) or campaign.name, text,
-                                 headers=headers)
+                                 headers=headers, context=context)
     except Exception as exc:
         cause = exc.__cause__
         code = error_code(cause) if isinstance(cause, Exception) else type(exc).__name__

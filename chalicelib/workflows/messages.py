@@ -46,10 +46,12 @@ def notify(customer: Customer, message: Message, *, key: str, purpose: Purpose,
     from chalicelib import messaging
 
     try:
+        context = {"customer": customer.id}  # a bounce or a complaint finds the customer by it
         if chosen.channel == "sms":
-            messaging.send_sms(chosen.address or "", message.text, transactional=purpose is not Purpose.MARKETING)
+            messaging.send_sms(chosen.address or "", message.text, transactional=purpose is not Purpose.MARKETING,
+                               context=context)
         else:
-            messaging.send_email(chosen.address or "", message.subject, message.text)
+            messaging.send_email(chosen.address or "", message.subject, message.text, context=context)
     except Exception:
         messages.release(key, record)
         raise
