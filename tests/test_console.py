@@ -314,3 +314,16 @@ def test_the_campaign_builder_saves_the_draft_on_change_and_shows_the_fresh_prev
     assert as_user("marketing").get(f"/campaigns/{campaign_id}").json["audience"]["tags_any"] == [tag + "-none"]
     stale = _post(api, f"/console/campaigns/{campaign_id}", marketing, {**form, "etag": '"v1"'})
     assert stale.status_code == 412
+    # The export's facts: segment, churn band, categories (bought and not), last order and contact days.
+    facts = {"rfm_segment_in_at_risk": "1", "rfm_segment_in_cant_lose": "1", "churn_band_in_high": "1",
+             "bought_category_in_vehicle": "1", "not_bought_category_in_service_package": "1",
+             "last_order_before": "2026-06-01", "last_interaction_after": "2026-01-01"}
+    faceted = _post(api, f"/console/campaigns/{campaign_id}", marketing, {**form, "etag": '"v2"', **facts})
+    assert faceted.status_code == 200, _text(faceted)
+    audience = as_user("marketing").get(f"/campaigns/{campaign_id}").json["audience"]
+    assert audience["rfm_segment_in"] == ["at_risk", "cant_lose"] and audience["churn_band_in"] == ["high"]
+    assert audience["bought_category_in"] == ["vehicle"] and audience["not_bought_category_in"] == ["service_package"]
+    assert audience["last_order_before"] == "2026-06-01" and audience["last_interaction_after"] == "2026-01-01"
+    shown = _text(faceted)
+    assert 'name="rfm_segment_in_at_risk" value="1" checked' in shown and 'value="2026-06-01"' in shown
+    assert 'id="preview-to-send">0<' in shown  # none of the new customers bought a vehicle

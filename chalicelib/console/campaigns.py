@@ -35,6 +35,15 @@ def _words(text: str) -> list[str]:
     return [w.strip() for w in text.replace(";", ",").split(",") if w.strip()]
 
 
+def _fact_choices() -> dict[str, list[str]]:
+    """The export facts' list conditions and their values (checkboxes named <condition>_<value>)."""
+    from chalicelib.domain.products import Category
+
+    categories = [c.value for c in Category]
+    return {"rfm_segment_in": list(rules.RFM_SEGMENTS), "churn_band_in": list(rules.CHURN_BANDS),
+            "bought_category_in": categories, "not_bought_category_in": categories}
+
+
 def _audience_of(form: Mapping[str, str]) -> dict[str, Any]:
     """The builder's audience fields as the API's audience object (an empty field is no condition)."""
     from chalicelib.config import settings
@@ -50,7 +59,12 @@ def _audience_of(form: Mapping[str, str]) -> dict[str, Any]:
     for name in ("tags_any", "tags_all", "city_in"):
         if _words(form.get(name, "")):
             audience[name] = _words(form[name])
-    for name in ("language", "customer_since_after", "customer_since_before"):
+    for name, values in _fact_choices().items():
+        chosen = [v for v in values if form.get(f"{name}_{v}")]
+        if chosen:
+            audience[name] = chosen
+    for name in ("language", "customer_since_after", "customer_since_before", "last_order_before",
+                 "last_interaction_before", "last_interaction_after"):
         if form.get(name, "").strip():
             audience[name] = form[name].strip()
     if form.get("birthday_month", "").strip().isdigit():
@@ -96,7 +110,9 @@ def _builder(ctx: Ctx) -> dict[str, Any]:
     suffix = {lang: len("\n" + rules.OPT_OUT_LINE[lang].format(link=rules.opt_out_link(s.link_base, "x" *
                                                                                          rules.TOKEN_CHARS)))
               for lang in ("id", "en")}
-    return {"branches": s.branches, "stages": [st.value for st in LifecycleStage], "purposes": [
+    choices = _fact_choices()
+    return {"branches": s.branches, "stages": [st.value for st in LifecycleStage], "segments": choices["rfm_segment_in"],
+            "bands": choices["churn_band_in"], "categories": choices["bought_category_in"], "purposes": [
         p.value for p in rules.Purpose if p != rules.Purpose.INFORMATIONAL or _may(ctx, "campaigns.approve")],
         "worst_name": "W" * rules.FIRST_NAME_MAX_CHARS, "worst_branch": longest, "suffix": suffix,
         "part": rules.SMS_PART_SEPTETS}
