@@ -132,6 +132,8 @@ CAMPAIGN_SNAPSHOT_PAGE = 500
 CAMPAIGN_SEND_PAGE = 100
 CAMPAIGN_STEP_SECONDS = 60
 PREVIEW_SAMPLE = 20
+PREVIEW_KEEP_SECONDS = 86400  # a background preview's result is kept this long (TTL)
+PREVIEW_GIVE_UP_SECONDS = 600  # a background preview not done by then has failed: the next GET says so
 # GET /analytics/summary: the default window (days ending today) and the longest one.
 ANALYTICS_WINDOW_DEFAULT_DAYS = 30
 ANALYTICS_WINDOW_MAX_DAYS = 366
@@ -329,6 +331,9 @@ class CampaignLimits:
     send_days: frozenset[int]  # CAMPAIGN_SEND_DAYS "1-6": ISO weekdays (1 Monday .. 7 Sunday) marketing goes out
     send_hours: tuple[int, int]  # CAMPAIGN_SEND_HOURS "8-18": local hours [start, end) marketing goes out
     assignment_key: str  # CAMPAIGN_ASSIGNMENT_KEY: the salt of the control/holdout/variant hash (not a secret)
+    # CAMPAIGN_PREVIEW_SYNC_CUSTOMERS: a preview that would read more customers than this answers 202 and finishes
+    # in the campaign sender (API Gateway gives a request 29 s)
+    preview_sync_customers: int
 
 
 def _range(text: str, lo: int, hi: int) -> list[int]:
@@ -360,6 +365,7 @@ def campaign_limits() -> CampaignLimits:
         send_days=frozenset(d - 1 for d in _range(env.get("CAMPAIGN_SEND_DAYS") or "1-6", 1, 7)),
         send_hours=_span(env.get("CAMPAIGN_SEND_HOURS") or "8-18"),
         assignment_key=env.get("CAMPAIGN_ASSIGNMENT_KEY") or "relasi-assignment-v1",
+        preview_sync_customers=int(env.get("CAMPAIGN_PREVIEW_SYNC_CUSTOMERS") or 20_000),
     )
 
 

@@ -475,3 +475,40 @@ def test_audiences_by_the_latest_exports_segments_purchases_and_last_contact(
     assert matched(last_order_before="2026-03-01") == 0
     bad = marketing.post("/campaigns", {**_body(tag), "audience": {"churn_band_in": ["extreme"]}})
     assert bad.status_code == 400 and "extreme" in bad.json["errors"][0]["message"]
+
+
+def test_a_large_audience_is_previewed_in_the_background_and_scheduled_by_that_preview(
+        as_user: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Above CAMPAIGN_PREVIEW_SYNC_CUSTOMERS customers to read, POST .../preview answers 202 and the campaign
+    sender computes it (GET .../preview: 202, then 200); it equals what a request would have computed, belongs to
+    one version of the campaign, and is what scheduling judges by."""
+    marketing, agent = as_user("marketing"), as_user("agent.bandung")
+    tag = f"bgp{uuid.uuid4().hex[:8]}"
+    _people(agent, tag, 8)
+    c = _campaign(marketing, tag, audience={"branch_in": ["bandung"], "tags_any": [tag]})
+    at_once = marketing.post(f"/campaigns/{c['id']}/preview")
+    assert at_once.status_code == 200
+    monkeypatch.setenv("CAMPAIGN_PREVIEW_SYNC_CUSTOMERS", "1")  # bandung has more customers than that
+    assert marketing.get(f"/campaigns/{c['id']}/preview").status_code == 404  # none asked for yet
+    refused = _schedule(marketing, c)
+    assert refused.status_code == 409 and refused.json["reason"] == "preview_required", refused.body
+    started = marketing.post(f"/campaigns/{c['id']}/preview")
+    assert started.status_code == 202 and started.headers["Location"] == f"/campaigns/{c['id']}/preview"
+    assert started.json["status"] == "running" and started.json["campaign_version"] == c["version"]
+    deadline = time.monotonic() + 60
+    while (done := marketing.get(f"/campaigns/{c['id']}/preview")).status_code == 202:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert done.status_code == 200, done.body
+    assert done.json == at_once.json  # the same decisions as at once (nothing changed meanwhile)
+    scheduled = _schedule(marketing, c)
+    assert scheduled.status_code == 200 and scheduled.json["estimated_recipients"] == done.json["to_send"]
+    cancelled = marketing.post(f"/campaigns/{c['id']}/cancel", headers={"If-Match": scheduled.headers["ETag"]})
+    assert cancelled.status_code == 200
+    # A preview belongs to its version: a changed campaign has none until asked again.
+    other = _campaign(marketing, tag)
+    assert marketing.post(f"/campaigns/{other['id']}/preview").status_code == 202
+    changed = marketing.patch(f"/campaigns/{other['id']}", {"holdout_pct": 20},
+                              headers={"If-Match": f'"v{other["version"]}"'})
+    assert changed.status_code == 200
+    assert marketing.get(f"/campaigns/{other['id']}/preview").status_code == 404

@@ -44,10 +44,22 @@ def patch_campaign(call: Call[CampaignPatch, None], campaign_id: str) -> Reply:
     return _reply(campaigns.update(call.caller, campaign_id, call.header("If-Match"), call.body.to_domain()))
 
 
+def _preview_reply(campaign_id: str, status: int, body: dict[str, object]) -> Reply:
+    if status == 202:  # computing in the background: ask GET .../preview
+        return Reply(body, 202, {"Location": f"/campaigns/{campaign_id}/preview", "Retry-After": "5"})
+    return Reply(body)
+
+
 def preview_campaign(call: Call[None, None], campaign_id: str) -> Reply:
     from chalicelib.services import campaigns
 
-    return Reply(campaigns.preview(call.caller, campaign_id))
+    return _preview_reply(campaign_id, *campaigns.preview(call.caller, campaign_id))
+
+
+def get_preview(call: Call[None, None], campaign_id: str) -> Reply:
+    from chalicelib.services import campaigns
+
+    return _preview_reply(campaign_id, *campaigns.stored_preview(call.caller, campaign_id))
 
 
 def _mover(name: str) -> View:
@@ -86,8 +98,12 @@ ROUTES: list[tuple[RouteSpec, View]] = [
     (RouteSpec("PATCH", ONE, "campaigns.update", "Change a draft; If-Match required", response="CampaignOut",
                errors=(400, 401, 403, 404, 409, 412, 413, 415, 422, 428), headers=("ETag",)), patch_campaign),
     (RouteSpec("POST", f"{ONE}/preview", "campaigns.preview", "Who it would reach now, who not and why, what it "
-               "would cost and take; 20 masked sample recipients", response="CampaignPreview",
-               errors=(400, 401, 403, 404, 422)), preview_campaign),
+               "would cost and take; 20 masked sample recipients. A large audience: 202, computed in the "
+               "background (GET it)", response="CampaignPreview", errors=(400, 401, 403, 404, 422),
+               accepted="PreviewRunning"), preview_campaign),
+    (RouteSpec("GET", f"{ONE}/preview", "campaigns.preview", "The background preview of the campaign's current "
+               "version: 200 once done, 202 while running", response="CampaignPreview",
+               errors=(400, 401, 403, 404, 503), accepted="PreviewRunning"), get_preview),
     (RouteSpec("POST", f"{ONE}/schedule", "campaigns.schedule", "draft -> scheduled: sends from send_at (approval "
                "above 5,000 recipients; the SMS budget)", response="CampaignOut", errors=_MOVES + (422, 503),
                headers=("ETag",)), _mover("schedule")),

@@ -203,6 +203,12 @@ class CampaignPreview(Output):
     customers_read: int
 
 
+class PreviewRunning(Output):
+    status: str = Field(description="running")
+    campaign_version: int = Field(description="the version of the campaign being previewed")
+    requested_at: str
+
+
 class CampaignReport(Output):
     campaign_id: str
     status: str

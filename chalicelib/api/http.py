@@ -47,6 +47,7 @@ class RouteSpec:
     response: str | None = None  # for /openapi.json: a model of the capability's models module by name, or `<module>:<name>`
     errors: tuple[int, ...] = ()
     headers: tuple[str, ...] = ()  # response headers besides Content-Type
+    accepted: str | None = None  # a model it may answer with 202 instead (work going on in the background)
 
 
 @dataclass

@@ -86,6 +86,12 @@ def _operation(spec: RouteSpec, view: View, components: dict[str, Any]) -> dict[
     if spec.headers:
         ok["headers"] = {h: {"schema": {"type": "string"}} for h in spec.headers}
     op["responses"][str(spec.status)] = ok
+    if spec.accepted:
+        running = _response_model(spec.accepted, capability_models(view))
+        op["responses"]["202"] = {
+            "description": "Accepted: going on in the background; GET the Location until it answers 200",
+            "content": {"application/json": {"schema": _schema(running, components, "serialization")}},
+            "headers": {h: {"schema": {"type": "string"}} for h in ("Location", "Retry-After")}}
     problem_ref = {"$ref": "#/components/responses/Problem"}
     # Any route may fail (500); one with a token is refused by the gateway without a valid one (401) or
     # when the method or resource is not there for the caller (403), whatever else it answers.

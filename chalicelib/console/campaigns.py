@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 from chalicelib.console.frame import Ctx, Redirect
 from chalicelib.domain import campaigns as rules
-from chalicelib.domain.errors import DomainError
+from chalicelib.domain.errors import DomainError, NotFound, ServiceUnavailable
 
 LIST_LIMIT = 50
 
@@ -145,7 +145,14 @@ def _page(ctx: Ctx, campaign_id: str) -> dict[str, Any]:
     preview_error = None
     if c.status == rules.Status.DRAFT:
         try:
-            preview = campaigns.preview(ctx.access, c.id)
+            try:  # a large audience's background preview of this version, running or done, is not asked again
+                status, answer = campaigns.stored_preview(ctx.access, c.id)
+            except (NotFound, ServiceUnavailable):
+                status, answer = campaigns.preview(ctx.access, c.id)
+            if status == 200:
+                preview = answer
+            else:
+                preview_error = ctx.t("campaign.preview_running")
         except DomainError as exc:
             preview_error = exc.detail
     a = c.audience.conditions

@@ -36,6 +36,8 @@ WORDS: dict[str, tuple[str, str]] = {  # key -> (Indonesian, English)
     "campaign.tags_all": ("Semua tag", "All of the tags"),
     "campaign.language": ("Bahasa", "Language"),
     "campaign.birthday_month": ("Bulan lahir", "Birthday month"),
+    "campaign.preview_running": ("Sasaran besar: pratinjau sedang dihitung di latar belakang. Muat ulang sebentar lagi.",
+                                 "A large audience: the preview is being computed in the background. Reload shortly."),
     "campaign.facts": ("Dari ekspor analitik terakhir", "From the latest analytics export"),
     "campaign.rfm_segment": ("Segmen RFM", "RFM segment"),
     "campaign.churn_band": ("Risiko berhenti", "Churn risk"),

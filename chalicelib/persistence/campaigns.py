@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from pynamodb.exceptions import PutError, TransactWriteError
@@ -37,6 +38,7 @@ from chalicelib.persistence.tx import connection, failed_codes
 
 CAMPAIGN_SK = "CAMPAIGN"
 STATS_SK = "STATS"
+PREVIEW_SK = "PREVIEW"
 RECIPIENT_PREFIX = "R#"
 ERASED_PREFIX = "ERASED#"  # an erased customer's row, detached (outside R#: never paged by the sender)
 CAP_SK = "V#MCAP"
@@ -376,6 +378,58 @@ def detach_recipient(found: RecipientItem, pseudonym: str) -> int:
             continue
         return 1
     raise StaleRead("A campaign row kept changing during the erasure; retry.")
+
+
+# --------------------------------------------------------------------------------------------- previews
+
+
+@dataclass(frozen=True)
+class StoredPreview:
+    """A background preview (`CAMP#<id>`, `PREVIEW`): of which campaign version, asked when, and its result
+    once done (None: still running)."""
+
+    version: int
+    request_id: str
+    requested_at: str
+    result: dict[str, Any] | None
+
+
+def preview_requested(campaign_id: str, version: int, request_id: str, requested_at: str, ttl: int) -> None:
+    """A new background preview replaces any earlier one (its result, or its run: that run's answer is dropped)."""
+    with translated():
+        _ddb().put_item(TableName=_table(), Item={
+            "pk": {"S": campaign_pk(campaign_id)}, "sk": {"S": PREVIEW_SK}, "type": {"S": "campaign_preview"},
+            "version": {"N": str(version)}, "request_id": {"S": request_id}, "requested_at": {"S": requested_at},
+            "expires_at": {"N": str(ttl)}})
+
+
+def preview_done(campaign_id: str, request_id: str, result: Mapping[str, Any]) -> bool:
+    """The run's result, if its request is still the latest (False: a newer one replaced it)."""
+    try:
+        with translated():
+            _ddb().update_item(
+                TableName=_table(), Key={"pk": {"S": campaign_pk(campaign_id)}, "sk": {"S": PREVIEW_SK}},
+                UpdateExpression="SET #result = :result", ConditionExpression="request_id = :request",
+                ExpressionAttributeNames={"#result": "result"},
+                ExpressionAttributeValues={":result": {"S": json.dumps(result)}, ":request": {"S": request_id}})
+    except Exception as exc:
+        from chalicelib.aws import error_code
+
+        if error_code(exc) == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def stored_preview(campaign_id: str) -> StoredPreview | None:
+    with translated():
+        item = _ddb().get_item(TableName=_table(), Key={"pk": {"S": campaign_pk(campaign_id)},
+                                                        "sk": {"S": PREVIEW_SK}}, ConsistentRead=True).get("Item")
+    if not item:
+        return None
+    return StoredPreview(version=int(item["version"]["N"]), request_id=item["request_id"]["S"],
+                         requested_at=item["requested_at"]["S"],
+                         result=json.loads(item["result"]["S"]) if "result" in item else None)
 
 
 # --------------------------------------------------------------------------------------------- audience facts

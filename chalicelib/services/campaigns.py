@@ -64,9 +64,54 @@ def update(access: Access, campaign_id: str, if_match: str | None, changes: Camp
     return updated
 
 
-def preview(access: Access, campaign_id: str) -> dict[str, Any]:
-    """What sending would do now (nothing is written: a preview changes no ETag)."""
-    return sending.preview(get(access, campaign_id))
+def preview(access: Access, campaign_id: str) -> tuple[int, dict[str, Any]]:
+    """What sending would do now (a preview changes no ETag): (200, the preview), or, when the audience's sources
+    hold more customers than a request may read, (202, where it stands) while the campaign sender computes it in
+    the background (GET .../preview then answers it)."""
+    from chalicelib.config import PREVIEW_KEEP_SECONDS
+
+    campaign = get(access, campaign_id)
+    result = sending.preview(campaign, max_customers=campaign_limits().preview_sync_customers)
+    if result is not None:
+        return 200, result
+    now = utcnow()
+    request_id = new_id()
+    repo.preview_requested(campaign.id, campaign.version, request_id, iso(now),
+                           int(now.timestamp()) + PREVIEW_KEEP_SECONDS)
+    sending.request_preview(campaign, request_id)
+    return 202, {"status": "running", "campaign_version": campaign.version, "requested_at": iso(now)}
+
+
+def _estimate(campaign: Campaign) -> dict[str, Any]:
+    """The preview scheduling judges by: computed now, or for an audience too large for a request, the finished
+    background preview of this very version (409 preview_required without one)."""
+    estimate = sending.preview(campaign, max_customers=campaign_limits().preview_sync_customers)
+    if estimate is not None:
+        return estimate
+    stored = repo.stored_preview(campaign.id)
+    if stored is None or stored.version != campaign.version or stored.result is None:
+        raise Conflict("The audience is too large to preview while scheduling: POST "
+                       f"/campaigns/{campaign.id}/preview, wait until GET /campaigns/{campaign.id}/preview answers "
+                       "200, then schedule.", reason="preview_required")
+    return stored.result
+
+
+def stored_preview(access: Access, campaign_id: str) -> tuple[int, dict[str, Any]]:
+    """The latest background preview of the campaign's current version: (200, the preview) once done, (202, where
+    it stands) while running; NotFound when none was asked for this version; ServiceUnavailable when it did not
+    finish in PREVIEW_GIVE_UP_SECONDS (ask again)."""
+    from chalicelib.config import PREVIEW_GIVE_UP_SECONDS
+    from chalicelib.domain.errors import ServiceUnavailable
+
+    campaign = get(access, campaign_id)
+    stored = repo.stored_preview(campaign.id)
+    if stored is None or stored.version != campaign.version:
+        raise NotFound("No preview of this version of the campaign; POST .../preview to ask for one.")
+    if stored.result is not None:
+        return 200, stored.result
+    if utcnow() - parse_iso(stored.requested_at) > timedelta(seconds=PREVIEW_GIVE_UP_SECONDS):
+        raise ServiceUnavailable("The preview did not finish; POST .../preview to ask again.")
+    return 202, {"status": "running", "campaign_version": stored.version, "requested_at": stored.requested_at}
 
 
 def _with(c: Campaign, **fields: Any) -> Campaign:
@@ -104,7 +149,7 @@ def schedule(access: Access, campaign_id: str, if_match: str | None) -> Campaign
     _informational_is_admins(access, current)
     if current.status != Status.DRAFT:
         rules.transition(current, Status.SCHEDULED, iso(utcnow()))  # raises the 409 naming what is allowed
-    estimate = sending.preview(current)
+    estimate = _estimate(current)
     if estimate["to_send"] > rules.APPROVAL_ABOVE_RECIPIENTS and not current.approved_by:
         raise Conflict(f"The campaign reaches {estimate['to_send']} people, more than "
                        f"{rules.APPROVAL_ABOVE_RECIPIENTS}: an admin must approve it first "

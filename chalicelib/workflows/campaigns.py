@@ -204,8 +204,9 @@ def _counts(rows: list[Recipient], tally: Any) -> Counter[str]:
     return counts
 
 
-def preview(campaign: Campaign) -> dict[str, Any]:
-    """What sending would do now: the same decisions, the frequency cap as it stands, nothing written."""
+def preview(campaign: Campaign, *, max_customers: int | None = None) -> dict[str, Any] | None:
+    """What sending would do now: the same decisions, the frequency cap as it stands, nothing written. None when
+    the audience's sources hold more than `max_customers` customers (the caller hands it to the background)."""
     from chalicelib.persistence import campaigns as repo
 
     limits = campaign_limits()
@@ -218,6 +219,8 @@ def preview(campaign: Campaign) -> dict[str, Any]:
     by_id: dict[str, Customer] = {}
     for page in audience_pages(campaign):
         items_read += len(page.customers)
+        if max_customers is not None and items_read > max_customers:
+            return None
         rows = decide(campaign, page.customers, iso(utcnow()))
         matched += len(rows)
         sending = [r for r in rows if r.arm == "send"]
@@ -550,6 +553,27 @@ def _pause_for_failures(campaign: Campaign, recent: str) -> None:
                                       "nothing is sent twice.")
 
 
+def request_preview(campaign: Campaign, request_id: str) -> None:
+    """Ask the campaign sender (an asynchronous invocation) to preview the campaign in the background."""
+    from chalicelib.aws import client
+
+    client("lambda").invoke(FunctionName=settings().campaign_sender_function, InvocationType="Event",
+                            Payload=json.dumps({"preview": {"campaign_id": campaign.id, "version": campaign.version,
+                                                            "request_id": request_id}}).encode())
+
+
+def _preview_in_background(request: dict[str, Any]) -> dict[str, Any]:
+    """The whole preview of the version asked for, stored if that request is still the latest."""
+    from chalicelib.persistence import campaigns as repo
+
+    campaign = repo.get(request["campaign_id"], consistent=True)
+    if campaign is None or campaign.version != request["version"]:
+        return {"previewed": False}  # changed since: its next preview is asked for anew
+    result = preview(campaign)
+    stored = repo.preview_done(campaign.id, request["request_id"], result or {})
+    return {"previewed": stored}
+
+
 def request_test_send(campaign: Campaign, addresses: list[str], branch: str) -> dict[str, Any]:
     """Ask the campaign sender (RequestResponse) to send the campaign's texts to staff addresses."""
     from chalicelib.aws import client
@@ -586,11 +610,14 @@ def _test_send(request: dict[str, Any]) -> dict[str, Any]:
 
 
 def on_invoke(event: dict[str, Any]) -> dict[str, Any]:
-    """The `campaign-sender` function: one step of a campaign's state machine, or a test-send (the API's)."""
+    """The `campaign-sender` function: one step of a campaign's state machine, or the API's test-send or
+    background preview."""
     from chalicelib.observability import flush, logger
 
     if "test_send" in event:
         return _test_send(event["test_send"])
+    if "preview" in event:
+        return _preview_in_background(event["preview"])
     result = step(event)
     logger().info("campaign step", extra={"campaign_id": result.get("campaign_id"), "phase": result.get("phase"),
                                           "next": result.get("next")})
