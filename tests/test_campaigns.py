@@ -512,3 +512,34 @@ def test_a_large_audience_is_previewed_in_the_background_and_scheduled_by_that_p
                               headers={"If-Match": f'"v{other["version"]}"'})
     assert changed.status_code == 200
     assert marketing.get(f"/campaigns/{other['id']}/preview").status_code == 404
+
+
+def test_the_sms_budget_counts_what_scheduled_campaigns_will_still_spend(
+        as_user: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each campaign fits the month's budget alone, not both: the second schedule is refused (409 over_budget)
+    while the first is scheduled, and fits once the first is cancelled."""
+    from chalicelib.persistence import campaigns as repo
+    from chalicelib.services import campaigns as service
+
+    marketing, agent = as_user("marketing"), as_user("agent.bandung")
+    tag = f"bdg{uuid.uuid4().hex[:8]}"
+    _people(agent, tag, 10, consent_every=None)
+    later = (datetime.now(UTC) + timedelta(days=2)).isoformat()
+    first, second = (_campaign(marketing, tag, holdout_pct=0, send_at=later) for _ in range(2))
+    cost = marketing.post(f"/campaigns/{first['id']}/preview").json["estimated_cost"]
+    assert cost > 0 and marketing.post(f"/campaigns/{second['id']}/preview").json["estimated_cost"] == cost
+    month = datetime.now(ZoneInfo("Asia/Jakarta")).strftime("%Y-%m")
+    spent, others = repo.month_spend(f"SPEND#sms#{month}"), service._committed_sms_cost(first["id"])
+    monkeypatch.setenv("SMS_MONTHLY_BUDGET_IDR", str(spent + others + 2 * cost - 1))
+    scheduled = _schedule(marketing, first)
+    assert scheduled.status_code == 200, scheduled.body
+    refused = _schedule(marketing, second)
+    assert refused.status_code == 409 and refused.json["reason"] == "over_budget", refused.body
+    assert refused.json["committed"] == others + cost and refused.json["budget_left"] == cost - 1
+    assert marketing.get(f"/campaigns/{second['id']}").json["status"] == "draft"  # the refusal changed nothing
+    cancelled = marketing.post(f"/campaigns/{first['id']}/cancel", headers={"If-Match": scheduled.headers["ETag"]})
+    assert cancelled.status_code == 200
+    fits = _schedule(marketing, second)
+    assert fits.status_code == 200, fits.body
+    assert marketing.post(f"/campaigns/{second['id']}/cancel", headers={"If-Match": fits.headers["ETag"]}
+                          ).status_code == 200

@@ -158,11 +158,14 @@ def schedule(access: Access, campaign_id: str, if_match: str | None) -> Campaign
     if current.channel == rules.Channel.SMS:
         limits = campaign_limits()
         month = utcnow().astimezone(sending.local_zone()).strftime("%Y-%m")
-        left = limits.sms_monthly_budget_idr - repo.month_spend(f"SPEND#sms#{month}")
+        spent, committed = repo.month_spend(f"SPEND#sms#{month}"), _committed_sms_cost(current.id)
+        left = limits.sms_monthly_budget_idr - spent - committed
         if estimate["estimated_cost"] > left:
             raise Conflict(f"The estimated cost (Rp {estimate['estimated_cost']}) is more than what is left of this "
-                           f"month's SMS budget (Rp {max(left, 0)}).", reason="over_budget",
-                           estimated_cost=estimate["estimated_cost"], budget_left=max(left, 0))
+                           f"month's SMS budget (Rp {max(left, 0)}: Rp {spent} spent, Rp {committed} still to be "
+                           "spent by the campaigns scheduled or sending).", reason="over_budget",
+                           estimated_cost=estimate["estimated_cost"], budget_left=max(left, 0),
+                           committed=committed)
     if current.send_at and parse_iso(current.send_at) < utcnow() - timedelta(days=1):
         raise Unprocessable([FieldError("send_at", "is more than a day in the past; change it first")])
     scheduled = rules.transition(current, Status.SCHEDULED, iso(utcnow()),
@@ -177,6 +180,26 @@ def schedule(access: Access, campaign_id: str, if_match: str | None) -> Campaign
         repo.save(rules.transition(scheduled, Status.DRAFT, iso(utcnow())), expected_version=scheduled.version)
         raise ServiceUnavailable("The campaign could not be started; it is a draft again. Retry shortly.") from None
     return scheduled
+
+
+def _committed_sms_cost(but: str) -> int:
+    """What the other SMS campaigns scheduled, sending or paused are still expected to spend: their estimate at
+    scheduling less what they have spent (one Query of the campaigns index, a GetItem of each one's counters).
+    Two schedules in the same instant can both fit; the account's own SMS spend limit is the hard stop."""
+    price = campaign_limits().sms_price_per_part_idr
+    committed, cursor = 0, None
+    while True:
+        page, cursor = repo.list_page(100, cursor)
+        for c in page:
+            if c.id == but or c.channel != rules.Channel.SMS or c.status not in (
+                    Status.SCHEDULED, Status.SENDING, Status.PAUSED):
+                continue
+            parts = rules.check_texts(c.channel, c.purpose, c.variants, c.max_parts, settings().branches,
+                                      settings().link_base)
+            counted, _ = repo.counts(c.id)
+            committed += max((c.estimated_recipients or 0) * parts * price - counted.get("parts", 0) * price, 0)
+        if cursor is None:
+            return committed
 
 
 def approve(access: Access, campaign_id: str, if_match: str | None) -> Campaign:
