@@ -20,10 +20,16 @@ USERS: dict[str, tuple[str, str | None]] = {
 }
 
 
+def phone_of(username: str) -> str:
+    """A demo user's own phone number (a campaign's test-send goes to staff members' numbers only)."""
+    return f"+62811009{list(USERS).index(username):05d}"
+
+
 def create_users(pool_id: str) -> None:
     idp = boto3.client("cognito-idp")
     for username, (group, branch) in USERS.items():
-        attributes = [{"Name": "email", "Value": f"{username}@demo.relasi.local"}]
+        attributes = [{"Name": "email", "Value": f"{username}@demo.relasi.local"},
+                      {"Name": "phone_number", "Value": phone_of(username)}]
         if branch:
             attributes.append({"Name": "custom:branch", "Value": branch})
         try:

@@ -177,6 +177,8 @@ def _resolver(template: dict[str, Any], region: str, values: dict[str, str]) -> 
         kind = resources.get(logical_id, {}).get("Type", "")
         if name == "Arn" and kind == "AWS::IAM::Role":
             return f"arn:aws:iam::{ACCOUNT}:role/{logical_id}"
+        if name == "Arn" and kind == "AWS::Cognito::UserPool":  # its id is what the local stack provisioned
+            return f"arn:aws:cognito-idp:{region}:{ACCOUNT}:userpool/{reference(logical_id)}"
         if name == "Arn" and kind == "AWS::KMS::Key":  # keys have no name; no local call names one
             return f"arn:aws:kms:{region}:{ACCOUNT}:key/{logical_id}"
         if name == "Arn":
@@ -388,6 +390,8 @@ def requests_of(prefix: str, operation: str, params: dict[str, Any], region: str
         if params.get("ConfigurationSetName"):
             found.append(Request(action, f"{arn}:configuration-set/{params['ConfigurationSetName']}"))
         return found
+    if prefix == "cognito-idp":
+        return [Request(action, f"{arn}:userpool/{params.get('UserPoolId', '*')}")]
     if prefix == "sms-voice":  # SendTextMessage: the configuration set and the origination identity it names
         found = [Request(action, f"{arn}:configuration-set/{params['ConfigurationSetName']}")] \
             if params.get("ConfigurationSetName") else []

@@ -17,6 +17,7 @@ from typing import Any
 import jwt
 import pytest
 
+from infra.demo import phone_of
 from tests.conftest import Caller, unique_phone
 
 ROLES = ["admin", "manager.jakarta", "agent.jakarta", "marketing", "analyst"]
@@ -140,7 +141,7 @@ def _call(caller: Caller, operation: str, customer: dict[str, Any], branch: str,
         "cancel_campaign": lambda: caller.post(f"/campaigns/{customer['campaign_id']}/cancel"),
         "approve_campaign": lambda: caller.post(f"/campaigns/{customer['campaign_id']}/approve"),
         "test_send": lambda: caller.post(f"/campaigns/{customer['campaign_id']}/test-send",
-                                         {"addresses": ["0812-9999-0001"]}),
+                                         {"addresses": [phone_of("marketing")]}),
         "campaign_report": lambda: caller.get(f"/campaigns/{customer['campaign_id']}/report"),
     }
     return calls[operation]()

@@ -543,3 +543,24 @@ def test_the_sms_budget_counts_what_scheduled_campaigns_will_still_spend(
     assert fits.status_code == 200, fits.body
     assert marketing.post(f"/campaigns/{second['id']}/cancel", headers={"If-Match": fits.headers["ETag"]}
                           ).status_code == 200
+
+
+def test_a_test_send_reaches_staff_members_own_addresses_only(as_user: Any, stack: dict[str, str]) -> None:
+    """Test messages skip consent and the cap, so they go to numbers of the user pool's staff only (422 naming
+    any other); each variant's text in each language, marked [TEST], nothing recorded against a customer."""
+    from infra.demo import phone_of
+
+    marketing, agent = as_user("marketing"), as_user("agent.bandung")
+    tag = f"tst{uuid.uuid4().hex[:8]}"
+    c = _campaign(marketing, tag)
+    stranger = agent.new_customer(branch_id="bandung")["phone"]
+    refused = marketing.post(f"/campaigns/{c['id']}/test-send", {"addresses": [phone_of("marketing"), stranger]})
+    assert refused.status_code == 422, refused.body
+    assert [e["field"] for e in refused.json["errors"]] == ["addresses[1]"]
+    since = len(outbox.fetch(_aws_port(stack), channel="sms"))
+    sent = marketing.post(f"/campaigns/{c['id']}/test-send", {"addresses": [phone_of("marketing"),
+                                                                             phone_of("admin")]})
+    assert sent.status_code == 200 and sent.json == {"sent": 4, "addresses": 2}, sent.body
+    texts = _texts_to(stack, {phone_of("marketing"), phone_of("admin"), stranger}, since)
+    assert len(texts) == 4 and all(m["text"].startswith("[TEST] ") for m in texts)
+    assert {m["recipient"] for m in texts} == {outbox.mask(phone_of("marketing")), outbox.mask(phone_of("admin"))}

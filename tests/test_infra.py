@@ -42,7 +42,7 @@ CHALICE_IDS = {
     "MessageEvents": "AWS::Serverless::Function",  # @app.on_sns_message(name="message_events")
 }
 # Resources `chalice package` generates that the template only names (no merge entry of its own).
-CHALICE_NAMED = {"TableChangesRole": "AWS::IAM::Role", "StreamRedriveRole": "AWS::IAM::Role"}
+CHALICE_NAMED = {"TableChangesRole": "AWS::IAM::Role", "StreamRedriveRole": "AWS::IAM::Role", "ApiHandlerRole": "AWS::IAM::Role"}
 
 # cfn-lint findings accepted on purpose: rule id -> why. Errors and warnings fail the test unless
 # listed here; so does I3011 (a stateful resource a stack update or deletion could lose; docs/operations.md).

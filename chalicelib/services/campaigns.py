@@ -229,8 +229,8 @@ def cancel(access: Access, campaign_id: str, if_match: str | None) -> Campaign:
 
 
 def test_send(access: Access, campaign_id: str, addresses: list[str]) -> dict[str, Any]:
-    """The campaign's texts (each variant, each language) to up to TEST_SEND_MAX staff phones or emails, marked
-    as a test, sent by the campaign sender (the API sends no message itself); nothing is recorded against any
+    """The campaign's texts (each variant, each language) to up to TEST_SEND_MAX staff phones or emails (each one a
+    staff member's in the user pool, else 422), marked as a test, sent by the campaign sender (the API sends no message itself); nothing is recorded against any
     customer."""
     from chalicelib.domain.customers import normalize_email, normalize_phone
     from chalicelib.domain.errors import ValidationFailed
@@ -245,6 +245,13 @@ def test_send(access: Access, campaign_id: str, addresses: list[str]) -> dict[st
             errors.append(FieldError(f"addresses[{n}]", str(exc)))
     if errors:
         raise ValidationFailed(errors, "An address is not valid for the campaign's channel.")
+    from chalicelib import staff
+
+    kind = "phone" if campaign.channel == rules.Channel.SMS else "email"
+    strangers = [FieldError(f"addresses[{n}]", f"is not the {kind} of a staff member (the user directory)")
+                 for n, address in enumerate(clean) if not staff.has_address(address, kind)]
+    if strangers:  # a test-send skips consent and the cap: only to the staff's own phones and mailboxes
+        raise Unprocessable(strangers, "Test messages go to staff members' own addresses only.")
     return sending.request_test_send(campaign, list(dict.fromkeys(clean)),
                                      access.principal.branch or settings().branches[0])
 
