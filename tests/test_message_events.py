@@ -5,7 +5,6 @@ stack, where infra/sms_v2.py plays the SMS v2 API and infra/receipts.py simulate
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections import Counter
 from typing import Any
@@ -15,16 +14,22 @@ import boto3
 from chalicelib.domain.message_events import parse
 from infra import receipts, sns_delivery
 from infra.local_stack import REGION
+from tests.test_campaigns import _wait_status
 
 
-def _wait_status(caller: Any, campaign_id: str, status: str, timeout_s: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        got = caller.get(f"/campaigns/{campaign_id}").json
-        if got["status"] == status:
-            return dict(got)
-        assert time.monotonic() < deadline, got
-        time.sleep(0.3)
+def _sent(marketing: Any, tag: str, **fields: Any) -> dict[str, Any]:
+    """A campaign to the customers tagged `tag`, no holdout, scheduled now and sent; its receipts handled."""
+    made = marketing.post("/campaigns", {
+        "name": f"Receipts {tag}", "channel": "sms", "purpose": "promotion", "audience": {"tags_any": [tag]},
+        "holdout_pct": 0, "messages": {"id": "Halo {first_name}, promo servis.", "en": "Hi {first_name}, promo."},
+        **fields})
+    assert made.status_code == 201, made.body
+    c = dict(made.json)
+    assert marketing.post(f"/campaigns/{c['id']}/schedule",
+                          headers={"If-Match": f'"v{c["version"]}"'}).status_code == 200
+    _wait_status(marketing, c["id"], "completed")
+    _settled()
+    return c
 
 
 def _settled() -> None:
@@ -65,15 +70,7 @@ def test_sms_receipts_move_each_recipient_once_and_the_report_reconciles(
     people = [agent.new_customer(branch_id="bandung", tags=[tag], name=f"Dewi {i}",
                                  consent={"sms_marketing": {"value": True, "source": "signup_form"}})
               for i in range(30)]
-    made = marketing.post("/campaigns", {
-        "name": f"Receipts {tag}", "channel": "sms", "purpose": "promotion", "audience": {"tags_any": [tag]},
-        "holdout_pct": 0, "messages": {"id": "Halo {first_name}, promo servis.", "en": "Hi {first_name}, promo."}})
-    assert made.status_code == 201, made.body
-    c = made.json
-    assert marketing.post(f"/campaigns/{c['id']}/schedule",
-                          headers={"If-Match": f'"v{c["version"]}"'}).status_code == 200
-    _wait_status(marketing, c["id"], "completed")
-    _settled()
+    c = _sent(marketing, tag)
     rows = repo.recipients_of(c["id"], [p["id"] for p in people])
     sent = [r for r in rows.values() if r.arm == "send"]
     assert sent
@@ -115,16 +112,7 @@ def test_email_bounces_and_complaints_withdraw_email_marketing_once(as_user: Any
     people = {k: agent.new_customer(branch_id="bandung", tags=[tag], name=f"Rina {k}", email=v, consent=consent,
                                     preferred_channel="email")
               for k, v in addresses.items()}
-    made = marketing.post("/campaigns", {
-        "name": f"Email {tag}", "channel": "email", "purpose": "promotion", "audience": {"tags_any": [tag]},
-        "holdout_pct": 0, "messages": {"id": "Halo {first_name}", "en": "Hi {first_name}"},
-        "subjects": {"id": "Promo", "en": "Promo"}})
-    assert made.status_code == 201, made.body
-    c = made.json
-    assert marketing.post(f"/campaigns/{c['id']}/schedule",
-                          headers={"If-Match": f'"v{c["version"]}"'}).status_code == 200
-    _wait_status(marketing, c["id"], "completed")
-    _settled()
+    c = _sent(marketing, tag, channel="email", subjects={"id": "Promo", "en": "Promo"})
     report = marketing.get(f"/campaigns/{c['id']}/report").json
     in_control = 3 - report["sent"]  # the global control group (a stable 5%) may hold one of them
     assert report["delivered"] + report["undelivered"] == report["sent"]

@@ -199,8 +199,10 @@ DATASETS: dict[str, tuple[Column, ...]] = {
         _c("reason", "string", "why not sent: no_address, no_consent, opted_out, global_control, holdout, "
                                "frequency_cap, withdrawn; null when sent"),
         _c("variant", "string", "variant id of the send arm, or null"),
-        _c("status", "string", "queued, accepted, failed, capped, withdrawn; holdout, control, excluded"),
-        _c("error_code", "string", "the sending service's code of a failed send, or null"),
+        _c("status", "string", "queued, accepted (no final receipt), delivered, undelivered, failed, capped, "
+           "withdrawn; holdout, control, excluded"),
+        _c("error_code", "string", "why: the sending service's code of a failed send, the receipt's of an "
+           "undelivered one (blocked, ttl_expired, bounce_permanent ...), or null"),
         _c("parts", "bigint", "SMS parts, or null"),
         _c("sent_at", "string", "ISO 8601 UTC the message was handed over, or null"),
         _c("sent_on", "string", "local date (YYYY-MM-DD), or null"),

@@ -375,12 +375,12 @@ def link_owner(token: str) -> tuple[sending.LinkOwner, Campaign]:
 def opt_out(token: str) -> str:
     """Withdraw the link's channel's marketing consent (source `unsubscribe_link:<campaign id>`), once: a second
     press changes nothing. Returns the channel. The campaign's counter of opt-outs counts the first."""
-    from chalicelib.services import consent as consent_service
+    from chalicelib.workflows.consent import withdraw_unattended
 
     owner, campaign = link_owner(token)
     topic = f"{owner.channel}_marketing"
-    recorded = consent_service.withdraw_unattended(owner.customer_id, topic,
-                                                ConsentGiven(value=False, source=f"unsubscribe_link:{campaign.id}"))
+    recorded = withdraw_unattended(owner.customer_id, topic,
+                                   ConsentGiven(value=False, source=f"unsubscribe_link:{campaign.id}"))
     if recorded:
         row = repo.get_recipient(campaign.id, owner.customer_id)
         if row is not None and row.opted_out_at is None and repo.set_status(

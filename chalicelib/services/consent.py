@@ -22,31 +22,3 @@ def set_marketing(access: Access, customer_id: str, given: Mapping[str, ConsentG
                       version=current.version + 1)
     repo.update(current, updated)
     return updated
-
-
-def withdraw_unattended(customer_id: str, topic: str, given: ConsentGiven) -> bool:
-    """A withdrawal no staff member asked for (an opt-out link's confirmation: the signed link is the permission;
-    a hard bounce or a spam complaint that SES reports): the topic's consent becomes `given` unless it is already
-    withdrawn. Returns whether this call changed it; an erased customer changes
-    nothing. A profile changed meanwhile is read again."""
-    from chalicelib.config import STALE_READ_ATTEMPTS
-    from chalicelib.domain.errors import Conflict, NotFound, PreconditionFailed, StaleRead
-
-    for _ in range(STALE_READ_ATTEMPTS):
-        current = repo.get(customer_id, consistent=True)
-        if current is None:
-            return False
-        entry = current.consent.get(topic)
-        if entry is not None and not entry.value:
-            return False
-        now = iso(utcnow())
-        updated = replace(current, consent=recorded({topic: given}, now, current.consent), updated_at=now,
-                          version=current.version + 1)
-        try:
-            repo.update(current, updated)
-        except (PreconditionFailed, StaleRead, Conflict):
-            continue
-        except NotFound:
-            return False  # erased meanwhile
-        return True
-    raise StaleRead("The customer kept changing; retry.")

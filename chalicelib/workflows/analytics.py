@@ -22,6 +22,7 @@ symlink file and the manifest, then deletes the old parts
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -161,7 +162,7 @@ class _Run:
             if (self.day - placed_on).days < 365:
                 self.monetary[customer_id] += Decimal(str(o["net_total"]))
                 self.categories[customer_id].update(str(line.get("category") or "other")
-                                                    for line in o.get("lines") or [])
+                                                    for line in json.loads(str(o.get("lines") or "[]")))
             if customer_id not in self.last_order or placed_on > self.last_order[customer_id]:
                 self.last_order[customer_id] = placed_on
 

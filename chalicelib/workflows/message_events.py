@@ -52,7 +52,7 @@ def _receipt(event: MessageEvent) -> str:
 
 def _withdraw_email(event: MessageEvent) -> str:
     from chalicelib.domain.consent import ConsentGiven
-    from chalicelib.services.consent import withdraw_unattended
+    from chalicelib.workflows.consent import withdraw_unattended
 
     source = "ses_complaint" if event.outcome == "complained" else "ses_bounce"
     changed = withdraw_unattended(event.customer_id or "", "email_marketing", ConsentGiven(value=False,
