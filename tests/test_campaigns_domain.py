@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -158,3 +158,15 @@ def test_the_export_facts_conditions_are_checked_and_matched() -> None:
     recent = rules.audience_of({"last_interaction_after": "2026-11-01"}, BRANCHES)
     assert rules.matches_facts(recent, replace(fits, last_interaction_on="2026-11-02"))
     assert not rules.matches_facts(recent, replace(fits, last_interaction_on="2026-11-01"))
+
+
+def test_a_message_is_unknown_once_72_hours_passed_without_its_final_receipt() -> None:
+    counts = {"a.2026-12-01T08": 10, "r.2026-12-01T08": 7, "a.2026-12-01T09": 5, "r.2026-12-01T09": 5,
+              "a.2026-12-03T10": 4, "accepted": 19}
+    # 72 hours after 09:00-10:00 on the 1st ends at 10:00 on the 4th: both hours of the 1st are that old
+    assert rules.unknown_receipts(counts, datetime(2026, 12, 4, 10, 0, tzinfo=JAKARTA).astimezone(UTC)) == 0
+    at = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
+    assert rules.unknown_receipts(counts, at) == 3  # 08 and 09 (09:00-10:00 is wholly 72 h old at 10:00)
+    assert rules.unknown_receipts(counts, datetime(2026, 12, 4, 9, 59, tzinfo=UTC)) == 3  # 08 only
+    assert rules.unknown_receipts(counts, datetime(2026, 12, 4, 8, 59, tzinfo=UTC)) == 0
+    assert rules.unknown_receipts(counts, datetime(2026, 12, 7, 11, 0, tzinfo=UTC)) == 3 + 4

@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 
+from chalicelib.domain import campaigns as rules
 from chalicelib.domain.message_events import parse
 from infra import receipts, sns_delivery
 from infra.local_stack import REGION
@@ -86,6 +88,12 @@ def test_sms_receipts_move_each_recipient_once_and_the_report_reconciles(
     assert report["accepted"] == len(sent) == report["delivered"] + report["undelivered"] \
         + report["awaiting_receipt"]
     assert report["by_branch"]["bandung"]["delivered"] == expected["delivered"]
+    # 72 hours on, those with no receipt are `unknown` (counted per hour of acceptance: a.<hour> less r.<hour>)
+    counted, _ = repo.counts(c["id"])
+    later = datetime.now(UTC) + timedelta(hours=74)
+    assert rules.unknown_receipts(counted, later) == expected["accepted"]
+    assert rules.unknown_receipts({k[len("b.bandung."):]: v for k, v in counted.items()
+                                   if k.startswith("b.bandung.")}, later) == expected["accepted"]
 
     # SNS delivers at least once: the same receipt again changes no row and no counter.
     delivered = next(r for r in sent if r.status == "delivered")

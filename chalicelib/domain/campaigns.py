@@ -722,6 +722,14 @@ class Recipient:
 SENT_STATUSES = ("accepted", "delivered", "undelivered")  # handed to the sending service
 
 
+def unknown_receipts(counts: Mapping[str, int], now: datetime) -> int:
+    """Messages accepted more than UNKNOWN_AFTER_HOURS ago with no final receipt: per UTC hour of acceptance, the
+    accepted (`a.<hour>`) less those whose receipt came (`r.<hour>`), over the hours wholly that old."""
+    cutoff = (now - timedelta(hours=UNKNOWN_AFTER_HOURS + 1)).strftime("%Y-%m-%dT%H")
+    return sum(max(n - counts.get(f"r.{k[2:]}", 0), 0) for k, n in counts.items()
+               if k.startswith("a.") and k[2:] <= cutoff)
+
+
 def snapshot_tally(r: Recipient) -> list[str]:
     """The report counters a recipient row adds to when the audience is fixed."""
     if r.arm == "excluded":
@@ -731,8 +739,8 @@ def snapshot_tally(r: Recipient) -> list[str]:
 
 def send_tally(r: Recipient) -> list[str]:
     """The counters a row of the send arm adds to once the sender is done with it (its page counted once)."""
-    if r.status in SENT_STATUSES:
-        return ["sent", "accepted"]
+    if r.status in SENT_STATUSES:  # and the hour it was accepted in (for `unknown`: see unknown_receipts)
+        return ["sent", "accepted", f"a.{(r.sent_at or r.snapshot_at)[:13]}"]
     if r.status == "failed":
         return ["sent", "failed", f"failed.{r.error_code or 'unknown'}"]
     if r.status in ("capped", "withdrawn"):

@@ -290,9 +290,8 @@ def _summary(campaign: Campaign, c: dict[str, int]) -> dict[str, Any]:
     failed = {k.split(".", 1)[1]: v for k, v in c.items() if k.startswith("failed.")}
     undelivered_by_code = {k.split(".", 1)[1]: v for k, v in c.items() if k.startswith("undelivered.")}
     accepted, delivered, undelivered = c.get("accepted", 0), c.get("delivered", 0), c.get("undelivered", 0)
-    finished = campaign.finished_at and utcnow() - parse_iso(campaign.finished_at) >= timedelta(
-        hours=rules.UNKNOWN_AFTER_HOURS)
     pending = accepted - delivered - undelivered
+    unknown = min(rules.unknown_receipts(c, utcnow()), pending)
     parts = c.get("parts", 0)
     return {
         "matched": c.get("matched", 0), "eligible": c.get("eligible", 0), "excluded": excluded,
@@ -302,7 +301,7 @@ def _summary(campaign: Campaign, c: dict[str, int]) -> dict[str, Any]:
         "failed": c.get("failed", 0), "failed_by_code": failed, "capped": c.get("capped", 0),
         "withdrawn": c.get("withdrawn", 0),
         "queued": c.get("to_send", 0) - c.get("sent", 0) - c.get("capped", 0) - c.get("withdrawn", 0),
-        "awaiting_receipt": 0 if finished else pending, "unknown": pending if finished else 0,
+        "awaiting_receipt": pending - unknown, "unknown": unknown,
         "opted_out": c.get("opted_out", 0), "parts": parts,
         "cost": parts * campaign_limits().sms_price_per_part_idr if campaign.channel == rules.Channel.SMS else 0,
     }

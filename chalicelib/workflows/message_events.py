@@ -39,7 +39,7 @@ def _receipt(event: MessageEvent) -> str:
     if row is None or row.status != "accepted":
         return "receipt:none"
     status = "delivered" if event.outcome in ("delivered", "complained") else "undelivered"
-    names = [status] + ([f"{status}.{event.code}"] if event.code else [])
+    names = [status, f"r.{(row.sent_at or row.snapshot_at)[:13]}"] + ([f"{status}.{event.code}"] if event.code else [])
     counts: dict[str, int] = {}
     for name in names:
         counts[name] = counts.get(name, 0) + 1
