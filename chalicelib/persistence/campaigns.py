@@ -10,6 +10,7 @@ the `pages` set, on condition that it is not there yet (a retried page adds noth
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -42,6 +43,7 @@ PREVIEW_SK = "PREVIEW"
 RECIPIENT_PREFIX = "R#"
 ERASED_PREFIX = "ERASED#"  # an erased customer's row, detached (outside R#: never paged by the sender)
 CAP_SK = "V#MCAP"
+RECEIPT_ATTEMPTS = 5
 FACTS_SK = "V#FACTS"
 ALL_CAMPAIGNS_PK = "CAMP"
 
@@ -215,34 +217,41 @@ def add_event_counts(campaign_id: str, counts: Mapping[str, int]) -> None:
 
 def record_receipt(r: Recipient, status: str, code: str | None, final_at: str, counts: Mapping[str, int]) -> bool:
     """A receipt's outcome, once: the row goes accepted -> `status` (with `code`) and `counts` are added to the
-    counters in one transaction (False: the row was not accepted any more, a receipt redelivered or late)."""
+    counters in one transaction (False: the row was not accepted any more, a receipt redelivered or late). A
+    conflict with a page's counters being added at that instant is tried again."""
     fields: dict[str, Any] = {"status": status, "final_at": final_at}
     if code:
         fields["error_code"] = code
-    names = {f"#f{n}": k for n, k in enumerate(fields)} | {"#status": "status"}
-    values = {f":f{n}": _attr(v) for n, v in enumerate(fields.values())} | {":accepted": {"S": "accepted"}}
-    counter_names = {f"#c{n}": name for n, name in enumerate(sorted(counts))}
-    counter_values = {f":c{n}": {"N": str(counts[name])} for n, name in enumerate(sorted(counts))}
-    try:
-        with translated():
-            _ddb().transact_write_items(TransactItems=[
-                {"Update": {"TableName": _table(), "Key": {"pk": {"S": campaign_pk(r.campaign_id)},
-                                                           "sk": {"S": f"{RECIPIENT_PREFIX}{r.customer_id}"}},
-                            "UpdateExpression": "SET " + ", ".join(f"#f{n} = :f{n}" for n in range(len(fields))),
-                            "ConditionExpression": "#status = :accepted", "ExpressionAttributeNames": names,
-                            "ExpressionAttributeValues": values}},
-                {"Update": {"TableName": _table(), "Key": {"pk": {"S": campaign_pk(r.campaign_id)},
-                                                           "sk": {"S": STATS_SK}},
-                            "UpdateExpression": "ADD " + ", ".join(f"#c{n} :c{n}" for n in range(len(counts))),
-                            "ExpressionAttributeNames": counter_names,
-                            "ExpressionAttributeValues": counter_values}}])
-    except Exception as exc:
-        from chalicelib.aws import cancellation_codes
+    row_update = {
+        "TableName": _table(), "Key": {"pk": {"S": campaign_pk(r.campaign_id)},
+                                       "sk": {"S": f"{RECIPIENT_PREFIX}{r.customer_id}"}},
+        "UpdateExpression": "SET " + ", ".join(f"#f{n} = :f{n}" for n in range(len(fields))),
+        "ConditionExpression": "#status = :accepted",
+        "ExpressionAttributeNames": {f"#f{n}": k for n, k in enumerate(fields)} | {"#status": "status"},
+        "ExpressionAttributeValues": {f":f{n}": _attr(v) for n, v in enumerate(fields.values())}
+        | {":accepted": {"S": "accepted"}}}
+    names = sorted(counts)
+    counters_update = {
+        "TableName": _table(), "Key": {"pk": {"S": campaign_pk(r.campaign_id)}, "sk": {"S": STATS_SK}},
+        "UpdateExpression": "ADD " + ", ".join(f"#c{n} :c{n}" for n in range(len(names))),
+        "ExpressionAttributeNames": {f"#c{n}": name for n, name in enumerate(names)},
+        "ExpressionAttributeValues": {f":c{n}": {"N": str(counts[name])} for n, name in enumerate(names)}}
+    from chalicelib.aws import cancellation_codes
 
-        if "ConditionalCheckFailed" in cancellation_codes(exc):
-            return False
-        raise
-    return True
+    for attempt in range(RECEIPT_ATTEMPTS):
+        try:
+            with translated():
+                _ddb().transact_write_items(TransactItems=[{"Update": row_update}, {"Update": counters_update}])
+        except Exception as exc:
+            codes = cancellation_codes(exc)
+            if "ConditionalCheckFailed" in codes:
+                return False
+            if "TransactionConflict" in codes and attempt + 1 < RECEIPT_ATTEMPTS:
+                time.sleep(0.05 * (attempt + 1))
+                continue
+            raise
+        return True
+    raise AssertionError("unreachable")
 
 
 def counts(campaign_id: str, *, consistent: bool = False) -> tuple[dict[str, int], str]:
