@@ -230,8 +230,8 @@ def cancel(access: Access, campaign_id: str, if_match: str | None) -> Campaign:
 
 def test_send(access: Access, campaign_id: str, addresses: list[str]) -> dict[str, Any]:
     """The campaign's texts (each variant, each language) to up to TEST_SEND_MAX staff phones or emails (each one a
-    staff member's in the user pool, else 422), marked as a test, sent by the campaign sender (the API sends no message itself); nothing is recorded against any
-    customer."""
+    staff member's in the user pool, else 422), marked as a test, sent by the campaign sender (the API sends no
+    message itself); nothing is recorded against any customer."""
     from chalicelib.domain.customers import normalize_email, normalize_phone
     from chalicelib.domain.errors import ValidationFailed
 
