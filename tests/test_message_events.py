@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -106,6 +107,16 @@ def test_sms_receipts_move_each_recipient_once_and_the_report_reconciles(
     _settled()
     assert marketing.get(f"/campaigns/{c['id']}/report").json["delivered"] == report["delivered"]
     assert repo.get_recipient(c["id"], delivered.customer_id).status == "delivered"  # type: ignore[union-attr]
+
+    # An opt-out read the row while it was accepted; the receipt moved it on before the opt-out wrote: the
+    # opt-out still lands, once, and is counted once.
+    stale = replace(delivered, status="accepted")
+    before = repo.counts(c["id"])[0].get("opted_out", 0)
+    assert repo.mark_opted_out(stale, "2026-12-06T00:00:00.000Z", {"opted_out": 1})
+    assert not repo.mark_opted_out(stale, "2026-12-06T00:00:01.000Z", {"opted_out": 1})
+    assert repo.counts(c["id"])[0]["opted_out"] == before + 1
+    after = repo.get_recipient(c["id"], delivered.customer_id)
+    assert after is not None and after.status == "delivered" and after.opted_out_at == "2026-12-06T00:00:00.000Z"
 
 
 def test_email_bounces_and_complaints_withdraw_email_marketing_once(as_user: Any, stack: dict[str, str]) -> None:

@@ -43,7 +43,7 @@ PREVIEW_SK = "PREVIEW"
 RECIPIENT_PREFIX = "R#"
 ERASED_PREFIX = "ERASED#"  # an erased customer's row, detached (outside R#: never paged by the sender)
 CAP_SK = "V#MCAP"
-RECEIPT_ATTEMPTS = 5
+ROW_ATTEMPTS = 5  # a row's transaction with the counters, tried again after a conflict
 FACTS_SK = "V#FACTS"
 ALL_CAMPAIGNS_PK = "CAMP"
 
@@ -205,53 +205,59 @@ def add_counts(campaign_id: str, page: str, counts: Mapping[str, int], *, recent
     return True
 
 
-def add_event_counts(campaign_id: str, counts: Mapping[str, int]) -> None:
-    """An opt-out's counts (recorded once: the row's own conditional write came first)."""
-    names = {f"#c{n}": name for n, name in enumerate(sorted(counts))}
-    values = {f":c{n}": {"N": str(counts[name])} for n, name in enumerate(sorted(counts))}
-    with translated():
-        _ddb().update_item(TableName=_table(), Key={"pk": {"S": campaign_pk(campaign_id)}, "sk": {"S": STATS_SK}},
-                           UpdateExpression="ADD " + ", ".join(f"#c{n} :c{n}" for n in range(len(counts))),
-                           ExpressionAttributeNames=names, ExpressionAttributeValues=values)
-
-
 def record_receipt(r: Recipient, status: str, code: str | None, final_at: str, counts: Mapping[str, int]) -> bool:
     """A receipt's outcome, once: the row goes accepted -> `status` (with `code`) and `counts` are added to the
-    counters in one transaction (False: the row was not accepted any more, a receipt redelivered or late). A
-    conflict with a page's counters being added at that instant is tried again."""
+    counters in one transaction (False: the row was not accepted any more, a receipt redelivered or late)."""
     fields: dict[str, Any] = {"status": status, "final_at": final_at}
     if code:
         fields["error_code"] = code
+    return _row_with_counters(r, fields, "#status = :accepted", {"#status": "status"},
+                              {":accepted": {"S": "accepted"}}, counts)
+
+
+def mark_opted_out(r: Recipient, at: str, counts: Mapping[str, int]) -> bool:
+    """The row's customer opted out through its link, once (whatever its status meanwhile), with `counts` in the
+    same transaction (False: marked before)."""
+    return _row_with_counters(r, {"opted_out_at": at}, "attribute_exists(#status) AND attribute_not_exists(#out)",
+                              {"#status": "status", "#out": "opted_out_at"}, {}, counts)
+
+
+def _row_with_counters(r: Recipient, fields: Mapping[str, Any], condition: str, condition_names: dict[str, str],
+                       condition_values: dict[str, Any], counts: Mapping[str, int]) -> bool:
+    """SET `fields` on the row if `condition` holds, and ADD `counts` to the counters, in one transaction (False:
+    the condition failed). A conflict with a page's counters being added at that instant is tried again."""
+    from chalicelib.aws import cancellation_codes
+
     row_update = {
         "TableName": _table(), "Key": {"pk": {"S": campaign_pk(r.campaign_id)},
                                        "sk": {"S": f"{RECIPIENT_PREFIX}{r.customer_id}"}},
         "UpdateExpression": "SET " + ", ".join(f"#f{n} = :f{n}" for n in range(len(fields))),
-        "ConditionExpression": "#status = :accepted",
-        "ExpressionAttributeNames": {f"#f{n}": k for n, k in enumerate(fields)} | {"#status": "status"},
+        "ConditionExpression": condition,
+        "ExpressionAttributeNames": {f"#f{n}": k for n, k in enumerate(fields)} | condition_names,
         "ExpressionAttributeValues": {f":f{n}": _attr(v) for n, v in enumerate(fields.values())}
-        | {":accepted": {"S": "accepted"}}}
-    names = sorted(counts)
-    counters_update = {
-        "TableName": _table(), "Key": {"pk": {"S": campaign_pk(r.campaign_id)}, "sk": {"S": STATS_SK}},
-        "UpdateExpression": "ADD " + ", ".join(f"#c{n} :c{n}" for n in range(len(names))),
-        "ExpressionAttributeNames": {f"#c{n}": name for n, name in enumerate(names)},
-        "ExpressionAttributeValues": {f":c{n}": {"N": str(counts[name])} for n, name in enumerate(names)}}
-    from chalicelib.aws import cancellation_codes
-
-    for attempt in range(RECEIPT_ATTEMPTS):
+        | condition_values}
+    items: list[dict[str, Any]] = [{"Update": row_update}]
+    names = sorted(n for n in counts if counts[n])
+    if names:
+        items.append({"Update": {
+            "TableName": _table(), "Key": {"pk": {"S": campaign_pk(r.campaign_id)}, "sk": {"S": STATS_SK}},
+            "UpdateExpression": "ADD " + ", ".join(f"#c{n} :c{n}" for n in range(len(names))),
+            "ExpressionAttributeNames": {f"#c{n}": name for n, name in enumerate(names)},
+            "ExpressionAttributeValues": {f":c{n}": {"N": str(counts[name])} for n, name in enumerate(names)}}})
+    for attempt in range(ROW_ATTEMPTS):
         try:
             with translated():
-                _ddb().transact_write_items(TransactItems=[{"Update": row_update}, {"Update": counters_update}])
+                _ddb().transact_write_items(TransactItems=items)
         except Exception as exc:
             codes = cancellation_codes(exc)
             if "ConditionalCheckFailed" in codes:
                 return False
-            if "TransactionConflict" in codes and attempt + 1 < RECEIPT_ATTEMPTS:
+            if "TransactionConflict" in codes and attempt + 1 < ROW_ATTEMPTS:
                 time.sleep(0.05 * (attempt + 1))
                 continue
             raise
         return True
-    raise AssertionError("unreachable")
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def counts(campaign_id: str, *, consistent: bool = False) -> tuple[dict[str, int], str]:

@@ -371,6 +371,9 @@ def link_owner(token: str) -> tuple[sending.LinkOwner, Campaign]:
     return owner, campaign
 
 
+OPTED_OUT_WITHIN_DAYS = 7  # the report's opt-outs: those within this many days of the message
+
+
 def opt_out(token: str) -> str:
     """Withdraw the link's channel's marketing consent (source `unsubscribe_link:<campaign id>`), once: a second
     press changes nothing. Returns the channel. The campaign's counter of opt-outs counts the first."""
@@ -382,9 +385,11 @@ def opt_out(token: str) -> str:
                                    ConsentGiven(value=False, source=f"unsubscribe_link:{campaign.id}"))
     if recorded:
         row = repo.get_recipient(campaign.id, owner.customer_id)
-        if row is not None and row.opted_out_at is None and repo.set_status(
-                row, expected=row.status, opted_out_at=iso(utcnow())):
+        if row is not None and row.opted_out_at is None:
             sent_at = parse_iso(row.sent_at) if row.sent_at else None
-            if sent_at is not None and utcnow() - sent_at <= timedelta(days=7):
-                repo.add_event_counts(campaign.id, {"opted_out": 1, f"b.{row.branch_id}.opted_out": 1})
+            within = sent_at is not None and utcnow() - sent_at <= timedelta(days=OPTED_OUT_WITHIN_DAYS)
+            counts = {"opted_out": 1, f"b.{row.branch_id}.opted_out": 1} if within else {}
+            if within and row.variant:
+                counts[f"v.{row.variant}.opted_out"] = 1
+            repo.mark_opted_out(row, iso(utcnow()), counts)
     return owner.channel
