@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -308,5 +309,11 @@ def test_building_a_campaign_checks_its_text_as_typed_previews_it_and_its_report
     page.locator("#open-report").click()
     expect(page.locator("#report-sent")).to_have_text(str(preview), timeout=60_000)  # the page refreshes itself
     expect(page.locator("#campaign-report .badge").first).to_have_text("selesai", timeout=30_000)
+    page.wait_for_timeout(2_000)  # the simulated receipts (infra/receipts.py) follow each message by 0.3 s
+    page.reload()
+    delivered = int(page.locator("#report-delivered").inner_text())
+    undelivered = int(page.locator("#report-undelivered").inner_text().split()[0])
+    unknown_and_awaiting = sum(int(n) for n in re.findall(r"\d+", page.locator("#report-unknown").inner_text()))
+    assert delivered + undelivered + unknown_and_awaiting == preview  # every message accounted for once
     _shot(page, "campaign-report")
     assert page.dialogs == []  # type: ignore[attr-defined]
