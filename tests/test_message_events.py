@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -107,6 +108,18 @@ def test_sms_receipts_move_each_recipient_once_and_the_report_reconciles(
     _settled()
     assert marketing.get(f"/campaigns/{c['id']}/report").json["delivered"] == report["delivered"]
     assert repo.get_recipient(c["id"], delivered.customer_id).status == "delivered"  # type: ignore[union-attr]
+
+    # Five copies of a late receipt at once (SNS delivers at least once, in parallel): counted once.
+    waiting = [r for r in sent if r.status == "accepted"]
+    if waiting:
+        late = {"eventType": "TEXT_DELIVERED", "isFinal": True, "messageId": "late",
+                "context": {"campaign": c["id"], "customer": waiting[0].customer_id}}
+        before_late = marketing.get(f"/campaigns/{c['id']}/report").json["delivered"]
+        sns = boto3.client("sns")
+        with ThreadPoolExecutor(5) as pool:
+            list(pool.map(lambda _: sns.publish(TopicArn=topic, Message=json.dumps(late)), range(5)))
+        _settled()
+        assert marketing.get(f"/campaigns/{c['id']}/report").json["delivered"] == before_late + 1
 
     # An opt-out read the row while it was accepted; the receipt moved it on before the opt-out wrote: the
     # opt-out still lands, once, and is counted once.
