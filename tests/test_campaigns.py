@@ -455,6 +455,10 @@ def test_audiences_by_the_latest_exports_segments_purchases_and_last_contact(
     for f in facts.values():  # new customers: no order, no category, an interaction-less segment
         assert f.as_of == today().isoformat() and f.categories == () and f.last_order_on is None
         assert f.rfm_segment in rules.RFM_SEGMENTS and f.churn_band in rules.CHURN_BANDS
+    stored = boto3.client("dynamodb").get_item(TableName=stack["TABLE_NAME"], Key={
+        "pk": {"S": f"C#{people[0]['id']}"}, "sk": {"S": "V#FACTS"}})["Item"]
+    expires = datetime.fromtimestamp(int(stored["expires_at"]["N"]), UTC)
+    assert expires.date() == today() + timedelta(days=3) and (expires.hour, expires.minute) == (0, 0)  # TTL
     # One of them bought a vehicle last spring (as a later export would have found): only they match it.
     buyer = people[0]["id"]
     repo.put_audience_facts({buyer: rules.AudienceFacts(

@@ -45,6 +45,9 @@ ERASED_PREFIX = "ERASED#"  # an erased customer's row, detached (outside R#: nev
 CAP_SK = "V#MCAP"
 ROW_ATTEMPTS = 5  # a row's transaction with the counters, tried again after a conflict
 FACTS_SK = "V#FACTS"
+# Facts expire (TTL) this many days after their export's day: a customer every export sees keeps them; those of a
+# customer erased while an export was computing them, or of days with no export, go by themselves.
+FACTS_KEEP_DAYS = 3
 ALL_CAMPAIGNS_PK = "CAMP"
 
 
@@ -452,9 +455,14 @@ def stored_preview(campaign_id: str) -> StoredPreview | None:
 
 def put_audience_facts(facts: Mapping[str, AudienceFacts]) -> None:
     """The export's facts per customer id (BatchWriteItem, 25 a request; a re-run writes the same again)."""
+    from datetime import UTC, date, datetime, timedelta
+
     with translated(), AudienceFactsItem.batch_write() as batch:
         for customer_id, f in facts.items():
+            day = date.fromisoformat(f.as_of) + timedelta(days=FACTS_KEEP_DAYS)
+            ends = datetime(day.year, day.month, day.day, tzinfo=UTC)
             batch.save(AudienceFactsItem(pk=customer_pk(customer_id), sk=FACTS_SK, as_of=f.as_of,
+                                         expires_at=int(ends.timestamp()),
                                          rfm_segment=f.rfm_segment, churn_band=f.churn_band,
                                          last_interaction_on=f.last_interaction_on, last_order_on=f.last_order_on,
                                          categories=json.dumps(list(f.categories)) if f.categories else None))

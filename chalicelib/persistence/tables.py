@@ -555,6 +555,7 @@ class AudienceFactsItem(Item, discriminator="audience_facts"):
     last_interaction_on = UnicodeAttribute(null=True)
     last_order_on = UnicodeAttribute(null=True)
     categories = UnicodeAttribute(null=True)  # JSON list
+    expires_at = NumberAttribute()  # TTL: FACTS_KEEP_DAYS after the export's day (facts no export refreshes go)
 
 
 class GuardItem(Item, discriminator="guard"):
