@@ -30,6 +30,7 @@ from typing import Any
 SMS_SHARES_DEFAULT = "delivered=85,undelivered=5"
 SMS_FAILURE_CODES = ("TEXT_BLOCKED", "TEXT_CARRIER_UNREACHABLE", "TEXT_TTL_EXPIRED")
 DELAY_S = 0.3  # the receipt follows the send by this much (the cloud's take seconds to 72 hours)
+PENDING_PRUNE_AT = 1000
 
 _state: dict[str, Any] = {}
 _pending: list[threading.Timer] = []
@@ -90,6 +91,8 @@ def _publish_later(event: dict[str, Any]) -> None:
 
     timer = threading.Timer(DELAY_S, publish)
     timer.daemon = True
+    if len(_pending) >= PENDING_PRUNE_AT:  # a long-running stack keeps only the receipts still to come
+        _pending[:] = [t for t in _pending if t.is_alive()]
     _pending.append(timer)
     timer.start()
 
