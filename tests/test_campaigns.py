@@ -489,7 +489,8 @@ def test_a_large_audience_is_previewed_in_the_background_and_scheduled_by_that_p
     marketing, agent = as_user("marketing"), as_user("agent.bandung")
     tag = f"bgp{uuid.uuid4().hex[:8]}"
     _people(agent, tag, 8)
-    c = _campaign(marketing, tag, audience={"branch_in": ["bandung"], "tags_any": [tag]})
+    later = (datetime.now(UTC) + timedelta(days=2)).isoformat()  # scheduled stays scheduled: sending moves it on
+    c = _campaign(marketing, tag, audience={"branch_in": ["bandung"], "tags_any": [tag]}, send_at=later)
     at_once = marketing.post(f"/campaigns/{c['id']}/preview")
     assert at_once.status_code == 200
     monkeypatch.setenv("CAMPAIGN_PREVIEW_SYNC_CUSTOMERS", "1")  # bandung has more customers than that

@@ -136,10 +136,11 @@ def test_recording_an_interaction_puts_it_on_top_of_the_timeline_without_a_page_
 def test_the_queue_turns_a_critical_complaint_amber_then_red_and_acknowledging_takes_it_off_the_open_list(
         stack: RunningStack, page: Page) -> None:
     someone = _customer(stack, "surabaya")
+    # signed in first: amber lasts from 7.5 s to 15 s after the complaint is made, a slow sign-in would skip it
+    _sign_in(page, stack, "agent.surabaya", "/console/complaints?status=open")
     case = _api(stack, "POST", f"/customers/{someone['id']}/complaints", json={
         "category": "shipment", "severity": "critical", "subject": "Unit belum datang", "description": "Uji"}).json()
-    _sign_in(page, stack, "agent.surabaya", "/console/complaints?status=open")
-    page.select_option("#queue-filter select[name=status]", "open")
+    page.select_option("#queue-filter select[name=status]", "open")  # a change refreshes the rows at once
     row = page.locator(f"#row-{case['id']}")
     expect(row.locator(".sla.sla-amber")).to_be_visible(timeout=20000)
     _shot(page, "queue-amber")
