@@ -22,6 +22,7 @@ from chalicelib.api import (
     products,
     reminders,
     shipments,
+    vehicles,
 )
 from chalicelib.api.middleware import http_middleware
 
@@ -42,7 +43,7 @@ def cognito_id_token(auth_request):  # type: ignore[no-untyped-def]
 
 http.register(app, cognito_id_token, customers.ROUTES + interactions.ROUTES + consent.ROUTES + complaints.ROUTES
               + reminders.ROUTES + analytics.ROUTES + products.ROUTES + orders.ROUTES + shipments.ROUTES
-              + campaigns.ROUTES + meta.ROUTES)
+              + campaigns.ROUTES + vehicles.ROUTES + meta.ROUTES)
 console.register(app)  # the staff console (HTML): its pages check the token themselves, see chalicelib/console
 
 # The real stream ARN comes from infra/template.yaml (merged over what Chalice

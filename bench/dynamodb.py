@@ -344,6 +344,24 @@ class Scenario:
                      {"X-Relasi-Timestamp": stamp, "X-Relasi-Signature": signature_of(key, stamp, event)})
         self.ops[-1].parts = ("the tracking number", "the order with its shipments", "the event's transaction")
 
+    def vehicles(self, customer_id: str) -> None:
+        """A vehicle registered, read, listed, found by its plate at the service desk and changed."""
+        n = time.time_ns() % 10**11
+        plate = f"B {n % 10000} BNC"
+        registered = self.measure("POST /customers/{id}/vehicles", "parts", "POST", f"/customers/{customer_id}/vehicles",
+                                  {"vin": f"MHBNCH{n:011d}", "plate_no": plate, "make": "Toyota", "model": "Avanza",
+                                   "year": 2022, "color": "Hitam"}, expected=201)
+        self.ops[-1].parts = ("the owner's profile (access, branch)", "the vehicle's transaction")
+        vehicle = self.must(registered, 201, "POST vehicle")
+        self.measure("GET /vehicles/{vin} (with its history)", "read", "GET", f"/vehicles/{vehicle['vin']}")
+        self.measure("GET /vehicles/lookup?plate= (the desk's screen-pop)", "parts", "GET",
+                     "/vehicles/lookup?plate=" + urllib.parse.quote(plate.lower().replace(" ", "-")))
+        self.ops[-1].parts = ("the plate's guard", "the vehicle and its owner together")
+        self.measure("GET /customers/{id}/vehicles", "page", "GET", f"/customers/{customer_id}/vehicles")
+        self.measure("PATCH /vehicles/{vin} (odometer)", "parts", "PATCH", f"/vehicles/{vehicle['vin']}",
+                     {"last_odometer_km": 15000}, {"If-Match": registered.headers.get("ETag", "")})
+        self.ops[-1].parts = ("the vehicle with its history", "the vehicle's transaction")
+
     def run(self, with_delete_sizes: bool) -> list[Op]:
         t = self.tag
         email = f"bench.{t}@contoh.co.id"
@@ -386,6 +404,7 @@ class Scenario:
         buyer = self.must(self.admin.request("POST", "/customers", self.new_customer_body("Bench Pembeli")), 201,
                           "POST /customers")
         self.orders_and_shipments(buyer["id"])  # not the customer erased below (an erasure keeps their orders)
+        self.vehicles(buyer["id"])
         # the staff console's content (as htmx asks for it): the same use cases as the routes above
         card = ("the timeline (first page)", "the due items", "the open complaints")
         console = [

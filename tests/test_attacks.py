@@ -99,6 +99,12 @@ def assert_problem(r: requests.Response, *statuses: int) -> dict[str, Any]:
 # --------------------------------------------------------------------------
 
 
+def _vehicle(plate: str | None = None) -> dict[str, Any]:
+    n = next(_numbers)
+    return {"vin": f"MHRACE{n:011d}", "plate_no": plate or f"L {n % 10000} {'ABCDEFGH'[n // 10000 % 8]}RC",
+            "make": "Honda", "model": "Brio", "year": 2020, "color": "Abu"}
+
+
 def _writer(live: RunningStack, cid: str, n: int, marker: str, go: threading.Event,
             started: threading.Semaphore, erased: threading.Event) -> list[tuple[str, int, str | None]]:
     """Writes for `cid` (complaint, interaction, due item in turn) until one answers 404, or one more
@@ -112,6 +118,7 @@ def _writer(live: RunningStack, cid: str, n: int, marker: str, go: threading.Eve
          lambda i: {"channel": "phone", "direction": "inbound", "kind": "inquiry", "summary": f"{marker} {n}.{i}"}),
         ("due_item", f"/customers/{cid}/due-items",
          lambda i: {"kind": "service", "title": f"{marker} {n}.{i}", "due_date": "2030-01-0" + str(1 + i % 9)}),
+        ("vehicle", f"/customers/{cid}/vehicles", lambda i: _vehicle()),  # detached by the erasure, not erased
     ]
     go.wait()
     for i in itertools.count():
@@ -174,6 +181,28 @@ def test_after_an_erasure_nothing_of_the_customer_remains_whatever_was_written_m
     else:
         running = set()
     assert not running, f"escalations still running for erased complaints: {running}"
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_one_plate_registered_in_parallel_is_one_vehicle(live: RunningStack, round_: int) -> None:
+    """Six desks register the same plate (any spelling) on six vehicles at once: one wins, five hear 409."""
+    n = next(_numbers)
+    plate = f"AB {n % 10000} {'JKLMNPRS'[n // 10000 % 8]}Z"
+    spellings = [plate, plate.lower(), plate.replace(" ", ""), plate.replace(" ", "-"), plate.lower().replace(" ", ""),
+                 plate.replace(" ", ".")]
+    owners = [new_customer(live, "agent.jakarta")["id"] for _ in spellings]
+    with ThreadPoolExecutor(len(spellings)) as pool:
+        answers = list(pool.map(lambda pair: live.request("POST", f"/customers/{pair[0]}/vehicles", "agent.jakarta",
+                                                          json=_vehicle(pair[1])), zip(owners, spellings)))
+    won = [r for r in answers if r.status_code == 201]
+    assert len(won) == 1, [(r.status_code, r.text) for r in answers]
+    for lost in (r for r in answers if r.status_code != 201):
+        assert assert_problem(lost, 409)["field"] in ("plate_no",)
+        assert lost.json()["existing_vin"] == won[0].json()["vin"]
+    found = live.request("GET", f"/vehicles/lookup?plate={plate.replace(' ', '')}", "agent.jakarta").json()
+    assert found["vehicle"]["vin"] == won[0].json()["vin"] and found["owner"]["id"] == won[0].json()["owner_id"]
+    listed = [live.request("GET", f"/customers/{o}/vehicles", "agent.jakarta").json()["items"] for o in owners]
+    assert sum(len(x) for x in listed) == 1  # the losers' transactions left no link behind
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))
@@ -259,8 +288,10 @@ def test_another_branch_customer_and_no_customer_answer_alike_on_every_route(liv
     held = new_customer(live, "agent.jakarta", email=f"hidden{time.time_ns()}@contoh.co.id")
     complaint = live.request("POST", f"/customers/{held['id']}/complaints", "agent.jakarta",
                              json={"category": "service", "severity": "low", "subject": "s", "description": "d"}).json()
+    vehicle = live.request("POST", f"/customers/{held['id']}/vehicles", "agent.jakarta", json=_vehicle()).json()
     missing_customer = "01" + "J" * 24
     missing_complaint = "01" + "K" * 24
+    missing_vehicle = _vehicle()
     probes: list[tuple[str, str, Any, dict[str, str]]] = [
         ("GET", "/customers/lookup?phone={phone}", None, {}),
         ("GET", "/customers/lookup?email={email}", None, {}),
@@ -280,12 +311,18 @@ def test_another_branch_customer_and_no_customer_answer_alike_on_every_route(liv
         ("DELETE", "/customers/{cid}/due-items/01" + "M" * 24, None, {}),
         ("GET", "/complaints/{xid}", None, {}),
         ("PATCH", "/complaints/{xid}", {"status": "acknowledged"}, {"If-Match": '"v1"'}),
+        ("POST", "/customers/{cid}/vehicles", _vehicle(), {}),
+        ("GET", "/customers/{cid}/vehicles", None, {}),
+        ("GET", "/vehicles/{vin}", None, {}),
+        ("GET", "/vehicles/lookup?plate={plate}", None, {}),
+        ("PATCH", "/vehicles/{vin}", {"color": "Hitam"}, {"If-Match": '"v1"'}),
     ]
     unknown_phone, unknown_email = phone(), f"nobody{time.time_ns()}@contoh.co.id"
     for method, template, body, headers in probes:
         there = template.format(phone=held["phone"].replace("+", "%2B"), email=held["email"], cid=held["id"],
-                                xid=complaint["id"])
-        nowhere = template.format(phone=unknown_phone, email=unknown_email, cid=missing_customer, xid=missing_complaint)
+                                xid=complaint["id"], vin=vehicle["vin"], plate=vehicle["plate_no"].replace(" ", ""))
+        nowhere = template.format(phone=unknown_phone, email=unknown_email, cid=missing_customer, xid=missing_complaint,
+                                  vin=missing_vehicle["vin"], plate=missing_vehicle["plate_no"].replace(" ", ""))
         user = "manager.bandung"
         a = live.request(method, there, user, json=body, headers=headers)
         b = live.request(method, nowhere, user, json=body, headers=headers)

@@ -67,14 +67,20 @@ ALLOWED = {
     "approve_campaign": {"admin"},
     "test_send": {"admin", "marketing"},
     "campaign_report": {"admin", "marketing", "manager.jakarta"},
+    "register_vehicle": {"admin", "manager.jakarta", "agent.jakarta"},
+    "customer_vehicles": {"admin", "manager.jakarta", "agent.jakarta"},
+    "vehicle": {"admin", "manager.jakarta", "agent.jakarta"},
+    "plate_lookup": {"admin", "manager.jakarta", "agent.jakarta"},
+    "patch_vehicle": {"admin", "manager.jakarta", "agent.jakarta"},
 }
+VEHICLE_OPERATIONS = {"register_vehicle", "customer_vehicles", "vehicle", "plate_lookup", "patch_vehicle"}
 CAMPAIGN_OPERATIONS = {op for op in ALLOWED if "campaign" in op or op in ("test_send", "background_preview")}
 # the catalog is every branch's; campaigns are head office's (a manager's report shows their branch's numbers)
 UNSCOPED = {"create_product", "products", "product", "patch_product"} | CAMPAIGN_OPERATIONS
 SCOPED = {"manager.jakarta", "agent.jakarta"}
 SUCCESS = {"create": 201, "delete": 204, "add_interaction": 201, "open_complaint": 201, "create_product": 201,
            "place_order": 201, "ship_order": 201, "shipment_event": 201, "create_campaign": 201,
-           "background_preview": 404}  # a small audience is previewed at once: no background preview to read
+           "background_preview": 404, "register_vehicle": 201}  # a small audience is previewed at once: no background preview to read
 # Outside the own branch: collection routes refuse (403), record routes hide the record (404).
 OUTSIDE = {"create": 403, "list": 403, "complaints": 403, "churn_risk": 403, "anomalies": 403, "orders": 403,
            "summary": 403, "insights": 403}
@@ -85,6 +91,12 @@ _skus = itertools.count(1)
 CAMPAIGN = {"name": "Matrix", "channel": "sms", "purpose": "promotion",
             "audience": {"branch_in": ["surabaya"], "tags_any": ["auth-matrix-nobody"]},
             "messages": {"id": "Halo {first_name}", "en": "Hi {first_name}"}}
+
+
+def _vehicle() -> dict[str, Any]:
+    n = next(_skus)
+    return {"vin": f"MHAUTH{uuid.uuid4().int % 10**11:011d}", "plate_no": f"B {n % 10000} AUT", "make": "Daihatsu",
+            "model": "Xenia", "year": 2021, "color": "Putih"}
 
 
 def _call(caller: Caller, operation: str, customer: dict[str, Any], branch: str, complaint: dict[str, Any]) -> Any:
@@ -143,6 +155,12 @@ def _call(caller: Caller, operation: str, customer: dict[str, Any], branch: str,
         "test_send": lambda: caller.post(f"/campaigns/{customer['campaign_id']}/test-send",
                                          {"addresses": [phone_of("marketing")]}),
         "campaign_report": lambda: caller.get(f"/campaigns/{customer['campaign_id']}/report"),
+        "register_vehicle": lambda: caller.post(f"/customers/{cid}/vehicles", _vehicle()),
+        "customer_vehicles": lambda: caller.get(f"/customers/{cid}/vehicles"),
+        "vehicle": lambda: caller.get(f"/vehicles/{customer['vin']}"),
+        "plate_lookup": lambda: caller.get(f"/vehicles/lookup?plate={customer['plate_no'].replace(' ', '%20')}"),
+        "patch_vehicle": lambda: caller.patch(f"/vehicles/{customer['vin']}", {"color": "Merah"},
+                                              headers={"If-Match": '"v1"'}),
     }
     return calls[operation]()
 
@@ -177,6 +195,9 @@ def test_route_role_branch(as_user: Any, operation: str, role: str, branch: str)
             "lines": [{"line_no": 1, "qty": 1}]}).json["id"]
     if operation in CAMPAIGN_OPERATIONS:
         customer["campaign_id"] = admin.post("/campaigns", CAMPAIGN).json["id"]
+    if operation in VEHICLE_OPERATIONS - {"register_vehicle"}:
+        vehicle = admin.post(f"/customers/{customer['id']}/vehicles", _vehicle()).json
+        customer["vin"], customer["plate_no"] = vehicle["vin"], vehicle["plate_no"]
     if "complaint" in operation:
         complaint = admin.post(f"/customers/{customer['id']}/complaints", {
             "category": "sales", "severity": "low", "subject": "s", "description": "d"}).json
@@ -289,6 +310,11 @@ ROUTES = [
     ("POST", "/campaigns/01HZZZZZZZZZZZZZZZZZZZZZZZ/approve"),
     ("POST", "/campaigns/01HZZZZZZZZZZZZZZZZZZZZZZZ/test-send"),
     ("GET", "/campaigns/01HZZZZZZZZZZZZZZZZZZZZZZZ/report"),
+    ("POST", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/vehicles"),
+    ("GET", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/vehicles"),
+    ("GET", "/vehicles/lookup?plate=B1234XYZ"),
+    ("GET", "/vehicles/MHFXW42G8K1234567"),
+    ("PATCH", "/vehicles/MHFXW42G8K1234567"),
 ]
 
 

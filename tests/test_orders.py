@@ -371,3 +371,17 @@ def test_two_orders_racing_for_one_number_and_two_moves_racing_on_one_version(as
     assert sum(isinstance(m, PreconditionFailed) for m in moved) == 1
     winner = next(m for m in moved if not isinstance(m, PreconditionFailed))
     assert admin.get(f"/orders/{made[0].id}").json["status"] == winner.status
+
+
+def test_a_new_promised_date_is_patched_as_json_text_and_null_removes_it(as_user: Any, catalog: Any) -> None:
+    """A merge patch's dates are JSON text like everywhere else (a model with a before-validator once refused them)."""
+    agent = as_user("agent.jakarta")
+    order = _order(agent, agent.new_customer(branch_id="jakarta")["id"], promised_date="2026-12-20").json
+    moved = agent.patch(f"/orders/{order['id']}", {"promised_date": "2026-12-24"}, headers={"If-Match": '"v1"'})
+    assert moved.status_code == 200, moved.body
+    assert moved.json["promised_date"] == "2026-12-24" and moved.json["history"][-1]["change"] == "promised_date"
+    for bad in ("2026-02-30", "24-12-2026", 20261224):
+        refused = agent.patch(f"/orders/{order['id']}", {"promised_date": bad}, headers={"If-Match": '"v2"'})
+        assert refused.status_code == 400 and refused.json["errors"][0]["field"] == "promised_date", bad
+    cleared = agent.patch(f"/orders/{order['id']}", {"promised_date": None}, headers={"If-Match": '"v2"'})
+    assert cleared.status_code == 200 and cleared.json["promised_date"] is None

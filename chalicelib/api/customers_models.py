@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
@@ -17,7 +16,7 @@ from pydantic import (
 
 from chalicelib import config as C
 from chalicelib.api.consent_models import ConsentOut, ConsentSet
-from chalicelib.api.models import BranchId, Output, PageQuery, QueryInput, Strict
+from chalicelib.api.models import BranchId, Output, PageQuery, QueryInput, Strict, json_date
 from chalicelib.config import settings
 from chalicelib.domain import customers as rules
 from chalicelib.domain.customers import (
@@ -56,18 +55,7 @@ Email = Annotated[str, StringConstraints(min_length=3, max_length=254), AfterVal
 Birthday = Annotated[date, AfterValidator(_birthday)]
 
 
-def _json_date(value: Any) -> Any:
-    """YYYY-MM-DD text to a date. A model with a mode="before" validator (CustomerPatch) gets its
-    fields validated as Python values, where strict mode refuses a date written as text."""
-    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            return value  # not a calendar date: refused by the date type below
-    return value
-
-
-PatchBirthday = Annotated[date, BeforeValidator(_json_date), AfterValidator(_birthday)]
+PatchBirthday = Annotated[date, BeforeValidator(json_date), AfterValidator(_birthday)]
 Address = Annotated[str, StringConstraints(max_length=C.ADDRESS_MAX_CHARS)]
 City = Annotated[str, StringConstraints(max_length=C.CITY_MAX_CHARS)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=C.TAG_MAX_CHARS), AfterValidator(_tag)]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -11,7 +10,7 @@ from pydantic import AfterValidator, BeforeValidator, Field, StringConstraints, 
 
 from chalicelib.api.analytics_models import QueryDate
 from chalicelib.api.customers_models import Phone
-from chalicelib.api.models import BranchId, Output, PageQuery, QueryInput, Strict, in_years_2000_to_2099
+from chalicelib.api.models import BranchId, Day, Output, PageQuery, QueryInput, Strict
 from chalicelib.api.products_models import MoneyText, Sku
 from chalicelib.domain.money import parse_money
 from chalicelib.domain.orders import LINES_MAX, Channel, NewLine, NewOrder, OrderChanges, PaymentStatus, ReturnReason
@@ -50,7 +49,7 @@ AnyOrderNo = Annotated[str, StringConstraints(min_length=1, max_length=30, patte
 OrderNo = Annotated[AnyOrderNo, AfterValidator(_manual_number)]  # one a client chooses
 # a reference code of another system, never free text (an order outlives its customer's erasure)
 Ref = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9/_.-]*$")]
-PromisedDate = Annotated[date, AfterValidator(in_years_2000_to_2099)]
+PromisedDate = Day
 
 
 class OrderLineIn(Strict):

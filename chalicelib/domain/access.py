@@ -71,6 +71,13 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     # Shipments of an order: whoever moves the order (carriers post events through their signed webhook).
     "shipments.create": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     "shipments.event": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    # Vehicles: the owner's branch, as for customers (the service desk is the branch's agents); never marketing or
+    # analysts (the export carries them pseudonymised).
+    "vehicles.create": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    "vehicles.list": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    "vehicles.get": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    "vehicles.lookup": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    "vehicles.update": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     # Campaigns: marketing runs them, admins too (and alone approve one over 5,000 people, or an informational
     # one); managers read their branch's reports; agents and analysts have none (analysts read the export).
     "campaigns.create": {A: Scope.ALL, K: Scope.ALL},

@@ -242,6 +242,10 @@ def update(old: Customer, new: Customer) -> None:
         raise
     if after:
         complaints.move(after, new.branch_id, new.updated_at)
+    if new.branch_id != old.branch_id:
+        from chalicelib.persistence import vehicles
+
+        vehicles.follow_owner(new.id, new.branch_id)  # and again from the stream, should this be cut short
 
 
 def _customers(page: Page) -> tuple[list[Customer], RawKey | None]:

@@ -13,7 +13,8 @@
    before each link, the complaint it names (case and history); complaints
    found on the `timeline` index are erased too, and orders found there are
    detached (kept as financial records: chalicelib/persistence/orders.py
-   `detach`). It repeats until a consistent read shows nothing but the marker.
+   `detach`); vehicles linked there lose their owner and keep their history
+   (chalicelib/persistence/vehicles.py `detach`). It repeats until a consistent read shows nothing but the marker.
 3. `finish`: deletes the marker.
 
 Every step can be repeated: an erasure cut short (a timeout, a crash) is
@@ -47,6 +48,7 @@ from chalicelib.persistence.tables import (
     Item,
     OrderItem,
     RecipientItem,
+    VehicleLinkItem,
     complaint_pk,
     customer_pk,
     erasure_record_pk,
@@ -96,7 +98,7 @@ def _erase_complaint(complaint_id: str) -> int:
 
 def erase_owned(customer_id: str) -> int:
     """Delete everything the customer owns, the marker aside; returns how many items were deleted."""
-    from chalicelib.persistence import campaigns, orders
+    from chalicelib.persistence import campaigns, orders, vehicles
 
     deleted = 0
     with translated():
@@ -116,6 +118,8 @@ def erase_owned(customer_id: str) -> int:
         for link in owned:
             if isinstance(link, ComplaintLinkItem):
                 deleted += _erase_complaint(link.complaint_id)  # the case first: a link is how it is found again
+            elif isinstance(link, VehicleLinkItem):
+                vehicles.detach(link.vin, customer_id)  # the vehicle stays with its history, without the owner
         _delete_all(owned)
         deleted += len(owned)
     raise StaleRead("The customer's data kept changing during the erasure; retry.")

@@ -558,6 +558,58 @@ class AudienceFactsItem(Item, discriminator="audience_facts"):
     expires_at = NumberAttribute()  # TTL: FACTS_KEEP_DAYS after the export's day (facts no export refreshes go)
 
 
+class VehicleItem(Item, discriminator="vehicle"):
+    """`VEH#<vin>`, `VEHICLE`: the vehicle; its history entries (`H#...`) share its partition."""
+
+    vin = UnicodeAttribute()
+    plate_key = UnicodeAttribute()
+    plate_no = UnicodeAttribute()
+    make = UnicodeAttribute()
+    model = UnicodeAttribute()
+    year = NumberAttribute()
+    color = UnicodeAttribute()
+    owner_id = UnicodeAttribute(null=True)  # none once the owner was erased
+    branch_id = UnicodeAttribute()
+    engine_no = UnicodeAttribute(null=True)
+    purchase_date = UnicodeAttribute(null=True)
+    warranty_end = UnicodeAttribute(null=True)
+    last_service_date = UnicodeAttribute(null=True)
+    last_odometer_km = NumberAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+    version = NumberAttribute()
+
+
+class VehicleHistoryItem(Item, discriminator="vehicle_history"):
+    at = UnicodeAttribute()
+    by = UnicodeAttribute()
+    change = UnicodeAttribute()
+    from_value = UnicodeAttribute(null=True)
+    to_value = UnicodeAttribute(null=True)
+
+
+class VehicleLinkItem(Item, discriminator="vehicle_link"):
+    """`C#<owner>`, `VEH#<vin>`: in the owner's partition, written in every transaction that writes the vehicle,
+    with what the owner's vehicle list shows (one Query lists them; an erasure finds them)."""
+
+    vin = UnicodeAttribute()
+    plate_no = UnicodeAttribute()
+    make = UnicodeAttribute()
+    model = UnicodeAttribute()
+    year = NumberAttribute()
+    color = UnicodeAttribute()
+
+
+class PlateGuardItem(Item, discriminator="plate"):
+    """`PLATE#<plate key>`, `GUARD`: a plate is one vehicle's; with its owner and branch, so the service desk's
+    lookup reads the vehicle and the owner together next (BatchGetItem)."""
+
+    vin = UnicodeAttribute()
+    owner_id = UnicodeAttribute(null=True)
+    branch_id = UnicodeAttribute()
+
+
 class GuardItem(Item, discriminator="guard"):
     """Uniqueness guard: one per phone and per email, written in the customer's transaction."""
 

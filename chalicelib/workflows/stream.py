@@ -83,11 +83,11 @@ def _customer_changed(old: Customer | None, new: Customer | None) -> None:
 
 
 def _complaints_follow(customer_id: str) -> None:
-    """A customer moved branch: their complaints go along (most moved in the same transaction; this
+    """A customer moved branch: their complaints and vehicles go along (most moved in the same transaction; this
     catches one opened during the move, or beyond what one transaction holds). To where the customer
     is now, so an old record delivered late moves nothing back."""
     from chalicelib.domain.clock import iso, utcnow
-    from chalicelib.persistence import complaints, customers
+    from chalicelib.persistence import complaints, customers, vehicles
 
     branch = customers.branch_of(customer_id)
     if branch is None:
@@ -95,6 +95,8 @@ def _complaints_follow(customer_id: str) -> None:
     moved = complaints.move(complaints.ids_of_customer(customer_id), branch, iso(utcnow()))
     if moved:
         logger().info("complaints followed their customer", extra={"moved": moved})
+    if vehicles.follow_owner(customer_id, branch):
+        logger().info("vehicles followed their owner")
 
 
 def _count(change: Change) -> None:
