@@ -356,7 +356,7 @@ class Scenario:
         self.measure("GET /vehicles/{vin} (with its history)", "read", "GET", f"/vehicles/{vehicle['vin']}")
         self.measure("GET /vehicles/lookup?plate= (the desk's screen-pop)", "parts", "GET",
                      "/vehicles/lookup?plate=" + urllib.parse.quote(plate.lower().replace(" ", "-")))
-        self.ops[-1].parts = ("the plate's guard", "the vehicle and its owner together")
+        self.ops[-1].parts = ("the plate's guard", "the vehicle's partition (with its owner's copy)")
         self.measure("GET /customers/{id}/vehicles", "page", "GET", f"/customers/{customer_id}/vehicles")
         self.measure("PATCH /vehicles/{vin} (odometer)", "parts", "PATCH", f"/vehicles/{vehicle['vin']}",
                      {"last_odometer_km": 15000}, {"If-Match": registered.headers.get("ETag", "")})

@@ -193,7 +193,7 @@ def test_one_plate_registered_in_parallel_is_one_vehicle(live: RunningStack, rou
     owners = [new_customer(live, "agent.jakarta")["id"] for _ in spellings]
     with ThreadPoolExecutor(len(spellings)) as pool:
         answers = list(pool.map(lambda pair: live.request("POST", f"/customers/{pair[0]}/vehicles", "agent.jakarta",
-                                                          json=_vehicle(pair[1])), zip(owners, spellings)))
+                                                          json=_vehicle(pair[1])), zip(owners, spellings, strict=True)))
     won = [r for r in answers if r.status_code == 201]
     assert len(won) == 1, [(r.status_code, r.text) for r in answers]
     for lost in (r for r in answers if r.status_code != 201):

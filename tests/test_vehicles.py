@@ -10,6 +10,7 @@ from urllib.parse import quote
 import pytest
 
 from chalicelib.domain.vehicles import normalize_plate, normalize_vin
+from tests.conftest import unique_phone
 
 VIN_CHARS = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
 
@@ -81,7 +82,7 @@ def test_a_vehicle_is_registered_read_listed_and_found_by_any_spelling_of_its_pl
         assert found.status_code == 200, found.body
         assert found.json["vehicle"]["vin"] == v["vin"]
         assert found.json["owner"] == {"id": owner["id"], "name": "Dewi Lestari", "phone": owner["phone"],
-                                       "branch_id": "bandung", "language": owner["language"]}
+                                       "language": owner["language"]}
     listed = agent.get(f"/customers/{owner['id']}/vehicles").json["items"]
     assert listed == [{"vin": v["vin"], "plate_no": plate, "make": "Toyota", "model": "Avanza", "year": 2022,
                        "color": "Silver"}]
@@ -175,6 +176,22 @@ def test_a_new_owner_takes_the_vehicle_to_their_branch_and_its_history_stays(as_
     assert bandung.get(f"/customers/{seller['id']}/vehicles").json["items"] == []
     assert [x["vin"] for x in jakarta.get(f"/customers/{buyer['id']}/vehicles").json["items"]] == [v["vin"]]
     assert _lookup(jakarta, v["plate_no"]).json["owner"]["id"] == buyer["id"]
+
+
+def test_the_desk_sees_the_owner_as_the_profile_is_now(as_user: Any, stream_pump: Any) -> None:
+    """The lookup reads the vehicle's partition only: its copy of the owner follows the profile (the stream)."""
+    agent = as_user("agent.bandung")
+    owner = agent.new_customer(branch_id="bandung", name="Rina Wati")
+    v = _register(agent, owner["id"]).json
+    changed = agent.patch(f"/customers/{owner['id']}", {"name": "Rina Wati Santoso", "phone": unique_phone(),
+                                                        "language": "en"}, headers={"If-Match": '"v1"'})
+    assert changed.status_code == 200, changed.body
+    stream_pump.drain(30)
+    seen = _lookup(agent, v["plate_no"]).json["owner"]
+    assert seen == {"id": owner["id"], "name": "Rina Wati Santoso", "phone": changed.json["phone"], "language": "en"}
+    # the refresh made a new version: an edit made from what was read before is refused, not undone
+    stale = agent.patch(f"/vehicles/{v['vin']}", {"color": "Biru"}, headers={"If-Match": '"v1"'})
+    assert stale.status_code == 412
 
 
 def test_a_customer_who_moves_branch_takes_their_vehicles_along(as_user: Any) -> None:

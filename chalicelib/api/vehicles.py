@@ -40,12 +40,10 @@ def get_vehicle(call: Call[None, None], vin: str) -> Reply:
 def lookup_vehicle(call: Call[None, PlateQuery]) -> Reply:
     from chalicelib.services import vehicles
 
-    found = vehicles.lookup(call.caller, call.query.plate)  # type: ignore[arg-type]  # normalised to a Plate
-    owner = found.owner
-    return Reply({"vehicle": found.vehicle.to_dict(vehicles.today()),
-                  "owner": None if owner is None else {"id": owner.id, "name": owner.name, "phone": owner.phone,
-                                                       "branch_id": owner.branch_id, "language": owner.language}},
-                 200, {"ETag": found.vehicle.etag})
+    v = vehicles.lookup(call.caller, call.query.plate)  # type: ignore[arg-type]  # normalised to a Plate
+    owner = None if v.owner is None or v.owner_id is None else {
+        "id": v.owner_id, "name": v.owner.name, "phone": v.owner.phone, "language": v.owner.language}
+    return Reply({"vehicle": v.to_dict(vehicles.today()), "owner": owner}, 200, {"ETag": v.etag})
 
 
 def patch_vehicle(call: Call[VehiclePatch, None], vin: str) -> Reply:

@@ -136,10 +136,11 @@ class VehicleList(Output):
 
 
 class OwnerOut(Output):
+    """The owner's copy the vehicle keeps (refreshed from the stream seconds after the profile changes)."""
+
     id: str
     name: str
     phone: str
-    branch_id: str
     language: str
 
 

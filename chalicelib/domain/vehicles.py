@@ -18,6 +18,7 @@ from datetime import date, datetime
 from typing import Any
 
 from chalicelib.domain.clock import iso
+from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import Conflict
 from chalicelib.domain.versions import etag_for
 
@@ -107,6 +108,20 @@ class HistoryEntry:
         return {"at": self.at, "by": self.by, "change": self.change, "from": self.from_value, "to": self.to_value}
 
 
+@dataclass(frozen=True)
+class OwnerCopy:
+    """What the service desk's screen-pop shows of the owner, kept on the vehicle (the lookup reads the vehicle's
+    partition only): refreshed from the stream when the profile changes, gone with the owner's erasure."""
+
+    name: str
+    phone: str
+    language: str
+
+    @classmethod
+    def of(cls, customer: Customer) -> OwnerCopy:
+        return cls(name=customer.name, phone=customer.phone, language=customer.language)
+
+
 @dataclass
 class Vehicle:
     vin: str
@@ -128,6 +143,7 @@ class Vehicle:
     last_odometer_km: int | None = None
     version: int = 1
     history: list[HistoryEntry] = field(default_factory=list)
+    owner: OwnerCopy | None = None
 
     @property
     def etag(self) -> str:
@@ -153,20 +169,21 @@ class Vehicle:
                 "year": self.year, "color": self.color}
 
 
-def create(new: NewVehicle, *, owner_id: str, branch_id: str, by: str, now: datetime) -> Vehicle:
+def create(new: NewVehicle, *, owner: Customer, by: str, now: datetime) -> Vehicle:
     stamp = iso(now)
     return Vehicle(vin=new.vin, plate_key=new.plate.key, plate_no=new.plate.display, make=new.make, model=new.model,
-                   year=new.year, color=new.color, owner_id=owner_id, branch_id=branch_id, created_at=stamp,
+                   year=new.year, color=new.color, owner_id=owner.id, branch_id=owner.branch_id,
+                   owner=OwnerCopy.of(owner), created_at=stamp,
                    updated_at=stamp, created_by=by, engine_no=new.engine_no, purchase_date=new.purchase_date,
                    warranty_end=new.warranty_end, last_service_date=new.last_service_date,
                    last_odometer_km=new.last_odometer_km,
                    history=[HistoryEntry(at=stamp, by=by, change="created")])
 
 
-def change(current: Vehicle, changes: VehicleChanges, *, new_branch: str | None, by: str,
+def change(current: Vehicle, changes: VehicleChanges, *, new_owner: Customer | None, by: str,
            now: datetime) -> tuple[Vehicle, list[HistoryEntry]]:
     """`current` with `changes` applied and the history entries they add; the same object back when nothing
-    changes. `new_branch` is the new owner's branch when `owner_id` changes."""
+    changes. `new_owner` is the customer `owner_id` names when it changes."""
     stamp = iso(now)
     fields: dict[str, Any] = {}
     entries: list[HistoryEntry] = []
@@ -184,7 +201,8 @@ def change(current: Vehicle, changes: VehicleChanges, *, new_branch: str | None,
             continue
         fields[name] = value
         if name == "owner_id":  # the history says the owner changed, never who they are
-            fields["branch_id"] = new_branch or current.branch_id
+            assert new_owner is not None and new_owner.id == value
+            fields.update(branch_id=new_owner.branch_id, owner=OwnerCopy.of(new_owner))
             entries.append(HistoryEntry(stamp, by, "owner", None, None))
         elif name in ("last_service_date", "last_odometer_km"):
             entries.append(HistoryEntry(stamp, by, name, _text(getattr(current, name)), _text(value)))

@@ -569,6 +569,9 @@ class VehicleItem(Item, discriminator="vehicle"):
     year = NumberAttribute()
     color = UnicodeAttribute()
     owner_id = UnicodeAttribute(null=True)  # none once the owner was erased
+    owner_name = UnicodeAttribute(null=True)  # the owner's copy for the desk's lookup (personal: goes with them)
+    owner_phone = UnicodeAttribute(null=True)
+    owner_language = UnicodeAttribute(null=True)
     branch_id = UnicodeAttribute()
     engine_no = UnicodeAttribute(null=True)
     purchase_date = UnicodeAttribute(null=True)
@@ -602,11 +605,10 @@ class VehicleLinkItem(Item, discriminator="vehicle_link"):
 
 
 class PlateGuardItem(Item, discriminator="plate"):
-    """`PLATE#<plate key>`, `GUARD`: a plate is one vehicle's; with its owner and branch, so the service desk's
-    lookup reads the vehicle and the owner together next (BatchGetItem)."""
+    """`PLATE#<plate key>`, `GUARD`: a plate is one vehicle's; with its branch, so the service desk's lookup checks
+    access before it reads the vehicle's partition."""
 
     vin = UnicodeAttribute()
-    owner_id = UnicodeAttribute(null=True)
     branch_id = UnicodeAttribute()
 
 

@@ -14,13 +14,12 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Any
 
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.clock import iso, utcnow
-from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import NotFound, PreconditionFailed, StaleRead
-from chalicelib.domain.vehicles import HistoryEntry, Vehicle, VehicleTaken
+from chalicelib.domain.vehicles import HistoryEntry, OwnerCopy, Vehicle, VehicleTaken
 from chalicelib.persistence.errors import translated
 from chalicelib.persistence.paging import query_all
 from chalicelib.persistence.tables import (
@@ -28,7 +27,6 @@ from chalicelib.persistence.tables import (
     HISTORY_PREFIX,
     PROFILE_SK,
     CustomerItem,
-    Item,
     PlateGuardItem,
     VehicleHistoryItem,
     VehicleItem,
@@ -54,6 +52,8 @@ def to_item(v: Vehicle) -> VehicleItem:
     return VehicleItem(
         pk=vehicle_pk(v.vin), sk=VEHICLE_SK, vin=v.vin, plate_key=v.plate_key, plate_no=v.plate_no, make=v.make,
         model=v.model, year=v.year, color=v.color, owner_id=v.owner_id, branch_id=v.branch_id, engine_no=v.engine_no,
+        owner_name=v.owner.name if v.owner else None, owner_phone=v.owner.phone if v.owner else None,
+        owner_language=v.owner.language if v.owner else None,
         purchase_date=v.purchase_date, warranty_end=v.warranty_end, last_service_date=v.last_service_date,
         last_odometer_km=v.last_odometer_km, created_at=v.created_at, updated_at=v.updated_at,
         created_by=v.created_by, version=v.version)
@@ -66,7 +66,9 @@ def from_item(item: VehicleItem, history: list[HistoryEntry] | None = None) -> V
         created_at=item.created_at, updated_at=item.updated_at, created_by=item.created_by, engine_no=item.engine_no,
         purchase_date=item.purchase_date, warranty_end=item.warranty_end, last_service_date=item.last_service_date,
         last_odometer_km=int(item.last_odometer_km) if item.last_odometer_km is not None else None,
-        version=int(item.version), history=history or [])
+        version=int(item.version), history=history or [],
+        owner=OwnerCopy(item.owner_name, item.owner_phone, item.owner_language or "id")
+        if item.owner_name and item.owner_phone else None)
 
 
 def _link(v: Vehicle) -> VehicleLinkItem:
@@ -76,8 +78,7 @@ def _link(v: Vehicle) -> VehicleLinkItem:
 
 
 def _guard(v: Vehicle) -> PlateGuardItem:
-    return PlateGuardItem(pk=plate_pk(v.plate_key), sk=GUARD_SK, vin=v.vin, owner_id=v.owner_id,
-                          branch_id=v.branch_id)
+    return PlateGuardItem(pk=plate_pk(v.plate_key), sk=GUARD_SK, vin=v.vin, branch_id=v.branch_id)
 
 
 def _history(v: Vehicle, entries: list[HistoryEntry], first_seq: int) -> list[VehicleHistoryItem]:
@@ -138,22 +139,6 @@ def plate_holder(plate_key: str) -> PlateGuardItem | None:
             return None
 
 
-def with_owner(vin: str, owner_id: str | None) -> tuple[Vehicle | None, Customer | None]:
-    """The vehicle (without its history) and its owner's profile together: one BatchGetItem."""
-    from chalicelib.persistence.customers import from_item as customer_from_item
-
-    keys = [(vehicle_pk(vin), VEHICLE_SK)] + ([(customer_pk(owner_id), PROFILE_SK)] if owner_id else [])
-    vehicle: Vehicle | None = None
-    owner: Customer | None = None
-    with translated():
-        for item in Item.batch_get(keys):
-            if isinstance(item, VehicleItem):
-                vehicle = from_item(item)
-            elif isinstance(item, CustomerItem):
-                owner = customer_from_item(item)
-    return vehicle, owner
-
-
 def of_customer(customer_id: str) -> list[dict[str, Any]]:
     """The customer's vehicles as their links show them (plate, make, model, year, colour): one Query."""
     with translated():
@@ -176,7 +161,7 @@ def update(old: Vehicle, new: Vehicle) -> None:
                 tx.delete(PlateGuardItem(pk=plate_pk(old.plate_key), sk=GUARD_SK),
                           condition=PlateGuardItem.vin == old.vin)
                 tx.save(_guard(new), condition=PlateGuardItem.pk.does_not_exist(), return_values="ALL_OLD")
-            elif (new.owner_id, new.branch_id) != (old.owner_id, old.branch_id):
+            elif new.branch_id != old.branch_id:
                 tx.save(_guard(new), condition=PlateGuardItem.vin == new.vin)
             if old.owner_id and old.owner_id != new.owner_id:
                 tx.delete(VehicleLinkItem(pk=customer_pk(old.owner_id), sk=f"{LINK_PREFIX}{old.vin}"))
@@ -199,21 +184,21 @@ def update(old: Vehicle, new: Vehicle) -> None:
 
 
 def detach(vin: str, customer_id: str) -> bool:
-    """The vehicle kept without its erased owner (its history says the owner went, not who): False if it was
-    gone or is someone else's. The link is the erasure's to delete."""
+    """The vehicle kept without its erased owner and their copy (its history says the owner went, not who): False if
+    it was gone or is someone else's. The link is the erasure's to delete."""
     for _ in range(ATTEMPTS):
         v = get(vin, consistent=True)
         if v is None or v.owner_id != customer_id:
             return False
         at = iso(utcnow())
         entry = HistoryEntry(at=at, by="erasure", change="owner_erased")
-        kept = replace(v, owner_id=None, updated_at=at, version=v.version + 1, history=[*v.history, entry])
+        kept = replace(v, owner_id=None, owner=None, updated_at=at, version=v.version + 1,
+                       history=[*v.history, entry])
         try:
             with translated(), TransactWrite(connection=connection()) as tx:
                 tx.save(to_item(kept), condition=VehicleItem.version == v.version)
                 for h in _history(kept, [entry], len(v.history)):
                     tx.save(h)
-                tx.save(_guard(kept), condition=PlateGuardItem.vin == vin)
         except TransactWriteError:
             continue  # changed meanwhile: read it again
         return True
@@ -250,3 +235,25 @@ def follow_owner(customer_id: str, branch_id: str) -> int:
             moved += 1
             break
     return moved
+
+
+def refresh_owner(customer_id: str, owner: OwnerCopy) -> int:
+    """The copy of the owner on each of their vehicles, where it differs (one conditional update each: still
+    theirs); returns how many changed. From the stream, when the profile's name, phone or language changed."""
+    changed = 0
+    for link in of_customer(customer_id):
+        try:
+            with translated():
+                VehicleItem(pk=vehicle_pk(link["vin"]), sk=VEHICLE_SK).update(
+                    # a new version: a PATCH that read the old copy cannot put it back
+                    actions=[VehicleItem.owner_name.set(owner.name), VehicleItem.owner_phone.set(owner.phone),
+                             VehicleItem.owner_language.set(owner.language), VehicleItem.version.add(1)],
+                    condition=(VehicleItem.owner_id == customer_id) & (
+                        (VehicleItem.owner_name != owner.name) | (VehicleItem.owner_phone != owner.phone)
+                        | (VehicleItem.owner_language != owner.language)))
+        except UpdateError as exc:
+            if exc.cause_response_code == "ConditionalCheckFailedException":
+                continue  # someone else's now, or already right
+            raise
+        changed += 1
+    return changed

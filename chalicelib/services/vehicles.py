@@ -3,7 +3,6 @@ screen-pop), list a customer's vehicles, change it (If-Match; a new owner keeps 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import date
 from zoneinfo import ZoneInfo
 
@@ -11,20 +10,11 @@ from chalicelib.config import STALE_READ_ATTEMPTS, settings
 from chalicelib.domain import vehicles as rules
 from chalicelib.domain.access import Access
 from chalicelib.domain.clock import utcnow
-from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import Conflict, FieldError, NotFound, StaleRead, ValidationFailed
 from chalicelib.domain.vehicles import NewVehicle, Vehicle, VehicleChanges, VehicleTaken
 from chalicelib.domain.versions import require_if_match
 from chalicelib.persistence import vehicles as repo
 from chalicelib.services import customers
-
-
-@dataclass(frozen=True)
-class Found:
-    """What the service desk sees for a plate: the vehicle and its owner (None once the owner was erased)."""
-
-    vehicle: Vehicle
-    owner: Customer | None
 
 
 def today() -> date:
@@ -49,8 +39,7 @@ def create(access: Access, customer_id: str, new: NewVehicle) -> Vehicle:
     _check_dates(new.year, new.purchase_date, new.warranty_end)
     for _ in range(STALE_READ_ATTEMPTS):
         owner = customers.get(access, customer_id)
-        vehicle = rules.create(new, owner_id=owner.id, branch_id=owner.branch_id, by=access.principal.sub,
-                               now=utcnow())
+        vehicle = rules.create(new, owner=owner, by=access.principal.sub, now=utcnow())
         try:
             repo.create(vehicle)
         except VehicleTaken as error:
@@ -73,16 +62,17 @@ def get(access: Access, vin: str) -> Vehicle:
     return vehicle
 
 
-def lookup(access: Access, plate: rules.Plate) -> Found:
-    """Two requests: the plate's guard (vin, owner, branch: the access check needs nothing else), then the vehicle
-    and the owner's profile together. Another branch's plate is not found, like one nobody has."""
+def lookup(access: Access, plate: rules.Plate) -> Vehicle:
+    """Two requests: the plate's guard (vin and branch: the access check needs nothing else), then the vehicle's
+    partition (the vehicle with its owner's copy and its history). Another branch's plate is not found, like one
+    nobody has."""
     guard = repo.plate_holder(plate.key)
     if guard is None or not access.may_see(guard.branch_id):
         raise NotFound("No such record.")
-    vehicle, owner = repo.with_owner(guard.vin, guard.owner_id)
+    vehicle = repo.get(guard.vin)
     if vehicle is None or not access.may_see(vehicle.branch_id):
         raise NotFound("No such record.")  # changed between the two reads
-    return Found(vehicle, owner if owner is not None and owner.id == vehicle.owner_id else None)
+    return vehicle
 
 
 def of_customer(access: Access, customer_id: str) -> list[dict[str, object]]:
@@ -96,13 +86,13 @@ def update(access: Access, vin: str, if_match: str | None, changes: VehicleChang
     for _ in range(STALE_READ_ATTEMPTS):
         current = get(access, vin)
         require_if_match(if_match, current.version, "vehicle")
-        new_branch = None
+        new_owner = None
         if "owner_id" in changes.sent and changes.owner_id != current.owner_id:
             try:
-                new_branch = customers.get(access, changes.owner_id or "").branch_id
+                new_owner = customers.get(access, changes.owner_id or "")
             except NotFound:
                 raise ValidationFailed([FieldError("owner_id", "is not a customer you may see")]) from None
-        updated, _ = rules.change(current, changes, new_branch=new_branch, by=access.principal.sub, now=utcnow())
+        updated, _ = rules.change(current, changes, new_owner=new_owner, by=access.principal.sub, now=utcnow())
         if updated is current:
             return current
         _check_dates(updated.year, updated.purchase_date, updated.warranty_end)

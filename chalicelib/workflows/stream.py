@@ -75,9 +75,14 @@ def _complaint_changed(change: Change, old: Complaint | None, new: Complaint | N
 
 
 def _customer_changed(old: Customer | None, new: Customer | None) -> None:
+    from chalicelib.domain.vehicles import OwnerCopy
     from chalicelib.workflows import reminders
 
     reminders.customer_changed(old, new)  # due items keep a copy of the contact data
+    if old is not None and new is not None and OwnerCopy.of(old) != OwnerCopy.of(new):
+        from chalicelib.persistence import vehicles
+
+        vehicles.refresh_owner(new.id, OwnerCopy.of(new))  # so do their vehicles, for the desk's lookup
     if old is not None and new is not None and old.branch_id != new.branch_id:
         _complaints_follow(new.id)
 
