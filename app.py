@@ -11,6 +11,7 @@ from chalice import AuthResponse, Chalice, Cron, Rate
 from chalicelib import console
 from chalicelib.api import (
     analytics,
+    appointments,
     campaigns,
     complaints,
     consent,
@@ -43,7 +44,8 @@ def cognito_id_token(auth_request):  # type: ignore[no-untyped-def]
 
 http.register(app, cognito_id_token, customers.ROUTES + interactions.ROUTES + consent.ROUTES + complaints.ROUTES
               + reminders.ROUTES + analytics.ROUTES + products.ROUTES + orders.ROUTES + shipments.ROUTES
-              + campaigns.ROUTES + vehicles.ROUTES + meta.ROUTES)
+              + campaigns.ROUTES + vehicles.ROUTES + appointments.ROUTES
+              + meta.ROUTES)
 console.register(app)  # the staff console (HTML): its pages check the token themselves, see chalicelib/console
 
 # The real stream ARN comes from infra/template.yaml (merged over what Chalice

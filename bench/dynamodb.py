@@ -361,6 +361,24 @@ class Scenario:
         self.measure("PATCH /vehicles/{vin} (odometer)", "parts", "PATCH", f"/vehicles/{vehicle['vin']}",
                      {"last_odometer_km": 15000}, {"If-Match": registered.headers.get("ETag", "")})
         self.ops[-1].parts = ("the vehicle with its history", "the vehicle's transaction")
+        from datetime import datetime as _datetime
+        from datetime import timedelta as _timedelta
+        from zoneinfo import ZoneInfo
+
+        day = _datetime.now(ZoneInfo("Asia/Jakarta")).date() + _timedelta(days=30)
+        day += _timedelta(days=1 if day.weekday() == 6 else 0)
+        self.measure("GET /branches/{b}/appointment-slots", "read", "GET",
+                     f"/branches/jakarta/appointment-slots?date={day}&service_type=repair")
+        booked = self.measure("POST /customers/{id}/appointments", "parts", "POST",
+                              f"/customers/{customer_id}/appointments",
+                              {"vin": vehicle["vin"], "slot_start": f"{day}T09:00:00+07:00", "service_type": "repair"},
+                              expected=201)
+        self.ops[-1].parts = ("the customer's profile (access, branch)", "the booking's transaction")
+        appointment = self.must(booked, 201, "POST appointment")
+        self.measure("GET /appointments/{id}", "read", "GET", f"/appointments/{appointment['id']}")
+        self.measure("PATCH /appointments/{id} (cancel: places back)", "parts", "PATCH",
+                     f"/appointments/{appointment['id']}", {"status": "cancelled"}, {"If-Match": '"v1"'})
+        self.ops[-1].parts = ("the appointment with its history", "the cancel's transaction")
 
     def run(self, with_delete_sizes: bool) -> list[Op]:
         t = self.tag

@@ -344,11 +344,11 @@ def _range(text: str, lo: int, hi: int) -> list[int]:
     return list(range(first, last + 1))
 
 
-def _span(text: str) -> tuple[int, int]:
+def _span(text: str, name: str = "CAMPAIGN_SEND_HOURS") -> tuple[int, int]:
     start, _, end = text.partition("-")
     span = (int(start), int(end))
     if not 0 <= span[0] < span[1] <= 24:
-        raise ValueError(f"CAMPAIGN_SEND_HOURS must be <start>-<end> within 0-24, got {text!r}")
+        raise ValueError(f"{name} must be <start>-<end> within 0-24, got {text!r}")
     return span
 
 
@@ -367,6 +367,39 @@ def campaign_limits() -> CampaignLimits:
         assignment_key=env.get("CAMPAIGN_ASSIGNMENT_KEY") or "relasi-assignment-v1",
         preview_sync_customers=int(env.get("CAMPAIGN_PREVIEW_SYNC_CUSTOMERS") or 20_000),
     )
+
+
+@dataclass(frozen=True)
+class Workshop:
+    """The branches' workshops (environment variables with defaults, like CampaignLimits)."""
+
+    hours: tuple[int, int]  # WORKSHOP_HOURS "8-16": local hours [open, close); one slot an hour
+    days: frozenset[int]  # WORKSHOP_DAYS "1-6": ISO weekdays (1 Monday .. 7 Sunday) it opens, as weekday() numbers
+    bays: int  # WORKSHOP_BAYS "4": places per slot, or "4,jakarta=6": a default and branches of their own
+    bays_by_branch: dict[str, int]
+    holidays: frozenset[str]  # WORKSHOP_HOLIDAYS: local dates (YYYY-MM-DD, comma separated) it is closed
+    booking_days_ahead: int  # WORKSHOP_BOOKING_DAYS_AHEAD "90": how far ahead a slot can be booked
+
+    def bays_of(self, branch: str) -> int:
+        return self.bays_by_branch.get(branch, self.bays)
+
+
+def workshop() -> Workshop:
+    env = os.environ
+    default, by_branch = 4, {}
+    for part in _csv(env.get("WORKSHOP_BAYS") or "4"):
+        name, _, number = part.rpartition("=")
+        if name:
+            by_branch[name] = int(number)
+        else:
+            default = int(number)
+    if min([default, *by_branch.values()]) < 1:
+        raise ValueError("WORKSHOP_BAYS must be at least 1 a branch")
+    return Workshop(hours=_span(env.get("WORKSHOP_HOURS") or "8-16", "WORKSHOP_HOURS"),
+                    days=frozenset(d - 1 for d in _range(env.get("WORKSHOP_DAYS") or "1-6", 1, 7)),
+                    bays=default, bays_by_branch=by_branch,
+                    holidays=frozenset(_csv(env.get("WORKSHOP_HOLIDAYS", ""))),
+                    booking_days_ahead=int(env.get("WORKSHOP_BOOKING_DAYS_AHEAD") or 90))
 
 
 def export_cron_utc() -> tuple[int, int]:

@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
 from typing import Any
 
 import boto3
@@ -203,6 +204,36 @@ def test_one_plate_registered_in_parallel_is_one_vehicle(live: RunningStack, rou
     assert found["vehicle"]["vin"] == won[0].json()["vin"] and found["owner"]["id"] == won[0].json()["owner_id"]
     listed = [live.request("GET", f"/customers/{o}/vehicles", "agent.jakarta").json()["items"] for o in owners]
     assert sum(len(x) for x in listed) == 1  # the losers' transactions left no link behind
+
+
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_ten_bookings_racing_for_four_places_make_four_appointments(live: RunningStack, round_: int) -> None:
+    """Ten desks book the same workshop hour (4 bays) at once: exactly 4 appointments, 6 answers 409 slot_full,
+    and the slot shows no place left; cancelling one frees exactly one."""
+    from tests.test_appointments import JAKARTA, at
+
+    day = datetime.now(JAKARTA).date() + timedelta(days=20 + 7 * round_)  # a week apart: each round its own day
+    day += timedelta(days=1 if day.weekday() == 6 else 0)
+    booking = []
+    for _ in range(10):
+        cid = new_customer(live, "agent.jakarta")["id"]
+        vin = live.request("POST", f"/customers/{cid}/vehicles", "agent.jakarta", json=_vehicle()).json()["vin"]
+        booking.append((cid, {"vin": vin, "slot_start": at(day, 10), "service_type": "periodic"}))
+    with ThreadPoolExecutor(len(booking)) as pool:
+        answers = list(pool.map(lambda b: live.request("POST", f"/customers/{b[0]}/appointments", "agent.jakarta",
+                                                       json=b[1]), booking))
+    made = [r.json() for r in answers if r.status_code == 201]
+    assert len(made) == 4, [(r.status_code, r.text) for r in answers if r.status_code != 201][:2]
+    for refused in (r for r in answers if r.status_code != 201):
+        assert assert_problem(refused, 409)["reason"] == "slot_full"
+    def free() -> int:
+        slots = live.request("GET", f"/branches/jakarta/appointment-slots?date={day}", "agent.jakarta").json()
+        return int(next(s["free"] for s in slots["items"] if s["slot_start"] == at(day, 10)))
+    assert free() == 0
+    with ThreadPoolExecutor(2) as pool:  # the same cancel sent twice at once gives one place back
+        list(pool.map(lambda _: live.request("PATCH", f"/appointments/{made[0]['id']}", "agent.jakarta",
+                                             json={"status": "cancelled"}, headers={"If-Match": '"v1"'}), range(2)))
+    assert free() == 1
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))

@@ -72,18 +72,26 @@ ALLOWED = {
     "vehicle": {"admin", "manager.jakarta", "agent.jakarta"},
     "plate_lookup": {"admin", "manager.jakarta", "agent.jakarta"},
     "patch_vehicle": {"admin", "manager.jakarta", "agent.jakarta"},
+    "appointment_slots": {"admin", "manager.jakarta", "agent.jakarta"},
+    "book_appointment": {"admin", "manager.jakarta", "agent.jakarta"},
+    "customer_appointments": {"admin", "manager.jakarta", "agent.jakarta"},
+    "appointment": {"admin", "manager.jakarta", "agent.jakarta"},
+    "patch_appointment": {"admin", "manager.jakarta", "agent.jakarta"},
 }
-VEHICLE_OPERATIONS = {"register_vehicle", "customer_vehicles", "vehicle", "plate_lookup", "patch_vehicle"}
+APPOINTMENT_OPERATIONS = {"book_appointment", "customer_appointments", "appointment", "patch_appointment"}
+VEHICLE_OPERATIONS = {"register_vehicle", "customer_vehicles", "vehicle", "plate_lookup",
+                      "patch_vehicle"} | APPOINTMENT_OPERATIONS
 CAMPAIGN_OPERATIONS = {op for op in ALLOWED if "campaign" in op or op in ("test_send", "background_preview")}
 # the catalog is every branch's; campaigns are head office's (a manager's report shows their branch's numbers)
 UNSCOPED = {"create_product", "products", "product", "patch_product"} | CAMPAIGN_OPERATIONS
 SCOPED = {"manager.jakarta", "agent.jakarta"}
 SUCCESS = {"create": 201, "delete": 204, "add_interaction": 201, "open_complaint": 201, "create_product": 201,
            "place_order": 201, "ship_order": 201, "shipment_event": 201, "create_campaign": 201,
-           "background_preview": 404, "register_vehicle": 201}  # a small audience is previewed at once: no background preview to read
+           "background_preview": 404, "register_vehicle": 201,
+           "book_appointment": 201}  # a small audience is previewed at once: no background preview to read
 # Outside the own branch: collection routes refuse (403), record routes hide the record (404).
 OUTSIDE = {"create": 403, "list": 403, "complaints": 403, "churn_risk": 403, "anomalies": 403, "orders": 403,
-           "summary": 403, "insights": 403}
+           "summary": 403, "insights": 403, "appointment_slots": 403}
 
 
 _skus = itertools.count(1)
@@ -97,6 +105,20 @@ def _vehicle() -> dict[str, Any]:
     n = next(_skus)
     return {"vin": f"MHAUTH{uuid.uuid4().int % 10**11:011d}", "plate_no": f"B {n % 10000} AUT", "make": "Daihatsu",
             "model": "Xenia", "year": 2021, "color": "Putih"}
+
+
+def _workshop_day(offset: int = 0) -> str:
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    day = datetime.now(ZoneInfo("Asia/Jakarta")).date() + timedelta(days=40 + offset)
+    return (day + timedelta(days=1 if day.weekday() == 6 else 0)).isoformat()
+
+
+def _booking(vin: str) -> dict[str, Any]:
+    n = next(_skus)  # the matrix books many: one a slot, over the hours and days (4 places each)
+    return {"vin": vin, "slot_start": f"{_workshop_day(n // 8 % 40)}T{8 + n % 8:02d}:00:00+07:00",
+            "service_type": "periodic"}
 
 
 def _call(caller: Caller, operation: str, customer: dict[str, Any], branch: str, complaint: dict[str, Any]) -> Any:
@@ -161,6 +183,12 @@ def _call(caller: Caller, operation: str, customer: dict[str, Any], branch: str,
         "plate_lookup": lambda: caller.get(f"/vehicles/lookup?plate={customer['plate_no'].replace(' ', '%20')}"),
         "patch_vehicle": lambda: caller.patch(f"/vehicles/{customer['vin']}", {"color": "Merah"},
                                               headers={"If-Match": '"v1"'}),
+        "appointment_slots": lambda: caller.get(f"/branches/{branch}/appointment-slots?date={_workshop_day()}"),
+        "book_appointment": lambda: caller.post(f"/customers/{cid}/appointments", _booking(customer["vin"])),
+        "customer_appointments": lambda: caller.get(f"/customers/{cid}/appointments"),
+        "appointment": lambda: caller.get(f"/appointments/{customer['appointment_id']}"),
+        "patch_appointment": lambda: caller.patch(f"/appointments/{customer['appointment_id']}",
+                                                  {"status": "confirmed"}, headers={"If-Match": '"v1"'}),
     }
     return calls[operation]()
 
@@ -198,6 +226,9 @@ def test_route_role_branch(as_user: Any, operation: str, role: str, branch: str)
     if operation in VEHICLE_OPERATIONS - {"register_vehicle"}:
         vehicle = admin.post(f"/customers/{customer['id']}/vehicles", _vehicle()).json
         customer["vin"], customer["plate_no"] = vehicle["vin"], vehicle["plate_no"]
+    if operation in APPOINTMENT_OPERATIONS - {"book_appointment"}:
+        customer["appointment_id"] = admin.post(f"/customers/{customer['id']}/appointments",
+                                                _booking(customer["vin"])).json["id"]
     if "complaint" in operation:
         complaint = admin.post(f"/customers/{customer['id']}/complaints", {
             "category": "sales", "severity": "low", "subject": "s", "description": "d"}).json
@@ -315,6 +346,11 @@ ROUTES = [
     ("GET", "/vehicles/lookup?plate=B1234XYZ"),
     ("GET", "/vehicles/MHFXW42G8K1234567"),
     ("PATCH", "/vehicles/MHFXW42G8K1234567"),
+    ("GET", "/branches/jakarta/appointment-slots?date=2030-01-07"),
+    ("POST", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/appointments"),
+    ("GET", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/appointments"),
+    ("GET", "/appointments/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
+    ("PATCH", "/appointments/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
 ]
 
 

@@ -3,6 +3,7 @@ screen-pop), change (models: chalicelib/api/vehicles_models.py)."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from chalicelib.api.http import Call, Reply, RouteSpec, View
@@ -43,7 +44,15 @@ def lookup_vehicle(call: Call[None, PlateQuery]) -> Reply:
     v = vehicles.lookup(call.caller, call.query.plate)  # type: ignore[arg-type]  # normalised to a Plate
     owner = None if v.owner is None or v.owner_id is None else {
         "id": v.owner_id, "name": v.owner.name, "phone": v.owner.phone, "language": v.owner.language}
-    return Reply({"vehicle": v.to_dict(vehicles.today()), "owner": owner}, 200, {"ETag": v.etag})
+    from chalicelib.domain.clock import iso, utcnow
+    from chalicelib.services.appointments import zone
+
+    booking = v.next_booking(iso(utcnow()))
+    upcoming = None if booking is None else {
+        "id": booking.id, "service_type": booking.service_type, "status": booking.status,
+        "slot_start": datetime.fromisoformat(booking.slot_start).astimezone(zone()).isoformat()}
+    return Reply({"vehicle": v.to_dict(vehicles.today()), "owner": owner, "next_appointment": upcoming}, 200,
+                 {"ETag": v.etag})
 
 
 def patch_vehicle(call: Call[VehiclePatch, None], vin: str) -> Reply:

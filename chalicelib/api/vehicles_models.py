@@ -144,6 +144,14 @@ class OwnerOut(Output):
     language: str
 
 
+class NextAppointmentOut(Output):
+    id: str
+    service_type: str
+    status: str
+    slot_start: str = Field(description="local time with its offset")
+
+
 class VehicleLookupOut(Output):
     vehicle: VehicleOut
     owner: OwnerOut | None = Field(description="none once the owner was erased")
+    next_appointment: NextAppointmentOut | None = Field(description="the soonest booked or confirmed one to come")

@@ -78,6 +78,12 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "vehicles.get": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     "vehicles.lookup": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     "vehicles.update": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    # Workshop appointments: the customer's branch (its workshop), like vehicles.
+    "appointments.slots": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    "appointments.create": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    "appointments.list": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    "appointments.get": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    "appointments.update": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     # Campaigns: marketing runs them, admins too (and alone approve one over 5,000 people, or an informational
     # one); managers read their branch's reports; agents and analysts have none (analysts read the export).
     "campaigns.create": {A: Scope.ALL, K: Scope.ALL},

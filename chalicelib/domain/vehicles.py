@@ -122,6 +122,16 @@ class OwnerCopy:
         return cls(name=customer.name, phone=customer.phone, language=customer.language)
 
 
+@dataclass(frozen=True)
+class Booking:
+    """One of the vehicle's workshop appointments, as the vehicle's partition keeps it (the desk's lookup)."""
+
+    id: str
+    service_type: str
+    slot_start: str  # ISO UTC
+    status: str
+
+
 @dataclass
 class Vehicle:
     vin: str
@@ -144,6 +154,7 @@ class Vehicle:
     version: int = 1
     history: list[HistoryEntry] = field(default_factory=list)
     owner: OwnerCopy | None = None
+    bookings: list[Booking] = field(default_factory=list)
 
     @property
     def etag(self) -> str:
@@ -162,6 +173,11 @@ class Vehicle:
             "updated_at": self.updated_at, "version": self.version,
             "history": [h.to_dict() for h in self.history[-20:]],
         }
+
+    def next_booking(self, now: str) -> Booking | None:
+        """The soonest appointment still to come that holds its places (booked or confirmed)."""
+        upcoming = [b for b in self.bookings if b.slot_start >= now and b.status in ("booked", "confirmed")]
+        return min(upcoming, key=lambda b: b.slot_start, default=None)
 
     def summary(self) -> dict[str, Any]:
         """What a customer's vehicle list shows (kept on the owner's link: one Query lists them)."""

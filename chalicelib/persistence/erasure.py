@@ -14,7 +14,8 @@
    found on the `timeline` index are erased too, and orders found there are
    detached (kept as financial records: chalicelib/persistence/orders.py
    `detach`); vehicles linked there lose their owner and keep their history
-   (chalicelib/persistence/vehicles.py `detach`). It repeats until a consistent read shows nothing but the marker.
+   (chalicelib/persistence/vehicles.py `detach`); appointments go whole, notes
+   and all, their places freed (chalicelib/persistence/appointments.py `erase`). It repeats until a consistent read shows nothing but the marker.
 3. `finish`: deletes the marker.
 
 Every step can be repeated: an erasure cut short (a timeout, a crash) is
@@ -39,6 +40,7 @@ from chalicelib.persistence.errors import translated
 from chalicelib.persistence.tables import (
     GUARD_SK,
     PROFILE_SK,
+    AppointmentRefItem,
     ComplaintItem,
     ComplaintLinkItem,
     CustomerErasureItem,
@@ -98,7 +100,12 @@ def _erase_complaint(complaint_id: str) -> int:
 
 def erase_owned(customer_id: str) -> int:
     """Delete everything the customer owns, the marker aside; returns how many items were deleted."""
-    from chalicelib.persistence import campaigns, orders, vehicles
+    from zoneinfo import ZoneInfo
+
+    from chalicelib.config import settings
+    from chalicelib.persistence import appointments, campaigns, orders, vehicles
+
+    zone = ZoneInfo(settings().timezone)
 
     deleted = 0
     with translated():
@@ -120,6 +127,8 @@ def erase_owned(customer_id: str) -> int:
                 deleted += _erase_complaint(link.complaint_id)  # the case first: a link is how it is found again
             elif isinstance(link, VehicleLinkItem):
                 vehicles.detach(link.vin, customer_id)  # the vehicle stays with its history, without the owner
+            elif isinstance(link, AppointmentRefItem):
+                deleted += appointments.erase(link.appointment_id, zone)  # with its notes; its places freed
         _delete_all(owned)
         deleted += len(owned)
     raise StaleRead("The customer's data kept changing during the erasure; retry.")

@@ -612,6 +612,49 @@ class PlateGuardItem(Item, discriminator="plate"):
     branch_id = UnicodeAttribute()
 
 
+class AppointmentItem(Item, discriminator="appointment"):
+    """`APPT#<id>`, `APPOINTMENT`; its history entries (`H#...`) share its partition."""
+
+    id = UnicodeAttribute()
+    customer_id = UnicodeAttribute()
+    branch_id = UnicodeAttribute()
+    vin = UnicodeAttribute()
+    service_type = UnicodeAttribute()
+    slot_start = UnicodeAttribute()
+    slot_end = UnicodeAttribute()
+    status = UnicodeAttribute()
+    notes = UnicodeAttribute(null=True)  # free text: personal, erased with the customer
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+    version = NumberAttribute()
+
+
+class AppointmentHistoryItem(Item, discriminator="appointment_history"):
+    at = UnicodeAttribute()
+    by = UnicodeAttribute()
+    change = UnicodeAttribute()
+    from_value = UnicodeAttribute(null=True)
+    to_value = UnicodeAttribute(null=True)
+
+
+class AppointmentRefItem(Item, discriminator="appointment_ref"):
+    """An appointment seen from elsewhere, kept in the appointment's transactions: `C#<customer>`, `APPT#<id>` (the
+    customer's list; how an erasure finds it) and `VEH#<vin>`, `A#<slot_start>#<id>` (the desk's lookup)."""
+
+    appointment_id = UnicodeAttribute()
+    vin = UnicodeAttribute()
+    service_type = UnicodeAttribute()
+    slot_start = UnicodeAttribute()
+    status = UnicodeAttribute()
+
+
+class SlotItem(Item, discriminator="slot"):
+    """`SLOT#<branch>#<local day>`, `<HH>`: places booked in that hour (`n`, never above the bays)."""
+
+    n = NumberAttribute()
+
+
 class GuardItem(Item, discriminator="guard"):
     """Uniqueness guard: one per phone and per email, written in the customer's transaction."""
 

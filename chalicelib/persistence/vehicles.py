@@ -19,13 +19,14 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.errors import NotFound, PreconditionFailed, StaleRead
-from chalicelib.domain.vehicles import HistoryEntry, OwnerCopy, Vehicle, VehicleTaken
+from chalicelib.domain.vehicles import Booking, HistoryEntry, OwnerCopy, Vehicle, VehicleTaken
 from chalicelib.persistence.errors import translated
 from chalicelib.persistence.paging import query_all
 from chalicelib.persistence.tables import (
     GUARD_SK,
     HISTORY_PREFIX,
     PROFILE_SK,
+    AppointmentRefItem,
     CustomerItem,
     PlateGuardItem,
     VehicleHistoryItem,
@@ -121,13 +122,16 @@ def create(v: Vehicle) -> None:
 
 
 def get(vin: str, *, consistent: bool = False) -> Vehicle | None:
-    """The vehicle with its history: one Query of its partition."""
+    """The vehicle with its history and its appointments' refs: one Query of its partition."""
     items = query_all(vehicle_pk(vin), consistent=consistent)
     found = next((i for i in items if isinstance(i, VehicleItem)), None)
     if found is None:
         return None
-    return from_item(found, [HistoryEntry(at=h.at, by=h.by, change=h.change, from_value=h.from_value,
-                                          to_value=h.to_value) for h in items if isinstance(h, VehicleHistoryItem)])
+    vehicle = from_item(found, [HistoryEntry(at=h.at, by=h.by, change=h.change, from_value=h.from_value,
+                                             to_value=h.to_value) for h in items if isinstance(h, VehicleHistoryItem)])
+    vehicle.bookings = [Booking(b.appointment_id, b.service_type, b.slot_start, b.status)
+                        for b in items if isinstance(b, AppointmentRefItem)]
+    return vehicle
 
 
 def plate_holder(plate_key: str) -> PlateGuardItem | None:
