@@ -24,6 +24,7 @@ from chalicelib.api import (
     reminders,
     shipments,
     vehicles,
+    work_orders,
 )
 from chalicelib.api.middleware import http_middleware
 
@@ -45,7 +46,7 @@ def cognito_id_token(auth_request):  # type: ignore[no-untyped-def]
 http.register(app, cognito_id_token, customers.ROUTES + interactions.ROUTES + consent.ROUTES + complaints.ROUTES
               + reminders.ROUTES + analytics.ROUTES + products.ROUTES + orders.ROUTES + shipments.ROUTES
               + campaigns.ROUTES + vehicles.ROUTES + appointments.ROUTES
-              + meta.ROUTES)
+              + work_orders.ROUTES + meta.ROUTES)
 console.register(app)  # the staff console (HTML): its pages check the token themselves, see chalicelib/console
 
 # The real stream ARN comes from infra/template.yaml (merged over what Chalice

@@ -379,6 +379,18 @@ class Scenario:
         self.measure("PATCH /appointments/{id} (cancel: places back)", "parts", "PATCH",
                      f"/appointments/{appointment['id']}", {"status": "cancelled"}, {"If-Match": '"v1"'})
         self.ops[-1].parts = ("the appointment with its history", "the cancel's transaction")
+        opened = self.measure("POST /vehicles/{vin}/work-orders", "parts", "POST",
+                              f"/vehicles/{vehicle['vin']}/work-orders",
+                              {"jobs": [{"description": "Servis berkala", "estimate_amount": "650000"}],
+                               "eta": f"{day}T15:00:00+07:00"}, expected=201)
+        self.ops[-1].parts = ("the vehicle's partition (access, owner, branch)", "the work order's transaction")
+        work_order = self.must(opened, 201, "POST work order")
+        self.measure("GET /work-orders/{id} (status read out, last five changes)", "read", "GET",
+                     f"/work-orders/{work_order['id']}")
+        self.measure("PATCH /work-orders/{id} (in progress)", "parts", "PATCH", f"/work-orders/{work_order['id']}",
+                     {"status": "in_progress"}, {"If-Match": '"v1"'})
+        self.ops[-1].parts = ("the work order with its history", "the move's transaction")
+        self.measure("GET /work-orders?branch= (the board)", "read", "GET", "/work-orders?branch=jakarta")
 
     def run(self, with_delete_sizes: bool) -> list[Op]:
         t = self.tag

@@ -244,7 +244,7 @@ def _interaction(rng: random.Random, customer: Customer, moment: datetime, *, ch
     """An interaction logged by the customer's branch agent when it happened (through the API's model)."""
     from chalicelib.api.interactions_models import InteractionCreate
 
-    kind = kind or rng.choice([k.value for k in InteractionKind if k.value != "complaint_followup"])
+    kind = kind or rng.choice([k.value for k in InteractionKind if k.value not in ("complaint_followup", "service_update")])
     entry = InteractionCreate.model_validate({
         "channel": channel or rng.choice([c.value for c in InteractionChannel]),
         "direction": rng.choice([d.value for d in Direction]),

@@ -77,10 +77,15 @@ ALLOWED = {
     "customer_appointments": {"admin", "manager.jakarta", "agent.jakarta"},
     "appointment": {"admin", "manager.jakarta", "agent.jakarta"},
     "patch_appointment": {"admin", "manager.jakarta", "agent.jakarta"},
+    "open_work_order": {"admin", "manager.jakarta", "agent.jakarta"},
+    "work_order_board": {"admin", "manager.jakarta", "agent.jakarta"},
+    "work_order": {"admin", "manager.jakarta", "agent.jakarta"},
+    "patch_work_order": {"admin", "manager.jakarta", "agent.jakarta"},
 }
+WORK_ORDER_OPERATIONS = {"open_work_order", "work_order", "patch_work_order"}
 APPOINTMENT_OPERATIONS = {"book_appointment", "customer_appointments", "appointment", "patch_appointment"}
 VEHICLE_OPERATIONS = {"register_vehicle", "customer_vehicles", "vehicle", "plate_lookup",
-                      "patch_vehicle"} | APPOINTMENT_OPERATIONS
+                      "patch_vehicle"} | APPOINTMENT_OPERATIONS | WORK_ORDER_OPERATIONS
 CAMPAIGN_OPERATIONS = {op for op in ALLOWED if "campaign" in op or op in ("test_send", "background_preview")}
 # the catalog is every branch's; campaigns are head office's (a manager's report shows their branch's numbers)
 UNSCOPED = {"create_product", "products", "product", "patch_product"} | CAMPAIGN_OPERATIONS
@@ -88,10 +93,10 @@ SCOPED = {"manager.jakarta", "agent.jakarta"}
 SUCCESS = {"create": 201, "delete": 204, "add_interaction": 201, "open_complaint": 201, "create_product": 201,
            "place_order": 201, "ship_order": 201, "shipment_event": 201, "create_campaign": 201,
            "background_preview": 404, "register_vehicle": 201,
-           "book_appointment": 201}  # a small audience is previewed at once: no background preview to read
+           "book_appointment": 201, "open_work_order": 201}  # a small audience is previewed at once: no background preview to read
 # Outside the own branch: collection routes refuse (403), record routes hide the record (404).
 OUTSIDE = {"create": 403, "list": 403, "complaints": 403, "churn_risk": 403, "anomalies": 403, "orders": 403,
-           "summary": 403, "insights": 403, "appointment_slots": 403}
+           "summary": 403, "insights": 403, "appointment_slots": 403, "work_order_board": 403}
 
 
 _skus = itertools.count(1)
@@ -119,6 +124,11 @@ def _booking(vin: str) -> dict[str, Any]:
     n = next(_skus)  # the matrix books many: one a slot, over the hours and days (4 places each)
     return {"vin": vin, "slot_start": f"{_workshop_day(n // 8 % 40)}T{8 + n % 8:02d}:00:00+07:00",
             "service_type": "periodic"}
+
+
+def _work_order() -> dict[str, Any]:
+    return {"jobs": [{"description": "Ganti oli", "estimate_amount": "350000"}],
+            "eta": f"{_workshop_day()}T15:00:00+07:00"}
 
 
 def _call(caller: Caller, operation: str, customer: dict[str, Any], branch: str, complaint: dict[str, Any]) -> Any:
@@ -189,6 +199,11 @@ def _call(caller: Caller, operation: str, customer: dict[str, Any], branch: str,
         "appointment": lambda: caller.get(f"/appointments/{customer['appointment_id']}"),
         "patch_appointment": lambda: caller.patch(f"/appointments/{customer['appointment_id']}",
                                                   {"status": "confirmed"}, headers={"If-Match": '"v1"'}),
+        "open_work_order": lambda: caller.post(f"/vehicles/{customer['vin']}/work-orders", _work_order()),
+        "work_order_board": lambda: caller.get(f"/work-orders?branch={branch}"),
+        "work_order": lambda: caller.get(f"/work-orders/{customer['work_order_id']}"),
+        "patch_work_order": lambda: caller.patch(f"/work-orders/{customer['work_order_id']}",
+                                                 {"status": "in_progress"}, headers={"If-Match": '"v1"'}),
     }
     return calls[operation]()
 
@@ -229,6 +244,8 @@ def test_route_role_branch(as_user: Any, operation: str, role: str, branch: str)
     if operation in APPOINTMENT_OPERATIONS - {"book_appointment"}:
         customer["appointment_id"] = admin.post(f"/customers/{customer['id']}/appointments",
                                                 _booking(customer["vin"])).json["id"]
+    if operation in WORK_ORDER_OPERATIONS - {"open_work_order"}:
+        customer["work_order_id"] = admin.post(f"/vehicles/{customer['vin']}/work-orders", _work_order()).json["id"]
     if "complaint" in operation:
         complaint = admin.post(f"/customers/{customer['id']}/complaints", {
             "category": "sales", "severity": "low", "subject": "s", "description": "d"}).json
@@ -351,6 +368,10 @@ ROUTES = [
     ("GET", "/customers/01HZZZZZZZZZZZZZZZZZZZZZZZ/appointments"),
     ("GET", "/appointments/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
     ("PATCH", "/appointments/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
+    ("POST", "/vehicles/MHFXW42G8K1234567/work-orders"),
+    ("GET", "/work-orders?branch=jakarta"),
+    ("GET", "/work-orders/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
+    ("PATCH", "/work-orders/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
 ]
 
 

@@ -51,8 +51,11 @@ def lookup_vehicle(call: Call[None, PlateQuery]) -> Reply:
     upcoming = None if booking is None else {
         "id": booking.id, "service_type": booking.service_type, "status": booking.status,
         "slot_start": datetime.fromisoformat(booking.slot_start).astimezone(zone()).isoformat()}
-    return Reply({"vehicle": v.to_dict(vehicles.today()), "owner": owner, "next_appointment": upcoming}, 200,
-                 {"ETag": v.etag})
+    open_orders = [{"id": w.id, "status": w.status, "stage": w.stage,
+                    "eta": datetime.fromisoformat(w.eta).astimezone(zone()).isoformat()}
+                   for w in v.open_work_orders()]
+    return Reply({"vehicle": v.to_dict(vehicles.today()), "owner": owner, "next_appointment": upcoming,
+                  "open_work_orders": open_orders}, 200, {"ETag": v.etag})
 
 
 def patch_vehicle(call: Call[VehiclePatch, None], vin: str) -> Reply:

@@ -151,7 +151,15 @@ class NextAppointmentOut(Output):
     slot_start: str = Field(description="local time with its offset")
 
 
+class OpenWorkOrderOut(Output):
+    id: str
+    status: str
+    stage: str | None
+    eta: str = Field(description="local time with its offset")
+
+
 class VehicleLookupOut(Output):
     vehicle: VehicleOut
     owner: OwnerOut | None = Field(description="none once the owner was erased")
     next_appointment: NextAppointmentOut | None = Field(description="the soonest booked or confirmed one to come")
+    open_work_orders: list[OpenWorkOrderOut] = Field(description="not closed or cancelled, soonest ETA first")

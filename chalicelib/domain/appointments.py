@@ -115,6 +115,22 @@ def check_start(start: datetime, service_type: str, shop: Workshop, now: datetim
     return problems
 
 
+def reminder_at(slot_start: str, zone: ZoneInfo, quiet: tuple[int, int] | None) -> datetime:
+    """When the day-before reminder goes: the same local time a day earlier, or, when that falls in the quiet
+    hours (`quiet` = (start, end) local hours, across midnight), an hour before they begin that evening: moved
+    earlier, never skipped."""
+    at = datetime.fromisoformat(slot_start).astimezone(zone) - timedelta(days=1)
+    if quiet is None:
+        return at
+    start, end = quiet
+    hour = at.hour
+    inside = (hour >= start or hour < end) if start > end else start <= hour < end
+    if not inside:
+        return at
+    evening = at.date() - timedelta(days=1) if hour < end and start > end else at.date()
+    return datetime.combine(evening, time(max(start - 1, 0)), tzinfo=zone)
+
+
 @dataclass(frozen=True)
 class NewAppointment:
     vin: str

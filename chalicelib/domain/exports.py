@@ -79,7 +79,7 @@ DATASETS: dict[str, tuple[Column, ...]] = {
         _c("branch_id", "string", "branch of the customer when it happened (null for older records)"),
         _c("channel", "string", "phone, email, web, visit, sms, chat, social"),
         _c("direction", "string", "inbound or outbound"),
-        _c("kind", "string", "inquiry, feedback, sales_talk, service_talk, complaint_followup, other"),
+        _c("kind", "string", "inquiry, feedback, sales_talk, service_talk, complaint_followup, order_update, service_update, other"),
         _c("staff_key", "string", "keyed pseudonym of the staff member"),
         OCCURRED_AT,
         OCCURRED_ON,

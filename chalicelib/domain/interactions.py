@@ -30,6 +30,7 @@ class InteractionKind(StrEnum):
     SERVICE_TALK = "service_talk"
     COMPLAINT_FOLLOWUP = "complaint_followup"
     ORDER_UPDATE = "order_update"
+    SERVICE_UPDATE = "service_update"  # the workshop's messages: an appointment, a work order
     OTHER = "other"
 
 

@@ -62,6 +62,47 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "en": ("Order {order_no} delivered",
                "Relasi: Your order {order_no} has been delivered. Thank you for shopping with Relasi."),
     },
+    # The workshop (chalicelib/workflows/service.py): the reference, the time, the amount; never the plate.
+    "appointment_booked": {
+        "id": ("Servis terjadwal {when} ({ref})",
+               "Relasi: Jadwal servis kendaraan Anda {when} di bengkel {branch} sudah kami catat (no. {ref}). "
+               "Sampai jumpa."),
+        "en": ("Service booked for {when} ({ref})",
+               "Relasi: Your vehicle's service is booked for {when} at our {branch} workshop (no. {ref}). "
+               "See you then."),
+    },
+    "appointment_reminder": {
+        "id": ("Pengingat servis besok {when}",
+               "Relasi: Pengingat, servis kendaraan Anda besok {when} di bengkel {branch} (no. {ref}). "
+               "Hubungi kami bila ingin mengubah jadwal."),
+        "en": ("Reminder: service tomorrow {when}",
+               "Relasi: Reminder, your vehicle's service is tomorrow {when} at our {branch} workshop "
+               "(no. {ref}). Call us to change it."),
+    },
+    "work_order_checked_in": {
+        "id": ("Kendaraan Anda kami terima ({ref})",
+               "Relasi: Kendaraan Anda sudah kami terima (no. {ref}). Perkiraan selesai {eta}."),
+        "en": ("We have your vehicle ({ref})",
+               "Relasi: We have received your vehicle (no. {ref}). Expected ready {eta}."),
+    },
+    "work_order_estimate": {
+        "id": ("Estimasi biaya menunggu persetujuan ({ref})",
+               "Relasi: Estimasi biaya servis no. {ref}: {amount}. Hubungi kami untuk menyetujui."),
+        "en": ("An estimate waits for your approval ({ref})",
+               "Relasi: The estimate for service no. {ref} is {amount}. Call us to approve it."),
+    },
+    "work_order_delayed": {
+        "id": ("Servis terlambat ({ref})",
+               "Relasi: Mohon maaf, servis no. {ref} perlu waktu lebih lama. Perkiraan selesai {eta}."),
+        "en": ("Your service is delayed ({ref})",
+               "Relasi: Sorry, service no. {ref} needs more time. Now expected ready {eta}."),
+    },
+    "work_order_ready": {
+        "id": ("Kendaraan Anda siap diambil ({ref})",
+               "Relasi: Kendaraan Anda (no. {ref}) sudah selesai dan siap diambil. Terima kasih."),
+        "en": ("Your vehicle is ready ({ref})",
+               "Relasi: Your vehicle (no. {ref}) is ready for pick-up. Thank you."),
+    },
     # Reminders (chalicelib/domain/reminders.py builds the fields). A greeting is
     # marketing: its SMS says how to opt out ({stop} is empty in an email).
     "birthday": {

@@ -132,6 +132,16 @@ class Booking:
     status: str
 
 
+@dataclass(frozen=True)
+class WorkOrderRef:
+    """One of the vehicle's work orders, as the vehicle's partition keeps it (the desk's lookup)."""
+
+    id: str
+    status: str
+    stage: str | None
+    eta: str  # ISO UTC
+
+
 @dataclass
 class Vehicle:
     vin: str
@@ -155,6 +165,7 @@ class Vehicle:
     history: list[HistoryEntry] = field(default_factory=list)
     owner: OwnerCopy | None = None
     bookings: list[Booking] = field(default_factory=list)
+    work_orders: list[WorkOrderRef] = field(default_factory=list)
 
     @property
     def etag(self) -> str:
@@ -178,6 +189,10 @@ class Vehicle:
         """The soonest appointment still to come that holds its places (booked or confirmed)."""
         upcoming = [b for b in self.bookings if b.slot_start >= now and b.status in ("booked", "confirmed")]
         return min(upcoming, key=lambda b: b.slot_start, default=None)
+
+    def open_work_orders(self) -> list[WorkOrderRef]:
+        """Not closed or cancelled: what the desk asks about (soonest ETA first)."""
+        return sorted((w for w in self.work_orders if w.status not in ("closed", "cancelled")), key=lambda w: w.eta)
 
     def summary(self) -> dict[str, Any]:
         """What a customer's vehicle list shows (kept on the owner's link: one Query lists them)."""

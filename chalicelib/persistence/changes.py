@@ -1,7 +1,8 @@
 """Table stream records as domain changes: decoded once, here, where the key layout and item types are known.
 
 A record's images are DynamoDB JSON; `decode` turns each into the domain
-object it stores (a Customer, an Interaction, a Complaint, an Order) through the same
+object it stores (a Customer, an Interaction, a Complaint, an Order, a Shipment, an Appointment, a Work
+order) through the same
 PynamoDB models and converters the repositories use, or None for items no
 consumer acts on (guards, claims, links, history entries, due items, erasure
 markers and records). Workflows and the real-time aggregates
@@ -14,15 +15,26 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.domain.appointments import Appointment
 from chalicelib.domain.complaints import Complaint
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.interactions import Interaction
 from chalicelib.domain.orders import Order
 from chalicelib.domain.shipments import Shipment
-from chalicelib.persistence import complaints, customers, interactions, orders, shipments
-from chalicelib.persistence.tables import ComplaintItem, CustomerItem, InteractionItem, Item, OrderItem, ShipmentItem
+from chalicelib.domain.work_orders import WorkOrder
+from chalicelib.persistence import appointments, complaints, customers, interactions, orders, shipments, work_orders
+from chalicelib.persistence.tables import (
+    AppointmentItem,
+    ComplaintItem,
+    CustomerItem,
+    InteractionItem,
+    Item,
+    OrderItem,
+    ShipmentItem,
+    WorkOrderItem,
+)
 
-Entity = Customer | Interaction | Complaint | Order | Shipment
+Entity = Customer | Interaction | Complaint | Order | Shipment | Appointment | WorkOrder
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,10 @@ def decode_image(raw: Mapping[str, Any] | None) -> Entity | None:
         return orders.from_item(item)
     if isinstance(item, ShipmentItem):
         return shipments.from_item(item)
+    if isinstance(item, AppointmentItem):
+        return appointments.from_item(item)
+    if isinstance(item, WorkOrderItem):
+        return work_orders.from_item(item)
     return None
 
 

@@ -15,7 +15,9 @@
    detached (kept as financial records: chalicelib/persistence/orders.py
    `detach`); vehicles linked there lose their owner and keep their history
    (chalicelib/persistence/vehicles.py `detach`); appointments go whole, notes
-   and all, their places freed (chalicelib/persistence/appointments.py `erase`). It repeats until a consistent read shows nothing but the marker.
+   and all, their places freed (chalicelib/persistence/appointments.py `erase`);
+   work orders stay as the vehicle's service history, detached like orders
+   (chalicelib/persistence/work_orders.py `detach`). It repeats until a consistent read shows nothing but the marker.
 3. `finish`: deletes the marker.
 
 Every step can be repeated: an erasure cut short (a timeout, a crash) is
@@ -51,6 +53,7 @@ from chalicelib.persistence.tables import (
     OrderItem,
     RecipientItem,
     VehicleLinkItem,
+    WorkOrderRefItem,
     complaint_pk,
     customer_pk,
     erasure_record_pk,
@@ -103,7 +106,7 @@ def erase_owned(customer_id: str) -> int:
     from zoneinfo import ZoneInfo
 
     from chalicelib.config import settings
-    from chalicelib.persistence import appointments, campaigns, orders, vehicles
+    from chalicelib.persistence import appointments, campaigns, orders, vehicles, work_orders
 
     zone = ZoneInfo(settings().timezone)
 
@@ -129,6 +132,8 @@ def erase_owned(customer_id: str) -> int:
                 vehicles.detach(link.vin, customer_id)  # the vehicle stays with its history, without the owner
             elif isinstance(link, AppointmentRefItem):
                 deleted += appointments.erase(link.appointment_id, zone)  # with its notes; its places freed
+            elif isinstance(link, WorkOrderRefItem):
+                work_orders.detach(link.work_order_id, customer_id)  # the vehicle's service history stays
         _delete_all(owned)
         deleted += len(owned)
     raise StaleRead("The customer's data kept changing during the erasure; retry.")

@@ -105,3 +105,28 @@ def claimed_entries(keys: Iterable[tuple[str, str]]) -> tuple[dict[str, EntryKey
             for item in MessageClaimItem.batch_get(batch):
                 found[item.sk[len(MESSAGE_CLAIM_PREFIX):]] = _entry_key(item.customer_id, item.interaction_sk)
     return found, requests
+
+
+def withdraw_pending(customer_id: str, key: str, reason: str) -> bool:
+    """The timeline entry claimed under `key`: pending -> skipped (with `reason`), only while still pending (the
+    reminders state machine takes it pending -> sending the same way). False when no such claim or not pending."""
+    from pynamodb.exceptions import UpdateError
+
+    owner = customer_pk(customer_id)
+    with translated():
+        try:
+            claim_item = MessageClaimItem.get(owner, message_claim_sk(key), consistent_read=True)
+        except MessageClaimItem.DoesNotExist:
+            return False
+    try:
+        with translated():
+            InteractionItem(pk=owner, sk=claim_item.interaction_sk).update(
+                actions=[InteractionItem.delivery.set("skipped"), InteractionItem.reason.set(reason),
+                         InteractionItem.address.remove(), InteractionItem.subject.remove(),
+                         InteractionItem.sms_type.remove()],
+                condition=InteractionItem.delivery == "pending")
+    except UpdateError as exc:
+        if exc.cause_response_code == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True

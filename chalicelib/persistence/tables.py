@@ -655,6 +655,48 @@ class SlotItem(Item, discriminator="slot"):
     n = NumberAttribute()
 
 
+class WorkOrderItem(Item, discriminator="work_order"):
+    """`WO#<id>`, `WORKORDER`: the jobs as JSON text (money as text); its history entries share its partition."""
+
+    id = UnicodeAttribute()
+    vin = UnicodeAttribute()
+    customer_id = UnicodeAttribute()  # `erased:<hash>` once the customer was erased (the service history stays)
+    branch_id = UnicodeAttribute()
+    jobs = UnicodeAttribute()
+    eta = UnicodeAttribute()
+    status = UnicodeAttribute()
+    stage = UnicodeAttribute(null=True)
+    language = UnicodeAttribute()
+    appointment_id = UnicodeAttribute(null=True)
+    approved_at = UnicodeAttribute(null=True)
+    approved_by = UnicodeAttribute(null=True)
+    created_at = UnicodeAttribute()
+    updated_at = UnicodeAttribute()
+    created_by = UnicodeAttribute()
+    version = NumberAttribute()
+
+
+class WorkOrderHistoryItem(Item, discriminator="work_order_history"):
+    at = UnicodeAttribute()
+    by = UnicodeAttribute()
+    change = UnicodeAttribute()
+    from_value = UnicodeAttribute(null=True)
+    to_value = UnicodeAttribute(null=True)
+
+
+class WorkOrderRefItem(Item, discriminator="work_order_ref"):
+    """A work order seen from elsewhere, kept in its transactions: `VEH#<vin>`, `W#<id>` (the vehicle's lookup),
+    `C#<customer>`, `WO#<id>` (how an erasure finds it) and, while open, `WOB#<branch>`, `<status>#<eta>#<id>` (the
+    branch's board by status, soonest ETA first)."""
+
+    work_order_id = UnicodeAttribute()
+    vin = UnicodeAttribute()
+    branch_id = UnicodeAttribute()
+    status = UnicodeAttribute()
+    stage = UnicodeAttribute(null=True)
+    eta = UnicodeAttribute()
+
+
 class GuardItem(Item, discriminator="guard"):
     """Uniqueness guard: one per phone and per email, written in the customer's transaction."""
 

@@ -19,7 +19,7 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.errors import NotFound, PreconditionFailed, StaleRead
-from chalicelib.domain.vehicles import Booking, HistoryEntry, OwnerCopy, Vehicle, VehicleTaken
+from chalicelib.domain.vehicles import Booking, HistoryEntry, OwnerCopy, Vehicle, VehicleTaken, WorkOrderRef
 from chalicelib.persistence.errors import translated
 from chalicelib.persistence.paging import query_all
 from chalicelib.persistence.tables import (
@@ -32,6 +32,7 @@ from chalicelib.persistence.tables import (
     VehicleHistoryItem,
     VehicleItem,
     VehicleLinkItem,
+    WorkOrderRefItem,
     customer_pk,
 )
 from chalicelib.persistence.tx import conflicted, connection, live_customer
@@ -122,7 +123,7 @@ def create(v: Vehicle) -> None:
 
 
 def get(vin: str, *, consistent: bool = False) -> Vehicle | None:
-    """The vehicle with its history and its appointments' refs: one Query of its partition."""
+    """The vehicle with its history and its appointments' and work orders' refs: one Query of its partition."""
     items = query_all(vehicle_pk(vin), consistent=consistent)
     found = next((i for i in items if isinstance(i, VehicleItem)), None)
     if found is None:
@@ -131,6 +132,8 @@ def get(vin: str, *, consistent: bool = False) -> Vehicle | None:
                                              to_value=h.to_value) for h in items if isinstance(h, VehicleHistoryItem)])
     vehicle.bookings = [Booking(b.appointment_id, b.service_type, b.slot_start, b.status)
                         for b in items if isinstance(b, AppointmentRefItem)]
+    vehicle.work_orders = [WorkOrderRef(w.work_order_id, w.status, w.stage, w.eta)
+                           for w in items if isinstance(w, WorkOrderRefItem)]
     return vehicle
 
 

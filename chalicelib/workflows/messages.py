@@ -15,9 +15,11 @@ from chalicelib.persistence import consent, messages
 
 
 def notify(customer: Customer, message: Message, *, key: str, purpose: Purpose,
-           kind: str = "other", ref: str | None = None, waking_hours: bool = False) -> str:
-    """Send (or decide not to send) `message`; returns "sent", "skipped", "duplicate" or "gone" (the
-    customer was erased meanwhile: nothing is sent or written).
+           kind: str = "other", ref: str | None = None, waking_hours: bool = False,
+           send_at: datetime | None = None) -> str:
+    """Send (or decide not to send) `message`; returns "sent", "skipped", "deferred", "duplicate" or "gone" (the
+    customer was erased meanwhile: nothing is sent or written). `send_at` in the future: it is claimed now and
+    sent then by the reminders state machine (`withdraw_pending` takes it back before).
 
     The decision is claimed under `key` first, in one transaction with the
     outbound interaction that records it, so a redelivered event or a retried
@@ -25,6 +27,12 @@ def notify(customer: Customer, message: Message, *, key: str, purpose: Purpose,
     the claim and raises, so the caller's retry sends it.
     """
     chosen = route(customer, purpose, sms_opted_out=consent.sms_opted_out(customer.phone))
+    if send_at is not None and chosen.channel:
+        from chalicelib.domain.clock import utcnow
+
+        if send_at > utcnow():
+            return _defer(customer, message, chosen.channel, chosen.address or "", send_at, key=key, kind=kind,
+                          ref=ref)
     if waking_hours and chosen.channel:
         later = _after_quiet_hours()
         if later is not None:
@@ -106,3 +114,10 @@ def _defer(customer: Customer, message: Message, channel: str, address: str, lat
         return "duplicate"
     count("MessagesDeferred")
     return "deferred"
+
+
+def withdraw_pending(customer_id: str, key: str, reason: str) -> bool:
+    """A message claimed under `key` to be sent later is not sent after all (what it was about is gone): its
+    timeline entry goes from pending to skipped with `reason`, so the state machine that waits for it sends
+    nothing. False when there is none, or it already went."""
+    return messages.withdraw_pending(customer_id, key, reason)

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.domain.appointments import Appointment
 from chalicelib.domain.complaints import UNRESOLVED, Complaint
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.orders import Order
 from chalicelib.domain.shipments import Shipment
+from chalicelib.domain.work_orders import WorkOrder
 from chalicelib.observability import flush, logger
 
 if TYPE_CHECKING:
@@ -133,6 +135,10 @@ def _react(change: Change) -> None:
 
         shipments.shipment_changed(change, old if isinstance(old, Shipment) else None,
                                    new if isinstance(new, Shipment) else None)
+    elif isinstance(new or old, Appointment | WorkOrder):
+        from chalicelib.workflows import service
+
+        service.changed(change)
 
 
 def _record(record: Any) -> None:

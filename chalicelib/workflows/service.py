@@ -1,0 +1,97 @@
+"""What the stream consumer does with the workshop's changes (chalicelib/workflows/stream.py routes them here):
+the customer hears, exactly once each (the claims' keys), that their appointment is booked, and of their work
+order: checked in, an estimate waiting for approval, a delay, ready for pick-up. Each in their language, by their
+channel, the STOP list honoured, in waking hours (a message due in the quiet hours waits for them to end); and,
+the day before the appointment, a reminder (moved earlier out of the quiet hours), withdrawn if it is cancelled."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
+
+from chalicelib.domain.appointments import Appointment
+from chalicelib.domain.work_orders import WorkOrder
+from chalicelib.observability import logger
+
+if TYPE_CHECKING:
+    from chalicelib.persistence.changes import Change
+
+
+def _zone() -> ZoneInfo:
+    from chalicelib.config import settings
+
+    return ZoneInfo(settings().timezone)
+
+
+def changed(change: Change) -> None:
+    old, new = change.old, change.new
+    if isinstance(new, Appointment):
+        if change.inserted:
+            _appointment_booked(new)
+        elif isinstance(old, Appointment) and old.status != new.status and new.status in ("cancelled", "no_show"):
+            _appointment_ended(new)
+    elif isinstance(new, WorkOrder) and (old is None or isinstance(old, WorkOrder)):
+        if old is None and not change.inserted:
+            return  # an item rewritten whole without its old image: nothing to compare
+        if old is not None and new.version != old.version + 1:
+            return  # not one change by the API (a bulk rewrite): nobody is told
+        _work_order_changed(old, new)
+
+
+def _tell(customer_id: str, kind: str, key: str, ref_id: str, message_kind: str, fields: dict[str, str],
+          send_at: datetime | None = None) -> str:
+    from chalicelib.domain.consent import Purpose
+    from chalicelib.domain.messages import reference, render
+    from chalicelib.persistence import customers
+    from chalicelib.workflows.messages import notify
+
+    customer = customers.get(customer_id)
+    if customer is None:  # erased (or detached): nobody to tell
+        return "gone"
+    message = render(kind, customer.language, ref=reference(ref_id), **fields)
+    return notify(customer, message, key=key, purpose=Purpose.TRANSACTIONAL, kind=message_kind, ref=ref_id,
+                  waking_hours=True, send_at=send_at)
+
+
+def _appointment_booked(a: Appointment) -> None:
+    """The confirmation now (or when the quiet hours end), and the day-before reminder claimed now and sent then
+    by the reminders state machine (none for an appointment booked less than a day ahead: the confirmation is
+    its reminder)."""
+    from chalicelib.config import settings
+    from chalicelib.domain.appointments import reminder_at
+    from chalicelib.domain.clock import utcnow
+    from chalicelib.domain.work_orders import when
+    from chalicelib.persistence import customers
+
+    if a.status != "booked":
+        return
+    customer = customers.get(a.customer_id)
+    lang = customer.language if customer and customer.language in ("id", "en") else "id"
+    fields = {"when": when(a.slot_start, lang, _zone()), "branch": a.branch_id.title()}
+    outcome = _tell(a.customer_id, "appointment_booked", f"appt-booked#{a.id}", a.id, "service_update", fields)
+    logger().info("appointment message", extra={"appointment_id": a.id, "message_kind": "appointment_booked",
+                                                "outcome": outcome})
+    remind = reminder_at(a.slot_start, _zone(), settings().quiet_hours)
+    if remind > utcnow():
+        outcome = _tell(a.customer_id, "appointment_reminder", f"appt-reminder#{a.id}", a.id, "service_update",
+                        fields, send_at=remind)
+        logger().info("appointment message", extra={"appointment_id": a.id,
+                                                    "message_kind": "appointment_reminder", "outcome": outcome})
+
+
+def _appointment_ended(a: Appointment) -> None:
+    """A cancelled (or missed) appointment's reminder, still waiting, is not sent."""
+    from chalicelib.workflows.messages import withdraw_pending
+
+    if withdraw_pending(a.customer_id, f"appt-reminder#{a.id}", f"appointment {a.status}"):
+        logger().info("appointment reminder withdrawn", extra={"appointment_id": a.id})
+
+
+def _work_order_changed(old: WorkOrder | None, new: WorkOrder) -> None:
+    from chalicelib.domain.work_orders import notices
+
+    for notice in notices(old, new, _zone()):
+        outcome = _tell(new.customer_id, notice.kind, notice.key, new.id, "service_update", notice.fields)
+        logger().info("work order message", extra={"work_order_id": new.id, "message_kind": notice.kind,
+                                                   "outcome": outcome})
