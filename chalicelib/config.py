@@ -384,6 +384,29 @@ class Workshop:
         return self.bays_by_branch.get(branch, self.bays)
 
 
+@dataclass(frozen=True)
+class ServiceInterval:
+    months: int
+    km: int
+
+
+def service_intervals() -> tuple[ServiceInterval, dict[str, ServiceInterval]]:
+    """SERVICE_INTERVAL "6/10000": months/km between services, or "6/10000,avanza=4/8000": a default and models
+    of their own (model names in any case)."""
+    default, by_model = ServiceInterval(6, 10_000), {}
+    for part in _csv(os.environ.get("SERVICE_INTERVAL") or "6/10000"):
+        name, _, value = part.rpartition("=")
+        months, _, km = value.partition("/")
+        interval = ServiceInterval(int(months), int(km))
+        if interval.months < 1 or interval.km < 1:
+            raise ValueError(f"SERVICE_INTERVAL must be <months>/<km> of at least 1, got {part!r}")
+        if name:
+            by_model[name.strip().lower()] = interval
+        else:
+            default = interval
+    return default, by_model
+
+
 def workshop() -> Workshop:
     env = os.environ
     default, by_branch = 4, {}

@@ -222,3 +222,36 @@ def test_erasing_the_owner_keeps_the_vehicle_and_its_history_without_them(as_use
     buyer = agent.new_customer(branch_id="bandung")
     taken = agent.patch(f"/vehicles/{v['vin']}", {"owner_id": buyer["id"]}, headers={"If-Match": kept.headers["ETag"]})
     assert taken.status_code == 200 and taken.json["owner_id"] == buyer["id"]
+
+
+def test_the_next_service_is_a_due_item_that_follows_the_last_service_the_odometer_and_the_owner(
+        as_user: Any, stream_pump: Any) -> None:
+    """The daily reminders remind the owner at T-7, T-1 and T-0 of the service due item the vehicle keeps."""
+    from datetime import date, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    admin, agent = as_user("admin"), as_user("agent.bandung")
+    owner = agent.new_customer(branch_id="bandung")
+    v = _register(agent, owner["id"], last_service_date="2026-10-15", last_odometer_km=None).json
+
+    def service_items(customer_id: str) -> list[dict[str, Any]]:
+        stream_pump.drain(30)
+        items = admin.get(f"/customers/{customer_id}/due-items").json["items"]
+        return [i for i in items if i["kind"] == "service"]
+
+    first = service_items(owner["id"])
+    assert [(i["due_date"], i["title"]) for i in first] == [("2027-04-15", "Servis berkala Toyota Avanza")]
+    # a heavy user: 30,000 km in the 200 days since purchase is 150 km a day, 10,000 km in 66 days
+    today = datetime.now(ZoneInfo("Asia/Jakarta")).date()  # the deployment's calendar
+    purchase = (today - timedelta(days=200)).isoformat()
+    changed = agent.patch(f"/vehicles/{v['vin']}", {"purchase_date": purchase, "last_odometer_km": 30000},
+                          headers={"If-Match": '"v1"'})
+    assert changed.status_code == 200, changed.body
+    by_distance = (date(2026, 10, 15) + timedelta(days=int(10000 / (30000 / 200)))).isoformat()
+    second = service_items(owner["id"])
+    assert [i["due_date"] for i in second] == [by_distance] and second[0]["id"] == first[0]["id"]
+    buyer = agent.new_customer(branch_id="bandung")
+    sold = agent.patch(f"/vehicles/{v['vin']}", {"owner_id": buyer["id"]}, headers={"If-Match": '"v2"'})
+    assert sold.status_code == 200, sold.body
+    assert service_items(owner["id"]) == []
+    assert [i["due_date"] for i in service_items(buyer["id"])] == [by_distance]

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from chalicelib.domain.clock import iso
@@ -270,3 +270,44 @@ class VehicleTaken(Conflict):
         self.field = field
         self.holder_vin = holder_vin
         self.holder_branch = holder_branch
+
+
+MIN_DAYS_FOR_A_RATE = 30  # a distance rate from fewer days of use says little
+
+
+def next_service_due(v: Vehicle, months: int, km: int, today: date) -> date | None:
+    """When the vehicle's next service falls due: `months` after the last service (or the purchase), or sooner
+    when the vehicle covers `km` before that at the rate its odometer shows since its purchase. None without a
+    last service or purchase date to count from."""
+    base_text = v.last_service_date or v.purchase_date
+    if base_text is None:
+        return None
+    base = date.fromisoformat(base_text)
+    month = base.month - 1 + months
+    year, month = base.year + month // 12, month % 12 + 1
+    by_time = date(year, month, min(base.day, _days_in(year, month)))
+    due = by_time
+    if v.purchase_date and v.last_odometer_km:
+        days_used = (today - date.fromisoformat(v.purchase_date)).days
+        if days_used >= MIN_DAYS_FOR_A_RATE:
+            per_day = v.last_odometer_km / days_used
+            if per_day > 0:
+                due = min(due, base + timedelta(days=int(km / per_day)))
+    return due
+
+
+def _days_in(year: int, month: int) -> int:
+    import calendar
+
+    return calendar.monthrange(year, month)[1]
+
+
+def service_due_id(vin: str) -> str:
+    """The id of the vehicle's service due item: made from the VIN (a ULID's shape, so the due-item routes take
+    it), the same every time, so the item is replaced, never doubled."""
+    import hashlib
+
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    digest = int.from_bytes(hashlib.sha256(f"service-due#{vin}".encode()).digest()[:16], "big")
+    tail = "".join(alphabet[(digest >> (5 * n)) & 31] for n in range(25))
+    return "0" + tail

@@ -21,8 +21,18 @@ from chalicelib.domain.customers import Customer
 from chalicelib.domain.interactions import Interaction
 from chalicelib.domain.orders import Order
 from chalicelib.domain.shipments import Shipment
+from chalicelib.domain.vehicles import Vehicle
 from chalicelib.domain.work_orders import WorkOrder
-from chalicelib.persistence import appointments, complaints, customers, interactions, orders, shipments, work_orders
+from chalicelib.persistence import (
+    appointments,
+    complaints,
+    customers,
+    interactions,
+    orders,
+    shipments,
+    vehicles,
+    work_orders,
+)
 from chalicelib.persistence.tables import (
     AppointmentItem,
     ComplaintItem,
@@ -31,10 +41,11 @@ from chalicelib.persistence.tables import (
     Item,
     OrderItem,
     ShipmentItem,
+    VehicleItem,
     WorkOrderItem,
 )
 
-Entity = Customer | Interaction | Complaint | Order | Shipment | Appointment | WorkOrder
+Entity = Customer | Interaction | Complaint | Order | Shipment | Appointment | WorkOrder | Vehicle
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,8 @@ def decode_image(raw: Mapping[str, Any] | None) -> Entity | None:
         return appointments.from_item(item)
     if isinstance(item, WorkOrderItem):
         return work_orders.from_item(item)
+    if isinstance(item, VehicleItem):
+        return vehicles.from_item(item)
     return None
 
 

@@ -100,6 +100,18 @@ def create(d: DueItem, customer: Customer) -> None:
         raise StaleRead("The customer was changed meanwhile; retry.") from exc
 
 
+def put(d: DueItem, customer: Customer) -> None:
+    """Create or replace the item (its id chosen by the caller: a vehicle's service), with a copy of the
+    profile's contact data, if the profile is still the live customer at the version read; StaleRead if not."""
+    try:
+        with translated(), TransactWrite(connection=connection()) as tx:
+            tx.condition_check(CustomerItem, customer_pk(customer.id), PROFILE_SK,
+                               condition=live_customer() & (CustomerItem.version == customer.version))
+            tx.save(to_item(d, customer_contact(customer)))
+    except TransactWriteError as exc:
+        raise StaleRead("The customer was changed meanwhile; retry.") from exc
+
+
 def _owned(customer_id: str, *, limit: int) -> list[DueItemItem]:
     with translated():
         return [

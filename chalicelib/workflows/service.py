@@ -6,11 +6,13 @@ the day before the appointment, a reminder (moved earlier out of the quiet hours
 
 from __future__ import annotations
 
+from contextlib import suppress
 from datetime import datetime
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from chalicelib.domain.appointments import Appointment
+from chalicelib.domain.vehicles import Vehicle
 from chalicelib.domain.work_orders import WorkOrder
 from chalicelib.observability import logger
 
@@ -26,7 +28,9 @@ def _zone() -> ZoneInfo:
 
 def changed(change: Change) -> None:
     old, new = change.old, change.new
-    if isinstance(new, Appointment):
+    if isinstance(new or old, Vehicle):
+        _vehicle_changed(old if isinstance(old, Vehicle) else None, new if isinstance(new, Vehicle) else None)
+    elif isinstance(new, Appointment):
         if change.inserted:
             _appointment_booked(new)
         elif isinstance(old, Appointment) and old.status != new.status and new.status in ("cancelled", "no_show"):
@@ -95,3 +99,61 @@ def _work_order_changed(old: WorkOrder | None, new: WorkOrder) -> None:
         outcome = _tell(new.customer_id, notice.kind, notice.key, new.id, "service_update", notice.fields)
         logger().info("work order message", extra={"work_order_id": new.id, "message_kind": notice.kind,
                                                    "outcome": outcome})
+
+
+SERVICE_DUE_BY = "system:service"  # who the vehicle's service due item is created by
+
+
+def _due_on(v: Vehicle | None) -> tuple[str | None, str | None]:
+    """(owner, due date) of the vehicle's next service."""
+    from chalicelib.config import service_intervals
+    from chalicelib.domain.clock import utcnow
+    from chalicelib.domain.vehicles import next_service_due
+
+    if v is None or v.owner_id is None:
+        return None, None
+    default, by_model = service_intervals()
+    interval = by_model.get(v.model.lower(), default)
+    due = next_service_due(v, interval.months, interval.km, utcnow().astimezone(_zone()).date())
+    return v.owner_id, due.isoformat() if due else None
+
+
+def _vehicle_changed(old: Vehicle | None, new: Vehicle | None) -> None:
+    """The vehicle's next service is a due item (kind service) of its owner, so the daily reminders remind them
+    at T-7, T-1 and T-0 like any due date: replaced when the last service, the odometer or the owner changes,
+    gone from an owner who no longer has the vehicle."""
+    from chalicelib.domain.clock import iso, utcnow
+    from chalicelib.domain.errors import NotFound, StaleRead
+    from chalicelib.domain.reminders import DueItem
+    from chalicelib.domain.vehicles import service_due_id
+    from chalicelib.persistence import customers
+    from chalicelib.persistence import reminders as due_items
+
+    before, after = _due_on(old), _due_on(new)
+    if before == after and (old is None or new is None or (old.make, old.model) == (new.make, new.model)):
+        return
+    vin = (new or old).vin  # type: ignore[union-attr]
+    item_id = service_due_id(vin)
+    if before[0] is not None and before[0] != after[0]:
+        with suppress(NotFound):  # none was made, or the owner was erased with it
+            due_items.delete(before[0], item_id)
+    owner_id, due_date = after
+    if new is None or owner_id is None:
+        return
+    if due_date is None:
+        with suppress(NotFound):
+            due_items.delete(owner_id, item_id)
+        return
+    for _ in range(3):
+        customer = customers.get(owner_id)
+        if customer is None:
+            return  # erased: the vehicle is detached next
+        item = DueItem(id=item_id, customer_id=owner_id, kind="service", title=f"Servis berkala {new.make} {new.model}",
+                       due_date=due_date, created_at=iso(utcnow()), created_by=SERVICE_DUE_BY)
+        try:
+            due_items.put(item, customer)
+        except StaleRead:
+            continue
+        logger().info("service due item", extra={"due_date": due_date})
+        return
+    raise StaleRead("The owner kept changing; the record is retried.")

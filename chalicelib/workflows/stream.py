@@ -23,6 +23,7 @@ from chalicelib.domain.complaints import UNRESOLVED, Complaint
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.orders import Order
 from chalicelib.domain.shipments import Shipment
+from chalicelib.domain.vehicles import Vehicle
 from chalicelib.domain.work_orders import WorkOrder
 from chalicelib.observability import flush, logger
 
@@ -135,7 +136,7 @@ def _react(change: Change) -> None:
 
         shipments.shipment_changed(change, old if isinstance(old, Shipment) else None,
                                    new if isinstance(new, Shipment) else None)
-    elif isinstance(new or old, Appointment | WorkOrder):
+    elif isinstance(new or old, Appointment | WorkOrder | Vehicle):
         from chalicelib.workflows import service
 
         service.changed(change)
