@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import urllib.parse
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -49,7 +49,15 @@ def people(as_user: Any) -> dict[str, Any]:
     campaign = admin.post("/campaigns", {"name": "Konsol", "channel": "sms", "purpose": "promotion",
                                          "audience": {"branch_in": ["jakarta"], "tags_any": ["console-nobody"]},
                                          "messages": {"id": "Halo {first_name}", "en": "Hi {first_name}"}}).json
-    return {"jakarta": jakarta, "surabaya": surabaya, "complaint": complaint, "order": order, "campaign": campaign}
+    vehicle = admin.post(f"/customers/{jakarta['id']}/vehicles", {
+        "vin": f"MHCNSL{abs(hash(jakarta['id'])) % 10**11:011d}", "plate_no": f"B {abs(hash(jakarta['id'])) % 9999 + 1} CNS",
+        "make": "Toyota", "model": "Rush", "year": 2023, "color": "Hitam"}).json
+    assert "vin" in vehicle, vehicle
+    work_order = admin.post(f"/vehicles/{vehicle['vin']}/work-orders", {
+        "jobs": [{"description": "Ganti kampas rem", "estimate_amount": "450000"}],
+        "eta": (datetime.now(UTC) + timedelta(hours=5)).isoformat()}).json
+    return {"jakarta": jakarta, "surabaya": surabaya, "complaint": complaint, "order": order, "campaign": campaign,
+            "vehicle": vehicle, "work_order": work_order}
 
 
 def test_a_plain_navigation_gets_the_shell_without_data_and_with_the_security_headers(api: Any, people: Any) -> None:
@@ -87,6 +95,11 @@ PAGES = [
     ("/console/campaigns", {"admin", "marketing"}),
     ("/console/campaigns/{campaign}", {"admin", "marketing"}),
     ("/console/campaigns/{campaign}/report", {"admin", "marketing", "manager.jakarta"}),
+    ("/console/service", {"admin", "manager.jakarta", "agent.jakarta"}),
+    ("/console/service/plate?plate={plate}", {"admin", "manager.jakarta", "agent.jakarta"}),
+    ("/console/service/slots?branch=jakarta", {"admin", "manager.jakarta", "agent.jakarta"}),
+    ("/console/service/board?branch=jakarta", {"admin", "manager.jakarta", "agent.jakarta"}),
+    ("/console/work-orders/{work_order}", {"admin", "manager.jakarta", "agent.jakarta"}),
 ]
 ROLES = ["admin", "manager.jakarta", "agent.jakarta", "marketing", "analyst"]
 
@@ -97,7 +110,8 @@ def test_each_page_follows_the_permission_matrix(api: Any, token: Any, people: A
                                                  role: str) -> None:
     own = people["jakarta"]
     r = _get(api, path.format(id=own["id"], phone=urllib.parse.quote(own["phone"]), order=people["order"]["id"],
-                              campaign=people["campaign"]["id"]), token(role))
+                              campaign=people["campaign"]["id"], plate=urllib.parse.quote(people["vehicle"]["plate_no"]),
+                              work_order=people["work_order"]["id"]), token(role))
     assert r.status_code == (200 if role in allowed else 403), _text(r)
     if role not in allowed:
         assert "Dewi Jakarta" not in _text(r)
@@ -327,3 +341,38 @@ def test_the_campaign_builder_saves_the_draft_on_change_and_shows_the_fresh_prev
     shown = _text(faceted)
     assert 'name="rfm_segment_in_at_risk" value="1" checked' in shown and 'value="2026-06-01"' in shown
     assert 'id="preview-to-send">0<' in shown  # none of the new customers bought a vehicle
+
+
+def test_the_service_desk_finds_a_plate_books_a_slot_and_moves_a_work_order(api: Any, token: Any, people: Any,
+                                                                          as_user: Any) -> None:
+    agent = token("agent.jakarta")
+    vehicle, wo = people["vehicle"], people["work_order"]
+    card = _text(_get(api, f"/console/service/plate?plate={urllib.parse.quote(vehicle['plate_no'].lower())}", agent))
+    assert "Dewi Jakarta" in card and vehicle["vin"] in card and f"/console/work-orders/{wo['id']}" in card
+    elsewhere = _text(_get(api, f"/console/service/plate?plate={urllib.parse.quote(vehicle['plate_no'])}",
+                           token("agent.bandung")))
+    nobody = _text(_get(api, "/console/service/plate?plate=B%209999%20QQQ", token("agent.bandung")))
+    assert "Dewi Jakarta" not in elsewhere and elsewhere.replace(vehicle["plate_no"], "P") == nobody.replace(
+        "B 9999 QQQ", "P")
+    day = (datetime.now(UTC) + timedelta(days=45)).date()
+    day += timedelta(days=1 if day.weekday() == 6 else 0)
+    slots = _text(_get(api, f"/console/service/slots?branch=jakarta&date={day}&service_type=repair"
+                            f"&vin={vehicle['vin']}&customer={people['jakarta']['id']}", agent))
+    assert "4 / 4" in slots and 'name="slot_start"' in slots
+    booked = _post(api, "/console/service/appointments", agent, {
+        "vin": vehicle["vin"], "customer": people["jakarta"]["id"], "slot_start": f"{day}T10:00:00+07:00",
+        "service_type": "repair"})
+    assert booked.status_code == 200 and 'id="booked"' in _text(booked), _text(booked)
+    assert as_user("admin").get(f"/customers/{people['jakarta']['id']}/appointments").json["items"][0]["status"] == \
+        "booked"
+    page = _text(_get(api, f"/console/work-orders/{wo['id']}", agent))
+    assert "Kendaraan Anda sudah kami terima" in page and "Rp 450.000" in page
+    stale = _post(api, f"/console/work-orders/{wo['id']}", agent, {"etag": '"v9"', "status": "in_progress"})
+    assert stale.status_code == 412
+    moved = _post(api, f"/console/work-orders/{wo['id']}", agent, {"etag": '"v1"', "status": "in_progress"})
+    assert moved.status_code == 200, _text(moved)
+    assert as_user("admin").get(f"/work-orders/{wo['id']}").json["stage"] == "inspecting"
+    board = _text(_get(api, "/console/service/board?branch=jakarta", agent))
+    assert f'id="wo-{wo["id"]}"' in board and 'class="sla' in board
+    refused = _post(api, f"/console/vehicles/{vehicle['vin']}/work-orders", agent, {"description_1": "", "eta": ""})
+    assert refused.status_code == 422

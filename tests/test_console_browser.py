@@ -318,3 +318,49 @@ def test_building_a_campaign_checks_its_text_as_typed_previews_it_and_its_report
     assert delivered + undelivered + unknown_and_awaiting == preview  # every message accounted for once
     _shot(page, "campaign-report")
     assert page.dialogs == []  # type: ignore[attr-defined]
+
+
+def test_the_service_desk_finds_a_plate_books_a_slot_checks_the_vehicle_in_and_moves_its_work_order(
+        stack: RunningStack, page: Page) -> None:
+    from datetime import datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    owner = _customer(stack, "jakarta", name="Budi Bengkel")
+    n = random.randint(1000, 9999)
+    vehicle = _api(stack, "POST", f"/customers/{owner['id']}/vehicles", json={
+        "vin": f"MHBRWS{random.randint(10**10, 10**11 - 1):011d}", "plate_no": f"B {n} BRW", "make": "Honda",
+        "model": "HR-V", "year": 2022, "color": "Merah"}).json()
+    _sign_in(page, stack, "agent.jakarta", "/console/service")
+    page.fill("#plate-search", f"b{n}brw")
+    card = page.locator("#vehicle-card")
+    expect(card.locator("#owner")).to_contain_text("Budi Bengkel")
+    day = datetime.now(ZoneInfo("Asia/Jakarta")).date() + timedelta(days=50)
+    day += timedelta(days=1 if day.weekday() == 6 else 0)
+    card.locator("#book-filter input[name=date]").fill(day.isoformat())
+    card.locator("#book-filter select[name=service_type]").select_option("inspection")
+    shown = card.locator(f"#book-slots table[data-date='{day.isoformat()}'][data-service-type=inspection]")
+    slot = shown.locator(f"tr[data-slot='{day.isoformat()}T10:00:00+07:00']")
+    expect(slot.locator(".free")).to_have_text("4 / 4")
+    slot.locator("button").click()
+    expect(page.locator("#booked")).to_be_visible()
+    _shot(page, "service-desk-booked")
+    booked = _api(stack, "GET", f"/customers/{owner['id']}/appointments").json()["items"]
+    assert [(a["status"], a["service_type"]) for a in booked] == [("booked", "inspection")]
+    # the vehicle arrives: check it in from the card (a fresh lookup shows the appointment it checks in)
+    page.fill("#plate-search", f"B {n} BRW")
+    expect(page.locator("#next-appointment")).not_to_contain_text("tidak ada")
+    page.fill("#check-in input[name=description_1]", "Servis berkala 20.000 km")
+    page.fill("#check-in input[name=amount_1]", "650000")
+    page.click("#check-in button")
+    expect(page.locator("#status-text")).to_contain_text("Kendaraan Anda sudah kami terima")
+    page.locator("#wo-move button[value=in_progress]").click()
+    expect(page.locator("#status-text")).to_contain_text("sedang diperiksa")
+    page.locator("#wo-move button[value=waiting_approval]").click()
+    expect(page.locator("#status-text")).to_contain_text("Rp 650.000")
+    page.click("#approve")
+    expect(page.locator("#status-text")).to_contain_text("sedang diperbaiki")
+    _shot(page, "work-order")
+    assert _api(stack, "GET", f"/customers/{owner['id']}/appointments").json()["items"][0]["status"] == "checked_in"
+    page.goto(stack.base + "/console/service")
+    expect(page.locator("#board-rows tr .sla").first).to_be_visible()
+    _shot(page, "service-board")

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from chalicelib.console.frame import Ctx, Redirect
+from chalicelib.console.frame import Ctx, Redirect, may, validated
 from chalicelib.domain import campaigns as rules
 from chalicelib.domain.errors import DomainError, NotFound, ServiceUnavailable
 
@@ -20,15 +20,7 @@ LIST_LIMIT = 50
 
 
 def _may(ctx: Ctx, operation: str) -> bool:
-    from chalicelib.console.pages import may
-
     return may(ctx, operation) is not None
-
-
-def _validated(model: Any, data: dict[str, Any]) -> Any:
-    from chalicelib.console.pages import validated
-
-    return validated(model, data)
 
 
 def _words(text: str) -> list[str]:
@@ -133,7 +125,7 @@ def create_campaign(ctx: Ctx) -> Mapping[str, Any]:
     from chalicelib.api.campaigns_models import CampaignCreate
     from chalicelib.services import campaigns
 
-    made = campaigns.create(ctx.access, _validated(CampaignCreate, _body_of(ctx.form, draft=False)).to_domain())
+    made = campaigns.create(ctx.access, validated(CampaignCreate, _body_of(ctx.form, draft=False)).to_domain())
     raise Redirect(f"/console/campaigns/{made.id}")
 
 
@@ -182,7 +174,7 @@ def save_campaign(ctx: Ctx, campaign_id: str) -> Mapping[str, Any]:
     from chalicelib.api.campaigns_models import CampaignPatch
     from chalicelib.services import campaigns
 
-    changes = _validated(CampaignPatch, _body_of(ctx.form, draft=True)).to_domain()
+    changes = validated(CampaignPatch, _body_of(ctx.form, draft=True)).to_domain()
     campaigns.update(ctx.access, campaign_id, ctx.form.get("etag"), changes)
     return _page(ctx, campaign_id)
 
@@ -210,7 +202,7 @@ def test_send(ctx: Ctx, campaign_id: str) -> Mapping[str, Any]:
     from chalicelib.api.campaigns_models import TestSend
     from chalicelib.services import campaigns
 
-    body = _validated(TestSend, {"addresses": _words(ctx.form.get("addresses", ""))})
+    body = validated(TestSend, {"addresses": _words(ctx.form.get("addresses", ""))})
     done = campaigns.test_send(ctx.access, campaign_id, body.addresses)
     return {**_page(ctx, campaign_id), "tested": done["sent"]}
 

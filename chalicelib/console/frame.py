@@ -38,7 +38,7 @@ from chalice.app import Request
 
 from chalicelib.console.i18n import LANGUAGES, Translator, format_datetime, format_money
 from chalicelib.domain.access import Access, authorize
-from chalicelib.domain.errors import DomainError, Forbidden
+from chalicelib.domain.errors import DomainError, FieldError, Forbidden, ValidationFailed
 from chalicelib.observability import logger
 
 HERE = Path(__file__).resolve().parent
@@ -285,3 +285,32 @@ def register(app: Chalice, pages: list[Page]) -> None:
         return static_response(name)
 
     app.route("/console/static/{name}", methods=["GET"], name="console_static")(static)
+
+
+# --- what every console module's views share ---------------------------------------------------------------------
+
+def may(ctx: Ctx, operation: str) -> Access | None:
+    """The caller's access for another operation, or None when their role has none."""
+    try:
+        return authorize(ctx.access.principal, operation)
+    except Forbidden:
+        return None
+
+
+def _invalid(exc: Exception) -> list[FieldError]:
+    from chalicelib.api.problems import field_errors
+
+    return [FieldError(e["field"], e["message"]) for e in field_errors(exc, "body")]
+
+
+def validated(model: Any, data: dict[str, Any]) -> Any:
+    """A form through the API's own request model, exactly as the API reads its JSON body; ValidationFailed
+    naming each field."""
+    import json
+
+    import pydantic
+
+    try:
+        return model.model_validate_json(json.dumps(data))
+    except pydantic.ValidationError as exc:
+        raise ValidationFailed(_invalid(exc)) from None

@@ -14,42 +14,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from chalicelib.console import campaigns
-from chalicelib.console.frame import Ctx, Page, Redirect
-from chalicelib.domain.access import Access, authorize
+from chalicelib.console import campaigns, service
+from chalicelib.console.frame import Ctx, Page, Redirect, may, validated
 from chalicelib.domain.errors import DomainError, FieldError, Forbidden, ValidationFailed
 
 TIMELINE_LIMIT = 10
 SEARCH_LIMIT = 20
 QUEUE_PAGE = 100
 QUEUE_MAX_PER_STATUS = 500  # beyond this many of one status, the queue says it is cut
-
-
-def may(ctx: Ctx, operation: str) -> Access | None:
-    """The caller's access for another operation, or None when their role has none."""
-    try:
-        return authorize(ctx.access.principal, operation)
-    except Forbidden:
-        return None
-
-
-def _invalid(exc: Exception) -> list[FieldError]:
-    from chalicelib.api.problems import field_errors
-
-    return [FieldError(e["field"], e["message"]) for e in field_errors(exc, "body")]
-
-
-def validated(model: Any, data: dict[str, Any]) -> Any:
-    """A form through the API's own request model, exactly as the API reads its JSON body; ValidationFailed
-    naming each field."""
-    import json
-
-    import pydantic
-
-    try:
-        return model.model_validate_json(json.dumps(data))
-    except pydantic.ValidationError as exc:
-        raise ValidationFailed(_invalid(exc)) from None
 
 
 def _filled(form: Mapping[str, str], *names: str) -> dict[str, Any]:
@@ -521,6 +493,18 @@ PAGES: list[Page] = [
          "campaign.html"),
     Page("GET", "/console/campaigns/{campaign_id}/report", "campaigns.report", campaigns.report,
          "campaign_report.html", title="page.campaign_report"),
+    Page("GET", "/console/service", "vehicles.lookup", service.desk, "service.html", title="menu.service",
+         menu="menu.service"),
+    Page("GET", "/console/service/plate", "vehicles.lookup", service.plate_card, "service_plate.html"),
+    Page("GET", "/console/service/slots", "appointments.slots", service.slots, "service_slots.html"),
+    Page("POST", "/console/service/appointments", "appointments.create", service.book, "service_booked.html"),
+    Page("GET", "/console/service/board", "work_orders.list", service.board, "service_board.html"),
+    Page("POST", "/console/vehicles/{vin}/work-orders", "work_orders.create", service.open_work_order,
+         "work_order.html"),
+    Page("GET", "/console/work-orders/{work_order_id}", "work_orders.get", service.work_order, "work_order.html",
+         title="page.work_order"),
+    Page("POST", "/console/work-orders/{work_order_id}", "work_orders.update", service.move_work_order,
+         "work_order.html"),
     Page("GET", "/console/dashboard", "analytics.summary", dashboard, "dashboard.html", title="menu.dashboard",
          menu="menu.dashboard"),
 ]
