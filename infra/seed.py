@@ -30,6 +30,7 @@ import random
 from collections.abc import Iterable
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -204,6 +205,7 @@ def seed(count: int = 200, seed_value: int = 20261123) -> int:
     _due_around(today, made[first_after_birthdays:first_after_birthdays + len(DUE_AROUND_TODAY)])
     _open_today([c for c in made if c.branch_id == b][-1] for b in BRANCHES)
     _campaigns(now)
+    _service(made, now, seed_value)
     return len(made)
 
 
@@ -554,3 +556,85 @@ def _campaigns(now: datetime) -> None:
             "messages": {"id": "Halo {first_name}, ganti oli di {branch_name} gratis cek aki bulan Januari.",
                          "en": "Hi {first_name}, an oil change at {branch_name} comes with a free battery check."}},
             strict=False).to_domain())
+
+
+VEHICLE_MODELS = [("Toyota", "Avanza"), ("Toyota", "Innova"), ("Honda", "Brio"), ("Honda", "HR-V"),
+                  ("Daihatsu", "Xenia"), ("Mitsubishi", "Xpander"), ("Suzuki", "Ertiga"), ("Toyota", "Rush")]
+COLORS = ["Putih", "Hitam", "Silver", "Abu-abu", "Merah", "Biru"]
+PLATE_REGION = {"jakarta": "B", "bandung": "D", "surabaya": "L"}
+VIN_LETTERS = "ABCDEFGHJKLMNPRSTUVWXYZ0123456789"
+APPOINTMENTS_PER_DAY = 2  # per branch, on each of the next WORKSHOP_WEEK open days
+WORKSHOP_WEEK = 6
+# (status, stage) a branch's demo work orders end in, moved there through the use case one step at a time
+WORK_ORDER_STATES = [("new", None), ("in_progress", "inspecting"), ("in_progress", "waiting_approval"),
+                     ("in_progress", "waiting_parts"), ("in_progress", "repairing"), ("on_hold", None),
+                     ("completed", None), ("closed", None), ("cancelled", None), ("cannot_complete", None)]
+
+
+def _service(made: list[Customer], now: datetime, seed_value: int) -> None:
+    """Vehicles for about half the customers (registered through the use case, owners' branches' plates), a week
+    of appointments per branch, and per branch work orders in every state: the service desk's demo. The
+    appointments and work orders tell their customers what real ones do (`make outbox`)."""
+    from chalicelib.domain.appointments import NewAppointment
+    from chalicelib.domain.vehicles import NewVehicle, normalize_plate
+    from chalicelib.domain.work_orders import Job, NewWorkOrder, WorkOrderChanges
+    from chalicelib.services import appointments, vehicles, work_orders
+
+    rng = random.Random(seed_value + 16)  # the service's own: the rest of the story does not move
+    zone = ZoneInfo(LOCAL_ZONE)
+    plates: set[str] = set()
+    owned: dict[str, list[tuple[Customer, str]]] = {b: [] for b in BRANCHES}
+    for customer in made:
+        if rng.random() >= 0.5:
+            continue
+        make, model = rng.choice(VEHICLE_MODELS)
+        while True:
+            plate = f"{PLATE_REGION[customer.branch_id]} {rng.randint(1000, 9999)} {''.join(rng.choices('ABCDEFGHJKMNPRSTUVWXYZ', k=3))}"
+            if plate not in plates:
+                plates.add(plate)
+                break
+        bought = now.date() - timedelta(days=rng.randint(120, 2000))
+        serviced = now.date() - timedelta(days=rng.randint(10, 240))
+        new = NewVehicle(vin="MH" + "".join(rng.choices(VIN_LETTERS, k=15)), plate=normalize_plate(plate), make=make,
+                         model=model, year=bought.year, color=rng.choice(COLORS), purchase_date=bought.isoformat(),
+                         warranty_end=(bought + timedelta(days=3 * 365)).isoformat(),
+                         last_service_date=max(serviced, bought).isoformat(),
+                         last_odometer_km=rng.randint(3000, 90000))
+        agent = _agent(customer.branch_id)
+        vehicle = vehicles.create(authorize(agent, "vehicles.create"), customer.id, new)
+        owned[customer.branch_id].append((customer, vehicle.vin))
+    for branch, fleet in owned.items():
+        agent = _agent(branch)
+        rng.shuffle(fleet)
+        day, booked_days = now.astimezone(zone).date(), 0
+        queue = list(fleet[len(WORK_ORDER_STATES):])
+        while booked_days < WORKSHOP_WEEK and queue:
+            day += timedelta(days=1)
+            if day.weekday() == 6:
+                continue
+            booked_days += 1
+            for hour in rng.sample(range(8, 15), APPOINTMENTS_PER_DAY):
+                if not queue:
+                    break
+                customer, vin = queue.pop()
+                start = datetime.combine(day, time(hour), tzinfo=zone)
+                appointments.book(authorize(agent, "appointments.create"), customer.id,
+                                  NewAppointment(vin, start, rng.choice(["periodic", "periodic", "repair", "inspection"]),
+                                                 None))
+        for (_, vin), (status, stage) in zip(fleet, WORK_ORDER_STATES, strict=False):
+            eta = now + timedelta(hours=rng.randint(2, 30))
+            with at(now - timedelta(hours=rng.randint(1, 6))):
+                wo = work_orders.open_for(authorize(agent, "work_orders.create"), vin, NewWorkOrder(
+                    [Job("Servis berkala", Decimal(rng.choice([450000, 650000, 850000]))),
+                     Job("Ganti oli dan filter", Decimal("350000"))], eta))
+            paths: dict[str, list[dict[str, str]]] = {
+                "new": [], "on_hold": [{"status": "on_hold"}], "cancelled": [{"status": "cancelled"}],
+                "in_progress": [{"status": "in_progress"}] + ([{"stage": stage}] if stage and stage != "inspecting"
+                                                              else []),
+                "completed": [{"status": "in_progress"}, {"status": "completed"}],
+                "closed": [{"status": "in_progress"}, {"status": "completed"}, {"status": "closed"}],
+                "cannot_complete": [{"status": "in_progress"}, {"status": "cannot_complete"}]}
+            steps = paths[status]
+            for change in steps:
+                wo = work_orders.update(authorize(agent, "work_orders.update"), wo.id, wo.etag, WorkOrderChanges(
+                    sent=frozenset(change), status=change.get("status"), stage=change.get("stage")))

@@ -40,6 +40,8 @@ _STACK_OWNED = {
     "ANALYTICS_TABLE_NAME", "ANALYTICS_EXPORT_FUNCTION", "PSEUDONYM_SECRET_ARN", "RELASI_THROTTLE", "CONSOLE_LOGIN_URL",
 }
 
+READY = "Relasi ready:"  # the line infra/local_stack.py prints once it serves (log lines may say "ready" too)
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -146,7 +148,7 @@ def wait_ready(stack: RunningStack, timeout_s: float) -> None:
         if line is None:
             raise AssertionError(f"stack exited ({stack.proc.wait()}) before 'ready'; stdout: {stack.lines}; "
                                  f"stderr tail: {stack.stderr_text()[-2000:]}")
-        if "ready" in line:
+        if READY in line:
             return
 
 

@@ -28,6 +28,7 @@ import pytest
 import requests
 
 from tests.stack_process import (
+    READY,
     ROOT,
     STACK_COMMAND,
     RunningStack,
@@ -68,7 +69,7 @@ def assert_problem(r: requests.Response, status: int) -> dict[str, Any]:
 # --- the tests ---------------------------------------------------------------
 
 def test_ready_line_names_the_ports(stack: RunningStack) -> None:
-    ready = next(line for line in stack.lines if "ready" in line)
+    ready = next(line for line in stack.lines if READY in line)
     assert f"127.0.0.1:{stack.api_port}" in ready and f"127.0.0.1:{stack.aws_port}" in ready
 
 
@@ -396,3 +397,42 @@ def test_demo_orders_have_shipments_in_every_state_revenue_and_late_ones_for_the
 
     report = trigger("late-deliveries", today, stack.aws_port)
     assert report["result"]["complaints_opened"] >= 1, report
+
+
+def test_demo_service_has_vehicles_a_week_of_appointments_and_work_orders_in_every_state(
+        stack: RunningStack) -> None:
+    """infra/seed.py `_service`: vehicles for about half the customers, appointments on the branches' next open days,
+    work orders in every state on each branch's board; their customers were told (`make outbox`)."""
+    from infra.seed import WORK_ORDER_STATES
+
+    for branch in ("jakarta", "bandung", "surabaya"):
+        board = stack.request("GET", "/work-orders", f"agent.{branch}", params={"branch": branch}).json()["items"]
+        open_states = {s for s, _ in WORK_ORDER_STATES if s not in ("closed", "cancelled")}
+        assert {w["status"] for w in board} >= open_states, (branch, board)
+        stages = {w["stage"] for w in board if w["status"] == "in_progress"}
+        assert stages >= {"inspecting", "waiting_approval", "waiting_parts", "repairing"}, stages
+        first = stack.request("GET", f"/work-orders/{board[0]['id']}", f"agent.{branch}").json()
+        plate_of = stack.request("GET", f"/vehicles/{first['vin']}", f"agent.{branch}").json()["plate_no"]
+        found = stack.request("GET", "/vehicles/lookup", f"agent.{branch}", params={"plate": plate_of}).json()
+        assert found["owner"]["name"] and any(w["id"] == first["id"] for w in found["open_work_orders"])
+    today = datetime.now(ZoneInfo("Asia/Jakarta")).date()
+    free = []
+    for n in range(1, 8):
+        day = today + timedelta(days=n)
+        slots = stack.request("GET", "/branches/jakarta/appointment-slots", "agent.jakarta",
+                              params={"date": day.isoformat()}).json()["items"]
+        free += [s["free"] for s in slots]
+    assert any(f < 4 for f in free)  # some places are taken
+    # the customer of a completed work order was told (sent, or waiting for the quiet hours to end)
+    board = stack.request("GET", "/work-orders", "agent.jakarta", params={"branch": "jakarta",
+                                                                          "status": "completed"}).json()["items"]
+    customer = stack.request("GET", f"/work-orders/{board[0]['id']}", "agent.jakarta").json()["customer_id"]
+    deadline = time.monotonic() + 60
+    while True:
+        told = [i for i in stack.request("GET", f"/customers/{customer}/interactions", "agent.jakarta",
+                                         params={"limit": 50}).json()["items"]
+                if i["kind"] == "service_update" and ("siap diambil" in i["summary"] or "ready" in i["summary"])]
+        if told or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert told and told[0]["delivery"] in ("sent", "pending"), told
