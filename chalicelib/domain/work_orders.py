@@ -54,7 +54,8 @@ NEXT: dict[str, tuple[str, ...]] = {
     S.CLOSED: (),
     S.CANCELLED: (),
 }
-OPEN = frozenset({S.NEW, S.IN_PROGRESS, S.ON_HOLD, S.COMPLETED})  # on the board and the vehicle's lookup
+# on the board and the vehicle's lookup: all but closed and cancelled (cannot_complete waits for someone to close it)
+OPEN = frozenset({S.NEW, S.IN_PROGRESS, S.ON_HOLD, S.COMPLETED, S.CANNOT_COMPLETE})
 
 
 @dataclass(frozen=True)
