@@ -175,6 +175,31 @@ def test_erasing_the_customer_keeps_the_work_order_as_the_vehicles_history_witho
     assert moved.status_code == 200  # the workshop finishes the job; nobody is told
 
 
+def test_a_work_order_a_day_past_its_eta_opens_one_complaint_that_escalates(as_user: Any) -> None:
+    """The late-deliveries job also reads the boards by ETA: a work order still open WORK_ORDER_LATE_MARGIN_HOURS
+    (24) after its ETA opens exactly one complaint (category service, `ref` the work order); a second run, or one
+    run before the margin, opens nothing."""
+    from chalicelib.workflows.service import late_work_orders
+
+    agent = as_user("agent.surabaya")
+    owner = agent.new_customer(branch_id="surabaya")
+    vehicle = _register(agent, owner["id"]).json
+    wo = agent.post(f"/vehicles/{vehicle['vin']}/work-orders", {"jobs": _jobs("100000"), "eta": _eta(2)}).json
+    eta = datetime.fromisoformat(wo["eta"])
+    assert late_work_orders(eta + timedelta(hours=23))["work_order_complaints_opened"] == 0  # within the margin
+    report = late_work_orders(eta + timedelta(hours=25))
+    assert report["work_order_complaints_opened"] >= 1 and report["late_work_orders_found"] >= 1
+    marked = agent.get(f"/work-orders/{wo['id']}").json
+    case = agent.get(f"/complaints/{marked['late_complaint_id']}").json
+    assert (case["category"], case["severity"], case["ref"], case["branch_id"]) == ("service", "high", wo["id"],
+                                                                                  "surabaya")
+    assert marked["history"][-1]["change"] == "late" and owner["name"] not in case["description"]
+    late_work_orders(eta + timedelta(hours=26))  # the next day's run: this one is marked already
+    assert agent.get(f"/work-orders/{wo['id']}").json["version"] == marked["version"]
+    opened = [c for c in agent.get("/complaints?status=open&limit=100").json["items"] if c.get("ref") == wo["id"]]
+    assert len(opened) == 1
+
+
 def test_the_notices_of_a_change() -> None:
     zone = ZoneInfo("Asia/Jakarta")
     base = rules.WorkOrder(id="01JW0000000000000000000000", vin="V", customer_id="c", branch_id="b",

@@ -131,6 +131,7 @@ class WorkOrder:
     appointment_id: str | None = None
     approved_at: str | None = None
     approved_by: str | None = None
+    late_complaint_id: str | None = None  # the complaint the late-deliveries job opened for it
     version: int = 1
     history: list[HistoryEntry] = field(default_factory=list)
 
@@ -150,6 +151,7 @@ class WorkOrder:
             "eta": _local(self.eta, zone), "status": self.status, "stage": self.stage,
             "status_text": status_text(self, lang, zone), "language": lang,
             "appointment_id": self.appointment_id, "approved_at": self.approved_at,
+            "late_complaint_id": self.late_complaint_id,
             "created_at": self.created_at, "updated_at": self.updated_at, "version": self.version,
             "history": [h.to_dict() for h in self.history[-HISTORY_SHOWN:]],
         }
@@ -306,3 +308,42 @@ def notices(old: WorkOrder | None, new: WorkOrder, zone: ZoneInfo) -> list[Notic
     if new.status == S.COMPLETED and old.status != S.COMPLETED:
         found.append(Notice("work_order_ready", f"wo-ready#{new.id}", {}))
     return found
+
+
+LATE_BY = "late-work-orders"
+LATE_STATUSES = (S.NEW, S.IN_PROGRESS, S.ON_HOLD)  # still to be finished: past the ETA, they are late
+
+
+def is_late(w: WorkOrder, now: datetime, margin: timedelta) -> bool:
+    return w.status in LATE_STATUSES and datetime.fromisoformat(w.eta) + margin < now and not w.late_complaint_id
+
+
+def late_complaint_id(w: WorkOrder) -> str:
+    """The complaint a late work order opens has an id made from the work order's, so a second run of the job
+    (or a twin of it) finds it rather than opening another: the work order's time and 80 bits of a hash."""
+    import hashlib
+
+    from ulid import ULID
+
+    tail = hashlib.sha256(f"late#{w.id}".encode()).digest()[:10]
+    return str(ULID.from_bytes(ULID.from_str(w.id).bytes[:6] + tail))
+
+
+def late_complaint(w: WorkOrder, branch_id: str, *, now: datetime) -> Any:
+    """The complaint a late work order opens (category service, severity high, `ref` the work order's id), in the
+    customer's branch. No personal data: the work order's reference, ETA and status."""
+    from chalicelib.domain.complaints import NewComplaint, new_case
+
+    ref = w.id[-8:]
+    new = NewComplaint(category="service", severity="high", ref=w.id,
+                       subject=f"Work order {ref} past its ETA",
+                       description=f"Work order {ref} was expected ready {w.eta} and is still {w.status} on "
+                                   f"{iso(now)} (found by the late-deliveries job).")
+    return new_case(new, case_id=late_complaint_id(w), customer_id=w.customer_id, branch_id=branch_id, by=LATE_BY,
+                    now=now)
+
+
+def mark_late(w: WorkOrder, complaint_id: str, *, now: datetime) -> WorkOrder:
+    entry = HistoryEntry(iso(now), LATE_BY, "late", w.eta, complaint_id)
+    return replace(w, late_complaint_id=complaint_id, updated_at=iso(now), version=w.version + 1,
+                   history=[*w.history, entry])

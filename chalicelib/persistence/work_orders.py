@@ -68,7 +68,8 @@ def to_item(w: WorkOrder) -> WorkOrderItem:
         pk=work_order_pk(w.id), sk=WORK_ORDER_SK, id=w.id, vin=w.vin, customer_id=w.customer_id,
         branch_id=w.branch_id, jobs=json.dumps([j.to_dict() for j in w.jobs], separators=(",", ":")), eta=w.eta,
         status=w.status, stage=w.stage, language=w.language, appointment_id=w.appointment_id,
-        approved_at=w.approved_at, approved_by=w.approved_by, created_at=w.created_at, updated_at=w.updated_at,
+        approved_at=w.approved_at, approved_by=w.approved_by, late_complaint_id=w.late_complaint_id,
+        created_at=w.created_at, updated_at=w.updated_at,
         created_by=w.created_by, version=w.version)
 
 
@@ -78,7 +79,7 @@ def from_item(item: WorkOrderItem, history: list[HistoryEntry] | None = None) ->
                      eta=item.eta, status=item.status, created_at=item.created_at, updated_at=item.updated_at,
                      created_by=item.created_by, language=item.language, stage=item.stage,
                      appointment_id=item.appointment_id, approved_at=item.approved_at, approved_by=item.approved_by,
-                     version=int(item.version), history=history or [])
+                     late_complaint_id=item.late_complaint_id, version=int(item.version), history=history or [])
 
 
 def _ref(w: WorkOrder, pk: str, sk: str) -> WorkOrderRefItem:
@@ -164,6 +165,15 @@ def board(branch_id: str, status: str | None) -> list[BoardEntry]:
     """The branch's open work orders (of one status), by status and soonest ETA: one Query (pages of 1 MB)."""
     with translated():
         condition = WorkOrderRefItem.sk.startswith(f"{status}#") if status else None
+        return [BoardEntry(x.work_order_id, x.vin, x.status, x.stage, x.eta)
+                for x in WorkOrderRefItem.query(board_pk(branch_id), condition) if isinstance(x, WorkOrderRefItem)]
+
+
+def past_eta(branch_id: str, status: str, before: str) -> list[BoardEntry]:
+    """The branch's work orders in `status` whose ETA is before `before` (ISO UTC): the board's keys sort by status
+    and ETA, so one Query reads the late ones and nothing else."""
+    with translated():
+        condition = WorkOrderRefItem.sk.between(f"{status}#", f"{status}#{before}")
         return [BoardEntry(x.work_order_id, x.vin, x.status, x.stage, x.eta)
                 for x in WorkOrderRefItem.query(board_pk(branch_id), condition) if isinstance(x, WorkOrderRefItem)]
 

@@ -111,10 +111,13 @@ def late_deliveries(now: datetime) -> dict[str, int]:
 def on_schedule(event_time: str) -> dict[str, Any]:
     from chalicelib.domain.clock import parse_iso
     from chalicelib.observability import count, flush
+    from chalicelib.workflows.service import late_work_orders
 
-    report = late_deliveries(parse_iso(event_time))
+    fired_at = parse_iso(event_time)
+    report: dict[str, int] = {**late_deliveries(fired_at), **late_work_orders(fired_at)}
     logger().info("late deliveries", extra=report)  # counts only
     count("LateDeliveriesFound", report["late_found"])
     count("LateDeliveryComplaintsOpened", report["complaints_opened"])
+    count("LateWorkOrderComplaintsOpened", report["work_order_complaints_opened"])
     flush()
     return report

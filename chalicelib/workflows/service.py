@@ -157,3 +157,47 @@ def _vehicle_changed(old: Vehicle | None, new: Vehicle | None) -> None:
         logger().info("service due item", extra={"due_date": due_date})
         return
     raise StaleRead("The owner kept changing; the record is retried.")
+
+
+LATE_MARGIN_HOURS_DEFAULT = 24
+
+
+def late_work_orders(now: datetime) -> dict[str, int]:
+    """Work orders still new, in progress or on hold WORK_ORDER_LATE_MARGIN_HOURS (default 24) after their ETA:
+    each opens exactly one complaint (category service, severity high, `ref` the work order), which starts the SLA
+    escalation, and is marked with it. Run by the late-deliveries job; a second run opens nothing (the complaint's
+    id is made from the work order's). Reads the branches' boards by ETA: only late work orders are read."""
+    import os
+    from datetime import timedelta
+
+    from chalicelib.config import settings
+    from chalicelib.domain.clock import iso
+    from chalicelib.domain.errors import PreconditionFailed, StaleRead
+    from chalicelib.domain.work_orders import LATE_STATUSES, is_late, late_complaint, mark_late
+    from chalicelib.persistence import complaints, customers
+    from chalicelib.persistence import work_orders as repo
+
+    margin = timedelta(hours=int(os.environ.get("WORK_ORDER_LATE_MARGIN_HOURS") or LATE_MARGIN_HOURS_DEFAULT))
+    before = iso(now - margin)
+    found = opened = 0
+    for branch in settings().branches:
+        for status in LATE_STATUSES:
+            for entry in repo.past_eta(branch, status.value, before):
+                w = repo.get(entry.id, consistent=True)
+                if w is None or not is_late(w, now, margin):
+                    continue
+                found += 1
+                customer = customers.get(w.customer_id)
+                if customer is None:
+                    continue  # its customer was erased: nobody to follow up with
+                case = late_complaint(w, customer.branch_id, now=now)
+                try:
+                    complaints.create(case)
+                    opened += 1
+                except StaleRead:
+                    pass  # a twin run opened it, or the customer went meanwhile
+                try:
+                    repo.update(w, mark_late(w, case.id, now=now))
+                except (PreconditionFailed, StaleRead):
+                    continue  # changed meanwhile: the next run looks again (the complaint is not opened twice)
+    return {"late_work_orders_found": found, "work_order_complaints_opened": opened}
