@@ -4,12 +4,25 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, StringConstraints, model_validator
+from pydantic import (
+    AfterValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from chalicelib import config as C
 from chalicelib.api.models import BranchId, Output, PageQuery, Strict
-from chalicelib.domain.complaints import Category, ComplaintChanges, Department, NewComplaint, Severity
+from chalicelib.api.vehicles_models import Vin
+from chalicelib.domain.complaints import Category, ComplaintChanges, Department, NewComplaint, QcDetails, Severity
 from chalicelib.domain.complaints import Status as ComplaintStatus
+
+QC_FIELDS = ("vin", "part_no", "batch_no", "defect_code")
+QcCode = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"),
+                   AfterValidator(str.upper), Field(description="a part, batch or defect code: letters, digits . _ / -")]
 
 
 class ComplaintCreate(Strict):
@@ -20,10 +33,24 @@ class ComplaintCreate(Strict):
     subject: Annotated[str, StringConstraints(min_length=1, max_length=C.SUBJECT_MAX_CHARS)]
     description: Annotated[str, StringConstraints(min_length=1, max_length=C.DESCRIPTION_MAX_CHARS)]
     ref: Annotated[str, StringConstraints(min_length=1, max_length=C.REF_MAX_CHARS)] | None = None
+    vin: Vin | None = None
+    part_no: QcCode | None = None
+    batch_no: QcCode | None = None
+    defect_code: QcCode | None = None
+
+    @field_validator(*QC_FIELDS, mode="after")
+    @classmethod
+    def _qc_fields_for_qc_only(cls, value: Any, info: ValidationInfo) -> Any:
+        category = info.data.get("category")
+        if value is not None and category is not None and category != Category.QUALITY_CONTROL:
+            raise ValueError("only a quality_control complaint takes it")
+        return value
 
     def to_domain(self) -> NewComplaint:
+        qc = QcDetails(vin=self.vin, part_no=self.part_no, batch_no=self.batch_no, defect_code=self.defect_code)
         return NewComplaint(category=self.category.value, severity=self.severity.value, subject=self.subject,
-                            description=self.description, ref=self.ref)
+                            description=self.description, ref=self.ref, qc=qc if any(
+                                getattr(self, n) for n in QC_FIELDS) else None)
 
 
 class ComplaintPatch(Strict):
@@ -34,6 +61,8 @@ class ComplaintPatch(Strict):
     status: ComplaintStatus = None  # type: ignore[assignment]
     assignee: Annotated[str, StringConstraints(min_length=1, max_length=C.ASSIGNEE_MAX_CHARS)] | None = None
     resolution_note: Annotated[str, StringConstraints(min_length=1, max_length=C.RESOLUTION_NOTE_MAX_CHARS)] | None = None
+    factory_defect: bool | None = Field(default=None, description="quality_control only: QC's finding, true when "
+                                                                 "the defect came from the factory; null takes it back")
 
     @model_validator(mode="before")
     @classmethod
@@ -45,7 +74,8 @@ class ComplaintPatch(Strict):
     def to_domain(self) -> ComplaintChanges:
         return ComplaintChanges(sent=frozenset(self.model_fields_set),
                                 status=self.status.value if self.status is not None else None,
-                                assignee=self.assignee, resolution_note=self.resolution_note)
+                                assignee=self.assignee, resolution_note=self.resolution_note,
+                                factory_defect=self.factory_defect)
 
 
 class ComplaintHistoryOut(Output):
@@ -84,6 +114,11 @@ class ComplaintFields(Output):
     closed_at: str | None = None
     reopened_at: str | None = Field(default=None, description="the last reopen; the resolve deadline runs from it")
     reopens: int = Field(default=0, ge=0, description="how often it was reopened")
+    vin: str | None = Field(default=None, description="quality_control: the vehicle")
+    part_no: str | None = None
+    batch_no: str | None = None
+    defect_code: str | None = None
+    factory_defect: bool | None = Field(default=None, description="QC's finding (quality_control only)")
 
 
 class ComplaintOut(ComplaintFields):

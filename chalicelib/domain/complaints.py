@@ -75,23 +75,36 @@ class NewComplaint:
     subject: str
     description: str
     ref: str | None = None
+    qc: QcDetails | None = None  # quality_control complaints only
+
+
+@dataclass(frozen=True)
+class QcDetails:
+    """What quality control traces a defect by: the vehicle, the part and its batch, the defect's code."""
+
+    vin: str | None = None
+    part_no: str | None = None
+    batch_no: str | None = None
+    defect_code: str | None = None
 
 
 @dataclass(frozen=True)
 class ComplaintChanges:
-    """What a PATCH asks for: the fields in `sent` change (a status move, an assignee, a resolution note)."""
+    """What a PATCH asks for: the fields in `sent` change (a status move, an assignee, a resolution note, QC's
+    finding whether the defect came from the factory)."""
 
     sent: frozenset[str]
     status: str | None = None
     assignee: str | None = None
     resolution_note: str | None = None
+    factory_defect: bool | None = None
 
 
 @dataclass
 class HistoryEntry:
     at: str
     by: str
-    change: str  # "created" | "status" | "assignee" | "resolution_note" | "escalation" (from/to: the levels)
+    change: str  # created | status | assignee | resolution_note | factory_defect | escalation (from/to: the levels)
     from_value: str | None = None
     to_value: str | None = None
 
@@ -127,6 +140,11 @@ class Complaint:
     escalation_level: int = 0
     escalated: bool = False  # set by the escalation workflow
     escalated_at: str | None = None  # when it last raised escalation_level
+    vin: str | None = None  # quality_control: the vehicle, the part, its batch, the defect's code
+    part_no: str | None = None
+    batch_no: str | None = None
+    defect_code: str | None = None
+    factory_defect: bool | None = None  # QC's finding: from the factory (true), from use (false), not judged yet
     history: list[HistoryEntry] = field(default_factory=list)
 
     @property
@@ -171,6 +189,8 @@ def new_case(new: NewComplaint, *, case_id: str, customer_id: str, branch_id: st
                      department=DEPARTMENT_OF[new.category], severity=new.severity, subject=new.subject,
                      description=new.description, status=Status.OPEN.value, created_at=stamp, updated_at=stamp,
                      created_by=by, ack_due_at=ack_due, resolve_due_at=resolve_due, ref=new.ref,
+                     vin=new.qc.vin if new.qc else None, part_no=new.qc.part_no if new.qc else None,
+                     batch_no=new.qc.batch_no if new.qc else None, defect_code=new.qc.defect_code if new.qc else None,
                      history=[HistoryEntry(at=stamp, by=by, change="created", to_value="open")])
 
 
@@ -212,6 +232,19 @@ def transition(c: Complaint, to: str, *, by: str, now: datetime) -> Complaint:
                        escalation_level=0)
     entry = HistoryEntry(at=stamp, by=by, change="status", from_value=c.status, to_value=to)
     return replace(c, **changes, history=[*c.history, entry])
+
+
+def mark_factory_defect(c: Complaint, value: bool | None, *, by: str, now: datetime) -> Complaint:
+    """QC's finding on a quality_control complaint: the defect came from the factory (true) or from use (false);
+    null takes the finding back. A complaint of another category has nothing for QC to judge (422)."""
+    if c.category != "quality_control":
+        raise ValidationFailed([FieldError("factory_defect", "is judged on quality_control complaints only")])
+    if c.factory_defect == value:
+        return c
+    text = {True: "true", False: "false", None: None}
+    entry = HistoryEntry(at=iso(now), by=by, change="factory_defect", from_value=text[c.factory_defect],
+                         to_value=text[value])
+    return replace(c, factory_defect=value, history=[*c.history, entry])
 
 
 def set_field(c: Complaint, name: str, value: str | None, *, by: str, now: datetime) -> Complaint:

@@ -87,7 +87,7 @@ DATASETS: dict[str, tuple[Column, ...]] = {
     "notifications": (
         CUSTOMER_KEY,
         _c("branch_id", "string", "branch (null for older records)"),
-        _c("topic", "string", "birthday, due_date or complaint"),
+        _c("topic", "string", "birthday, due_date, complaint, order (its status) or service (the workshop)"),
         _c("channel", "string", "sms or email (the preferred channel when skipped)"),
         _c("delivery", "string", "pending, sending, sent, skipped or failed"),
         _c("reason", "string", "why it was skipped or failed, or null"),
@@ -400,9 +400,14 @@ def interaction_row(item: Mapping[str, Any], key: Pseudonymizer, snap: Snapshot)
     }
 
 
+NOTIFICATION_TOPICS = {"complaint_followup": "complaint", "order_update": "order", "service_update": "service"}
+
+
 def notification_topic(item: Mapping[str, Any]) -> str:
-    if item.get("kind") == "complaint_followup":
-        return "complaint"
+    """What a message the CRM sent by itself was about (campaign messages are the campaign datasets')."""
+    topic = NOTIFICATION_TOPICS.get(str(item.get("kind")))
+    if topic:
+        return topic
     return "birthday" if item.get("ref") == "birthday" else "due_date"
 
 

@@ -70,6 +70,11 @@ def to_item(c: Complaint) -> ComplaintItem:
         escalation_level=c.escalation_level,
         breached=c.escalated,
         escalated_at=c.escalated_at,
+        vin=c.vin,
+        part_no=c.part_no,
+        batch_no=c.batch_no,
+        defect_code=c.defect_code,
+        factory_defect=c.factory_defect,
         ca_pk=ALL_COMPLAINTS_PK,
         ca_sk=order,
         cb_pk=branch_index_pk(c.branch_id),
@@ -107,6 +112,11 @@ def from_item(item: ComplaintItem, history: list[HistoryEntry] | None = None) ->
         escalation_level=int(item.escalation_level),
         escalated=bool(item.breached),
         escalated_at=item.escalated_at,
+        vin=item.vin,
+        part_no=item.part_no,
+        batch_no=item.batch_no,
+        defect_code=item.defect_code,
+        factory_defect=item.factory_defect,
         history=history or [],
     )
 

@@ -356,6 +356,11 @@ class ComplaintItem(Item, discriminator="complaint"):
     escalation_level = NumberAttribute()
     breached = BooleanAttribute()  # set by the escalation workflow
     escalated_at = UnicodeAttribute(null=True)
+    vin = UnicodeAttribute(null=True)  # quality_control: what QC traces the defect by
+    part_no = UnicodeAttribute(null=True)
+    batch_no = UnicodeAttribute(null=True)
+    defect_code = UnicodeAttribute(null=True)
+    factory_defect = BooleanAttribute(null=True)
     ca_pk = UnicodeAttribute()
     ca_sk = UnicodeAttribute()
     cb_pk = UnicodeAttribute()

@@ -60,6 +60,8 @@ def update(access: Access, complaint_id: str, if_match: str | None, changes: Com
         updated = rules.set_field(updated, "assignee", changes.assignee, by=by, now=now)
     if "resolution_note" in changes.sent:
         updated = rules.set_field(updated, "resolution_note", changes.resolution_note, by=by, now=now)
+    if "factory_defect" in changes.sent:
+        updated = rules.mark_factory_defect(updated, changes.factory_defect, by=by, now=now)
     if changes.status is not None and changes.status != updated.status:
         updated = rules.transition(updated, changes.status, by=by, now=now)
     if updated is current:
