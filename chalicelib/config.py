@@ -155,6 +155,7 @@ CHURN_API_LIMIT_DEFAULT = 20
 ANOMALY_API_DAYS = 35  # anomalies of these last days of the export are kept for GET /analytics/anomalies
 ANOMALY_API_MAX_ITEMS = 1000  # strongest first, when there are more
 ROOT_CAUSE_TREND_WEEKS = 4  # GET /analytics/insights: the latest week against the 3 before, and these weeks' rows
+INSIGHTS_DEFECT_CLUSTERS_MAX = 100  # QC's clusters kept for GET /analytics/insights (the export has them all)
 INSIGHTS_ROOT_CAUSES_MAX_ROWS = 1000  # of those weeks' rows (week x category x department x branch), newest kept: ~150 KB of the 400 KB item
 
 

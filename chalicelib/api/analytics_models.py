@@ -308,6 +308,18 @@ class RootCauses(Output):
     growing: list[GrowingRootCause] = Field(description="largest growth first")
 
 
+class DefectCluster(Output):
+    model: str
+    part_no: str
+    batch_no: str
+    vehicles: int = Field(description="distinct vehicles with a quality_control complaint in 28 days (3 or more)")
+    complaints: int
+    factory_defects: int = Field(description="of them, judged factory defects by QC")
+    first_on: str
+    last_on: str
+    branches: list[str]
+
+
 class Insights(Output):
     as_of: str | None = Field(description="the export date (null before the first export)")
     branch: str | None
@@ -315,4 +327,5 @@ class Insights(Output):
     rfm_segments: dict[str, int]
     churn_bands: dict[Literal["low", "medium", "high"], int]
     complaint_root_causes: RootCauses
+    defect_clusters: list[DefectCluster] = Field(description="model x part x batch, most vehicles first")
 

@@ -22,6 +22,7 @@ import statistics
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 from chalicelib.config import (
     AGE_BAND_START_YEARS,
@@ -531,3 +532,44 @@ def anomalies(counts: DailyCounts, *, first_day: date, last_day: date) -> list[A
             day += timedelta(days=1)
     found.sort(key=lambda a: (a.day, a.branch_id, a.metric, a.dimension))
     return found
+
+
+# ------------------------------------------------------------------ quality control: defects that cluster
+
+DEFECT_WINDOW_DAYS = 28
+DEFECT_MIN_VEHICLES = 3
+
+
+@dataclass(frozen=True)
+class QcReport:
+    """A quality_control complaint that names a part and its batch (no person: the vehicle is its VIN's key)."""
+
+    vehicle: str
+    part_no: str
+    batch_no: str
+    created_on: date
+    branch_id: str
+    factory_defect: bool | None
+
+
+def defect_clusters(reports: Iterable[QcReport], model_of: Mapping[str, str], as_of: date, *,
+                    window_days: int = DEFECT_WINDOW_DAYS, min_vehicles: int = DEFECT_MIN_VEHICLES) -> list[dict[str, Any]]:
+    """Model x part x batch with at least `min_vehicles` distinct vehicles complaining in the `window_days` up to
+    `as_of` (reports QC judged as wear, factory_defect false, are left out), most vehicles first."""
+    since = as_of - timedelta(days=window_days - 1)
+    groups: dict[tuple[str, str, str], list[QcReport]] = {}
+    for r in reports:
+        if r.factory_defect is False or not since <= r.created_on <= as_of:
+            continue
+        groups.setdefault((model_of.get(r.vehicle, "unknown"), r.part_no, r.batch_no), []).append(r)
+    rows = []
+    for (model, part, batch), found in groups.items():
+        vehicles = {r.vehicle for r in found}
+        if len(vehicles) < min_vehicles:
+            continue
+        rows.append({"model": model, "part_no": part, "batch_no": batch, "vehicles": len(vehicles),
+                     "complaints": len(found), "factory_defects": sum(r.factory_defect is True for r in found),
+                     "first_on": min(r.created_on for r in found).isoformat(),
+                     "last_on": max(r.created_on for r in found).isoformat(),
+                     "branches": sorted({r.branch_id for r in found})})
+    return sorted(rows, key=lambda r: (-r["vehicles"], -r["complaints"], r["model"], r["part_no"], r["batch_no"]))

@@ -29,7 +29,7 @@ from chalicelib.domain.analytics import age_band
 from chalicelib.domain.clock import iso, parse_iso
 from chalicelib.domain.orders import REVENUE_STATUSES
 
-SCHEMA_VERSION = 4  # 4: campaigns, campaign_recipients (3: orders, order_lines, shipments, products; rfm's monetary)
+SCHEMA_VERSION = 5  # 5: vehicles, appointments, work_orders, defect_clusters; complaints' QC columns (4: campaigns, campaign_recipients (3: orders, order_lines, shipments, products; rfm's monetary)
 FILE_EXTENSION = "jsonl.gz"
 MANIFEST_NAME = "_manifest.json"  # leading underscore: Athena and Hive skip it as data
 PSEUDONYM_HEX_CHARS = 32  # 128 bits of HMAC-SHA256
@@ -113,6 +113,11 @@ DATASETS: dict[str, tuple[Column, ...]] = {
         _c("resolve_due_at", "string", "ISO 8601 UTC"),
         _c("hours_to_resolve", "double", "created to resolved, hours, or null"),
         _c("resolved_within_sla", "boolean", "resolved by resolve_due_at; null while unresolved"),
+        _c("vehicle_key", "string", "quality_control: keyed pseudonym of the VIN, or null"),
+        _c("part_no", "string", "quality_control: the part, or null"),
+        _c("batch_no", "string", "quality_control: the part's batch, or null"),
+        _c("defect_code", "string", "quality_control: the defect's code, or null"),
+        _c("factory_defect", "boolean", "QC's finding: from the factory (true), from use (false), not judged (null)"),
         _c("history", HISTORY_TYPE, "status changes; values of free-text changes are left out"),
     ),
     "orders": (
@@ -250,15 +255,67 @@ DATASETS: dict[str, tuple[Column, ...]] = {
         _c("robust_z", "double", "0.6745 * (count - median) / MAD"),
         _c("direction", "string", "high or low"),
     ),
+    "vehicles": (
+        _c("vehicle_key", "string", "keyed pseudonym of the VIN"),
+        _c("customer_key", "string", "keyed pseudonym of the owner's id, or null once the owner was erased"),
+        _c("branch_id", "string", "the owner's branch"),
+        _c("make", "string", "make"),
+        _c("model", "string", "model"),
+        _c("year", "bigint", "model year"),
+        _c("purchase_on", "string", "local date bought, or null"),
+        _c("warranty_end", "string", "local date the warranty ends, or null"),
+        _c("last_service_on", "string", "local date of the last service, or null"),
+        _c("last_odometer_km", "bigint", "the odometer when last read, or null"),
+        _c("created_at", "string", "ISO 8601 UTC"),
+    ),
+    "appointments": (
+        _c("appointment_key", "string", "keyed pseudonym of the appointment id"),
+        _c("vehicle_key", "string", "keyed pseudonym of the VIN"),
+        CUSTOMER_KEY,
+        _c("branch_id", "string", "the workshop's branch"),
+        _c("service_type", "string", "periodic, repair, inspection, warranty, body_paint"),
+        _c("slot_start", "string", "ISO 8601 UTC"),
+        _c("slot_on", "string", "local date of the slot"),
+        _c("status", "string", "booked, confirmed, checked_in, completed, cancelled, no_show (now)"),
+        _c("created_at", "string", "ISO 8601 UTC"),
+    ),
+    "work_orders": (
+        _c("work_order_key", "string", "keyed pseudonym of the work order id"),
+        _c("vehicle_key", "string", "keyed pseudonym of the VIN"),
+        CUSTOMER_KEY,
+        _c("branch_id", "string", "the workshop's branch"),
+        _c("status", "string", "new, in_progress, on_hold, completed, closed, cannot_complete, cancelled (now)"),
+        _c("stage", "string", "while in progress: inspecting, waiting_approval, waiting_parts, repairing, "
+                              "quality_check"),
+        _c("jobs", "bigint", "how many jobs (their descriptions are free text: left out)"),
+        _c("estimate_total", "decimal(18,2)", "IDR"),
+        _c("approved", "boolean", "the customer approved the estimate"),
+        _c("eta", "string", "ISO 8601 UTC, as now"),
+        _c("late", "boolean", "opened a complaint for being past its ETA"),
+        _c("created_at", "string", "ISO 8601 UTC"),
+        _c("created_on", "string", "local date opened"),
+        _c("completed_at", "string", "ISO 8601 UTC it became ready for pick-up, or null"),
+    ),
+    "defect_clusters": (
+        _c("model", "string", "vehicle model"),
+        _c("part_no", "string", "the part"),
+        _c("batch_no", "string", "the part's batch"),
+        _c("vehicles", "bigint", "distinct vehicles with a quality_control complaint in the window (3 or more)"),
+        _c("complaints", "bigint", "those complaints"),
+        _c("factory_defects", "bigint", "of them, judged factory defects by QC"),
+        _c("first_on", "string", "local date of the first complaint in the window"),
+        _c("last_on", "string", "local date of the last"),
+        _c("branches", "array<string>", "branches the complaints came from"),
+    ),
 }
 
 SOURCE_DATASETS = ("customers", "interactions", "notifications", "complaints", "orders", "order_lines", "shipments",
-                   "products", "campaigns", "campaign_recipients")
-ANALYSIS_DATASETS = ("rfm", "churn_risk", "complaint_root_causes", "anomalies")
+                   "products", "campaigns", "campaign_recipients", "vehicles", "appointments", "work_orders")
+ANALYSIS_DATASETS = ("rfm", "churn_risk", "complaint_root_causes", "anomalies", "defect_clusters")
 
 # History changes whose values are enumerations; other changes (assignee,
 # resolution note) keep only that they happened.
-_HISTORY_VALUES_KEPT = frozenset({"created", "status", "escalation"})
+_HISTORY_VALUES_KEPT = frozenset({"created", "status", "escalation", "factory_defect"})
 
 
 def exportable(day: date, today: date) -> bool:
@@ -494,6 +551,11 @@ def complaint_row(item: Mapping[str, Any], history: Sequence[Mapping[str, Any]],
         "resolve_due_at": item["resolve_due_at"],
         "hours_to_resolve": hours_between(item["created_at"], resolved_at),
         "resolved_within_sla": (str(resolved_at) <= str(item["resolve_due_at"])) if resolved_at else None,
+        "vehicle_key": key("vehicle", item.get("vin")),
+        "part_no": item.get("part_no"),
+        "batch_no": item.get("batch_no"),
+        "defect_code": item.get("defect_code"),
+        "factory_defect": item.get("factory_defect"),
         "history": [
             {
                 "at": h["at"],
@@ -600,3 +662,43 @@ def campaign_recipient_row(item: Mapping[str, Any], key: Pseudonymizer, snap: Sn
             "sent_at": item.get("sent_at") if sent else None,
             "sent_on": snap.local_date(item.get("sent_at")) if sent else None,
             "opted_out": snap.includes(item.get("opted_out_at"))}
+
+
+# ------------------------------------------------------------------ the workshop: vehicles, appointments, work orders
+
+
+def vehicle_row(item: Mapping[str, Any], key: Pseudonymizer) -> dict[str, Any]:
+    """A vehicle without its plate, engine number or the owner's copy (name, phone): the VIN and the owner as
+    pseudonyms; model and year stay (what QC clusters by)."""
+    odometer = item.get("last_odometer_km")
+    return {"vehicle_key": key("vehicle", item["vin"]), "customer_key": key("customer", item.get("owner_id")),
+            "branch_id": item["branch_id"], "make": item["make"], "model": item["model"], "year": int(item["year"]),
+            "purchase_on": item.get("purchase_date"), "warranty_end": item.get("warranty_end"),
+            "last_service_on": item.get("last_service_date"),
+            "last_odometer_km": int(odometer) if odometer is not None else None, "created_at": item["created_at"]}
+
+
+def appointment_row(item: Mapping[str, Any], key: Pseudonymizer, snap: Snapshot) -> dict[str, Any]:
+    """An appointment without its notes (free text)."""
+    return {"appointment_key": key("appointment", item["id"]), "vehicle_key": key("vehicle", item["vin"]),
+            "customer_key": key("customer", item["customer_id"]), "branch_id": item["branch_id"],
+            "service_type": item["service_type"], "slot_start": item["slot_start"],
+            "slot_on": snap.local_date(item["slot_start"]), "status": item["status"],
+            "created_at": item["created_at"]}
+
+
+def work_order_row(item: Mapping[str, Any], history: Sequence[Mapping[str, Any]], key: Pseudonymizer,
+                   snap: Snapshot) -> dict[str, Any]:
+    """A work order without its jobs' descriptions (free text): their count and the estimate."""
+    import json
+
+    jobs = json.loads(item["jobs"])
+    completed = [h["at"] for h in history if h.get("change") == "status" and h.get("to_value") == "completed"]
+    return {"work_order_key": key("work_order", item["id"]), "vehicle_key": key("vehicle", item["vin"]),
+            "customer_key": key("customer", item["customer_id"]), "branch_id": item["branch_id"],
+            "status": item["status"], "stage": item.get("stage"), "jobs": len(jobs),
+            "estimate_total": money(sum((Decimal(j["estimate_amount"]) for j in jobs), Decimal("0.00"))),
+            "approved": item.get("approved_at") is not None, "eta": item["eta"],
+            "late": item.get("late_complaint_id") is not None, "created_at": item["created_at"],
+            "created_on": snap.local_date(item["created_at"]),
+            "completed_at": min(completed) if completed else None}

@@ -24,16 +24,20 @@ from typing import Any
 
 from chalicelib.aws import client
 from chalicelib.config import EXPORT_PREFETCH_GROUP_BATCHES, settings
+from chalicelib.persistence.appointments import appointment_pk
 from chalicelib.persistence.campaigns import campaign_pk
 from chalicelib.persistence.orders import ALL_ORDERS_PK, order_pk
 from chalicelib.persistence.products import product_pk
 from chalicelib.persistence.raw import plain_item
 from chalicelib.persistence.tables import ALL_COMPLAINTS_PK, HISTORY_PREFIX, complaint_pk, customer_pk
+from chalicelib.persistence.vehicles import vehicle_pk
+from chalicelib.persistence.work_orders import work_order_pk
 
 Group = tuple[str, list[dict[str, Any]]]
 _DONE = object()
 _CUSTOMER_PREFIX, _COMPLAINT_PREFIX = customer_pk(""), complaint_pk("")
 _ORDER_PREFIX, _PRODUCT_PREFIX, _CAMPAIGN_PREFIX = order_pk(""), product_pk(""), campaign_pk("")
+_VEHICLE_PREFIX, _APPOINTMENT_PREFIX, _WORK_ORDER_PREFIX = vehicle_pk(""), appointment_pk(""), work_order_pk("")
 
 
 @dataclass
@@ -64,6 +68,26 @@ class CampaignRecords:
 
     campaign: dict[str, Any] | None
     recipients: list[dict[str, Any]]
+
+
+@dataclass
+class VehicleRecords:
+    """A vehicle (None: only its refs were read), as a plain item."""
+
+    vehicle: dict[str, Any] | None
+
+
+@dataclass
+class AppointmentRecords:
+    appointment: dict[str, Any] | None
+
+
+@dataclass
+class WorkOrderRecords:
+    """A work order (None: erased meanwhile) and its history entries, as plain items."""
+
+    work_order: dict[str, Any] | None
+    history: list[dict[str, Any]]
 
 
 @dataclass
@@ -151,12 +175,13 @@ def groups(total_segments: int = 1, page_items: int | None = None) -> Iterator[G
                 batches.get(timeout=0.1)
 
 
-Records = CustomerRecords | ComplaintRecords | OrderRecords | ProductRecords | CampaignRecords
+Records = (CustomerRecords | ComplaintRecords | OrderRecords | ProductRecords | CampaignRecords | VehicleRecords
+           | AppointmentRecords | WorkOrderRecords)
 
 
 def records(total_segments: int = 1, page_items: int | None = None) -> Iterator[Records]:
-    """`groups` as what the export reads: each customer's, complaint's, order's, product's and campaign's items;
-    the rest is left out."""
+    """`groups` as what the export reads: each customer's, complaint's, order's, product's, campaign's, vehicle's,
+    appointment's and work order's items; the rest is left out."""
     for pk, items in groups(total_segments, page_items):
         if pk.startswith(_CUSTOMER_PREFIX):  # the most groups by far: asked first
             yield CustomerRecords(next((i for i in items if i.get("type") == "customer"), None),
@@ -176,6 +201,13 @@ def records(total_segments: int = 1, page_items: int | None = None) -> Iterator[
         elif pk.startswith(_CAMPAIGN_PREFIX):
             yield CampaignRecords(next((i for i in items if i.get("type") == "campaign"), None),
                                   [i for i in items if i.get("type") == "campaign_recipient"])
+        elif pk.startswith(_VEHICLE_PREFIX):
+            yield VehicleRecords(next((i for i in items if i.get("type") == "vehicle"), None))
+        elif pk.startswith(_APPOINTMENT_PREFIX):
+            yield AppointmentRecords(next((i for i in items if i.get("type") == "appointment"), None))
+        elif pk.startswith(_WORK_ORDER_PREFIX):
+            yield WorkOrderRecords(next((i for i in items if i.get("type") == "work_order"), None),
+                                   [i for i in items if i.get("type") == "work_order_history"])
 
 
 def _query(params: dict[str, Any]) -> Iterator[dict[str, Any]]:

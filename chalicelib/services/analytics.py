@@ -193,8 +193,8 @@ def anomalies(access: Access, branch: str | None, first: date | None, last: date
 
 
 def insights(access: Access, branch: str | None) -> dict[str, Any]:
-    """RFM segments and churn bands (customers per name), recent complaint root causes and the growing ones, of a
-    branch or of every branch, from the latest export. Counts only."""
+    """RFM segments and churn bands (customers per name), recent complaint root causes and the growing ones, and
+    the defect clusters, of a branch or of every branch, from the latest export. Counts only."""
     from chalicelib.domain.analytics import RFM_SEGMENTS
     from chalicelib.persistence import analytics_results
 
@@ -215,4 +215,6 @@ def insights(access: Access, branch: str | None) -> dict[str, Any]:
         "rfm_segments": segments, "churn_bands": bands,
         "complaint_root_causes": {"recent_weeks": mine(latest.get("root_causes_recent", [])),
                                   "growing": mine(latest.get("growing", []))},
+        # QC: model x part x batch with 3+ vehicles complaining in 28 days (a branch sees those it reported in)
+        "defect_clusters": [c for c in latest.get("defect_clusters", []) if scope is None or scope in c["branches"]],
     }

@@ -36,6 +36,7 @@ from chalicelib.config import (
     CHURN_SLOW_RESOLUTION_MIN_HOURS,
     CHURN_TOP_PER_BRANCH,
     EXPORT_LEASE_SECONDS,
+    INSIGHTS_DEFECT_CLUSTERS_MAX,
     INSIGHTS_ROOT_CAUSES_MAX_ROWS,
     ROOT_CAUSE_TREND_WEEKS,
     settings,
@@ -119,6 +120,10 @@ class _Run:
         self.bands: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.recent_root_causes: list[dict[str, Any]] = []
         self.growing: list[dict[str, object]] = []
+        # quality control: each vehicle's model (by its key) and the complaints naming a part and batch
+        self.model_of: dict[str, str] = {}
+        self.qc_reports: list[an.QcReport] = []
+        self.defects: list[dict[str, Any]] = []
         self.switched: set[str] = set()  # datasets whose readers now see this run's parts
 
     # ------------------------------------------------------------------ writing
@@ -284,14 +289,35 @@ class _Run:
             kept.sort(key=lambda k: an.churn_sort_key(k[1], k[2]))
             del kept[CHURN_TOP_PER_BRANCH:]
 
+    def vehicle_group(self, records: export_source.VehicleRecords) -> None:
+        vehicle = records.vehicle
+        if vehicle is None or not self.snap.includes(vehicle.get("created_at")):
+            return
+        row = ex.vehicle_row(vehicle, self.key)
+        self.model_of[str(row["vehicle_key"])] = str(vehicle["model"])  # what QC's clusters are by
+        self.write("vehicles", row, vehicle["created_at"])
+
+    def appointment_group(self, records: export_source.AppointmentRecords) -> None:
+        a = records.appointment
+        if a is not None and self.snap.includes(a.get("created_at")):
+            self.write("appointments", ex.appointment_row(a, self.key, self.snap), a["created_at"])
+
+    def work_order_group(self, records: export_source.WorkOrderRecords) -> None:
+        w = records.work_order
+        if w is not None and self.snap.includes(w.get("created_at")):
+            self.write("work_orders", ex.work_order_row(w, records.history, self.key, self.snap), w["created_at"])
+
     def complaint_group(self, records: export_source.ComplaintRecords) -> None:
         complaint, history = records.case, records.history
         if complaint is None or not self.snap.includes(complaint.get("created_at")):
             return
         state = ex.complaint_state(complaint, history, self.snap.ends_at)
-        self.write("complaints", ex.complaint_row(complaint, history, state, self.key, self.snap),
-                   complaint["created_at"])
+        row = ex.complaint_row(complaint, history, state, self.key, self.snap)
+        self.write("complaints", row, complaint["created_at"])
         created_on = date.fromisoformat(str(self.snap.local_date(complaint["created_at"])))
+        if row["vehicle_key"] and row["part_no"] and row["batch_no"]:
+            self.qc_reports.append(an.QcReport(str(row["vehicle_key"]), str(row["part_no"]), str(row["batch_no"]),
+                                               created_on, str(complaint["branch_id"]), row["factory_defect"]))
         self.root_causes.add(created_on=created_on, category=str(complaint["category"]),
                              department=str(complaint["department"]), branch_id=str(complaint["branch_id"]),
                              breached=state.breached)
@@ -308,6 +334,9 @@ class _Run:
             if str(row["week_start"]) > recent_since:
                 self.recent_root_causes.append(row)
         self.growing = an.growing_categories(root_causes, weeks=ROOT_CAUSE_TREND_WEEKS) if root_causes else []
+        self.defects = an.defect_clusters(self.qc_reports, self.model_of, self.day)
+        for cluster in self.defects:
+            self.write("defect_clusters", cluster)
         days = [d for series in self.daily.series().values() for d in series]
         flagged: list[dict[str, Any]] = []
         if days:
@@ -410,6 +439,12 @@ def export_day(day: date, run_id: str) -> dict[str, Any]:
                 run.order_group(records)
             elif isinstance(records, export_source.CampaignRecords):
                 run.campaign_group(records)
+            elif isinstance(records, export_source.VehicleRecords):
+                run.vehicle_group(records)
+            elif isinstance(records, export_source.AppointmentRecords):
+                run.appointment_group(records)
+            elif isinstance(records, export_source.WorkOrderRecords):
+                run.work_order_group(records)
             else:
                 run.product_group(records)
         run.flush_block()
@@ -430,6 +465,7 @@ def export_day(day: date, run_id: str) -> dict[str, Any]:
                      for b in config.branches},
         "root_causes_recent": run.recent_root_causes[-INSIGHTS_ROOT_CAUSES_MAX_ROWS:],
         "growing": run.growing,
+        "defect_clusters": run.defects[:INSIGHTS_DEFECT_CLUSTERS_MAX],
     })
     return summary
 
