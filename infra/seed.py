@@ -573,14 +573,23 @@ WORK_ORDER_STATES = [("new", None), ("in_progress", "inspecting"), ("in_progress
 
 def _service(made: list[Customer], now: datetime, seed_value: int) -> None:
     """Vehicles for about half the customers (registered through the use case, owners' branches' plates), a week
-    of appointments per branch, and per branch work orders in every state: the service desk's demo. The
+    of appointments per branch, and per branch work orders in every state (the closed one invoiced): the service
+    desk's demo. The
     appointments and work orders tell their customers what real ones do (`make outbox`)."""
+    from chalicelib.api.products_models import ProductCreate
+    from chalicelib.domain import products
     from chalicelib.domain.appointments import NewAppointment
     from chalicelib.domain.vehicles import NewVehicle, normalize_plate
     from chalicelib.domain.work_orders import Job, NewWorkOrder, WorkOrderChanges
+    from chalicelib.persistence import products as products_repo
     from chalicelib.services import appointments, vehicles, work_orders
+    from chalicelib.services.work_orders import INVOICE_SKU_DEFAULT
 
     rng = random.Random(seed_value + 16)  # the service's own: the rest of the story does not move
+    workshop_service = ProductCreate.model_validate({  # what a work order is invoiced as, at its jobs' estimates
+        "sku": INVOICE_SKU_DEFAULT, "name": "Jasa bengkel", "category": "service_package", "unit": "package",
+        "list_price": "0"}, strict=False)
+    products_repo.load([products.create(workshop_service.to_domain(), by=ADMIN.sub, now=now - timedelta(days=30))])
     zone = ZoneInfo(LOCAL_ZONE)
     plates: set[str] = set()
     owned: dict[str, list[tuple[Customer, str]]] = {b: [] for b in BRANCHES}
@@ -638,3 +647,5 @@ def _service(made: list[Customer], now: datetime, seed_value: int) -> None:
             for change in steps:
                 wo = work_orders.update(authorize(agent, "work_orders.update"), wo.id, wo.etag, WorkOrderChanges(
                     sent=frozenset(change), status=change.get("status"), stage=change.get("stage")))
+            if status == "closed":  # picked up and paid: the service revenue counts
+                work_orders.invoice(authorize(agent, "work_orders.invoice"), wo.id)

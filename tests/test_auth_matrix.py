@@ -81,8 +81,9 @@ ALLOWED = {
     "work_order_board": {"admin", "manager.jakarta", "agent.jakarta"},
     "work_order": {"admin", "manager.jakarta", "agent.jakarta"},
     "patch_work_order": {"admin", "manager.jakarta", "agent.jakarta"},
+    "invoice_work_order": {"admin", "manager.jakarta", "agent.jakarta"},
 }
-WORK_ORDER_OPERATIONS = {"open_work_order", "work_order", "patch_work_order"}
+WORK_ORDER_OPERATIONS = {"open_work_order", "work_order", "patch_work_order", "invoice_work_order"}
 APPOINTMENT_OPERATIONS = {"book_appointment", "customer_appointments", "appointment", "patch_appointment"}
 VEHICLE_OPERATIONS = {"register_vehicle", "customer_vehicles", "vehicle", "plate_lookup",
                       "patch_vehicle"} | APPOINTMENT_OPERATIONS | WORK_ORDER_OPERATIONS
@@ -93,7 +94,7 @@ SCOPED = {"manager.jakarta", "agent.jakarta"}
 SUCCESS = {"create": 201, "delete": 204, "add_interaction": 201, "open_complaint": 201, "create_product": 201,
            "place_order": 201, "ship_order": 201, "shipment_event": 201, "create_campaign": 201,
            "background_preview": 404, "register_vehicle": 201,
-           "book_appointment": 201, "open_work_order": 201}  # a small audience is previewed at once: no background preview to read
+           "book_appointment": 201, "open_work_order": 201, "invoice_work_order": 201}  # a small audience is previewed at once: no background preview to read
 # Outside the own branch: collection routes refuse (403), record routes hide the record (404).
 OUTSIDE = {"create": 403, "list": 403, "complaints": 403, "churn_risk": 403, "anomalies": 403, "orders": 403,
            "summary": 403, "insights": 403, "appointment_slots": 403, "work_order_board": 403}
@@ -204,6 +205,7 @@ def _call(caller: Caller, operation: str, customer: dict[str, Any], branch: str,
         "work_order": lambda: caller.get(f"/work-orders/{customer['work_order_id']}"),
         "patch_work_order": lambda: caller.patch(f"/work-orders/{customer['work_order_id']}",
                                                  {"status": "in_progress"}, headers={"If-Match": '"v1"'}),
+        "invoice_work_order": lambda: caller.post(f"/work-orders/{customer['work_order_id']}/invoice"),
     }
     return calls[operation]()
 
@@ -246,6 +248,12 @@ def test_route_role_branch(as_user: Any, operation: str, role: str, branch: str)
                                                 _booking(customer["vin"])).json["id"]
     if operation in WORK_ORDER_OPERATIONS - {"open_work_order"}:
         customer["work_order_id"] = admin.post(f"/vehicles/{customer['vin']}/work-orders", _work_order()).json["id"]
+    if operation == "invoice_work_order":  # a completed one, and the catalog's workshop service
+        admin.post("/products", {"sku": "SVC-WORKSHOP", "name": "Jasa bengkel", "category": "service_package",
+                                 "unit": "package", "list_price": "0"})
+        for n, status in enumerate(("in_progress", "completed")):
+            admin.patch(f"/work-orders/{customer['work_order_id']}", {"status": status},
+                        headers={"If-Match": f'"v{n + 1}"'})
     if "complaint" in operation:
         complaint = admin.post(f"/customers/{customer['id']}/complaints", {
             "category": "sales", "severity": "low", "subject": "s", "description": "d"}).json
@@ -372,6 +380,7 @@ ROUTES = [
     ("GET", "/work-orders?branch=jakarta"),
     ("GET", "/work-orders/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
     ("PATCH", "/work-orders/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
+    ("POST", "/work-orders/01HZZZZZZZZZZZZZZZZZZZZZZZ/invoice"),
 ]
 
 

@@ -200,6 +200,35 @@ def test_a_work_order_a_day_past_its_eta_opens_one_complaint_that_escalates(as_u
     assert len(opened) == 1
 
 
+def test_a_completed_work_order_is_invoiced_once_as_a_confirmed_order_of_its_jobs(as_user: Any) -> None:
+    admin, agent = as_user("admin"), as_user("agent.jakarta")
+    admin.post("/products", {"sku": "SVC-WORKSHOP", "name": "Jasa bengkel", "category": "service_package",
+                             "unit": "package", "list_price": "0"})  # made once per session; 409 after
+    owner = agent.new_customer(branch_id="jakarta")
+    vehicle = _register(agent, owner["id"]).json
+    wo = agent.post(f"/vehicles/{vehicle['vin']}/work-orders", {"jobs": _jobs("250000", "1000000.50"),
+                                                                 "eta": _eta(3)}).json
+    early = agent.post(f"/work-orders/{wo['id']}/invoice")
+    assert early.status_code == 409 and set(early.json["allowed"]) == {"completed", "closed"}
+    etag = '"v1"'
+    for status in ("in_progress", "completed"):
+        r = agent.patch(f"/work-orders/{wo['id']}", {"status": status}, headers={"If-Match": etag})
+        etag = r.headers["ETag"]
+    invoiced = agent.post(f"/work-orders/{wo['id']}/invoice")
+    assert invoiced.status_code == 201, invoiced.body
+    order = invoiced.json["order"]
+    assert invoiced.headers["Location"] == f"/orders/{order['id']}"
+    assert (order["status"], order["ref"], order["customer_id"], order["net_total"]) == (
+        "confirmed", wo["id"], owner["id"], "1250000.50")
+    assert [(line["sku"], line["unit_price"]) for line in order["lines"]] == [("SVC-WORKSHOP", "250000.00"),
+                                                                             ("SVC-WORKSHOP", "1000000.50")]
+    again = agent.post(f"/work-orders/{wo['id']}/invoice")
+    assert again.status_code == 200 and again.json["order"]["id"] == order["id"]
+    read = agent.get(f"/work-orders/{wo['id']}").json
+    assert read["invoice_order_id"] == order["id"] and read["history"][-1]["change"] == "invoiced"
+    assert [o["id"] for o in agent.get(f"/customers/{owner['id']}/orders").json["items"]] == [order["id"]]
+
+
 def test_the_notices_of_a_change() -> None:
     zone = ZoneInfo("Asia/Jakarta")
     base = rules.WorkOrder(id="01JW0000000000000000000000", vin="V", customer_id="c", branch_id="b",

@@ -50,6 +50,14 @@ def work_order_board(call: Call[None, BoardQuery]) -> Reply:
     return Reply({"items": [e.to_dict(zone()) for e in found]})
 
 
+def invoice_work_order(call: Call[None, None], work_order_id: str) -> Reply:
+    from chalicelib.services import work_orders
+
+    w, order, created = work_orders.invoice(call.caller, work_order_id)
+    return Reply({"work_order_id": w.id, "order": order.to_dict()}, 201 if created else 200,
+                 {"Location": f"/orders/{order.id}"})
+
+
 ONE = "/work-orders/{work_order_id}"
 ROUTES: list[tuple[RouteSpec, View]] = [
     (RouteSpec("POST", "/vehicles/{vin}/work-orders", "work_orders.create",
@@ -66,4 +74,7 @@ ROUTES: list[tuple[RouteSpec, View]] = [
                "Move a work order along, set its stage, ETA or estimate, record the approval (If-Match required)",
                response="WorkOrderOut", errors=(400, 401, 403, 404, 409, 412, 413, 415, 428), headers=("ETag",)),
      patch_work_order),
+    (RouteSpec("POST", ONE + "/invoice", "work_orders.invoice",
+               "Invoice a completed work order as an order (one line per job; again: the same order)", 201,
+               response="Invoice", errors=(401, 403, 404, 409), headers=("Location",)), invoice_work_order),
 ]

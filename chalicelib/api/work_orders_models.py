@@ -8,6 +8,7 @@ from pydantic import Field, StringConstraints, model_validator
 
 from chalicelib.api.appointments_models import SlotStart
 from chalicelib.api.models import BranchId, Output, QueryInput, Strict
+from chalicelib.api.orders_models import OrderOut
 from chalicelib.api.products_models import MoneyText
 from chalicelib.domain.money import parse_money
 from chalicelib.domain.work_orders import (
@@ -101,10 +102,17 @@ class WorkOrderOut(Output):
     language: str
     appointment_id: str | None
     approved_at: str | None
+    late_complaint_id: str | None = None
+    invoice_order_id: str | None = None
     created_at: str
     updated_at: str
     version: int
     history: list[WorkOrderHistoryOut] = Field(description="the last five changes")
+
+
+class Invoice(Output):
+    work_order_id: str
+    order: OrderOut = Field(description="the order the jobs were invoiced as (201: made now; 200: made before)")
 
 
 class BoardEntryOut(Output):

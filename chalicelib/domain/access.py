@@ -89,6 +89,7 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "work_orders.list": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     "work_orders.get": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     "work_orders.update": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
+    "work_orders.invoice": {A: Scope.ALL, M: Scope.OWN, G: Scope.OWN},
     # Campaigns: marketing runs them, admins too (and alone approve one over 5,000 people, or an informational
     # one); managers read their branch's reports; agents and analysts have none (analysts read the export).
     "campaigns.create": {A: Scope.ALL, K: Scope.ALL},

@@ -132,6 +132,7 @@ class WorkOrder:
     approved_at: str | None = None
     approved_by: str | None = None
     late_complaint_id: str | None = None  # the complaint the late-deliveries job opened for it
+    invoice_order_id: str | None = None  # the order its jobs were invoiced as (service revenue)
     version: int = 1
     history: list[HistoryEntry] = field(default_factory=list)
 
@@ -151,7 +152,7 @@ class WorkOrder:
             "eta": _local(self.eta, zone), "status": self.status, "stage": self.stage,
             "status_text": status_text(self, lang, zone), "language": lang,
             "appointment_id": self.appointment_id, "approved_at": self.approved_at,
-            "late_complaint_id": self.late_complaint_id,
+            "late_complaint_id": self.late_complaint_id, "invoice_order_id": self.invoice_order_id,
             "created_at": self.created_at, "updated_at": self.updated_at, "version": self.version,
             "history": [h.to_dict() for h in self.history[-HISTORY_SHOWN:]],
         }
@@ -346,4 +347,27 @@ def late_complaint(w: WorkOrder, branch_id: str, *, now: datetime) -> Any:
 def mark_late(w: WorkOrder, complaint_id: str, *, now: datetime) -> WorkOrder:
     entry = HistoryEntry(iso(now), LATE_BY, "late", w.eta, complaint_id)
     return replace(w, late_complaint_id=complaint_id, updated_at=iso(now), version=w.version + 1,
+                   history=[*w.history, entry])
+
+
+INVOICEABLE = (S.COMPLETED, S.CLOSED)
+
+
+def invoice_number(w: WorkOrder) -> str:
+    """The order number a work order's invoice gets: made from its id, so invoicing twice finds the same order
+    (an order number is unique per branch)."""
+    return f"WO-{w.id[-10:]}"
+
+
+def check_invoiceable(w: WorkOrder) -> None:
+    if w.status not in INVOICEABLE:
+        raise Conflict(f"A work order is invoiced once it is completed or closed (it is {w.status}).",
+                       allowed=[s.value for s in INVOICEABLE])
+
+
+def mark_invoiced(w: WorkOrder, order_id: str, *, by: str, now: datetime) -> WorkOrder:
+    if w.invoice_order_id == order_id:
+        return w
+    entry = HistoryEntry(iso(now), by, "invoiced", None, order_id)
+    return replace(w, invoice_order_id=order_id, updated_at=iso(now), version=w.version + 1,
                    history=[*w.history, entry])

@@ -676,6 +676,7 @@ class WorkOrderItem(Item, discriminator="work_order"):
     approved_at = UnicodeAttribute(null=True)
     approved_by = UnicodeAttribute(null=True)
     late_complaint_id = UnicodeAttribute(null=True)
+    invoice_order_id = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     created_by = UnicodeAttribute()

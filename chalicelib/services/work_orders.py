@@ -9,6 +9,7 @@ from chalicelib.domain.access import Access
 from chalicelib.domain.appointments import NEXT as APPOINTMENT_NEXT
 from chalicelib.domain.clock import is_id, new_id, utcnow
 from chalicelib.domain.errors import FieldError, NotFound, StaleRead, ValidationFailed
+from chalicelib.domain.orders import Order
 from chalicelib.domain.versions import require_if_match
 from chalicelib.domain.work_orders import BoardEntry, NewWorkOrder, WorkOrder, WorkOrderChanges
 from chalicelib.persistence import work_orders as repo
@@ -77,3 +78,43 @@ def update(access: Access, work_order_id: str, if_match: str | None, changes: Wo
 def board(access: Access, branch: str, status: str | None) -> list[BoardEntry]:
     access.check_target_branch(branch)
     return repo.board(branch, status)
+
+
+INVOICE_SKU_DEFAULT = "SVC-WORKSHOP"
+
+
+def invoice(access: Access, work_order_id: str) -> tuple[WorkOrder, Order, bool]:
+    """A completed (or closed) work order becomes an order for its customer, one line per job at its estimate (the
+    catalog's WORK_ORDER_INVOICE_SKU, default SVC-WORKSHOP), confirmed, so service revenue counts. Invoicing again
+    finds the same order (its number is made from the work order's id). Returns the work order, the order and
+    whether the order is new."""
+    import os
+    from decimal import Decimal
+
+    from chalicelib.domain.access import authorize
+    from chalicelib.domain.errors import Conflict
+    from chalicelib.domain.orders import NewLine, NewOrder, OrderChanges
+    from chalicelib.services import orders
+
+    w = get(access, work_order_id)
+    rules.check_invoiceable(w)
+    if w.customer_id.startswith("erased:"):
+        raise Conflict("The work order's customer was erased: there is nobody to invoice.", allowed=[])
+    sku = os.environ.get("WORK_ORDER_INVOICE_SKU") or INVOICE_SKU_DEFAULT
+    new = NewOrder(channel="showroom", order_no=rules.invoice_number(w), notify_customer=False, ref=w.id,
+                   lines=tuple(NewLine(sku=sku, qty=Decimal(1), unit_price=j.estimate_amount) for j in w.jobs))
+    created = True
+    try:
+        order = orders.place(authorize(access.principal, "orders.create"), w.customer_id, new)
+    except Conflict as exc:
+        existing = exc.extra.get("existing_order_id")
+        if not existing:
+            raise
+        order, created = orders.get(authorize(access.principal, "orders.get"), str(existing)), False
+    if order.status == "draft":
+        order = orders.update(authorize(access.principal, "orders.update"), order.id, order.etag,
+                              OrderChanges(sent=frozenset({"status"}), status="confirmed"))
+    marked = rules.mark_invoiced(w, order.id, by=access.principal.sub, now=utcnow())
+    if marked is not w:
+        repo.update(w, marked)
+    return marked, order, created
