@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 from chalicelib.config import Workshop
 from chalicelib.domain.clock import iso
 from chalicelib.domain.errors import Conflict, FieldError
+from chalicelib.domain.history import HistoryEntry
 from chalicelib.domain.versions import etag_for
 
 NOTES_MAX_CHARS = 500
@@ -137,18 +138,6 @@ class NewAppointment:
     slot_start: datetime  # aware
     service_type: str
     notes: str | None = None
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    at: str
-    by: str
-    change: str  # created | status | notes
-    from_value: str | None = None
-    to_value: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"at": self.at, "by": self.by, "change": self.change, "from": self.from_value, "to": self.to_value}
 
 
 @dataclass

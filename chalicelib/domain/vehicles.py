@@ -20,6 +20,7 @@ from typing import Any
 from chalicelib.domain.clock import iso
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import Conflict
+from chalicelib.domain.history import HistoryEntry
 from chalicelib.domain.versions import etag_for
 
 VIN_LENGTH = 17
@@ -92,20 +93,6 @@ class VehicleChanges:
     last_service_date: str | None = None
     last_odometer_km: int | None = None
     owner_id: str | None = None
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    """One change the vehicle keeps: `change` is created, owner, plate, service (no people, no names)."""
-
-    at: str
-    by: str
-    change: str
-    from_value: str | None = None
-    to_value: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"at": self.at, "by": self.by, "change": self.change, "from": self.from_value, "to": self.to_value}
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from chalicelib.domain.clock import iso
 from chalicelib.domain.errors import Conflict, FieldError
+from chalicelib.domain.history import HistoryEntry
 from chalicelib.domain.money import money_text
 from chalicelib.domain.versions import etag_for
 
@@ -100,18 +101,6 @@ class WorkOrderChanges:
     eta: datetime | None = None
     jobs: list[Job] | None = None
     approved: bool | None = None
-
-
-@dataclass(frozen=True)
-class HistoryEntry:
-    at: str
-    by: str
-    change: str  # created | status | stage | eta | estimate | approved
-    from_value: str | None = None
-    to_value: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"at": self.at, "by": self.by, "change": self.change, "from": self.from_value, "to": self.to_value}
 
 
 @dataclass

@@ -18,10 +18,11 @@ from zoneinfo import ZoneInfo
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.domain.appointments import HOLDS_PLACES, Appointment, HistoryEntry
+from chalicelib.domain.appointments import HOLDS_PLACES, Appointment
 from chalicelib.domain.errors import NotFound, PreconditionFailed, StaleRead
+from chalicelib.domain.history import HistoryEntry
 from chalicelib.persistence.errors import translated
-from chalicelib.persistence.paging import query_all
+from chalicelib.persistence.paging import record_with_history
 from chalicelib.persistence.tables import (
     HISTORY_PREFIX,
     PROFILE_SK,
@@ -127,12 +128,9 @@ def booked(branch_id: str, day: date) -> dict[int, int]:
 
 
 def get(appointment_id: str, *, consistent: bool = False) -> Appointment | None:
-    items = query_all(appointment_pk(appointment_id), consistent=consistent)
-    found = next((i for i in items if isinstance(i, AppointmentItem)), None)
-    if found is None:
-        return None
-    return from_item(found, [HistoryEntry(h.at, h.by, h.change, h.from_value, h.to_value)
-                             for h in items if isinstance(h, AppointmentHistoryItem)])
+    found, history, _ = record_with_history(appointment_pk(appointment_id), AppointmentItem, AppointmentHistoryItem,
+                                            consistent=consistent)
+    return None if found is None else from_item(found, history)
 
 
 def update(old: Appointment, new: Appointment, zone: ZoneInfo) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from pynamodb.expressions.condition import Condition
 
 from chalicelib.config import FILTER_WINDOW_FACTOR, FILTER_WINDOW_MAX_ITEMS, FILTERED_LIST_MAX_QUERIES
+from chalicelib.domain.history import HistoryEntry
 from chalicelib.persistence.errors import translated
 from chalicelib.persistence.tables import INDEXES, Item
 
@@ -88,3 +89,14 @@ def query_all(hash_key: str, *, consistent: bool = False) -> list[Any]:
         start = page.next_key
         if start is None:
             return items
+
+
+def record_with_history(hash_key: str, record_type: type[Any], history_type: type[Any], *,
+                        consistent: bool = False) -> tuple[Any, list[HistoryEntry], list[Any]]:
+    """A record and its history entries from its partition (one Query): the record's item (None if there is
+    none), its history (oldest first) and every item read (for the refs a partition may hold too)."""
+    items = query_all(hash_key, consistent=consistent)
+    record = next((i for i in items if isinstance(i, record_type)), None)
+    history = [HistoryEntry(h.at, h.by, h.change, h.from_value, h.to_value) for h in items
+               if isinstance(h, history_type)]
+    return record, history, items

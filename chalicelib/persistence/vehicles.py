@@ -19,9 +19,10 @@ from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.errors import NotFound, PreconditionFailed, StaleRead
-from chalicelib.domain.vehicles import Booking, HistoryEntry, OwnerCopy, Vehicle, VehicleTaken, WorkOrderRef
+from chalicelib.domain.history import HistoryEntry
+from chalicelib.domain.vehicles import Booking, OwnerCopy, Vehicle, VehicleTaken, WorkOrderRef
 from chalicelib.persistence.errors import translated
-from chalicelib.persistence.paging import query_all
+from chalicelib.persistence.paging import record_with_history
 from chalicelib.persistence.tables import (
     GUARD_SK,
     HISTORY_PREFIX,
@@ -124,12 +125,11 @@ def create(v: Vehicle) -> None:
 
 def get(vin: str, *, consistent: bool = False) -> Vehicle | None:
     """The vehicle with its history and its appointments' and work orders' refs: one Query of its partition."""
-    items = query_all(vehicle_pk(vin), consistent=consistent)
-    found = next((i for i in items if isinstance(i, VehicleItem)), None)
+    found, history, items = record_with_history(vehicle_pk(vin), VehicleItem, VehicleHistoryItem,
+                                                consistent=consistent)
     if found is None:
         return None
-    vehicle = from_item(found, [HistoryEntry(at=h.at, by=h.by, change=h.change, from_value=h.from_value,
-                                             to_value=h.to_value) for h in items if isinstance(h, VehicleHistoryItem)])
+    vehicle = from_item(found, history)
     vehicle.bookings = [Booking(b.appointment_id, b.service_type, b.slot_start, b.status)
                         for b in items if isinstance(b, AppointmentRefItem)]
     vehicle.work_orders = [WorkOrderRef(w.work_order_id, w.status, w.stage, w.eta)

@@ -19,9 +19,10 @@ from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from chalicelib.domain.errors import NotFound, PreconditionFailed, StaleRead
-from chalicelib.domain.work_orders import OPEN, BoardEntry, HistoryEntry, Job, WorkOrder
+from chalicelib.domain.history import HistoryEntry
+from chalicelib.domain.work_orders import OPEN, BoardEntry, Job, WorkOrder
 from chalicelib.persistence.errors import translated
-from chalicelib.persistence.paging import query_all
+from chalicelib.persistence.paging import record_with_history
 from chalicelib.persistence.tables import (
     HISTORY_PREFIX,
     PROFILE_SK,
@@ -127,12 +128,9 @@ def create(w: WorkOrder) -> None:
 
 
 def get(work_order_id: str, *, consistent: bool = False) -> WorkOrder | None:
-    items = query_all(work_order_pk(work_order_id), consistent=consistent)
-    found = next((i for i in items if isinstance(i, WorkOrderItem)), None)
-    if found is None:
-        return None
-    return from_item(found, [HistoryEntry(h.at, h.by, h.change, h.from_value, h.to_value)
-                             for h in items if isinstance(h, WorkOrderHistoryItem)])
+    found, history, _ = record_with_history(work_order_pk(work_order_id), WorkOrderItem, WorkOrderHistoryItem,
+                                            consistent=consistent)
+    return None if found is None else from_item(found, history)
 
 
 def update(old: WorkOrder, new: WorkOrder) -> None:
