@@ -376,3 +376,5 @@ def test_the_service_desk_finds_a_plate_books_a_slot_and_moves_a_work_order(api:
     assert f'id="wo-{wo["id"]}"' in board and 'class="sla' in board
     refused = _post(api, f"/console/vehicles/{vehicle['vin']}/work-orders", agent, {"description_1": "", "eta": ""})
     assert refused.status_code == 422
+    early = _post(api, f"/console/work-orders/{wo['id']}/invoice", agent, {})
+    assert early.status_code == 409 and as_user("admin").get(f"/work-orders/{wo['id']}").json["invoice_order_id"] is None

@@ -361,6 +361,13 @@ def test_the_service_desk_finds_a_plate_books_a_slot_checks_the_vehicle_in_and_m
     expect(page.locator("#status-text")).to_contain_text("sedang diperbaiki")
     _shot(page, "work-order")
     assert _api(stack, "GET", f"/customers/{owner['id']}/appointments").json()["items"][0]["status"] == "checked_in"
+    page.locator("#wo-move button[value=completed]").click()
+    expect(page.locator("#status-text")).to_contain_text("siap diambil")
+    if stack.request("GET", "/products/SVC-WORKSHOP", "admin").status_code == 404:
+        _api(stack, "POST", "/products", json={"sku": "SVC-WORKSHOP", "name": "Jasa bengkel",
+                                               "category": "service_package", "unit": "package", "list_price": "0"})
+    page.click("#invoice button")
+    expect(page.locator("#net-total")).to_have_text("Rp 650.000")  # the order's page: service revenue
     page.goto(stack.base + "/console/service")
     expect(page.locator("#board-rows tr .sla").first).to_be_visible()
     _shot(page, "service-board")

@@ -505,6 +505,8 @@ PAGES: list[Page] = [
          title="page.work_order"),
     Page("POST", "/console/work-orders/{work_order_id}", "work_orders.update", service.move_work_order,
          "work_order.html"),
+    Page("POST", "/console/work-orders/{work_order_id}/invoice", "work_orders.invoice", service.invoice,
+         "work_order.html"),
     Page("GET", "/console/dashboard", "analytics.summary", dashboard, "dashboard.html", title="menu.dashboard",
          menu="menu.dashboard"),
 ]

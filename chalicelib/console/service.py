@@ -120,7 +120,17 @@ def work_order(ctx: Ctx, work_order_id: str) -> Mapping[str, Any]:
     return {"w": w, "text": status_text(w, w.language, zone), "text_other": status_text(
         w, "en" if w.language == "id" else "id", zone), "eta": datetime.fromisoformat(w.eta).astimezone(zone),
             "next": NEXT.get(w.status, ()), "stages": [s.value for s in Stage],
-            "may_update": may(ctx, "work_orders.update") is not None}
+            "may_update": may(ctx, "work_orders.update") is not None,
+            "may_invoice": may(ctx, "work_orders.invoice") is not None and w.status in ("completed", "closed")
+            and w.invoice_order_id is None and not w.customer_id.startswith("erased:")}
+
+
+def invoice(ctx: Ctx, work_order_id: str) -> Mapping[str, Any]:
+    """Invoice the work order (an order of its jobs) and open that order's page."""
+    from chalicelib.services import work_orders
+
+    _, order, _ = work_orders.invoice(ctx.access, work_order_id)
+    raise Redirect(f"/console/orders/{order.id}")
 
 
 def move_work_order(ctx: Ctx, work_order_id: str) -> Mapping[str, Any]:
