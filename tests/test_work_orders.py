@@ -194,6 +194,7 @@ def test_a_work_order_a_day_past_its_eta_opens_one_complaint_that_escalates(as_u
     assert (case["category"], case["severity"], case["ref"], case["branch_id"]) == ("service", "high", wo["id"],
                                                                                   "surabaya")
     assert marked["history"][-1]["change"] == "late" and owner["name"] not in case["description"]
+    assert marked["complaint_ids"] == [case["id"]] and case["work_order_id"] == wo["id"]
     late_work_orders(eta + timedelta(hours=26))  # the next day's run: this one is marked already
     assert agent.get(f"/work-orders/{wo['id']}").json["version"] == marked["version"]
     opened = [c for c in agent.get("/complaints?status=open&limit=100").json["items"] if c.get("ref") == wo["id"]]
@@ -227,6 +228,24 @@ def test_a_completed_work_order_is_invoiced_once_as_a_confirmed_order_of_its_job
     read = agent.get(f"/work-orders/{wo['id']}").json
     assert read["invoice_order_id"] == order["id"] and read["history"][-1]["change"] == "invoiced"
     assert [o["id"] for o in agent.get(f"/customers/{owner['id']}/orders").json["items"]] == [order["id"]]
+
+
+def test_a_service_complaint_about_a_work_order_is_listed_with_it_and_goes_with_the_erasure(as_user: Any) -> None:
+    admin, agent = as_user("admin"), as_user("agent.bandung")
+    owner, other = agent.new_customer(branch_id="bandung"), agent.new_customer(branch_id="bandung")
+    vehicle = _register(agent, owner["id"]).json
+    wo = agent.post(f"/vehicles/{vehicle['vin']}/work-orders", {"jobs": _jobs("100000"), "eta": _eta(3)}).json
+    body = {"category": "service", "severity": "medium", "subject": "Masih bunyi", "description": "Rem masih bunyi",
+            "work_order_id": wo["id"]}
+    not_theirs = agent.post(f"/customers/{other['id']}/complaints", body)
+    assert not_theirs.status_code == 400 and not_theirs.json["errors"][0]["field"] == "work_order_id"
+    wrong_kind = agent.post(f"/customers/{owner['id']}/complaints", {**body, "category": "billing"})
+    assert wrong_kind.status_code == 400 and wrong_kind.json["errors"][0]["field"] == "work_order_id"
+    made = agent.post(f"/customers/{owner['id']}/complaints", body)
+    assert made.status_code == 201 and made.json["work_order_id"] == wo["id"], made.body
+    assert agent.get(f"/work-orders/{wo['id']}").json["complaint_ids"] == [made.json["id"]]
+    assert admin.delete(f"/customers/{owner['id']}").status_code == 204
+    assert agent.get(f"/work-orders/{wo['id']}").json["complaint_ids"] == []  # the complaint went with the customer
 
 
 def test_the_notices_of_a_change() -> None:

@@ -37,6 +37,16 @@ class ComplaintCreate(Strict):
     part_no: QcCode | None = None
     batch_no: QcCode | None = None
     defect_code: QcCode | None = None
+    work_order_id: Annotated[str, StringConstraints(min_length=26, max_length=26)] | None = Field(
+        default=None, description="category service: the customer's work order it is about")
+
+    @field_validator("work_order_id", mode="after")
+    @classmethod
+    def _work_order_for_service_only(cls, value: Any, info: ValidationInfo) -> Any:
+        category = info.data.get("category")
+        if value is not None and category is not None and category != Category.SERVICE:
+            raise ValueError("only a service complaint is about a work order")
+        return value
 
     @field_validator(*QC_FIELDS, mode="after")
     @classmethod
@@ -50,7 +60,7 @@ class ComplaintCreate(Strict):
         qc = QcDetails(vin=self.vin, part_no=self.part_no, batch_no=self.batch_no, defect_code=self.defect_code)
         return NewComplaint(category=self.category.value, severity=self.severity.value, subject=self.subject,
                             description=self.description, ref=self.ref, qc=qc if any(
-                                getattr(self, n) for n in QC_FIELDS) else None)
+                                getattr(self, n) for n in QC_FIELDS) else None, work_order_id=self.work_order_id)
 
 
 class ComplaintPatch(Strict):
@@ -119,6 +129,7 @@ class ComplaintFields(Output):
     batch_no: str | None = None
     defect_code: str | None = None
     factory_defect: bool | None = Field(default=None, description="QC's finding (quality_control only)")
+    work_order_id: str | None = Field(default=None, description="service: the work order it is about")
 
 
 class ComplaintOut(ComplaintFields):

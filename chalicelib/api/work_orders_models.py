@@ -104,6 +104,7 @@ class WorkOrderOut(Output):
     approved_at: str | None
     late_complaint_id: str | None = None
     invoice_order_id: str | None = None
+    complaint_ids: list[str] = Field(default_factory=list, description="complaints about this work order")
     created_at: str
     updated_at: str
     version: int

@@ -76,6 +76,7 @@ class NewComplaint:
     description: str
     ref: str | None = None
     qc: QcDetails | None = None  # quality_control complaints only
+    work_order_id: str | None = None  # service complaints: the work order it is about
 
 
 @dataclass(frozen=True)
@@ -145,6 +146,7 @@ class Complaint:
     batch_no: str | None = None
     defect_code: str | None = None
     factory_defect: bool | None = None  # QC's finding: from the factory (true), from use (false), not judged yet
+    work_order_id: str | None = None  # service: the work order it is about (linked in the work order's partition)
     history: list[HistoryEntry] = field(default_factory=list)
 
     @property
@@ -191,6 +193,7 @@ def new_case(new: NewComplaint, *, case_id: str, customer_id: str, branch_id: st
                      created_by=by, ack_due_at=ack_due, resolve_due_at=resolve_due, ref=new.ref,
                      vin=new.qc.vin if new.qc else None, part_no=new.qc.part_no if new.qc else None,
                      batch_no=new.qc.batch_no if new.qc else None, defect_code=new.qc.defect_code if new.qc else None,
+                     work_order_id=new.work_order_id,
                      history=[HistoryEntry(at=stamp, by=by, change="created", to_value="open")])
 
 

@@ -122,6 +122,7 @@ class WorkOrder:
     approved_by: str | None = None
     late_complaint_id: str | None = None  # the complaint the late-deliveries job opened for it
     invoice_order_id: str | None = None  # the order its jobs were invoiced as (service revenue)
+    complaint_ids: list[str] = field(default_factory=list)  # complaints about it (read with it, not stored on it)
     version: int = 1
     history: list[HistoryEntry] = field(default_factory=list)
 
@@ -142,6 +143,7 @@ class WorkOrder:
             "status_text": status_text(self, lang, zone), "language": lang,
             "appointment_id": self.appointment_id, "approved_at": self.approved_at,
             "late_complaint_id": self.late_complaint_id, "invoice_order_id": self.invoice_order_id,
+            "complaint_ids": self.complaint_ids,
             "created_at": self.created_at, "updated_at": self.updated_at, "version": self.version,
             "history": [h.to_dict() for h in self.history[-HISTORY_SHOWN:]],
         }
@@ -325,7 +327,7 @@ def late_complaint(w: WorkOrder, branch_id: str, *, now: datetime) -> Any:
     from chalicelib.domain.complaints import NewComplaint, new_case
 
     ref = w.id[-8:]
-    new = NewComplaint(category="service", severity="high", ref=w.id,
+    new = NewComplaint(category="service", severity="high", ref=w.id, work_order_id=w.id,
                        subject=f"Work order {ref} past its ETA",
                        description=f"Work order {ref} was expected ready {w.eta} and is still {w.status} on "
                                    f"{iso(now)} (found by the late-deliveries job).")

@@ -27,6 +27,7 @@ from chalicelib.persistence.tables import (
     customer_pk,
 )
 from chalicelib.persistence.tx import connection, failed_codes, live_customer
+from chalicelib.persistence.work_orders import work_order_pk
 
 # A customer's move to another branch takes this many of their complaints along in its own
 # transaction (DynamoDB allows 100 items: the profile, up to 4 guard changes, these).
@@ -75,6 +76,7 @@ def to_item(c: Complaint) -> ComplaintItem:
         batch_no=c.batch_no,
         defect_code=c.defect_code,
         factory_defect=c.factory_defect,
+        work_order_id=c.work_order_id,
         ca_pk=ALL_COMPLAINTS_PK,
         ca_sk=order,
         cb_pk=branch_index_pk(c.branch_id),
@@ -117,6 +119,7 @@ def from_item(item: ComplaintItem, history: list[HistoryEntry] | None = None) ->
         batch_no=item.batch_no,
         defect_code=item.defect_code,
         factory_defect=item.factory_defect,
+        work_order_id=item.work_order_id,
         history=history or [],
     )
 
@@ -148,6 +151,9 @@ def create(c: Complaint) -> None:
                                condition=live_customer(c.branch_id))
             tx.save(to_item(c), condition=ComplaintItem.pk.does_not_exist())
             tx.save(ComplaintLinkItem(pk=customer_pk(c.customer_id), sk=complaint_link_sk(c.id), complaint_id=c.id))
+            if c.work_order_id:  # the work order's read lists the complaints about it
+                tx.save(ComplaintLinkItem(pk=work_order_pk(c.work_order_id), sk=complaint_link_sk(c.id),
+                                          complaint_id=c.id))
             for h in _history_items(c, c.history, 0):
                 tx.save(h)
     except TransactWriteError as exc:

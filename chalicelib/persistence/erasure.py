@@ -54,6 +54,7 @@ from chalicelib.persistence.tables import (
     RecipientItem,
     VehicleLinkItem,
     WorkOrderRefItem,
+    complaint_link_sk,
     complaint_pk,
     customer_pk,
     erasure_record_pk,
@@ -94,10 +95,15 @@ def _delete_all(items: list[Item]) -> None:
 
 
 def _erase_complaint(complaint_id: str) -> int:
-    """A complaint's case and history: every item of its partition (consistent pages)."""
+    """A complaint's case and history: every item of its partition (consistent pages), and its link in the work
+    order it was about."""
     with translated():
         items = list(Item.query(complaint_pk(complaint_id), consistent_read=True))
-    _delete_all(items)
+    from chalicelib.persistence.work_orders import work_order_pk
+
+    about = [ComplaintLinkItem(pk=work_order_pk(i.work_order_id), sk=complaint_link_sk(complaint_id))
+             for i in items if isinstance(i, ComplaintItem) and i.work_order_id]
+    _delete_all([*items, *about])
     return len(items)
 
 

@@ -282,7 +282,8 @@ class CustomerErasureItem(Item, discriminator="customer_erasure"):
 
 
 class ComplaintLinkItem(Item, discriminator="complaint_link"):
-    """In the customer's partition, written with the complaint: a consistent Query finds every complaint."""
+    """In the customer's partition, written with the complaint: a consistent Query finds every complaint. The
+    same in a work order's partition (`WO#<id>`, `X#<complaint id>`) for a complaint about that work order."""
 
     complaint_id = UnicodeAttribute()
 
@@ -361,6 +362,7 @@ class ComplaintItem(Item, discriminator="complaint"):
     batch_no = UnicodeAttribute(null=True)
     defect_code = UnicodeAttribute(null=True)
     factory_defect = BooleanAttribute(null=True)
+    work_order_id = UnicodeAttribute(null=True)  # service: linked in the work order's partition too
     ca_pk = UnicodeAttribute()
     ca_sk = UnicodeAttribute()
     cb_pk = UnicodeAttribute()

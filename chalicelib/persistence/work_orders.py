@@ -26,6 +26,7 @@ from chalicelib.persistence.paging import record_with_history
 from chalicelib.persistence.tables import (
     HISTORY_PREFIX,
     PROFILE_SK,
+    ComplaintLinkItem,
     CustomerItem,
     VehicleItem,
     WorkOrderHistoryItem,
@@ -128,9 +129,14 @@ def create(w: WorkOrder) -> None:
 
 
 def get(work_order_id: str, *, consistent: bool = False) -> WorkOrder | None:
-    found, history, _ = record_with_history(work_order_pk(work_order_id), WorkOrderItem, WorkOrderHistoryItem,
-                                            consistent=consistent)
-    return None if found is None else from_item(found, history)
+    """The work order with its history and the complaints about it: one Query of its partition."""
+    found, history, items = record_with_history(work_order_pk(work_order_id), WorkOrderItem, WorkOrderHistoryItem,
+                                                consistent=consistent)
+    if found is None:
+        return None
+    w = from_item(found, history)
+    w.complaint_ids = [str(i.complaint_id) for i in items if isinstance(i, ComplaintLinkItem)]
+    return w
 
 
 def update(old: WorkOrder, new: WorkOrder) -> None:

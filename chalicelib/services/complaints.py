@@ -8,7 +8,7 @@ from chalicelib.domain.access import Access
 from chalicelib.domain.clock import is_id, iso, new_id, utcnow
 from chalicelib.domain.complaints import Complaint, ComplaintChanges, NewComplaint
 from chalicelib.domain.customers import Customer
-from chalicelib.domain.errors import Forbidden, NotFound, StaleRead
+from chalicelib.domain.errors import FieldError, Forbidden, NotFound, StaleRead, ValidationFailed
 from chalicelib.domain.versions import require_if_match
 from chalicelib.persistence import complaints as repo
 from chalicelib.persistence.paging import RawKey
@@ -18,6 +18,8 @@ from chalicelib.services import customers
 def open_case(access: Access, customer_id: str, new: NewComplaint) -> Complaint:
     """The complaint is stamped with the customer's branch, which its write checks: a customer moved
     meanwhile is read again (and then may be out of the caller's reach: 404), one erased meanwhile is a 404."""
+    if new.work_order_id:
+        _check_work_order(customer_id, new.work_order_id)
     for _ in range(STALE_READ_ATTEMPTS):
         complaint = build(access, customers.get(access, customer_id), new)
         try:
@@ -26,6 +28,15 @@ def open_case(access: Access, customer_id: str, new: NewComplaint) -> Complaint:
             continue
         return complaint
     raise StaleRead("The customer kept changing; retry.")
+
+
+def _check_work_order(customer_id: str, work_order_id: str) -> None:
+    """A complaint is about a work order of the same customer (400 naming the field otherwise, whoever's it is)."""
+    from chalicelib.persistence import work_orders
+
+    found = work_orders.get(work_order_id) if is_id(work_order_id) else None
+    if found is None or found.customer_id != customer_id:
+        raise ValidationFailed([FieldError("work_order_id", "is not a work order of this customer")])
 
 
 def build(access: Access, customer: Customer, new: NewComplaint) -> Complaint:
