@@ -75,13 +75,12 @@ def test_book_check_in_and_every_move_the_customer_hears_of_exactly_once(as_user
     assert deliver(event) == {"batchItemFailures": []}
     assert deliver(event) == {"batchItemFailures": []}  # every record delivered twice: nothing is told twice
     texts = [t["summary"] for t in _texts(agent, owner["id"])]
-    assert len(texts) == 6, texts
-    kinds = {"sudah kami catat": 1, "Pengingat, servis": 1, "sudah kami terima": 1, "Estimasi biaya servis": 1,
+    assert len(texts) == 5, texts
+    # the booking's record was read after the check-in: an appointment no longer booked gets no reminder
+    kinds = {"sudah kami catat": 1, "Pengingat, servis": 0, "sudah kami terima": 1, "Estimasi biaya servis": 1,
              "perlu waktu lebih lama": 1, "siap diambil": 1}
     for phrase, n in kinds.items():
         assert sum(phrase in t for t in texts) == n, (phrase, texts)
-    reminder = next(t for t in _texts(agent, owner["id"]) if "Pengingat" in t["summary"])
-    assert reminder["delivery"] == "pending"  # sent the day before by the reminders state machine
     assert "Rp 1.250.000" in next(t for t in texts if "Estimasi" in t)
     assert vehicle["plate_no"] not in " ".join(texts)  # references, never the plate
 
@@ -249,24 +248,34 @@ def test_a_service_complaint_about_a_work_order_is_listed_with_it_and_goes_with_
 
 
 def test_the_notices_of_a_change() -> None:
-    zone = ZoneInfo("Asia/Jakarta")
-    base = rules.WorkOrder(id="01JW0000000000000000000000", vin="V", customer_id="c", branch_id="b",
-                           jobs=[rules.Job("x", Decimal("100000"))], eta="2026-12-08T05:00:00.000Z",
-                           status="in_progress", stage="repairing", created_at="", updated_at="", created_by="s")
     from dataclasses import replace
 
+    zone = ZoneInfo("Asia/Jakarta")
+    now = datetime(2026, 12, 8, 1, 0, tzinfo=UTC)
+    base = rules.WorkOrder(id="01JW0000000000000000000000", vin="V", customer_id="c", branch_id="b",
+                           jobs=[rules.Job("x", Decimal("100000"))], eta="2026-12-08T05:00:00.000Z",
+                           eta_told="2026-12-08T05:00:00.000Z", status="in_progress", stage="repairing",
+                           created_at="", updated_at="", created_by="s")
+
+    def moved(w: rules.WorkOrder, hours: float) -> rules.WorkOrder:
+        eta = datetime.fromisoformat(w.eta) + timedelta(hours=hours)
+        return rules.change(w, rules.WorkOrderChanges(sent=frozenset({"eta"}), eta=eta), by="s", now=now)
+
     assert [n.kind for n in rules.notices(None, base, zone)] == ["work_order_checked_in"]
-    two_hours = replace(base, eta="2026-12-08T07:00:00.000Z")
-    assert rules.notices(base, two_hours, zone) == []  # exactly 2 hours is not more than 2
-    later = replace(base, eta="2026-12-08T07:00:01.000Z")
+    assert rules.notices(base, moved(base, 2), zone) == []  # exactly 2 hours is not more than 2
+    later = moved(base, 2.01)
     assert [n.kind for n in rules.notices(base, later, zone)] == ["work_order_delayed"]
-    sooner = replace(base, eta="2026-12-08T01:00:00.000Z")
-    assert rules.notices(base, sooner, zone) == []
+    # small moves add up: 1.5 h, then 1 h more is 2.5 h later than they were told
+    first = moved(base, 1.5)
+    assert rules.notices(base, first, zone) == []
+    second = moved(first, 1)
+    assert [n.kind for n in rules.notices(first, second, zone)] == ["work_order_delayed"]
+    assert rules.notices(second, moved(second, -1), zone) == []  # sooner: nothing to tell
     waiting = replace(base, stage="waiting_approval")
-    first = rules.notices(base, waiting, zone)
-    assert [n.kind for n in first] == ["work_order_estimate"] and first[0].fields == {"amount": "Rp 100.000"}
+    told = rules.notices(base, waiting, zone)
+    assert [n.kind for n in told] == ["work_order_estimate"] and told[0].fields == {"amount": "Rp 100.000"}
     new_amount = replace(waiting, jobs=[rules.Job("x", Decimal("150000"))])
-    assert rules.notices(waiting, new_amount, zone)[0].key != first[0].key  # a new estimate is told again
+    assert rules.notices(waiting, new_amount, zone)[0].key != told[0].key  # a new estimate is told again
     assert [n.kind for n in rules.notices(base, replace(base, status="completed", stage=None), zone)] == [
         "work_order_ready"]
 

@@ -15,16 +15,19 @@ from chalicelib.domain.appointments import Status as AppointmentStatus
 
 
 def _aware(value: Any) -> Any:
-    """An ISO time with its offset (`2026-12-08T09:00:00+07:00` or `...Z`): a time without one is ambiguous."""
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            raise ValueError("must be an ISO 8601 time with its offset, e.g. 2026-12-08T09:00:00+07:00") from None
-        if parsed.tzinfo is None:
-            raise ValueError("must carry its offset (e.g. +07:00 or Z)")
-        return parsed
-    return value
+    """An ISO time with its offset (`2026-12-08T09:00:00+07:00` or `...Z`) in the years 2000-2099: a time without
+    an offset is ambiguous, and one outside those years is a typo (and would not survive a time zone's shift)."""
+    if not isinstance(value, str):
+        raise ValueError("must be an ISO 8601 time with its offset, e.g. 2026-12-08T09:00:00+07:00")
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("must be an ISO 8601 time with its offset, e.g. 2026-12-08T09:00:00+07:00") from None
+    if parsed.tzinfo is None:
+        raise ValueError("must carry its offset (e.g. +07:00 or Z)")
+    if not 2000 <= parsed.year <= 2099:
+        raise ValueError("must be in the years 2000-2099")
+    return parsed
 
 
 SlotStart = Annotated[datetime, BeforeValidator(_aware),

@@ -42,6 +42,8 @@ TaxRate = Annotated[str, StringConstraints(min_length=1, max_length=6), AfterVal
 def _manual_number(value: str) -> str:
     if re.fullmatch(r"[A-Za-z]{3}-[0-9]{4}-[0-9]+", value):
         raise ValueError("must not look like a generated number (<BRANCH>-<year>-<n>): leave it out to get one")
+    if value.upper().startswith("WO-"):
+        raise ValueError("must not start with WO- (the numbers of work orders' invoices)")
     return value
 
 

@@ -114,6 +114,7 @@ def board(ctx: Ctx) -> Mapping[str, Any]:
 def work_order(ctx: Ctx, work_order_id: str) -> Mapping[str, Any]:
     from chalicelib.domain.work_orders import NEXT, Stage, status_text
     from chalicelib.services import work_orders
+    from chalicelib.services.work_orders import detached
 
     w = work_orders.get(ctx.access, work_order_id)
     zone = _zone()
@@ -122,7 +123,7 @@ def work_order(ctx: Ctx, work_order_id: str) -> Mapping[str, Any]:
             "next": NEXT.get(w.status, ()), "stages": [s.value for s in Stage],
             "may_update": may(ctx, "work_orders.update") is not None,
             "may_invoice": may(ctx, "work_orders.invoice") is not None and w.status in ("completed", "closed")
-            and w.invoice_order_id is None and not w.customer_id.startswith("erased:")}
+            and w.invoice_order_id is None and not detached(w.customer_id)}
 
 
 def invoice(ctx: Ctx, work_order_id: str) -> Mapping[str, Any]:

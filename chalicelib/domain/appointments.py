@@ -55,7 +55,6 @@ NEXT: dict[str, tuple[str, ...]] = {
     S.NO_SHOW: (),
 }
 HOLDS_PLACES = frozenset({S.BOOKED, S.CONFIRMED})  # a cancel gives the places back
-UPCOMING = HOLDS_PLACES
 
 
 @dataclass(frozen=True)
@@ -177,9 +176,6 @@ class Appointment:
             "history": [h.to_dict() for h in self.history],
         }
 
-    def summary(self, zone: ZoneInfo) -> dict[str, Any]:
-        return {"id": self.id, "vin": self.vin, "service_type": self.service_type, "status": self.status,
-                "slot_start": datetime.fromisoformat(self.slot_start).astimezone(zone).isoformat()}
 
 
 def create(appointment_id: str, customer_id: str, branch_id: str, new: NewAppointment, *, by: str,

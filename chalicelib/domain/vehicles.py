@@ -25,7 +25,7 @@ from chalicelib.domain.versions import etag_for
 
 VIN_LENGTH = 17
 VIN_PATTERN = re.compile(r"[A-HJ-NPR-Z0-9]{17}")
-PLATE_PATTERN = re.compile(r"([A-Z]{1,2})[\s.\-]*(\d{1,4})[\s.\-]*([A-Z]{0,3})")
+PLATE_PATTERN = re.compile(r"([A-Z]{1,2})[ .\-]*([0-9]{1,4})[ .\-]*([A-Z]{0,3})")  # ASCII only: one plate, one key
 ODOMETER_MAX_KM = 2_000_000
 YEAR_MIN = 1950
 
@@ -117,6 +117,7 @@ class Booking:
     service_type: str
     slot_start: str  # ISO UTC
     status: str
+    branch_id: str | None  # the workshop's: a vehicle that changed branch keeps the old branch's bookings
 
 
 @dataclass(frozen=True)
@@ -127,6 +128,7 @@ class WorkOrderRef:
     status: str
     stage: str | None
     eta: str  # ISO UTC
+    branch_id: str
 
 
 @dataclass
@@ -181,10 +183,6 @@ class Vehicle:
         """Not closed or cancelled: what the desk asks about (soonest ETA first)."""
         return sorted((w for w in self.work_orders if w.status not in ("closed", "cancelled")), key=lambda w: w.eta)
 
-    def summary(self) -> dict[str, Any]:
-        """What a customer's vehicle list shows (kept on the owner's link: one Query lists them)."""
-        return {"vin": self.vin, "plate_no": self.plate_no, "make": self.make, "model": self.model,
-                "year": self.year, "color": self.color}
 
 
 def create(new: NewVehicle, *, owner: Customer, by: str, now: datetime) -> Vehicle:
@@ -277,9 +275,9 @@ def next_service_due(v: Vehicle, months: int, km: int, today: date) -> date | No
     if v.purchase_date and v.last_odometer_km:
         days_used = (today - date.fromisoformat(v.purchase_date)).days
         if days_used >= MIN_DAYS_FOR_A_RATE:
-            per_day = v.last_odometer_km / days_used
-            if per_day > 0:
-                due = min(due, base + timedelta(days=int(km / per_day)))
+            days_for_km = km * days_used / v.last_odometer_km
+            if days_for_km < (by_time - base).days:  # the distance comes first (and never overflows a date)
+                due = base + timedelta(days=int(days_for_km))
     return due
 
 

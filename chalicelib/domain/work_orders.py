@@ -16,7 +16,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from chalicelib.domain.clock import iso
-from chalicelib.domain.errors import Conflict, FieldError
+from chalicelib.domain.errors import Conflict, FieldError, ValidationFailed
 from chalicelib.domain.history import HistoryEntry
 from chalicelib.domain.money import money_text
 from chalicelib.domain.versions import etag_for
@@ -57,6 +57,8 @@ NEXT: dict[str, tuple[str, ...]] = {
 }
 # on the board and the vehicle's lookup: all but closed and cancelled (cannot_complete waits for someone to close it)
 OPEN = frozenset({S.NEW, S.IN_PROGRESS, S.ON_HOLD, S.COMPLETED, S.CANNOT_COMPLETE})
+# still to be finished: the estimate may change; past the ETA, they are late
+LATE_STATUSES = (S.NEW, S.IN_PROGRESS, S.ON_HOLD)
 
 
 @dataclass(frozen=True)
@@ -122,6 +124,7 @@ class WorkOrder:
     approved_by: str | None = None
     late_complaint_id: str | None = None  # the complaint the late-deliveries job opened for it
     invoice_order_id: str | None = None  # the order its jobs were invoiced as (service revenue)
+    eta_told: str | None = None  # the ETA the customer was last told (at check-in, or by a delay notice)
     complaint_ids: list[str] = field(default_factory=list)  # complaints about it (read with it, not stored on it)
     version: int = 1
     history: list[HistoryEntry] = field(default_factory=list)
@@ -221,7 +224,8 @@ def create(work_order_id: str, *, vin: str, customer_id: str, branch_id: str, la
            by: str, now: datetime) -> WorkOrder:
     stamp = iso(now)
     return WorkOrder(id=work_order_id, vin=vin, customer_id=customer_id, branch_id=branch_id, jobs=list(new.jobs),
-                     eta=iso(new.eta), status=S.NEW.value, created_at=stamp, updated_at=stamp, created_by=by,
+                     eta=iso(new.eta), eta_told=iso(new.eta), status=S.NEW.value, created_at=stamp,
+                     updated_at=stamp, created_by=by,
                      language=language, appointment_id=new.appointment_id,
                      history=[HistoryEntry(stamp, by, "created", None, S.NEW.value)])
 
@@ -252,9 +256,17 @@ def change(current: WorkOrder, changes: WorkOrderChanges, *, by: str, now: datet
     if stage != current.stage:
         fields["stage"] = stage
         entries.append(HistoryEntry(stamp, by, "stage", current.stage, stage))
+    if ("jobs" in changes.sent or changes.approved) and status not in LATE_STATUSES:
+        raise Conflict(f"The estimate is changed and approved while the work order is open (it is {status}).",
+                       allowed=[s.value for s in LATE_STATUSES])
+    if "eta" in changes.sent and changes.eta is not None and changes.eta <= now:
+        raise ValidationFailed([FieldError("eta", "is in the past")])
     if "eta" in changes.sent and changes.eta is not None and iso(changes.eta) != current.eta:
         fields["eta"] = iso(changes.eta)
         entries.append(HistoryEntry(stamp, by, "eta", current.eta, fields["eta"]))
+        told = datetime.fromisoformat(current.eta_told or current.eta)
+        if changes.eta - told > DELAY_TOLD_AFTER:  # later than they were told by more than that: a delay to tell
+            fields["eta_told"] = fields["eta"]
     if "jobs" in changes.sent and changes.jobs is not None and changes.jobs != current.jobs:
         old_total = current.estimate_total
         fields.update(jobs=list(changes.jobs), approved_at=None, approved_by=None)
@@ -284,8 +296,8 @@ class Notice:
 
 def notices(old: WorkOrder | None, new: WorkOrder, zone: ZoneInfo) -> list[Notice]:
     """What the customer hears of this change: checked in (a new work order), an estimate waiting for approval
-    (each amount once), a delay (the ETA moved later by more than DELAY_TOLD_AFTER: each new ETA once), ready for
-    pick-up."""
+    (each amount once), a delay (the ETA now later than the one they were last told by more than
+    DELAY_TOLD_AFTER, however many small moves it took: `change` records it in `eta_told`), ready for pick-up."""
     lang = new.language if new.language in SENTENCES else "id"
     found: list[Notice] = []
     if old is None:
@@ -294,16 +306,15 @@ def notices(old: WorkOrder | None, new: WorkOrder, zone: ZoneInfo) -> list[Notic
                                                or old.estimate_total != new.estimate_total):
         found.append(Notice("work_order_estimate", f"wo-estimate#{new.id}#{money_text(new.estimate_total)}",
                             {"amount": rupiah(new.estimate_total)}))
-    if new.status in (S.NEW, S.IN_PROGRESS, S.ON_HOLD) and \
-            datetime.fromisoformat(new.eta) - datetime.fromisoformat(old.eta) > DELAY_TOLD_AFTER:
-        found.append(Notice("work_order_delayed", f"wo-delayed#{new.id}#{new.eta}", {"eta": when(new.eta, lang, zone)}))
+    if new.status in LATE_STATUSES and new.eta_told and new.eta_told != old.eta_told:
+        found.append(Notice("work_order_delayed", f"wo-delayed#{new.id}#{new.eta_told}",
+                            {"eta": when(new.eta_told, lang, zone)}))
     if new.status == S.COMPLETED and old.status != S.COMPLETED:
         found.append(Notice("work_order_ready", f"wo-ready#{new.id}", {}))
     return found
 
 
-LATE_BY = "late-work-orders"
-LATE_STATUSES = (S.NEW, S.IN_PROGRESS, S.ON_HOLD)  # still to be finished: past the ETA, they are late
+LATE_BY = "system:late-work-orders"  # a complaint the CRM opens: its customer gets no "received" message
 
 
 def is_late(w: WorkOrder, now: datetime, margin: timedelta) -> bool:

@@ -77,8 +77,9 @@ def from_item(item: AppointmentItem, history: list[HistoryEntry] | None = None) 
 def _refs(a: Appointment) -> list[AppointmentRefItem]:
     keys = [(customer_pk(a.customer_id), f"{LINK_PREFIX}{a.id}"),
             (vehicle_pk(a.vin), f"{VEHICLE_REF_PREFIX}{a.slot_start}#{a.id}")]
-    return [AppointmentRefItem(pk=pk, sk=sk, appointment_id=a.id, vin=a.vin, service_type=a.service_type,
-                               slot_start=a.slot_start, status=a.status) for pk, sk in keys]
+    return [AppointmentRefItem(pk=pk, sk=sk, appointment_id=a.id, branch_id=a.branch_id, vin=a.vin,
+                               service_type=a.service_type, slot_start=a.slot_start, status=a.status)
+            for pk, sk in keys]
 
 
 def _history(a: Appointment, entries: list[HistoryEntry], first_seq: int) -> list[AppointmentHistoryItem]:
@@ -163,11 +164,6 @@ def of_customer(customer_id: str) -> list[AppointmentRefItem]:
         return [x for x in AppointmentRefItem.query(customer_pk(customer_id),
                                                     AppointmentRefItem.sk.startswith(LINK_PREFIX))
                 if isinstance(x, AppointmentRefItem)]
-
-
-def refs_of_vehicle(items: list[Item]) -> list[AppointmentRefItem]:
-    """The appointment refs among a vehicle partition's items, soonest first."""
-    return [x for x in items if isinstance(x, AppointmentRefItem)]
 
 
 def erase(appointment_id: str, zone: ZoneInfo) -> int:

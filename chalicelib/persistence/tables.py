@@ -650,6 +650,7 @@ class AppointmentRefItem(Item, discriminator="appointment_ref"):
     customer's list; how an erasure finds it) and `VEH#<vin>`, `A#<slot_start>#<id>` (the desk's lookup)."""
 
     appointment_id = UnicodeAttribute()
+    branch_id = UnicodeAttribute(null=True)
     vin = UnicodeAttribute()
     service_type = UnicodeAttribute()
     slot_start = UnicodeAttribute()
@@ -679,6 +680,7 @@ class WorkOrderItem(Item, discriminator="work_order"):
     approved_by = UnicodeAttribute(null=True)
     late_complaint_id = UnicodeAttribute(null=True)
     invoice_order_id = UnicodeAttribute(null=True)
+    eta_told = UnicodeAttribute(null=True)
     created_at = UnicodeAttribute()
     updated_at = UnicodeAttribute()
     created_by = UnicodeAttribute()

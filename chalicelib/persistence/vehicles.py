@@ -1,7 +1,7 @@
 """Vehicles in DynamoDB (docs/data-model.md):
 
 - `VEH#<vin>` / `VEHICLE` the vehicle, `H#<at>#<n>` its history (one Query reads both);
-- `PLATE#<plate key>` / `GUARD`: a plate is one vehicle's (with its owner and branch, for the desk's lookup);
+- `PLATE#<plate key>` / `GUARD`: a plate is one vehicle's (with its branch: the desk's lookup checks access on it);
 - `C#<owner>` / `VEH#<vin>`: the owner's link with what their vehicle list shows.
 
 Every transaction that writes a link into an owner's partition checks that owner is a live customer
@@ -130,9 +130,9 @@ def get(vin: str, *, consistent: bool = False) -> Vehicle | None:
     if found is None:
         return None
     vehicle = from_item(found, history)
-    vehicle.bookings = [Booking(b.appointment_id, b.service_type, b.slot_start, b.status)
+    vehicle.bookings = [Booking(b.appointment_id, b.service_type, b.slot_start, b.status, b.branch_id)
                         for b in items if isinstance(b, AppointmentRefItem)]
-    vehicle.work_orders = [WorkOrderRef(w.work_order_id, w.status, w.stage, w.eta)
+    vehicle.work_orders = [WorkOrderRef(w.work_order_id, w.status, w.stage, w.eta, w.branch_id)
                            for w in items if isinstance(w, WorkOrderRefItem)]
     return vehicle
 

@@ -71,7 +71,7 @@ def to_item(w: WorkOrder) -> WorkOrderItem:
         branch_id=w.branch_id, jobs=json.dumps([j.to_dict() for j in w.jobs], separators=(",", ":")), eta=w.eta,
         status=w.status, stage=w.stage, language=w.language, appointment_id=w.appointment_id,
         approved_at=w.approved_at, approved_by=w.approved_by, late_complaint_id=w.late_complaint_id,
-        invoice_order_id=w.invoice_order_id,
+        invoice_order_id=w.invoice_order_id, eta_told=w.eta_told,
         created_at=w.created_at, updated_at=w.updated_at,
         created_by=w.created_by, version=w.version)
 
@@ -83,6 +83,7 @@ def from_item(item: WorkOrderItem, history: list[HistoryEntry] | None = None) ->
                      created_by=item.created_by, language=item.language, stage=item.stage,
                      appointment_id=item.appointment_id, approved_at=item.approved_at, approved_by=item.approved_by,
                      late_complaint_id=item.late_complaint_id, invoice_order_id=item.invoice_order_id,
+                     eta_told=item.eta_told,
                      version=int(item.version), history=history or [])
 
 

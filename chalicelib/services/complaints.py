@@ -18,10 +18,11 @@ from chalicelib.services import customers
 def open_case(access: Access, customer_id: str, new: NewComplaint) -> Complaint:
     """The complaint is stamped with the customer's branch, which its write checks: a customer moved
     meanwhile is read again (and then may be out of the caller's reach: 404), one erased meanwhile is a 404."""
-    if new.work_order_id:
-        _check_work_order(customer_id, new.work_order_id)
     for _ in range(STALE_READ_ATTEMPTS):
-        complaint = build(access, customers.get(access, customer_id), new)
+        customer = customers.get(access, customer_id)  # first: another branch's customer is a 404, whatever else
+        if new.work_order_id:
+            _check_work_order(customer.id, new.work_order_id)
+        complaint = build(access, customer, new)
         try:
             repo.create(complaint)
         except StaleRead:

@@ -72,6 +72,9 @@ def lookup(access: Access, plate: rules.Plate) -> Vehicle:
     vehicle = repo.get(guard.vin)
     if vehicle is None or not access.may_see(vehicle.branch_id):
         raise NotFound("No such record.")  # changed between the two reads
+    # a vehicle that changed branch keeps the old branch's appointments and work orders: those stay theirs
+    vehicle.bookings = [b for b in vehicle.bookings if access.may_see(b.branch_id or vehicle.branch_id)]
+    vehicle.work_orders = [w for w in vehicle.work_orders if access.may_see(w.branch_id)]
     return vehicle
 
 

@@ -98,7 +98,7 @@ def invoice(access: Access, work_order_id: str) -> tuple[WorkOrder, Order, bool]
 
     w = get(access, work_order_id)
     rules.check_invoiceable(w)
-    if w.customer_id.startswith("erased:"):
+    if detached(w.customer_id):
         raise Conflict("The work order's customer was erased: there is nobody to invoice.", allowed=[])
     sku = os.environ.get("WORK_ORDER_INVOICE_SKU") or INVOICE_SKU_DEFAULT
     new = NewOrder(channel="showroom", order_no=rules.invoice_number(w), notify_customer=False, ref=w.id,
@@ -111,6 +111,9 @@ def invoice(access: Access, work_order_id: str) -> tuple[WorkOrder, Order, bool]
         if not existing:
             raise
         order, created = orders.get(authorize(access.principal, "orders.get"), str(existing)), False
+        if order.ref != w.id or order.customer_id != w.customer_id:  # never someone else's order
+            raise Conflict("An order of another record has this work order's invoice number.",
+                           existing_order_id=order.id) from None
     if order.status == "draft":
         order = orders.update(authorize(access.principal, "orders.update"), order.id, order.etag,
                               OrderChanges(sent=frozenset({"status"}), status="confirmed"))
@@ -118,3 +121,8 @@ def invoice(access: Access, work_order_id: str) -> tuple[WorkOrder, Order, bool]
     if marked is not w:
         repo.update(w, marked)
     return marked, order, created
+
+
+def detached(customer_id: str) -> bool:
+    """The work order's customer was erased (it is kept as the vehicle's history)."""
+    return repo.detached(customer_id)

@@ -63,10 +63,10 @@ def _appointment_booked(a: Appointment) -> None:
     by the reminders state machine (none for an appointment booked less than a day ahead: the confirmation is
     its reminder)."""
     from chalicelib.config import settings
-    from chalicelib.domain.appointments import reminder_at
+    from chalicelib.domain.appointments import HOLDS_PLACES, reminder_at
     from chalicelib.domain.clock import utcnow
     from chalicelib.domain.work_orders import when
-    from chalicelib.persistence import customers
+    from chalicelib.persistence import appointments, customers
 
     if a.status != "booked":
         return
@@ -77,7 +77,8 @@ def _appointment_booked(a: Appointment) -> None:
     logger().info("appointment message", extra={"appointment_id": a.id, "message_kind": "appointment_booked",
                                                 "outcome": outcome})
     remind = reminder_at(a.slot_start, _zone(), settings().quiet_hours)
-    if remind > utcnow():
+    current = appointments.get(a.id, consistent=True)  # a record redelivered after a cancel reminds nobody
+    if remind > utcnow() and current is not None and current.status in HOLDS_PLACES:
         outcome = _tell(a.customer_id, "appointment_reminder", f"appt-reminder#{a.id}", a.id, "service_update",
                         fields, send_at=remind)
         logger().info("appointment message", extra={"appointment_id": a.id,
@@ -195,7 +196,9 @@ def late_work_orders(now: datetime) -> dict[str, int]:
                     complaints.create(case)
                     opened += 1
                 except StaleRead:
-                    pass  # a twin run opened it, or the customer went meanwhile
+                    if complaints.get(case.id, consistent=True) is None:
+                        continue  # not opened (the customer moved or went meanwhile): the next run tries again
+                    # else a twin run opened it: mark the work order with it
                 try:
                     repo.update(w, mark_late(w, case.id, now=now))
                 except (PreconditionFailed, StaleRead):
