@@ -58,7 +58,7 @@ ONE = "/appointments/{appointment_id}"
 ROUTES: list[tuple[RouteSpec, View]] = [
     (RouteSpec("GET", "/branches/{branch}/appointment-slots", "appointments.slots",
                "A branch workshop's slots on a day for a service type, with their free places",
-               response="SlotList", errors=(400, 401, 403)), appointment_slots),
+               response="SlotList", errors=(400, 401, 403, 404)), appointment_slots),
     (RouteSpec("POST", "/customers/{customer_id}/appointments", "appointments.create",
                "Book a workshop slot for a customer's vehicle (409 slot_full with the next free slots)", 201,
                response="AppointmentOut", errors=(400, 401, 403, 404, 409, 413, 415),

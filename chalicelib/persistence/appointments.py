@@ -22,9 +22,8 @@ from chalicelib.domain.appointments import HOLDS_PLACES, Appointment
 from chalicelib.domain.errors import NotFound, PreconditionFailed, StaleRead
 from chalicelib.domain.history import HistoryEntry
 from chalicelib.persistence.errors import translated
-from chalicelib.persistence.paging import record_with_history
+from chalicelib.persistence.paging import history_items, record_with_history
 from chalicelib.persistence.tables import (
-    HISTORY_PREFIX,
     PROFILE_SK,
     AppointmentHistoryItem,
     AppointmentItem,
@@ -83,9 +82,7 @@ def _refs(a: Appointment) -> list[AppointmentRefItem]:
 
 
 def _history(a: Appointment, entries: list[HistoryEntry], first_seq: int) -> list[AppointmentHistoryItem]:
-    return [AppointmentHistoryItem(pk=appointment_pk(a.id), sk=f"{HISTORY_PREFIX}{e.at}#{first_seq + n:04d}",
-                                   at=e.at, by=e.by, change=e.change, from_value=e.from_value, to_value=e.to_value)
-            for n, e in enumerate(entries)]
+    return history_items(AppointmentHistoryItem, appointment_pk(a.id), entries, first_seq)
 
 
 def _slot(branch_id: str, hour: datetime) -> SlotItem:
@@ -137,19 +134,9 @@ def get(appointment_id: str, *, consistent: bool = False) -> Appointment | None:
 def update(old: Appointment, new: Appointment, zone: ZoneInfo) -> None:
     """The appointment if its version is unchanged, its history and refs, and the places back when it stops
     holding them (cancelled)."""
-    added = new.history[len(old.history):]
-    gives_back = old.status in HOLDS_PLACES and new.status not in HOLDS_PLACES and new.status == "cancelled"
     try:
         with translated(), TransactWrite(connection=connection()) as tx:
-            tx.save(to_item(new), condition=AppointmentItem.version == old.version)
-            for h in _history(new, added, len(old.history)):
-                tx.save(h)
-            for ref in _refs(new):
-                tx.save(ref)
-            if gives_back:
-                for hour in old.local_hours(zone):
-                    tx.update(_slot(old.branch_id, hour), actions=[SlotItem.n.add(-1)],
-                              condition=SlotItem.n > 0)
+            add_update(tx, old, new, zone)
     except TransactWriteError as exc:
         if conflicted(exc):
             raise PreconditionFailed("The appointment was changed by someone else; fetch it again.") from exc
@@ -157,6 +144,20 @@ def update(old: Appointment, new: Appointment, zone: ZoneInfo) -> None:
         if current is None:
             raise NotFound("No such record.") from exc
         raise PreconditionFailed("The appointment was changed by someone else; fetch it again.") from exc
+
+
+def add_update(tx: TransactWrite, old: Appointment, new: Appointment, zone: ZoneInfo) -> None:
+    """The writes of an appointment's change, added to `tx` (its own, or a work order's at check-in)."""
+    added = new.history[len(old.history):]
+    gives_back = old.status in HOLDS_PLACES and new.status == "cancelled"
+    tx.save(to_item(new), condition=AppointmentItem.version == old.version)
+    for h in _history(new, added, len(old.history)):
+        tx.save(h)
+    for ref in _refs(new):
+        tx.save(ref)
+    if gives_back:
+        for hour in old.local_hours(zone):
+            tx.update(_slot(old.branch_id, hour), actions=[SlotItem.n.add(-1)], condition=SlotItem.n > 0)
 
 
 def of_customer(customer_id: str) -> list[AppointmentRefItem]:

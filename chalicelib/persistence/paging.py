@@ -100,3 +100,12 @@ def record_with_history(hash_key: str, record_type: type[Any], history_type: typ
     history = [HistoryEntry(h.at, h.by, h.change, h.from_value, h.to_value) for h in items
                if isinstance(h, history_type)]
     return record, history, items
+
+
+def history_items(item_type: type[Any], hash_key: str, entries: list[HistoryEntry], first_seq: int) -> list[Any]:
+    """The items of history entries in their record's partition (`H#<at>#<seq>`: in order, never two alike)."""
+    from chalicelib.persistence.tables import HISTORY_PREFIX
+
+    return [item_type(pk=hash_key, sk=f"{HISTORY_PREFIX}{e.at}#{first_seq + n:04d}", at=e.at, by=e.by,
+                      change=e.change, from_value=e.from_value, to_value=e.to_value)
+            for n, e in enumerate(entries)]

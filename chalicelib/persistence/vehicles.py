@@ -22,10 +22,9 @@ from chalicelib.domain.errors import NotFound, PreconditionFailed, StaleRead
 from chalicelib.domain.history import HistoryEntry
 from chalicelib.domain.vehicles import Booking, OwnerCopy, Vehicle, VehicleTaken, WorkOrderRef
 from chalicelib.persistence.errors import translated
-from chalicelib.persistence.paging import record_with_history
+from chalicelib.persistence.paging import history_items, record_with_history
 from chalicelib.persistence.tables import (
     GUARD_SK,
-    HISTORY_PREFIX,
     PROFILE_SK,
     AppointmentRefItem,
     CustomerItem,
@@ -85,9 +84,7 @@ def _guard(v: Vehicle) -> PlateGuardItem:
 
 
 def _history(v: Vehicle, entries: list[HistoryEntry], first_seq: int) -> list[VehicleHistoryItem]:
-    return [VehicleHistoryItem(pk=vehicle_pk(v.vin), sk=f"{HISTORY_PREFIX}{e.at}#{first_seq + n:04d}", at=e.at,
-                               by=e.by, change=e.change, from_value=e.from_value, to_value=e.to_value)
-            for n, e in enumerate(entries)]
+    return history_items(VehicleHistoryItem, vehicle_pk(v.vin), entries, first_seq)
 
 
 def _taken(exc: TransactWriteError) -> VehicleTaken | None:

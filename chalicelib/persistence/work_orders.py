@@ -14,17 +14,19 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.config import settings
+from chalicelib.domain.appointments import Appointment
 from chalicelib.domain.errors import NotFound, PreconditionFailed, StaleRead
 from chalicelib.domain.history import HistoryEntry
 from chalicelib.domain.work_orders import OPEN, BoardEntry, Job, WorkOrder
 from chalicelib.persistence.errors import translated
-from chalicelib.persistence.paging import record_with_history
+from chalicelib.persistence.paging import history_items, record_with_history
 from chalicelib.persistence.tables import (
-    HISTORY_PREFIX,
     PROFILE_SK,
     ComplaintLinkItem,
     CustomerItem,
@@ -105,16 +107,19 @@ def _board_ref(w: WorkOrder) -> WorkOrderRefItem:
 
 
 def _history(w: WorkOrder, entries: list[HistoryEntry], first_seq: int) -> list[WorkOrderHistoryItem]:
-    return [WorkOrderHistoryItem(pk=work_order_pk(w.id), sk=f"{HISTORY_PREFIX}{e.at}#{first_seq + n:04d}", at=e.at,
-                                 by=e.by, change=e.change, from_value=e.from_value, to_value=e.to_value)
-            for n, e in enumerate(entries)]
+    return history_items(WorkOrderHistoryItem, work_order_pk(w.id), entries, first_seq)
 
 
-def create(w: WorkOrder) -> None:
+def create(w: WorkOrder, check_in: tuple[Appointment, Appointment] | None = None) -> None:
     """One transaction: the customer is live, the vehicle is still theirs and in the branch, the work order, its
-    first history entry and its refs. NotTheirVehicle, or StaleRead when the customer changed meanwhile."""
+    first history entry and its refs, and (`check_in`: the appointment as read and checked in) its appointment's
+    check-in. NotTheirVehicle, or StaleRead when the customer or the appointment changed meanwhile."""
+    from chalicelib.persistence import appointments
+
     try:
         with translated(), TransactWrite(connection=connection()) as tx:
+            if check_in is not None:
+                appointments.add_update(tx, *check_in, ZoneInfo(settings().timezone))
             tx.condition_check(CustomerItem, customer_pk(w.customer_id), PROFILE_SK, condition=live_customer())
             tx.condition_check(VehicleItem, vehicle_pk(w.vin), VEHICLE_SK,
                                condition=(VehicleItem.owner_id == w.customer_id)
@@ -126,7 +131,7 @@ def create(w: WorkOrder) -> None:
         codes = failed_codes(exc)
         if codes[1:2] == ["ConditionalCheckFailed"]:
             raise NotTheirVehicle() from exc
-        raise StaleRead("The customer or the vehicle changed meanwhile; retry.") from exc
+        raise StaleRead("The customer, the vehicle or the appointment changed meanwhile; retry.") from exc
 
 
 def get(work_order_id: str, *, consistent: bool = False) -> WorkOrder | None:

@@ -24,6 +24,8 @@ def zone() -> ZoneInfo:
 def slots(access: Access, branch: str, day: date, service_type: str) -> list[Slot]:
     """The starts on `day` that fit the service type, each with its free places: one Query."""
     access.check_target_branch(branch)
+    if branch not in settings().branches:
+        raise NotFound("No such branch.")
     shop = workshop()
     return rules.day_slots(day, service_type, shop, zone(), repo.booked(branch, day), shop.bays_of(branch),
                            utcnow().astimezone(zone()))

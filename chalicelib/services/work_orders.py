@@ -4,6 +4,7 @@ centre does, move it along (If-Match), the branch's board."""
 from __future__ import annotations
 
 from chalicelib.config import STALE_READ_ATTEMPTS
+from chalicelib.domain import appointments as appointment_rules
 from chalicelib.domain import work_orders as rules
 from chalicelib.domain.access import Access
 from chalicelib.domain.appointments import NEXT as APPOINTMENT_NEXT
@@ -40,12 +41,14 @@ def open_for(access: Access, vin: str, new: NewWorkOrder) -> WorkOrder:
                 raise ValidationFailed([FieldError("appointment_id", "is not an appointment of this vehicle")])
         wo = rules.create(new_id(now), vin=vehicle.vin, customer_id=vehicle.owner_id, branch_id=vehicle.branch_id,
                           language=vehicle.owner.language, new=new, by=access.principal.sub, now=now)
-        try:
-            repo.create(wo)
-        except (repo.NotTheirVehicle, StaleRead):
-            continue  # the vehicle changed hands or branch meanwhile: read it again
+        check_in = None
         if booking is not None and "checked_in" in APPOINTMENT_NEXT[booking.status]:
-            appointments.update(access, booking.id, booking.etag, status="checked_in", notes=None, notes_sent=False)
+            check_in = (booking, appointment_rules.change(booking, status="checked_in", notes=None, notes_sent=False,
+                                                          by=access.principal.sub, now=now))
+        try:
+            repo.create(wo, check_in)  # the appointment is checked in in the same transaction
+        except (repo.NotTheirVehicle, StaleRead):
+            continue  # the vehicle changed hands or branch, or the appointment moved, meanwhile: read them again
         return wo
     raise StaleRead("The vehicle kept changing; retry.")
 
