@@ -76,5 +76,5 @@ ROUTES: list[tuple[RouteSpec, View]] = [
      patch_work_order),
     (RouteSpec("POST", ONE + "/invoice", "work_orders.invoice",
                "Invoice a completed work order as an order (one line per job; again: the same order)", 201,
-               response="Invoice", errors=(401, 403, 404, 409), headers=("Location",)), invoice_work_order),
+               response="Invoice", errors=(400, 401, 403, 404, 409), headers=("Location",)), invoice_work_order),
 ]
