@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from chalicelib.api.http import Call, Reply, RouteSpec, View
-from chalicelib.domain.appointments import Appointment
 
 if TYPE_CHECKING:
     from chalicelib.api.appointments_models import AppointmentCreate, AppointmentPatch, SlotsQuery
+    from chalicelib.domain.appointments import Appointment
 
 
 def _reply(a: Appointment, status: int = 200, **headers: str) -> Reply:

@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from chalicelib.api.http import Call, Reply, RouteSpec, View
-from chalicelib.domain.work_orders import WorkOrder
 
 if TYPE_CHECKING:
     from chalicelib.api.work_orders_models import BoardQuery, WorkOrderCreate, WorkOrderPatch, WorkOrderQuery
+    from chalicelib.domain.work_orders import WorkOrder
 
 
 def _reply(w: WorkOrder, status: int = 200, language: str | None = None, **headers: str) -> Reply:
