@@ -3,14 +3,13 @@ screen-pop), change (models: chalicelib/api/vehicles_models.py)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING
 
 from chalicelib.api.http import Call, Reply, RouteSpec, View
-from chalicelib.domain.vehicles import Vehicle
 
 if TYPE_CHECKING:
     from chalicelib.api.vehicles_models import PlateQuery, VehicleCreate, VehiclePatch
+    from chalicelib.domain.vehicles import Vehicle
 
 
 def _reply(v: Vehicle, status: int = 200, **headers: str) -> Reply:
@@ -39,23 +38,13 @@ def get_vehicle(call: Call[None, None], vin: str) -> Reply:
 
 
 def lookup_vehicle(call: Call[None, PlateQuery]) -> Reply:
-    from chalicelib.services import vehicles
-
-    v = vehicles.lookup(call.caller, call.query.plate)  # type: ignore[arg-type]  # normalised to a Plate
-    owner = None if v.owner is None or v.owner_id is None else {
-        "id": v.owner_id, "name": v.owner.name, "phone": v.owner.phone, "language": v.owner.language}
     from chalicelib.domain.clock import iso, utcnow
+    from chalicelib.services import vehicles
     from chalicelib.services.appointments import zone
 
-    booking = v.next_booking(iso(utcnow()))
-    upcoming = None if booking is None else {
-        "id": booking.id, "service_type": booking.service_type, "status": booking.status,
-        "slot_start": datetime.fromisoformat(booking.slot_start).astimezone(zone()).isoformat()}
-    open_orders = [{"id": w.id, "status": w.status, "stage": w.stage,
-                    "eta": datetime.fromisoformat(w.eta).astimezone(zone()).isoformat()}
-                   for w in v.open_work_orders()]
-    return Reply({"vehicle": v.to_dict(vehicles.today()), "owner": owner, "next_appointment": upcoming,
-                  "open_work_orders": open_orders}, 200, {"ETag": v.etag})
+    v = vehicles.lookup(call.caller, call.query.plate)  # type: ignore[arg-type]  # normalised to a Plate
+    return Reply({"vehicle": v.to_dict(vehicles.today()), **v.desk_view(iso(utcnow()), zone())}, 200,
+                 {"ETag": v.etag})
 
 
 def patch_vehicle(call: Call[VehiclePatch, None], vin: str) -> Reply:

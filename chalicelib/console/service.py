@@ -54,13 +54,8 @@ def plate_card(ctx: Ctx) -> Mapping[str, Any]:
     except (ValueError, NotFound):
         return {"searched": True, "vehicle": None, "plate": raw}
     zone = _zone()
-    upcoming = v.next_booking(iso(utcnow()))
     return {"searched": True, "vehicle": v, "plate": raw, "today": _today(), "types": _service_types(),
-            "next": None if upcoming is None else {
-                "id": upcoming.id, "service_type": upcoming.service_type,
-                "slot_start": datetime.fromisoformat(upcoming.slot_start).astimezone(zone)},
-            "open": [{"id": w.id, "status": w.status, "stage": w.stage,
-                      "eta": datetime.fromisoformat(w.eta).astimezone(zone)} for w in v.open_work_orders()],
+            **v.desk_view(iso(utcnow()), zone),
             "may_book": may(ctx, "appointments.create") is not None and v.owner_id is not None,
             "may_open": may(ctx, "work_orders.create") is not None and v.owner_id is not None,
             "eta_default": (datetime.now(zone) + timedelta(hours=4)).strftime("%Y-%m-%dT%H:00")}

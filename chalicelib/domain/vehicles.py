@@ -16,6 +16,7 @@ import re
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from chalicelib.domain.clock import iso
 from chalicelib.domain.customers import Customer
@@ -178,6 +179,22 @@ class Vehicle:
         """The soonest appointment still to come that holds its places (booked or confirmed)."""
         upcoming = [b for b in self.bookings if b.slot_start >= now and b.status in ("booked", "confirmed")]
         return min(upcoming, key=lambda b: b.slot_start, default=None)
+
+    def desk_view(self, now: str, zone: ZoneInfo) -> dict[str, Any]:
+        """What the service desk's screen-pop shows besides the vehicle: the owner, the next appointment and the
+        open work orders, times local (the API's lookup and the console's card)."""
+        booking = self.next_booking(now)
+        return {
+            "owner": None if self.owner is None or self.owner_id is None else {
+                "id": self.owner_id, "name": self.owner.name, "phone": self.owner.phone,
+                "language": self.owner.language},
+            "next_appointment": None if booking is None else {
+                "id": booking.id, "service_type": booking.service_type, "status": booking.status,
+                "slot_start": datetime.fromisoformat(booking.slot_start).astimezone(zone).isoformat()},
+            "open_work_orders": [{"id": w.id, "status": w.status, "stage": w.stage,
+                                  "eta": datetime.fromisoformat(w.eta).astimezone(zone).isoformat()}
+                                 for w in self.open_work_orders()],
+        }
 
     def open_work_orders(self) -> list[WorkOrderRef]:
         """Not closed or cancelled: what the desk asks about (soonest ETA first)."""
