@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -385,14 +385,11 @@ class Translator:
 
 def format_money(amount: Decimal | int | str | None) -> str:
     """`Rp 1.250.000` (whole rupiah, half up), `Rp 1.250.000,50` when there are cents; '' for None."""
+    from chalicelib.domain.money import rupiah
+
     if amount is None or amount == "":
         return ""
-    value = Decimal(str(amount)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
-    whole, cents = divmod(abs(value), 1)
-    text = f"{int(whole):,}".replace(",", ".")
-    if cents:
-        text += "," + f"{int(cents * 100):02d}"
-    return ("-" if value < 0 else "") + "Rp " + text
+    return rupiah(amount)
 
 
 def format_datetime(stamp: str | datetime | None, lang: str = "id", timezone: str | None = None) -> str:

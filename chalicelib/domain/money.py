@@ -27,3 +27,13 @@ def round_money(amount: Decimal) -> Decimal:
 def money_text(amount: Decimal | None) -> str | None:
     """The amount as its JSON and stored text, always 2 decimals; None stays None."""
     return None if amount is None else f"{amount.quantize(CENT):f}"
+
+
+def rupiah(amount: Decimal | int | str) -> str:
+    """`Rp 1.250.000` (whole rupiah, half up), `Rp 1.250.000,50` when there are cents: how a person reads it."""
+    value = Decimal(str(amount)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    whole, cents = divmod(abs(value), 1)
+    text = f"{int(whole):,}".replace(",", ".")
+    if cents:
+        text += "," + f"{int(cents * 100):02d}"
+    return ("-" if value < 0 else "") + "Rp " + text

@@ -18,7 +18,8 @@ from zoneinfo import ZoneInfo
 from chalicelib.domain.clock import iso
 from chalicelib.domain.errors import Conflict, FieldError, ValidationFailed
 from chalicelib.domain.history import HistoryEntry
-from chalicelib.domain.money import money_text
+from chalicelib.domain.money import money_text, rupiah
+from chalicelib.domain.orders import MONTHS
 from chalicelib.domain.versions import etag_for
 
 JOBS_MAX = 30
@@ -156,15 +157,11 @@ def _local(stamp: str, zone: ZoneInfo) -> str:
     return datetime.fromisoformat(stamp).astimezone(zone).isoformat()
 
 
-MONTHS = {"id": ("Jan", "Feb", "Mar", "Apr", "Mei", "Jun", "Jul", "Agu", "Sep", "Okt", "Nov", "Des"),
-          "en": ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")}
-
-
 def when(stamp: str, language: str, zone: ZoneInfo) -> str:
     """`8 Des 14.00` / `8 Dec 14:00`, local."""
     moment = datetime.fromisoformat(stamp).astimezone(zone)
     sep = "." if language == "id" else ":"
-    return f"{moment.day} {MONTHS[language][moment.month - 1]} {moment.hour:02d}{sep}{moment.minute:02d}"
+    return f"{moment.day} {MONTHS[language][moment.month - 1][:3]} {moment.hour:02d}{sep}{moment.minute:02d}"
 
 
 SENTENCES: dict[str, dict[str, str]] = {
@@ -195,12 +192,6 @@ SENTENCES: dict[str, dict[str, str]] = {
            "cancelled": "This work order was cancelled.",
            "eta": " Expected ready {eta}."},
 }
-
-
-def rupiah(amount: Decimal) -> str:
-    """`Rp 1.250.000` (whole rupiah, Indonesian grouping)."""
-    whole = int(amount.to_integral_value())
-    return "Rp " + f"{whole:,}".replace(",", ".")
 
 
 def status_text(wo: WorkOrder, language: str, zone: ZoneInfo) -> str:
