@@ -21,6 +21,8 @@ from chalicelib.domain.complaints import Category, ComplaintChanges, Department,
 from chalicelib.domain.complaints import Status as ComplaintStatus
 
 QC_FIELDS = ("vin", "part_no", "batch_no", "defect_code")
+# fields that only a complaint of one category takes
+CATEGORY_OF_FIELD = {**dict.fromkeys(QC_FIELDS, Category.QUALITY_CONTROL), "work_order_id": Category.SERVICE}
 QcCode = Annotated[str, StringConstraints(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$"),
                    AfterValidator(str.upper), Field(description="a part, batch or defect code: letters, digits . _ / -")]
 
@@ -40,20 +42,12 @@ class ComplaintCreate(Strict):
     work_order_id: Annotated[str, StringConstraints(min_length=26, max_length=26)] | None = Field(
         default=None, description="category service: the customer's work order it is about")
 
-    @field_validator("work_order_id", mode="after")
+    @field_validator(*CATEGORY_OF_FIELD, mode="after")
     @classmethod
-    def _work_order_for_service_only(cls, value: Any, info: ValidationInfo) -> Any:
-        category = info.data.get("category")
-        if value is not None and category is not None and category != Category.SERVICE:
-            raise ValueError("only a service complaint is about a work order")
-        return value
-
-    @field_validator(*QC_FIELDS, mode="after")
-    @classmethod
-    def _qc_fields_for_qc_only(cls, value: Any, info: ValidationInfo) -> Any:
-        category = info.data.get("category")
-        if value is not None and category is not None and category != Category.QUALITY_CONTROL:
-            raise ValueError("only a quality_control complaint takes it")
+    def _field_of_its_category_only(cls, value: Any, info: ValidationInfo) -> Any:
+        category, wanted = info.data.get("category"), CATEGORY_OF_FIELD[str(info.field_name)]
+        if value is not None and category is not None and category != wanted:
+            raise ValueError(f"only a {wanted.value} complaint takes it")
         return value
 
     def to_domain(self) -> NewComplaint:
