@@ -3,7 +3,7 @@ than the bays), read, list a customer's, move one along its lifecycle (a cancel 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from chalicelib.config import STALE_READ_ATTEMPTS, settings, workshop
@@ -33,8 +33,6 @@ def slots(access: Access, branch: str, day: date, service_type: str) -> list[Slo
 
 def _next_free(branch: str, after: datetime, service_type: str, count: int) -> list[Slot]:
     """The next `count` starts with a free place after `after`, looking up to a month ahead (a Query a day)."""
-    from datetime import timedelta
-
     shop = workshop()
     found: list[Slot] = []
     day = after.date()

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from chalicelib.domain.appointments import Appointment
+from chalicelib.domain.customers import Customer
 from chalicelib.domain.vehicles import Vehicle
 from chalicelib.domain.work_orders import WorkOrder
 from chalicelib.observability import logger
@@ -43,18 +44,14 @@ def changed(change: Change) -> None:
         _work_order_changed(old, new)
 
 
-def _tell(customer_id: str, kind: str, key: str, ref_id: str, message_kind: str, fields: dict[str, str],
+def _tell(customer: Customer, kind: str, key: str, ref_id: str, fields: dict[str, str],
           send_at: datetime | None = None) -> str:
     from chalicelib.domain.consent import Purpose
     from chalicelib.domain.messages import reference, render
-    from chalicelib.persistence import customers
     from chalicelib.workflows.messages import notify
 
-    customer = customers.get(customer_id)
-    if customer is None:  # erased (or detached): nobody to tell
-        return "gone"
     message = render(kind, customer.language, ref=reference(ref_id), **fields)
-    return notify(customer, message, key=key, purpose=Purpose.TRANSACTIONAL, kind=message_kind, ref=ref_id,
+    return notify(customer, message, key=key, purpose=Purpose.TRANSACTIONAL, kind="service_update", ref=ref_id,
                   waking_hours=True, send_at=send_at)
 
 
@@ -71,16 +68,17 @@ def _appointment_booked(a: Appointment) -> None:
     if a.status != "booked":
         return
     customer = customers.get(a.customer_id)
-    lang = customer.language if customer and customer.language in ("id", "en") else "id"
+    if customer is None:  # erased meanwhile: nobody to tell
+        return
+    lang = customer.language if customer.language in ("id", "en") else "id"
     fields = {"when": when(a.slot_start, lang, _zone()), "branch": a.branch_id.title()}
-    outcome = _tell(a.customer_id, "appointment_booked", f"appt-booked#{a.id}", a.id, "service_update", fields)
+    outcome = _tell(customer, "appointment_booked", f"appt-booked#{a.id}", a.id, fields)
     logger().info("appointment message", extra={"appointment_id": a.id, "message_kind": "appointment_booked",
                                                 "outcome": outcome})
     remind = reminder_at(a.slot_start, _zone(), settings().quiet_hours)
     current = appointments.get(a.id, consistent=True)  # a record redelivered after a cancel reminds nobody
     if remind > utcnow() and current is not None and current.status in HOLDS_PLACES:
-        outcome = _tell(a.customer_id, "appointment_reminder", f"appt-reminder#{a.id}", a.id, "service_update",
-                        fields, send_at=remind)
+        outcome = _tell(customer, "appointment_reminder", f"appt-reminder#{a.id}", a.id, fields, send_at=remind)
         logger().info("appointment message", extra={"appointment_id": a.id,
                                                     "message_kind": "appointment_reminder", "outcome": outcome})
 
@@ -95,9 +93,14 @@ def _appointment_ended(a: Appointment) -> None:
 
 def _work_order_changed(old: WorkOrder | None, new: WorkOrder) -> None:
     from chalicelib.domain.work_orders import notices
+    from chalicelib.persistence import customers
 
-    for notice in notices(old, new, _zone()):
-        outcome = _tell(new.customer_id, notice.kind, notice.key, new.id, "service_update", notice.fields)
+    told = notices(old, new, _zone())
+    customer = customers.get(new.customer_id) if told else None
+    if customer is None:  # nothing to tell, or nobody (erased, or the work order detached)
+        return
+    for notice in told:
+        outcome = _tell(customer, notice.kind, notice.key, new.id, notice.fields)
         logger().info("work order message", extra={"work_order_id": new.id, "message_kind": notice.kind,
                                                    "outcome": outcome})
 
