@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -234,6 +234,30 @@ def test_ten_bookings_racing_for_four_places_make_four_appointments(live: Runnin
         list(pool.map(lambda _: live.request("PATCH", f"/appointments/{made[0]['id']}", "agent.jakarta",
                                              json={"status": "cancelled"}, headers={"If-Match": '"v1"'}), range(2)))
     assert free() == 1
+
+
+def test_two_invoices_of_one_work_order_racing_make_one_order(live: RunningStack) -> None:
+    """Two desks invoice the same completed work order at once: one order, which both answers name."""
+    live.request("POST", "/products", "admin", json={"sku": "SVC-WORKSHOP", "name": "Jasa bengkel",
+                                                     "category": "service_package", "unit": "package",
+                                                     "list_price": "0"})
+    cid = new_customer(live, "agent.jakarta")["id"]
+    vin = live.request("POST", f"/customers/{cid}/vehicles", "agent.jakarta", json=_vehicle()).json()["vin"]
+    eta = (datetime.now(UTC) + timedelta(hours=3)).isoformat()
+    wo = live.request("POST", f"/vehicles/{vin}/work-orders", "agent.jakarta", json={
+        "jobs": [{"description": "Servis", "estimate_amount": "500000"}], "eta": eta}).json()
+    for n, status in enumerate(("in_progress", "completed")):
+        moved = live.request("PATCH", f"/work-orders/{wo['id']}", "agent.jakarta", json={"status": status},
+                             headers={"If-Match": f'"v{n + 1}"'})
+        assert moved.status_code == 200, moved.text
+    with ThreadPoolExecutor(2) as pool:
+        answers = list(pool.map(lambda _: live.request("POST", f"/work-orders/{wo['id']}/invoice", "agent.jakarta"),
+                                range(2)))
+    assert sorted(r.status_code for r in answers) == [200, 201], [r.text for r in answers]
+    orders = live.request("GET", f"/customers/{cid}/orders", "agent.jakarta").json()["items"]
+    assert len(orders) == 1 and orders[0]["ref"] == wo["id"]
+    final = live.request("POST", f"/work-orders/{wo['id']}/invoice", "agent.jakarta")
+    assert final.status_code == 200 and final.json()["order"]["id"] == orders[0]["id"]
 
 
 @pytest.mark.parametrize("round_", range(ROUNDS))

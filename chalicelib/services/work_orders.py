@@ -9,7 +9,7 @@ from chalicelib.domain import work_orders as rules
 from chalicelib.domain.access import Access
 from chalicelib.domain.appointments import NEXT as APPOINTMENT_NEXT
 from chalicelib.domain.clock import is_id, new_id, utcnow
-from chalicelib.domain.errors import FieldError, NotFound, StaleRead, ValidationFailed
+from chalicelib.domain.errors import FieldError, NotFound, PreconditionFailed, StaleRead, ValidationFailed
 from chalicelib.domain.orders import Order
 from chalicelib.domain.versions import require_if_match
 from chalicelib.domain.work_orders import BoardEntry, NewWorkOrder, WorkOrder, WorkOrderChanges
@@ -120,10 +120,17 @@ def invoice(access: Access, work_order_id: str) -> tuple[WorkOrder, Order, bool]
     if order.status == "draft":
         order = orders.update(authorize(access.principal, "orders.update"), order.id, order.etag,
                               OrderChanges(sent=frozenset({"status"}), status="confirmed"))
-    marked = rules.mark_invoiced(w, order.id, by=access.principal.sub, now=utcnow())
-    if marked is not w:
-        repo.update(w, marked)
-    return marked, order, created
+    for _ in range(STALE_READ_ATTEMPTS):  # a twin invoice (or any change) meanwhile: mark what is there now
+        marked = rules.mark_invoiced(w, order.id, by=access.principal.sub, now=utcnow())
+        if marked is w:
+            return w, order, created
+        try:
+            repo.update(w, marked)
+        except (PreconditionFailed, StaleRead):
+            w = get(access, work_order_id)
+            continue
+        return marked, order, created
+    raise StaleRead("The work order kept changing; retry.")
 
 
 def detached(customer_id: str) -> bool:
