@@ -19,7 +19,8 @@ help:
 	@echo "              RELASI_AWS_PORT (4566), SEED=none; a second terminal needs the same RELASI_*_PORT values"
 	@echo "              Data, users and the outbox survive a restart: saved in build/local-state when the stack stops"
 	@echo "make reset    delete that saved state: the next make run starts afresh with new demo data"
-	@echo "make test     the whole test suite (about 7-9 minutes on 2 cores; installs Debian chromium for the console's browser tests when root;"
+	@echo "make test     the whole test suite on two workers (about 12 minutes on 2 cores; TEST_WORKERS=0: one process, about 20;"
+	@echo "              installs Debian chromium for the console's browser tests when root;"
 	@echo "              CI=true fails instead of skipping node tools or the browser)"
 	@echo "make token AS=<demo user>   an ID token for a running local stack (e.g. AS=agent.jakarta)"
 	@echo "make outbox   SMS, emails and ops alerts a running local stack sent (masked), newest last; ARGS=\"--channel sms|email|ops --json\""
@@ -53,8 +54,11 @@ $(NODE_STAMP): package.json package-lock.json
 	@if command -v npm >/dev/null; then npm ci --no-audit --no-fund --loglevel=error && touch $(NODE_STAMP); \
 	else echo "note: no npm here: the redocly lint of /openapi.json is skipped and IAM is not enforced locally"; fi
 
+# Two workers (pytest-xdist), each with its own moto stack, each test module on one of them (their data and the
+# stacks they start are their own); TEST_WORKERS=0 runs everything in this one process.
+TEST_WORKERS ?= 2
 test: $(STAMP) $(NODE_STAMP) chromium
-	$(PY) -m pytest $(ARGS)
+	$(PY) -m pytest $(if $(filter 0,$(TEST_WORKERS)),,-n $(TEST_WORKERS) --dist loadfile) $(ARGS)
 
 # The console's browser tests drive Debian's Chromium (never `playwright install`). Installed here when it is
 # missing and this is root with apt (as on CI); otherwise the browser tests say they were skipped and why.

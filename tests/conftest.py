@@ -146,21 +146,65 @@ def stream_pump(stack: dict[str, str]) -> Iterator[Any]:
     pump.stop()
 
 
-def pytest_terminal_summary(terminalreporter: Any) -> None:
-    """What the run's functions called that their packaged policies allow but no test used, and the packaged
-    environment variables no function's code read (infra/iam_local.py): candidates to remove, not failures
-    (a path no test takes reads and calls nothing). The session's stack only: the stacks some tests start as
-    processes enforce the same policies, but report nothing here."""
+# The modules that take longest (they start stacks of their own as processes, or drive a browser), run first: with
+# `make test`'s two workers each module runs on one worker (--dist loadfile), so a long one started last would
+# leave the other worker idle at the end.
+LONGEST_FIRST = ("test_docs_examples.py", "test_console_browser.py", "test_local_stack.py", "test_local_state.py",
+                 "test_campaigns.py", "test_e2e_service.py")
+
+
+def pytest_collection_modifyitems(items: list[Any]) -> None:
+    rank = {name: n for n, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
+def _report() -> dict[str, Any] | None:
     from infra import iam_local
 
     enforcer = iam_local.enforcer()
     if enforcer is None:
+        return None
+    return {"calls": sum(len(c) for c in enforcer.calls.values()), "functions": len(enforcer.calls),
+            "denied": len(enforcer.denied), "unused": iam_local.unused(), "unread": iam_local.unread_variables()}
+
+
+_worker_reports: list[dict[str, Any]] = []
+
+
+def pytest_sessionfinish(session: Any) -> None:
+    """A worker (`make test` runs two) hands its stack's report to the main process."""
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput["iam_report"] = json.dumps(_report())
+
+
+def pytest_testnodedown(node: Any, error: Any) -> None:
+    report = json.loads(getattr(node, "workeroutput", {}).get("iam_report") or "null")
+    if report is not None:
+        _worker_reports.append(report)
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """What the run's functions called that their packaged policies allow but no test used, and the packaged
+    environment variables no function's code read (infra/iam_local.py): candidates to remove, not failures
+    (a path no test takes reads and calls nothing). Each worker's stack counts what its tests did; a permission or
+    a variable is listed when no worker's tests used it. The stacks some tests start as processes enforce the
+    same policies, but report nothing here."""
+    reports = _worker_reports or [r for r in (_report(),) if r is not None]
+    if not reports:
         return
-    calls = sum(len(c) for c in enforcer.calls.values())
+
+    def unused_everywhere(kind: str) -> dict[str, list[str]]:
+        names = set().union(*(r[kind] for r in reports))
+        return {n: sorted(set.intersection(*(set(r[kind].get(n, ())) for r in reports))) for n in names}
+
     terminalreporter.section("IAM and environment, as packaged (infra/iam_local.py)")
-    terminalreporter.write_line(f"{calls} distinct (action, resource) checked across {len(enforcer.calls)} "
-                                f"functions; {len(enforcer.denied)} denied")
-    for logical_id, lines in sorted(iam_local.unused().items()):
-        terminalreporter.write_line(f"{logical_id}: allowed, never used: {'; '.join(lines)}")
-    for logical_id, names in sorted(iam_local.unread_variables().items()):
-        terminalreporter.write_line(f"{logical_id}: environment never read: {', '.join(names)}")
+    terminalreporter.write_line(f"{sum(r['calls'] for r in reports)} distinct (action, resource) checked across "
+                                f"{max(r['functions'] for r in reports)} functions in {len(reports)} stack(s); "
+                                f"{sum(r['denied'] for r in reports)} denied")
+    for logical_id, lines in sorted(unused_everywhere("unused").items()):
+        if lines:
+            terminalreporter.write_line(f"{logical_id}: allowed, never used: {'; '.join(lines)}")
+    for logical_id, names in sorted(unused_everywhere("unread").items()):
+        if names:
+            terminalreporter.write_line(f"{logical_id}: environment never read: {', '.join(names)}")
