@@ -156,6 +156,13 @@ ANOMALY_API_DAYS = 35  # anomalies of these last days of the export are kept for
 ANOMALY_API_MAX_ITEMS = 1000  # strongest first, when there are more
 ROOT_CAUSE_TREND_WEEKS = 4  # GET /analytics/insights: the latest week against the 3 before, and these weeks' rows
 INSIGHTS_DEFECT_CLUSTERS_MAX = 100  # QC's clusters kept for GET /analytics/insights (the export has them all)
+# The money analyses (chalicelib/domain/finance.py) of the export, for GET /analytics/profitability, /basket,
+# /transaction-flags and /forecast
+PROFIT_MONTHS = 24  # profitability per customer, branch and month over these months up to the export's
+PROFIT_TOP_CUSTOMERS = 50  # per branch, by historical value, kept for the API
+BASKET_DAYS = 180  # products bought together: the revenue orders of these last days
+FLAGS_API_MAX_ITEMS = 500  # per branch, newest first, kept for GET /analytics/transaction-flags (the export has all)
+FORECAST_ACTUAL_MONTHS = 24  # months of actual net revenue shown next to the forecast
 INSIGHTS_ROOT_CAUSES_MAX_ROWS = 1000  # of those weeks' rows (week x category x department x branch), newest kept: ~150 KB of the 400 KB item
 
 
@@ -406,6 +413,25 @@ def service_intervals() -> tuple[ServiceInterval, dict[str, ServiceInterval]]:
         else:
             default = interval
     return default, by_model
+
+
+@dataclass(frozen=True)
+class CostToServe:
+    """What serving a customer costs, for profitability (environment variables with defaults, like CampaignLimits):
+    PROFIT_SMS_PRICE_IDR per SMS part (default SMS_PRICE_PER_PART_IDR, else 350), PROFIT_EMAIL_PRICE_IDR per email
+    (default 15), PROFIT_COMPLAINT_COST_IDR per complaint handled (default 75,000: an hour of an agent's time and a
+    share of the team lead's)."""
+
+    sms_price: int
+    email_price: int
+    complaint_cost: int
+
+
+def cost_to_serve() -> CostToServe:
+    env = os.environ
+    return CostToServe(sms_price=int(env.get("PROFIT_SMS_PRICE_IDR") or env.get("SMS_PRICE_PER_PART_IDR") or 350),
+                       email_price=int(env.get("PROFIT_EMAIL_PRICE_IDR") or 15),
+                       complaint_cost=int(env.get("PROFIT_COMPLAINT_COST_IDR") or 75_000))
 
 
 def workshop() -> Workshop:

@@ -454,7 +454,8 @@ def _order(rng: random.Random, customer: Customer, by_category: dict[str, list[A
     lines = [order_rules.line_of(n, order_rules.NewLine(sku=p.sku, qty=Decimal(rng.randint(1, 2) if p.unit != "unit"
                                                                                else 1),
                                                         tax_rate=Decimal("0.11")),
-                                 name=p.name, unit=p.unit, list_price=p.list_price, category=p.category)
+                                 name=p.name, unit=p.unit, list_price=p.list_price, category=p.category,
+                                 cost_price=p.cost_price)
              for n, p in enumerate(picks, start=1)]
     totals = order_rules.totals_of(lines)
     agent = _agent(customer.branch_id).sub
@@ -465,7 +466,7 @@ def _order(rng: random.Random, customer: Customer, by_category: dict[str, list[A
         channel=rng.choice(["showroom", "phone", "online", "dealer"]), status="draft", payment_status="unpaid",
         lines=lines, subtotal=totals.subtotal, discount_total=totals.discount_total, tax_total=totals.tax_total,
         net_total=totals.net_total, placed_at=stamp, updated_at=stamp, created_by=agent,
-        promised_date=promised.isoformat(),
+        promised_date=promised.isoformat(), contact_phone=customer.phone,
         history=[order_rules.HistoryEntry(at=stamp, by=agent, change="created", to_value="draft")])
     age = (now - placed).days
     steps = ["confirmed", "shipped", "delivered", "closed"]

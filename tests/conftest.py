@@ -178,6 +178,7 @@ def pytest_sessionfinish(session: Any) -> None:
         workeroutput["iam_report"] = json.dumps(_report())
 
 
+@pytest.hookimpl(optionalhook=True)  # a hook of pytest-xdist: without it (-p no:xdist) never called
 def pytest_testnodedown(node: Any, error: Any) -> None:
     report = json.loads(getattr(node, "workeroutput", {}).get("iam_report") or "null")
     if report is not None:

@@ -19,9 +19,12 @@ if TYPE_CHECKING:
     from chalicelib.api.analytics_models import (
         AnalyticsSummaryQuery,
         AnomalyQuery,
+        BasketQuery,
         ChurnRiskQuery,
         ExportRequest,
+        FlagQuery,
         InsightsQuery,
+        MoneyQuery,
         RevenueQuery,
     )
     from chalicelib.api.models import PageQuery
@@ -90,6 +93,30 @@ def anomalies(call: Call[None, AnomalyQuery]) -> Reply:
     return Reply(analytics.anomalies(call.caller, q.branch, q.from_, q.to, q.metric))
 
 
+def profitability(call: Call[None, MoneyQuery]) -> Reply:
+    from chalicelib.services import analytics
+
+    return Reply(analytics.profitability(call.caller, call.query.branch))
+
+
+def basket(call: Call[None, BasketQuery]) -> Reply:
+    from chalicelib.services import analytics
+
+    return Reply(analytics.basket(call.caller, call.query.branch, call.query.level))
+
+
+def transaction_flags(call: Call[None, FlagQuery]) -> Reply:
+    from chalicelib.services import analytics
+
+    return Reply(analytics.transaction_flags(call.caller, call.query.branch, call.query.reason))
+
+
+def forecast(call: Call[None, MoneyQuery]) -> Reply:
+    from chalicelib.services import analytics
+
+    return Reply(analytics.forecast(call.caller, call.query.branch))
+
+
 EXPORTS = "/analytics/exports"
 ROUTES: list[tuple[RouteSpec, View]] = [
     (RouteSpec("GET", "/analytics/summary", "analytics.summary",
@@ -114,4 +141,18 @@ ROUTES: list[tuple[RouteSpec, View]] = [
     (RouteSpec("GET", "/analytics/anomalies", "analytics.anomalies", "Days whose complaint or interaction counts of "
                "a branch and category/channel are far from their recent norm (robust z-score), from the latest "
                "export", response="AnomalyList", errors=(400, 401, 403)), anomalies),
+    (RouteSpec("GET", "/analytics/profitability", "analytics.money", "From the latest export: per branch and month "
+               "revenue, discounts, cost of goods, cost to serve and profit with the cost prices' coverage, and the "
+               "customers of highest value over 24 months (ids for admins and managers)", response="Profitability",
+               errors=(400, 401, 403)), profitability),
+    (RouteSpec("GET", "/analytics/basket", "analytics.money", "From the latest export: products (categories, or "
+               "SKUs) bought together in the last 180 days, as association rules with support, confidence and lift; "
+               "a branch's, or every branch's together", response="BasketRules", errors=(400, 401, 403)), basket),
+    (RouteSpec("GET", "/analytics/transaction-flags", "analytics.money", "From the latest export: orders of the "
+               "last 30 days flagged for review (never blocked), each with its reason and the number that made it "
+               "(order ids for admins and managers)", response="TransactionFlags", errors=(400, 401, 403)),
+     transaction_flags),
+    (RouteSpec("GET", "/analytics/forecast", "analytics.money", "From the latest export: monthly net revenue per "
+               "branch three months ahead by the better of two baselines (seasonal naive, 3-month moving average), "
+               "with both backtest errors (MAPE, 6 months)", response="Forecast", errors=(400, 401, 403)), forecast),
 ]

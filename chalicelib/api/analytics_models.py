@@ -329,3 +329,132 @@ class Insights(Output):
     complaint_root_causes: RootCauses
     defect_clusters: list[DefectCluster] = Field(description="model x part x batch, most vehicles first")
 
+
+
+# --- the money analyses (chalicelib/domain/finance.py) ------------------------------------------------------
+
+class MoneyQuery(QueryInput):
+    branch: BranchId | None = None
+
+
+class BasketQuery(QueryInput):
+    branch: BranchId | None = None
+    level: Literal["category", "sku"] = Field(default="category", description="sku: scopes with 2,000 orders or more")
+
+
+FlagReason = Literal["amount_unusual", "velocity", "shared_phone", "discount_over_limit", "price_below_cost",
+                     "quick_return", "changed_after_delivery", "staff_phone"]
+
+
+class FlagQuery(QueryInput):
+    branch: BranchId | None = None
+    reason: FlagReason | None = None
+
+
+class ProfitMonth(Output):
+    month: str = Field(description="YYYY-MM (local)")
+    orders: int
+    revenue: str = Field(description="IDR: qty x unit price of revenue orders (before discounts and tax)")
+    discounts: str
+    cogs: str = Field(description="IDR: cost of goods, at the cost price each line was sold at")
+    sms_sent: int = Field(description="SMS parts sent")
+    emails_sent: int
+    complaints: int
+    cost_to_serve: str = Field(description="IDR: messages x their price + complaints x handling cost")
+    profit: str = Field(description="IDR: revenue - discounts - cogs - cost_to_serve (may be negative)")
+    lines: int
+    lines_costed: int
+    cost_coverage: float | None = Field(description="share of lines with a cost price (profit is too high below 1)")
+
+
+class ValuableCustomer(Output):
+    customer_key: str = Field(description="the export's pseudonym")
+    customer_id: str | None = Field(default=None, description="admins and managers only")
+    value: str = Field(description="IDR: profit over the months")
+    revenue: str
+    orders: int
+    cost_coverage: float | None
+
+
+class BranchProfit(Output):
+    branch_id: str
+    months: list[ProfitMonth] = Field(description="oldest first, the 24 months up to the export's")
+    top_customers: list[ValuableCustomer] = Field(description="highest historical value first")
+
+
+class Profitability(Output):
+    as_of: str | None = Field(description="the export date (null before the first export)")
+    branch: str | None
+    cost_to_serve: dict[str, int] = Field(description="the prices used (PROFIT_* settings)")
+    branches: list[BranchProfit]
+
+
+class BasketRule(Output):
+    scope: str
+    level: Literal["category", "sku"]
+    rank: int
+    baskets: int = Field(description="revenue orders of the last 180 days in the scope")
+    antecedent: list[str]
+    consequent: str
+    orders: int = Field(description="orders holding all of them")
+    support: float
+    confidence: float
+    lift: float
+
+
+class BasketRules(Output):
+    as_of: str | None
+    scope: str = Field(description="a branch, or all")
+    level: Literal["category", "sku"]
+    baskets: int | None
+    rules: list[BasketRule] = Field(description="top 100 by lift")
+
+
+class TransactionFlag(Output):
+    order_key: str
+    order_id: str | None = Field(default=None, description="admins and managers only")
+    customer_key: str
+    branch_id: str
+    placed_on: str
+    placed_at: str
+    reason: FlagReason
+    value: float | None = Field(description="what made it (robust z, orders in 24 h, customers on the phone, "
+                                            "discount share, lines below cost, days kept)")
+    limit: float | None
+    net_total: str
+
+
+class TransactionFlags(Output):
+    as_of: str | None
+    branch: str | None
+    counts: dict[str, int] = Field(description="flags per reason")
+    truncated: bool = Field(description="more flags than kept for the API (500 per branch): the export has all")
+    items: list[TransactionFlag] = Field(description="newest first")
+
+
+class ForecastMonth(Output):
+    month: str
+    forecast: str | None
+    seasonal_naive: str | None
+    moving_average: str | None
+
+
+class ActualMonth(Output):
+    month: str
+    net_revenue: str
+
+
+class BranchForecast(Output):
+    branch_id: str
+    method: Literal["seasonal_naive", "moving_average"] | None = Field(description="the lower backtest MAPE")
+    mape_seasonal_naive: float | None
+    mape_moving_average: float | None
+    backtest_months: int | None
+    months: list[ForecastMonth] = Field(description="the 3 months after the last complete one")
+    actual: list[ActualMonth] = Field(description="net revenue of the 24 months up to the export's (the last partial)")
+
+
+class Forecast(Output):
+    as_of: str | None
+    branch: str | None
+    branches: list[BranchForecast]

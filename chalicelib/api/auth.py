@@ -74,6 +74,7 @@ def verify(header: str) -> Principal:
         username=str(claims.get("cognito:username", "")),
         groups=[str(g) for g in groups],
         branch=claims.get("custom:branch"),
+        phone=str(claims.get("phone_number") or "") or None,
     )
 
 
@@ -84,6 +85,7 @@ def principal_context(p: Principal) -> dict[str, str]:
         "username": p.username,
         "groups": ",".join(sorted(r.value for r in p.roles)),
         "branch": p.branch or "",
+        "phone": p.phone or "",
     }
 
 
@@ -94,4 +96,5 @@ def principal_from_context(ctx: dict[str, Any]) -> Principal:
         username=str(ctx.get("username", "")),
         groups=groups,
         branch=str(ctx.get("branch", "")) or None,
+        phone=str(ctx.get("phone", "")) or None,
     )

@@ -77,6 +77,10 @@ class OrderCreate(Strict):
     promised_date: PromisedDate | None = None
     notify_customer: bool = True
     ref: Ref | None = None
+    contact_phone: Phone | None = Field(default=None, description=(
+        "the number the order is placed with when it is not the customer's own (a phone order from another "
+        "number, a delivery contact); default: the customer's phone. Kept with the order until the customer's "
+        "erasure; the export keeps only its pseudonym (the shared-phone transaction flag)"))
     subtotal: MoneyText | None = None
     discount_total: MoneyText | None = None
     tax_total: MoneyText | None = None
@@ -88,7 +92,8 @@ class OrderCreate(Strict):
         return NewOrder(channel=self.channel.value, lines=tuple(line.to_domain() for line in self.lines),
                         promised_date=self.promised_date.isoformat() if self.promised_date else None,
                         order_no=self.order_no.upper() if self.order_no else None,
-                        notify_customer=self.notify_customer, ref=self.ref, totals=sent)
+                        notify_customer=self.notify_customer, ref=self.ref, totals=sent,
+                        contact_phone=self.contact_phone)
 
 
 class OrderPatch(Strict):
@@ -124,6 +129,7 @@ class OrderLineOut(Output):
     unit: str
     category: str
     qty: str
+    list_price: str | None = Field(description="the product's list price when ordered (null on older orders)")
     unit_price: str
     discount_amount: str
     tax_rate: str
@@ -201,6 +207,10 @@ class OrderOut(Output):
     late_since: str | None = Field(description="the local day the late-deliveries job found it late")
     late_complaint_id: str | None = Field(description="the complaint opened then (category shipment)")
     tracking: str | None = Field(description="<carrier>:<tracking number> of its newest shipment")
+    contact_phone: str | None = Field(description="E.164 the order was placed with (null after the customer's erasure)")
+    placed_with_staff_phone: bool = Field(description="that number is the placing staff member's own (flagged for review)")
+    changed_after_delivery_at: str | None = Field(
+        description="the first change after delivery that delivery does not explain (flagged for review)")
     version: int
     history: list[OrderHistoryOut]
     shipments: list[ShipmentOut]

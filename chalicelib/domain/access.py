@@ -56,6 +56,8 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "analytics.anomalies": {A: Scope.ALL, M: Scope.OWN, N: Scope.ALL},
     "analytics.exports": {A: Scope.ALL, N: Scope.ALL},
     "analytics.churn_risk": {A: Scope.ALL, M: Scope.OWN},
+    # The money analyses: ids of customers and orders for admins and managers, pseudonyms for analysts
+    "analytics.money": {A: Scope.ALL, M: Scope.OWN, N: Scope.ALL},
     # The catalog: head office (admin) writes it; everyone with customer access reads it, without cost prices
     # (chalicelib/domain/products.py sees_cost). Not branch data: every branch sells the same catalog.
     "products.create": {A: Scope.ALL},
@@ -113,15 +115,18 @@ class Principal:
     username: str
     roles: frozenset[Role]
     branch: str | None
+    phone: str | None = None  # the staff member's own number (E.164), from the token: an order placed with it is flagged
 
     @classmethod
-    def from_claims(cls, sub: str, username: str, groups: list[str], branch: str | None) -> Principal:
+    def from_claims(cls, sub: str, username: str, groups: list[str], branch: str | None,
+                    phone: str | None = None) -> Principal:
         known = {r.value for r in Role}
         return cls(
             sub=sub,
             username=username,
             roles=frozenset(Role(g) for g in groups if g in known),
             branch=branch or None,
+            phone=phone or None,
         )
 
 

@@ -29,7 +29,7 @@ from chalicelib.domain.analytics import age_band
 from chalicelib.domain.clock import iso, parse_iso
 from chalicelib.domain.orders import REVENUE_STATUSES
 
-SCHEMA_VERSION = 5  # 5: vehicles, appointments, work_orders, defect_clusters; complaints' QC columns (4: campaigns, campaign_recipients (3: orders, order_lines, shipments, products; rfm's monetary)
+SCHEMA_VERSION = 6  # 6: profitability, basket_rules, transaction_flags, revenue_forecast; orders' staff_key, phone_key, placed_with_staff_phone, changed_after_delivery; order_lines' list_price, cost_price (5: vehicles, appointments, work_orders, defect_clusters; complaints' QC columns (4: campaigns, campaign_recipients (3: orders, order_lines, shipments, products; rfm's monetary)
 FILE_EXTENSION = "jsonl.gz"
 MANIFEST_NAME = "_manifest.json"  # leading underscore: Athena and Hive skip it as data
 PSEUDONYM_HEX_CHARS = 32  # 128 bits of HMAC-SHA256
@@ -141,6 +141,11 @@ DATASETS: dict[str, tuple[Column, ...]] = {
         _c("return_reason", "string", "a choice from a list, or null"),
         _c("late", "boolean", "the late-deliveries job found it late"),
         _c("customer_erased", "boolean", "kept as a financial record after its customer's erasure"),
+        _c("staff_key", "string", "keyed pseudonym of the staff member who placed it"),
+        _c("phone_key", "string", "keyed pseudonym of the phone it was placed with (null after the customer's "
+                                  "erasure, and on older orders)"),
+        _c("placed_with_staff_phone", "boolean", "that phone is the placing staff member's own"),
+        _c("changed_after_delivery", "boolean", "changed after delivery in a way delivery does not explain"),
     ),
     "order_lines": (
         ORDER_KEY,
@@ -152,6 +157,8 @@ DATASETS: dict[str, tuple[Column, ...]] = {
         _c("sku", "string", "product"),
         _c("category", "string", "the product's category when ordered"),
         _c("qty", "double", "quantity (up to 3 decimals)"),
+        _c("list_price", MONEY, "IDR: the product's list price when ordered, or null (older orders)"),
+        _c("cost_price", MONEY, "IDR: the product's cost price when ordered, or null (unknown)"),
         _c("unit_price", MONEY, "IDR"),
         _c("discount_amount", MONEY, "IDR"),
         _c("tax_rate", "double", "a fraction: 0.11 for 11% PPN"),
@@ -307,11 +314,66 @@ DATASETS: dict[str, tuple[Column, ...]] = {
         _c("last_on", "string", "local date of the last"),
         _c("branches", "array<string>", "branches the complaints came from"),
     ),
+    "profitability": (
+        CUSTOMER_KEY,
+        _c("branch_id", "string", "branch the orders were placed in, the messages and complaints came from"),
+        _c("month", "string", "YYYY-MM (local), the 24 months up to dt's"),
+        _c("orders", "bigint", "revenue orders placed that month"),
+        _c("revenue", MONEY, "IDR: their lines' qty x unit_price (before discounts and tax)"),
+        _c("discounts", MONEY, "IDR: their discounts"),
+        _c("cogs", MONEY, "IDR: qty x the cost price each line was sold at (lines with one)"),
+        _c("sms_sent", "bigint", "SMS parts sent (a notification counts one part)"),
+        _c("emails_sent", "bigint", "emails sent"),
+        _c("complaints", "bigint", "complaints opened"),
+        _c("cost_to_serve", MONEY, "IDR: sms_sent x SMS price + emails_sent x email price + complaints x "
+                                   "handling cost (PROFIT_* settings)"),
+        _c("profit", MONEY, "IDR: revenue - discounts - cogs - cost_to_serve (may be negative)"),
+        _c("lines", "bigint", "order lines"),
+        _c("lines_costed", "bigint", "of them with a cost price"),
+        _c("cost_coverage", "double", "lines_costed / lines, or null without lines"),
+    ),
+    "basket_rules": (
+        _c("scope", "string", "all, or a branch"),
+        _c("level", "string", "category, or sku (scopes with 2,000 orders or more)"),
+        _c("rank", "bigint", "1.. by lift (then support)"),
+        _c("baskets", "bigint", "revenue orders of the last 180 days in the scope"),
+        _c("antecedent", "array<string>", "bought these (1 or 2 items)"),
+        _c("consequent", "string", "... also bought this"),
+        _c("orders", "bigint", "orders holding all of them"),
+        _c("support", "double", "orders / baskets"),
+        _c("confidence", "double", "orders / orders holding the antecedent"),
+        _c("lift", "double", "confidence / share of baskets holding the consequent"),
+    ),
+    "transaction_flags": (
+        ORDER_KEY,
+        CUSTOMER_KEY,
+        _c("branch_id", "string", "branch that placed the order"),
+        _c("placed_on", "string", "local date (YYYY-MM-DD), the 30 days up to dt"),
+        _c("placed_at", "string", "ISO 8601 UTC"),
+        _c("reason", "string", "amount_unusual, velocity, shared_phone, discount_over_limit, price_below_cost, "
+                               "quick_return, changed_after_delivery, staff_phone"),
+        _c("value", "double", "what made it: robust z, orders in 24 h, customers on the phone, discount share, "
+                              "lines below cost, days kept; null for the last two"),
+        _c("limit", "double", "what the value was compared with, or null"),
+        _c("net_total", MONEY, "IDR: the order's total"),
+    ),
+    "revenue_forecast": (
+        _c("branch_id", "string", "branch"),
+        _c("month", "string", "YYYY-MM: the 3 months after the last complete one"),
+        _c("method", "string", "the one shown: seasonal_naive or moving_average (the lower backtest MAPE)"),
+        _c("forecast", MONEY, "IDR: net revenue (after discounts, before tax) by that method"),
+        _c("seasonal_naive", MONEY, "IDR: the same month a year before, or null without one"),
+        _c("moving_average", MONEY, "IDR: the mean of the 3 months before"),
+        _c("mape_seasonal_naive", "double", "its mean absolute percentage error over the 6 months backtested"),
+        _c("mape_moving_average", "double", "the moving average's"),
+        _c("backtest_months", "bigint", "months with an actual and a forecast"),
+    ),
 }
 
 SOURCE_DATASETS = ("customers", "interactions", "notifications", "complaints", "orders", "order_lines", "shipments",
                    "products", "campaigns", "campaign_recipients", "vehicles", "appointments", "work_orders")
-ANALYSIS_DATASETS = ("rfm", "churn_risk", "complaint_root_causes", "anomalies", "defect_clusters")
+ANALYSIS_DATASETS = ("rfm", "churn_risk", "complaint_root_causes", "anomalies", "defect_clusters", "profitability",
+                     "basket_rules", "transaction_flags", "revenue_forecast")
 
 # History changes whose values are enumerations; other changes (assignee,
 # resolution note) keep only that they happened.
@@ -598,11 +660,17 @@ def order_rows(item: Mapping[str, Any], key: Pseudonymizer, snap: Snapshot) -> t
         "returned_at": item.get("returned_at") if snap.includes(item.get("returned_at")) else None,
         "return_reason": item.get("return_reason"), "late": item.get("late_since") is not None,
         "customer_erased": str(item["customer_id"]).startswith("erased:"),
+        "staff_key": key("staff", item.get("created_by")), "phone_key": key("phone", item.get("contact_phone")),
+        "placed_with_staff_phone": bool(item.get("placed_with_staff_phone")),
+        "changed_after_delivery": snap.includes(item.get("changed_after_delivery_at")),
     }
     line_rows = [{
         "order_key": order_key, "customer_key": customer_key, "branch_id": item["branch_id"],
         "placed_on": placed_on, "is_revenue": revenue, "line_no": int(x["line_no"]), "sku": x["sku"],
-        "category": x.get("category", "other"), "qty": float(Decimal(x["qty"])), "unit_price": money(x["unit_price"]),
+        "category": x.get("category", "other"), "qty": float(Decimal(x["qty"])),
+        "list_price": money(x["list_price"]) if x.get("list_price") is not None else None,
+        "cost_price": money(x["cost_price"]) if x.get("cost_price") is not None else None,
+        "unit_price": money(x["unit_price"]),
         "discount_amount": money(x["discount_amount"]), "tax_rate": float(Decimal(x["tax_rate"])),
         "total": money(x["total"]),
     } for x in lines]

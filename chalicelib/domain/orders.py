@@ -108,6 +108,7 @@ class NewOrder:
     notify_customer: bool = True
     ref: str | None = None
     totals: dict[str, Decimal] = field(default_factory=dict)  # what the client computed, checked against ours
+    contact_phone: str | None = None  # E.164: the number the order was placed with, when not the customer's own
 
 
 @dataclass(frozen=True)
@@ -133,10 +134,12 @@ class Line:
     tax: Decimal
     total: Decimal
     category: str = "other"  # the product's category when ordered (revenue by category)
+    list_price: Decimal | None = None  # the product's list price when ordered (older orders: unknown)
+    cost_price: Decimal | None = None  # ... and its cost price (admins' data: stored, never in the order's body)
 
     def to_dict(self) -> dict[str, Any]:
         return {"line_no": self.line_no, "sku": self.sku, "name": self.name, "unit": self.unit,
-                "category": self.category, "qty": f"{self.qty:f}",
+                "category": self.category, "qty": f"{self.qty:f}", "list_price": money_text(self.list_price),
                 "unit_price": money_text(self.unit_price), "discount_amount": money_text(self.discount_amount),
                 "tax_rate": f"{self.tax_rate:f}", "subtotal": money_text(self.subtotal), "tax": money_text(self.tax),
                 "total": money_text(self.total)}
@@ -180,6 +183,9 @@ class Order:
     late_since: str | None = None  # the local day the late-deliveries job found it late
     late_complaint_id: str | None = None  # the complaint it opened then
     tracking: str | None = None  # "<carrier>:<tracking number>" of its latest shipment (the lookup's link)
+    contact_phone: str | None = None  # E.164 the order was placed with (the customer's own unless staff gave one)
+    placed_with_staff_phone: bool = False  # that number is the placing staff member's own (a transaction flag)
+    changed_after_delivery_at: str | None = None  # the first change after delivery that delivery does not explain
     version: int = 1
     history: list[HistoryEntry] = field(default_factory=list)
     shipments: list[Shipment] = field(default_factory=list)
@@ -209,8 +215,10 @@ class Order:
         return body
 
 
-def line_of(line_no: int, new: NewLine, *, name: str, unit: str, list_price: Decimal, category: str = "other") -> Line:
-    """A priced line; ValidationFailed naming the line when its discount is more than its subtotal."""
+def line_of(line_no: int, new: NewLine, *, name: str, unit: str, list_price: Decimal, category: str = "other",
+            cost_price: Decimal | None = None) -> Line:
+    """A priced line (keeping the product's list and cost price of the moment: profitability and the transaction
+    flags read them); ValidationFailed naming the line when its discount is more than its subtotal."""
     unit_price = new.unit_price if new.unit_price is not None else list_price
     subtotal = round_money(new.qty * unit_price)
     if new.discount_amount > subtotal:
@@ -220,7 +228,7 @@ def line_of(line_no: int, new: NewLine, *, name: str, unit: str, list_price: Dec
     tax = round_money(net * new.tax_rate)
     return Line(line_no=line_no, sku=new.sku, name=name, unit=unit, qty=new.qty, unit_price=unit_price,
                 discount_amount=new.discount_amount, tax_rate=new.tax_rate, subtotal=subtotal, tax=tax, total=net + tax,
-                category=category)
+                category=category, list_price=list_price, cost_price=cost_price)
 
 
 def totals_of(lines: list[Line]) -> Totals:
@@ -259,7 +267,7 @@ def transition(o: Order, to: str, *, by: str, now: datetime, return_reason: str 
             raise Unprocessable([FieldError("return_reason", "is required to return an order")])
         changes["return_reason"] = return_reason
     entry = HistoryEntry(at=iso(now), by=by, change="status", from_value=o.status, to_value=to)
-    return replace(o, **changes, history=[*o.history, entry])
+    return _after_delivery(replace(o, **changes, history=[*o.history, entry]), entry)
 
 
 def pay(o: Order, to: str, *, by: str, now: datetime) -> Order:
@@ -268,14 +276,25 @@ def pay(o: Order, to: str, *, by: str, now: datetime) -> Order:
         raise Conflict(f"A payment cannot go from {o.payment_status} to {to}.", current_payment_status=o.payment_status,
                        allowed_next_payment_states=allowed)
     entry = HistoryEntry(at=iso(now), by=by, change="payment_status", from_value=o.payment_status, to_value=to)
-    return replace(o, payment_status=to, history=[*o.history, entry])
+    return _after_delivery(replace(o, payment_status=to, history=[*o.history, entry]), entry)
 
 
 def promise(o: Order, day: str | None, *, by: str, now: datetime) -> Order:
     if day == o.promised_date:
         return o
     entry = HistoryEntry(at=iso(now), by=by, change="promised_date", from_value=o.promised_date, to_value=day)
-    return replace(o, promised_date=day, history=[*o.history, entry])
+    return _after_delivery(replace(o, promised_date=day, history=[*o.history, entry]), entry)
+
+
+def _after_delivery(o: Order, entry: HistoryEntry) -> Order:
+    """Mark the first change after delivery that delivery does not explain (a transaction flag): closing or returning
+    it, being paid, and refunding a returned order are what follows a delivery; anything else (a refund without a
+    return, a payment taken back, a new promised date) is looked at."""
+    if o.delivered_at is None or o.changed_after_delivery_at is not None or entry.at <= o.delivered_at:
+        return o
+    expected = entry.change == "status" or (entry.change == "payment_status" and (
+        entry.to_value == PaymentStatus.PAID or (entry.to_value == PaymentStatus.REFUNDED and o.status == Status.RETURNED)))
+    return o if expected else replace(o, changed_after_delivery_at=entry.at)
 
 
 LATE_BY = "system:late-deliveries"  # who opens a late order's complaint

@@ -6,6 +6,9 @@
     pk=CHURN#<branch>  sk=LATEST         the branch's most at-risk customers of the newest export
     pk=ANOM#ALL        sk=LATEST         anomalies of the newest export's recent days
     pk=INSIGHTS#ALL    sk=LATEST         segments and churn bands per branch, recent root causes, growing ones
+    pk=MONEY#<branch>  sk=LATEST         the money analyses of the branch: profitability per month and its most
+                                         valuable customers, products bought together, transaction flags, forecast
+    pk=MONEY#all       sk=LATEST         products bought together in every branch
 
 A run holds a lease while it works (EXPORT_LEASE_SECONDS), so a schedule and
 an on-demand request for the same day never write at once; a run that died
@@ -227,3 +230,26 @@ def put_insights(as_of: str, run_id: str, content: dict[str, Any]) -> bool:
 
 def get_insights() -> dict[str, Any] | None:
     return _get_latest(INSIGHTS_PK)
+
+
+def money_pk(scope: str) -> str:
+    return f"MONEY#{scope}"
+
+
+def put_money(scope: str, as_of: str, run_id: str, content: dict[str, Any]) -> bool:
+    """The money analyses of a branch (or "all") of the newest export."""
+    return _put_latest(money_pk(scope), as_of, {"run_id": run_id, **content})
+
+
+def get_money(scopes: list[str]) -> dict[str, dict[str, Any]]:
+    """The newest money analyses of these scopes (branches, "all"): one BatchGetItem (up to 100 keys)."""
+    keys = [{"pk": {"S": money_pk(s)}, "sk": {"S": LATEST_SK}} for s in dict.fromkeys(scopes)]
+    found: dict[str, dict[str, Any]] = {}
+    request = {_table(): {"Keys": keys}}
+    while request:
+        page = client("dynamodb").batch_get_item(RequestItems=request)
+        for raw in page.get("Responses", {}).get(_table(), []):
+            item = plain_item(raw)
+            found[str(item["pk"]).removeprefix("MONEY#")] = item
+        request = page.get("UnprocessedKeys") or {}
+    return found

@@ -45,14 +45,21 @@ def _guard_pk(branch_id: str, order_no: str) -> str:
 
 
 def _lines_text(lines: list[Line]) -> str:
-    return json.dumps([line.to_dict() for line in lines], separators=(",", ":"))
+    """The lines as the API shows them, plus each one's cost price (stored, not shown)."""
+    return json.dumps([{**line.to_dict(), "cost_price": money_text(line.cost_price)} for line in lines],
+                      separators=(",", ":"))
+
+
+def _price(text: str | None) -> Decimal | None:
+    return None if text is None else Decimal(text)
 
 
 def _lines(text: str) -> list[Line]:
     return [Line(line_no=int(x["line_no"]), sku=x["sku"], name=x["name"], unit=x["unit"], qty=Decimal(x["qty"]),
                  unit_price=Decimal(x["unit_price"]), discount_amount=Decimal(x["discount_amount"]),
                  tax_rate=Decimal(x["tax_rate"]), subtotal=Decimal(x["subtotal"]), tax=Decimal(x["tax"]),
-                 total=Decimal(x["total"]), category=x.get("category", "other")) for x in json.loads(text)]
+                 total=Decimal(x["total"]), category=x.get("category", "other"), list_price=_price(x.get("list_price")),
+                 cost_price=_price(x.get("cost_price"))) for x in json.loads(text)]
 
 
 def to_item(o: Order) -> OrderItem:
@@ -69,7 +76,9 @@ def to_item(o: Order) -> OrderItem:
                      created_by=o.created_by, notify_customer=o.notify_customer, promised_date=o.promised_date,
                      ref=o.ref, return_reason=o.return_reason, delivered_at=o.delivered_at,
                      returned_at=o.returned_at, late_since=o.late_since,
-                     late_complaint_id=o.late_complaint_id, tracking=o.tracking, version=o.version,
+                     late_complaint_id=o.late_complaint_id, tracking=o.tracking, contact_phone=o.contact_phone,
+                     placed_with_staff_phone=o.placed_with_staff_phone or None,
+                     changed_after_delivery_at=o.changed_after_delivery_at, version=o.version,
                      oa_pk=ALL_ORDERS_PK,
                      ob_pk=f"ORD#{o.branch_id}", o_sk=o_sk)
     if not detached:
@@ -89,7 +98,9 @@ def from_item(item: OrderItem, history: list[HistoryEntry] | None = None) -> Ord
                  promised_date=item.promised_date, ref=item.ref, return_reason=item.return_reason,
                  delivered_at=item.delivered_at, returned_at=item.returned_at,
                  late_since=item.late_since, late_complaint_id=item.late_complaint_id, tracking=item.tracking,
-                 version=int(item.version), history=history or [])
+                 contact_phone=item.contact_phone, placed_with_staff_phone=bool(item.placed_with_staff_phone),
+                 changed_after_delivery_at=item.changed_after_delivery_at, version=int(item.version),
+                 history=history or [])
 
 
 def history_items(o: Order, entries: list[HistoryEntry], first_seq: int) -> list[OrderHistoryItem]:
@@ -226,7 +237,7 @@ def detach(order_id: str, customer_id: str) -> bool:
         order = get(order_id, consistent=True)
         if order is None or order.customer_id != customer_id:
             return False
-        kept = replace(order, customer_id=detached_id(customer_id), notify_customer=False,
+        kept = replace(order, customer_id=detached_id(customer_id), notify_customer=False, contact_phone=None,
                        version=order.version + 1)
         try:
             with translated(), TransactWrite(connection=connection()) as tx:

@@ -432,6 +432,9 @@ class OrderItem(Item, discriminator="order"):
     late_since = UnicodeAttribute(null=True)
     late_complaint_id = UnicodeAttribute(null=True)
     tracking = UnicodeAttribute(null=True)
+    contact_phone = UnicodeAttribute(null=True)  # personal data: removed when the order is detached
+    placed_with_staff_phone = BooleanAttribute(null=True)
+    changed_after_delivery_at = UnicodeAttribute(null=True)
     version = NumberAttribute()
     oa_pk = UnicodeAttribute()
     ob_pk = UnicodeAttribute()

@@ -218,3 +218,90 @@ def insights(access: Access, branch: str | None) -> dict[str, Any]:
         # QC: model x part x batch with 3+ vehicles complaining in 28 days (a branch sees those it reported in)
         "defect_clusters": [c for c in latest.get("defect_clusters", []) if scope is None or scope in c["branches"]],
     }
+
+
+# --------------------------------------------------------------------------
+# The money analyses of the latest export (chalicelib/domain/finance.py)
+# --------------------------------------------------------------------------
+
+def _names_records(access: Access) -> bool:
+    """Admins and managers get customer and order ids to act on; analysts counts and pseudonyms only."""
+    from chalicelib.domain.access import Role
+
+    return bool(access.principal.roles & {Role.ADMIN, Role.MANAGER})
+
+
+def _money(access: Access, branch: str | None, *, overall: bool = False) -> tuple[str | None, list[str],
+                                                                                   dict[str, dict[str, Any]]]:
+    from chalicelib.persistence import analytics_results
+
+    scope = scope_for(access, branch)
+    chosen = [scope] if scope is not None else list(settings().branches)
+    return scope, chosen, analytics_results.get_money(chosen + (["all"] if overall and scope is None else []))
+
+
+def _as_of(found: dict[str, dict[str, Any]]) -> str | None:
+    return max((str(item["as_of"]) for item in found.values()), default=None)
+
+
+def profitability(access: Access, branch: str | None) -> dict[str, Any]:
+    """Per branch, its months (revenue, discounts, cost of goods, cost to serve, profit, cost coverage) and its
+    customers of highest historical value over PROFIT_MONTHS months."""
+    from chalicelib.config import cost_to_serve
+
+    scope, chosen, found = _money(access, branch)
+    named = _names_records(access)
+    prices = cost_to_serve()
+    return {"as_of": _as_of(found), "branch": scope,
+            "cost_to_serve": {"sms_part_idr": prices.sms_price, "email_idr": prices.email_price,
+                              "complaint_idr": prices.complaint_cost},
+            "branches": [{"branch_id": b, "months": found.get(b, {}).get("profitability", {}).get("months", []),
+                          "top_customers": [{k: v for k, v in c.items() if named or k != "customer_id"}
+                                            for c in found.get(b, {}).get("profitability", {}).get("top_customers", [])]}
+                         for b in chosen]}
+
+
+def basket(access: Access, branch: str | None, level: str) -> dict[str, Any]:
+    """Products bought together: the branch's rules, or every branch's together ("all") for callers who see all."""
+    scope, _, found = _money(access, branch, overall=True)
+    key = scope or "all"
+    rules = [r for r in found.get(key, {}).get("basket", []) if r["level"] == level]
+    return {"as_of": _as_of(found), "scope": key, "level": level,
+            "baskets": int(rules[0]["baskets"]) if rules else None, "rules": rules}
+
+
+def transaction_flags(access: Access, branch: str | None, reason: str | None) -> dict[str, Any]:
+    """Orders of the last 30 days of the export flagged for review (never blocked), newest first, with the reason."""
+    scope, chosen, found = _money(access, branch)
+    named = _names_records(access)
+    items: list[dict[str, Any]] = []
+    counts: dict[str, int] = {}
+    truncated = False
+    for b in chosen:
+        flags = found.get(b, {}).get("flags", {})
+        truncated = truncated or bool(flags.get("truncated"))
+        for name, n in flags.get("counts", {}).items():
+            counts[name] = counts.get(name, 0) + int(n)
+        items.extend({k: v for k, v in f.items() if named or k != "order_id"} for f in flags.get("items", [])
+                     if reason is None or f["reason"] == reason)
+    items.sort(key=lambda f: (str(f["placed_at"]), str(f["order_key"]), str(f["reason"])), reverse=True)
+    return {"as_of": _as_of(found), "branch": scope, "counts": counts, "truncated": truncated, "items": items}
+
+
+def forecast(access: Access, branch: str | None) -> dict[str, Any]:
+    """Per branch: net revenue of the recent months and of the 3 months ahead, by the method with the lower backtest
+    error, with both methods' numbers."""
+    scope, chosen, found = _money(access, branch)
+    out = []
+    for b in chosen:
+        content = found.get(b, {}).get("forecast", {})
+        months = content.get("months", [])
+        first = months[0] if months else {}
+        out.append({"branch_id": b, "method": first.get("method"),
+                    "mape_seasonal_naive": first.get("mape_seasonal_naive"),
+                    "mape_moving_average": first.get("mape_moving_average"),
+                    "backtest_months": first.get("backtest_months"),
+                    "months": [{k: m[k] for k in ("month", "forecast", "seasonal_naive", "moving_average")}
+                               for m in months],
+                    "actual": content.get("actual", [])})
+    return {"as_of": _as_of(found), "branch": scope, "branches": out}

@@ -43,7 +43,8 @@ def _priced(new: NewOrder) -> list[rules.Line]:
     if missing:
         raise Unprocessable(missing)
     return [rules.line_of(n + 1, line, name=catalog[line.sku].name, unit=catalog[line.sku].unit,
-                          list_price=catalog[line.sku].list_price, category=catalog[line.sku].category)
+                          list_price=catalog[line.sku].list_price, category=catalog[line.sku].category,
+                          cost_price=catalog[line.sku].cost_price)
             for n, line in enumerate(new.lines)]
 
 
@@ -52,12 +53,14 @@ def _new_order(access: Access, customer: Customer, new: NewOrder, lines: list[ru
     now = utcnow()
     stamp = iso(now)
     order_no = new.order_no or _generated_number(customer.branch_id, _local_year(now))
+    contact_phone = new.contact_phone or customer.phone
     return Order(id=new_id(now), order_no=order_no, customer_id=customer.id, branch_id=customer.branch_id,
                  channel=new.channel, status=rules.Status.DRAFT.value, payment_status=rules.PaymentStatus.UNPAID.value,
                  lines=lines, subtotal=totals.subtotal, discount_total=totals.discount_total,
                  tax_total=totals.tax_total, net_total=totals.net_total, placed_at=stamp, updated_at=stamp,
                  created_by=access.principal.sub, notify_customer=new.notify_customer,
-                 promised_date=new.promised_date, ref=new.ref,
+                 promised_date=new.promised_date, ref=new.ref, contact_phone=contact_phone,
+                 placed_with_staff_phone=contact_phone is not None and contact_phone == access.principal.phone,
                  history=[HistoryEntry(at=stamp, by=access.principal.sub, change="created", to_value="draft")])
 
 

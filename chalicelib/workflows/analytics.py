@@ -33,17 +33,24 @@ from zoneinfo import ZoneInfo
 from chalicelib.config import (
     ANOMALY_API_DAYS,
     ANOMALY_API_MAX_ITEMS,
+    BASKET_DAYS,
     CHURN_SLOW_RESOLUTION_MIN_HOURS,
     CHURN_TOP_PER_BRANCH,
     EXPORT_LEASE_SECONDS,
+    FLAGS_API_MAX_ITEMS,
+    FORECAST_ACTUAL_MONTHS,
     INSIGHTS_DEFECT_CLUSTERS_MAX,
     INSIGHTS_ROOT_CAUSES_MAX_ROWS,
+    PROFIT_MONTHS,
+    PROFIT_TOP_CUSTOMERS,
     ROOT_CAUSE_TREND_WEEKS,
+    cost_to_serve,
     settings,
 )
 from chalicelib.domain import analytics as an
 from chalicelib.domain import campaigns as cmp
 from chalicelib.domain import exports as ex
+from chalicelib.domain import finance as fin
 from chalicelib.domain.clock import iso, new_id, parse_iso, utcnow
 from chalicelib.domain.orders import REVENUE_STATUSES
 from chalicelib.observability import count, flush, logger
@@ -124,6 +131,12 @@ class _Run:
         self.model_of: dict[str, str] = {}
         self.qc_reports: list[an.QcReport] = []
         self.defects: list[dict[str, Any]] = []
+        # the money analyses (chalicelib/domain/finance.py): orders oldest first, messages sent, complaints
+        self.profit = fin.Profitability(day, PROFIT_MONTHS, cost_to_serve())
+        self.baskets = fin.Baskets(day, BASKET_DAYS)
+        self.revenue = fin.MonthlyRevenue()
+        self.flags = fin.TransactionFlags(day, fin.FlagRules())
+        self.customer_ids: dict[str, str] = {}  # customer_key -> id of customers with orders (the API's managers)
         self.switched: set[str] = set()  # datasets whose readers now see this run's parts
 
     # ------------------------------------------------------------------ writing
@@ -155,12 +168,16 @@ class _Run:
                 f.slow_365_days += _slow(c, state)
 
     def read_order_features(self) -> None:
-        """RFM's monetary value: net totals of each customer's orders placed in the 365 days up to the day that
-        are revenue (their status now), through the `orders_all` index."""
+        """Every order placed by the day, oldest first (the `orders_all` index), feeds the money analyses, and
+        RFM's monetary value: net totals of each customer's orders placed in the 365 days up to the day that are
+        revenue (their status now)."""
         from chalicelib.persistence import export_source
 
         for o in export_source.orders():
-            if not self.snap.includes(o.get("placed_at")) or o["status"] not in REVENUE_STATUSES:
+            if not self.snap.includes(o.get("placed_at")):
+                continue
+            self.money_facts(o)
+            if o["status"] not in REVENUE_STATUSES:
                 continue
             placed_on = date.fromisoformat(str(self.snap.local_date(o["placed_at"])))
             customer_id = str(o["customer_id"])
@@ -170,6 +187,16 @@ class _Run:
                                                     for line in json.loads(str(o.get("lines") or "[]")))
             if customer_id not in self.last_order or placed_on > self.last_order[customer_id]:
                 self.last_order[customer_id] = placed_on
+
+    def money_facts(self, o: dict[str, Any]) -> None:
+        row, lines = ex.order_rows(o, self.key, self.snap)
+        fact = fin.order_fact(row, lines, str(o["id"]))
+        if not row["customer_erased"]:
+            self.customer_ids[fact.customer_key] = str(o["customer_id"])
+        self.profit.add_order(fact)
+        self.baskets.add_order(fact)
+        self.revenue.add_order(fact)
+        self.flags.add(fact)
 
     # ------------------------------------------------------------------ the table, group by group
 
@@ -191,10 +218,14 @@ class _Run:
         if campaign is None or not self.snap.includes(campaign.get("created_at")):
             return
         self.write("campaigns", ex.campaign_row(campaign, self.snap), campaign["created_at"])
-        for row in records.recipients:
-            if self.snap.includes(row.get("snapshot_at")):
-                self.write("campaign_recipients", ex.campaign_recipient_row(row, self.key, self.snap),
-                           row["snapshot_at"])
+        for item in records.recipients:
+            if self.snap.includes(item.get("snapshot_at")):
+                row = ex.campaign_recipient_row(item, self.key, self.snap)
+                self.write("campaign_recipients", row, item["snapshot_at"])
+                if row["sent_on"]:
+                    self.profit.add_message(str(row["customer_key"]), str(row["branch_id"]),
+                                            date.fromisoformat(str(row["sent_on"])), str(campaign["channel"]),
+                                            int(row["parts"] or 1))
 
     def product_group(self, records: export_source.ProductRecords) -> None:
         if records.product is not None and self.snap.includes(records.product.get("created_at")):
@@ -209,7 +240,11 @@ class _Run:
             if not self.snap.includes(item.get("occurred_at")):
                 continue
             if ex.is_notification(item):
-                self.write("notifications", ex.notification_row(item, self.key, self.snap), item["occurred_at"])
+                row = ex.notification_row(item, self.key, self.snap)
+                self.write("notifications", row, item["occurred_at"])
+                if row["delivery"] == "sent":
+                    self.profit.add_message(str(row["customer_key"]), str(row["branch_id"] or profile["branch_id"]),
+                                            date.fromisoformat(str(row["occurred_on"])), str(row["channel"]))
                 continue
             self.write("interactions", ex.interaction_row(item, self.key, self.snap), item["occurred_at"])
             on = date.fromisoformat(str(self.snap.local_date(item["occurred_at"])))
@@ -318,6 +353,7 @@ class _Run:
         if row["vehicle_key"] and row["part_no"] and row["batch_no"]:
             self.qc_reports.append(an.QcReport(str(row["vehicle_key"]), str(row["part_no"]), str(row["batch_no"]),
                                                created_on, str(complaint["branch_id"]), row["factory_defect"]))
+        self.profit.add_complaint(str(row["customer_key"]), str(complaint["branch_id"]), created_on)
         self.root_causes.add(created_on=created_on, category=str(complaint["category"]),
                              department=str(complaint["department"]), branch_id=str(complaint["branch_id"]),
                              breached=state.breached)
@@ -349,6 +385,42 @@ class _Run:
                     flagged.append(row)
         flagged.sort(key=lambda r: (-abs(float(r["robust_z"])), r["day"], r["branch_id"], r["metric"], r["dimension"]))
         return flagged[:ANOMALY_API_MAX_ITEMS], len(flagged) > ANOMALY_API_MAX_ITEMS
+
+    def money(self) -> dict[str, dict[str, Any]]:
+        """Write the money analyses' datasets; return what the API keeps, per branch and for "all" (the basket of
+        every branch together)."""
+        money_columns = [c.name for c in ex.DATASETS["profitability"] if c.glue_type == ex.MONEY]
+        for row in self.profit.rows():
+            self.write("profitability", {**row, **{name: ex.money(row[name]) for name in money_columns}})
+        rules = self.baskets.rules(fin.BasketThresholds())
+        for rule in rules:
+            self.write("basket_rules", rule)
+        flags = self.flags.rows()
+        for flag in flags:
+            self.write("transaction_flags", {**{k: v for k, v in flag.items() if k != "order_id"},
+                                             "net_total": ex.money(flag["net_total"])})
+        forecast = fin.forecast(self.revenue, self.day)
+        for row in forecast:
+            self.write("revenue_forecast", {**row, **{name: ex.money(row[name]) for name in
+                                                      ("forecast", "seasonal_naive", "moving_average")}})
+        months, top = self.profit.branches(), self.profit.customer_value(PROFIT_TOP_CUSTOMERS)
+        actual = fin.actuals(self.revenue, FORECAST_ACTUAL_MONTHS, self.day)
+        content: dict[str, dict[str, Any]] = {"all": {"basket": [r for r in rules if r["scope"] == "all"]}}
+        for branch in settings().branches:
+            mine = [f for f in flags if f["branch_id"] == branch]
+            counts: dict[str, int] = defaultdict(int)
+            for f in mine:
+                counts[f["reason"]] += 1
+            content[branch] = {
+                "profitability": {"months": months.get(branch, []), "top_customers": [
+                    {**c, "customer_id": self.customer_ids.get(str(c["customer_key"]))} for c in top.get(branch, [])]},
+                "basket": [r for r in rules if r["scope"] == branch],
+                "flags": {"counts": dict(counts), "truncated": len(mine) > FLAGS_API_MAX_ITEMS,
+                          "items": list(reversed(mine))[:FLAGS_API_MAX_ITEMS]},
+                "forecast": {"months": [r for r in forecast if r["branch_id"] == branch],
+                             "actual": actual.get(branch, [])},
+            }
+        return content
 
     # ------------------------------------------------------------------ finishing: the switch last
 
@@ -449,6 +521,7 @@ def export_day(day: date, run_id: str) -> dict[str, Any]:
                 run.product_group(records)
         run.flush_block()
         anomalies, truncated = run.analyses()
+        money = run.money()
         summary = run.finish(started_at)
     except Exception:
         _abandon(run)
@@ -460,6 +533,8 @@ def export_day(day: date, run_id: str) -> dict[str, Any]:
             for _, cid, risk in kept
         ])
     analytics_results.put_anomalies(run.dt, run_id, anomalies, truncated=truncated)
+    for scope, content in money.items():
+        analytics_results.put_money(scope, run.dt, run_id, content)
     analytics_results.put_insights(run.dt, run_id, {
         "branches": {b: {"segments": dict(run.segments.get(b, {})), "churn_bands": dict(run.bands.get(b, {}))}
                      for b in config.branches},
