@@ -45,6 +45,10 @@ ALLOWED = {
     "exports": {"admin", "analyst"},
     "summary": {"admin", "manager.jakarta", "analyst"},
     "insights": {"admin", "manager.jakarta", "analyst"},
+    "profitability": {"admin", "manager.jakarta", "analyst"},
+    "basket": {"admin", "manager.jakarta", "analyst"},
+    "transaction_flags": {"admin", "manager.jakarta", "analyst"},
+    "forecast": {"admin", "manager.jakarta", "analyst"},
     "create_product": {"admin"},
     "products": {"admin", "manager.jakarta", "agent.jakarta", "marketing"},
     "product": {"admin", "manager.jakarta", "agent.jakarta", "marketing"},
@@ -97,7 +101,8 @@ SUCCESS = {"create": 201, "delete": 204, "add_interaction": 201, "open_complaint
            "book_appointment": 201, "open_work_order": 201, "invoice_work_order": 201}  # a small audience is previewed at once: no background preview to read
 # Outside the own branch: collection routes refuse (403), record routes hide the record (404).
 OUTSIDE = {"create": 403, "list": 403, "complaints": 403, "churn_risk": 403, "anomalies": 403, "orders": 403,
-           "summary": 403, "insights": 403, "appointment_slots": 403, "work_order_board": 403}
+           "summary": 403, "insights": 403, "appointment_slots": 403, "work_order_board": 403,
+           "profitability": 403, "basket": 403, "transaction_flags": 403, "forecast": 403}
 
 
 _skus = itertools.count(1)
@@ -158,6 +163,10 @@ def _call(caller: Caller, operation: str, customer: dict[str, Any], branch: str,
         "exports": lambda: caller.get("/analytics/exports?limit=1"),
         "summary": lambda: caller.get(f"/analytics/summary?branch={branch}"),
         "insights": lambda: caller.get(f"/analytics/insights?branch={branch}"),
+        "profitability": lambda: caller.get(f"/analytics/profitability?branch={branch}"),
+        "basket": lambda: caller.get(f"/analytics/basket?branch={branch}"),
+        "transaction_flags": lambda: caller.get(f"/analytics/transaction-flags?branch={branch}"),
+        "forecast": lambda: caller.get(f"/analytics/forecast?branch={branch}"),
         "create_product": lambda: caller.post("/products", {
             "sku": f"AUTH-{next(_skus)}", "name": "Oli mesin 1L", "category": "oil_and_filter", "unit": "litre",
             "list_price": "85000.00"}),
@@ -381,6 +390,10 @@ ROUTES = [
     ("GET", "/work-orders/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
     ("PATCH", "/work-orders/01HZZZZZZZZZZZZZZZZZZZZZZZ"),
     ("POST", "/work-orders/01HZZZZZZZZZZZZZZZZZZZZZZZ/invoice"),
+    ("GET", "/analytics/profitability"),
+    ("GET", "/analytics/basket"),
+    ("GET", "/analytics/transaction-flags"),
+    ("GET", "/analytics/forecast"),
 ]
 
 

@@ -466,9 +466,9 @@ def forecast(revenue: MonthlyRevenue, as_of: date, *, ahead: int = 3, backtest: 
             continue
         seasonal_mape, seasonal_n = _mape(series, tested, _seasonal)
         moving_mape, moving_n = _mape(series, tested, _moving)
-        choices = [(e, name) for e, name in ((seasonal_mape, "seasonal_naive"), (moving_mape, "moving_average"))
-                   if e is not None]
-        chosen = min(choices)[1] if choices else "moving_average"
+        # the seasonal naive only when its error is lower (the moving average needs less history: it wins ties)
+        seasonal_wins = seasonal_mape is not None and (moving_mape is None or seasonal_mape < moving_mape)
+        chosen = "seasonal_naive" if seasonal_wins else "moving_average"
         extended = dict(series)
         for k in range(1, ahead + 1):
             month = _add_months(last_complete, k)

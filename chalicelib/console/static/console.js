@@ -93,7 +93,7 @@
         var challenge = btoa(String.fromCharCode.apply(null, new Uint8Array(digest)))
           .replace(/\+/g, "-").replace(/\//g, "_").replace(/=+$/, "");
         location.assign(base + "/oauth2/authorize?" + new URLSearchParams({
-          response_type: "code", client_id: client, redirect_uri: redirect, scope: "openid email profile",
+          response_type: "code", client_id: client, redirect_uri: redirect, scope: "openid email phone profile",
           state: state, code_challenge_method: "S256", code_challenge: challenge}));
       });
     });
