@@ -11,7 +11,7 @@ from __future__ import annotations
 import gzip
 import json
 import time
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -99,7 +99,7 @@ def planted(as_user: Any, catalog: Any) -> dict[str, Any]:
         assert made.status_code in (201, 409), made.body
     stamp = str(time.time_ns())[-9:]
     people = [admin.new_customer(name=f"Dewi Fin{stamp}x{n}", branch_id=BRANCH) for n in range(6)]
-    loaded = _history(people[:4], datetime.now(timezone.utc))
+    loaded = _history(people[:4], datetime.now(UTC))
     oil, flt, brake = ({"sku": "FIN-OIL", "qty": 1}, {"sku": "FIN-FILTER", "qty": 1}, {"sku": "FIN-BRAKE", "qty": 1})
     orders: dict[str, dict[str, Any]] = {}
     # bought together today: oil with filter
