@@ -435,3 +435,24 @@ def test_money_routes_are_for_admins_managers_of_the_branch_and_analysts(as_user
         assert as_user("manager.jakarta").get(path + "?branch=surabaya").status_code == 403
         assert as_user("analyst").get(path).status_code == 200
         assert as_user("admin").get(path + "?branch=nowhere").status_code == 400
+
+
+def test_the_console_dashboard_shows_the_money_with_links_to_review_for_managers_only(
+        planted: dict[str, Any], files: Path, api: Any, token: Any) -> None:
+    def page(user: str) -> str:
+        answer = api.request("GET", "/console/dashboard", headers={"HX-Request": "true",
+                                                                   "Authorization": f"Bearer {token(user)}"})
+        assert answer.status_code == 200, answer.body
+        return str(answer.body.decode())
+
+    manager = page(f"manager.{BRANCH}")
+    assert "Transaksi untuk diperiksa" in manager and "Sering dibeli bersama" in manager
+    assert f"/console/orders/{planted['orders']['staff_phone']['id']}" in manager  # newest flags first, with a link
+    assert "Dipesan dengan nomor staf sendiri" in manager
+    assert "oil and filter" in manager or "spare part" in manager  # the oil-and-filter rule
+    assert today().strftime("%Y-%m") in manager  # the months' profit table
+    analyst = page("analyst")
+    assert "Transaksi untuk diperiksa" in analyst and "/console/orders/" not in analyst
+    agent = api.request("GET", "/console/dashboard", headers={"HX-Request": "true",
+                                                              "Authorization": f"Bearer {token(f'agent.{BRANCH}')}"})
+    assert agent.status_code == 403

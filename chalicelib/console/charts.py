@@ -15,10 +15,14 @@ def _scale(top: float) -> float:
     return (HEIGHT - PAD_BOTTOM - 6) / top if top > 0 else 0.0
 
 
+def _day_tick(day: str) -> str:
+    return day[8:10] + "/" + day[5:7]
+
+
 def columns(days: Sequence[str], series: Sequence[tuple[str, Sequence[Mapping[str, int]]]], title: str,
-            *, stacked: bool = False) -> dict[str, Any]:
-    """Bars per day: side by side (one per series) or stacked. `series`: (css class, per-day {name: n}); a
-    day's value for a series is the sum of its mapping."""
+            *, stacked: bool = False, tick: Callable[[str], str] = _day_tick) -> dict[str, Any]:
+    """Bars per day (or per any label `tick` writes short): side by side (one per series) or stacked. `series`:
+    (css class, per-day {name: n}); a day's value for a series is the sum of its mapping."""
     totals = [[sum(s[i].values()) for _, s in series] for i in range(len(days))]
     top = max([sum(t) if stacked else max(t, default=0) for t in totals], default=0)
     k = _scale(top)
@@ -40,7 +44,7 @@ def columns(days: Sequence[str], series: Sequence[tuple[str, Sequence[Mapping[st
                 width = max(slot / len(series) - 1, 1)
                 bars.append({"x": PAD_LEFT + i * slot + j * width, "y": HEIGHT - PAD_BOTTOM - n * k, "w": width,
                              "h": n * k, "css": css, "label": f"{day} {css}: {n}"})
-    ticks = [{"x": PAD_LEFT + i * slot, "text": day[8:10] + "/" + day[5:7]}
+    ticks = [{"x": PAD_LEFT + i * slot, "text": tick(day)}
              for i, day in enumerate(days) if i % max(len(days) // 6, 1) == 0]
     return {"kind": "columns", "title": title, "width": WIDTH, "height": HEIGHT, "bars": bars, "ticks": ticks,
             "top": top, "top_y": HEIGHT - PAD_BOTTOM - top * k}
@@ -76,3 +80,19 @@ def dashboard(summary: Mapping[str, Any], insights: Mapping[str, Any] | None,
         charts.append(rows([(band, t(f"band.{band}"), int(bands.get(band, 0))) for band in ("low", "medium", "high")],
                            t("dash.churn"), "churn"))
     return charts
+
+
+def forecast(branches: Sequence[Mapping[str, Any]], t: Callable[..., str]) -> dict[str, Any]:
+    """Net revenue per month (the branches together), the last 12 actual months then the 3 forecast ones."""
+    actual: dict[str, float] = {}
+    ahead: dict[str, float] = {}
+    for b in branches:
+        for a in b.get("actual", [])[-12:]:
+            actual[a["month"]] = actual.get(a["month"], 0.0) + float(a["net_revenue"])
+        for m in b.get("months", []):
+            if m.get("forecast") is not None:
+                ahead[m["month"]] = ahead.get(m["month"], 0.0) + float(m["forecast"])
+    months = sorted(actual) + sorted(m for m in ahead if m not in actual)
+    return columns(months, [("actual", [{"n": int(actual.get(m, 0))} for m in months]),
+                            ("forecast", [{"n": int(ahead.get(m, 0))} for m in months])],
+                   t("dash.forecast"), tick=lambda m: m[5:7] + "/" + m[2:4])
