@@ -428,6 +428,11 @@ class Scenario:
             ("GET /orders (agent, own branch)", "/orders", self.agent),
             ("GET /orders?status=draft&placed_from=", "/orders?branch=jakarta&status=draft&placed_from=2026-01-01",
              None),
+            # the money analyses of the latest export: every branch's item (and "all" for the basket) at once
+            ("GET /analytics/profitability (every branch)", "/analytics/profitability", None),
+            ("GET /analytics/basket", "/analytics/basket", None),
+            ("GET /analytics/transaction-flags?branch=", "/analytics/transaction-flags?branch=jakarta", None),
+            ("GET /analytics/forecast (every branch)", "/analytics/forecast", None),
         ]
         for name, path, caller in reads:
             self.measure(name, "read", "GET", path, caller=caller)

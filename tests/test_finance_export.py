@@ -456,3 +456,24 @@ def test_the_console_dashboard_shows_the_money_with_links_to_review_for_managers
     agent = api.request("GET", "/console/dashboard", headers={"HX-Request": "true",
                                                               "Authorization": f"Bearer {token(f'agent.{BRANCH}')}"})
     assert agent.status_code == 403
+
+
+def test_a_basket_rule_starts_a_cross_sell_campaign_in_the_builder(files: Path, api: Any, token: Any) -> None:
+    import re
+
+    headers = {"HX-Request": "true", "Authorization": f"Bearer {token('admin')}"}
+    dashboard = api.request("GET", "/console/dashboard", headers=headers).body.decode()
+    links = re.findall(r'href="(/console/campaigns/new\?bought=([a-z_]+)&amp;not_bought=([a-z_]+))"', dashboard)
+    assert links, "a rule with one item on the left offers a cross-sell campaign"
+    href, bought, not_bought = links[0]
+    builder = api.request("GET", href.replace("&amp;", "&"), headers=headers)
+    assert builder.status_code == 200
+    page = builder.body.decode()
+    assert f'name="bought_category_in_{bought}" value="1" checked' in page
+    assert f'name="not_bought_category_in_{not_bought}" value="1" checked' in page
+    assert '<option value="cross_sell" selected>' in page
+    unknown = api.request("GET", "/console/campaigns/new?bought=<script>", headers=headers).body.decode()
+    assert "<script>" not in unknown and '<option value="cross_sell" selected>' not in unknown  # not a category
+    manager = api.request("GET", "/console/dashboard", headers={**headers,
+                                                                 "Authorization": f"Bearer {token('manager.jakarta')}"})
+    assert "/console/campaigns/new?" not in manager.body.decode()  # managers do not run campaigns

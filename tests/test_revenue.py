@@ -77,6 +77,7 @@ def test_revenue_counts_each_order_once_by_its_state_and_an_erasure_keeps_it(
     kept = admin.get(f"/orders/{sold['id']}").json
     assert kept["customer_id"].startswith("erased:") and buyer["id"] not in kept["customer_id"]
     assert kept["net_total"] == sold["net_total"] and kept["notify_customer"] is False
+    assert sold["contact_phone"] == buyer["phone"] and kept["contact_phone"] is None  # the phone it was placed with
     shipped = admin.get(f"/orders/{came_back['id']}").json
     assert shipped["shipments"][0]["tracking_number"] and "Rina" not in str(shipped)
     assert admin.get(f"/customers/{buyer['id']}/orders").status_code == 404

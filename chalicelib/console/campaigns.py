@@ -118,7 +118,14 @@ def campaigns_page(ctx: Ctx) -> Mapping[str, Any]:
 
 
 def new_campaign(ctx: Ctx) -> Mapping[str, Any]:
-    return {"c": None, "a": {}, "preview": None, "preview_error": None, "send_at_local": "", **_builder(ctx)}
+    """An empty builder; `?bought=<category>&not_bought=<category>` (the dashboard's products bought together)
+    starts a cross-sell to those who bought one and not yet the other."""
+    builder = _builder(ctx)
+    a = {field: [v for v in (ctx.query.get(name) or "").split(",") if v in builder["categories"]]
+         for field, name in (("bought_category_in", "bought"), ("not_bought_category_in", "not_bought"))}
+    purpose = "cross_sell" if any(a.values()) else None
+    return {"c": None, "a": a, "purpose": purpose, "preview": None, "preview_error": None, "send_at_local": "",
+            **builder}
 
 
 def create_campaign(ctx: Ctx) -> Mapping[str, Any]:

@@ -232,6 +232,7 @@ WORDS: dict[str, tuple[str, str]] = {  # key -> (Indonesian, English)
     "dash.basket": ("Sering dibeli bersama (180 hari)", "Often bought together (180 days)"),
     "dash.no_rules": ("Belum ada pola yang cukup kuat.", "No pattern strong enough yet."),
     "dash.orders": ("pesanan", "orders"),
+    "dash.cross_sell": ("Kampanye cross-sell", "Cross-sell campaign"),
     "forecast.seasonal_naive": ("musiman", "seasonal"),
     "forecast.moving_average": ("rata-rata 3 bulan", "3-month average"),
     "flag.amount_unusual": ("Nilai jauh dari kebiasaan pelanggan", "Amount far from the customer's usual"),

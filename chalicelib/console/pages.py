@@ -464,8 +464,9 @@ def _money(ctx: Ctx, branch: str | None) -> dict[str, Any] | None:
         return None
     try:
         profit = analytics.profitability(access, branch)
-        money = {"forecast": analytics.forecast(access, branch), "flags": analytics.transaction_flags(access, branch, None),
-                 "basket": analytics.basket(access, branch, "category")}
+        money: dict[str, Any] = {"forecast": analytics.forecast(access, branch),
+                                 "flags": analytics.transaction_flags(access, branch, None),
+                                 "basket": analytics.basket(access, branch, "category")}
     except DomainError:
         return None
     months: dict[str, dict[str, Decimal]] = {}
@@ -481,6 +482,7 @@ def _money(ctx: Ctx, branch: str | None) -> dict[str, Any] | None:
                         "coverage": round(float(v["costed"] / v["lines"]) * 100) if v["lines"] else None}
                        for m, v in sorted(months.items())[-6:]]
     money["as_of"] = profit["as_of"]
+    money["may_campaign"] = may(ctx, "campaigns.create") is not None  # a rule starts a cross-sell campaign
     return money
 
 
