@@ -71,11 +71,18 @@ def merge_template(directory: Path) -> Path:
 
 
 def package(stage: str = "prod", out_dir: Path = OUT_DIR) -> Path:
-    """Clean `out_dir`, run `chalice package` into it; returns the template's path."""
+    """Clean `out_dir`, run `chalice package` into it; returns the template's path. One `chalice package` at a
+    time on this checkout (it keeps its zip cache in .chalice/deployments; `make test`'s workers and the stacks
+    they start may package at once)."""
+    import fcntl
+
     if out_dir.exists():
         shutil.rmtree(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="relasi-package-") as work:
+    lock_path = PROJECT_DIR / "build" / "chalice-package.lock"
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "w") as lock, tempfile.TemporaryDirectory(prefix="relasi-package-") as work:
+        fcntl.flock(lock, fcntl.LOCK_EX)
         command = [
             *_CHALICE,
             "--project-dir", str(PROJECT_DIR),

@@ -105,21 +105,29 @@ class RunningStack:
         return requests.request(method, self.base + path, headers=headers, timeout=HTTP_TIMEOUT_S, **kw)
 
 
+PORT_ATTEMPTS = 3  # `make test` runs two workers: another process may take a port between its pick and its use
+
+
 def start_stack(timeout_s: float = READY_TIMEOUT_S, **extra_env: str) -> RunningStack:
-    """Start the stack on free ports and wait for its `ready` line; stopped again if it never comes."""
-    api_port, aws_port = two_free_ports()
-    env = stack_env(api_port, aws_port, **extra_env)
-    # stderr (moto's request log) goes to a file: an unread pipe would fill up and block the stack.
-    err = tempfile.NamedTemporaryFile("w+", prefix="relasi-stack-", suffix=".stderr", delete=False)  # noqa: SIM115
-    proc = subprocess.Popen(STACK_COMMAND, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=err, text=True,
-                            bufsize=1)
-    stack = RunningStack(proc, api_port, aws_port, env, err)
-    try:
-        wait_ready(stack, timeout_s)
-    except BaseException:
-        stop_stack(stack)
-        raise
-    return stack
+    """Start the stack on free ports and wait for its `ready` line; stopped again if it never comes. A port taken
+    meanwhile by another process (the stack says so and exits) is picked again."""
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        api_port, aws_port = two_free_ports()
+        env = stack_env(api_port, aws_port, **extra_env)
+        # stderr (moto's request log) goes to a file: an unread pipe would fill up and block the stack.
+        err = tempfile.NamedTemporaryFile("w+", prefix="relasi-stack-", suffix=".stderr", delete=False)  # noqa: SIM115
+        proc = subprocess.Popen(STACK_COMMAND, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=err, text=True,
+                                bufsize=1)
+        stack = RunningStack(proc, api_port, aws_port, env, err)
+        try:
+            wait_ready(stack, timeout_s)
+        except BaseException:
+            stop_stack(stack)
+            if attempt < PORT_ATTEMPTS and "is already in use" in stack.stopped_stderr:
+                continue
+            raise
+        return stack
+    raise AssertionError("unreachable")
 
 
 def wait_ready(stack: RunningStack, timeout_s: float) -> None:

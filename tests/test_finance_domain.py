@@ -104,8 +104,18 @@ def test_an_order_outside_the_window_is_history_only_and_a_flag_says_what_made_i
                         discount="50000.00", total="55500.00")):
         flags.add(fact)
     rows = flags.rows()
+    # half off: over the limit, and below the cost of 60,000 too
     assert [(r["order_key"], r["reason"], r["value"], r["limit"]) for r in rows] == [
-        ("o000002", "discount_over_limit", 0.5, 0.3)]
+        ("o000002", "discount_over_limit", 0.5, 0.3), ("o000002", "price_below_cost", 1, None)]
+
+
+def test_a_unit_price_below_list_counts_as_discount_and_a_line_discount_can_sell_below_cost() -> None:
+    flags = fin.TransactionFlags(AS_OF, fin.FlagRules())
+    flags.add(_order(1, "x", _at(1), lines=(_line(price="65000.00", list_price="100000.00", cost="50000.00"),)))
+    flags.add(_order(2, "y", _at(1), lines=(_line(price="100000.00", discount="45000.00", cost="60000.00"),),
+                     discount="45000.00"))
+    assert {(r["order_key"], r["reason"]) for r in flags.rows()} == {
+        ("o000001", "discount_over_limit"), ("o000002", "discount_over_limit"), ("o000002", "price_below_cost")}
 
 
 def _baskets(spec: list[tuple[int, tuple[str, ...]]]) -> list[frozenset[str]]:
@@ -180,6 +190,15 @@ def test_a_young_series_has_only_the_moving_average() -> None:
     assert rows[0]["forecast"] == "120000.00"  # (110 + 130 + 120) / 3
     # moving average backtest: Aug 110 vs (100+120)/3... only months with 3 before count
     assert rows[0]["backtest_months"] == 2
+    # months 2 and 3 ahead average the forecasts before them
+    assert rows[1]["moving_average"] == "123333.33" and rows[2]["forecast"] == "121111.11"
+
+
+def test_a_series_too_young_for_any_baseline_forecasts_nothing_rather_than_zeros() -> None:
+    rows = fin.forecast(_month_orders({"2026-09": 90_000, "2026-10": 60_000}), date(2026, 11, 15))
+    assert [(r["month"], r["forecast"], r["moving_average"]) for r in rows] == [
+        ("2026-11", None, None), ("2026-12", None, None), ("2027-01", None, None)]
+    assert rows[0]["backtest_months"] == 0 and rows[0]["mape_moving_average"] is None
 
 
 def test_profit_is_revenue_minus_discounts_cost_of_goods_and_cost_to_serve_with_coverage() -> None:
@@ -198,3 +217,45 @@ def test_profit_is_revenue_minus_discounts_cost_of_goods_and_cost_to_serve_with_
     assert row["profit"] == "44285.00" and row["cost_coverage"] == 0.5
     [top] = p.customer_value(10)["jakarta"]
     assert (top["customer_key"], top["value"], top["orders"]) == ("c", "44285.00", 1)
+
+
+def test_ids_go_to_admins_and_to_managers_about_their_own_branch_only() -> None:
+    from chalicelib.domain.access import Principal, Role, authorize
+    from chalicelib.services.analytics import _names_records
+
+    def access(*roles: Role) -> object:
+        return authorize(Principal(sub="s", username="u", roles=frozenset(roles), branch="jakarta"), "analytics.money")
+
+    assert _names_records(access(Role.ADMIN), ["jakarta", "surabaya"])  # type: ignore[arg-type]
+    assert _names_records(access(Role.MANAGER), ["jakarta"])  # type: ignore[arg-type]
+    # an analyst who also manages a branch sees every branch: pseudonyms, not ids
+    assert not _names_records(access(Role.ANALYST, Role.MANAGER), ["jakarta", "surabaya"])  # type: ignore[arg-type]
+    assert not _names_records(access(Role.ANALYST), ["jakarta"])  # type: ignore[arg-type]
+
+
+def test_the_routes_flag_reasons_are_the_domains() -> None:
+    from typing import get_args
+
+    from chalicelib.api.analytics_models import FlagReason
+
+    assert get_args(FlagReason) == fin.FLAG_REASONS
+
+
+def test_what_follows_a_delivery_is_not_a_change_after_it_and_a_payment_taken_back_is() -> None:
+    from chalicelib.domain import orders as rules
+
+    line = rules.line_of(1, rules.NewLine(sku="X", qty=Decimal(1)), name="X", unit="pcs", list_price=Decimal(100))
+    totals = rules.totals_of([line])
+    order = rules.Order(id="o", order_no="N", customer_id="c", branch_id="jakarta", channel="showroom",
+                        status="draft", payment_status="unpaid", lines=[line], subtotal=totals.subtotal,
+                        discount_total=totals.discount_total, tax_total=totals.tax_total, net_total=totals.net_total,
+                        placed_at="2026-11-01T00:00:00Z", updated_at="2026-11-01T00:00:00Z", created_by="s")
+    t = datetime(2026, 11, 1, tzinfo=UTC)
+    for n, status in enumerate(("confirmed", "shipped", "delivered"), start=1):
+        order = rules.transition(order, status, by="s", now=t + timedelta(hours=n))
+    order = rules.pay(order, "partial", by="s", now=t + timedelta(days=1))  # a first instalment
+    order = rules.pay(order, "paid", by="s", now=t + timedelta(days=2))
+    order = rules.transition(order, "closed", by="s", now=t + timedelta(days=3))
+    assert order.changed_after_delivery_at is None
+    taken_back = rules.pay(order, "partial", by="s", now=t + timedelta(days=4))
+    assert taken_back.changed_after_delivery_at == taken_back.history[-1].at

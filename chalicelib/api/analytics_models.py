@@ -368,8 +368,8 @@ class ProfitMonth(Output):
 
 
 class ValuableCustomer(Output):
-    customer_key: str = Field(description="the export's pseudonym")
-    customer_id: str | None = Field(default=None, description="admins and managers only")
+    customer_key: str | None = Field(default=None, description="the export's pseudonym: analysts only")
+    customer_id: str | None = Field(default=None, description="admins, and managers of the branch, only")
     value: str = Field(description="IDR: profit over the months")
     revenue: str
     orders: int
@@ -378,14 +378,16 @@ class ValuableCustomer(Output):
 
 class BranchProfit(Output):
     branch_id: str
-    months: list[ProfitMonth] = Field(description="oldest first, the 24 months up to the export's")
+    months: list[ProfitMonth] = Field(description="oldest first, the 24 months up to the export's (empty before "
+                                                  "the branch's first order, message or complaint in them)")
     top_customers: list[ValuableCustomer] = Field(description="highest historical value first")
 
 
 class Profitability(Output):
     as_of: str | None = Field(description="the export date (null before the first export)")
     branch: str | None
-    cost_to_serve: dict[str, int] = Field(description="the prices used (PROFIT_* settings)")
+    cost_to_serve: dict[str, int] | None = Field(description="the prices the export used (PROFIT_* settings)")
+    months: list[ProfitMonth] = Field(description="the branches' months together")
     branches: list[BranchProfit]
 
 
@@ -411,9 +413,9 @@ class BasketRules(Output):
 
 
 class TransactionFlag(Output):
-    order_key: str
-    order_id: str | None = Field(default=None, description="admins and managers only")
-    customer_key: str
+    order_key: str | None = Field(default=None, description="the export's pseudonym: analysts only")
+    order_id: str | None = Field(default=None, description="admins, and managers of the branch, only")
+    customer_key: str | None = Field(default=None, description="the export's pseudonym: analysts only")
     branch_id: str
     placed_on: str
     placed_at: str

@@ -456,8 +456,6 @@ def dashboard(ctx: Ctx) -> Mapping[str, Any]:
 def _money(ctx: Ctx, branch: str | None) -> dict[str, Any] | None:
     """The money analyses of the latest export for those who may see them: the months' profit (the branches
     together), the forecast, the newest transaction flags and the strongest basket rules."""
-    from decimal import Decimal
-
     from chalicelib.services import analytics
 
     if (access := may(ctx, "analytics.money")) is None:
@@ -469,18 +467,8 @@ def _money(ctx: Ctx, branch: str | None) -> dict[str, Any] | None:
                                  "basket": analytics.basket(access, branch, "category")}
     except DomainError:
         return None
-    months: dict[str, dict[str, Decimal]] = {}
-    for b in profit["branches"]:
-        for m in b["months"]:
-            row = months.setdefault(m["month"], {"revenue": Decimal(0), "profit": Decimal(0), "lines": Decimal(0),
-                                                 "costed": Decimal(0)})
-            row["revenue"] += Decimal(m["revenue"])
-            row["profit"] += Decimal(m["profit"])
-            row["lines"] += m["lines"]
-            row["costed"] += m["lines_costed"]
-    money["months"] = [{"month": m, "revenue": v["revenue"], "profit": v["profit"],
-                        "coverage": round(float(v["costed"] / v["lines"]) * 100) if v["lines"] else None}
-                       for m, v in sorted(months.items())[-6:]]
+    money["months"] = [{**m, "coverage": round(m["cost_coverage"] * 100) if m["cost_coverage"] is not None else None}
+                       for m in profit["months"][-6:]]
     money["as_of"] = profit["as_of"]
     money["may_campaign"] = may(ctx, "campaigns.create") is not None  # a rule starts a cross-sell campaign
     return money

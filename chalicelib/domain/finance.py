@@ -31,7 +31,7 @@ from itertools import combinations
 from typing import Any
 
 from chalicelib.config import CostToServe
-from chalicelib.domain.money import money_text
+from chalicelib.domain.money import money_text, round_money
 
 ZERO = Decimal("0.00")
 MAD_TO_SIGMA = 0.6745  # the robust z-score's constant: MAD of a normal distribution is 0.6745 sigma
@@ -66,11 +66,17 @@ class LineFact:
 
     @property
     def revenue(self) -> Decimal:
-        return (self.qty * self.unit_price).quantize(ZERO)
+        """qty x unit price to the cent, half up: the line's subtotal on the order."""
+        return round_money(self.qty * self.unit_price)
 
     @property
     def cost(self) -> Decimal | None:
-        return None if self.cost_price is None else (self.qty * self.cost_price).quantize(ZERO)
+        return None if self.cost_price is None else round_money(self.qty * self.cost_price)
+
+    @property
+    def listed(self) -> Decimal:
+        """qty x the list price (the unit price where no list price was kept)."""
+        return round_money(self.qty * (self.list_price if self.list_price is not None else self.unit_price))
 
 
 @dataclass(frozen=True)
@@ -136,12 +142,8 @@ class _Money:
         return {"orders": self.orders, "revenue": money_text(self.revenue), "discounts": money_text(self.discounts),
                 "cogs": money_text(self.cogs), "sms_sent": self.sms, "emails_sent": self.emails,
                 "complaints": self.complaints, "cost_to_serve": money_text(self.cost_to_serve(prices)),
-                "profit": _signed(self.profit(prices)), "lines": self.lines, "lines_costed": self.lines_costed,
+                "profit": money_text(self.profit(prices)), "lines": self.lines, "lines_costed": self.lines_costed,
                 "cost_coverage": _ratio(self.lines_costed / self.lines) if self.lines else None}
-
-
-def _signed(amount: Decimal) -> str:
-    return f"{amount.quantize(ZERO):f}"
 
 
 class Profitability:
@@ -192,15 +194,21 @@ class Profitability:
         return [{"customer_key": c, "branch_id": b, "month": m, **money.row(self.prices)}
                 for (c, b, m), money in sorted(self.cells.items())]
 
+    def months(self) -> list[str]:
+        out, month = [], self.first
+        while month <= self.last:
+            out.append(month)
+            month = _add_months(month, 1)
+        return out
+
     def branches(self) -> dict[str, list[dict[str, Any]]]:
-        """Per branch, its months (oldest first) summed over customers."""
+        """Per branch with anything in the months, every one of the months (oldest first; an empty month is zeros)
+        summed over customers."""
         months: dict[tuple[str, str], _Money] = defaultdict(_Money)
         for (_, b, m), money in self.cells.items():
             months[(b, m)].add(money)
-        out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-        for (b, m), money in sorted(months.items()):
-            out[b].append({"month": m, **money.row(self.prices)})
-        return dict(out)
+        return {b: [{"month": m, **months.get((b, m), _Money()).row(self.prices)} for m in self.months()]
+                for b in sorted({b for b, _ in months})}
 
     def customer_value(self, top: int) -> dict[str, list[dict[str, Any]]]:
         """Per branch, the `top` customers by historical value (profit over the months, in that branch)."""
@@ -210,7 +218,7 @@ class Profitability:
         ranked: dict[str, list[tuple[Decimal, str, _Money]]] = defaultdict(list)
         for (b, c), money in per.items():
             ranked[b].append((money.profit(self.prices), c, money))
-        return {b: [{"customer_key": c, "value": _signed(value), "revenue": money_text(m.revenue),
+        return {b: [{"customer_key": c, "value": money_text(value), "revenue": money_text(m.revenue),
                      "orders": m.orders, "cost_coverage": _ratio(m.lines_costed / m.lines) if m.lines else None}
                     for value, c, m in sorted(rows, key=lambda r: (-r[0], r[1]))[:top]]
                 for b, rows in sorted(ranked.items())}
@@ -343,8 +351,9 @@ def _robust_z(x: float, history: list[float], min_spread: float) -> float:
 
 class TransactionFlags:
     """Orders fed oldest first (the `orders_all` index's order); the ones placed in the `rules.days` up to `as_of`
-    are checked, the older ones are only history. Memory: per customer its last `rules.history` amounts and its
-    orders of the last 24 hours, per phone its orders of the last `rules.shared_phone_days`; not all orders.
+    are checked, the older ones are only history. Memory: per customer its last `rules.history` amounts and the
+    times of its orders of the last 24 hours, per phone those of the last `rules.shared_phone_days` (the orders
+    themselves only while they can be flagged); not all orders.
 
     All orders count (cancelled and returned ones too: velocity and shared phones are about attempts); only
     revenue orders are an amount's history and have their amount checked."""
@@ -353,8 +362,9 @@ class TransactionFlags:
         self.as_of, self.rules = as_of, rules
         self.since = as_of - timedelta(days=rules.days - 1)
         self.amounts: dict[str, deque[float]] = defaultdict(lambda: deque(maxlen=rules.history))
-        self.last_day: dict[str, deque[tuple[datetime, OrderFact]]] = defaultdict(deque)
-        self.by_phone: dict[str, deque[tuple[datetime, OrderFact]]] = defaultdict(deque)
+        # (when, customer, the order while it can still be flagged, else None: older orders are only counted)
+        self.last_day: dict[str, deque[tuple[datetime, str, OrderFact | None]]] = defaultdict(deque)
+        self.by_phone: dict[str, deque[tuple[datetime, str, OrderFact | None]]] = defaultdict(deque)
         self.flags: dict[tuple[str, str], dict[str, Any]] = {}
 
     def _checked(self, o: OrderFact) -> bool:
@@ -377,35 +387,39 @@ class TransactionFlags:
                 self._flag(o, "amount_unusual", max(min(z, 999.0), -999.0), r.robust_z)
         if o.is_revenue:
             history.append(float(o.net_total))
+        kept = o if self._checked(o) else None
         day = self.last_day[o.customer_key]
         while day and at - day[0][0] >= timedelta(hours=24):
             day.popleft()
-        day.append((at, o))
+        day.append((at, o.customer_key, kept))
         if len(day) >= r.velocity_orders:  # every order of the burst is looked at
-            for _, p in day:
-                self._flag(p, "velocity", len(day), r.velocity_orders)
+            for _, _, p in day:
+                if p is not None:
+                    self._flag(p, "velocity", len(day), r.velocity_orders)
         if o.phone_key:
             window, recent = timedelta(days=r.shared_phone_days), self.by_phone[o.phone_key]
             while recent and at - recent[0][0] >= window:
                 recent.popleft()
-            recent.append((at, o))
-            customers = {p.customer_key for _, p in recent}
+            recent.append((at, o.customer_key, kept))
+            customers = {c for _, c, _ in recent}
             if len(customers) > 1:
-                for _, p in recent:
-                    self._flag(p, "shared_phone", len(customers), 2)
+                for _, _, p in recent:
+                    if p is not None:
+                        self._flag(p, "shared_phone", len(customers), 2)
         if not self._checked(o):
             return
-        listed = sum(((line.list_price if line.list_price is not None else line.unit_price) * line.qty
-                      for line in o.lines), ZERO)
-        if listed > 0 and o.discount_total / listed > r.max_discount_share:
-            self._flag(o, "discount_over_limit", float(o.discount_total / listed), float(r.max_discount_share))
-        below = [line for line in o.lines if line.cost_price is not None and line.unit_price < line.cost_price]
+        # below list: a lower unit price and the discounts both (the price the customer got against the list)
+        listed = sum((line.listed for line in o.lines), ZERO)
+        given = listed - (o.subtotal - o.discount_total)
+        if listed > 0 and given / listed > r.max_discount_share:
+            self._flag(o, "discount_over_limit", float(given / listed), float(r.max_discount_share))
+        below = [line for line in o.lines if line.cost is not None and line.revenue - line.discount_amount < line.cost]
         if below:
             self._flag(o, "price_below_cost", len(below), None)
         if o.returned_at:
-            kept = _at(o.returned_at) - _at(o.delivered_at or o.placed_at)
-            if kept <= timedelta(days=r.quick_return_days):
-                self._flag(o, "quick_return", kept.total_seconds() / 86400, r.quick_return_days)
+            held = _at(o.returned_at) - _at(o.delivered_at or o.placed_at)
+            if held <= timedelta(days=r.quick_return_days):
+                self._flag(o, "quick_return", held.total_seconds() / 86400, r.quick_return_days)
         if o.changed_after_delivery:
             self._flag(o, "changed_after_delivery", None, None)
         if o.placed_with_staff_phone:
@@ -444,13 +458,9 @@ def _moving(series: Mapping[str, Decimal], month: str, window: int = 3) -> Decim
     return sum((series.get(m, ZERO) for m in before), ZERO) / window
 
 
-def _mape(series: Mapping[str, Decimal], months: list[str], method: Any) -> tuple[float | None, int]:
-    errors = []
-    for m in months:
-        actual, predicted = series.get(m, ZERO), method(series, m)
-        if predicted is not None and actual > 0:
-            errors.append(abs(float(actual - predicted)) / float(actual))
-    return (_ratio(statistics.fmean(errors)) if errors else None), len(errors)
+def _mape(series: Mapping[str, Decimal], months: list[str], method: Any) -> float | None:
+    errors = [abs(float(series.get(m, ZERO) - method(series, m))) / float(series.get(m, ZERO)) for m in months]
+    return _ratio(statistics.fmean(errors)) if errors else None
 
 
 def forecast(revenue: MonthlyRevenue, as_of: date, *, ahead: int = 3, backtest: int = 6) -> list[dict[str, Any]]:
@@ -464,23 +474,31 @@ def forecast(revenue: MonthlyRevenue, as_of: date, *, ahead: int = 3, backtest: 
         series = {m: v for m, v in revenue.months[branch].items() if m <= last_complete}
         if not series:
             continue
-        seasonal_mape, seasonal_n = _mape(series, tested, _seasonal)
-        moving_mape, moving_n = _mape(series, tested, _moving)
+        # months with revenue (a percentage of nothing is no error) that a method forecasts; the two are compared
+        # over the months both forecast, so neither wins by being tested on easier months
+        has_moving = [m for m in tested if series.get(m, ZERO) > 0 and _moving(series, m) is not None]
+        both = [m for m in has_moving if _seasonal(series, m) is not None]
+        seasonal_mape = _mape(series, both, _seasonal)
+        moving_mape = _mape(series, both if both else has_moving, _moving)
         # the seasonal naive only when its error is lower (the moving average needs less history: it wins ties)
-        seasonal_wins = seasonal_mape is not None and (moving_mape is None or seasonal_mape < moving_mape)
+        seasonal_wins = seasonal_mape is not None and moving_mape is not None and seasonal_mape < moving_mape
         chosen = "seasonal_naive" if seasonal_wins else "moving_average"
-        extended = dict(series)
+        backtested = len(both) if both else len(has_moving)
+        extended: dict[str, Decimal] = dict(series)
         for k in range(1, ahead + 1):
             month = _add_months(last_complete, k)
-            seasonal, moving = _seasonal(series, month), _moving(extended, month)
-            extended[month] = moving if moving is not None else ZERO
+            seasonal = _seasonal(series, month)
+            # months 2 and 3 ahead average the forecasts before them; without those, nothing
+            moving = _moving(extended, month) if _add_months(month, -1) in extended or k == 1 else None
+            if moving is not None:
+                extended[month] = moving
             value = seasonal if chosen == "seasonal_naive" else moving
             rows.append({"branch_id": branch, "month": month, "method": chosen,
                          "forecast": money_text(value.quantize(ZERO)) if value is not None else None,
                          "seasonal_naive": money_text(seasonal.quantize(ZERO)) if seasonal is not None else None,
                          "moving_average": money_text(moving.quantize(ZERO)) if moving is not None else None,
                          "mape_seasonal_naive": seasonal_mape, "mape_moving_average": moving_mape,
-                         "backtest_months": max(seasonal_n, moving_n)})
+                         "backtest_months": backtested})
     return rows
 
 

@@ -288,12 +288,14 @@ def promise(o: Order, day: str | None, *, by: str, now: datetime) -> Order:
 
 def _after_delivery(o: Order, entry: HistoryEntry) -> Order:
     """Mark the first change after delivery that delivery does not explain (a transaction flag): closing or returning
-    it, being paid, and refunding a returned order are what follows a delivery; anything else (a refund without a
-    return, a payment taken back, a new promised date) is looked at."""
+    it, being paid (in full, or a first instalment), and refunding a returned order are what follows a delivery;
+    anything else (a refund without a return, a payment taken back, a new promised date) is looked at."""
     if o.delivered_at is None or o.changed_after_delivery_at is not None or entry.at <= o.delivered_at:
         return o
+    paid = entry.to_value == PaymentStatus.PAID or (entry.from_value, entry.to_value) == (PaymentStatus.UNPAID,
+                                                                                          PaymentStatus.PARTIAL)
     expected = entry.change == "status" or (entry.change == "payment_status" and (
-        entry.to_value == PaymentStatus.PAID or (entry.to_value == PaymentStatus.REFUNDED and o.status == Status.RETURNED)))
+        paid or (entry.to_value == PaymentStatus.REFUNDED and o.status == Status.RETURNED)))
     return o if expected else replace(o, changed_after_delivery_at=entry.at)
 
 

@@ -224,47 +224,79 @@ def insights(access: Access, branch: str | None) -> dict[str, Any]:
 # The money analyses of the latest export (chalicelib/domain/finance.py)
 # --------------------------------------------------------------------------
 
-def _names_records(access: Access) -> bool:
-    """Admins and managers get customer and order ids to act on; analysts counts and pseudonyms only."""
+def _names_records(access: Access, branches: list[str]) -> bool:
+    """Admins, and managers asking about their own branch only, get customer and order ids to act on (and not the
+    export's pseudonyms beside them: no table from pseudonym to person); analysts pseudonyms and counts only."""
     from chalicelib.domain.access import Role
 
-    return bool(access.principal.roles & {Role.ADMIN, Role.MANAGER})
+    roles = access.principal.roles
+    return Role.ADMIN in roles or (Role.MANAGER in roles and branches == [access.principal.branch])
 
 
-def _money(access: Access, branch: str | None, *, overall: bool = False) -> tuple[str | None, list[str],
-                                                                                   dict[str, dict[str, Any]]]:
+def _shown(row: dict[str, Any], named: bool, ids: tuple[str, ...], keys: tuple[str, ...]) -> dict[str, Any]:
+    hidden = keys if named else ids
+    return {k: v for k, v in row.items() if k not in hidden}
+
+
+def _money(access: Access, branch: str | None) -> tuple[str | None, list[str], dict[str, dict[str, Any]]]:
     from chalicelib.persistence import analytics_results
 
     scope = scope_for(access, branch)
     chosen = [scope] if scope is not None else list(settings().branches)
-    return scope, chosen, analytics_results.get_money(chosen + (["all"] if overall and scope is None else []))
+    return scope, chosen, analytics_results.get_money(chosen)
 
 
 def _as_of(found: dict[str, dict[str, Any]]) -> str | None:
     return max((str(item["as_of"]) for item in found.values()), default=None)
 
 
+_MONTH_SUMS = ("orders", "revenue", "discounts", "cogs", "sms_sent", "emails_sent", "complaints", "cost_to_serve",
+               "profit", "lines", "lines_costed")
+
+
+def _months_together(branches: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The branches' months summed (amounts exactly, as text), with the coverage of them together."""
+    from decimal import Decimal
+
+    from chalicelib.domain.money import money_text
+
+    total: dict[str, dict[str, Decimal]] = {}
+    for b in branches:
+        for m in b["months"]:
+            row = total.setdefault(m["month"], {name: Decimal(0) for name in _MONTH_SUMS})
+            for name in _MONTH_SUMS:
+                row[name] += Decimal(str(m[name]))
+    out = []
+    for month, row in sorted(total.items()):
+        counts = {name: int(row[name]) for name in ("orders", "sms_sent", "emails_sent", "complaints", "lines",
+                                                    "lines_costed")}
+        amounts = {name: money_text(row[name]) for name in ("revenue", "discounts", "cogs", "cost_to_serve", "profit")}
+        out.append({"month": month, **counts, **amounts, "cost_coverage":
+                    round(counts["lines_costed"] / counts["lines"], 6) if counts["lines"] else None})
+    return out
+
+
 def profitability(access: Access, branch: str | None) -> dict[str, Any]:
     """Per branch, its months (revenue, discounts, cost of goods, cost to serve, profit, cost coverage) and its
-    customers of highest historical value over PROFIT_MONTHS months."""
-    from chalicelib.config import cost_to_serve
-
+    customers of highest historical value over PROFIT_MONTHS months; and the branches' months together."""
     scope, chosen, found = _money(access, branch)
-    named = _names_records(access)
-    prices = cost_to_serve()
-    return {"as_of": _as_of(found), "branch": scope,
-            "cost_to_serve": {"sms_part_idr": prices.sms_price, "email_idr": prices.email_price,
-                              "complaint_idr": prices.complaint_cost},
-            "branches": [{"branch_id": b, "months": found.get(b, {}).get("profitability", {}).get("months", []),
-                          "top_customers": [{k: v for k, v in c.items() if named or k != "customer_id"}
-                                            for c in found.get(b, {}).get("profitability", {}).get("top_customers", [])]}
-                         for b in chosen]}
+    named = _names_records(access, chosen)
+    branches = [{"branch_id": b, "months": found.get(b, {}).get("profitability", {}).get("months", []),
+                 "top_customers": [_shown(c, named, ("customer_id",), ("customer_key",))
+                                   for c in found.get(b, {}).get("profitability", {}).get("top_customers", [])]}
+                for b in chosen]
+    prices = next((found[b]["profitability"]["cost_to_serve"] for b in chosen
+                   if "cost_to_serve" in found.get(b, {}).get("profitability", {})), None)
+    return {"as_of": _as_of(found), "branch": scope, "cost_to_serve": prices, "months": _months_together(branches),
+            "branches": branches}
 
 
 def basket(access: Access, branch: str | None, level: str) -> dict[str, Any]:
     """Products bought together: the branch's rules, or every branch's together ("all") for callers who see all."""
-    scope, _, found = _money(access, branch, overall=True)
-    key = scope or "all"
+    from chalicelib.persistence import analytics_results
+
+    key = scope_for(access, branch) or "all"
+    found = analytics_results.get_money([key])
     rules = [r for r in found.get(key, {}).get("basket", []) if r["level"] == level]
     return {"as_of": _as_of(found), "scope": key, "level": level,
             "baskets": int(rules[0]["baskets"]) if rules else None, "rules": rules}
@@ -273,7 +305,7 @@ def basket(access: Access, branch: str | None, level: str) -> dict[str, Any]:
 def transaction_flags(access: Access, branch: str | None, reason: str | None) -> dict[str, Any]:
     """Orders of the last 30 days of the export flagged for review (never blocked), newest first, with the reason."""
     scope, chosen, found = _money(access, branch)
-    named = _names_records(access)
+    named = _names_records(access, chosen)
     items: list[dict[str, Any]] = []
     counts: dict[str, int] = {}
     truncated = False
@@ -282,9 +314,9 @@ def transaction_flags(access: Access, branch: str | None, reason: str | None) ->
         truncated = truncated or bool(flags.get("truncated"))
         for name, n in flags.get("counts", {}).items():
             counts[name] = counts.get(name, 0) + int(n)
-        items.extend({k: v for k, v in f.items() if named or k != "order_id"} for f in flags.get("items", [])
-                     if reason is None or f["reason"] == reason)
+        items.extend(f for f in flags.get("items", []) if reason is None or f["reason"] == reason)
     items.sort(key=lambda f: (str(f["placed_at"]), str(f["order_key"]), str(f["reason"])), reverse=True)
+    items = [_shown(f, named, ("order_id",), ("order_key", "customer_key")) for f in items]
     return {"as_of": _as_of(found), "branch": scope, "counts": counts, "truncated": truncated, "items": items}
 
 

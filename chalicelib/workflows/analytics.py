@@ -405,6 +405,8 @@ class _Run:
                                                       ("forecast", "seasonal_naive", "moving_average")}})
         months, top = self.profit.branches(), self.profit.customer_value(PROFIT_TOP_CUSTOMERS)
         actual = fin.actuals(self.revenue, FORECAST_ACTUAL_MONTHS, self.day)
+        prices = self.profit.prices
+        used = {"sms_part_idr": prices.sms_price, "email_idr": prices.email_price, "complaint_idr": prices.complaint_cost}
         content: dict[str, dict[str, Any]] = {"all": {"basket": [r for r in rules if r["scope"] == "all"]}}
         for branch in settings().branches:
             mine = [f for f in flags if f["branch_id"] == branch]
@@ -412,7 +414,7 @@ class _Run:
             for f in mine:
                 counts[f["reason"]] += 1
             content[branch] = {
-                "profitability": {"months": months.get(branch, []), "top_customers": [
+                "profitability": {"cost_to_serve": used, "months": months.get(branch, []), "top_customers": [
                     {**c, "customer_id": self.customer_ids.get(str(c["customer_key"]))} for c in top.get(branch, [])]},
                 "basket": [r for r in rules if r["scope"] == branch],
                 "flags": {"counts": dict(counts), "truncated": len(mine) > FLAGS_API_MAX_ITEMS,
