@@ -380,6 +380,7 @@ def _orders(rng: random.Random, buyers: list[Customer], catalog: list[Any], now:
         for _ in range(rng.randint(1, 3)):
             placed = joined + (now - joined) * rng.random()
             made.append(_order(rng, customer, by_category, placed, now, order_rules))
+    made += _worth_a_look(rng, buyers, by_category, now, order_rules)
     numbers: dict[tuple[str, int], list[Any]] = {}
     for order in sorted(made, key=lambda o: o.placed_at):
         numbers.setdefault((order.branch_id, int(order.placed_at[:4])), []).append(order)
@@ -396,6 +397,35 @@ def _orders(rng: random.Random, buyers: list[Customer], catalog: list[Any], now:
         if order.shipments:
             shipments_repo.load(order)
     return len(made)
+
+
+def _worth_a_look(rng: random.Random, buyers: list[Customer], by_category: dict[str, list[Any]], now: datetime,
+                  order_rules: Any) -> list[Any]:
+    """Per branch, three orders of the last weeks the transaction flags pick up, so the dashboard has something to
+    review: a spare part at 40% off its list price, an order placed with the branch agent's own phone, and one
+    phone on two customers' orders three days apart."""
+    from infra.demo import phone_of
+
+    out = []
+    for branch in BRANCHES:
+        mine = [c for c in buyers if c.branch_id == branch][:3]
+        if len(mine) < 3:
+            continue
+        cut = _order(rng, mine[0], by_category, now - timedelta(days=12), now, order_rules)
+        part = by_category["spare_part"][0]
+        lines = [order_rules.line_of(1, order_rules.NewLine(
+            sku=part.sku, qty=Decimal(1), unit_price=(part.list_price * Decimal("0.6")).quantize(Decimal("0.01")),
+            tax_rate=Decimal("0.11")), name=part.name, unit=part.unit, list_price=part.list_price,
+            category=part.category, cost_price=part.cost_price)]
+        totals = order_rules.totals_of(lines)
+        out.append(replace(cut, lines=lines, subtotal=totals.subtotal, discount_total=totals.discount_total,
+                           tax_total=totals.tax_total, net_total=totals.net_total))
+        own = _order(rng, mine[1], by_category, now - timedelta(days=6), now, order_rules)
+        out.append(replace(own, contact_phone=phone_of(f"agent.{branch}"), placed_with_staff_phone=True))
+        first = _order(rng, mine[2], by_category, now - timedelta(days=9), now, order_rules)
+        again = _order(rng, mine[0], by_category, now - timedelta(days=6, hours=3), now, order_rules)
+        out += [first, replace(again, contact_phone=first.contact_phone)]
+    return out
 
 
 def _shipment_of(rng: random.Random, order: Any, now: datetime) -> None:

@@ -8,11 +8,15 @@ One pass over the table (chalicelib/persistence/export_source.py) writes the
 source datasets (customers, interactions, notifications, complaints with their
 history) and feeds the analyses (chalicelib/domain/analytics.py), which are
 written as datasets of their own: rfm, churn_risk, complaint_root_causes,
-anomalies. Memory is bounded by what waits to be uploaded (one part per
-dataset), a block of EXPORT_OPT_OUT_BLOCK customers, the complaint features of
-customers who complained, and the analyses' accumulators (days x branches x
-categories); not by the number of interactions. The API's churn and anomaly
-answers are stored in the analytics table at the end.
+anomalies, defect_clusters; the orders, read first and oldest first through
+`orders_all`, feed the money analyses (chalicelib/domain/finance.py):
+profitability, basket_rules, transaction_flags, revenue_forecast. Memory is
+bounded by what waits to be uploaded (one part per dataset), a block of
+EXPORT_OPT_OUT_BLOCK customers, the complaint features of customers who
+complained, the analyses' accumulators (days x branches x categories), and per
+customer with orders a few numbers (profit per month, the last 20 amounts, the
+baskets of 180 days); not by the number of interactions. The API's churn,
+anomaly, insight and money answers are stored in the analytics table at the end.
 
 Every dataset's symlink file (what Athena reads) and `_manifest.json` are
 written after all its parts; a re-run of a day writes new parts, switches the
