@@ -158,7 +158,15 @@ class ItemCounter:
 
 @contextlib.contextmanager
 def faster_moto() -> Iterator[list[str]]:
-    """Patch moto's DynamoDB while inside; yields what was patched (nothing if moto's internals differ)."""
+    """Patch moto's DynamoDB while inside; yields what was patched (nothing if moto's internals differ).
+
+    The local stack's own patches (infra/moto_speedups.py, once per process: transactions one at a time) go in
+    first, so that leaving puts them back rather than moto's originals: a later section in the same process
+    (`make bench` runs them one after another) would otherwise run moto's unserialized transactions, whose
+    table copies break under the sender's threads."""
+    from infra import moto_speedups
+
+    moto_speedups.install()
     applied: list[str] = []
     undo: list[Callable[[], None]] = []
     try:
