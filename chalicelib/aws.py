@@ -12,11 +12,24 @@ from typing import Any
 from chalicelib.config import settings
 
 
-@cache
 def client(service: str) -> Any:
+    """The service's client for the configured region and endpoint (a Lambda container has one for good; the bench
+    and the tests start stacks one after another in a process, each on a port of its own: AWS_ENDPOINT_URL)."""
+    import os
+
+    return _client(service, settings().region, os.environ.get("AWS_ENDPOINT_URL"))
+
+
+def forget_clients() -> None:
+    """Make every client anew on next use (tests that change what a client is made with)."""
+    _client.cache_clear()
+
+
+@cache
+def _client(service: str, region: str, endpoint: str | None) -> Any:
     import boto3  # lazy: cold start
 
-    return boto3.client(service, region_name=settings().region)
+    return boto3.client(service, region_name=region)
 
 
 def error_code(error: Exception) -> str:

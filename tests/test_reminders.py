@@ -491,7 +491,7 @@ def _outbound_items(stack: dict[str, str], customer: dict[str, Any]) -> list[dic
 
 @pytest.fixture
 def day_run(stack: dict[str, str]) -> Any:
-    aws.client.cache_clear()
+    aws.forget_clients()
     return reminders.run
 
 
@@ -706,7 +706,7 @@ def test_one_bad_message_is_recorded_as_failed_and_the_others_go_out(as_user: An
         assert claimed and key is not None
         keys.append(key)
     name = f"reminders-test-{uuid.uuid4().hex[:12]}"
-    aws.client.cache_clear()
+    aws.forget_clients()
     reminders.start_execution(name, reminders.execution_input(
         keys, send_after=utcnow(), table=stack["TABLE_NAME"], sender="no-reply@relasi.example", day=date(2026, 1, 1)))
     execution = _finished(name)

@@ -197,7 +197,7 @@ def workflow(stack: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator
         monkeypatch.setenv("RELASI_TIME_SCALE", str(scale))
         settings.cache_clear()
 
-    aws.client.cache_clear()
+    aws.forget_clients()
     time_scale(28800)  # 8 h -> 1 s: L1 after 1/8 s, L2 after 1 s, L3 after 2 s
     yield time_scale
     monkeypatch.undo()
