@@ -31,20 +31,20 @@ def glue_tables(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def dataset_of(name: str, resource: dict[str, Any]) -> str:
     """The export dataset a Glue table resource is for (its Metadata.RelasiDataset, checked to exist)."""
-    from chalicelib.domain.exports import DATASETS
+    from chalicelib.domain.exports import column_sets
 
     dataset = (resource.get("Metadata") or {}).get(DATASET_KEY)
-    if dataset not in DATASETS:
+    if dataset not in column_sets():
         raise ValueError(f"{name}: Metadata.{DATASET_KEY} must name a dataset of chalicelib.domain.exports.DATASETS "
-                         f"({', '.join(DATASETS)}), not {dataset!r}")
+                         f"or FACT_DATASETS ({', '.join(column_sets())}), not {dataset!r}")
     return str(dataset)
 
 
 def columns(dataset: str) -> list[dict[str, str]]:
     """The Glue columns of a dataset, in the order the export writes them."""
-    from chalicelib.domain.exports import DATASETS
+    from chalicelib.domain.exports import column_sets
 
-    return [{"Name": c.name, "Type": c.glue_type, "Comment": c.comment} for c in DATASETS[dataset]]
+    return [{"Name": c.name, "Type": c.glue_type, "Comment": c.comment} for c in column_sets()[dataset]]
 
 
 def with_columns(template: dict[str, Any]) -> dict[str, Any]:

@@ -143,7 +143,8 @@ def files(planted: dict[str, Any], as_user: Any, stack: dict[str, str], tmp_path
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix="exports/"):
         for obj in page.get("Contents", []):
             key = obj["Key"]
-            if f"/dt={today().isoformat()}/" in key and key.endswith("_manifest.json") and "/_athena/" not in key:
+            if f"/dt={today().isoformat()}/" in key and key.endswith("_manifest.json") and "/_athena/" not in key \
+                    and "/_facts/" not in key:
                 manifest = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
                 folder = root / manifest["dataset"]
                 folder.mkdir()

@@ -196,19 +196,20 @@ def test_state_machines_are_deployed_from_their_asl_files(packaged: dict[str, An
 
 
 def _dataset_columns(dataset: str) -> list[dict[str, str]]:
-    from chalicelib.domain.exports import DATASETS
+    from chalicelib.domain.exports import column_sets
 
-    return [{"Name": c.name, "Type": c.glue_type, "Comment": c.comment} for c in DATASETS[dataset]]
+    return [{"Name": c.name, "Type": c.glue_type, "Comment": c.comment} for c in column_sets()[dataset]]
 
 
 def test_every_export_dataset_has_one_glue_table_with_its_columns(packaged: dict[str, Any]) -> None:
-    """DATASETS is the one source of the columns: the template names a dataset per table, packaging writes them in."""
+    """DATASETS and FACT_DATASETS are the one source of the columns: the template names a dataset per table,
+    packaging writes them in."""
     from chalicelib.config import EXPORT_EARLIEST_DATE
-    from chalicelib.domain.exports import DATASETS
-    from chalicelib.persistence.export_files import ATHENA_PREFIX, symlink_prefix
+    from chalicelib.domain.exports import FACT_DATASETS, column_sets
+    from chalicelib.persistence.export_files import ATHENA_PREFIX, partition_prefix, symlink_prefix
 
     written = {n: r for n, r in _template()["Resources"].items() if r.get("Type") == "AWS::Glue::Table"}
-    assert sorted(r["Metadata"]["RelasiDataset"] for r in written.values()) == sorted(DATASETS)  # one table each
+    assert sorted(r["Metadata"]["RelasiDataset"] for r in written.values()) == sorted(column_sets())  # one each
     for resource in written.values():
         assert "Columns" not in resource["Properties"]["TableInput"]["StorageDescriptor"]
     tables = {n: r for n, r in packaged["Resources"].items() if r["Type"] == "AWS::Glue::Table"}
@@ -224,13 +225,18 @@ def test_every_export_dataset_has_one_glue_table_with_its_columns(packaged: dict
         assert descriptor["Columns"] == _dataset_columns(dataset)
         assert all(len(c["Comment"]) <= 255 for c in descriptor["Columns"])  # Glue's limit
         assert descriptor["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
-        # the symlink files the export switches (chalicelib/persistence/export_files.py), not the parts' prefix
-        assert descriptor["InputFormat"] == "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat"
-        assert descriptor["Location"] == {"Fn::Sub": f"s3://${{ExportBucket}}/{ATHENA_PREFIX}/{dataset}/"}
         assert [k["Name"] for k in table["PartitionKeys"]] == ["dt"]
         parameters = table["Parameters"]
-        assert parameters["storage.location.template"] == {
-            "Fn::Sub": "s3://${ExportBucket}/" + symlink_prefix(dataset, "${!dt}")}
+        if dataset in FACT_DATASETS:  # facts: the parts themselves, each run adding its own to the day they happened
+            assert descriptor["InputFormat"] == "org.apache.hadoop.mapred.TextInputFormat"
+            assert descriptor["Location"] == {"Fn::Sub": f"s3://${{ExportBucket}}/exports/{dataset}/"}
+            assert parameters["storage.location.template"] == {
+                "Fn::Sub": "s3://${ExportBucket}/" + partition_prefix(dataset, "${!dt}")}
+        else:  # the symlink files the export switches (chalicelib/persistence/export_files.py), not the parts
+            assert descriptor["InputFormat"] == "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat"
+            assert descriptor["Location"] == {"Fn::Sub": f"s3://${{ExportBucket}}/{ATHENA_PREFIX}/{dataset}/"}
+            assert parameters["storage.location.template"] == {
+                "Fn::Sub": "s3://${ExportBucket}/" + symlink_prefix(dataset, "${!dt}")}
         assert {k: parameters[k] for k in ("classification", "compressionType", "projection.enabled",
                                            "projection.dt.type", "projection.dt.format")} == {
             "classification": "json", "compressionType": "gzip", "projection.enabled": "true",

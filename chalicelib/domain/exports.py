@@ -29,7 +29,7 @@ from chalicelib.domain.analytics import age_band
 from chalicelib.domain.clock import iso, parse_iso
 from chalicelib.domain.orders import REVENUE_STATUSES
 
-SCHEMA_VERSION = 6  # 6: profitability, basket_rules, transaction_flags, revenue_forecast; orders' staff_key, phone_key, placed_with_staff_phone, changed_after_delivery; order_lines' list_price, cost_price (5: vehicles, appointments, work_orders, defect_clusters; complaints' QC columns (4: campaigns, campaign_recipients (3: orders, order_lines, shipments, products; rfm's monetary)
+SCHEMA_VERSION = 7  # 7: the facts datasets (FACT_DATASETS), by the day they happened (6: profitability, basket_rules, transaction_flags, revenue_forecast; orders' staff_key, phone_key, placed_with_staff_phone, changed_after_delivery; order_lines' list_price, cost_price (5: vehicles, appointments, work_orders, defect_clusters; complaints' QC columns (4: campaigns, campaign_recipients (3: orders, order_lines, shipments, products; rfm's monetary)
 FILE_EXTENSION = "jsonl.gz"
 MANIFEST_NAME = "_manifest.json"  # leading underscore: Athena and Hive skip it as data
 PSEUDONYM_HEX_CHARS = 32  # 128 bits of HMAC-SHA256
@@ -374,6 +374,47 @@ SOURCE_DATASETS = ("customers", "interactions", "notifications", "complaints", "
                    "products", "campaigns", "campaign_recipients", "vehicles", "appointments", "work_orders")
 ANALYSIS_DATASETS = ("rfm", "churn_risk", "complaint_root_causes", "anomalies", "defect_clusters", "profitability",
                      "basket_rules", "transaction_flags", "revenue_forecast")
+
+# ------------------------------------------------------------------ facts, exported once by the day they happened
+
+# Facts never change once written. Each is exported once, by the run of the day
+# the change log (chalicelib/persistence/change_log.py) recorded it, into the
+# partition of the local day it happened (dt): a date range reads each fact
+# once, whatever day it was exported. A run's parts are named after the day it
+# exports (c<YYYY-MM-DD>-NNNNN), so a re-run of that day replaces its own parts
+# and nothing else. The snapshot datasets above are the compacted state.
+_HISTORY_EVENT = (
+    _c("changed_at", "string", "ISO 8601 UTC"),
+    _c("changed_on", "string", "local date (YYYY-MM-DD)"),
+    _c("change", "string", "what changed"),
+    _c("from_value", "string", "before (enumerations only; null for free-text changes)"),
+    _c("to_value", "string", "after (enumerations only; null for free-text changes)"),
+    _c("staff_key", "string", "keyed pseudonym of who changed it (a staff member, or the CRM's own jobs)"),
+)
+FACT_DATASETS: dict[str, tuple[Column, ...]] = {
+    "interaction_events": DATASETS["interactions"],
+    "notification_events": tuple(
+        _c("delivery", "string", "sent, skipped or failed: how it ended") if c.name == "delivery" else c
+        for c in DATASETS["notifications"]),
+    "complaint_events": (_c("complaint_key", "string", "keyed pseudonym of the complaint id"), *_HISTORY_EVENT),
+    "order_events": (ORDER_KEY, *_HISTORY_EVENT),
+    "shipment_events": (
+        _c("shipment_key", "string", "keyed pseudonym of the shipment id"),
+        ORDER_KEY,
+        _c("status", "string", "the carrier's status: label_created ... delivered, delayed, failed, returning"),
+        _c("applied", "boolean", "it moved the shipment (false: older than what the shipment already had)"),
+        OCCURRED_AT,
+        OCCURRED_ON,
+        _c("received_at", "string", "ISO 8601 UTC the CRM received it"),
+    ),
+}
+FINAL_DELIVERIES = frozenset({"sent", "skipped", "failed"})  # a notification is a fact once it ends so
+
+
+def column_sets() -> dict[str, tuple[Column, ...]]:
+    """Every dataset's columns: the snapshot's and the facts' (what the Glue tables are made of)."""
+    return {**DATASETS, **FACT_DATASETS}
+
 
 # History changes whose values are enumerations; other changes (assignee,
 # resolution note) keep only that they happened.
@@ -770,3 +811,55 @@ def work_order_row(item: Mapping[str, Any], history: Sequence[Mapping[str, Any]]
             "late": item.get("late_complaint_id") is not None, "created_at": item["created_at"],
             "created_on": snap.local_date(item["created_at"]),
             "completed_at": min(completed) if completed else None}
+
+
+# ------------------------------------------------------------------ facts' rows
+
+_ORDER_VALUES_KEPT = frozenset({"created", "status", "payment_status", "promised_date"})  # not `late`: an id
+
+
+def _history_event(entry: Mapping[str, Any], kept: frozenset[str], key: Pseudonymizer,
+                   snap: Snapshot) -> dict[str, Any]:
+    shown = entry["change"] in kept
+    return {"changed_at": entry["at"], "changed_on": snap.local_date(entry["at"]), "change": entry["change"],
+            "from_value": entry.get("from_value") if shown else None,
+            "to_value": entry.get("to_value") if shown else None, "staff_key": key("staff", entry.get("by"))}
+
+
+def fact_row(item: Mapping[str, Any], key: Pseudonymizer, snap: Snapshot) -> tuple[str, str, dict[str, Any]] | None:
+    """(fact dataset, when it happened (ISO 8601 UTC), row) of a stored fact item, or None for any other item
+    (and for a notification not yet sent, skipped or failed)."""
+    kind, pk = item.get("type"), str(item.get("pk", ""))
+    if kind == "interaction":
+        if not is_notification(item):
+            return "interaction_events", str(item["occurred_at"]), interaction_row(item, key, snap)
+        if item["delivery"] not in FINAL_DELIVERIES:
+            return None
+        return "notification_events", str(item["occurred_at"]), notification_row(item, key, snap)
+    if kind == "complaint_history":
+        row = {"complaint_key": key("complaint", pk.removeprefix("X#")),
+               **_history_event(item, _HISTORY_VALUES_KEPT, key, snap)}
+        return "complaint_events", str(item["at"]), row
+    if kind == "order_history":
+        return "order_events", str(item["at"]), {"order_key": key("order", pk.removeprefix("O#")),
+                                                 **_history_event(item, _ORDER_VALUES_KEPT, key, snap)}
+    if kind == "shipment_event":
+        shipment_id = str(item["sk"]).split("#")[1]
+        return "shipment_events", str(item["occurred_at"]), {
+            "shipment_key": key("shipment", shipment_id), "order_key": key("order", pk.removeprefix("O#")),
+            "status": item["status"], "applied": bool(item["applied"]), "occurred_at": item["occurred_at"],
+            "occurred_on": snap.local_date(item["occurred_at"]), "received_at": item["received_at"]}
+    return None
+
+
+FACT_TYPES = frozenset({"interaction", "complaint_history", "order_history", "shipment_event"})
+
+
+def is_new_fact(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> bool:
+    """Does this change (the item's `type` and `delivery` before and after) bring a fact to export? A new fact item;
+    a notification when it ends (sent, skipped or failed): once, whatever changes after."""
+    if new is None or new.get("type") not in FACT_TYPES:
+        return False
+    if new.get("type") == "interaction" and new.get("delivery") is not None:
+        return new["delivery"] in FINAL_DELIVERIES and (old is None or old.get("delivery") not in FINAL_DELIVERIES)
+    return old is None

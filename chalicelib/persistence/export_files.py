@@ -14,6 +14,11 @@ Replacing a day: the new parts get numbers after every part already there
 PUT each, atomic) switch Athena and manifest readers to them, and only then
 are the old parts deleted. Neither kind of reader ever sees half an export,
 two exports mixed, or the parts of a run that died.
+
+Facts (chalicelib/domain/exports.py FACT_DATASETS) are read by Athena straight
+from exports/<dataset>/dt=<day it happened>/, where each run adds parts named
+after the day it exports, c<YYYY-MM-DD>-NNNNN.jsonl.gz; what a run wrote is
+listed in exports/_facts/dt=<that day>/_manifest.json.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ class PartWriter:
     dataset: str
     day: str
     first_number: int = 0
+    name: str = "part"  # parts are <name>-NNNNN: a facts run names them after the day it exports (c<YYYY-MM-DD>)
     # Looked up when a writer is made (not when this class is), so a test can make parts small.
     max_rows: int = field(default_factory=lambda: EXPORT_PART_MAX_ROWS)
     max_uncompressed_bytes: int = field(default_factory=lambda: EXPORT_PART_MAX_UNCOMPRESSED_BYTES)
@@ -99,7 +105,7 @@ class PartWriter:
         self._gzip.close()
         body = self._buffer.getvalue()
         number = self.first_number + len(self.parts)
-        key = f"{partition_prefix(self.dataset, self.day)}part-{number:05d}.{FILE_EXTENSION}"
+        key = f"{partition_prefix(self.dataset, self.day)}{self.name}-{number:05d}.{FILE_EXTENSION}"
         # A .gz file, not a gzip-encoded JSON document: no Content-Encoding, so no
         # HTTP client unpacks it on download and Athena goes by the extension.
         client("s3").put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/gzip")
@@ -122,8 +128,7 @@ def next_part_number(existing: Iterable[str]) -> int:
 
 def write_manifest(bucket: str, dataset: str, day: str, manifest: dict[str, Any]) -> str:
     key = partition_prefix(dataset, day) + MANIFEST_NAME
-    body = json.dumps(manifest, indent=2, sort_keys=True).encode()
-    client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
+    write_json(bucket, key, manifest)
     return key
 
 
@@ -136,14 +141,31 @@ def write_symlink(bucket: str, dataset: str, day: str, part_keys: Iterable[str])
 
 
 def read_manifest(bucket: str, dataset: str, day: str) -> dict[str, Any] | None:
+    return read_json(bucket, partition_prefix(dataset, day) + MANIFEST_NAME)
+
+
+FACTS_PREFIX = f"{EXPORTS_PREFIX}/_facts"
+
+
+def facts_manifest_key(day: str) -> str:
+    """What the facts run of `day` (the day the change log recorded them) wrote, in every dataset and partition."""
+    return f"{FACTS_PREFIX}/dt={day}/{MANIFEST_NAME}"
+
+
+def read_json(bucket: str, key: str) -> dict[str, Any] | None:
     try:
-        body = client("s3").get_object(Bucket=bucket, Key=partition_prefix(dataset, day) + MANIFEST_NAME)["Body"]
+        body = client("s3").get_object(Bucket=bucket, Key=key)["Body"]
     except Exception as error:
         if error_code(error) in ("NoSuchKey", "404"):
             return None
         raise
-    manifest: dict[str, Any] = json.loads(body.read())
-    return manifest
+    found: dict[str, Any] = json.loads(body.read())
+    return found
+
+
+def write_json(bucket: str, key: str, content: dict[str, Any]) -> None:
+    body = json.dumps(content, indent=2, sort_keys=True).encode()
+    client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
 
 
 def delete_keys(bucket: str, keys: list[str]) -> list[str]:

@@ -460,19 +460,22 @@ class _Run:
         return summary
 
     def delete(self, keys: list[str]) -> None:
-        """Delete parts no reader is pointed at; what S3 refuses stays for the next run of the day to delete."""
-        from chalicelib.persistence import export_files
+        _delete(self.bucket, self.dt, keys)
 
-        if not keys:
-            return
-        try:
-            left = export_files.delete_keys(self.bucket, keys)
-        except Exception:  # noqa: BLE001 - cleanup only: every reader is pointed elsewhere already
-            left = keys
-        if left:
-            count("AnalyticsExportStalePartsLeft")
-            logger().warning("analytics export: some parts could not be deleted", extra={"date": self.dt,
-                                                                                         "parts": len(left)})
+
+def _delete(bucket: str, dt: str, keys: list[str]) -> None:
+    """Delete parts no reader is pointed at; what S3 refuses stays for the next run of the day to delete."""
+    from chalicelib.persistence import export_files
+
+    if not keys:
+        return
+    try:
+        left = export_files.delete_keys(bucket, keys)
+    except Exception:  # noqa: BLE001 - cleanup only: every reader is pointed elsewhere already
+        left = keys
+    if left:
+        count("AnalyticsExportStalePartsLeft")
+        logger().warning("analytics export: some parts could not be deleted", extra={"date": dt, "parts": len(left)})
 
 
 def _abandon(run: _Run) -> None:
@@ -491,6 +494,49 @@ def _slow(complaint: dict[str, Any], state: ex.ComplaintState) -> bool:
         return False
     hours = ex.hours_between(str(complaint["created_at"]), str(resolved_at)) or 0.0
     return str(resolved_at) > str(complaint["resolve_due_at"]) or hours >= CHURN_SLOW_RESOLUTION_MIN_HOURS
+
+
+def export_facts(day: date, run_id: str, key: ex.Pseudonymizer, snap: ex.Snapshot,
+                 bucket: str) -> dict[str, dict[str, int]]:
+    """The facts the change log holds for `day`, each into the partition of the local day it happened, in parts
+    named after `day`; returns {dataset: {rows, bytes, parts}}.
+
+    Reads the day, not history: one Query per log shard and one BatchGetItem per
+    100 facts. A re-run writes the same rows into the same part keys (the log's
+    keys in order), switches the day's facts manifest, then deletes what the
+    previous run wrote and this one did not (a fact erased since).
+    """
+    from chalicelib.persistence import change_log, export_files
+
+    writers: dict[tuple[str, str], export_files.PartWriter] = {}
+    for item in change_log.items(change_log.keys_of(day)):
+        found = ex.fact_row(item, key, snap)
+        if found is None:
+            continue
+        dataset, at, row = found
+        on = str(snap.local_date(at))
+        writer = writers.get((dataset, on))
+        if writer is None:
+            writer = writers[(dataset, on)] = export_files.PartWriter(bucket, dataset, on, name=f"c{day.isoformat()}")
+        writer.write(row)
+    manifest_key = export_files.facts_manifest_key(day.isoformat())
+    previous = export_files.read_json(bucket, manifest_key) or {}
+    summary: dict[str, dict[str, int]] = {name: {"rows": 0, "bytes": 0, "parts": 0} for name in ex.FACT_DATASETS}
+    parts: list[dict[str, Any]] = []
+    for (dataset, on), writer in sorted(writers.items()):
+        for part in writer.close():
+            parts.append({"dataset": dataset, "dt": on, "key": part.key, "rows": part.rows, "bytes": part.bytes})
+            summary[dataset]["rows"] += part.rows
+            summary[dataset]["bytes"] += part.bytes
+            summary[dataset]["parts"] += 1
+    export_files.write_json(bucket, manifest_key, {
+        "exported_day": day.isoformat(), "run_id": run_id, "schema_version": ex.SCHEMA_VERSION,
+        "format": ex.FILE_EXTENSION, "datasets": summary, "parts": parts, "written_at": iso(utcnow())})
+    written = {p["key"] for p in parts}
+    stale = [str(p["key"]) for p in previous.get("parts", []) if p["key"] not in written]
+    if stale:
+        _delete(bucket, day.isoformat(), stale)
+    return summary
 
 
 def export_day(day: date, run_id: str) -> dict[str, Any]:
@@ -529,6 +575,7 @@ def export_day(day: date, run_id: str) -> dict[str, Any]:
         anomalies, truncated = run.analyses()
         money = run.money()
         summary = run.finish(started_at)
+        summary.update(export_facts(day, run_id, run.key, run.snap, config.export_bucket))
     except Exception:
         _abandon(run)
         raise
@@ -609,24 +656,36 @@ def on_event(event: dict[str, Any]) -> dict[str, Any]:
 CATCH_UP_DAYS = 7  # the nightly run re-runs, each in its own invocation, the days before it that have no good export
 
 
-def catch_up(day: date) -> list[str]:
-    """Queue the export of each of the CATCH_UP_DAYS before `day` whose latest run failed, was abandoned or never
-    happened (a missed schedule, an outage). One Query; a day someone is exporting is left alone."""
-    from chalicelib.domain.errors import Conflict, ServiceUnavailable
-    from chalicelib.persistence import analytics_results
+def missed_days(day: date) -> list[date]:
+    """The CATCH_UP_DAYS before `day` whose latest run failed, was abandoned or never happened (a missed schedule,
+    an outage), or began before the last fact of the day reached the change log (a stream consumer that was
+    behind); not a day someone is exporting. Two Queries."""
+    from chalicelib.persistence import analytics_results, change_log
 
     today = utcnow().astimezone(ZoneInfo(settings().timezone)).date()
     if not ex.exportable(day, today):  # the day's own run refuses it and says so
         return []
-    first = day - timedelta(days=CATCH_UP_DAYS)
+    first, last = day - timedelta(days=CATCH_UP_DAYS), day - timedelta(days=1)
     now = _epoch()
-    good = {r["date"] for r in analytics_results.runs_between(first.isoformat(), (day - timedelta(days=1)).isoformat())
-            if r["status"] == "succeeded" or (r["status"] in analytics_results.ACTIVE and int(r["lease_until"]) >= now)}
+    late = change_log.late_marks(first, last)
+
+    def good(r: dict[str, Any]) -> bool:
+        if r["status"] in analytics_results.ACTIVE:
+            return int(r["lease_until"]) >= now
+        mark = late.get(str(r["date"]))
+        return r["status"] == "succeeded" and (mark is None or int(r.get("started_at_epoch") or 0) > mark)
+
+    done = {r["date"] for r in analytics_results.runs_between(first.isoformat(), last.isoformat()) if good(r)}
+    days = (first + timedelta(days=offset) for offset in range(CATCH_UP_DAYS))
+    return [d for d in days if d.isoformat() not in done and ex.exportable(d, today)]
+
+
+def catch_up(day: date) -> list[str]:
+    """Queue the export of each missed day before `day` (`missed_days`), each in its own invocation."""
+    from chalicelib.domain.errors import Conflict, ServiceUnavailable
+
     queued = []
-    for offset in range(CATCH_UP_DAYS):
-        missed = first + timedelta(days=offset)
-        if missed.isoformat() in good or not ex.exportable(missed, today):
-            continue
+    for missed in missed_days(day):
         try:
             request(missed, None, trigger="catch_up")
         except Conflict:  # queued or started since the Query

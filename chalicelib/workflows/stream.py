@@ -11,7 +11,9 @@ mapping's retries) while the rest of the batch goes on. Every side effect is
 idempotent: the escalation execution is named after the complaint, and each
 customer message is claimed once per key (chalicelib.workflows.messages). Every
 record also moves the real-time aggregates (chalicelib/domain/aggregates.py),
-exactly once per record (chalicelib/persistence/aggregates.py).
+exactly once per record (chalicelib/persistence/aggregates.py). Before all that, each
+batch's new facts go into the change log the nightly export reads
+(chalicelib/persistence/change_log.py).
 """
 
 from __future__ import annotations
@@ -158,8 +160,13 @@ def _record(record: Any) -> None:
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
+    from chalicelib.persistence import change_log
+
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
     try:
+        # the nightly export's change log first (idempotent): a failure here retries the whole batch, whose
+        # every side effect below is exactly once
+        change_log.record(event.get("Records") or [])
         return dict(process_partial_response(event=event, record_handler=_record, processor=processor, context=context))
     finally:
         flush()

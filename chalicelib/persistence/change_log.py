@@ -1,0 +1,161 @@
+"""The change log: which facts each day brought, so the nightly export reads the day and not all history.
+
+    pk=CHG#<local day>#<shard>   sk=<item pk>|<item sk>   one fact item of the CRM table (analytics table;
+                                                          TTL expires_at CHANGE_LOG_DAYS on)
+    pk=EXPORT                    sk=LATE#<local day>      `at`: the last time a fact of that day was logged
+                                                          after the day had ended (catch-up reads it)
+
+The stream consumer (chalicelib/workflows/stream.py) logs each batch's new
+facts (chalicelib/domain/exports.py `is_new_fact`) before it handles the
+batch, in BatchWriteItem calls: a key written twice is one item, so a
+redelivered or redriven batch logs nothing more. The day is the local day of
+the stream record's creation (the change's time, the same on every delivery),
+spread over CHANGE_LOG_SHARDS partitions by a hash of the item key. A fact
+logged after its day ended (a consumer that was behind, a redrive) also marks
+the day late; the nightly catch-up then exports that day again
+(chalicelib/workflows/analytics.py `catch_up`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from chalicelib.aws import client
+from chalicelib.config import settings
+from chalicelib.domain.exports import is_new_fact
+
+CHANGE_LOG_SHARDS = 16  # a day's facts spread over this many partitions (DynamoDB's per-partition write limit)
+CHANGE_LOG_DAYS = 35  # log items expire this long after their day (the catch-up looks back 7 days)
+_WRITE_BATCH = 25  # BatchWriteItem's limit
+_READ_BATCH = 100  # BatchGetItem's limit
+_SEPARATOR = "|"
+LATE_PREFIX = "LATE#"
+
+
+def _table() -> str:
+    return settings().analytics_table_name
+
+
+def shard_of(pk: str, sk: str) -> int:
+    return int.from_bytes(hashlib.blake2b(f"{pk}{_SEPARATOR}{sk}".encode(), digest_size=2).digest(), "big") \
+        % CHANGE_LOG_SHARDS
+
+
+def log_pk(day: date, shard: int) -> str:
+    return f"CHG#{day.isoformat()}#{shard:02d}"
+
+
+def _image_fields(image: Mapping[str, Any] | None) -> dict[str, str] | None:
+    """The few attributes `is_new_fact` looks at, from a stream image (DynamoDB JSON)."""
+    if not image:
+        return None
+    return {name: str(image[name].get("S")) for name in ("type", "delivery") if name in image and "S" in image[name]}
+
+
+def facts_in(records: Iterable[Mapping[str, Any]], timezone: str) -> dict[tuple[str, str], date]:
+    """(pk, sk) -> local day, for each stream record that brings a new fact."""
+    zone = ZoneInfo(timezone)
+    found: dict[tuple[str, str], date] = {}
+    for record in records:
+        body = record.get("dynamodb") or {}
+        keys = body.get("Keys") or {}
+        if not is_new_fact(_image_fields(body.get("OldImage")), _image_fields(body.get("NewImage"))):
+            continue
+        created = float(body.get("ApproximateCreationDateTime") or time.time())
+        found[(str(keys["pk"]["S"]), str(keys["sk"]["S"]))] = datetime.fromtimestamp(created, UTC) \
+            .astimezone(zone).date()
+    return found
+
+
+def record(records: Iterable[Mapping[str, Any]]) -> int:
+    """Log the new facts among these stream records; returns how many. Idempotent."""
+    config = settings()
+    facts = facts_in(records, config.timezone)
+    if not facts:
+        return 0
+    requests = []
+    for (pk, sk), day in facts.items():
+        expires = datetime.combine(day + timedelta(days=CHANGE_LOG_DAYS), datetime.min.time(), tzinfo=UTC)
+        requests.append({"PutRequest": {"Item": {
+            "pk": {"S": log_pk(day, shard_of(pk, sk))}, "sk": {"S": f"{pk}{_SEPARATOR}{sk}"},
+            "expires_at": {"N": str(int(expires.timestamp()))}}}})
+    for start in range(0, len(requests), _WRITE_BATCH):
+        _write(requests[start:start + _WRITE_BATCH])
+    today = datetime.now(UTC).astimezone(ZoneInfo(config.timezone)).date()
+    for day in sorted({d for d in facts.values() if d < today}):
+        mark_late(day)
+    return len(facts)
+
+
+def _write(requests: list[dict[str, Any]]) -> None:
+    pending = {_table(): requests}
+    for attempt in range(8):
+        answer = client("dynamodb").batch_write_item(RequestItems=pending)
+        pending = answer.get("UnprocessedItems") or {}
+        if not pending:
+            return
+        time.sleep(random.uniform(0, 0.05 * 2 ** attempt))  # throttled: back off (jittered), then the rest again
+    raise RuntimeError("the change log could not be written (throttled)")  # the batch is retried whole
+
+
+def mark_late(day: date) -> None:
+    """A fact of `day` was logged after the day ended: the catch-up compares this with the day's last run."""
+    client("dynamodb").put_item(TableName=_table(), Item={
+        "pk": {"S": "EXPORT"}, "sk": {"S": f"{LATE_PREFIX}{day.isoformat()}"},
+        "at_epoch": {"N": str(int(time.time()))},
+        "expires_at": {"N": str(int(time.time()) + CHANGE_LOG_DAYS * 86400)}})
+
+
+def late_marks(first: date, last: date) -> dict[str, int]:
+    """local day -> when a fact of it was last logged late (epoch seconds), for the days first..last: one Query."""
+    marks: dict[str, int] = {}
+    pages = client("dynamodb").get_paginator("query").paginate(
+        TableName=_table(), KeyConditionExpression="pk = :pk AND sk BETWEEN :a AND :b",
+        ExpressionAttributeValues={":pk": {"S": "EXPORT"}, ":a": {"S": f"{LATE_PREFIX}{first.isoformat()}"},
+                                   ":b": {"S": f"{LATE_PREFIX}{last.isoformat()}"}})
+    for page in pages:
+        for item in page.get("Items", []):
+            marks[item["sk"]["S"].removeprefix(LATE_PREFIX)] = int(item["at_epoch"]["N"])
+    return marks
+
+
+def keys_of(day: date) -> list[tuple[str, str]]:
+    """Every fact logged for `day`, in key order: one Query (paged) per shard."""
+    keys: list[tuple[str, str]] = []
+    paginator = client("dynamodb").get_paginator("query")
+    for shard in range(CHANGE_LOG_SHARDS):
+        for page in paginator.paginate(TableName=_table(), KeyConditionExpression="pk = :pk",
+                                       ExpressionAttributeValues={":pk": {"S": log_pk(day, shard)}},
+                                       ProjectionExpression="sk"):
+            for item in page.get("Items", []):
+                pk, _, sk = item["sk"]["S"].partition(_SEPARATOR)
+                keys.append((pk, sk))
+    keys.sort()
+    return keys
+
+
+def items(keys: list[tuple[str, str]]) -> Iterator[dict[str, Any]]:
+    """The CRM table's items of these keys as they are now (plain values), BatchGetItem by 100; a key whose item is
+    gone (erased with its customer) yields nothing."""
+    from chalicelib.persistence.raw import plain_item
+
+    table = settings().table_name
+    for start in range(0, len(keys), _READ_BATCH):
+        request: dict[str, Any] = {table: {"Keys": [{"pk": {"S": pk}, "sk": {"S": sk}}
+                                                    for pk, sk in keys[start:start + _READ_BATCH]]}}
+        for attempt in range(20):
+            answer = client("dynamodb").batch_get_item(RequestItems=request)
+            for raw in answer.get("Responses", {}).get(table, []):
+                yield plain_item(raw)
+            request = answer.get("UnprocessedKeys") or {}
+            if not request:
+                break
+            time.sleep(random.uniform(0, min(1.0, 0.05 * 2 ** attempt)))
+        else:
+            raise RuntimeError("the day's facts could not be read (throttled)")

@@ -1,0 +1,294 @@
+"""Facts that follow the day: the stream's change log, and the nightly export of what it recorded.
+
+Through the HTTP API and the local stack's stream pump (as `make run` runs
+them): interactions, a complaint, an order and its shipment are recorded; the
+change log holds each new fact once, whatever is redelivered; the export of
+the day writes each into the partition of the local day it happened, in parts
+named after the day exported; a re-run replaces its own parts; a fact erased
+since is gone on the next run; a fact logged after its day's run makes the
+catch-up export that day again.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import hmac
+import json
+import time
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import boto3
+import pytest
+
+from chalicelib.domain.exports import FACT_DATASETS, column_sets, is_new_fact
+
+pytestmark = pytest.mark.usefixtures("stack")
+
+BRANCH = "bandung"
+ZONE = ZoneInfo("Asia/Jakarta")
+
+
+def today() -> date:
+    return datetime.now(ZONE).date()
+
+
+def pseudonym(stack: dict[str, str], kind: str, value: str) -> str:
+    secret = boto3.client("secretsmanager").get_secret_value(SecretId=stack["PSEUDONYM_SECRET_ARN"])["SecretString"]
+    return hmac.new(secret.encode(), f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def utc(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def fact_parts(bucket: str, dataset: str) -> dict[str, list[dict[str, Any]]]:
+    """key -> rows of every part of a facts dataset (what Athena reads: everything under the dataset's prefix)."""
+    s3 = boto3.client("s3")
+    found: dict[str, list[dict[str, Any]]] = {}
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"exports/{dataset}/"):
+        for obj in page.get("Contents", []):
+            body = gzip.decompress(s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read())
+            found[obj["Key"]] = [json.loads(line) for line in body.decode().splitlines()]
+    return found
+
+
+def mine(parts: dict[str, list[dict[str, Any]]], column: str, value: str) -> list[tuple[str, dict[str, Any]]]:
+    """(partition dt, row) of the rows whose `column` is `value`, in every part."""
+    return [(key.split("/dt=")[1].split("/")[0], row) for key, rows in parts.items() for row in rows
+            if row.get(column) == value]
+
+
+def export(caller: Any, day: date) -> dict[str, Any]:
+    started = caller.post("/analytics/exports", {"date": day.isoformat()})
+    assert started.status_code == 202, started.body
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        run = caller.get(f"/analytics/exports/{day.isoformat()}").json
+        if run["status"] in ("succeeded", "failed") and run["run_id"] == started.json["run_id"]:
+            assert run["status"] == "succeeded", run
+            return dict(run)
+        time.sleep(0.2)
+    raise AssertionError("the export did not finish")
+
+
+def stream_records_of(stack: dict[str, str], pks: set[str]) -> list[dict[str, Any]]:
+    """Every record the table's stream holds for items of these partitions, as Lambda delivers them."""
+    from chalicelib.persistence.stream_records import lambda_record
+
+    streams = boto3.client("dynamodbstreams")
+    arn = boto3.client("dynamodb").describe_table(TableName=stack["TABLE_NAME"])["Table"]["LatestStreamArn"]
+    records: list[dict[str, Any]] = []
+    for shard in streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+        iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
+                                              ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+        while iterator:
+            page = streams.get_records(ShardIterator=iterator, Limit=1000)
+            records.extend(lambda_record(r, arn) for r in page["Records"]
+                           if r["dynamodb"]["Keys"]["pk"]["S"] in pks)
+            if not page["Records"]:
+                break
+            iterator = page.get("NextShardIterator")
+    return records
+
+
+def logged(day: date, pks: set[str]) -> list[tuple[str, str]]:
+    from chalicelib.persistence import change_log
+
+    return [k for k in change_log.keys_of(day) if k[0] in pks]
+
+
+@pytest.fixture(scope="module")
+def pump(stack: dict[str, str]) -> Any:
+    from infra.local_stack import start_pump
+
+    started = start_pump(starting_position="LATEST", poll_interval_s=0.05)
+    yield started
+    started.stop()
+
+
+@pytest.fixture(scope="module")
+def recorded(stack: dict[str, str], as_user: Any, pump: Any, catalog: Any) -> dict[str, Any]:
+    """A customer with three contacts (today, 2 and 40 days ago), a complaint moved on once, an order confirmed and
+    shipped with one carrier event; the stream pump has handled it all."""
+    admin, manager = as_user("admin"), as_user(f"manager.{BRANCH}")
+    customer = admin.new_customer(name="Dewi Fakta", branch_id=BRANCH)
+    now = datetime.now(UTC)
+    moments = [now - timedelta(minutes=5), now - timedelta(days=2), now - timedelta(days=40)]
+    for moment in moments:
+        answer = manager.post(f"/customers/{customer['id']}/interactions", {
+            "channel": "visit", "direction": "inbound", "kind": "inquiry", "summary": "Asked about a service",
+            "occurred_at": utc(moment)})
+        assert answer.status_code == 201, answer.body
+    complaint = manager.post(f"/customers/{customer['id']}/complaints", {
+        "category": "service", "severity": "medium", "subject": "Slow", "description": "It took long"}).json
+    moved = manager.patch(f"/complaints/{complaint['id']}", {"status": "acknowledged"},
+                          headers={"If-Match": f'"v{complaint["version"]}"'})
+    assert moved.status_code == 200, moved.body
+    order = admin.post(f"/customers/{customer['id']}/orders", {
+        "channel": "showroom", "lines": [{"sku": "ORD-OIL", "qty": 1, "tax_rate": "0.11"}]}).json
+    assert admin.patch(f"/orders/{order['id']}", {"status": "confirmed"},
+                       headers={"If-Match": '"v1"'}).status_code == 200
+    shipment = admin.post(f"/orders/{order['id']}/shipments", {
+        "carrier": "jne", "tracking_number": f"FCT{time.time_ns() % 10**9}", "lines": [{"line_no": 1, "qty": 1}]}).json
+    assert admin.post(f"/shipments/{shipment['id']}/events", {"status": "picked_up"}).status_code == 201
+    bystander = admin.new_customer(name="Rudi Tetangga", branch_id=BRANCH)
+    assert manager.post(f"/customers/{bystander['id']}/interactions", {
+        "channel": "phone", "direction": "outbound", "kind": "sales_talk", "summary": "Offer"}).status_code == 201
+    pump.drain()
+    pks = {f"C#{customer['id']}", f"X#{complaint['id']}", f"O#{order['id']}"}
+    return {"customer": customer, "complaint": complaint, "order": order, "shipment": shipment, "pks": pks,
+            "moments": moments, "bystander": bystander}
+
+
+@pytest.fixture(scope="module")
+def exported(recorded: dict[str, Any], as_user: Any) -> dict[str, Any]:
+    return export(as_user("analyst"), today())
+
+
+def test_the_change_log_holds_each_new_fact_once_and_nothing_else(stack: dict[str, str],
+                                                                   recorded: dict[str, Any]) -> None:
+    keys = logged(today(), recorded["pks"])
+    assert len(keys) == len(set(keys))
+    customer = f"C#{recorded['customer']['id']}"
+    stored = boto3.client("dynamodb").query(
+        TableName=stack["TABLE_NAME"], KeyConditionExpression="pk = :pk AND begins_with(sk, :i)",
+        ExpressionAttributeValues={":pk": {"S": customer}, ":i": {"S": "I#"}}, ConsistentRead=True)["Items"]
+    contacts = [i for i in stored if "delivery" not in i]
+    messages = [i for i in stored if "delivery" in i]
+    assert len(contacts) == 3 and messages  # the complaint's receipt, the order's updates
+    assert all(m["delivery"]["S"] == "sent" for m in messages)  # every one ended (a fact), none pending
+    # every contact and message, once; not the profile, the complaint link, the message claims, the timeline's
+    # order entries
+    assert sorted(sk for pk, sk in keys if pk == customer) == sorted(i["sk"]["S"] for i in stored)
+    complaint = [sk for pk, sk in keys if pk == f"X#{recorded['complaint']['id']}"]
+    assert len(complaint) == 2 and all(sk.startswith("H#") for sk in complaint)  # created, acknowledged
+    order = [sk for pk, sk in keys if pk == f"O#{recorded['order']['id']}"]
+    assert sum(sk.startswith("H#") for sk in order) == 3  # created, confirmed, shipped; not the order itself
+    assert sum(sk.startswith("SHEV#") for sk in order) == 1  # the carrier's event; not the shipment
+    assert len(order) == 4
+
+
+def test_a_redelivered_batch_logs_nothing_more(stack: dict[str, str], recorded: dict[str, Any]) -> None:
+    from chalicelib.workflows import stream
+
+    before = logged(today(), recorded["pks"])
+    records = stream_records_of(stack, recorded["pks"])
+    assert len(records) > len(before)  # the profile, links, claims... went through the stream too
+    for start in range(0, len(records), 100):
+        answer = stream.handle({"Records": records[start:start + 100]}, None)
+        assert not answer.get("batchItemFailures")
+    assert logged(today(), recorded["pks"]) == before
+
+
+def test_the_export_writes_each_fact_once_into_the_day_it_happened(
+        stack: dict[str, str], recorded: dict[str, Any], exported: dict[str, Any]) -> None:
+    bucket, day = stack["EXPORT_BUCKET"], today()
+    assert set(exported["datasets"]) == set(column_sets())
+    customer_key = pseudonym(stack, "customer", recorded["customer"]["id"])
+    contacts = mine(fact_parts(bucket, "interaction_events"), "customer_key", customer_key)
+    expected_days = sorted(m.astimezone(ZONE).date().isoformat() for m in recorded["moments"])
+    assert sorted(dt for dt, _ in contacts) == expected_days  # each in its own day's partition, once
+    for dt, row in contacts:
+        assert row["occurred_on"] == dt and set(row) == {c.name for c in FACT_DATASETS["interaction_events"]}
+    messages = mine(fact_parts(bucket, "notification_events"), "customer_key", customer_key)
+    assert sorted((row["topic"], row["delivery"]) for _, row in messages) == [
+        ("complaint", "sent"), ("order", "sent"), ("order", "sent")]  # the receipt; confirmed, shipped
+    complaint_key = pseudonym(stack, "complaint", recorded["complaint"]["id"])
+    changes = mine(fact_parts(bucket, "complaint_events"), "complaint_key", complaint_key)
+    assert sorted((row["change"], row["to_value"]) for _, row in changes) == [("created", "open"),
+                                                                               ("status", "acknowledged")]
+    order_key = pseudonym(stack, "order", recorded["order"]["id"])
+    order_changes = [row for _, row in mine(fact_parts(bucket, "order_events"), "order_key", order_key)]
+    assert [(r["from_value"], r["to_value"]) for r in order_changes if r["change"] == "status"][:1] == [
+        ("draft", "confirmed")]
+    (event,) = [row for _, row in mine(fact_parts(bucket, "shipment_events"), "order_key", order_key)]
+    assert (event["status"], event["applied"]) == ("picked_up", True)
+    assert event["shipment_key"] == pseudonym(stack, "shipment", recorded["shipment"]["id"])
+    # the parts are named after the day exported, and the day's facts manifest lists exactly them
+    manifest = json.loads(boto3.client("s3").get_object(
+        Bucket=bucket, Key=f"exports/_facts/dt={day.isoformat()}/_manifest.json")["Body"].read())
+    listed = {p["key"] for p in manifest["parts"]}
+    on_s3 = {k for name in FACT_DATASETS for k in fact_parts(bucket, name) if f"/c{day.isoformat()}-" in k}
+    assert listed == on_s3 and manifest["exported_day"] == day.isoformat()
+    assert {name: manifest["datasets"][name]["rows"] for name in FACT_DATASETS} == {
+        name: exported["datasets"][name]["rows"] for name in FACT_DATASETS}
+
+
+def test_no_personal_data_reaches_the_facts(stack: dict[str, str], recorded: dict[str, Any],
+                                            exported: dict[str, Any]) -> None:
+    customer = recorded["customer"]
+    for name in FACT_DATASETS:
+        text = json.dumps(fact_parts(stack["EXPORT_BUCKET"], name))
+        for secret in (customer["id"], customer["phone"], customer["name"], "Asked about a service", "It took long",
+                       recorded["complaint"]["id"], recorded["order"]["id"]):
+            assert secret not in text, (name, secret)
+
+
+def test_a_rerun_replaces_its_own_parts_and_drops_what_was_erased(
+        stack: dict[str, str], recorded: dict[str, Any], exported: dict[str, Any], as_user: Any,
+        pump: Any) -> None:
+    bucket, day = stack["EXPORT_BUCKET"], today()
+    before = {name: fact_parts(bucket, name) for name in FACT_DATASETS}
+    export(as_user("analyst"), day)
+    assert {name: fact_parts(bucket, name) for name in FACT_DATASETS} == before  # same keys, same rows
+    # the customer is erased: the next run of the day no longer has their contacts or messages
+    admin = as_user("admin")
+    customer = recorded["customer"]
+    version = admin.get(f"/customers/{customer['id']}").json["version"]
+    erased = admin.delete(f"/customers/{customer['id']}", headers={"If-Match": f'"v{version}"'})
+    assert erased.status_code in (200, 202, 204), erased.body
+    pump.drain()
+    export(as_user("analyst"), day)
+    customer_key = pseudonym(stack, "customer", customer["id"])
+    assert mine(fact_parts(bucket, "interaction_events"), "customer_key", customer_key) == []
+    assert mine(fact_parts(bucket, "notification_events"), "customer_key", customer_key) == []
+    bystander = pseudonym(stack, "customer", recorded["bystander"]["id"])
+    kept = mine(fact_parts(bucket, "interaction_events"), "customer_key", bystander)
+    assert len(kept) == 1 and kept == mine(before["interaction_events"], "customer_key", bystander)  # nobody else's
+    assert mine(fact_parts(bucket, "order_events"), "order_key", pseudonym(stack, "order", recorded["order"]["id"]))
+    # (the order stays as a financial record, detached from the erased customer: so do its events)
+
+
+def test_a_fact_logged_after_its_day_was_exported_makes_the_catch_up_export_that_day_again(
+        stack: dict[str, str], recorded: dict[str, Any], as_user: Any) -> None:
+    from chalicelib.persistence import change_log
+    from chalicelib.workflows import analytics
+
+    day = today() - timedelta(days=3)
+    analyst = as_user("analyst")
+    export(analyst, day)
+    assert day not in analytics.missed_days(today())  # it succeeded: nothing to catch up
+    # a stream record of that day reaches the log only now (the consumer was behind)
+    late = {"eventName": "INSERT", "dynamodb": {
+        "ApproximateCreationDateTime": float(int(datetime.combine(day, datetime.min.time().replace(hour=12),
+                                                                  tzinfo=ZONE).timestamp())),
+        "Keys": {"pk": {"S": f"C#late-{time.time_ns()}"}, "sk": {"S": "I#2020-01-01T00:00:00.000Z#x"}},
+        "NewImage": {"type": {"S": "interaction"}}}}
+    time.sleep(1.1)  # the mark is in whole seconds: after the run began
+    assert change_log.record([late]) == 1
+    assert day in analytics.missed_days(today())
+    assert (day, "I#2020-01-01T00:00:00.000Z#x") in {(day, sk) for _, sk in change_log.keys_of(day)}
+    time.sleep(1.1)
+    export(analyst, day)  # what the catch-up queues
+    assert day not in analytics.missed_days(today())  # exported again after the mark: done
+
+
+@pytest.mark.parametrize(("old", "new", "fact"), [
+    (None, {"type": "interaction"}, True),  # a contact by staff
+    ({"type": "interaction"}, {"type": "interaction"}, False),  # changed later: exported already
+    (None, {"type": "interaction", "delivery": "pending"}, False),  # a message not yet sent
+    ({"type": "interaction", "delivery": "sending"}, {"type": "interaction", "delivery": "sent"}, True),
+    (None, {"type": "interaction", "delivery": "skipped"}, True),
+    ({"type": "interaction", "delivery": "sent"}, {"type": "interaction", "delivery": "failed"}, False),
+    (None, {"type": "complaint_history"}, True),
+    (None, {"type": "order_history"}, True),
+    (None, {"type": "shipment_event"}, True),
+    (None, {"type": "customer"}, False),
+    (None, {"type": "complaint"}, False),
+    ({"type": "complaint_history"}, None, False),  # deleted (an erasure)
+])
+def test_which_changes_bring_a_fact(old: dict[str, str] | None, new: dict[str, str] | None, fact: bool) -> None:
+    assert is_new_fact(old, new) is fact
