@@ -11,6 +11,7 @@ from pathlib import Path
 from bench import PROJECT_DIR
 from bench.campaigns import DEFAULT_RECIPIENTS as CAMPAIGN_RECIPIENTS
 from bench.campaigns import SEND_SAMPLE as CAMPAIGN_SAMPLE
+from bench.export import DAY_FACTS
 from bench.export import DEFAULT_CUSTOMERS as EXPORT_CUSTOMERS
 from bench.export import DEFAULT_DAY as EXPORT_DAY
 from bench.export import DEFAULT_RUNS as EXPORT_RUNS
@@ -78,6 +79,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="EXPORT_SCAN_SEGMENTS for the export and the floor (default: the app's setting)")
     parser.add_argument("--export-date", type=date.fromisoformat, default=EXPORT_DAY, metavar="YYYY-MM-DD",
                         help=f"the day exported (default {EXPORT_DAY.isoformat()})")
+    parser.add_argument("--day-facts", type=int, default=DAY_FACTS, metavar="N",
+                        help=f"interactions of the exported day itself, in its change log, for the day's facts "
+                        f"export at each size of history (default {DAY_FACTS})")
     parser.add_argument("--export-profile", action="store_true",
                         help="cProfile one more export at the first size even if the ratio meets the target "
                         "(done anyway when it misses)")
@@ -92,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         args.export_runs = args.export_runs * len(args.export_sizes)
     if len(args.export_runs) != len(args.export_sizes):
         parser.error("--export-runs needs one number, or one per size")
+    if args.day_facts < 1:
+        parser.error("--day-facts must be at least 1")
     if args.export_customers < 1 or (args.export_segments is not None and args.export_segments < 1):
         parser.error("--export-customers and --export-segments must be at least 1")
 
@@ -132,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"analytics export at {', '.join(f'{n:,}' for n in args.export_sizes)} interactions",
               file=sys.stderr, flush=True)
         export_run = export.measure(tuple(args.export_sizes), tuple(args.export_runs), args.export_customers,
-                                    args.export_date, segments=args.export_segments, profile=args.export_profile)
+                                    args.export_date, segments=args.export_segments, profile=args.export_profile,
+                                    day_facts=args.day_facts)
     text = report.document(cold, counts, time.perf_counter() - started, reminder_run, export_run, late_run,
                            campaign_run)
     args.output.parent.mkdir(parents=True, exist_ok=True)

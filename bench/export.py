@@ -105,6 +105,9 @@ SUMMARIES = (
     "Diskusi perpanjangan garansi dan paket perawatan.",
 )
 LOAD_CHUNK = 500  # customers whose items are built and put per step
+DAY_FACTS = 50_000  # interactions of the day itself, logged by the change log as the stream consumer logs them
+FACTS_RUNS = 3  # runs of the day's facts export per size
+FACTS_FLAT = 1.2  # the day's facts export at the largest history within 1.2x of the smallest (wall and CPU)
 
 
 # --- building and loading the table ------------------------------------------------------------------
@@ -132,6 +135,7 @@ class Table:
     interactions: int = 0  # staff interactions and notifications
     notifications: int = 0
     per_customer: int = 0
+    day_facts: int = 0  # of the interactions, those of the day itself, in the day's change log
 
 
 class MotoTable:
@@ -353,6 +357,37 @@ def top_up(put: MotoTable, table: Table, per_customer: int, day: date, say: Call
     table.per_customer = per_customer
 
 
+def log_day_facts(put: MotoTable, table: Table, day: date, count: int, say: Callable[[str], None]) -> None:
+    """`count` interactions that happen on the day itself (notifications included), put into the table and logged
+    by `chalicelib.persistence.change_log.record` from stream records as the consumer gets them (the bulk load
+    makes none), so the day's change log holds exactly them."""
+    from chalicelib.persistence import change_log
+    from chalicelib.persistence import interactions as interactions_repo
+
+    rng = random.Random(SEED + 2)
+    channels, kinds = _weighted(CHANNELS), _weighted(KINDS)
+    start = datetime.combine(day, datetime.min.time(), tzinfo=UTC) - timedelta(hours=7)  # the local day (WIB)
+    end = start + timedelta(hours=23, minutes=59)
+    noon = float(int((start + timedelta(hours=12)).timestamp()))
+    records: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    for _ in range(count):
+        c = rng.choice(table.customers)
+        interaction = _interaction(rng, (c.id, c.branch_id, c.preferred_channel), end, start, channels, kinds)
+        attrs = interactions_repo.to_item(interaction).serialize()
+        put.put_raw(attrs)
+        table.interactions += 1
+        table.notifications += interaction.delivery is not None
+        records.append({"eventName": "INSERT", "dynamodb": {
+            "ApproximateCreationDateTime": noon, "Keys": {"pk": attrs["pk"], "sk": attrs["sk"]}, "NewImage": attrs}})
+        if len(records) == 1000:
+            change_log.record(records)
+            records = []
+    change_log.record(records)
+    table.day_facts += count
+    say(f"  {count:,} interactions of {day.isoformat()} put and logged ({time.perf_counter() - started:.0f} s)")
+
+
 # --- the probes, each in a fresh process -----------------------------------------------------------------
 
 
@@ -433,6 +468,14 @@ def probe(kind: str, day: date, run_id: str, profile: str | None = None) -> dict
             for thread in threads:
                 thread.join()
         result.update(items=sum(i for i, _ in counted), pages=sum(p for _, p in counted))
+    elif kind == "facts":  # the day's facts, from the change log (a part of export_day; the bench changes no entity)
+        from chalicelib.aws import secret_value
+        from chalicelib.domain import exports as ex
+
+        config = settings()
+        key = ex.Pseudonymizer(secret_value(config.pseudonym_secret_arn).encode())
+        result["summary"] = analytics_export.export_changes(day, run_id, key, ex.Snapshot(day, config.timezone),
+                                                            config.export_bucket, lambda logged, item: None)
     else:
         result["summary"] = analytics_export.export_day(day, run_id)
     result.update(seconds=time.perf_counter() - clock, cpu_seconds=_cpu_s() - cpu,
@@ -514,6 +557,7 @@ class SizeResult:
     exports: list[Probe]
     manifest_rows: dict[str, int]  # rows each dataset's _manifest.json announces after the last run
     load_seconds: float
+    facts: list[Probe] = field(default_factory=list)  # the day's facts export (export_changes) alone
 
     @staticmethod
     def _median(values: list[float]) -> float:
@@ -613,6 +657,10 @@ class ExportBench:
         """Peak RSS at the largest size / at the smallest."""
         return self.largest.peak_rss_mib / self.smallest.peak_rss_mib
 
+    @property
+    def day_facts(self) -> int:
+        return self.sizes[0].facts[0].rows if self.sizes and self.sizes[0].facts else 0
+
 
 def lambda_limits() -> tuple[int, int]:
     """(timeout s, memory MB) of the analytics-export function in .chalice/config.json (prod)."""
@@ -679,7 +727,7 @@ def _scan_speedup(speedups: list[str]) -> Iterator[None]:
 
 def measure(sizes: tuple[int, ...] = DEFAULT_SIZES, runs: tuple[int, ...] = DEFAULT_RUNS,
             customers: int = DEFAULT_CUSTOMERS, day: date = DEFAULT_DAY, *, segments: int | None = None,
-            profile: bool = False, progress: bool = True) -> ExportBench:
+            profile: bool = False, progress: bool = True, day_facts: int = DAY_FACTS) -> ExportBench:
     from bench.reminders import _reset_moto, bulk_load_without_stream_records, faster_moto
 
     def say(text: str) -> None:
@@ -724,6 +772,8 @@ def measure(sizes: tuple[int, ...] = DEFAULT_SIZES, runs: tuple[int, ...] = DEFA
                 say(f"topping up to {per_customer} interactions per customer ({per_customer * customers:,})")
                 with bulk_load_without_stream_records():
                     top_up(put, table, per_customer, day, say)
+                if not table.day_facts:  # the day's own: the same change log at every size of history
+                    log_day_facts(put, table, day, day_facts, say)
                 load_seconds = time.perf_counter() - clock
                 floors: list[Probe] = []
                 exports: list[Probe] = []
@@ -734,6 +784,12 @@ def measure(sizes: tuple[int, ...] = DEFAULT_SIZES, runs: tuple[int, ...] = DEFA
                     exports.append(run_probe("export", day, child_env))
                     say(f"    {exports[-1].rows:,} rows in {exports[-1].seconds:.1f} s, "
                         f"peak {exports[-1].peak_rss_mib:.0f} MiB")
+                facts: list[Probe] = []
+                for n in range(FACTS_RUNS):
+                    facts.append(run_probe("facts", day, child_env))
+                    say(f"  the day's facts, run {n + 1}/{FACTS_RUNS}: {facts[-1].rows:,} rows in "
+                        f"{facts[-1].seconds:.1f} s (CPU {facts[-1].cpu_seconds:.1f} s), "
+                        f"peak {facts[-1].peak_rss_mib:.0f} MiB")
                 missed = statistics.median(p.seconds for p in exports) > TARGET_RATIO * statistics.median(
                     p.seconds for p in floors)  # the issue's ratio (of wall times)
                 if (profile or missed) and not profiled[0]:
@@ -746,7 +802,7 @@ def measure(sizes: tuple[int, ...] = DEFAULT_SIZES, runs: tuple[int, ...] = DEFA
                 results.append(SizeResult(
                     interactions=table.interactions, notifications=table.notifications, per_customer=per_customer,
                     table_items=put.count + table.stop_entries, floors=floors, exports=exports,
-                    manifest_rows=_manifest_rows(env, day), load_seconds=load_seconds,
+                    manifest_rows=_manifest_rows(env, day), load_seconds=load_seconds, facts=facts,
                 ))
             timeout_s, memory_mb = lambda_limits()
             result = ExportBench(

@@ -12,7 +12,7 @@ from typing import Any
 
 from bench.coldstart import FIRST_REQUEST_TARGET_RATIO, FIRST_STAGES, LABELS, TARGET_RATIO, ColdStart
 from bench.dynamodb import BATCH_WRITE_MAX, RequestCounts, delete_formula, summarize
-from bench.export import FLAT_TOLERANCE, ExportBench, SizeResult
+from bench.export import FACTS_FLAT, FLAT_TOLERANCE, ExportBench, SizeResult
 from bench.export import TARGET_RATIO as EXPORT_TARGET_RATIO
 from bench.reminders import (
     DUE_WINDOW_DAYS,
@@ -412,6 +412,7 @@ def export(r: ExportBench) -> list[str]:
         f"| {r.lambda_timeout_s} s | {_verdict(lam_time <= r.lambda_timeout_s)} |",
     ]
     lines += ["", *_ratio_notes(r), "", *_lambda_notes(r)]
+    lines += _day_facts(r)
     lines += _profile(r)
     if r.speedups:
         lines += [
@@ -420,6 +421,52 @@ def export(r: ExportBench) -> list[str]:
             "tests/test_moto_speedups.py compares the Scan answers byte for byte): "
             + "; ".join(r.speedups) + ". See `infra/moto_speedups.py` and `bench/export.py`.",
         ]
+    return lines
+
+
+def _day_facts(r: ExportBench) -> list[str]:
+    """The day's facts export (`export_changes`) at each size of history: what follows the day, not history."""
+    measured = [x for x in r.sizes if x.facts]
+    if not measured:
+        return []
+    small, large = measured[0], measured[-1]
+
+    def median(x: SizeResult, what: str) -> float:
+        return statistics.median(getattr(p, what) for p in x.facts)
+
+    lines = [
+        "",
+        "### The day's facts: what the nightly run reads from the change log",
+        "",
+        f"{_n(r.day_facts)} interactions of {r.day} itself (notifications among them) are put into the table "
+        "and logged by `change_log.record` from stream records as the consumer logs them; the same change log at "
+        "every size. *Facts*: `analytics_export.export_changes(day, ...)` alone, the part of the nightly run that "
+        "reads only the day (one Query per log shard, one BatchGetItem per 100 facts) and writes each fact into "
+        f"the partition of the day it happened. Fresh process per run; medians (min-max) of {len(small.facts)} "
+        "runs.",
+        "",
+        "| History (interactions in the table) | fact rows | wall | CPU | peak RSS |",
+        "|---|---|---|---|---|",
+    ]
+    for x in measured:
+        lines.append(f"| {_n(x.interactions)} | {_n(x.facts[0].rows)} | {_spread([p.seconds for p in x.facts])} "
+                     f"| {_spread([p.cpu_seconds for p in x.facts])} "
+                     f"| {_spread([p.peak_rss_mib for p in x.facts], ' MiB', 0)} |")
+    wall = median(large, "seconds") / median(small, "seconds")
+    cpu = median(large, "cpu_seconds") / median(small, "cpu_seconds")
+    memory = median(large, "peak_rss_mib") / median(small, "peak_rss_mib")
+    share = median(large, "seconds") / r.lambda_timeout_s
+    lines += [
+        "",
+        f"| Check ({_n(large.interactions)} against {_n(small.interactions)} interactions of history) | value "
+        "| limit | verdict |",
+        "|---|---|---|---|",
+        f"| Wall time, largest / smallest history | {wall:.2f} | <= {FACTS_FLAT} | {_verdict(wall <= FACTS_FLAT)} |",
+        f"| CPU time, largest / smallest history | {cpu:.2f} | <= {FACTS_FLAT} | {_verdict(cpu <= FACTS_FLAT)} |",
+        f"| Peak memory, largest / smallest history | {memory:.2f} | <= {FACTS_FLAT} "
+        f"| {_verdict(memory <= FACTS_FLAT)} |",
+        f"| Share of the Lambda limit ({r.lambda_timeout_s} s), wall | {share:.1%} | < 10% | {_verdict(share < 0.1)} |",
+    ]
     return lines
 
 

@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import boto3
 import pytest
 
-from chalicelib.domain.exports import FACT_DATASETS, column_sets, is_new_fact
+from chalicelib.domain.exports import DATASETS, FACT_DATASETS, MANIFEST_NAME, column_sets, is_logged, is_new_fact
 
 pytestmark = pytest.mark.usefixtures("stack")
 
@@ -59,6 +59,18 @@ def mine(parts: dict[str, list[dict[str, Any]]], column: str, value: str) -> lis
     """(partition dt, row) of the rows whose `column` is `value`, in every part."""
     return [(key.split("/dt=")[1].split("/")[0], row) for key, rows in parts.items() for row in rows
             if row.get(column) == value]
+
+
+def day_rows(bucket: str, dataset: str, day: date) -> list[dict[str, Any]]:
+    """The rows of a day's dataset, following its manifest (the parts its symlink file points Athena at)."""
+    s3 = boto3.client("s3")
+    prefix = f"exports/{dataset}/dt={day.isoformat()}/"
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=prefix + MANIFEST_NAME)["Body"].read())
+    rows: list[dict[str, Any]] = []
+    for part in manifest["parts"]:
+        body = gzip.decompress(s3.get_object(Bucket=bucket, Key=part["key"])["Body"].read())
+        rows.extend(json.loads(line) for line in body.decode().splitlines())
+    return rows
 
 
 def export(caller: Any, day: date) -> dict[str, Any]:
@@ -160,15 +172,16 @@ def test_the_change_log_holds_each_new_fact_once_and_nothing_else(stack: dict[st
     messages = [i for i in stored if "delivery" in i]
     assert len(contacts) == 3 and messages  # the complaint's receipt, the order's updates
     assert all(m["delivery"]["S"] == "sent" for m in messages)  # every one ended (a fact), none pending
-    # every contact and message, once; not the profile, the complaint link, the message claims, the timeline's
-    # order entries
-    assert sorted(sk for pk, sk in keys if pk == customer) == sorted(i["sk"]["S"] for i in stored)
-    complaint = [sk for pk, sk in keys if pk == f"X#{recorded['complaint']['id']}"]
-    assert len(complaint) == 2 and all(sk.startswith("H#") for sk in complaint)  # created, acknowledged
+    # every contact and message, once, and the profile (created: the customers' delta); not the complaint link,
+    # the message claims, the timeline's order entries
+    assert sorted(sk for pk, sk in keys if pk == customer) == sorted([i["sk"]["S"] for i in stored] + ["PROFILE"])
+    complaint = sorted(sk for pk, sk in keys if pk == f"X#{recorded['complaint']['id']}")
+    assert len(complaint) == 3 and complaint[0] == "COMPLAINT"  # changed twice that day: once
+    assert all(sk.startswith("H#") for sk in complaint[1:])  # created, acknowledged
     order = [sk for pk, sk in keys if pk == f"O#{recorded['order']['id']}"]
-    assert sum(sk.startswith("H#") for sk in order) == 3  # created, confirmed, shipped; not the order itself
+    assert sum(sk.startswith("H#") for sk in order) == 3  # created, confirmed, shipped
     assert sum(sk.startswith("SHEV#") for sk in order) == 1  # the carrier's event; not the shipment
-    assert len(order) == 4
+    assert len(order) == 5 and "ORDER" in order
 
 
 def test_a_redelivered_batch_logs_nothing_more(stack: dict[str, str], recorded: dict[str, Any]) -> None:
@@ -227,6 +240,24 @@ def test_no_personal_data_reaches_the_facts(stack: dict[str, str], recorded: dic
             assert secret not in text, (name, secret)
 
 
+def test_what_changed_that_day_is_one_row_per_entity_as_it_stood(
+        stack: dict[str, str], recorded: dict[str, Any], exported: dict[str, Any]) -> None:
+    bucket, day = stack["EXPORT_BUCKET"], today()
+    customer_key = pseudonym(stack, "customer", recorded["customer"]["id"])
+    (customer,) = [r for r in day_rows(bucket, "customers_changed", day) if r["customer_key"] == customer_key]
+    assert customer["deleted"] is False and customer["branch_id"] == BRANCH
+    assert set(customer) == {c.name for c in DATASETS["customers_changed"]}
+    complaint_key = pseudonym(stack, "complaint", recorded["complaint"]["id"])
+    # created and acknowledged that day: one row, as it stood at the end of the day
+    (complaint,) = [r for r in day_rows(bucket, "complaints_changed", day) if r["complaint_key"] == complaint_key]
+    assert (complaint["status"], complaint["deleted"]) == ("acknowledged", False)
+    assert [h["to_value"] for h in complaint["history"]] == ["open", "acknowledged"]
+    order_key = pseudonym(stack, "order", recorded["order"]["id"])
+    (order,) = [r for r in day_rows(bucket, "orders_changed", day) if r["order_key"] == order_key]
+    assert order["status"] == "shipped" and order["customer_key"] == customer_key
+    assert recorded["customer"]["id"] not in json.dumps([customer, complaint, order])  # keyed pseudonyms only
+
+
 def test_a_rerun_replaces_its_own_parts_and_drops_what_was_erased(
         stack: dict[str, str], recorded: dict[str, Any], exported: dict[str, Any], as_user: Any,
         pump: Any) -> None:
@@ -245,6 +276,11 @@ def test_a_rerun_replaces_its_own_parts_and_drops_what_was_erased(
     customer_key = pseudonym(stack, "customer", customer["id"])
     assert mine(fact_parts(bucket, "interaction_events"), "customer_key", customer_key) == []
     assert mine(fact_parts(bucket, "notification_events"), "customer_key", customer_key) == []
+    (gone,) = [r for r in day_rows(bucket, "customers_changed", day) if r["customer_key"] == customer_key]
+    assert gone["deleted"] is True and {k for k, v in gone.items() if v is not None} == {"customer_key", "deleted"}
+    (case,) = [r for r in day_rows(bucket, "complaints_changed", day)
+               if r["complaint_key"] == pseudonym(stack, "complaint", recorded["complaint"]["id"])]
+    assert case["deleted"] is True  # erased with its customer
     bystander = pseudonym(stack, "customer", recorded["bystander"]["id"])
     kept = mine(fact_parts(bucket, "interaction_events"), "customer_key", bystander)
     assert len(kept) == 1 and kept == mine(before["interaction_events"], "customer_key", bystander)  # nobody else's
@@ -292,3 +328,19 @@ def test_a_fact_logged_after_its_day_was_exported_makes_the_catch_up_export_that
 ])
 def test_which_changes_bring_a_fact(old: dict[str, str] | None, new: dict[str, str] | None, fact: bool) -> None:
     assert is_new_fact(old, new) is fact
+
+
+@pytest.mark.parametrize(("old", "new", "logged"), [
+    (None, {"type": "customer"}, True),  # created
+    ({"type": "order"}, {"type": "order"}, True),  # changed
+    ({"type": "complaint"}, None, True),  # deleted (erased with its customer)
+    ({"type": "customer"}, {"type": "customer_erasure"}, True),  # the erasure began
+    ({"type": "campaign"}, {"type": "campaign"}, True),
+    (None, {"type": "vehicle"}, True),
+    ({"type": "guard"}, None, False),
+    (None, {"type": "message_claim"}, False),
+    (None, {"type": "interaction"}, True),  # a fact
+    ({"type": "interaction"}, {"type": "interaction"}, False),
+])
+def test_which_changes_the_log_keeps(old: dict[str, str] | None, new: dict[str, str] | None, logged: bool) -> None:
+    assert is_logged(old, new) is logged

@@ -29,7 +29,7 @@ from chalicelib.domain.analytics import age_band
 from chalicelib.domain.clock import iso, parse_iso
 from chalicelib.domain.orders import REVENUE_STATUSES
 
-SCHEMA_VERSION = 7  # 7: the facts datasets (FACT_DATASETS), by the day they happened (6: profitability, basket_rules, transaction_flags, revenue_forecast; orders' staff_key, phone_key, placed_with_staff_phone, changed_after_delivery; order_lines' list_price, cost_price (5: vehicles, appointments, work_orders, defect_clusters; complaints' QC columns (4: campaigns, campaign_recipients (3: orders, order_lines, shipments, products; rfm's monetary)
+SCHEMA_VERSION = 7  # 7: the facts datasets (FACT_DATASETS), by the day they happened; the *_changed deltas (6: profitability, basket_rules, transaction_flags, revenue_forecast; orders' staff_key, phone_key, placed_with_staff_phone, changed_after_delivery; order_lines' list_price, cost_price (5: vehicles, appointments, work_orders, defect_clusters; complaints' QC columns (4: campaigns, campaign_recipients (3: orders, order_lines, shipments, products; rfm's monetary)
 FILE_EXTENSION = "jsonl.gz"
 MANIFEST_NAME = "_manifest.json"  # leading underscore: Athena and Hive skip it as data
 PSEUDONYM_HEX_CHARS = 32  # 128 bits of HMAC-SHA256
@@ -409,6 +409,49 @@ FACT_DATASETS: dict[str, tuple[Column, ...]] = {
     ),
 }
 FINAL_DELIVERIES = frozenset({"sent", "skipped", "failed"})  # a notification is a fact once it ends so
+
+# ------------------------------------------------------------------ dimensions: what changed that day
+
+# The entities that change (customers, complaints, orders, vehicles, campaigns) get, besides the snapshot (their
+# compacted state), a row per entity changed on dt, as it stood when exported (complaints: at the end of dt),
+# or deleted: the change log names them. "As of day D" is the latest row per key up to D.
+DELETED = _c("deleted", "boolean", "gone that day (an erased customer, a complaint erased with its customer): the "
+                                   "key only")
+CHANGED_DATASETS = {  # delta dataset -> the snapshot dataset whose columns it has (and `deleted`)
+    "customers_changed": "customers",
+    "complaints_changed": "complaints",
+    "orders_changed": "orders",
+    "vehicles_changed": "vehicles",
+    "campaigns_changed": "campaigns",
+}
+DATASETS.update({name: (*DATASETS[of], DELETED) for name, of in CHANGED_DATASETS.items()})
+# (pk prefix, sk) of the item each delta dataset follows; the item types, and the key column of a deleted one
+_DIMENSIONS = {
+    ("C#", "PROFILE"): ("customers_changed", ("customer", "customer_erasure"), "customer_key", "customer"),
+    ("X#", "COMPLAINT"): ("complaints_changed", ("complaint",), "complaint_key", "complaint"),
+    ("O#", "ORDER"): ("orders_changed", ("order",), "order_key", "order"),
+    ("VEH#", "VEHICLE"): ("vehicles_changed", ("vehicle",), "vehicle_key", "vehicle"),
+    ("CAMP#", "CAMPAIGN"): ("campaigns_changed", ("campaign",), "campaign_id", ""),
+}
+DIMENSION_TYPES = frozenset(t for _, types, _, _ in _DIMENSIONS.values() for t in types)
+
+
+def dimension_of(pk: str, sk: str) -> str | None:
+    """The delta dataset that follows the item at (pk, sk), or None."""
+    for (prefix, kind_sk), (dataset, _, _, _) in _DIMENSIONS.items():
+        if sk == kind_sk and pk.startswith(prefix):
+            return dataset
+    return None
+
+
+def deleted_row(pk: str, sk: str, key: Pseudonymizer) -> tuple[str, dict[str, Any]] | None:
+    """(delta dataset, row) saying the entity at (pk, sk) is gone: its key, `deleted`, nothing else."""
+    for (prefix, kind_sk), (dataset, _, column, kind) in _DIMENSIONS.items():
+        if sk == kind_sk and pk.startswith(prefix):
+            entity_id = pk.removeprefix(prefix)
+            row: dict[str, Any] = {c.name: None for c in DATASETS[dataset]}
+            return dataset, {**row, column: key(kind, entity_id) if kind else entity_id, "deleted": True}
+    return None
 
 
 def column_sets() -> dict[str, tuple[Column, ...]]:
@@ -855,9 +898,17 @@ def fact_row(item: Mapping[str, Any], key: Pseudonymizer, snap: Snapshot) -> tup
 FACT_TYPES = frozenset({"interaction", "complaint_history", "order_history", "shipment_event"})
 
 
+def is_logged(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> bool:
+    """Does the nightly export need this change (the item's `type` and `delivery` before and after)? A new fact,
+    or any change of an entity the delta datasets follow (created, changed, deleted)."""
+    if (new or old or {}).get("type") in DIMENSION_TYPES:
+        return True
+    return is_new_fact(old, new)
+
+
 def is_new_fact(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> bool:
-    """Does this change (the item's `type` and `delivery` before and after) bring a fact to export? A new fact item;
-    a notification when it ends (sent, skipped or failed): once, whatever changes after."""
+    """Does this change bring a fact to export? A new fact item; a notification when it ends (sent, skipped or
+    failed): once, whatever changes after."""
     if new is None or new.get("type") not in FACT_TYPES:
         return False
     if new.get("type") == "interaction" and new.get("delivery") is not None:

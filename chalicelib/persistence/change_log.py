@@ -1,14 +1,16 @@
-"""The change log: which facts each day brought, so the nightly export reads the day and not all history.
+"""The change log: which facts and entities each day brought, so the nightly export reads the day, not history.
 
-    pk=CHG#<local day>#<shard>   sk=<item pk>|<item sk>   one fact item of the CRM table (analytics table;
+    pk=CHG#<local day>#<shard>   sk=<item pk>|<item sk>   one item of the CRM table: a new fact, or an entity
+                                                          created, changed or deleted that day (analytics table;
                                                           TTL expires_at CHANGE_LOG_DAYS on)
     pk=EXPORT                    sk=LATE#<local day>      `at`: the last time a fact of that day was logged
                                                           after the day had ended (catch-up reads it)
 
-The stream consumer (chalicelib/workflows/stream.py) logs each batch's new
-facts (chalicelib/domain/exports.py `is_new_fact`) before it handles the
+The stream consumer (chalicelib/workflows/stream.py) logs what each batch
+brings (chalicelib/domain/exports.py `is_logged`) before it handles the
 batch, in BatchWriteItem calls: a key written twice is one item, so a
-redelivered or redriven batch logs nothing more. The day is the local day of
+redelivered or redriven batch, or an entity changed ten times that day, logs
+nothing more. The day is the local day of
 the stream record's creation (the change's time, the same on every delivery),
 spread over CHANGE_LOG_SHARDS partitions by a hash of the item key. A fact
 logged after its day ended (a consumer that was behind, a redrive) also marks
@@ -28,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from chalicelib.aws import client
 from chalicelib.config import settings
-from chalicelib.domain.exports import is_new_fact
+from chalicelib.domain.exports import is_logged
 
 CHANGE_LOG_SHARDS = 16  # a day's facts spread over this many partitions (DynamoDB's per-partition write limit)
 CHANGE_LOG_DAYS = 35  # log items expire this long after their day (the catch-up looks back 7 days)
@@ -58,14 +60,15 @@ def _image_fields(image: Mapping[str, Any] | None) -> dict[str, str] | None:
     return {name: str(image[name].get("S")) for name in ("type", "delivery") if name in image and "S" in image[name]}
 
 
-def facts_in(records: Iterable[Mapping[str, Any]], timezone: str) -> dict[tuple[str, str], date]:
-    """(pk, sk) -> local day, for each stream record that brings a new fact."""
+def changes_in(records: Iterable[Mapping[str, Any]], timezone: str) -> dict[tuple[str, str], date]:
+    """(pk, sk) -> local day, for each stream record the export needs: a new fact, or a change of an entity the
+    delta datasets follow."""
     zone = ZoneInfo(timezone)
     found: dict[tuple[str, str], date] = {}
     for record in records:
         body = record.get("dynamodb") or {}
         keys = body.get("Keys") or {}
-        if not is_new_fact(_image_fields(body.get("OldImage")), _image_fields(body.get("NewImage"))):
+        if not is_logged(_image_fields(body.get("OldImage")), _image_fields(body.get("NewImage"))):
             continue
         created = float(body.get("ApproximateCreationDateTime") or time.time())
         found[(str(keys["pk"]["S"]), str(keys["sk"]["S"]))] = datetime.fromtimestamp(created, UTC) \
@@ -74,9 +77,9 @@ def facts_in(records: Iterable[Mapping[str, Any]], timezone: str) -> dict[tuple[
 
 
 def record(records: Iterable[Mapping[str, Any]]) -> int:
-    """Log the new facts among these stream records; returns how many. Idempotent."""
+    """Log the changes the export needs among these stream records; returns how many. Idempotent."""
     config = settings()
-    facts = facts_in(records, config.timezone)
+    facts = changes_in(records, config.timezone)
     if not facts:
         return 0
     requests = []
@@ -126,7 +129,7 @@ def late_marks(first: date, last: date) -> dict[str, int]:
 
 
 def keys_of(day: date) -> list[tuple[str, str]]:
-    """Every fact logged for `day`, in key order: one Query (paged) per shard."""
+    """Every item logged for `day`, in key order: one Query (paged) per shard."""
     keys: list[tuple[str, str]] = []
     paginator = client("dynamodb").get_paginator("query")
     for shard in range(CHANGE_LOG_SHARDS):
@@ -140,22 +143,26 @@ def keys_of(day: date) -> list[tuple[str, str]]:
     return keys
 
 
-def items(keys: list[tuple[str, str]]) -> Iterator[dict[str, Any]]:
-    """The CRM table's items of these keys as they are now (plain values), BatchGetItem by 100; a key whose item is
-    gone (erased with its customer) yields nothing."""
+def items(keys: list[tuple[str, str]]) -> Iterator[tuple[tuple[str, str], dict[str, Any] | None]]:
+    """(key, the CRM table's item as it is now (plain values), or None if it is gone), BatchGetItem by 100, in the
+    keys' order (BatchGetItem answers in any order: a re-run must write the same rows in the same parts)."""
     from chalicelib.persistence.raw import plain_item
 
     table = settings().table_name
     for start in range(0, len(keys), _READ_BATCH):
-        request: dict[str, Any] = {table: {"Keys": [{"pk": {"S": pk}, "sk": {"S": sk}}
-                                                    for pk, sk in keys[start:start + _READ_BATCH]]}}
+        chunk = keys[start:start + _READ_BATCH]
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        request: dict[str, Any] = {table: {"Keys": [{"pk": {"S": pk}, "sk": {"S": sk}} for pk, sk in chunk]}}
         for attempt in range(20):
             answer = client("dynamodb").batch_get_item(RequestItems=request)
             for raw in answer.get("Responses", {}).get(table, []):
-                yield plain_item(raw)
+                item = plain_item(raw)
+                found[(str(item["pk"]), str(item["sk"]))] = item
             request = answer.get("UnprocessedKeys") or {}
             if not request:
                 break
             time.sleep(random.uniform(0, min(1.0, 0.05 * 2 ** attempt)))
         else:
-            raise RuntimeError("the day's facts could not be read (throttled)")
+            raise RuntimeError("the day's changes could not be read (throttled)")
+        for key in chunk:
+            yield key, found.get(key)

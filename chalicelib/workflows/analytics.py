@@ -60,6 +60,8 @@ from chalicelib.domain.orders import REVENUE_STATUSES
 from chalicelib.observability import count, flush, logger
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from chalicelib.persistence import export_source
 
 EXPORT_OPT_OUT_BLOCK = 100  # customers whose opt-out is looked up in one BatchGetItem
@@ -142,6 +144,7 @@ class _Run:
         self.flags = fin.TransactionFlags(day, fin.FlagRules())
         self.customer_ids: dict[str, str] = {}  # customer_key -> id of customers with orders (the API's managers)
         self.switched: set[str] = set()  # datasets whose readers now see this run's parts
+        self.changed_customers: list[dict[str, Any]] = []  # customers changed on the day, awaiting their opt-out
 
     # ------------------------------------------------------------------ writing
 
@@ -364,6 +367,52 @@ class _Run:
         self.daily.add(day=created_on, branch_id=str(complaint["branch_id"]), metric="complaints",
                        dimension=str(complaint["category"]))
 
+    # ------------------------------------------------------------------ what changed that day (the change log)
+
+    def changed(self, logged: tuple[str, str], item: dict[str, Any] | None) -> None:
+        """An entity created, changed or deleted on the day: its row in the delta dataset, as it stands now
+        (a complaint: at the end of the day, from its history), or its key and `deleted`."""
+        from chalicelib.persistence import export_source
+
+        if item is None or item.get("type") == "customer_erasure":
+            gone = ex.deleted_row(*logged, self.key)
+            if gone is not None:
+                self.write(*gone)
+            return
+        if not self.snap.includes(item.get("placed_at") if item["type"] == "order" else item.get("created_at")):
+            return  # created after the day: the next day's
+        kind = item["type"]
+        if kind == "customer":
+            self.changed_customers.append(item)
+            if len(self.changed_customers) >= EXPORT_OPT_OUT_BLOCK:
+                self.flush_changed()
+        elif kind == "complaint":
+            ends = self.snap.ends_at
+            history = export_source.complaint_history(str(item["id"]), ends)
+            state = ex.complaint_state(item, history, ends)
+            self.write("complaints_changed", {**ex.complaint_row(item, history, state, self.key, self.snap),
+                                              "deleted": False})
+        elif kind == "order":
+            self.write("orders_changed", {**ex.order_rows(item, self.key, self.snap)[0], "deleted": False})
+        elif kind == "vehicle":
+            self.write("vehicles_changed", {**ex.vehicle_row(item, self.key), "deleted": False})
+        elif kind == "campaign":
+            self.write("campaigns_changed", {**ex.campaign_row(item, self.snap), "deleted": False})
+
+    def flush_changed(self) -> None:
+        """The changed customers waiting for their opt-out look-up: one BatchGetItem per block."""
+        from chalicelib.persistence import consent
+
+        if not self.changed_customers:
+            return
+        opted_out, _ = consent.sms_opted_out_among(str(c["phone"]) for c in self.changed_customers)
+        for profile in self.changed_customers:
+            withdrawn = an.consent_withdrawn(profile.get("consent"), str(profile["created_at"]), self.snap.ends_at)
+            self.write("customers_changed", {**ex.customer_row(
+                profile, self.key, self.snap, sms_opted_out=str(profile["phone"]) in opted_out,
+                marketing_consent_withdrawn=withdrawn), "deleted": False})
+        self.changed_customers = []
+
     # ------------------------------------------------------------------ the analyses, once everything is read
 
     def analyses(self) -> tuple[list[dict[str, Any]], bool]:
@@ -496,21 +545,25 @@ def _slow(complaint: dict[str, Any], state: ex.ComplaintState) -> bool:
     return str(resolved_at) > str(complaint["resolve_due_at"]) or hours >= CHURN_SLOW_RESOLUTION_MIN_HOURS
 
 
-def export_facts(day: date, run_id: str, key: ex.Pseudonymizer, snap: ex.Snapshot,
-                 bucket: str) -> dict[str, dict[str, int]]:
-    """The facts the change log holds for `day`, each into the partition of the local day it happened, in parts
-    named after `day`; returns {dataset: {rows, bytes, parts}}.
+def export_changes(day: date, run_id: str, key: ex.Pseudonymizer, snap: ex.Snapshot, bucket: str,
+                   changed: Callable[[tuple[str, str], dict[str, Any] | None], None]) -> dict[str, dict[str, int]]:
+    """What the change log holds for `day`: each fact into the partition of the local day it happened, in parts
+    named after `day`; each entity created, changed or deleted that day handed to `changed` (the delta datasets).
+    Returns the facts' {dataset: {rows, bytes, parts}}.
 
     Reads the day, not history: one Query per log shard and one BatchGetItem per
-    100 facts. A re-run writes the same rows into the same part keys (the log's
+    100 keys. A re-run writes the same rows into the same part keys (the log's
     keys in order), switches the day's facts manifest, then deletes what the
     previous run wrote and this one did not (a fact erased since).
     """
     from chalicelib.persistence import change_log, export_files
 
     writers: dict[tuple[str, str], export_files.PartWriter] = {}
-    for item in change_log.items(change_log.keys_of(day)):
-        found = ex.fact_row(item, key, snap)
+    for logged, item in change_log.items(change_log.keys_of(day)):
+        if ex.dimension_of(*logged):
+            changed(logged, item)
+            continue
+        found = ex.fact_row(item, key, snap) if item is not None else None  # None: erased since
         if found is None:
             continue
         dataset, at, row = found
@@ -574,8 +627,9 @@ def export_day(day: date, run_id: str) -> dict[str, Any]:
         run.flush_block()
         anomalies, truncated = run.analyses()
         money = run.money()
-        summary = run.finish(started_at)
-        summary.update(export_facts(day, run_id, run.key, run.snap, config.export_bucket))
+        facts = export_changes(day, run_id, run.key, run.snap, config.export_bucket, run.changed)
+        run.flush_changed()
+        summary = {**run.finish(started_at), **facts}
     except Exception:
         _abandon(run)
         raise
