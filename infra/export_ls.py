@@ -29,7 +29,8 @@ from infra import ports
 PREFIX = "exports/"
 REGION = "ap-southeast-3"
 _PARTITION = re.compile(r"^exports/(?P<dataset>[^/]+)/dt=(?P<dt>[^/]+)/(?P<name>[^/]+)$")
-_OURS = re.compile(r"^(part-\d{5}\.jsonl\.gz|_manifest\.json)$")  # what --download may remove from DIR
+# what --download may remove from DIR: a snapshot's parts, the facts' parts a run of a day added, manifests
+_OURS = re.compile(r"^(part-\d{5}\.jsonl\.gz|c\d{4}-\d{2}-\d{2}-\d{5}\.jsonl\.gz|_manifest\.json)$")
 
 
 def s3_client(aws_port: int) -> Any:
@@ -60,7 +61,7 @@ def manifests(s3: Any, bucket: str, listed: list[dict[str, Any]]) -> list[dict[s
     """One summary per dataset and day that has a manifest: dataset, dt, rows, parts, bytes, run_id, written_at,
     and keys (the manifest's own key and those of the parts it names)."""
     summaries = []
-    for obj in listed:
+    for obj in listed:  # (the facts' manifests, exports/_facts/dt=<day exported>/, list parts of many datasets)
         match = _PARTITION.match(obj["key"])
         if not match or match.group("name") != "_manifest.json":
             continue

@@ -312,6 +312,25 @@ def test_a_fact_logged_after_its_day_was_exported_makes_the_catch_up_export_that
     assert day not in analytics.missed_days(today())  # exported again after the mark: done
 
 
+def test_a_rerun_of_a_day_the_log_no_longer_holds_leaves_its_facts_and_changes_alone(
+        stack: dict[str, str], as_user: Any) -> None:
+    """The log expires after 35 days: a re-export of an older day (a schema change, a repair) must not take the
+    facts and deltas that day's own run wrote for empty."""
+    bucket, old = stack["EXPORT_BUCKET"], date(2024, 6, 3)
+    s3 = boto3.client("s3")
+    fact = f"exports/interaction_events/dt=2024-06-01/c{old.isoformat()}-00000.jsonl.gz"
+    s3.put_object(Bucket=bucket, Key=fact, Body=gzip.compress(b'{"customer_key": "k"}\n'))
+    manifest = f"exports/_facts/dt={old.isoformat()}/_manifest.json"
+    s3.put_object(Bucket=bucket, Key=manifest, Body=json.dumps({"parts": [{"key": fact}]}).encode())
+    delta = f"exports/customers_changed/dt={old.isoformat()}/part-00000.jsonl.gz"
+    s3.put_object(Bucket=bucket, Key=delta, Body=gzip.compress(b'{"customer_key": "k"}\n'))
+    run = export(as_user("analyst"), old)
+    assert not set(run["datasets"]) & (set(FACT_DATASETS) | {n for n in DATASETS if n.endswith("_changed")})
+    assert set(run["datasets"]) >= {"customers", "interactions", "rfm"}  # the snapshot, as before
+    for key in (fact, manifest, delta):
+        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read()  # still there
+
+
 @pytest.mark.parametrize(("old", "new", "fact"), [
     (None, {"type": "interaction"}, True),  # a contact by staff
     ({"type": "interaction"}, {"type": "interaction"}, False),  # changed later: exported already

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 from chalicelib.aws import client
 from chalicelib.config import settings
+from chalicelib.domain.clock import utcnow
 from chalicelib.domain.exports import is_logged
 
 CHANGE_LOG_SHARDS = 16  # a day's facts spread over this many partitions (DynamoDB's per-partition write limit)
@@ -70,7 +71,7 @@ def changes_in(records: Iterable[Mapping[str, Any]], timezone: str) -> dict[tupl
         keys = body.get("Keys") or {}
         if not is_logged(_image_fields(body.get("OldImage")), _image_fields(body.get("NewImage"))):
             continue
-        created = float(body.get("ApproximateCreationDateTime") or time.time())
+        created = float(body.get("ApproximateCreationDateTime") or utcnow().timestamp())
         found[(str(keys["pk"]["S"]), str(keys["sk"]["S"]))] = datetime.fromtimestamp(created, UTC) \
             .astimezone(zone).date()
     return found
@@ -90,7 +91,7 @@ def record(records: Iterable[Mapping[str, Any]]) -> int:
             "expires_at": {"N": str(int(expires.timestamp()))}}}})
     for start in range(0, len(requests), _WRITE_BATCH):
         _write(requests[start:start + _WRITE_BATCH])
-    today = datetime.now(UTC).astimezone(ZoneInfo(config.timezone)).date()
+    today = utcnow().astimezone(ZoneInfo(config.timezone)).date()
     for day in sorted({d for d in facts.values() if d < today}):
         mark_late(day)
     return len(facts)
@@ -107,12 +108,18 @@ def _write(requests: list[dict[str, Any]]) -> None:
     raise RuntimeError("the change log could not be written (throttled)")  # the batch is retried whole
 
 
+def holds(day: date, today: date) -> bool:
+    """Does the log still hold every item of `day`? (TTL deletes them from CHANGE_LOG_DAYS on; a margin of two days.)
+    A re-run of an older day must leave its facts and deltas as they are: the log can no longer say what they were."""
+    return (today - day).days <= CHANGE_LOG_DAYS - 2
+
+
 def mark_late(day: date) -> None:
     """A fact of `day` was logged after the day ended: the catch-up compares this with the day's last run."""
+    now = int(utcnow().timestamp())
     client("dynamodb").put_item(TableName=_table(), Item={
         "pk": {"S": "EXPORT"}, "sk": {"S": f"{LATE_PREFIX}{day.isoformat()}"},
-        "at_epoch": {"N": str(int(time.time()))},
-        "expires_at": {"N": str(int(time.time()) + CHANGE_LOG_DAYS * 86400)}})
+        "at_epoch": {"N": str(now)}, "expires_at": {"N": str(now + CHANGE_LOG_DAYS * 86400)}})
 
 
 def late_marks(first: date, last: date) -> dict[str, int]:

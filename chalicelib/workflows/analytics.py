@@ -6,11 +6,15 @@ run and invokes the same function asynchronously with the day and run id.
 
 One pass over the table (chalicelib/persistence/export_source.py) writes the
 source datasets (customers, interactions, notifications, complaints with their
-history) and feeds the analyses (chalicelib/domain/analytics.py), which are
-written as datasets of their own: rfm, churn_risk, complaint_root_causes,
-anomalies, defect_clusters; the orders, read first and oldest first through
-`orders_all`, feed the money analyses (chalicelib/domain/finance.py):
-profitability, basket_rules, transaction_flags, revenue_forecast. Memory is
+history, shipments...) and feeds the analyses (chalicelib/domain/analytics.py),
+which are written as datasets of their own: rfm, churn_risk,
+complaint_root_causes, anomalies, defect_clusters; the orders, read first and
+oldest first through `orders_all`, are written (orders, order_lines) from that
+read and feed the money analyses (chalicelib/domain/finance.py):
+profitability, basket_rules, transaction_flags, revenue_forecast. Then the
+day's change log (chalicelib/persistence/change_log.py) gives the facts, each
+written once into the day it happened, and the entities changed that day
+(the *_changed datasets). Memory is
 bounded by what waits to be uploaded (one part per dataset), a block of
 EXPORT_OPT_OUT_BLOCK customers, the complaint features of customers who
 complained, the analyses' accumulators (days x branches x categories), and per
@@ -101,7 +105,7 @@ class _Range:
 
 class _Run:
     def __init__(self, day: date, run_id: str, *, bucket: str, secret: bytes, timezone: str) -> None:
-        from chalicelib.persistence import export_files
+        from chalicelib.persistence import change_log, export_files
 
         self.day, self.run_id, self.bucket = day, run_id, bucket
         self.key = ex.Pseudonymizer(secret)
@@ -110,7 +114,13 @@ class _Run:
         self.old_keys: dict[str, list[str]] = {}
         self.writers: dict[str, export_files.PartWriter] = {}
         self.ranges: dict[str, _Range] = defaultdict(_Range)
+        # the change log's datasets only while the log still holds the day: a re-run of an older day leaves the
+        # facts and the deltas it wrote as they are
+        today = date.fromisoformat(str(self.snap.local_date(iso(utcnow()))))
+        self.follows_log = change_log.holds(day, today)
         for name in ex.DATASETS:
+            if name in ex.CHANGED_DATASETS and not self.follows_log:
+                continue
             existing = export_files.keys_under(bucket, export_files.partition_prefix(name, self.dt))
             self.old_keys[name] = existing
             self.writers[name] = export_files.PartWriter(bucket, name, self.dt,
@@ -123,7 +133,7 @@ class _Run:
         self.categories: dict[str, set[str]] = defaultdict(set)
         self.last_order: dict[str, date] = {}
         self.facts: dict[str, cmp.AudienceFacts] = {}
-        self.writes_facts = day >= date.fromisoformat(str(self.snap.local_date(iso(utcnow())))) - timedelta(days=1)
+        self.writes_facts = day >= today - timedelta(days=1)
         self.block: list[_Customer] = []
         self.root_causes = an.RootCauses()
         self.daily = an.DailyCounts()
@@ -196,7 +206,11 @@ class _Run:
                 self.last_order[customer_id] = placed_on
 
     def money_facts(self, o: dict[str, Any]) -> None:
+        """The order's rows (orders, order_lines) and its facts for the money analyses: from the same read."""
         row, lines = ex.order_rows(o, self.key, self.snap)
+        self.write("orders", row, o["placed_at"])
+        for line in lines:
+            self.write("order_lines", line, o["placed_at"])
         fact = fin.order_fact(row, lines, str(o["id"]))
         if not row["customer_erased"]:
             self.customer_ids[fact.customer_key] = str(o["customer_id"])
@@ -208,13 +222,10 @@ class _Run:
     # ------------------------------------------------------------------ the table, group by group
 
     def order_group(self, records: export_source.OrderRecords) -> None:
+        """The order's shipments (its own rows were written from `orders_all`, by `money_facts`)."""
         order = records.order
         if order is None or not self.snap.includes(order.get("placed_at")):
             return
-        row, lines = ex.order_rows(order, self.key, self.snap)
-        self.write("orders", row, order["placed_at"])
-        for line in lines:
-            self.write("order_lines", line, order["placed_at"])
         for shipment in records.shipments:
             if self.snap.includes(shipment.get("created_at")):
                 self.write("shipments", ex.shipment_row(shipment, records.events.get(str(shipment["id"]), []),
@@ -584,7 +595,8 @@ def export_changes(day: date, run_id: str, key: ex.Pseudonymizer, snap: ex.Snaps
             summary[dataset]["parts"] += 1
     export_files.write_json(bucket, manifest_key, {
         "exported_day": day.isoformat(), "run_id": run_id, "schema_version": ex.SCHEMA_VERSION,
-        "format": ex.FILE_EXTENSION, "datasets": summary, "parts": parts, "written_at": iso(utcnow())})
+        "format": ex.FILE_EXTENSION, "rows": sum(p["rows"] for p in parts), "bytes": sum(p["bytes"] for p in parts),
+        "datasets": summary, "parts": parts, "written_at": iso(utcnow())})
     written = {p["key"] for p in parts}
     stale = [str(p["key"]) for p in previous.get("parts", []) if p["key"] not in written]
     if stale:
@@ -627,7 +639,8 @@ def export_day(day: date, run_id: str) -> dict[str, Any]:
         run.flush_block()
         anomalies, truncated = run.analyses()
         money = run.money()
-        facts = export_changes(day, run_id, run.key, run.snap, config.export_bucket, run.changed)
+        facts = export_changes(day, run_id, run.key, run.snap, config.export_bucket, run.changed) \
+            if run.follows_log else {}
         run.flush_changed()
         summary = {**run.finish(started_at), **facts}
     except Exception:
