@@ -21,9 +21,11 @@ rounded to 6 places).
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
+from array import array
 from collections import defaultdict, deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -115,7 +117,7 @@ def _at(stamp: str) -> datetime:
 # Profitability
 # --------------------------------------------------------------------------
 
-@dataclass
+@dataclass(slots=True)
 class _Money:
     revenue: Decimal = ZERO
     discounts: Decimal = ZERO
@@ -147,19 +149,39 @@ class _Money:
 
 
 class Profitability:
-    """Per (customer, branch, month) over the PROFIT_MONTHS months up to the export day's month."""
+    """Per (customer, branch, month) over the PROFIT_MONTHS months up to the export day's month.
+
+    Months with orders keep their money (`cells`); the messages and complaints of a customer in a branch are
+    counts in one array over all the months (`counts`: sms, emails, complaints per month), not a cell per month:
+    most customers get messages in most months and order in few, and a cell per month of messages made the
+    export's memory grow with the history of messages."""
+
+    _PER_MONTH = 3  # sms parts, emails, complaints
 
     def __init__(self, as_of: date, months: int, prices: CostToServe) -> None:
         self.prices = prices
         self.last = month_of(as_of)
         self.first = _add_months(self.last, 1 - months)
+        self._months = self.months()
+        self._index = {m: i for i, m in enumerate(self._months)}
         self.cells: dict[tuple[str, str, str], _Money] = defaultdict(_Money)
+        self.counts: dict[tuple[str, str], array[int]] = {}
 
     def _cell(self, customer_key: str, branch_id: str, on: date) -> _Money | None:
         month = month_of(on)
         if not self.first <= month <= self.last:
             return None
         return self.cells[(customer_key, branch_id, month)]
+
+    def _count(self, customer_key: str, branch_id: str, on: date, what: int, n: int) -> None:
+        i = self._index.get(month_of(on))
+        if i is None:
+            return
+        counts = self.counts.get((customer_key, branch_id))
+        if counts is None:
+            counts = self.counts[(customer_key, branch_id)] = array("l", bytes(
+                array("l").itemsize * self._PER_MONTH * len(self._months)))
+        counts[i * self._PER_MONTH + what] += n
 
     def add_order(self, o: OrderFact) -> None:
         cell = self._cell(o.customer_key, o.branch_id, o.placed_on) if o.is_revenue else None
@@ -177,22 +199,34 @@ class Profitability:
 
     def add_message(self, customer_key: str, branch_id: str, on: date, channel: str, parts: int = 1) -> None:
         """A message sent: an email, or an SMS of `parts` parts."""
-        cell = self._cell(customer_key, branch_id, on)
-        if cell is not None:
-            if channel == "email":
-                cell.emails += 1
-            else:
-                cell.sms += parts
+        if channel == "email":
+            self._count(customer_key, branch_id, on, 1, 1)
+        else:
+            self._count(customer_key, branch_id, on, 0, parts)
 
     def add_complaint(self, customer_key: str, branch_id: str, on: date) -> None:
-        cell = self._cell(customer_key, branch_id, on)
-        if cell is not None:
-            cell.complaints += 1
+        self._count(customer_key, branch_id, on, 2, 1)
 
-    def rows(self) -> list[dict[str, Any]]:
+    def _all(self) -> Iterator[tuple[tuple[str, str, str], _Money]]:
+        """Every (customer, branch, month) with anything in it, in key order, with its money and counts."""
+        keys = set(self.cells)
+        for (c, b), counts in self.counts.items():
+            for i, m in enumerate(self._months):
+                if any(counts[i * self._PER_MONTH:(i + 1) * self._PER_MONTH]):
+                    keys.add((c, b, m))
+        for c, b, m in sorted(keys):
+            found = self.cells.get((c, b, m))
+            money = _Money() if found is None else dataclasses.replace(found)
+            kept = self.counts.get((c, b))
+            if kept is not None:
+                i = self._index[m] * self._PER_MONTH
+                money.sms, money.emails, money.complaints = kept[i], kept[i + 1], kept[i + 2]
+            yield (c, b, m), money
+
+    def rows(self) -> Iterator[dict[str, Any]]:
         """The export's `profitability` dataset: one row per customer, branch and month with anything in it."""
-        return [{"customer_key": c, "branch_id": b, "month": m, **money.row(self.prices)}
-                for (c, b, m), money in sorted(self.cells.items())]
+        for (c, b, m), money in self._all():
+            yield {"customer_key": c, "branch_id": b, "month": m, **money.row(self.prices)}
 
     def months(self) -> list[str]:
         out, month = [], self.first
@@ -205,15 +239,15 @@ class Profitability:
         """Per branch with anything in the months, every one of the months (oldest first; an empty month is zeros)
         summed over customers."""
         months: dict[tuple[str, str], _Money] = defaultdict(_Money)
-        for (_, b, m), money in self.cells.items():
+        for (_, b, m), money in self._all():
             months[(b, m)].add(money)
-        return {b: [{"month": m, **months.get((b, m), _Money()).row(self.prices)} for m in self.months()]
+        return {b: [{"month": m, **months.get((b, m), _Money()).row(self.prices)} for m in self._months]
                 for b in sorted({b for b, _ in months})}
 
     def customer_value(self, top: int) -> dict[str, list[dict[str, Any]]]:
         """Per branch, the `top` customers by historical value (profit over the months, in that branch)."""
         per: dict[tuple[str, str], _Money] = defaultdict(_Money)
-        for (c, b, _), money in self.cells.items():
+        for (c, b, _), money in self._all():
             per[(b, c)].add(money)
         ranked: dict[str, list[tuple[Decimal, str, _Money]]] = defaultdict(list)
         for (b, c), money in per.items():
