@@ -149,10 +149,20 @@ def recorded(stack: dict[str, str], as_user: Any, pump: Any, catalog: Any) -> di
     bystander = admin.new_customer(name="Rudi Tetangga", branch_id=BRANCH)
     assert manager.post(f"/customers/{bystander['id']}/interactions", {
         "channel": "phone", "direction": "outbound", "kind": "sales_talk", "summary": "Offer"}).status_code == 201
+    sold = admin.post(f"/customers/{bystander['id']}/orders", {"channel": "showroom", "lines": [
+        {"sku": "ORD-OIL", "qty": 2, "tax_rate": "0.11"}, {"sku": "ORD-FILTER", "qty": 1, "tax_rate": "0.11"}]}).json
+    assert admin.patch(f"/orders/{sold['id']}", {"status": "confirmed"},
+                       headers={"If-Match": '"v1"'}).status_code == 200
+    parcel = admin.post(f"/orders/{sold['id']}/shipments", {
+        "carrier": "jne", "tracking_number": f"FCD{time.time_ns() % 10**9}",
+        "lines": [{"line_no": 1, "qty": 2}, {"line_no": 2, "qty": 1}]}).json
+    for status in ("picked_up", "in_transit", "out_for_delivery", "delivered"):
+        assert admin.post(f"/shipments/{parcel['id']}/events", {"status": status}).status_code == 201
+    assert admin.get(f"/orders/{sold['id']}").json["status"] == "delivered"
     pump.drain()
     pks = {f"C#{customer['id']}", f"X#{complaint['id']}", f"O#{order['id']}"}
     return {"customer": customer, "complaint": complaint, "order": order, "shipment": shipment, "pks": pks,
-            "moments": moments, "bystander": bystander}
+            "moments": moments, "bystander": bystander, "sold": sold}
 
 
 @pytest.fixture(scope="module")
@@ -228,6 +238,22 @@ def test_the_export_writes_each_fact_once_into_the_day_it_happened(
     assert listed == on_s3 and manifest["exported_day"] == day.isoformat()
     assert {name: manifest["datasets"][name]["rows"] for name in FACT_DATASETS} == {
         name: exported["datasets"][name]["rows"] for name in FACT_DATASETS}
+
+
+def test_the_lines_of_an_order_delivered_that_day_are_facts_of_that_day(
+        stack: dict[str, str], recorded: dict[str, Any], exported: dict[str, Any]) -> None:
+    bucket = stack["EXPORT_BUCKET"]
+    lines = mine(fact_parts(bucket, "delivered_order_lines"), "order_key",
+                 pseudonym(stack, "order", recorded["sold"]["id"]))
+    assert sorted((r["line_no"], r["sku"], r["qty"], r["is_revenue"]) for _, r in lines) == [
+        (1, "ORD-OIL", 2.0, True), (2, "ORD-FILTER", 1.0, True)]
+    for dt, row in lines:
+        assert dt == row["delivered_on"] == datetime.fromisoformat(row["delivered_at"].replace("Z", "+00:00")) \
+            .astimezone(ZONE).date().isoformat()
+        assert set(row) == {c.name for c in FACT_DATASETS["delivered_order_lines"]}
+    # shipped, not delivered: its lines are not facts yet
+    assert mine(fact_parts(bucket, "delivered_order_lines"), "order_key",
+                pseudonym(stack, "order", recorded["order"]["id"])) == []
 
 
 def test_no_personal_data_reaches_the_facts(stack: dict[str, str], recorded: dict[str, Any],

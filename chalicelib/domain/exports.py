@@ -29,7 +29,7 @@ from chalicelib.domain.analytics import age_band
 from chalicelib.domain.clock import iso, parse_iso
 from chalicelib.domain.orders import REVENUE_STATUSES
 
-SCHEMA_VERSION = 7  # 7: the facts datasets (FACT_DATASETS), by the day they happened; the *_changed deltas (6: profitability, basket_rules, transaction_flags, revenue_forecast; orders' staff_key, phone_key, placed_with_staff_phone, changed_after_delivery; order_lines' list_price, cost_price (5: vehicles, appointments, work_orders, defect_clusters; complaints' QC columns (4: campaigns, campaign_recipients (3: orders, order_lines, shipments, products; rfm's monetary)
+SCHEMA_VERSION = 7  # 7: the facts datasets (FACT_DATASETS, delivered_order_lines among them), by the day they happened; the *_changed deltas (6: profitability, basket_rules, transaction_flags, revenue_forecast; orders' staff_key, phone_key, placed_with_staff_phone, changed_after_delivery; order_lines' list_price, cost_price (5: vehicles, appointments, work_orders, defect_clusters; complaints' QC columns (4: campaigns, campaign_recipients (3: orders, order_lines, shipments, products; rfm's monetary)
 FILE_EXTENSION = "jsonl.gz"
 MANIFEST_NAME = "_manifest.json"  # leading underscore: Athena and Hive skip it as data
 PSEUDONYM_HEX_CHARS = 32  # 128 bits of HMAC-SHA256
@@ -398,6 +398,11 @@ FACT_DATASETS: dict[str, tuple[Column, ...]] = {
         for c in DATASETS["notifications"]),
     "complaint_events": (_c("complaint_key", "string", "keyed pseudonym of the complaint id"), *_HISTORY_EVENT),
     "order_events": (ORDER_KEY, *_HISTORY_EVENT),
+    "delivered_order_lines": (
+        *DATASETS["order_lines"],
+        _c("delivered_at", "string", "ISO 8601 UTC: when the order became delivered"),
+        _c("delivered_on", "string", "local date (YYYY-MM-DD): the partition"),
+    ),
     "shipment_events": (
         _c("shipment_key", "string", "keyed pseudonym of the shipment id"),
         ORDER_KEY,
@@ -867,6 +872,18 @@ def _history_event(entry: Mapping[str, Any], kept: frozenset[str], key: Pseudony
     return {"changed_at": entry["at"], "changed_on": snap.local_date(entry["at"]), "change": entry["change"],
             "from_value": entry.get("from_value") if shown else None,
             "to_value": entry.get("to_value") if shown else None, "staff_key": key("staff", entry.get("by"))}
+
+
+def delivered_at(item: Mapping[str, Any]) -> str | None:
+    """When an order history entry says the order became delivered (its lines are then facts), else None."""
+    if item.get("type") == "order_history" and item.get("change") == "status" and item.get("to_value") == "delivered":
+        return str(item["at"])
+    return None
+
+
+def delivered_line_rows(order: Mapping[str, Any], at: str, key: Pseudonymizer, snap: Snapshot) -> list[dict[str, Any]]:
+    """The lines of an order delivered at `at`: the `delivered_order_lines` facts."""
+    return [{**line, "delivered_at": at, "delivered_on": snap.local_date(at)} for line in order_rows(order, key, snap)[1]]
 
 
 def fact_row(item: Mapping[str, Any], key: Pseudonymizer, snap: Snapshot) -> tuple[str, str, dict[str, Any]] | None:

@@ -570,19 +570,31 @@ def export_changes(day: date, run_id: str, key: ex.Pseudonymizer, snap: ex.Snaps
     from chalicelib.persistence import change_log, export_files
 
     writers: dict[tuple[str, str], export_files.PartWriter] = {}
-    for logged, item in change_log.items(change_log.keys_of(day)):
-        if ex.dimension_of(*logged):
-            changed(logged, item)
-            continue
-        found = ex.fact_row(item, key, snap) if item is not None else None  # None: erased since
-        if found is None:
-            continue
-        dataset, at, row = found
+
+    def write(dataset: str, at: str, row: dict[str, Any]) -> None:
         on = str(snap.local_date(at))
         writer = writers.get((dataset, on))
         if writer is None:
             writer = writers[(dataset, on)] = export_files.PartWriter(bucket, dataset, on, name=f"c{day.isoformat()}")
         writer.write(row)
+
+    delivered: dict[str, str] = {}  # order pk -> when it became delivered that day (its lines are facts)
+    for logged, item in change_log.items(change_log.keys_of(day)):
+        if ex.dimension_of(*logged):
+            changed(logged, item)
+            # the order itself sorts after its history entries (ORDER > H#...), and is logged with the entry
+            if item is not None and item.get("type") == "order" and logged[0] in delivered:
+                when = delivered[logged[0]]
+                for line in ex.delivered_line_rows(item, when, key, snap):
+                    write("delivered_order_lines", when, line)
+            continue
+        found = ex.fact_row(item, key, snap) if item is not None else None  # None: erased since
+        if found is None:
+            continue
+        write(*found)
+        became_delivered = ex.delivered_at(item or {})
+        if became_delivered is not None:
+            delivered[logged[0]] = became_delivered
     manifest_key = export_files.facts_manifest_key(day.isoformat())
     previous = export_files.read_json(bucket, manifest_key) or {}
     summary: dict[str, dict[str, int]] = {name: {"rows": 0, "bytes": 0, "parts": 0} for name in ex.FACT_DATASETS}
