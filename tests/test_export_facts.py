@@ -389,3 +389,19 @@ def test_which_changes_bring_a_fact(old: dict[str, str] | None, new: dict[str, s
 ])
 def test_which_changes_the_log_keeps(old: dict[str, str] | None, new: dict[str, str] | None, logged: bool) -> None:
     assert is_logged(old, new) is logged
+
+
+def test_an_entity_changed_on_both_sides_of_midnight_in_one_batch_is_logged_under_both_days() -> None:
+    from chalicelib.persistence.change_log import changes_in
+
+    midnight = datetime(2026, 12, 1, 17, 0, tzinfo=UTC)  # 00:00 of 2026-12-02 in Jakarta
+
+    def record(moment: datetime) -> dict[str, Any]:
+        return {"eventName": "MODIFY", "dynamodb": {
+            "ApproximateCreationDateTime": float(int(moment.timestamp())),
+            "Keys": {"pk": {"S": "O#1"}, "sk": {"S": "ORDER"}},
+            "OldImage": {"type": {"S": "order"}}, "NewImage": {"type": {"S": "order"}}}}
+
+    batch = [record(midnight - timedelta(seconds=1)), record(midnight + timedelta(seconds=1)), record(midnight)]
+    assert changes_in(batch, "Asia/Jakarta") == {("O#1", "ORDER", date(2026, 12, 1)),
+                                                 ("O#1", "ORDER", date(2026, 12, 2))}

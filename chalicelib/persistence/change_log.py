@@ -3,8 +3,8 @@
     pk=CHG#<local day>#<shard>   sk=<item pk>|<item sk>   one item of the CRM table: a new fact, or an entity
                                                           created, changed or deleted that day (analytics table;
                                                           TTL expires_at CHANGE_LOG_DAYS on)
-    pk=EXPORT                    sk=LATE#<local day>      `at`: the last time a fact of that day was logged
-                                                          after the day had ended (catch-up reads it)
+    pk=EXPORT                    sk=LATE#<local day>      `at_epoch`: the last time a fact of that day was
+                                                          logged after the day had ended (catch-up reads it)
 
 The stream consumer (chalicelib/workflows/stream.py) logs what each batch
 brings (chalicelib/domain/exports.py `is_logged`) before it handles the
@@ -55,36 +55,36 @@ def log_pk(day: date, shard: int) -> str:
 
 
 def _image_fields(image: Mapping[str, Any] | None) -> dict[str, str] | None:
-    """The few attributes `is_new_fact` looks at, from a stream image (DynamoDB JSON)."""
+    """The few attributes `is_logged` looks at, from a stream image (DynamoDB JSON)."""
     if not image:
         return None
     return {name: str(image[name].get("S")) for name in ("type", "delivery") if name in image and "S" in image[name]}
 
 
-def changes_in(records: Iterable[Mapping[str, Any]], timezone: str) -> dict[tuple[str, str], date]:
-    """(pk, sk) -> local day, for each stream record the export needs: a new fact, or a change of an entity the
-    delta datasets follow."""
+def changes_in(records: Iterable[Mapping[str, Any]], timezone: str) -> set[tuple[str, str, date]]:
+    """(pk, sk, local day) of each stream record the export needs: a new fact, or a change of an entity the delta
+    datasets follow (an entity changed on both sides of midnight in one batch: under both days)."""
     zone = ZoneInfo(timezone)
-    found: dict[tuple[str, str], date] = {}
+    found: set[tuple[str, str, date]] = set()
     for record in records:
         body = record.get("dynamodb") or {}
         keys = body.get("Keys") or {}
         if not is_logged(_image_fields(body.get("OldImage")), _image_fields(body.get("NewImage"))):
             continue
         created = float(body.get("ApproximateCreationDateTime") or utcnow().timestamp())
-        found[(str(keys["pk"]["S"]), str(keys["sk"]["S"]))] = datetime.fromtimestamp(created, UTC) \
-            .astimezone(zone).date()
+        found.add((str(keys["pk"]["S"]), str(keys["sk"]["S"]),
+                   datetime.fromtimestamp(created, UTC).astimezone(zone).date()))
     return found
 
 
 def record(records: Iterable[Mapping[str, Any]]) -> int:
     """Log the changes the export needs among these stream records; returns how many. Idempotent."""
     config = settings()
-    facts = changes_in(records, config.timezone)
-    if not facts:
+    changes = changes_in(records, config.timezone)
+    if not changes:
         return 0
     requests = []
-    for (pk, sk), day in facts.items():
+    for pk, sk, day in sorted(changes):
         expires = datetime.combine(day + timedelta(days=CHANGE_LOG_DAYS), datetime.min.time(), tzinfo=UTC)
         requests.append({"PutRequest": {"Item": {
             "pk": {"S": log_pk(day, shard_of(pk, sk))}, "sk": {"S": f"{pk}{_SEPARATOR}{sk}"},
@@ -92,9 +92,9 @@ def record(records: Iterable[Mapping[str, Any]]) -> int:
     for start in range(0, len(requests), _WRITE_BATCH):
         _write(requests[start:start + _WRITE_BATCH])
     today = utcnow().astimezone(ZoneInfo(config.timezone)).date()
-    for day in sorted({d for d in facts.values() if d < today}):
+    for day in sorted({d for _, _, d in changes if d < today}):
         mark_late(day)
-    return len(facts)
+    return len(changes)
 
 
 def _write(requests: list[dict[str, Any]]) -> None:
