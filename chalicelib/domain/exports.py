@@ -441,22 +441,29 @@ _DIMENSIONS = {
 DIMENSION_TYPES = frozenset(t for _, types, _, _ in _DIMENSIONS.values() for t in types)
 
 
+def _dimension(pk: str, sk: str) -> tuple[str, str, tuple[str, ...], str, str] | None:
+    """(pk prefix, delta dataset, item types, key column, pseudonym kind) of the item at (pk, sk), or None."""
+    for (prefix, kind_sk), (dataset, types, column, kind) in _DIMENSIONS.items():
+        if sk == kind_sk and pk.startswith(prefix):
+            return prefix, dataset, types, column, kind
+    return None
+
+
 def dimension_of(pk: str, sk: str) -> str | None:
     """The delta dataset that follows the item at (pk, sk), or None."""
-    for (prefix, kind_sk), (dataset, _, _, _) in _DIMENSIONS.items():
-        if sk == kind_sk and pk.startswith(prefix):
-            return dataset
-    return None
+    found = _dimension(pk, sk)
+    return found[1] if found else None
 
 
 def deleted_row(pk: str, sk: str, key: Pseudonymizer) -> tuple[str, dict[str, Any]] | None:
     """(delta dataset, row) saying the entity at (pk, sk) is gone: its key, `deleted`, nothing else."""
-    for (prefix, kind_sk), (dataset, _, column, kind) in _DIMENSIONS.items():
-        if sk == kind_sk and pk.startswith(prefix):
-            entity_id = pk.removeprefix(prefix)
-            row: dict[str, Any] = {c.name: None for c in DATASETS[dataset]}
-            return dataset, {**row, column: key(kind, entity_id) if kind else entity_id, "deleted": True}
-    return None
+    found = _dimension(pk, sk)
+    if found is None:
+        return None
+    prefix, dataset, _, column, kind = found
+    entity_id = pk.removeprefix(prefix)
+    row: dict[str, Any] = {c.name: None for c in DATASETS[dataset]}
+    return dataset, {**row, column: key(kind, entity_id) if kind else entity_id, "deleted": True}
 
 
 def column_sets() -> dict[str, tuple[Column, ...]]:
