@@ -332,6 +332,9 @@ def test_a_fact_logged_after_its_day_was_exported_makes_the_catch_up_export_that
     time.sleep(1.1)  # the mark is in whole seconds: after the run began
     assert change_log.record([late]) == 1
     assert day in analytics.missed_days(today())
+    listed = analyst.get("/analytics/exports?limit=100")  # the mark shares the runs' partition: never listed as one
+    assert listed.status_code == 200, listed.body
+    assert all(item["date"][:4].isdigit() for item in listed.json["items"]) and listed.json["items"]
     assert (day, "I#2020-01-01T00:00:00.000Z#x") in {(day, sk) for _, sk in change_log.keys_of(day)}
     time.sleep(1.1)
     export(analyst, day)  # what the catch-up queues

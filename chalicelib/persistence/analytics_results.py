@@ -177,10 +177,12 @@ def runs_between(first: str, last: str) -> list[dict[str, Any]]:
 
 
 def list_runs(limit: int, start: dict[str, Any] | None) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-    """Runs newest day first; one Query."""
+    """Runs newest day first; one Query. Only the days' records: the partition also holds LATEST and the change
+    log's LATE#<day> marks, whose keys sort after every date (letters after digits)."""
     params: dict[str, Any] = {
-        "TableName": _table(), "KeyConditionExpression": "pk = :pk",
-        "ExpressionAttributeValues": {":pk": {"S": EXPORT_PK}}, "ScanIndexForward": False, "Limit": limit,
+        "TableName": _table(), "KeyConditionExpression": "pk = :pk AND sk < :letters",
+        "ExpressionAttributeValues": {":pk": {"S": EXPORT_PK}, ":letters": {"S": "A"}}, "ScanIndexForward": False,
+        "Limit": limit,
     }
     if start:
         params["ExclusiveStartKey"] = start
