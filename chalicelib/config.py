@@ -146,6 +146,12 @@ EXPORT_GZIP_LEVEL = 5
 EXPORT_SCAN_SEGMENTS_DEFAULT = 1  # parallel Scan segments (EXPORT_SCAN_SEGMENTS), each read by its own thread
 EXPORT_PREFETCH_GROUP_BATCHES = 4  # scan pages read ahead per segment while the export works
 EXPORT_LEASE_SECONDS = 16 * 60  # a run holds its day this long: Lambda's 15-minute limit and a margin
+# The facts backfill (chalicelib/workflows/backfill.py): one scan segment per this many items of the table (a
+# segment's invocation then stays within minutes), at most that many segments, so many invocations at once.
+BACKFILL_ITEMS_PER_SEGMENT = 250_000
+BACKFILL_MAX_SEGMENTS = 64
+BACKFILL_LEASE_SECONDS = 6 * 3600  # one backfill at a time; a workflow that died lets the next one in after this
+BACKFILL_BUFFER_BYTES = 64 * 1024 * 1024  # a segment's rows wait (as JSON lines) up to this much before uploading
 EXPORT_CITY_MAX_CHARS = 40  # a longer city is exported as "other" (an address or note typed into it)...
 EXPORT_CITY_MAX_WORDS = 4  # ...and so is one of more words
 EXPORT_EARLIEST_DATE = "2024-01-01"  # first snapshot date; the Glue tables' dt projection starts here too
@@ -261,6 +267,7 @@ class Settings:
     carrier_secret_prefix: str = field(default_factory=lambda: os.environ.get("CARRIER_SECRET_PREFIX", ""))
     # Campaigns: the state machine that sends (chalicelib/workflows/campaigns.asl.json) and the function it calls.
     campaign_state_machine_arn: str = field(default_factory=lambda: os.environ.get("CAMPAIGN_STATE_MACHINE_ARN", ""))
+    backfill_state_machine_arn: str = field(default_factory=lambda: os.environ.get("BACKFILL_STATE_MACHINE_ARN", ""))
     campaign_sender_function: str = field(default_factory=lambda: os.environ.get("CAMPAIGN_SENDER_FUNCTION", ""))
     # The key that signs opt-out links (a Secrets Manager secret's ARN, read at run time; never rotated).
     link_secret_arn: str = field(default_factory=lambda: os.environ.get("LINK_SECRET_ARN", ""))

@@ -43,6 +43,7 @@ ALLOWED = {
     "churn_risk": {"admin", "manager.jakarta"},
     "anomalies": {"admin", "manager.jakarta", "analyst"},
     "exports": {"admin", "analyst"},
+    "backfill": {"admin"},
     "summary": {"admin", "manager.jakarta", "analyst"},
     "insights": {"admin", "manager.jakarta", "analyst"},
     "profitability": {"admin", "manager.jakarta", "analyst"},
@@ -98,7 +99,8 @@ SCOPED = {"manager.jakarta", "agent.jakarta"}
 SUCCESS = {"create": 201, "delete": 204, "add_interaction": 201, "open_complaint": 201, "create_product": 201,
            "place_order": 201, "ship_order": 201, "shipment_event": 201, "create_campaign": 201,
            "background_preview": 404, "register_vehicle": 201,
-           "book_appointment": 201, "open_work_order": 201, "invoice_work_order": 201}  # a small audience is previewed at once: no background preview to read
+           "book_appointment": 201, "open_work_order": 201, "invoice_work_order": 201,
+           "backfill": 404}  # no such backfill (others: 403 first, whether it exists or not); a small audience is previewed at once: no background preview to read
 # Outside the own branch: collection routes refuse (403), record routes hide the record (404).
 OUTSIDE = {"create": 403, "list": 403, "complaints": 403, "churn_risk": 403, "anomalies": 403, "orders": 403,
            "summary": 403, "insights": 403, "appointment_slots": 403, "work_order_board": 403,
@@ -161,6 +163,7 @@ def _call(caller: Caller, operation: str, customer: dict[str, Any], branch: str,
         "churn_risk": lambda: caller.get(f"/analytics/churn-risk?branch={branch}&limit=5"),
         "anomalies": lambda: caller.get(f"/analytics/anomalies?branch={branch}"),
         "exports": lambda: caller.get("/analytics/exports?limit=1"),
+        "backfill": lambda: caller.get("/analytics/backfills/01NOSUCHBACKFILL0000000000"),
         "summary": lambda: caller.get(f"/analytics/summary?branch={branch}"),
         "insights": lambda: caller.get(f"/analytics/insights?branch={branch}"),
         "profitability": lambda: caller.get(f"/analytics/profitability?branch={branch}"),

@@ -34,7 +34,8 @@ def test_every_packaged_function_is_known_with_its_own_role_and_policy(enforcer:
     functions = enforcer.functions
     assert {"APIHandler", "CognitoIdToken", "TableChanges", "InboundSms", "DailyReminders", "AnalyticsExport",
             "ErasureSweeper", "EscalationStateMachine", "ReminderStateMachine", "CountersReconcile",
-            "StreamRedrive", "LateDeliveries", "CampaignSender", "CampaignStateMachine", "MessageEvents"} == set(functions)
+            "StreamRedrive", "LateDeliveries", "CampaignSender", "CampaignStateMachine", "MessageEvents",
+            "ExportBackfillStateMachine"} == set(functions)
     assert len({f.role for f in functions.values()}) == len(functions)  # no function shares another's role
     assert all(f.policies for f in functions.values())
     # the template's own policy (the SES sender identity follows the SenderDomain parameter) is attached too

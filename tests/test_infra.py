@@ -169,7 +169,7 @@ def test_merge_entries_land_on_chalice_resources(packaged: dict[str, Any]) -> No
 
 def test_alarms_notify_the_ops_topic(packaged: dict[str, Any]) -> None:
     alarms = {n: r["Properties"] for n, r in packaged["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
-    assert len(alarms) == 23
+    assert len(alarms) == 24
     for props in alarms.values():
         assert props["AlarmActions"] == [{"Ref": "OpsTopic"}]
         assert props["OKActions"] == [{"Ref": "OpsTopic"}]
@@ -183,7 +183,8 @@ DEPARTMENTS = ("sales", "service", "quality_control", "shipment", "finance", "cu
 def test_state_machines_are_deployed_from_their_asl_files(packaged: dict[str, Any]) -> None:
     """The ASL file is the one source: the packaged template carries it, infra/template.yaml only names it."""
     machines = {n: r for n, r in packaged["Resources"].items() if r["Type"] == "AWS::StepFunctions::StateMachine"}
-    assert set(machines) == {"EscalationStateMachine", "ReminderStateMachine", "CampaignStateMachine"}
+    assert set(machines) == {"EscalationStateMachine", "ReminderStateMachine", "CampaignStateMachine",
+                             "ExportBackfillStateMachine"}
     for name, resource in machines.items():
         asl_file = ROOT / resource["Metadata"]["DefinitionFile"]
         assert json.loads(resource["Properties"]["DefinitionString"]) == json.loads(asl_file.read_text())
@@ -355,7 +356,8 @@ _SCOPED_RESOURCES = {
                              f"arn:aws:states:*:*:execution:relasi-{stage}-escalation:*",
                              f"arn:aws:states:*:*:stateMachine:relasi-{stage}-reminders",
                              f"arn:aws:states:*:*:execution:relasi-{stage}-reminders:*",
-                             f"arn:aws:states:*:*:stateMachine:relasi-{stage}-campaigns"},
+                             f"arn:aws:states:*:*:stateMachine:relasi-{stage}-campaigns",
+                             f"arn:aws:states:*:*:stateMachine:relasi-{stage}-export-backfill"},
     # none for "ses": the sender identity follows the SenderDomain parameter (the template's SendEmailPolicy)
     "s3": lambda stage: {f"arn:aws:s3:::relasi-{stage}-exports-*", f"arn:aws:s3:::relasi-{stage}-exports-*/exports/*"},
     "lambda": lambda stage: {f"arn:aws:lambda:*:*:function:relasi-{stage}-analytics-export",
@@ -447,7 +449,8 @@ def test_local_template_keeps_what_moto_can_deploy() -> None:
     played |= {n for n, r in resources.items() if _named(r) & played}
     assert played == {"EscalationStateMachine", "EscalationExecutionsFailedAlarm", "TableChanges",
                       "ReminderStateMachine", "RemindersExecutionsUnfinishedAlarm", "DailyReminders",
-                      "StreamRedrive", "CampaignStateMachine", "CampaignExecutionsFailedAlarm", "APIHandler"}
+                      "StreamRedrive", "CampaignStateMachine", "CampaignExecutionsFailedAlarm", "APIHandler",
+                      "ExportBackfillStateMachine", "ExportBackfillFailedAlarm"}
     chalice_bound |= played
     assert set(local["Resources"]) == set(resources) - chalice_bound
     assert {n: r for n, r in local["Resources"].items()} == {n: resources[n] for n in local["Resources"]}

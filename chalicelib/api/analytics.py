@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from chalicelib.api.analytics_models import (
         AnalyticsSummaryQuery,
         AnomalyQuery,
+        BackfillRequest,
         BasketQuery,
         ChurnRiskQuery,
         ExportRequest,
@@ -74,6 +75,19 @@ def get_export(call: Call[None, None], day: str) -> Reply:
     return Reply(analytics.get_run(wanted))
 
 
+def request_backfill(call: Call[BackfillRequest, None]) -> Reply:
+    from chalicelib.services import analytics
+
+    backfill = analytics.request_backfill(call.caller, call.body.segments)
+    return Reply(backfill, 202, {"Location": f"{BACKFILLS}/{backfill['id']}"})
+
+
+def get_backfill(call: Call[None, None], backfill_id: str) -> Reply:
+    from chalicelib.services import analytics
+
+    return Reply(analytics.get_backfill(backfill_id))
+
+
 def churn_risk(call: Call[None, ChurnRiskQuery]) -> Reply:
     from chalicelib.services import analytics
 
@@ -118,6 +132,7 @@ def forecast(call: Call[None, MoneyQuery]) -> Reply:
 
 
 EXPORTS = "/analytics/exports"
+BACKFILLS = "/analytics/backfills"
 ROUTES: list[tuple[RouteSpec, View]] = [
     (RouteSpec("GET", "/analytics/summary", "analytics.summary",
                "Real-time counts of a branch or of every branch: customers by stage (now), new customers, "
@@ -133,6 +148,13 @@ ROUTES: list[tuple[RouteSpec, View]] = [
     (RouteSpec("GET", EXPORTS, "analytics.exports", "Export runs, newest date first, with rows, bytes and status", response="ExportRunList", errors=(400, 401, 403)), list_exports),
     (RouteSpec("GET", EXPORTS + "/{day}", "analytics.exports", "The latest export run of a date",
                response="ExportRunDetail", errors=(401, 403, 404)), get_export),
+    (RouteSpec("POST", BACKFILLS, "analytics.backfills", "Export every fact the change log never brought to a "
+               "nightly run, once, into the day it happened: one invocation per scan segment of the table, then "
+               "the switch; runs in the background, one at a time", 202, response="BackfillOut",
+               errors=(400, 401, 403, 409, 413, 415, 422, 503), headers=("Location",)), request_backfill),
+    (RouteSpec("GET", BACKFILLS + "/{backfill_id}", "analytics.backfills", "A backfill as it stands: segments "
+               "done, rows and parts once succeeded, why it failed", response="BackfillOut",
+               errors=(401, 403, 404)), get_backfill),
     (RouteSpec("GET", "/analytics/churn-risk", "analytics.churn_risk", "Customers of a branch most at risk of "
                "leaving, from the latest export, with the reasons",
                response="ChurnRiskList", errors=(400, 401, 403)), churn_risk),

@@ -195,6 +195,33 @@ class ExportRequest(Input):
     date: ExportDate
 
 
+class BackfillRequest(Input):
+    """Export every fact the change log never brought to a nightly run (history from before it, an import, a
+    schema change), once, into the day it happened; the nightly runs keep the facts logged from today on."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+    segments: int | None = Field(default=None, ge=1, le=C.BACKFILL_MAX_SEGMENTS, description=(
+        "scan segments, each exported by its own invocation; default: one per "
+        f"{C.BACKFILL_ITEMS_PER_SEGMENT:,} items of the table"))
+
+
+class BackfillOut(Output):
+    id: str
+    status: Literal["running", "succeeded", "failed"]
+    before: str = Field(description="local day: the backfill owns the facts logged before it (or never logged); "
+                                    "the nightly runs those logged on it and after")
+    segments: int
+    segments_done: int
+    rows: int | None = Field(description="facts written, once succeeded")
+    parts: int | None = Field(description="parts written, once succeeded")
+    started_at: str
+    finished_at: str | None
+    error: str | None = Field(description="SegmentFailed: a segment failed after its retries and what the "
+                                          "segments wrote was deleted; CleanupIncomplete: the backfill is current "
+                                          "but some parts it replaces were left; Abandoned: it stopped without "
+                                          "saying so and let go of its lease; or the error's type")
+
+
 class ExportDatasetOut(Output):
     rows: int
     bytes: int

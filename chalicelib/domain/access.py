@@ -55,6 +55,8 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "analytics.summary": {A: Scope.ALL, M: Scope.OWN, N: Scope.ALL},
     "analytics.anomalies": {A: Scope.ALL, M: Scope.OWN, N: Scope.ALL},
     "analytics.exports": {A: Scope.ALL, N: Scope.ALL},
+    # Rewrites every day's facts and deletes what owned them before: head office only
+    "analytics.backfills": {A: Scope.ALL},
     "analytics.churn_risk": {A: Scope.ALL, M: Scope.OWN},
     # The money analyses: ids of customers and orders for admins and managers, pseudonyms for analysts
     "analytics.money": {A: Scope.ALL, M: Scope.OWN, N: Scope.ALL},

@@ -920,6 +920,15 @@ def fact_row(item: Mapping[str, Any], key: Pseudonymizer, snap: Snapshot) -> tup
 
 
 FACT_TYPES = frozenset({"interaction", "complaint_history", "order_history", "shipment_event"})
+_RECORDED = {"interaction": "created_at", "complaint_history": "at", "order_history": "at",
+             "shipment_event": "received_at"}
+
+
+def recorded_at(item: Mapping[str, Any]) -> str:
+    """When a fact item was stored (ISO 8601 UTC), as the item says: an interaction's created_at (not when the
+    contact happened), a history entry's time, a carrier event's arrival. History imported under
+    `clock.at()` carries the time it is about, not the import's."""
+    return str(item[_RECORDED[str(item["type"])]])
 
 
 def is_logged(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> bool:

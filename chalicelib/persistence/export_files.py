@@ -50,6 +50,14 @@ def symlink_prefix(dataset: str, day: str) -> str:
     return f"{ATHENA_PREFIX}/{dataset}/dt={day}/"
 
 
+Line = bytes  # (PartWriter's `bytes` property hides the type inside the class)
+
+
+def line_of(row: dict[str, Any]) -> Line:
+    """A row as a part holds it: one line of compact JSON."""
+    return json.dumps(row, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+
+
 @dataclass
 class Part:
     key: str
@@ -84,11 +92,14 @@ class PartWriter:
         return sum(p.bytes for p in self.parts)
 
     def write(self, row: dict[str, Any]) -> None:
+        self.write_line(line_of(row))
+
+    def write_line(self, line: Line) -> None:
+        """A row already made a JSON line (`line_of`)."""
         if self._gzip is None:
             self._buffer = io.BytesIO()
             # mtime=0: the same rows give the same bytes (a re-run is comparable byte for byte)
             self._gzip = gzip.GzipFile(fileobj=self._buffer, mode="wb", compresslevel=EXPORT_GZIP_LEVEL, mtime=0)
-        line = json.dumps(row, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
         self._gzip.write(line)
         self._rows += 1
         self._raw_bytes += len(line)

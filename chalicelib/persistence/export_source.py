@@ -115,8 +115,9 @@ def scan_pages(segment: int, total_segments: int, page_items: int | None = None)
         params["ExclusiveStartKey"] = start
 
 
-def _segment_groups(segment: int, total_segments: int, page_items: int | None) -> Iterator[list[Group]]:
-    """Complete groups of one segment, a batch per page; a group split across pages is held back."""
+def segment_groups(segment: int, total_segments: int, page_items: int | None = None) -> Iterator[list[Group]]:
+    """Complete groups of one scan segment, a batch per page; a group split across pages is held back (the
+    facts backfill reads one segment per invocation)."""
     current_pk: str | None = None
     current: list[dict[str, Any]] = []
     for page in scan_pages(segment, total_segments, page_items):
@@ -141,7 +142,7 @@ def groups(total_segments: int = 1, page_items: int | None = None) -> Iterator[G
 
     def read(segment: int) -> None:
         try:
-            for batch in _segment_groups(segment, total_segments, page_items):
+            for batch in segment_groups(segment, total_segments, page_items):
                 while not stop.is_set():
                     try:
                         batches.put(batch, timeout=0.5)

@@ -79,6 +79,41 @@ def request_export(access: Access, day: date) -> dict[str, Any]:
     return run_out(analytics_export.request(day, access.principal.sub))
 
 
+def request_backfill(access: Access, segments: int | None) -> dict[str, Any]:
+    from chalicelib.workflows import backfill
+
+    return backfill_out(backfill.request(access.principal.sub, segments))
+
+
+def get_backfill(backfill_id: str) -> dict[str, Any]:
+    from chalicelib.domain.errors import NotFound
+    from chalicelib.persistence import backfills
+
+    record = backfills.get(backfill_id)
+    if record is None:
+        raise NotFound("No backfill has that id.")
+    return backfill_out(record)
+
+
+def backfill_out(record: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
+    """A backfill as the API shows it; one still running after its lease has died without saying so: failed,
+    `Abandoned`."""
+    from datetime import UTC
+
+    from chalicelib.domain.clock import iso
+
+    def stamp(name: str) -> str | None:
+        value = record.get(name)
+        return iso(datetime.fromtimestamp(int(value), UTC)) if value is not None else None
+
+    status, error = record["status"], record.get("error")
+    if status == "running" and int(record["lease_until"]) < (now or utcnow()).timestamp():
+        status, error = "failed", "Abandoned"
+    return {"id": record["id"], "status": status, "before": record["before"], "segments": int(record["segments"]),
+            "segments_done": len(record.get("done") or ()), "rows": record.get("rows"), "parts": record.get("parts"),
+            "started_at": stamp("started_at_epoch"), "finished_at": stamp("finished_at_epoch"), "error": error}
+
+
 def run_out(record: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
     """An export run as the API shows it (epoch seconds as ISO 8601).
 

@@ -565,9 +565,15 @@ def export_changes(day: date, run_id: str, key: ex.Pseudonymizer, snap: ex.Snaps
     Reads the day, not history: one Query per log shard and one BatchGetItem per
     100 keys. A re-run writes the same rows into the same part keys (the log's
     keys in order), switches the day's facts manifest, then deletes what the
-    previous run wrote and this one did not (a fact erased since).
+    previous run wrote and this one did not (a fact erased since). The facts of
+    a day before the current backfill's `before` are the backfill's
+    (chalicelib/workflows/backfill.py): such a run hands on the changed entities only.
     """
     from chalicelib.persistence import change_log, export_files
+    from chalicelib.workflows.backfill import owned_before
+
+    owned = owned_before()
+    backfilled = owned is not None and day < owned
 
     writers: dict[tuple[str, str], export_files.PartWriter] = {}
 
@@ -588,13 +594,15 @@ def export_changes(day: date, run_id: str, key: ex.Pseudonymizer, snap: ex.Snaps
                 for line in ex.delivered_line_rows(item, when, key, snap):
                     write("delivered_order_lines", when, line)
             continue
-        found = ex.fact_row(item, key, snap) if item is not None else None  # None: erased since
+        found = ex.fact_row(item, key, snap) if item is not None and not backfilled else None  # None: erased since
         if found is None:
             continue
         write(*found)
         became_delivered = ex.delivered_at(item or {})
         if became_delivered is not None:
             delivered[logged[0]] = became_delivered
+    if backfilled:
+        return {}
     manifest_key = export_files.facts_manifest_key(day.isoformat())
     previous = export_files.read_json(bucket, manifest_key) or {}
     summary: dict[str, dict[str, int]] = {name: {"rows": 0, "bytes": 0, "parts": 0} for name in ex.FACT_DATASETS}
@@ -714,8 +722,16 @@ def day_of_event(event: dict[str, Any], timezone: str) -> date:
 
 
 def on_event(event: dict[str, Any]) -> dict[str, Any]:
-    """The `analytics-export` function: a schedule's event, or the API's request {"detail": {"date", "run_id"}}."""
+    """The `analytics-export` function: a schedule's event, the API's request {"detail": {"date", "run_id"}}, or a
+    step of the facts backfill {"detail": {"backfill": {...}}} (chalicelib/workflows/backfill.py)."""
     detail = event.get("detail") or {}
+    if detail.get("backfill"):  # a step of the facts backfill's state machine
+        from chalicelib.workflows.backfill import on_step
+
+        try:
+            return on_step(detail["backfill"])
+        finally:
+            flush()
     try:
         try:
             day = date.fromisoformat(str(detail["date"])) if detail.get("date") else None

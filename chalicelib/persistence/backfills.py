@@ -1,0 +1,126 @@
+"""The facts backfill's records in the analytics table.
+
+    pk=BACKFILL  sk=<backfill id>  one backfill (ids are ULIDs: newest last): status, the day before which it
+                                   owns the facts (`before`), segments and those done, rows, parts, requester
+    pk=BACKFILL  sk=LEASE          the backfill running now (`id`, `lease_until`): one at a time
+    pk=BACKFILL  sk=CURRENT        the last backfill that succeeded (`id`, `before`): the nightly facts runs
+                                   leave the days before `before` to it
+
+The lease is taken with the backfill's record in one transaction and given
+back, with the outcome, in another; a backfill whose workflow died without
+saying so lets the next one in after BACKFILL_LEASE_SECONDS.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chalicelib.aws import cancellation_codes, client, error_code
+from chalicelib.config import settings
+from chalicelib.domain.errors import Conflict
+from chalicelib.persistence.raw import plain_item
+
+BACKFILL_PK = "BACKFILL"
+LEASE_SK = "LEASE"
+CURRENT_SK = "CURRENT"
+
+
+def _table() -> str:
+    return settings().analytics_table_name
+
+
+def _key(sk: str) -> dict[str, Any]:
+    return {"pk": {"S": BACKFILL_PK}, "sk": {"S": sk}}
+
+
+def begin(backfill_id: str, *, before: str, segments: int, requested_by: str | None, now_epoch: int,
+          lease_seconds: int) -> dict[str, Any]:
+    """Record a running backfill and take the lease; 409 while another one holds it."""
+    record = {"id": backfill_id, "status": "running", "before": before, "segments": segments,
+              "requested_by": requested_by, "started_at_epoch": now_epoch, "lease_until": now_epoch + lease_seconds}
+    item = {**_serialized(record), **_key(backfill_id)}
+    try:
+        client("dynamodb").transact_write_items(TransactItems=[
+            {"Put": {"TableName": _table(),
+                     "Item": {**_key(LEASE_SK), "id": {"S": backfill_id},
+                              "lease_until": {"N": str(now_epoch + lease_seconds)}},
+                     "ConditionExpression": "attribute_not_exists(pk) OR lease_until < :now",
+                     "ExpressionAttributeValues": {":now": {"N": str(now_epoch)}}}},
+            {"Put": {"TableName": _table(), "Item": item}},
+        ])
+    except Exception as error:
+        if error_code(error) == "ConditionalCheckFailedException" \
+                or cancellation_codes(error)[:1] == ["ConditionalCheckFailed"]:
+            raise Conflict("A backfill is already running; try again when it has finished.") from None
+        raise
+    return record
+
+
+def _serialized(values: dict[str, Any]) -> dict[str, Any]:
+    from boto3.dynamodb.types import TypeSerializer
+
+    serializer = TypeSerializer()
+    return {k: serializer.serialize(v) for k, v in values.items() if v is not None}
+
+
+def segment_done(backfill_id: str, segment: int) -> None:
+    """Add the segment to those done (a set: a retried or redelivered segment counts once)."""
+    client("dynamodb").update_item(
+        TableName=_table(), Key=_key(backfill_id), UpdateExpression="ADD done :segment",
+        ConditionExpression="attribute_exists(pk)", ExpressionAttributeValues={":segment": {"NS": [str(segment)]}})
+
+
+def make_current(backfill_id: str, before: str) -> bool:
+    """The backfill owns the facts before `before` from now on, if it still holds the lease (False: it lost it)."""
+    try:
+        client("dynamodb").transact_write_items(TransactItems=[
+            {"ConditionCheck": {"TableName": _table(), "Key": _key(LEASE_SK), "ConditionExpression": "id = :id",
+                                "ExpressionAttributeValues": {":id": {"S": backfill_id}}}},
+            {"Put": {"TableName": _table(), "Item": {**_key(CURRENT_SK), "id": {"S": backfill_id},
+                                                      "before": {"S": before}}}},
+        ])
+    except Exception as error:
+        if cancellation_codes(error)[:1] == ["ConditionalCheckFailed"]:
+            return False
+        raise
+    return True
+
+
+def finish(backfill_id: str, *, status: str, now_epoch: int, rows: int | None = None, parts: int | None = None,
+           error: str | None = None) -> None:
+    """Record the outcome and give the lease back (if this backfill still holds it)."""
+    values: dict[str, Any] = {":status": {"S": status}, ":now": {"N": str(now_epoch)}}
+    update = "SET #s = :status, finished_at_epoch = :now, lease_until = :now"
+    names = {"#s": "status"}
+    for name, value in (("rows", rows), ("parts", parts)):  # ROWS is a reserved word
+        if value is not None:
+            update += f", #{name} = :{name}"
+            names[f"#{name}"] = name
+            values[f":{name}"] = {"N": str(value)}
+    if error is not None:
+        update += ", #e = :error"
+        names["#e"] = "error"
+        values[":error"] = {"S": error}
+    client("dynamodb").update_item(TableName=_table(), Key=_key(backfill_id), UpdateExpression=update,
+                                   ExpressionAttributeNames=names, ExpressionAttributeValues=values)
+    try:  # given back: run out a second ago (the next backfill may begin at once)
+        client("dynamodb").update_item(TableName=_table(), Key=_key(LEASE_SK), ConditionExpression="id = :id",
+                                       UpdateExpression="SET lease_until = :gone",
+                                       ExpressionAttributeValues={":id": {"S": backfill_id},
+                                                                  ":gone": {"N": str(now_epoch - 1)}})
+    except Exception as lost:
+        if error_code(lost) != "ConditionalCheckFailedException":  # its lease ran out and another one took it
+            raise
+
+
+def get(backfill_id: str) -> dict[str, Any] | None:
+    if backfill_id in (LEASE_SK, CURRENT_SK):
+        return None
+    item = client("dynamodb").get_item(TableName=_table(), Key=_key(backfill_id), ConsistentRead=True).get("Item")
+    return plain_item(item) if item else None
+
+
+def current() -> dict[str, Any] | None:
+    """The last backfill that succeeded ({id, before}), or None."""
+    item = client("dynamodb").get_item(TableName=_table(), Key=_key(CURRENT_SK), ConsistentRead=True).get("Item")
+    return plain_item(item) if item else None

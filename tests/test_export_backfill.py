@@ -1,0 +1,346 @@
+"""The facts backfill: what the change log never brought to a nightly run, exported once, segment by segment.
+
+Through the HTTP API and the local stack's Step Functions (moto runs
+chalicelib/workflows/backfill.asl.json; its lambda:invoke tasks run the
+analytics-export function's handler here, infra/scheduler.py): history from
+before the change log (made through the API at past moments, `clock.at`,
+while no stream consumer runs) is exported by the backfill into the days it
+happened, once; history imported today (logged today) and today's own facts
+are left to the nightly run; a failed segment is retried alone and a
+backfill that fails for good leaves nothing; the nightly runs of the days the
+backfill owns write no facts, and what owned them before is deleted.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import boto3
+import pytest
+
+from chalicelib.domain.clock import at
+from tests.test_export_facts import ZONE, export, fact_parts, mine, pseudonym, today
+
+pytestmark = pytest.mark.usefixtures("stack")
+
+BRANCH = "surabaya"
+
+
+def backfill(caller: Any, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    started = caller.post("/analytics/backfills", body or {})
+    assert started.status_code == 202, started.body
+    assert started.headers["Location"] == f"/analytics/backfills/{started.json['id']}"
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        got = caller.get(started.headers["Location"])
+        assert got.status_code == 200, got.body
+        if got.json["status"] != "running":
+            return dict(got.json)
+        time.sleep(0.2)
+    raise AssertionError("the backfill did not finish")
+
+
+def keys_of(bucket: str, prefix: str) -> set[str]:
+    s3 = boto3.client("s3")
+    return {o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for o in page.get("Contents", [])}
+
+
+def backfill_parts(bucket: str, backfill_id: str) -> set[str]:
+    return {k for k in keys_of(bucket, "exports/") if f"/b{backfill_id}-" in k}
+
+
+def done_writing(put: dict[str, Any]) -> bool:
+    """Segment 1's last write: its manifest saying it is complete (written whatever the segment holds)."""
+    return str(put["Key"]).endswith("/s001.json") and b'"complete": true' in put["Body"]
+
+
+@pytest.fixture(scope="module")
+def history(stack: dict[str, str], as_user: Any, catalog: Any) -> Any:
+    """Made with no stream consumer running (the change log does not see it): a customer's contacts, complaint
+    and delivered order of 40-60 days ago, and a contact made today. Afterwards: the backfills' records and
+    files go, so that the other modules' nightly runs own their facts again."""
+    admin, manager = as_user("admin"), as_user(f"manager.{BRANCH}")
+    now = datetime.now(UTC)
+    with at(now - timedelta(days=60)):
+        old = admin.new_customer(name="Sari Lama", branch_id=BRANCH)
+    contacts = [now - timedelta(days=60), now - timedelta(days=45)]
+    for moment in contacts:
+        with at(moment):
+            made = manager.post(f"/customers/{old['id']}/interactions", {
+                "channel": "visit", "direction": "inbound", "kind": "inquiry", "summary": "Asked about tyres"})
+            assert made.status_code == 201, made.body
+    with at(now - timedelta(days=50)):
+        complaint = manager.post(f"/customers/{old['id']}/complaints", {
+            "category": "service", "severity": "medium", "subject": "Slow", "description": "It took long"}).json
+    with at(now - timedelta(days=49)):
+        moved = manager.patch(f"/complaints/{complaint['id']}", {"status": "acknowledged"},
+                              headers={"If-Match": f'"v{complaint["version"]}"'})
+        assert moved.status_code == 200, moved.body
+    delivered_at = now - timedelta(days=40)
+    with at(delivered_at - timedelta(days=2)):
+        order = admin.post(f"/customers/{old['id']}/orders", {"channel": "showroom", "lines": [
+            {"sku": "ORD-OIL", "qty": 2, "tax_rate": "0.11"}, {"sku": "ORD-FILTER", "qty": 1, "tax_rate": "0.11"}]}).json
+        assert admin.patch(f"/orders/{order['id']}", {"status": "confirmed"},
+                           headers={"If-Match": '"v1"'}).status_code == 200
+        parcel = admin.post(f"/orders/{order['id']}/shipments", {
+            "carrier": "jne", "tracking_number": f"BKF{time.time_ns() % 10**9}",
+            "lines": [{"line_no": 1, "qty": 2}, {"line_no": 2, "qty": 1}]}).json
+    for status in ("picked_up", "in_transit", "out_for_delivery", "delivered"):
+        with at(delivered_at):
+            assert admin.post(f"/shipments/{parcel['id']}/events", {"status": status}).status_code == 201
+    assert admin.get(f"/orders/{order['id']}").json["status"] == "delivered"
+    fresh = admin.new_customer(name="Tono Baru", branch_id=BRANCH)  # today: tonight's run's, by its time
+    assert manager.post(f"/customers/{fresh['id']}/interactions", {
+        "channel": "phone", "direction": "outbound", "kind": "sales_talk", "summary": "Offer"}).status_code == 201
+    yield {"old": old, "complaint": complaint, "order": order, "contacts": contacts, "delivered_at": delivered_at,
+           "fresh": fresh}
+    bucket, table = stack["EXPORT_BUCKET"], stack["ANALYTICS_TABLE_NAME"]
+    leftovers = sorted(k for k in keys_of(bucket, "exports/")
+                       if k.rsplit("/", 1)[1].startswith("b") or k.startswith("exports/_backfill/"))
+    for start in range(0, len(leftovers), 1000):
+        boto3.client("s3").delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in
+                                                                             leftovers[start:start + 1000]]})
+    dynamodb = boto3.client("dynamodb")
+    for item in dynamodb.query(TableName=table, KeyConditionExpression="pk = :pk",
+                               ExpressionAttributeValues={":pk": {"S": "BACKFILL"}})["Items"]:
+        dynamodb.delete_item(TableName=table, Key={"pk": item["pk"], "sk": item["sk"]})
+
+
+@pytest.fixture(scope="module")
+def imported(stack: dict[str, str], history: dict[str, Any], as_user: Any) -> Any:
+    """History of 30 days ago imported today while the stream consumer runs: the change log has it under today."""
+    from infra.local_stack import start_pump
+
+    pump = start_pump(starting_position="LATEST", poll_interval_s=0.05)
+    try:
+        admin, manager = as_user("admin"), as_user(f"manager.{BRANCH}")
+        moment = datetime.now(UTC) - timedelta(days=30)
+        with at(moment):
+            customer = admin.new_customer(name="Rina Impor", branch_id=BRANCH)
+            made = manager.post(f"/customers/{customer['id']}/interactions", {
+                "channel": "visit", "direction": "inbound", "kind": "inquiry", "summary": "Imported"})
+            assert made.status_code == 201, made.body
+        pump.drain()
+    finally:
+        pump.stop()
+    return {"customer": customer, "moment": moment}
+
+
+@pytest.fixture(scope="module")
+def first(stack: dict[str, str], history: dict[str, Any], imported: dict[str, Any], as_user: Any) -> dict[str, Any]:
+    """A nightly facts run of an older day's (what owned its facts before the backfill), then the first backfill,
+    sized by the table (one segment here)."""
+    bucket = stack["EXPORT_BUCKET"]
+    s3 = boto3.client("s3")
+    day = (today() - timedelta(days=3)).isoformat()
+    nightly = f"exports/interaction_events/dt={day}/c{day}-00000.jsonl.gz"
+    s3.put_object(Bucket=bucket, Key=nightly, Body=gzip.compress(b'{"customer_key": "earlier"}\n'))
+    manifest = f"exports/_facts/dt={day}/_manifest.json"
+    s3.put_object(Bucket=bucket, Key=manifest, Body=json.dumps({"parts": [{"key": nightly}]}).encode())
+    done = backfill(as_user("admin"))
+    return {"backfill": done, "nightly": [nightly, manifest]}
+
+
+def old_facts(stack: dict[str, str], history: dict[str, Any]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+    bucket = stack["EXPORT_BUCKET"]
+    return {
+        "contacts": mine(fact_parts(bucket, "interaction_events"), "customer_key",
+                         pseudonym(stack, "customer", history["old"]["id"])),
+        "complaint": mine(fact_parts(bucket, "complaint_events"), "complaint_key",
+                          pseudonym(stack, "complaint", history["complaint"]["id"])),
+        "order": mine(fact_parts(bucket, "order_events"), "order_key",
+                      pseudonym(stack, "order", history["order"]["id"])),
+        "shipment": mine(fact_parts(bucket, "shipment_events"), "order_key",
+                         pseudonym(stack, "order", history["order"]["id"])),
+        "lines": mine(fact_parts(bucket, "delivered_order_lines"), "order_key",
+                      pseudonym(stack, "order", history["order"]["id"])),
+    }
+
+
+def local(moment: datetime) -> str:
+    return moment.astimezone(ZONE).date().isoformat()
+
+
+def test_the_backfill_exports_history_from_before_the_change_log_once_into_the_days_it_happened(
+        stack: dict[str, str], history: dict[str, Any], first: dict[str, Any]) -> None:
+    done = first["backfill"]
+    assert done["status"] == "succeeded", done
+    assert done["segments"] == 1 and done["segments_done"] == 1 and done["before"] == today().isoformat()
+    facts = old_facts(stack, history)
+    assert sorted(dt for dt, _ in facts["contacts"]) == sorted(local(m) for m in history["contacts"])
+    assert [row["kind"] for _, row in facts["contacts"]] == ["inquiry", "inquiry"]
+    assert sorted(str(row["to_value"]) for _, row in facts["complaint"]) == ["acknowledged", "open"]  # created, acknowledged: once each
+    assert len(facts["order"]) == 4  # created, confirmed, shipped, delivered
+    assert [row["status"] for _, row in sorted(facts["shipment"], key=lambda f: f[1]["occurred_at"])] \
+        == ["picked_up", "in_transit", "out_for_delivery", "delivered"]
+    assert sorted(row["sku"] for _, row in facts["lines"]) == ["ORD-FILTER", "ORD-OIL"]
+    assert {dt for dt, _ in facts["lines"]} == {local(history["delivered_at"])}  # the day of the delivery
+    bucket = stack["EXPORT_BUCKET"]
+    parts = backfill_parts(bucket, done["id"])
+    assert parts and all(k.rsplit("/", 1)[1].startswith(f"b{done['id']}-s000-") for k in parts)
+    manifest = json.loads(boto3.client("s3").get_object(
+        Bucket=bucket, Key=f"exports/_backfill/{done['id']}/_manifest.json")["Body"].read())
+    assert {p["key"] for p in manifest["parts"]} == parts  # the manifest lists exactly what is on S3
+    assert done["rows"] == manifest["rows"] == sum(p["rows"] for p in manifest["parts"]) and done["parts"] == len(parts)
+    text = "".join(gzip.decompress(boto3.client("s3").get_object(Bucket=bucket, Key=k)["Body"].read()).decode()
+                   for k in parts)
+    for personal in (history["old"]["phone"], history["old"]["name"], "Asked about tyres", "It took long"):
+        assert personal not in text  # pseudonyms and codes only
+
+
+def test_what_the_change_log_holds_and_what_was_stored_today_are_left_to_the_nightly_run(
+        stack: dict[str, str], history: dict[str, Any], imported: dict[str, Any], first: dict[str, Any],
+        as_user: Any) -> None:
+    bucket = stack["EXPORT_BUCKET"]
+    parts = {k: v for k, v in fact_parts(bucket, "interaction_events").items() if f"/b{first['backfill']['id']}-" in k}
+    for customer in (imported["customer"], history["fresh"]):
+        assert mine(parts, "customer_key", pseudonym(stack, "customer", customer["id"])) == []
+    export(as_user("analyst"), today())  # tonight's run: the imported contact, once, in the day it happened
+    imported_key = pseudonym(stack, "customer", imported["customer"]["id"])
+    found = mine(fact_parts(bucket, "interaction_events"), "customer_key", imported_key)
+    assert [dt for dt, _ in found] == [local(imported["moment"])]
+
+
+def test_the_nightly_runs_of_the_days_it_owns_write_no_facts_and_what_owned_them_before_is_gone(
+        stack: dict[str, str], first: dict[str, Any], as_user: Any) -> None:
+    s3, bucket = boto3.client("s3"), stack["EXPORT_BUCKET"]
+    for key in first["nightly"]:
+        with pytest.raises(s3.exceptions.ClientError):
+            s3.head_object(Bucket=bucket, Key=key)
+    yesterday = today() - timedelta(days=1)
+    run = export(as_user("analyst"), yesterday)
+    assert not {"interaction_events", "complaint_events", "order_events"} & set(run["datasets"])
+    assert "customers_changed" in run["datasets"]  # the day's changes still come from the log
+    assert f"exports/_facts/dt={yesterday.isoformat()}/_manifest.json" not in keys_of(bucket, "exports/_facts/")
+
+
+def test_a_failed_segment_is_retried_alone_and_the_new_backfill_replaces_the_old_one(
+        stack: dict[str, str], history: dict[str, Any], first: dict[str, Any], as_user: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.persistence import export_files
+    from chalicelib.workflows import backfill as workflow
+
+    s3 = export_files.client("s3")
+    original_put, original_segment = s3.put_object, workflow.run_segment
+    failed: list[str] = []
+    runs: Counter[int] = Counter()
+
+    def put_object(**kw: Any) -> Any:
+        if done_writing(kw) and not failed:  # segment 1's first attempt dies after uploading its parts
+            failed.append(kw["Key"])
+            raise s3.exceptions.ClientError({"Error": {"Code": "InternalError", "Message": "try again"}}, "PutObject")
+        return original_put(**kw)
+
+    def run_segment(backfill_id: str, before: date, segment: int, total: int) -> dict[str, Any]:
+        runs[segment] += 1
+        return original_segment(backfill_id, before, segment, total)
+
+    monkeypatch.setattr(s3, "put_object", put_object)
+    monkeypatch.setattr(workflow, "run_segment", run_segment)
+    before = old_facts(stack, history)
+    done = backfill(as_user("admin"), {"segments": 3})
+    assert done["status"] == "succeeded" and done["segments_done"] == 3, done
+    assert failed and runs == Counter({0: 1, 1: 2, 2: 1})  # the failed segment again, the others once
+    after = old_facts(stack, history)
+    assert {k: sorted(json.dumps(r, sort_keys=True) for r in v) for k, v in after.items()} \
+        == {k: sorted(json.dumps(r, sort_keys=True) for r in v) for k, v in before.items()}  # each fact once
+    bucket = stack["EXPORT_BUCKET"]
+    assert backfill_parts(bucket, first["backfill"]["id"]) == set()  # the old backfill's parts are gone
+    assert {k.rsplit("/", 1)[1].split("-")[1] for k in backfill_parts(bucket, done["id"])} <= {"s000", "s001", "s002"}
+
+
+def test_a_backfill_that_fails_for_good_leaves_nothing_and_the_current_one_stays(
+        stack: dict[str, str], history: dict[str, Any], first: dict[str, Any], as_user: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from chalicelib.persistence import backfills, export_files
+
+    current = backfills.current()
+    before = old_facts(stack, history)
+    s3 = export_files.client("s3")
+    original_put = s3.put_object
+
+    def put_object(**kw: Any) -> Any:
+        if done_writing(kw):  # segment 1 dies after uploading its parts, every attempt
+            raise s3.exceptions.ClientError({"Error": {"Code": "InternalError", "Message": "down"}}, "PutObject")
+        return original_put(**kw)
+
+    monkeypatch.setattr(s3, "put_object", put_object)
+    done = backfill(as_user("admin"), {"segments": 2})
+    assert done["status"] == "failed" and done["error"] == "SegmentFailed", done
+    bucket = stack["EXPORT_BUCKET"]
+    assert backfill_parts(bucket, done["id"]) == set()
+    assert keys_of(bucket, f"exports/_backfill/{done['id']}/") == set()
+    assert backfills.current() == current
+    assert old_facts(stack, history) == before
+    monkeypatch.undo()
+    assert backfill(as_user("admin"), {"segments": 1})["status"] == "succeeded"  # the lease was given back
+
+
+def test_a_redelivered_step_changes_nothing(stack: dict[str, str], history: dict[str, Any], first: dict[str, Any],
+                                            as_user: Any) -> None:
+    from chalicelib.persistence import backfills
+    from chalicelib.workflows import analytics
+    from chalicelib.workflows.backfill import execution_input
+
+    current = backfills.current()
+    assert current is not None
+    record = as_user("admin").get(f"/analytics/backfills/{current['id']}").json
+    bucket = stack["EXPORT_BUCKET"]
+    parts, before = backfill_parts(bucket, current["id"]), old_facts(stack, history)
+    steps = execution_input(current["id"], current["before"], record["segments"], "unused")
+    for step in steps["segments"]:
+        analytics.on_event(step["event"])  # Lambda delivers an event again
+    assert analytics.on_event(steps["finish"])["status"] == "succeeded"
+    assert backfill_parts(bucket, current["id"]) == parts and old_facts(stack, history) == before
+    assert backfills.current() == current
+
+
+def test_one_backfill_at_a_time(stack: dict[str, str], first: dict[str, Any], as_user: Any) -> None:
+    from chalicelib.persistence import backfills
+
+    holder = backfills.begin("01TESTHOLDSTHELEASE0000000", before=today().isoformat(), segments=1, requested_by=None,
+                             now_epoch=int(time.time()), lease_seconds=600)
+    try:
+        refused = as_user("admin").post("/analytics/backfills", {})
+        assert refused.status_code == 409 and refused.headers["Content-Type"] == "application/problem+json"
+    finally:
+        backfills.finish(holder["id"], status="failed", now_epoch=int(time.time()), error="Test")
+    assert as_user("admin").get("/analytics/backfills/01TESTHOLDSTHELEASE0000000").json["status"] == "failed"
+
+
+@pytest.mark.parametrize("body", [{"segments": 0}, {"segments": 65}, {"segments": "2"}, {"segment": 2}, []])
+def test_bad_requests_start_nothing(stack: dict[str, str], first: dict[str, Any], as_user: Any, body: Any) -> None:
+    from chalicelib.persistence import backfills
+
+    current = backfills.current()
+    answer = as_user("admin").post("/analytics/backfills", body)
+    assert 400 <= answer.status_code < 500 and answer.headers["Content-Type"] == "application/problem+json"
+    assert backfills.current() == current
+
+
+@pytest.mark.parametrize("user", ["analyst", "manager.surabaya", "agent.surabaya", "marketing"])
+def test_only_admins_start_or_read_backfills(stack: dict[str, str], first: dict[str, Any], as_user: Any,
+                                             user: str) -> None:
+    caller = as_user(user)
+    assert caller.post("/analytics/backfills", {}).status_code == 403
+    assert caller.get(f"/analytics/backfills/{first['backfill']['id']}").status_code == 403
+    assert caller.get("/analytics/backfills/nope").status_code == 403  # the same answer, known or not
+
+
+@pytest.mark.parametrize("backfill_id", ["nope", "LEASE", "CURRENT"])
+def test_an_unknown_backfill_is_404(stack: dict[str, str], as_user: Any, backfill_id: str) -> None:
+    assert as_user("admin").get(f"/analytics/backfills/{backfill_id}").status_code == 404
+
+
+@pytest.mark.parametrize(("items", "segments"), [(0, 1), (1, 1), (250_000, 1), (250_001, 2), (5_000_000, 20),
+                                                 (10**9, 64)])
+def test_segments_follow_the_size_of_the_table(items: int, segments: int) -> None:
+    from chalicelib.workflows.backfill import segments_for
+
+    assert segments_for(items) == segments
