@@ -314,7 +314,8 @@ def test_one_backfill_at_a_time(stack: dict[str, str], first: dict[str, Any], as
     assert as_user("admin").get("/analytics/backfills/01TESTHOLDSTHELEASE0000000").json["status"] == "failed"
 
 
-@pytest.mark.parametrize("body", [{"segments": 0}, {"segments": 65}, {"segments": "2"}, {"segment": 2}, []])
+@pytest.mark.parametrize("body", [{"segments": 0}, {"segments": 65}, {"segments": "2"}, {"segments": 2.0},
+                                  {"segment": 2}, [], None, b"null", b"{"])
 def test_bad_requests_start_nothing(stack: dict[str, str], first: dict[str, Any], as_user: Any, body: Any) -> None:
     from chalicelib.persistence import backfills
 
