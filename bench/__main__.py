@@ -59,6 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--campaigns-only", action="store_true",
                         help="measure the campaign section only and put it into the existing report, keeping the "
                         "other sections as they were")
+    parser.add_argument("--export-only", action="store_true",
+                        help="measure the analytics export section only and put it into the existing report, keeping "
+                        "the other sections as they were")
     parser.add_argument("--campaign-customers", type=int, default=CAMPAIGN_RECIPIENTS, metavar="N",
                         help=f"customers the campaign's audience holds (default {CAMPAIGN_RECIPIENTS}; about 5 s "
                         "per 1,000 in moto)")
@@ -111,6 +114,19 @@ def main(argv: list[str] | None = None) -> int:
                                    report.CAMPAIGNS_HEADING, report.campaigns(run))
         args.output.write_text(text, encoding="utf-8")
         print("\n".join(report.campaigns(run)))
+        print(f"written to {args.output}", file=sys.stderr)
+        return 0
+    if args.export_only:
+        print(f"analytics export at {', '.join(f'{n:,}' for n in args.export_sizes)} interactions",
+              file=sys.stderr, flush=True)
+        export_run = export.measure(tuple(args.export_sizes), tuple(args.export_runs), args.export_customers,
+                                    args.export_date, segments=args.export_segments, profile=args.export_profile,
+                                    day_facts=args.day_facts)
+        section = report.export(export_run)
+        text = report.with_section(args.output.read_text(encoding="utf-8") if args.output.exists() else "",
+                                   report.EXPORT_HEADING, section)
+        args.output.write_text(text, encoding="utf-8")
+        print("\n".join(section))
         print(f"written to {args.output}", file=sys.stderr)
         return 0
     cold = None

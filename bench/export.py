@@ -67,6 +67,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -414,6 +415,21 @@ def _cpu_s() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def _count_requests() -> Counter[str]:
+    """Every AWS request the probe makes from now on, by service and operation (moto answers them all)."""
+    import botocore.client
+
+    counted: Counter[str] = Counter()
+    original = botocore.client.BaseClient._make_api_call
+
+    def counting(self: Any, operation: str, params: Any) -> Any:
+        counted[f"{self.meta.service_model.service_name}:{operation}"] += 1
+        return original(self, operation, params)
+
+    botocore.client.BaseClient._make_api_call = counting  # type: ignore[method-assign]
+    return counted
+
+
 def probe(kind: str, day: date, run_id: str, profile: str | None = None) -> dict[str, Any]:
     """Runs in the child: the floor or the export, timed after the same imports."""
     from chalicelib.config import settings
@@ -443,6 +459,7 @@ def probe(kind: str, day: date, run_id: str, profile: str | None = None) -> dict
         threading.Thread.run = profiled_run  # type: ignore[method-assign]
         profiler = cProfile.Profile(time.thread_time)
         profiler.enable()
+    requests = _count_requests()
     cpu, clock = _cpu_s(), time.perf_counter()
     result: dict[str, Any] = {"kind": kind, "segments": segments}
     if kind == "floor":
@@ -476,10 +493,19 @@ def probe(kind: str, day: date, run_id: str, profile: str | None = None) -> dict
         key = ex.Pseudonymizer(secret_value(config.pseudonym_secret_arn).encode())
         result["summary"] = analytics_export.export_changes(day, run_id, key, ex.Snapshot(day, config.timezone),
                                                             config.export_bucket, lambda logged, item: None)
+    elif kind in ("backfill", "backfill-finish"):  # one step of the facts backfill, as its state machine runs it
+        from chalicelib.workflows import backfill
+
+        backfill_id, before, segment, total = os.environ["BENCH_BACKFILL"].split(",")
+        if kind == "backfill":
+            done = backfill.run_segment(backfill_id, date.fromisoformat(before), int(segment), int(total))
+        else:
+            done = backfill.finish(backfill_id, date.fromisoformat(before), int(total))
+        result["summary"] = {"facts": {"rows": done["rows"], "bytes": 0, "parts": done["parts"]}}
     else:
         result["summary"] = analytics_export.export_day(day, run_id)
     result.update(seconds=time.perf_counter() - clock, cpu_seconds=_cpu_s() - cpu,
-                  rss_imported_mib=rss_imported, peak_rss_mib=_rss_mib())
+                  rss_imported_mib=rss_imported, peak_rss_mib=_rss_mib(), requests=dict(requests))
     if profiler is not None and profile:
         import pstats
 
@@ -515,10 +541,41 @@ class Probe:
     items: int = 0  # floor: items read
     pages: int = 0
     summary: dict[str, Any] = field(default_factory=dict)  # export: {dataset: {rows, bytes, parts}}
+    requests: dict[str, int] = field(default_factory=dict)  # AWS requests made, by "service:Operation"
 
     @property
     def rows(self) -> int:
         return sum(int(d["rows"]) for d in self.summary.values())
+
+
+def run_backfill(child_env: dict[str, str], day: date, table_items: int) -> tuple[list[Probe], Probe]:
+    """The facts backfill of everything up to `day` (its `before` is the day after), each segment and the finish
+    in a fresh process as the state machine's invocations are; then its records and files are removed, so the
+    next size's nightly facts are the nightly run's again."""
+    from chalicelib.aws import client
+    from chalicelib.config import settings
+    from chalicelib.domain.clock import new_id
+    from chalicelib.persistence import backfills
+    from chalicelib.workflows.backfill import segments_for
+
+    total = segments_for(table_items)
+    backfill_id, before = new_id(), (day + timedelta(days=1)).isoformat()
+    backfills.begin(backfill_id, before=before, segments=total, requested_by=None, now_epoch=int(time.time()),
+                    lease_seconds=3600)
+    segments = [run_probe("backfill", day, {**child_env, "BENCH_BACKFILL": f"{backfill_id},{before},{s},{total}"})
+                for s in range(total)]
+    finish = run_probe("backfill-finish", day, {**child_env, "BENCH_BACKFILL": f"{backfill_id},{before},0,{total}"})
+    dynamodb, s3, config = client("dynamodb"), client("s3"), settings()
+    for sk in (backfill_id, backfills.LEASE_SK, backfills.CURRENT_SK):
+        dynamodb.delete_item(TableName=config.analytics_table_name, Key={"pk": {"S": backfills.BACKFILL_PK},
+                                                                         "sk": {"S": sk}})
+    keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=config.export_bucket,
+                                                                              Prefix="exports/")
+            for o in page.get("Contents", []) if f"/b{backfill_id}-" in o["Key"] or backfill_id in o["Key"]]
+    for start in range(0, len(keys), 1000):
+        s3.delete_objects(Bucket=config.export_bucket,
+                          Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True})
+    return segments, finish
 
 
 def run_probe(kind: str, day: date, env: dict[str, str], profile: str | None = None) -> Probe:
@@ -541,7 +598,8 @@ def run_probe(kind: str, day: date, env: dict[str, str], profile: str | None = N
             os.unlink(out)
     return Probe(kind=kind, seconds=data["seconds"], cpu_seconds=data["cpu_seconds"],
                  peak_rss_mib=data["peak_rss_mib"], rss_imported_mib=data["rss_imported_mib"],
-                 items=data.get("items", 0), pages=data.get("pages", 0), summary=data.get("summary", {}))
+                 items=data.get("items", 0), pages=data.get("pages", 0), summary=data.get("summary", {}),
+                 requests=data.get("requests", {}))
 
 
 # --- results -------------------------------------------------------------------------------------------
@@ -558,6 +616,8 @@ class SizeResult:
     manifest_rows: dict[str, int]  # rows each dataset's _manifest.json announces after the last run
     load_seconds: float
     facts: list[Probe] = field(default_factory=list)  # the day's facts export (export_changes) alone
+    backfill: list[Probe] = field(default_factory=list)  # the facts backfill: each segment's invocation
+    backfill_finish: Probe | None = None
 
     @staticmethod
     def _median(values: list[float]) -> float:
@@ -790,6 +850,11 @@ def measure(sizes: tuple[int, ...] = DEFAULT_SIZES, runs: tuple[int, ...] = DEFA
                     say(f"  the day's facts, run {n + 1}/{FACTS_RUNS}: {facts[-1].rows:,} rows in "
                         f"{facts[-1].seconds:.1f} s (CPU {facts[-1].cpu_seconds:.1f} s), "
                         f"peak {facts[-1].peak_rss_mib:.0f} MiB")
+                table_items = put.count + table.stop_entries
+                say(f"  the facts backfill of {table_items:,} items, one process per segment ...")
+                segments_run, finish_run = run_backfill(child_env, day, table_items)
+                say(f"    {len(segments_run)} segment(s), slowest {max(p.seconds for p in segments_run):.1f} s, "
+                    f"{sum(p.rows for p in segments_run):,} rows; finish {finish_run.seconds:.1f} s")
                 missed = statistics.median(p.seconds for p in exports) > TARGET_RATIO * statistics.median(
                     p.seconds for p in floors)  # the issue's ratio (of wall times)
                 if (profile or missed) and not profiled[0]:
@@ -803,6 +868,7 @@ def measure(sizes: tuple[int, ...] = DEFAULT_SIZES, runs: tuple[int, ...] = DEFA
                     interactions=table.interactions, notifications=table.notifications, per_customer=per_customer,
                     table_items=put.count + table.stop_entries, floors=floors, exports=exports,
                     manifest_rows=_manifest_rows(env, day), load_seconds=load_seconds, facts=facts,
+                    backfill=segments_run, backfill_finish=finish_run,
                 ))
             timeout_s, memory_mb = lambda_limits()
             result = ExportBench(
