@@ -198,13 +198,17 @@ def run_segment(backfill_id: str, before: date, segment: int, total: int) -> dic
     waiting: dict[tuple[str, str], list[bytes]] = defaultdict(list)
     held = 0
     parts: list[dict[str, Any]] = []
-
-    touched: set[tuple[str, str]] = set()
+    # the partitions this segment's attempts wrote into, the failed ones' included (a third attempt still finds
+    # what the first wrote)
+    touched: set[tuple[str, str]] = {(str(d), str(on)) for d, on in previous.get("partitions", [])}
 
     def record(complete: bool) -> None:
         export_files.write_json(bucket, segment_key(backfill_id, segment), {
             "backfill_id": backfill_id, "segment": segment, "segments": total, "complete": complete,
             "partitions": sorted(touched), "parts": parts, "rows": sum(p["rows"] for p in parts)})
+
+    if previous:  # no longer complete: this attempt rewrites it
+        record(complete=False)
 
     def upload(complete: bool) -> None:
         # the partitions first, then the parts: whatever dies in between, a retry or the abandon finds them
@@ -233,10 +237,12 @@ def run_segment(backfill_id: str, before: date, segment: int, total: int) -> dic
             upload(complete=False)
             held = 0
     upload(complete=True)
-    written = {p["key"] for p in parts}
-    stale = [k for k in _keys_of_segment(bucket, backfill_id, segment, previous) if k not in written]
-    if stale:
-        export_files.delete_keys(bucket, stale)
+    if previous:  # an attempt before this one: delete what it wrote and this one did not
+        written = {p["key"] for p in parts}
+        stale = [k for k in _keys_of_segment(bucket, backfill_id, segment, {"partitions": sorted(touched)})
+                 if k not in written]
+        if stale:
+            export_files.delete_keys(bucket, stale)
     backfills.segment_done(backfill_id, segment)
     rows = sum(p["rows"] for p in parts)
     logger().info("facts backfill segment done", extra={"backfill_id": backfill_id, "segment": segment,
