@@ -345,3 +345,28 @@ def test_segments_follow_the_size_of_the_table(items: int, segments: int) -> Non
     from chalicelib.workflows.backfill import segments_for
 
     assert segments_for(items) == segments
+
+
+def test_a_segment_retried_after_attempts_that_died_deletes_what_they_wrote(
+        stack: dict[str, str], history: dict[str, Any], first: dict[str, Any], as_user: Any) -> None:
+    """An attempt that died after uploading parts into a partition the next attempt writes nothing into (the
+    facts were erased in between), then a second attempt that died too: the third deletes the first's part."""
+    from chalicelib.persistence import backfills
+    from chalicelib.workflows import analytics
+    from chalicelib.workflows.backfill import execution_input, segment_key
+
+    current = backfills.current()
+    assert current is not None
+    total = as_user("admin").get(f"/analytics/backfills/{current['id']}").json["segments"]
+    s3, bucket = boto3.client("s3"), stack["EXPORT_BUCKET"]
+    stray = f"exports/interaction_events/dt=2020-01-01/b{current['id']}-s000-00000.jsonl.gz"
+    s3.put_object(Bucket=bucket, Key=stray, Body=gzip.compress(b'{"customer_key": "erased since"}\n'))
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=segment_key(current["id"], 0))["Body"].read())
+    died = {**manifest, "complete": False, "partitions": [["interaction_events", "2020-01-01"]], "parts": []}
+    s3.put_object(Bucket=bucket, Key=segment_key(current["id"], 0), Body=json.dumps(died).encode())
+    steps = execution_input(current["id"], current["before"], total, "unused")
+    analytics.on_event(steps["segments"][0]["event"])  # the attempt that succeeds
+    assert stray not in keys_of(bucket, "exports/interaction_events/dt=2020-01-01/")
+    rewritten = json.loads(s3.get_object(Bucket=bucket, Key=segment_key(current["id"], 0))["Body"].read())
+    assert rewritten["complete"] is True
+    assert ["interaction_events", "2020-01-01"] in rewritten["partitions"]  # still followed by later attempts
