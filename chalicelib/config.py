@@ -152,6 +152,9 @@ BACKFILL_ITEMS_PER_SEGMENT = 250_000
 BACKFILL_MAX_SEGMENTS = 64
 BACKFILL_LEASE_SECONDS = 6 * 3600  # one backfill at a time; a workflow that died lets the next one in after this
 BACKFILL_BUFFER_BYTES = 64 * 1024 * 1024  # a segment's rows wait (as JSON lines) up to this much before uploading
+# A failed backfill sweeps twice, this long apart: a segment's invocation still running when the Map failed (Lambda
+# does not stop it) uploads at most once more before it sees the failure. The export function's timeout and a margin.
+BACKFILL_SETTLE_SECONDS_DEFAULT = 960
 EXPORT_CITY_MAX_CHARS = 40  # a longer city is exported as "other" (an address or note typed into it)...
 EXPORT_CITY_MAX_WORDS = 4  # ...and so is one of more words
 EXPORT_EARLIEST_DATE = "2024-01-01"  # first snapshot date; the Glue tables' dt projection starts here too
@@ -268,6 +271,8 @@ class Settings:
     # Campaigns: the state machine that sends (chalicelib/workflows/campaigns.asl.json) and the function it calls.
     campaign_state_machine_arn: str = field(default_factory=lambda: os.environ.get("CAMPAIGN_STATE_MACHINE_ARN", ""))
     backfill_state_machine_arn: str = field(default_factory=lambda: os.environ.get("BACKFILL_STATE_MACHINE_ARN", ""))
+    backfill_settle_seconds: int = field(default_factory=lambda: int(
+        os.environ.get("BACKFILL_SETTLE_SECONDS") or BACKFILL_SETTLE_SECONDS_DEFAULT))
     campaign_sender_function: str = field(default_factory=lambda: os.environ.get("CAMPAIGN_SENDER_FUNCTION", ""))
     # The key that signs opt-out links (a Secrets Manager secret's ARN, read at run time; never rotated).
     link_secret_arn: str = field(default_factory=lambda: os.environ.get("LINK_SECRET_ARN", ""))

@@ -307,6 +307,9 @@ def provision() -> dict[str, str]:
         # What the state machine's lambda:invoke names: the @app.lambda_function(name="campaign-sender"), run here
         # by infra/scheduler.py invoke_middleware.
         "CAMPAIGN_SENDER_FUNCTION": f"relasi-{STAGE}-campaign-sender",
+        # A failed facts backfill waits this long for segments still running before its last sweep: here the
+        # export function runs in this process and a segment's upload checks the backfill at once.
+        "BACKFILL_SETTLE_SECONDS": "2",
         # Opt-out links point at the local gateway when the shell says where it is (make run sets LINK_BASE).
         "LINK_BASE": os.environ.get("LINK_BASE") or str(template["Parameters"]["LinkBase"]["Default"]),
         # SMS and email go through the stage's configuration sets, as in the cloud (infra/sms_v2.py plays SMS v2;

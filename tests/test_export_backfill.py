@@ -55,9 +55,36 @@ def backfill_parts(bucket: str, backfill_id: str) -> set[str]:
     return {k for k in keys_of(bucket, "exports/") if f"/b{backfill_id}-" in k}
 
 
-def done_writing(put: dict[str, Any]) -> bool:
-    """Segment 1's last write: its manifest saying it is complete (written whatever the segment holds)."""
-    return str(put["Key"]).endswith("/s001.json") and b'"complete": true' in put["Body"]
+def done_writing(put: dict[str, Any]) -> str | None:
+    """The segment whose last write this is, when it wrote parts: its manifest saying it is complete and listing
+    parts (whichever segment the data hashed into). None for any other put."""
+    key = str(put["Key"])
+    if "/_backfill/" in key and key.rsplit("/", 1)[1].startswith("s") and b'"complete": true' in put["Body"] \
+            and b'"key":' in put["Body"]:
+        return key.rsplit("/", 1)[1][1:4]
+    return None
+
+
+def execution_status(backfill_id: str) -> str:
+    """Its state machine's execution, once it has ended (a failed one sweeps after its wait)."""
+    sfn = boto3.client("stepfunctions")
+    arn = next(m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]
+               if m["name"].endswith("-export-backfill"))
+    execution = f"{arn.replace(':stateMachine:', ':execution:')}:backfill-{backfill_id}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = str(sfn.describe_execution(executionArn=execution)["status"])
+        if status != "RUNNING":
+            return status
+        time.sleep(0.2)
+    raise AssertionError("the execution did not end")
+
+
+def backfill_records(stack: dict[str, str]) -> dict[str, dict[str, Any]]:
+    items = boto3.client("dynamodb").query(
+        TableName=stack["ANALYTICS_TABLE_NAME"], KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": "BACKFILL"}}, ConsistentRead=True)["Items"]
+    return {i["sk"]["S"]: i for i in items}
 
 
 @pytest.fixture(scope="module")
@@ -232,8 +259,9 @@ def test_a_failed_segment_is_retried_alone_and_the_new_backfill_replaces_the_old
     runs: Counter[int] = Counter()
 
     def put_object(**kw: Any) -> Any:
-        if done_writing(kw) and not failed:  # segment 1's first attempt dies after uploading its parts
-            failed.append(kw["Key"])
+        segment = done_writing(kw)
+        if segment is not None and not failed:  # a segment's first attempt dies after uploading its parts
+            failed.append(segment)
             raise s3.exceptions.ClientError({"Error": {"Code": "InternalError", "Message": "try again"}}, "PutObject")
         return original_put(**kw)
 
@@ -246,13 +274,14 @@ def test_a_failed_segment_is_retried_alone_and_the_new_backfill_replaces_the_old
     before = old_facts(stack, history)
     done = backfill(as_user("admin"), {"segments": 3})
     assert done["status"] == "succeeded" and done["segments_done"] == 3, done
-    assert failed and runs == Counter({0: 1, 1: 2, 2: 1})  # the failed segment again, the others once
+    assert len(failed) == 1
+    assert runs == Counter({s: 2 if s == int(failed[0]) else 1 for s in range(3)})  # it again, the others once
     after = old_facts(stack, history)
     assert {k: sorted(json.dumps(r, sort_keys=True) for r in v) for k, v in after.items()} \
         == {k: sorted(json.dumps(r, sort_keys=True) for r in v) for k, v in before.items()}  # each fact once
     bucket = stack["EXPORT_BUCKET"]
     assert backfill_parts(bucket, first["backfill"]["id"]) == set()  # the old backfill's parts are gone
-    assert {k.rsplit("/", 1)[1].split("-")[1] for k in backfill_parts(bucket, done["id"])} <= {"s000", "s001", "s002"}
+    assert f"s{failed[0]}" in {k.rsplit("/", 1)[1].split("-")[1] for k in backfill_parts(bucket, done["id"])}
 
 
 def test_a_backfill_that_fails_for_good_leaves_nothing_and_the_current_one_stays(
@@ -266,13 +295,14 @@ def test_a_backfill_that_fails_for_good_leaves_nothing_and_the_current_one_stays
     original_put = s3.put_object
 
     def put_object(**kw: Any) -> Any:
-        if done_writing(kw):  # segment 1 dies after uploading its parts, every attempt
+        if done_writing(kw) is not None:  # a segment that wrote parts dies after uploading them, every attempt
             raise s3.exceptions.ClientError({"Error": {"Code": "InternalError", "Message": "down"}}, "PutObject")
         return original_put(**kw)
 
     monkeypatch.setattr(s3, "put_object", put_object)
     done = backfill(as_user("admin"), {"segments": 2})
     assert done["status"] == "failed" and done["error"] == "SegmentFailed", done
+    assert execution_status(done["id"]) == "FAILED"  # after its last sweep
     bucket = stack["EXPORT_BUCKET"]
     assert backfill_parts(bucket, done["id"]) == set()
     assert keys_of(bucket, f"exports/_backfill/{done['id']}/") == set()
@@ -294,35 +324,35 @@ def test_a_redelivered_step_changes_nothing(stack: dict[str, str], history: dict
     bucket = stack["EXPORT_BUCKET"]
     parts, before = backfill_parts(bucket, current["id"]), old_facts(stack, history)
     steps = execution_input(current["id"], current["before"], record["segments"], "unused")
-    for step in steps["segments"]:
-        analytics.on_event(step["event"])  # Lambda delivers an event again
+    for step in steps["segments"]:  # Lambda delivers an event again, after the backfill ended: it writes nothing
+        with pytest.raises(backfills.BackfillStopped):
+            analytics.on_event(step["event"])
     assert analytics.on_event(steps["finish"])["status"] == "succeeded"
     assert backfill_parts(bucket, current["id"]) == parts and old_facts(stack, history) == before
     assert backfills.current() == current
 
 
 def test_one_backfill_at_a_time(stack: dict[str, str], first: dict[str, Any], as_user: Any) -> None:
+    from chalicelib.domain.clock import new_id
     from chalicelib.persistence import backfills
 
-    holder = backfills.begin("01TESTHOLDSTHELEASE0000000", before=today().isoformat(), segments=1, requested_by=None,
+    holder = backfills.begin(new_id(), before=today().isoformat(), segments=1, requested_by=None,
                              now_epoch=int(time.time()), lease_seconds=600)
     try:
         refused = as_user("admin").post("/analytics/backfills", {})
         assert refused.status_code == 409 and refused.headers["Content-Type"] == "application/problem+json"
     finally:
         backfills.finish(holder["id"], status="failed", now_epoch=int(time.time()), error="Test")
-    assert as_user("admin").get("/analytics/backfills/01TESTHOLDSTHELEASE0000000").json["status"] == "failed"
+    assert as_user("admin").get(f"/analytics/backfills/{holder['id']}").json["status"] == "failed"
 
 
 @pytest.mark.parametrize("body", [{"segments": 0}, {"segments": 65}, {"segments": "2"}, {"segments": 2.0},
                                   {"segment": 2}, [], None, b"null", b"{"])
 def test_bad_requests_start_nothing(stack: dict[str, str], first: dict[str, Any], as_user: Any, body: Any) -> None:
-    from chalicelib.persistence import backfills
-
-    current = backfills.current()
+    before = backfill_records(stack)
     answer = as_user("admin").post("/analytics/backfills", body)
     assert 400 <= answer.status_code < 500 and answer.headers["Content-Type"] == "application/problem+json"
-    assert backfills.current() == current
+    assert backfill_records(stack) == before  # no backfill recorded, the lease as it was
 
 
 @pytest.mark.parametrize("user", ["analyst", "manager.surabaya", "agent.surabaya", "marketing"])
@@ -334,7 +364,7 @@ def test_only_admins_start_or_read_backfills(stack: dict[str, str], first: dict[
     assert caller.get("/analytics/backfills/nope").status_code == 403  # the same answer, known or not
 
 
-@pytest.mark.parametrize("backfill_id", ["nope", "LEASE", "CURRENT"])
+@pytest.mark.parametrize("backfill_id", ["nope", "LEASE", "CURRENT", "0" * 26, "X" * 2000])
 def test_an_unknown_backfill_is_404(stack: dict[str, str], as_user: Any, backfill_id: str) -> None:
     assert as_user("admin").get(f"/analytics/backfills/{backfill_id}").status_code == 404
 
@@ -348,25 +378,34 @@ def test_segments_follow_the_size_of_the_table(items: int, segments: int) -> Non
 
 
 def test_a_segment_retried_after_attempts_that_died_deletes_what_they_wrote(
-        stack: dict[str, str], history: dict[str, Any], first: dict[str, Any], as_user: Any) -> None:
-    """An attempt that died after uploading parts into a partition the next attempt writes nothing into (the
-    facts were erased in between), then a second attempt that died too: the third deletes the first's part."""
+        stack: dict[str, str], history: dict[str, Any], first: dict[str, Any]) -> None:
+    """An earlier attempt that died after uploading a part into a partition the attempt that succeeds writes
+    nothing into (the fact was erased in between): the successful one finds it through the partitions the
+    segment's manifest keeps for every attempt, and deletes it."""
+    from chalicelib.domain.clock import new_id
     from chalicelib.persistence import backfills
+    from chalicelib.persistence.export_files import backfill_segment_key
     from chalicelib.workflows import analytics
-    from chalicelib.workflows.backfill import execution_input, segment_key
+    from chalicelib.workflows.backfill import execution_input
 
-    current = backfills.current()
-    assert current is not None
-    total = as_user("admin").get(f"/analytics/backfills/{current['id']}").json["segments"]
+    running = backfills.begin(new_id(), before=today().isoformat(), segments=1, requested_by=None,
+                              now_epoch=int(time.time()), lease_seconds=600)
     s3, bucket = boto3.client("s3"), stack["EXPORT_BUCKET"]
-    stray = f"exports/interaction_events/dt=2020-01-01/b{current['id']}-s000-00000.jsonl.gz"
-    s3.put_object(Bucket=bucket, Key=stray, Body=gzip.compress(b'{"customer_key": "erased since"}\n'))
-    manifest = json.loads(s3.get_object(Bucket=bucket, Key=segment_key(current["id"], 0))["Body"].read())
-    died = {**manifest, "complete": False, "partitions": [["interaction_events", "2020-01-01"]], "parts": []}
-    s3.put_object(Bucket=bucket, Key=segment_key(current["id"], 0), Body=json.dumps(died).encode())
-    steps = execution_input(current["id"], current["before"], total, "unused")
-    analytics.on_event(steps["segments"][0]["event"])  # the attempt that succeeds
-    assert stray not in keys_of(bucket, "exports/interaction_events/dt=2020-01-01/")
-    rewritten = json.loads(s3.get_object(Bucket=bucket, Key=segment_key(current["id"], 0))["Body"].read())
-    assert rewritten["complete"] is True
-    assert ["interaction_events", "2020-01-01"] in rewritten["partitions"]  # still followed by later attempts
+    steps = execution_input(running["id"], running["before"], 1, "unused")
+    try:
+        stray = f"exports/interaction_events/dt=2024-01-01/b{running['id']}-s000-00000.jsonl.gz"
+        s3.put_object(Bucket=bucket, Key=stray, Body=gzip.compress(b'{"customer_key": "erased since"}\n'))
+        died = {"complete": False, "partitions": [["interaction_events", "2024-01-01"]], "parts": []}
+        s3.put_object(Bucket=bucket, Key=backfill_segment_key(running["id"], 0), Body=json.dumps(died).encode())
+        done = analytics.on_event(steps["segments"][0]["event"])  # the attempt that succeeds
+        assert done["rows"] > 0
+        assert stray not in keys_of(bucket, "exports/interaction_events/dt=2024-01-01/")
+        rewritten = json.loads(s3.get_object(Bucket=bucket, Key=backfill_segment_key(running["id"], 0))["Body"].read())
+        assert rewritten["complete"] is True and rewritten["rows"] == done["rows"]
+        assert ["interaction_events", "2024-01-01"] in rewritten["partitions"]  # still followed by later attempts
+        assert list(backfills.get(running["id"])["done"]) == [0]
+    finally:
+        backfills.finish(running["id"], status="failed", now_epoch=int(time.time()), error="Test")
+        analytics.on_event(steps["sweep"])  # what the state machine does last: nothing of it is left
+    assert backfill_parts(bucket, running["id"]) == set()
+    assert keys_of(bucket, f"exports/_backfill/{running['id']}/") == set()

@@ -924,11 +924,11 @@ _RECORDED = {"interaction": "created_at", "complaint_history": "at", "order_hist
              "shipment_event": "received_at"}
 
 
-def recorded_at(item: Mapping[str, Any]) -> str:
+def recorded_at(item: Mapping[str, Any], happened: str) -> str:
     """When a fact item was stored (ISO 8601 UTC), as the item says: an interaction's created_at (not when the
-    contact happened), a history entry's time, a carrier event's arrival. History imported under
-    `clock.at()` carries the time it is about, not the import's."""
-    return str(item[_RECORDED[str(item["type"])]])
+    contact happened), a history entry's time, a carrier event's arrival; `happened` for an item without it
+    (imported from elsewhere). History imported under `clock.at()` carries the time it is about."""
+    return str(item.get(_RECORDED[str(item["type"])]) or happened)
 
 
 def is_logged(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) -> bool:

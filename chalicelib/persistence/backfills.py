@@ -18,6 +18,8 @@ from typing import Any
 from chalicelib.aws import cancellation_codes, client, error_code
 from chalicelib.config import settings
 from chalicelib.domain.errors import Conflict
+from chalicelib.persistence.analytics_results import _attrs as _serialized
+from chalicelib.persistence.analytics_results import _lost_condition
 from chalicelib.persistence.raw import plain_item
 
 BACKFILL_PK = "BACKFILL"
@@ -49,25 +51,42 @@ def begin(backfill_id: str, *, before: str, segments: int, requested_by: str | N
             {"Put": {"TableName": _table(), "Item": item}},
         ])
     except Exception as error:
-        if error_code(error) == "ConditionalCheckFailedException" \
-                or cancellation_codes(error)[:1] == ["ConditionalCheckFailed"]:
+        # another request took the lease first, or was taking it at the same instant
+        if _lost_condition(error) or "TransactionConflict" in cancellation_codes(error):
             raise Conflict("A backfill is already running; try again when it has finished.") from None
         raise
     return record
 
 
-def _serialized(values: dict[str, Any]) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeSerializer
-
-    serializer = TypeSerializer()
-    return {k: serializer.serialize(v) for k, v in values.items() if v is not None}
+class BackfillStopped(Exception):
+    """The backfill is no longer running (it failed, or lost its lease to another): its segments write no more."""
 
 
-def segment_done(backfill_id: str, segment: int) -> None:
-    """Add the segment to those done (a set: a retried or redelivered segment counts once)."""
-    client("dynamodb").update_item(
-        TableName=_table(), Key=_key(backfill_id), UpdateExpression="ADD done :segment",
-        ConditionExpression="attribute_exists(pk)", ExpressionAttributeValues={":segment": {"NS": [str(segment)]}})
+def still_running(backfill_id: str) -> None:
+    """Raises BackfillStopped unless the backfill is running (a segment asks before each upload)."""
+    record = get(backfill_id)
+    if record is None or record["status"] != "running":
+        raise BackfillStopped(backfill_id)
+
+
+def segment_done(backfill_id: str, segment: int, *, now_epoch: int, lease_seconds: int) -> None:
+    """Add the segment to those done (a set: a retried or redelivered segment counts once) and renew the lease, if
+    the backfill is still running and holds it; else BackfillStopped."""
+    try:
+        client("dynamodb").transact_write_items(TransactItems=[
+            {"Update": {"TableName": _table(), "Key": _key(backfill_id), "UpdateExpression": "ADD done :segment",
+                        "ConditionExpression": "#s = :running", "ExpressionAttributeNames": {"#s": "status"},
+                        "ExpressionAttributeValues": {":segment": {"NS": [str(segment)]},
+                                                      ":running": {"S": "running"}}}},
+            {"Update": {"TableName": _table(), "Key": _key(LEASE_SK), "UpdateExpression": "SET lease_until = :until",
+                        "ConditionExpression": "id = :id",
+                        "ExpressionAttributeValues": {":id": {"S": backfill_id},
+                                                      ":until": {"N": str(now_epoch + lease_seconds)}}}},
+        ])
+    except Exception as error:
+        if "ConditionalCheckFailed" in cancellation_codes(error):
+            raise BackfillStopped(backfill_id) from None
+        raise
 
 
 def make_current(backfill_id: str, before: str) -> bool:
@@ -80,7 +99,7 @@ def make_current(backfill_id: str, before: str) -> bool:
                                                       "before": {"S": before}}}},
         ])
     except Exception as error:
-        if cancellation_codes(error)[:1] == ["ConditionalCheckFailed"]:
+        if _lost_condition(error):
             return False
         raise
     return True
@@ -114,8 +133,6 @@ def finish(backfill_id: str, *, status: str, now_epoch: int, rows: int | None = 
 
 
 def get(backfill_id: str) -> dict[str, Any] | None:
-    if backfill_id in (LEASE_SK, CURRENT_SK):
-        return None
     item = client("dynamodb").get_item(TableName=_table(), Key=_key(backfill_id), ConsistentRead=True).get("Item")
     return plain_item(item) if item else None
 

@@ -188,3 +188,36 @@ def delete_keys(bucket: str, keys: list[str]) -> list[str]:
         answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})
         failed.extend(str(e["Key"]) for e in answer.get("Errors", []))
     return failed
+
+
+BACKFILL_PREFIX = f"{EXPORTS_PREFIX}/_backfill"  # the facts backfill's manifests (chalicelib/workflows/backfill.py)
+
+
+def backfill_segment_key(backfill_id: str, segment: int) -> str:
+    """What a segment of the backfill wrote: the partitions first, then the parts."""
+    return f"{BACKFILL_PREFIX}/{backfill_id}/s{segment:03d}.json"
+
+
+def backfill_manifest_key(backfill_id: str) -> str:
+    return f"{BACKFILL_PREFIX}/{backfill_id}/{MANIFEST_NAME}"
+
+
+def backfill_part_name(backfill_id: str, segment: int) -> str:
+    """Its parts are <this>-NNNNN in each partition it writes into."""
+    return f"b{backfill_id}-s{segment:03d}"
+
+
+def backfill_ids(bucket: str) -> list[str]:
+    """Every backfill that has files under BACKFILL_PREFIX (one ListObjectsV2 page per 1,000)."""
+    found: list[str] = []
+    for page in client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=BACKFILL_PREFIX + "/",
+                                                                      Delimiter="/"):
+        found.extend(p["Prefix"][len(BACKFILL_PREFIX) + 1:].rstrip("/") for p in page.get("CommonPrefixes", []))
+    return found
+
+
+def facts_manifest_days(bucket: str) -> list[tuple[str, str]]:
+    """(day, manifest key) of every nightly facts run's manifest."""
+    return [(key.split("/dt=", 1)[1].split("/", 1)[0], key) for key in keys_under(bucket, f"{FACTS_PREFIX}/dt=")
+            if key.endswith("/" + MANIFEST_NAME)]
+

@@ -98,6 +98,11 @@ class ComplaintRecords:
     history: list[dict[str, Any]]
 
 
+def item_count() -> int:
+    """The CRM table's item count as DescribeTable gives it (DynamoDB refreshes it every six hours or so)."""
+    return int(client("dynamodb").describe_table(TableName=settings().table_name)["Table"].get("ItemCount") or 0)
+
+
 def scan_pages(segment: int, total_segments: int, page_items: int | None = None) -> Iterator[list[dict[str, Any]]]:
     """The raw items of one scan segment, a page at a time (a page is at most 1 MB)."""
     params: dict[str, Any] = {"TableName": settings().table_name}

@@ -86,10 +86,11 @@ def request_backfill(access: Access, segments: int | None) -> dict[str, Any]:
 
 
 def get_backfill(backfill_id: str) -> dict[str, Any]:
+    from chalicelib.domain.clock import is_id
     from chalicelib.domain.errors import NotFound
     from chalicelib.persistence import backfills
 
-    record = backfills.get(backfill_id)
+    record = backfills.get(backfill_id) if is_id(backfill_id) else None  # any other path id cannot exist
     if record is None:
         raise NotFound("No backfill has that id.")
     return backfill_out(record)

@@ -41,14 +41,12 @@ from chalicelib.config import (
     BACKFILL_ITEMS_PER_SEGMENT,
     BACKFILL_LEASE_SECONDS,
     BACKFILL_MAX_SEGMENTS,
+    EXPORT_EARLIEST_DATE,
     settings,
 )
 from chalicelib.domain import exports as ex
 from chalicelib.domain.clock import iso, new_id, utcnow
 from chalicelib.observability import count, logger
-
-BACKFILL_PREFIX = "exports/_backfill"
-STEPS = ("segment", "finish", "abandon")
 
 
 class DayBeingExported(Exception):
@@ -59,6 +57,14 @@ class SegmentsMissing(Exception):
     """The finish step found a segment that has not written its manifest."""
 
 
+class LostLease(Exception):
+    """The backfill ran past its lease and another one took it: it cannot become current (not retried)."""
+
+
+class PartsLeft(Exception):
+    """S3 did not delete every part it was asked to: the step is retried."""
+
+
 def _today() -> date:
     return utcnow().astimezone(ZoneInfo(settings().timezone)).date()
 
@@ -67,65 +73,57 @@ def _epoch() -> int:
     return int(utcnow().timestamp())
 
 
-def segment_key(backfill_id: str, segment: int) -> str:
-    return f"{BACKFILL_PREFIX}/{backfill_id}/s{segment:03d}.json"
-
-
-def manifest_key(backfill_id: str) -> str:
-    return f"{BACKFILL_PREFIX}/{backfill_id}/_manifest.json"
-
-
-def part_name(backfill_id: str, segment: int) -> str:
-    return f"b{backfill_id}-s{segment:03d}"
-
-
-# ---------------------------------------------------------------------------------------------- starting
-
-
 def segments_for(item_count: int) -> int:
     """Enough segments that none scans more than BACKFILL_ITEMS_PER_SEGMENT items (DescribeTable's count, which
     DynamoDB refreshes every six hours or so: a margin, not a promise)."""
     return max(1, min(BACKFILL_MAX_SEGMENTS, math.ceil(item_count / BACKFILL_ITEMS_PER_SEGMENT)))
 
 
-def step_event(step: str, backfill_id: str, before: str, total: int, segment: int | None = None) -> dict[str, Any]:
+# ---------------------------------------------------------------------------------------------- starting
+
+
+def step_event(step: str, backfill_id: str, before: str, total: int, segment: int | None = None,
+               *, final: bool = False) -> dict[str, Any]:
     """What the state machine hands the export function for one step: an EventBridge-shaped event (the function
     is a Chalice schedule handler), the step in `detail.backfill`."""
     detail: dict[str, Any] = {"step": step, "id": backfill_id, "before": before, "segments": total}
     if segment is not None:
         detail["segment"] = segment
-    return {"version": "0", "id": f"{backfill_id}-{step}-{segment if segment is not None else ''}",
-            "source": "relasi.backfill", "detail-type": "Facts backfill step", "account": "",
-            "region": settings().region, "resources": [], "time": iso(utcnow()), "detail": {"backfill": detail}}
+    if final:
+        detail["final"] = True
+    name = f"{step}-{segment}" if segment is not None else step + ("-final" if final else "")
+    return {"version": "0", "id": f"{backfill_id}-{name}", "source": "relasi.backfill",
+            "detail-type": "Facts backfill step", "account": "", "region": settings().region, "resources": [],
+            "time": iso(utcnow()), "detail": {"backfill": detail}}
 
 
 def execution_input(backfill_id: str, before: str, total: int, function: str) -> dict[str, Any]:
-    """The state machine's input: the events of every step, made here so the ASL only routes them."""
+    """The state machine's input: the events of every step, made here so the ASL only routes them; and how long
+    a failed backfill waits for segments still running before its last sweep."""
     return {"function": function,
             "segments": [{"function": function, "event": step_event("segment", backfill_id, before, total, s)}
                          for s in range(total)],
             "finish": step_event("finish", backfill_id, before, total),
-            "abandon": step_event("abandon", backfill_id, before, total)}
+            "abandon": step_event("abandon", backfill_id, before, total),
+            "sweep": step_event("abandon", backfill_id, before, total, final=True),
+            "settle_seconds": settings().backfill_settle_seconds}
 
 
 def request(requested_by: str | None, segments: int | None) -> dict[str, Any]:
     """POST /analytics/backfills: take the backfill lease, record it, start the state machine. 409 while one runs;
     503 when the workflow could not be started (recorded failed, the lease given back)."""
-    from chalicelib.aws import client
     from chalicelib.domain.errors import ServiceUnavailable
-    from chalicelib.persistence import backfills
+    from chalicelib.persistence import backfills, export_source
+    from chalicelib.workflows.executions import start_once
 
     config = settings()
     if segments is None:
-        table = client("dynamodb").describe_table(TableName=config.table_name)["Table"]
-        segments = segments_for(int(table.get("ItemCount") or 0))
+        segments = segments_for(export_source.item_count())
     backfill_id, before = new_id(), _today().isoformat()
     record = backfills.begin(backfill_id, before=before, segments=segments, requested_by=requested_by,
                              now_epoch=_epoch(), lease_seconds=BACKFILL_LEASE_SECONDS)
     payload = execution_input(backfill_id, before, segments, config.analytics_export_function)
     try:
-        from chalicelib.workflows.executions import start_once
-
         start_once(config.backfill_state_machine_arn, f"backfill-{backfill_id}", payload)
     except Exception as error:
         backfills.finish(backfill_id, status="failed", now_epoch=_epoch(), error=type(error).__name__)
@@ -146,7 +144,7 @@ def on_step(detail: dict[str, Any]) -> dict[str, Any]:
     if step == "finish":
         return finish(backfill_id, before, total)
     if step == "abandon":
-        return abandon(backfill_id, before, total)
+        return abandon(backfill_id, total, final=bool(detail.get("final")))
     raise ValueError(f"unknown backfill step {step!r}")
 
 
@@ -162,27 +160,33 @@ def _logged_since(before: date) -> set[tuple[str, str]]:
     return keys
 
 
-def _group_facts(items: list[dict[str, Any]], key: ex.Pseudonymizer, snap: ex.Snapshot, begins: str,
-                 logged: set[tuple[str, str]]) -> list[tuple[str, str, dict[str, Any]]]:
-    """(dataset, when it happened, row) of the facts of one partition key's items that are the backfill's."""
+Fact = tuple[str, str, dict[str, Any]]  # (dataset, when it happened, row)
+
+
+def _group_facts(items: list[dict[str, Any]], key: ex.Pseudonymizer, snap: ex.Snapshot,
+                 begins: str) -> list[tuple[tuple[str, str], Fact]]:
+    """(the item's key, fact) of each fact of one partition key's items stored before `begins` (the first
+    instant of the backfill's day); the lines of a delivered order come with the history entry that says so."""
     order = next((i for i in items if i.get("type") == "order"), None)
-    found: list[tuple[str, str, dict[str, Any]]] = []
+    found: list[tuple[tuple[str, str], Fact]] = []
     for item in items:
         if item.get("type") not in ex.FACT_TYPES:
             continue
         fact = ex.fact_row(item, key, snap)
-        if fact is None or ex.recorded_at(item) >= begins or (str(item["pk"]), str(item["sk"])) in logged:
+        if fact is None or ex.recorded_at(item, fact[1]) >= begins:
             continue
-        found.append(fact)
+        logged = (str(item["pk"]), str(item["sk"]))
+        found.append((logged, fact))
         when = ex.delivered_at(item)
         if when is not None and order is not None:
-            found.extend(("delivered_order_lines", when, line)
+            found.extend((logged, ("delivered_order_lines", when, line))
                          for line in ex.delivered_line_rows(order, when, key, snap))
     return found
 
 
 def run_segment(backfill_id: str, before: date, segment: int, total: int) -> dict[str, Any]:
-    """Scan one segment of the CRM table and write the backfill's facts in it. Safe to run again."""
+    """Scan one segment of the CRM table and write the backfill's facts in it. Safe to run again; writes
+    nothing once the backfill has stopped (BackfillStopped)."""
     from chalicelib.aws import secret_value
     from chalicelib.persistence import backfills, export_files, export_source
 
@@ -191,26 +195,30 @@ def run_segment(backfill_id: str, before: date, segment: int, total: int) -> dic
     key = ex.Pseudonymizer(secret_value(config.pseudonym_secret_arn).encode())
     snap = ex.Snapshot(before - timedelta(days=1), config.timezone)  # its end: the first instant of `before`
     begins = snap.ends_at
-    logged = _logged_since(before)
-    previous = export_files.read_json(bucket, segment_key(backfill_id, segment)) or {}
-    name = part_name(backfill_id, segment)
+    manifest_key = export_files.backfill_segment_key(backfill_id, segment)
+    previous = export_files.read_json(bucket, manifest_key) or {}
+    name = export_files.backfill_part_name(backfill_id, segment)
     writers: dict[tuple[str, str], export_files.PartWriter] = {}
-    waiting: dict[tuple[str, str], list[bytes]] = defaultdict(list)
-    held = 0
+    waiting: dict[tuple[str, str], list[tuple[tuple[str, str], bytes]]] = defaultdict(list)
+    held = skipped = 0
     parts: list[dict[str, Any]] = []
     # the partitions this segment's attempts wrote into, the failed ones' included (a third attempt still finds
     # what the first wrote)
     touched: set[tuple[str, str]] = {(str(d), str(on)) for d, on in previous.get("partitions", [])}
 
     def record(complete: bool) -> None:
-        export_files.write_json(bucket, segment_key(backfill_id, segment), {
+        export_files.write_json(bucket, manifest_key, {
             "backfill_id": backfill_id, "segment": segment, "segments": total, "complete": complete,
             "partitions": sorted(touched), "parts": parts, "rows": sum(p["rows"] for p in parts)})
 
+    backfills.still_running(backfill_id)
     if previous:  # no longer complete: this attempt rewrites it
         record(complete=False)
 
     def upload(complete: bool) -> None:
+        backfills.still_running(backfill_id)  # a backfill that failed meanwhile gets no more parts
+        # the nightly runs' as of now: a fact logged since the segment began (a notification that ended) is theirs
+        logged = _logged_since(before)
         # the partitions first, then the parts: whatever dies in between, a retry or the abandon finds them
         if not touched.issuperset(waiting):
             touched.update(waiting)
@@ -220,8 +228,9 @@ def run_segment(backfill_id: str, before: date, segment: int, total: int) -> dic
             if writer is None:
                 writer = writers[(dataset, on)] = export_files.PartWriter(bucket, dataset, on, name=name)
             uploaded = len(writer.parts)
-            for line in lines:
-                writer.write_line(line)
+            for item_key, line in lines:
+                if item_key not in logged:
+                    writer.write_line(line)
             for part in writer.close()[uploaded:]:
                 parts.append({"dataset": dataset, "dt": on, "key": part.key, "rows": part.rows, "bytes": part.bytes})
         waiting.clear()
@@ -229,9 +238,13 @@ def run_segment(backfill_id: str, before: date, segment: int, total: int) -> dic
 
     for batch in export_source.segment_groups(segment, total):
         for _, items in batch:
-            for dataset, at, row in _group_facts(items, key, snap, begins, logged):
+            for item_key, (dataset, at, row) in _group_facts(items, key, snap, begins):
+                on = str(snap.local_date(at))
+                if on < EXPORT_EARLIEST_DATE:  # where the Glue tables' dt projection does not reach
+                    skipped += 1
+                    continue
                 line = export_files.line_of(row)
-                waiting[(dataset, str(snap.local_date(at)))].append(line)
+                waiting[(dataset, on)].append((item_key, line))
                 held += len(line)
         if held >= BACKFILL_BUFFER_BYTES:
             upload(complete=False)
@@ -239,117 +252,129 @@ def run_segment(backfill_id: str, before: date, segment: int, total: int) -> dic
     upload(complete=True)
     if previous:  # an attempt before this one: delete what it wrote and this one did not
         written = {p["key"] for p in parts}
-        stale = [k for k in _keys_of_segment(bucket, backfill_id, segment, {"partitions": sorted(touched)})
-                 if k not in written]
-        if stale:
-            export_files.delete_keys(bucket, stale)
-    backfills.segment_done(backfill_id, segment)
+        _delete([k for k in _keys_of_segment(bucket, backfill_id, segment, {"partitions": sorted(touched)})
+                 if k not in written])
+    backfills.segment_done(backfill_id, segment, now_epoch=_epoch(), lease_seconds=BACKFILL_LEASE_SECONDS)
     rows = sum(p["rows"] for p in parts)
+    if skipped:
+        count("FactsBackfillBeforeEarliestDate", skipped)
     logger().info("facts backfill segment done", extra={"backfill_id": backfill_id, "segment": segment,
-                                                        "rows": rows, "parts": len(parts)})
-    return {"segment": segment, "rows": rows, "parts": len(parts)}
+                                                        "rows": rows, "parts": len(parts), "too_old": skipped})
+    return {"segment": segment, "rows": rows, "parts": len(parts), "too_old": skipped}
+
+
+def _delete(keys: list[str]) -> None:
+    """Delete the keys; PartsLeft (the step is retried) for any S3 did not delete."""
+    from chalicelib.persistence import export_files
+
+    if keys and export_files.delete_keys(settings().export_bucket, keys):
+        raise PartsLeft(f"{len(keys)} key(s) to delete, some left")
 
 
 def _keys_of_segment(bucket: str, backfill_id: str, segment: int, manifest: dict[str, Any]) -> list[str]:
     """Every part an attempt of the segment may have written: listed in the partitions its manifest names."""
     from chalicelib.persistence import export_files
 
-    name = part_name(backfill_id, segment)
+    name = export_files.backfill_part_name(backfill_id, segment)
     return [key for dataset, on in manifest.get("partitions", [])
             for key in export_files.keys_under(bucket, export_files.partition_prefix(dataset, on) + name + "-")]
+
+
+def _parts_of(bucket: str, backfill_id: str) -> tuple[list[str], list[str]]:
+    """(every part any attempt of any segment of the backfill wrote, its manifests): read from its files, so a
+    backfill that died without a word is found as well as one that finished."""
+    from chalicelib.persistence import export_files
+
+    files = export_files.keys_under(bucket, f"{export_files.BACKFILL_PREFIX}/{backfill_id}/")
+    parts: list[str] = []
+    for manifest_key in files:
+        tail = manifest_key.rsplit("/", 1)[1]
+        if tail.startswith("s") and tail.endswith(".json"):
+            manifest = export_files.read_json(bucket, manifest_key) or {}
+            parts += _keys_of_segment(bucket, backfill_id, int(tail[1:-5]), manifest)
+    return parts, files
 
 
 def _segment_manifests(bucket: str, backfill_id: str, total: int) -> list[dict[str, Any] | None]:
     from chalicelib.persistence import export_files
 
-    return [export_files.read_json(bucket, segment_key(backfill_id, s)) for s in range(total)]
-
-
-def _nightly_facts_before(bucket: str, before: date) -> list[tuple[str, list[str]]]:
-    """(manifest key, its parts) of each nightly facts run of a day before `before`."""
-    from chalicelib.persistence import export_files
-
-    found = []
-    for manifest in export_files.keys_under(bucket, f"{export_files.FACTS_PREFIX}/dt="):
-        day = manifest.split("/dt=", 1)[1].split("/", 1)[0]
-        if day < before.isoformat():
-            content = export_files.read_json(bucket, manifest) or {}
-            found.append((manifest, [str(p["key"]) for p in content.get("parts", [])]))
-    return found
+    return [export_files.read_json(bucket, export_files.backfill_segment_key(backfill_id, s)) for s in range(total)]
 
 
 def finish(backfill_id: str, before: date, total: int) -> dict[str, Any]:
     """Every segment done: list the parts, make the backfill current, then delete what owned those facts before
-    (the previous backfill's parts, the nightly runs' parts of the days before `before`). Safe to run again;
-    raises DayBeingExported while a nightly run of such a day is still exporting (the state machine retries)."""
+    (every other backfill's parts, the nightly runs' parts of the days before `before`). Safe to run again;
+    DayBeingExported while a nightly run of such a day is still exporting (the state machine retries), LostLease
+    when another backfill took over (not retried)."""
     from chalicelib.persistence import analytics_results, backfills, change_log, export_files
 
     bucket = settings().export_bucket
+    done = backfills.get(backfill_id) or {}
+    if done.get("status") == "succeeded":  # a redelivered finish
+        return {"backfill_id": backfill_id, "status": "succeeded", "rows": done.get("rows"), "parts": done.get("parts")}
     manifests = _segment_manifests(bucket, backfill_id, total)
     if not all(m and m.get("complete") for m in manifests):
         raise SegmentsMissing(f"{sum(1 for m in manifests if not (m and m.get('complete')))} segment(s) not done")
     parts = [p for m in manifests for p in (m or {}).get("parts", [])]
     rows = sum(int(p["rows"]) for p in parts)
-    # the backfill it replaces: as the first attempt found it (a retry after the switch finds itself current)
-    mine = export_files.read_json(bucket, manifest_key(backfill_id))
-    if mine is not None:
-        replaces = mine.get("replaces")
-    else:
-        previous = backfills.current()
-        replaces = str(previous["id"]) if previous else None
-    export_files.write_json(bucket, manifest_key(backfill_id), {
+    export_files.write_json(bucket, export_files.backfill_manifest_key(backfill_id), {
         "backfill_id": backfill_id, "before": before.isoformat(), "schema_version": ex.SCHEMA_VERSION,
-        "format": ex.FILE_EXTENSION, "segments": total, "rows": rows, "parts": parts, "replaces": replaces,
-        "written_at": iso(utcnow())})
+        "format": ex.FILE_EXTENSION, "segments": total, "rows": rows, "parts": parts, "written_at": iso(utcnow())})
     if not backfills.make_current(backfill_id, before.isoformat()):
-        raise RuntimeError("the backfill lost its lease")  # another backfill runs: this one abandons its parts
+        raise LostLease(backfill_id)
     # a run of an owned day that began before the switch may still write that day's facts: wait for it
-    first = before - timedelta(days=change_log.CHANGE_LOG_DAYS)
+    first, last = before - timedelta(days=change_log.CHANGE_LOG_DAYS), before - timedelta(days=1)
     now = _epoch()
-    busy = [r["date"] for r in analytics_results.runs_between(first.isoformat(), (before - timedelta(days=1)).isoformat())
+    busy = [r["date"] for r in analytics_results.runs_between(first.isoformat(), last.isoformat())
             if r["status"] in analytics_results.ACTIVE and int(r["lease_until"]) >= now]
     if busy:
         raise DayBeingExported(f"{len(busy)} day(s) being exported")
-    stale: list[str] = []
-    owners: list[str] = []  # the manifests of what owned the facts before, deleted after their parts
-    if replaces and replaces != backfill_id:
-        old = export_files.read_json(bucket, manifest_key(replaces)) or {}
-        written = {p["key"] for p in parts}
-        stale.extend(str(p["key"]) for p in old.get("parts", []) if p["key"] not in written)
-        owners.append(manifest_key(replaces))
-    for manifest, keys in _nightly_facts_before(bucket, before):
-        stale.extend(keys)
-        owners.append(manifest)
-    left = export_files.delete_keys(bucket, stale) if stale else []
-    if left:
-        raise RuntimeError(f"{len(left)} part(s) could not be deleted")  # retried; the facts are current already
-    if owners:
-        export_files.delete_keys(bucket, owners)
+    replaced = 0
+    for other in export_files.backfill_ids(bucket):  # every other backfill: an older one, or one that died
+        if other != backfill_id:
+            old_parts, old_files = _parts_of(bucket, other)
+            _delete(old_parts)
+            _delete(old_files)  # its manifests last: until its parts are gone they say where they are
+            replaced += len(old_parts)
+    for day, manifest_key in export_files.facts_manifest_days(bucket):
+        if day < before.isoformat():
+            content = export_files.read_json(bucket, manifest_key) or {}
+            nightly = [str(p["key"]) for p in content.get("parts", [])]
+            _delete(nightly)
+            _delete([manifest_key])
+            replaced += len(nightly)
     backfills.finish(backfill_id, status="succeeded", now_epoch=_epoch(), rows=rows, parts=len(parts))
     count("FactsBackfillSucceeded")
     logger().info("facts backfill done", extra={"backfill_id": backfill_id, "rows": rows, "parts": len(parts),
-                                                "replaced": len(stale)})
+                                                "replaced": replaced})
     return {"backfill_id": backfill_id, "status": "succeeded", "rows": rows, "parts": len(parts)}
 
 
-def abandon(backfill_id: str, before: date, total: int) -> dict[str, Any]:
-    """A segment or the finish failed for good: delete what the segments wrote (no reader was told of it), unless
-    the backfill had already been made current (then only the cleanup failed: its parts are the facts)."""
-    from chalicelib.persistence import backfills, export_files
+def abandon(backfill_id: str, total: int, *, final: bool) -> dict[str, Any]:
+    """A segment or the finish failed for good. First pass: record the failure (segments still running stop at
+    their next upload) and delete what the segments wrote; the last pass, after the state machine has waited
+    for segments still running: delete again, then the manifests. If the backfill had been made current, only
+    its cleanup failed: its parts are the facts and stay."""
+    from chalicelib.persistence import backfills
 
     bucket = settings().export_bucket
     current = backfills.current()
-    if not (current and current.get("id") == backfill_id):
-        keys = [k for s, m in enumerate(_segment_manifests(bucket, backfill_id, total)) if m
-                for k in _keys_of_segment(bucket, backfill_id, s, m)]
-        export_files.delete_keys(bucket, keys + [segment_key(backfill_id, s) for s in range(total)])
-        error = "SegmentFailed"
-    else:
+    manifests = _segment_manifests(bucket, backfill_id, total)
+    if current and current.get("id") == backfill_id:
         error = "CleanupIncomplete"
-    backfills.finish(backfill_id, status="failed", now_epoch=_epoch(), error=error)
-    count("FactsBackfillFailed")
-    logger().warning("facts backfill failed", extra={"backfill_id": backfill_id, "error": error})
-    return {"backfill_id": backfill_id, "status": "failed", "error": error}
+    else:
+        error = "FinishFailed" if all(m and m.get("complete") for m in manifests) else "SegmentFailed"
+    record = backfills.get(backfill_id) or {}
+    if record.get("status") == "running":
+        backfills.finish(backfill_id, status="failed", now_epoch=_epoch(), error=error)
+        count("FactsBackfillFailed")
+        logger().warning("facts backfill failed", extra={"backfill_id": backfill_id, "error": error})
+    if error != "CleanupIncomplete":
+        parts, files = _parts_of(bucket, backfill_id)
+        _delete(parts)
+        if final:
+            _delete(files)
+    return {"backfill_id": backfill_id, "status": "failed", "error": str(record.get("error") or error)}
 
 
 def owned_before() -> date | None:
