@@ -216,10 +216,11 @@ class BackfillOut(Output):
     parts: int | None = Field(description="parts written, once succeeded")
     started_at: str
     finished_at: str | None
-    error: str | None = Field(description="SegmentFailed: a segment failed after its retries and what the "
-                                          "segments wrote was deleted; CleanupIncomplete: the backfill is current "
-                                          "but some parts it replaces were left; Abandoned: it stopped without "
-                                          "saying so and let go of its lease; or the error's type")
+    error: str | None = Field(description="SegmentFailed: a segment failed after its retries; FinishFailed: "
+                                          "the switch failed (what the segments wrote is deleted in both cases); "
+                                          "CleanupIncomplete: the backfill is current but some of what it "
+                                          "replaces was left; Abandoned: it stopped without saying so and its "
+                                          "lease ran out; or the error's type")
 
 
 class ExportDatasetOut(Output):
