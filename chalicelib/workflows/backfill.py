@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -41,6 +42,7 @@ from chalicelib.config import (
     BACKFILL_ITEMS_PER_SEGMENT,
     BACKFILL_LEASE_SECONDS,
     BACKFILL_MAX_SEGMENTS,
+    BACKFILL_UPLOAD_THREADS,
     EXPORT_EARLIEST_DATE,
     settings,
 )
@@ -223,16 +225,24 @@ def run_segment(backfill_id: str, before: date, segment: int, total: int) -> dic
         if not touched.issuperset(waiting):
             touched.update(waiting)
             record(complete=False)
-        for (dataset, on), lines in sorted(waiting.items()):
-            writer = writers.get((dataset, on))
-            if writer is None:
-                writer = writers[(dataset, on)] = export_files.PartWriter(bucket, dataset, on, name=name)
+        for (dataset, on) in waiting:
+            if (dataset, on) not in writers:
+                writers[(dataset, on)] = export_files.PartWriter(bucket, dataset, on, name=name)
+
+        def write(partition: tuple[str, str]) -> list[export_files.Part]:
+            writer = writers[partition]
             uploaded = len(writer.parts)
-            for item_key, line in lines:
+            for item_key, line in waiting[partition]:
                 if item_key not in logged:
                     writer.write_line(line)
-            for part in writer.close()[uploaded:]:
-                parts.append({"dataset": dataset, "dt": on, "key": part.key, "rows": part.rows, "bytes": part.bytes})
+            return writer.close()[uploaded:]
+
+        # a part per partition touched (a day of history each): gzip and PUT them BACKFILL_UPLOAD_THREADS at a time
+        with ThreadPoolExecutor(BACKFILL_UPLOAD_THREADS) as pool:
+            ordered = sorted(waiting)
+            for (dataset, on), new in zip(ordered, pool.map(write, ordered), strict=True):
+                parts.extend({"dataset": dataset, "dt": on, "key": p.key, "rows": p.rows, "bytes": p.bytes}
+                             for p in new)
         waiting.clear()
         record(complete)
 
