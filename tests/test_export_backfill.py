@@ -409,3 +409,24 @@ def test_a_segment_retried_after_attempts_that_died_deletes_what_they_wrote(
         analytics.on_event(steps["sweep"])  # what the state machine does last: nothing of it is left
     assert backfill_parts(bucket, running["id"]) == set()
     assert keys_of(bucket, f"exports/_backfill/{running['id']}/") == set()
+
+
+def test_the_facts_a_backfill_may_own_are_those_stored_before_its_day() -> None:
+    """chalicelib/domain/exports.py facts_stored_before, on items as the table holds them."""
+    from chalicelib.domain.exports import Pseudonymizer, Snapshot, facts_stored_before
+
+    key, snap = Pseudonymizer(b"k" * 32), Snapshot(date(2026, 12, 6), "Asia/Jakarta")
+    begins = snap.ends_at  # 2026-12-06T17:00:00.000Z: midnight in Jakarta
+    contact = {"pk": "C#1", "sk": "I#a", "type": "interaction", "customer_id": "1", "branch_id": "bandung",
+               "channel": "visit", "direction": "inbound", "kind": "inquiry", "staff_id": "s",
+               "occurred_at": "2025-03-01T03:00:00.000Z", "created_at": "2026-12-06T16:59:59.999Z"}
+    today = {**contact, "sk": "I#b", "created_at": begins}  # stored once the day began: the nightly run's
+    imported = {**contact, "sk": "I#c", "created_at": None}  # no stored time: the contact's own
+    pending = {**contact, "sk": "I#d", "delivery": "pending", "topic": "x"}  # not a fact until it ends
+    entry = {"pk": "O#9", "sk": "H#1", "type": "order_history", "change": "status", "from_value": "shipped",
+             "to_value": "delivered", "at": "2026-11-30T02:00:00.000Z", "by": "s"}
+    found = facts_stored_before([contact, today, imported, pending, {"pk": "C#1", "sk": "PROFILE",
+                                                                    "type": "customer"}], key, snap, begins)
+    assert [(k, dataset) for k, (dataset, _, _) in found] == [(("C#1", "I#a"), "interaction_events"),
+                                                               (("C#1", "I#c"), "interaction_events")]
+    assert facts_stored_before([entry], key, snap, begins)[0][1][:2] == ("order_events", entry["at"])

@@ -947,3 +947,29 @@ def is_new_fact(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) ->
     if new.get("type") == "interaction" and new.get("delivery") is not None:
         return new["delivery"] in FINAL_DELIVERIES and (old is None or old.get("delivery") not in FINAL_DELIVERIES)
     return old is None
+
+
+Fact = tuple[str, str, dict[str, Any]]  # (fact dataset, when it happened (ISO 8601 UTC), row)
+
+
+def facts_stored_before(items: list[dict[str, Any]], key: Pseudonymizer, snap: Snapshot,
+                        begins: str) -> list[tuple[tuple[str, str], Fact]]:
+    """(the item's key, fact) of each fact among one partition key's items (a customer's, a complaint's, an
+    order's) stored before `begins`: what the facts backfill of the day starting at `begins` may own; the lines
+    of a delivered order come with the history entry that says so, under its key."""
+    order = next((i for i in items if i.get("type") == "order"), None)
+    found: list[tuple[tuple[str, str], Fact]] = []
+    for item in items:
+        if item.get("type") not in FACT_TYPES:
+            continue
+        fact = fact_row(item, key, snap)
+        if fact is None or recorded_at(item, fact[1]) >= begins:
+            continue
+        item_key = (str(item["pk"]), str(item["sk"]))
+        found.append((item_key, fact))
+        when = delivered_at(item)
+        if when is not None and order is not None:
+            found.extend((item_key, ("delivered_order_lines", when, line))
+                         for line in delivered_line_rows(order, when, key, snap))
+    return found
+

@@ -168,7 +168,8 @@ def runs_of(day: str, limit: int) -> list[dict[str, Any]]:
 
 
 def runs_between(first: str, last: str) -> list[dict[str, Any]]:
-    """The latest run of each day from `first` to `last` (a week at most); one Query."""
+    """The latest run of each day from `first` to `last` (the catch-up's week, the backfill's 35 days: well within
+    one page); one Query."""
     page = client("dynamodb").query(
         TableName=_table(), KeyConditionExpression="pk = :pk AND sk BETWEEN :first AND :last",
         ExpressionAttributeValues={":pk": {"S": EXPORT_PK}, ":first": {"S": first}, ":last": {"S": last}},

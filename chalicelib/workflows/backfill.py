@@ -162,30 +162,6 @@ def _logged_since(before: date) -> set[tuple[str, str]]:
     return keys
 
 
-Fact = tuple[str, str, dict[str, Any]]  # (dataset, when it happened, row)
-
-
-def _group_facts(items: list[dict[str, Any]], key: ex.Pseudonymizer, snap: ex.Snapshot,
-                 begins: str) -> list[tuple[tuple[str, str], Fact]]:
-    """(the item's key, fact) of each fact of one partition key's items stored before `begins` (the first
-    instant of the backfill's day); the lines of a delivered order come with the history entry that says so."""
-    order = next((i for i in items if i.get("type") == "order"), None)
-    found: list[tuple[tuple[str, str], Fact]] = []
-    for item in items:
-        if item.get("type") not in ex.FACT_TYPES:
-            continue
-        fact = ex.fact_row(item, key, snap)
-        if fact is None or ex.recorded_at(item, fact[1]) >= begins:
-            continue
-        logged = (str(item["pk"]), str(item["sk"]))
-        found.append((logged, fact))
-        when = ex.delivered_at(item)
-        if when is not None and order is not None:
-            found.extend((logged, ("delivered_order_lines", when, line))
-                         for line in ex.delivered_line_rows(order, when, key, snap))
-    return found
-
-
 def run_segment(backfill_id: str, before: date, segment: int, total: int) -> dict[str, Any]:
     """Scan one segment of the CRM table and write the backfill's facts in it. Safe to run again; writes
     nothing once the backfill has stopped (BackfillStopped)."""
@@ -248,7 +224,7 @@ def run_segment(backfill_id: str, before: date, segment: int, total: int) -> dic
 
     for batch in export_source.segment_groups(segment, total):
         for _, items in batch:
-            for item_key, (dataset, at, row) in _group_facts(items, key, snap, begins):
+            for item_key, (dataset, at, row) in ex.facts_stored_before(items, key, snap, begins):
                 on = str(snap.local_date(at))
                 if on < EXPORT_EARLIEST_DATE:  # where the Glue tables' dt projection does not reach
                     skipped += 1
