@@ -123,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
                                     args.export_date, segments=args.export_segments, profile=args.export_profile,
                                     day_facts=args.day_facts)
         section = report.export(export_run)
+        section[2:2] = [f"Measured again by `python -m bench --export-only` on "
+                        f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC ({export_run.seconds:.0f} s); the "
+                        "figures at the top of this page are the last full run's.", ""]
         text = report.with_section(args.output.read_text(encoding="utf-8") if args.output.exists() else "",
                                    report.EXPORT_HEADING, section)
         args.output.write_text(text, encoding="utf-8")
