@@ -7,7 +7,9 @@ written again (a schema change), is the backfill's: `POST /analytics/backfills`
 starts the `export-backfill` state machine (chalicelib/workflows/backfill.asl.json),
 which runs one invocation of the export function per scan segment of the CRM
 table (a Map, a few at a time; a failed segment is retried alone), then one
-that switches, then cleans up; a backfill that fails leaves nothing behind.
+that switches, then cleans up; a backfill that fails records it (segments
+still running stop at their next upload), deletes what its segments wrote,
+waits for them and deletes again: it leaves nothing behind.
 
 Who exports which fact: the backfill owns every fact **logged before
 `before`** (the local day the backfill was asked for) or never logged; the
@@ -17,15 +19,16 @@ one the change log holds under `before` or a later day (history imported
 today under an older time, a notification that ended today). Once all
 segments are done the finish step makes the backfill current (the nightly
 runs of days before `before` then write no facts), waits until no run of such
-a day is still exporting, and deletes what owned those facts before: the
-previous backfill's parts and the nightly runs' parts of days before `before`.
+a day is still exporting, and deletes what owned those facts before: every
+other backfill found on S3 (the previous one, any that died) and the nightly
+runs' parts of days before `before`.
 So a date range in Athena reads each fact once, except while a backfill's
 segments have written and its finish has not yet deleted (docs/analytics.md).
 
 Parts: exports/<dataset>/dt=<local day it happened>/b<backfill id>-s<segment>-NNNNN.jsonl.gz;
 what each segment wrote: exports/_backfill/<id>/s<segment>.json; the whole:
 exports/_backfill/<id>/_manifest.json. A retried segment writes the same keys
-(the scan's order) and deletes what its failed attempt wrote and it did not.
+(the scan's order) and deletes what its earlier attempts wrote and it did not.
 """
 
 from __future__ import annotations
