@@ -41,7 +41,7 @@ ANOMALIES_PK = "ANOM#ALL"
 INSIGHTS_PK = "INSIGHTS#ALL"
 
 
-def _attrs(values: dict[str, Any]) -> dict[str, Any]:
+def attribute_values(values: dict[str, Any]) -> dict[str, Any]:
     from boto3.dynamodb.types import TypeSerializer
 
     serializer = TypeSerializer()
@@ -60,7 +60,7 @@ def runs_pk(day: str) -> str:
     return f"EXPORT#{day}"
 
 
-def _lost_condition(error: Exception) -> bool:
+def lost_condition(error: Exception) -> bool:
     """A write (or a transaction's first write) refused by its condition."""
     return error_code(error) == "ConditionalCheckFailedException" \
         or cancellation_codes(error)[:1] == ["ConditionalCheckFailed"]
@@ -73,17 +73,17 @@ def request_run(day: str, run_id: str, *, trigger: str, requested_by: str | None
               "requested_by": requested_by, "requested_at_epoch": now_epoch, "lease_until": now_epoch + lease_seconds}
     try:
         client("dynamodb").transact_write_items(TransactItems=[
-            {"Put": {"TableName": _table(), "Item": _attrs(record),
+            {"Put": {"TableName": _table(), "Item": attribute_values(record),
                      "ConditionExpression": "attribute_not_exists(pk) OR NOT #s IN (:queued, :running) "
                                             "OR lease_until < :now",
                      "ExpressionAttributeNames": {"#s": "status"},
                      "ExpressionAttributeValues": {":queued": {"S": "queued"}, ":running": {"S": "running"},
                                                    ":now": {"N": str(now_epoch)}}}},
-            {"Put": {"TableName": _table(), "Item": _attrs({**record, "pk": runs_pk(day), "sk": run_id,
+            {"Put": {"TableName": _table(), "Item": attribute_values({**record, "pk": runs_pk(day), "sk": run_id,
                                                             "expires_at": now_epoch + RUN_HISTORY_SECONDS})}},
         ])
     except Exception as error:
-        if _lost_condition(error):
+        if lost_condition(error):
             raise Conflict("An export of that date is already queued or running; try again when it has finished.") \
                 from None
         raise
@@ -118,7 +118,7 @@ def begin_run(day: str, run_id: str, *, trigger: str, now_epoch: int, lease_seco
                         "ExpressionAttributeValues": {**values, **history}}},
         ])
     except Exception as error:
-        if _lost_condition(error):
+        if lost_condition(error):
             return False
         raise
     return True
@@ -132,7 +132,7 @@ def finish_run(day: str, run_id: str, *, status: str, now_epoch: int, datasets: 
     names = {"#s": "status"}
     if datasets is not None:
         update += ", datasets = :datasets"
-        values[":datasets"] = _attrs({"d": datasets})["d"]
+        values[":datasets"] = attribute_values({"d": datasets})["d"]
     if error is not None:
         update += ", #e = :error"
         names["#e"] = "error"
@@ -144,7 +144,7 @@ def finish_run(day: str, run_id: str, *, status: str, now_epoch: int, datasets: 
         client("dynamodb").transact_write_items(TransactItems=[
             {"Update": {**history, "Key": {"pk": {"S": EXPORT_PK}, "sk": {"S": day}}}}, {"Update": history}])
     except Exception as error_:
-        if not _lost_condition(error_):
+        if not lost_condition(error_):
             raise
         try:  # the run lost the day (its lease ran out and another run took it): its history still says how it ended
             client("dynamodb").update_item(**history)
@@ -195,7 +195,7 @@ def _put_latest(pk: str, as_of: str, content: dict[str, Any]) -> bool:
     """Replace the LATEST item unless it comes from a later day's export."""
     try:
         client("dynamodb").put_item(
-            TableName=_table(), Item=_attrs({"pk": pk, "sk": LATEST_SK, "as_of": as_of, **content}),
+            TableName=_table(), Item=attribute_values({"pk": pk, "sk": LATEST_SK, "as_of": as_of, **content}),
             ConditionExpression="attribute_not_exists(pk) OR as_of <= :as_of",
             ExpressionAttributeValues={":as_of": {"S": as_of}},
         )

@@ -18,8 +18,7 @@ from typing import Any
 from chalicelib.aws import cancellation_codes, client, error_code
 from chalicelib.config import settings
 from chalicelib.domain.errors import Conflict
-from chalicelib.persistence.analytics_results import _attrs as _serialized
-from chalicelib.persistence.analytics_results import _lost_condition
+from chalicelib.persistence.analytics_results import attribute_values, lost_condition
 from chalicelib.persistence.raw import plain_item
 
 BACKFILL_PK = "BACKFILL"
@@ -40,7 +39,7 @@ def begin(backfill_id: str, *, before: str, segments: int, requested_by: str | N
     """Record a running backfill and take the lease; 409 while another one holds it."""
     record = {"id": backfill_id, "status": "running", "before": before, "segments": segments,
               "requested_by": requested_by, "started_at_epoch": now_epoch, "lease_until": now_epoch + lease_seconds}
-    item = {**_serialized(record), **_key(backfill_id)}
+    item = {**attribute_values(record), **_key(backfill_id)}
     try:
         client("dynamodb").transact_write_items(TransactItems=[
             {"Put": {"TableName": _table(),
@@ -52,7 +51,7 @@ def begin(backfill_id: str, *, before: str, segments: int, requested_by: str | N
         ])
     except Exception as error:
         # another request took the lease first, or was taking it at the same instant
-        if _lost_condition(error) or "TransactionConflict" in cancellation_codes(error):
+        if lost_condition(error) or "TransactionConflict" in cancellation_codes(error):
             raise Conflict("A backfill is already running; try again when it has finished.") from None
         raise
     return record
@@ -99,7 +98,7 @@ def make_current(backfill_id: str, before: str) -> bool:
                                                       "before": {"S": before}}}},
         ])
     except Exception as error:
-        if _lost_condition(error):
+        if lost_condition(error):
             return False
         raise
     return True
