@@ -34,7 +34,7 @@ help:
 	@echo "make package  deployable CloudFormation (chalice package + infra/template.yaml) in build/package/sam.yaml (about 1 minute)"
 	@echo "make lint     ruff, mypy, and mypy --strict on chalicelib/domain and chalicelib/services (about 1 minute)"
 	@echo "make bench    cold start, DynamoDB requests per operation, reminder job reads, analytics export (100k and 1M"
-	@echo "              interactions; about 13 minutes) -> docs/performance.md; ARGS=--skip-export and more: ARGS=--help"
+	@echo "              interactions; about an hour) -> docs/performance.md; ARGS=--export-only, --skip-export: ARGS=--help"
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
 	@echo "Installing the pinned Python packages into $(VENV) (the first time takes about 2 minutes)..."
