@@ -96,23 +96,33 @@ def get_backfill(backfill_id: str) -> dict[str, Any]:
     return backfill_out(record)
 
 
-def backfill_out(record: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
-    """A backfill as the API shows it; one still running after its lease has died without saying so: failed,
-    `Abandoned`."""
+def _stamp(record: dict[str, Any], name: str) -> str | None:
+    """A record's epoch seconds as ISO 8601, or None."""
     from datetime import UTC
 
     from chalicelib.domain.clock import iso
 
-    def stamp(name: str) -> str | None:
-        value = record.get(name)
-        return iso(datetime.fromtimestamp(int(value), UTC)) if value is not None else None
+    value = record.get(name)
+    return iso(datetime.fromtimestamp(int(value), UTC)) if value is not None else None
 
-    status, error = record["status"], record.get("error")
-    if status == "running" and int(record["lease_until"]) < (now or utcnow()).timestamp():
-        status, error = "failed", "Abandoned"
+
+def _as_it_stands(record: dict[str, Any], active: tuple[str, ...], now: datetime | None) -> tuple[str, str | None]:
+    """(status, error) of a run or backfill: one still active after its lease has died without saying so (a Lambda
+    timeout, out of memory, an execution stopped) shows as failed, `Abandoned`."""
+    status, error = str(record["status"]), record.get("error")
+    lease_until = record.get("lease_until")
+    if status in active and lease_until is not None and int(lease_until) < (now or utcnow()).timestamp():
+        return "failed", "Abandoned"
+    return status, error
+
+
+def backfill_out(record: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
+    """A backfill as the API shows it (epoch seconds as ISO 8601; a dead one as `Abandoned`)."""
+    status, error = _as_it_stands(record, ("running",), now)
     return {"id": record["id"], "status": status, "before": record["before"], "segments": int(record["segments"]),
             "segments_done": len(record.get("done") or ()), "rows": record.get("rows"), "parts": record.get("parts"),
-            "started_at": stamp("started_at_epoch"), "finished_at": stamp("finished_at_epoch"), "error": error}
+            "started_at": _stamp(record, "started_at_epoch"), "finished_at": _stamp(record, "finished_at_epoch"),
+            "error": error}
 
 
 def run_out(record: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
@@ -121,28 +131,18 @@ def run_out(record: dict[str, Any], *, now: datetime | None = None) -> dict[str,
     A run still queued or running after its lease has died without saying so
     (a Lambda timeout, out of memory): it shows as failed, `Abandoned`.
     """
-    from datetime import UTC
-
-    from chalicelib.domain.clock import iso
     from chalicelib.persistence.analytics_results import ACTIVE
 
-    def stamp(name: str) -> str | None:
-        value = record.get(name)
-        return iso(datetime.fromtimestamp(int(value), UTC)) if value is not None else None
-
     datasets = record.get("datasets") or {}
-    status, error = record["status"], record.get("error")
-    lease_until = record.get("lease_until")
-    if status in ACTIVE and lease_until is not None and int(lease_until) < (now or utcnow()).timestamp():
-        status, error = "failed", "Abandoned"
+    status, error = _as_it_stands(record, ACTIVE, now)
     return {
         "date": record["date"],
         "run_id": record["run_id"],
         "status": status,
         "trigger": record.get("trigger"),
-        "requested_at": stamp("requested_at_epoch"),
-        "started_at": stamp("started_at_epoch"),
-        "finished_at": stamp("finished_at_epoch"),
+        "requested_at": _stamp(record, "requested_at_epoch"),
+        "started_at": _stamp(record, "started_at_epoch"),
+        "finished_at": _stamp(record, "finished_at_epoch"),
         "rows": sum(int(d["rows"]) for d in datasets.values()) if datasets else None,
         "bytes": sum(int(d["bytes"]) for d in datasets.values()) if datasets else None,
         "datasets": datasets or None,

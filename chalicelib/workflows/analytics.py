@@ -585,7 +585,10 @@ def export_changes(day: date, run_id: str, key: ex.Pseudonymizer, snap: ex.Snaps
         writer.write(row)
 
     delivered: dict[str, str] = {}  # order pk -> when it became delivered that day (its lines are facts)
-    for logged, item in change_log.items(change_log.keys_of(day)):
+    keys = change_log.keys_of(day)
+    if backfilled:  # the backfill's facts are not read at all: only the entities changed that day
+        keys = [k for k in keys if ex.dimension_of(*k)]
+    for logged, item in change_log.items(keys):
         if ex.dimension_of(*logged):
             changed(logged, item)
             # the order itself sorts after its history entries (ORDER > H#...), and is logged with the entry
@@ -594,7 +597,7 @@ def export_changes(day: date, run_id: str, key: ex.Pseudonymizer, snap: ex.Snaps
                 for line in ex.delivered_line_rows(item, when, key, snap):
                     write("delivered_order_lines", when, line)
             continue
-        found = ex.fact_row(item, key, snap) if item is not None and not backfilled else None  # None: erased since
+        found = ex.fact_row(item, key, snap) if item is not None else None  # None: erased since
         if found is None:
             continue
         write(*found)
