@@ -571,7 +571,7 @@ def run_backfill(child_env: dict[str, str], day: date, table_items: int) -> tupl
                                                                          "sk": {"S": sk}})
     keys = [o["Key"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=config.export_bucket,
                                                                               Prefix="exports/")
-            for o in page.get("Contents", []) if f"/b{backfill_id}-" in o["Key"] or backfill_id in o["Key"]]
+            for o in page.get("Contents", []) if backfill_id in o["Key"]]  # its parts (b<id>-...) and manifests
     for start in range(0, len(keys), 1000):
         s3.delete_objects(Bucket=config.export_bucket,
                           Delete={"Objects": [{"Key": k} for k in keys[start:start + 1000]], "Quiet": True})

@@ -13,6 +13,7 @@ saying so lets the next one in after BACKFILL_LEASE_SECONDS.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from chalicelib.aws import cancellation_codes, client, error_code
@@ -140,3 +141,9 @@ def current() -> dict[str, Any] | None:
     """The last backfill that succeeded ({id, before}), or None."""
     item = client("dynamodb").get_item(TableName=_table(), Key=_key(CURRENT_SK), ConsistentRead=True).get("Item")
     return plain_item(item) if item else None
+
+
+def owned_before() -> date | None:
+    """The day before which the current backfill owns the facts (the nightly runs of those days write none)."""
+    found = current()
+    return date.fromisoformat(str(found["before"])) if found else None

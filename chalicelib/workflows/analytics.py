@@ -567,12 +567,11 @@ def export_changes(day: date, run_id: str, key: ex.Pseudonymizer, snap: ex.Snaps
     keys in order), switches the day's facts manifest, then deletes what the
     previous run wrote and this one did not (a fact erased since). The facts of
     a day before the current backfill's `before` are the backfill's
-    (chalicelib/workflows/backfill.py): such a run hands on the changed entities only.
+    (chalicelib/workflows/backfill.py): such a run reads and hands on the changed entities only.
     """
-    from chalicelib.persistence import change_log, export_files
-    from chalicelib.workflows.backfill import owned_before
+    from chalicelib.persistence import backfills, change_log, export_files
 
-    owned = owned_before()
+    owned = backfills.owned_before()
     backfilled = owned is not None and day < owned
 
     writers: dict[tuple[str, str], export_files.PartWriter] = {}

@@ -364,11 +364,3 @@ def abandon(backfill_id: str, total: int, *, final: bool) -> dict[str, Any]:
         if final:
             _delete(files)
     return {"backfill_id": backfill_id, "status": "failed", "error": str(record.get("error") or error)}
-
-
-def owned_before() -> date | None:
-    """The day before which the current backfill owns the facts (the nightly runs of those days write none)."""
-    from chalicelib.persistence import backfills
-
-    current = backfills.current()
-    return date.fromisoformat(str(current["before"])) if current else None
