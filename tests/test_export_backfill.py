@@ -346,6 +346,28 @@ def test_one_backfill_at_a_time(stack: dict[str, str], first: dict[str, Any], as
     assert as_user("admin").get(f"/analytics/backfills/{holder['id']}").json["status"] == "failed"
 
 
+def test_two_requests_at_once_start_one_backfill(stack: dict[str, str], first: dict[str, Any], as_user: Any) -> None:
+    import threading
+
+    admin, gate, answers = as_user("admin"), threading.Barrier(2), []
+
+    def ask() -> None:
+        gate.wait()
+        answers.append(admin.post("/analytics/backfills", {"segments": 1}))
+
+    threads = [threading.Thread(target=ask) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(a.status_code for a in answers) == [202, 409]
+    (started,) = [a for a in answers if a.status_code == 202]
+    deadline = time.monotonic() + 240
+    while admin.get(started.headers["Location"]).json["status"] == "running" and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert admin.get(started.headers["Location"]).json["status"] == "succeeded"
+
+
 @pytest.mark.parametrize("body", [{"segments": 0}, {"segments": 65}, {"segments": "2"}, {"segments": 2.0},
                                   {"segment": 2}, [], None, b"null", b"{"])
 def test_bad_requests_start_nothing(stack: dict[str, str], first: dict[str, Any], as_user: Any, body: Any) -> None:
