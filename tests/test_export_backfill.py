@@ -161,15 +161,16 @@ def imported(stack: dict[str, str], history: dict[str, Any], as_user: Any) -> An
 
 @pytest.fixture(scope="module")
 def first(stack: dict[str, str], history: dict[str, Any], imported: dict[str, Any], as_user: Any) -> dict[str, Any]:
-    """A nightly facts run of an older day's (what owned its facts before the backfill), then the first backfill,
-    sized by the table (one segment here)."""
+    """A nightly facts run of an older day's (what owned its facts before the backfill) that died after its upload
+    (its manifest names the partition, not the part), then the first backfill, sized by the table (one segment
+    here)."""
     bucket = stack["EXPORT_BUCKET"]
     s3 = boto3.client("s3")
     day = (today() - timedelta(days=3)).isoformat()
     nightly = f"exports/interaction_events/dt={day}/c{day}-00000.jsonl.gz"
     s3.put_object(Bucket=bucket, Key=nightly, Body=gzip.compress(b'{"customer_key": "earlier"}\n'))
     manifest = f"exports/_facts/dt={day}/_manifest.json"
-    s3.put_object(Bucket=bucket, Key=manifest, Body=json.dumps({"parts": [{"key": nightly}]}).encode())
+    s3.put_object(Bucket=bucket, Key=manifest, Body=json.dumps({"complete": False, "partitions": [["interaction_events", day]]}).encode())
     done = backfill(as_user("admin"))
     return {"backfill": done, "nightly": [nightly, manifest]}
 

@@ -314,6 +314,51 @@ def test_a_rerun_replaces_its_own_parts_and_drops_what_was_erased(
     # (the order stays as a financial record, detached from the erased customer: so do its events)
 
 
+def test_a_run_that_died_after_uploading_leaves_nothing_the_next_run_does_not_find(
+        stack: dict[str, str], recorded: dict[str, Any], exported: dict[str, Any], as_user: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Athena reads a facts partition whole, so a part no manifest lists would count its facts twice. A run records
+    the partitions it writes into before its first upload; one that dies before its manifest is found by the next
+    run of the day, which deletes its own earlier parts that it did not write again (here: one planted in a
+    partition the dead run recorded, as if its fact had been erased in between)."""
+    from chalicelib.persistence import export_files
+
+    bucket, day = stack["EXPORT_BUCKET"], today()
+    manifest_key = f"exports/_facts/dt={day.isoformat()}/_manifest.json"
+    s3 = export_files.client("s3")
+    original_put = s3.put_object
+
+    def put_object(**kw: Any) -> Any:
+        if kw["Key"] == manifest_key and json.loads(kw["Body"]).get("complete") is True:
+            raise s3.exceptions.ClientError({"Error": {"Code": "InternalError", "Message": "down"}}, "PutObject")
+        return original_put(**kw)
+
+    s3.delete_object(Bucket=bucket, Key=manifest_key)  # as if no run of the day had finished yet
+    monkeypatch.setattr(s3, "put_object", put_object)
+    analyst = as_user("analyst")
+    started = analyst.post("/analytics/exports", {"date": day.isoformat()})
+    assert started.status_code == 202, started.body
+    deadline = time.monotonic() + 120
+    while analyst.get(f"/analytics/exports/{day.isoformat()}").json["status"] != "failed":
+        assert time.monotonic() < deadline, "the export did not fail"
+        time.sleep(0.2)
+    monkeypatch.undo()
+    died = json.loads(s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
+    assert died["complete"] is False
+    ours = {k for name in FACT_DATASETS for k in fact_parts(bucket, name) if f"/c{day.isoformat()}-" in k}
+    assert ours and {tuple(k.split("/")[1:3]) for k in ours} <= {(d, f"dt={on}") for d, on in died["partitions"]}
+    stray = f"exports/interaction_events/dt=2024-01-02/c{day.isoformat()}-00000.jsonl.gz"
+    s3.put_object(Bucket=bucket, Key=stray, Body=gzip.compress(b'{"customer_key": "erased since"}\n'))
+    s3.put_object(Bucket=bucket, Key=manifest_key, Body=json.dumps(
+        {**died, "partitions": [*died["partitions"], ["interaction_events", "2024-01-02"]]}).encode())
+    export(analyst, day)
+    done = json.loads(s3.get_object(Bucket=bucket, Key=manifest_key)["Body"].read())
+    assert done["complete"] is True
+    assert stray not in fact_parts(bucket, "interaction_events")
+    ours = {k for name in FACT_DATASETS for k in fact_parts(bucket, name) if f"/c{day.isoformat()}-" in k}
+    assert ours == {p["key"] for p in done["parts"]}  # every part of the day's runs is the last run's, listed
+
+
 def test_a_fact_logged_after_its_day_was_exported_makes_the_catch_up_export_that_day_again(
         stack: dict[str, str], recorded: dict[str, Any], as_user: Any) -> None:
     from chalicelib.persistence import change_log

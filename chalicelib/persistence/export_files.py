@@ -27,7 +27,7 @@ import gzip
 import io
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +78,7 @@ class PartWriter:
     max_rows: int = field(default_factory=lambda: EXPORT_PART_MAX_ROWS)
     max_uncompressed_bytes: int = field(default_factory=lambda: EXPORT_PART_MAX_UNCOMPRESSED_BYTES)
     parts: list[Part] = field(default_factory=list)
+    before_upload: Callable[[], None] | None = None  # called before each PUT (a run records where it writes first)
     _buffer: io.BytesIO | None = None
     _gzip: gzip.GzipFile | None = None
     _rows: int = 0
@@ -117,6 +118,8 @@ class PartWriter:
         body = self._buffer.getvalue()
         number = self.first_number + len(self.parts)
         key = f"{partition_prefix(self.dataset, self.day)}{self.name}-{number:05d}.{FILE_EXTENSION}"
+        if self.before_upload is not None:
+            self.before_upload()
         # A .gz file, not a gzip-encoded JSON document: no Content-Encoding, so no
         # HTTP client unpacks it on download and Athena goes by the extension.
         client("s3").put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/gzip")
@@ -159,8 +162,30 @@ FACTS_PREFIX = f"{EXPORTS_PREFIX}/_facts"
 
 
 def facts_manifest_key(day: str) -> str:
-    """What the facts run of `day` (the day the change log recorded them) wrote, in every dataset and partition."""
+    """What the facts runs of `day` (the day the change log recorded them) wrote: the partitions any of them wrote
+    into (recorded before its first upload, so a run that died is found too), and the last run's parts."""
     return f"{FACTS_PREFIX}/dt={day}/{MANIFEST_NAME}"
+
+
+def facts_part_name(day: str) -> str:
+    """The facts run of `day` names its parts <this>-NNNNN in each partition it writes into."""
+    return f"c{day}"
+
+
+def facts_partitions(manifest: dict[str, Any]) -> set[tuple[str, str]]:
+    """(dataset, dt) of every partition a facts manifest names: those recorded, and those of its parts."""
+    return ({(str(d), str(on)) for d, on in manifest.get("partitions", [])}
+            | {(str(p["dataset"]), str(p["dt"])) for p in manifest.get("parts", [])})
+
+
+def facts_keys_of(bucket: str, day: str, manifest: dict[str, Any]) -> list[str]:
+    """Every part any facts run of `day` may have written: listed in the partitions its manifest names."""
+    return parts_named(bucket, sorted(facts_partitions(manifest)), facts_part_name(day))
+
+
+def parts_named(bucket: str, partitions: Iterable[tuple[str, str]], name: str) -> list[str]:
+    """The parts <name>-NNNNN in each (dataset, dt) partition: one ListObjectsV2 each (a page per 1,000)."""
+    return [key for dataset, on in partitions for key in keys_under(bucket, partition_prefix(dataset, on) + name + "-")]
 
 
 def read_json(bucket: str, key: str) -> dict[str, Any] | None:

@@ -573,14 +573,26 @@ def export_changes(day: date, run_id: str, key: ex.Pseudonymizer, snap: ex.Snaps
 
     owned = backfills.owned_before()
     backfilled = owned is not None and day < owned
-
+    manifest_key = export_files.facts_manifest_key(day.isoformat())
+    previous = export_files.read_json(bucket, manifest_key) or {}
+    # every partition a run of the day wrote into, one that died before its manifest too: recorded before the
+    # first upload into it, so that what a run leaves is always found and deleted (Athena reads each partition whole)
+    recorded = export_files.facts_partitions(previous)
     writers: dict[tuple[str, str], export_files.PartWriter] = {}
+
+    def record_partitions() -> None:
+        if not recorded.issuperset(writers):
+            recorded.update(writers)
+            export_files.write_json(bucket, manifest_key, {**previous, "complete": False,
+                                                           "partitions": sorted(recorded)})
 
     def write(dataset: str, at: str, row: dict[str, Any]) -> None:
         on = str(snap.local_date(at))
         writer = writers.get((dataset, on))
         if writer is None:
-            writer = writers[(dataset, on)] = export_files.PartWriter(bucket, dataset, on, name=f"c{day.isoformat()}")
+            writer = writers[(dataset, on)] = export_files.PartWriter(
+                bucket, dataset, on, name=export_files.facts_part_name(day.isoformat()),
+                before_upload=record_partitions)
         writer.write(row)
 
     delivered: dict[str, str] = {}  # order pk -> when it became delivered that day (its lines are facts)
@@ -605,8 +617,6 @@ def export_changes(day: date, run_id: str, key: ex.Pseudonymizer, snap: ex.Snaps
             delivered[logged[0]] = became_delivered
     if backfilled:
         return {}
-    manifest_key = export_files.facts_manifest_key(day.isoformat())
-    previous = export_files.read_json(bucket, manifest_key) or {}
     summary: dict[str, dict[str, int]] = {name: {"rows": 0, "bytes": 0, "parts": 0} for name in ex.FACT_DATASETS}
     parts: list[dict[str, Any]] = []
     for (dataset, on), writer in sorted(writers.items()):
@@ -615,12 +625,13 @@ def export_changes(day: date, run_id: str, key: ex.Pseudonymizer, snap: ex.Snaps
             summary[dataset]["rows"] += part.rows
             summary[dataset]["bytes"] += part.bytes
             summary[dataset]["parts"] += 1
-    export_files.write_json(bucket, manifest_key, {
-        "exported_day": day.isoformat(), "run_id": run_id, "schema_version": ex.SCHEMA_VERSION,
+    manifest = {
+        "exported_day": day.isoformat(), "run_id": run_id, "schema_version": ex.SCHEMA_VERSION, "complete": True,
         "format": ex.FILE_EXTENSION, "rows": sum(p["rows"] for p in parts), "bytes": sum(p["bytes"] for p in parts),
-        "datasets": summary, "parts": parts, "written_at": iso(utcnow())})
+        "datasets": summary, "partitions": sorted(recorded), "parts": parts, "written_at": iso(utcnow())}
+    export_files.write_json(bucket, manifest_key, manifest)
     written = {p["key"] for p in parts}
-    stale = [str(p["key"]) for p in previous.get("parts", []) if p["key"] not in written]
+    stale = [k for k in export_files.facts_keys_of(bucket, day.isoformat(), manifest) if k not in written]
     if stale:
         _delete(bucket, day.isoformat(), stale)
     return summary

@@ -264,9 +264,8 @@ def _keys_of_segment(bucket: str, backfill_id: str, segment: int, manifest: dict
     """Every part an attempt of the segment may have written: listed in the partitions its manifest names."""
     from chalicelib.persistence import export_files
 
-    name = export_files.backfill_part_name(backfill_id, segment)
-    return [key for dataset, on in manifest.get("partitions", [])
-            for key in export_files.keys_under(bucket, export_files.partition_prefix(dataset, on) + name + "-")]
+    return export_files.parts_named(bucket, [(str(d), str(on)) for d, on in manifest.get("partitions", [])],
+                                    export_files.backfill_part_name(backfill_id, segment))
 
 
 def _parts_of(bucket: str, backfill_id: str) -> tuple[list[str], list[str]]:
@@ -328,7 +327,7 @@ def finish(backfill_id: str, before: date, total: int) -> dict[str, Any]:
     for day, manifest_key in export_files.facts_manifest_days(bucket):
         if day < before.isoformat():
             content = export_files.read_json(bucket, manifest_key) or {}
-            nightly = [str(p["key"]) for p in content.get("parts", [])]
+            nightly = export_files.facts_keys_of(bucket, day, content)  # a run of the day that died too
             _delete(nightly)
             _delete([manifest_key])
             replaced += len(nightly)
