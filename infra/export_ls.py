@@ -29,8 +29,11 @@ from infra import ports
 PREFIX = "exports/"
 REGION = "ap-southeast-3"
 _PARTITION = re.compile(r"^exports/(?P<dataset>[^/]+)/dt=(?P<dt>[^/]+)/(?P<name>[^/]+)$")
-# what --download may remove from DIR: a snapshot's parts, the facts' parts a run of a day added, manifests
-_OURS = re.compile(r"^(part-\d{5}\.jsonl\.gz|c\d{4}-\d{2}-\d{2}-\d{5}\.jsonl\.gz|_manifest\.json)$")
+_BACKFILL = re.compile(r"^exports/(?P<dataset>_backfill)/(?P<dt>[^/]+)/(?P<name>_manifest\.json)$")  # dt: its id
+# what --download may remove from DIR: a snapshot's parts, the facts' parts a nightly run or a backfill added,
+# manifests
+_OURS = re.compile(r"^(part-\d{5}\.jsonl\.gz|c\d{4}-\d{2}-\d{2}-\d{5}\.parquet|b[0-9A-Z]+-s\d{3}-\d{5}\.parquet"
+                   r"|_manifest\.json)$")
 
 
 def s3_client(aws_port: int) -> Any:
@@ -61,8 +64,10 @@ def manifests(s3: Any, bucket: str, listed: list[dict[str, Any]]) -> list[dict[s
     """One summary per dataset and day that has a manifest: dataset, dt, rows, parts, bytes, run_id, written_at,
     and keys (the manifest's own key and those of the parts it names)."""
     summaries = []
-    for obj in listed:  # (the facts' manifests, exports/_facts/dt=<day exported>/, list parts of many datasets)
-        match = _PARTITION.match(obj["key"])
+    # (the facts' manifests, exports/_facts/dt=<day exported>/ and exports/_backfill/<id>/, list parts of many
+    # datasets)
+    for obj in listed:
+        match = _PARTITION.match(obj["key"]) or _BACKFILL.match(obj["key"])
         if not match or match.group("name") != "_manifest.json":
             continue
         manifest = json.loads(s3.get_object(Bucket=bucket, Key=obj["key"])["Body"].read())
@@ -105,13 +110,15 @@ def main(argv: list[str] | None = None) -> int:
             "under exports/ (last modified UTC, size in bytes, key), then per dataset and day the manifest's rows, "
             "parts, bytes and run id. Layout: exports/<dataset>/dt=YYYY-MM-DD/part-NNNNN.jsonl.gz (gzipped JSON "
             "Lines) and _manifest.json, and exports/_athena/<dataset>/dt=YYYY-MM-DD/symlink.txt (the parts Athena "
-            "reads). Start an export with `make trigger JOB=analytics-export DATE=YYYY-MM-DD`."
+            "reads); the facts datasets: exports/<dataset>/dt=<day it happened>/c<day exported>-NNNNN.parquet, "
+            "listed in exports/_facts/dt=<day exported>/_manifest.json (a backfill's: exports/_backfill/<id>/). Start an export with `make trigger JOB=analytics-export DATE=YYYY-MM-DD`."
         ),
         epilog=(
             "Usage from make: make export-ls [DIR=<directory>] (DIR: --download). Environment: RELASI_AWS_PORT "
             "(default 4566), the port `make run` serves moto on. A copy reads with DuckDB: SELECT * FROM "
             "read_json_auto('DIR/exports/customers/*/*.jsonl.gz', hive_partitioning = true) WHERE dt = 'YYYY-MM-DD' "
-            "(every day is a whole snapshot)."
+            "(every day is a whole snapshot); the facts: read_parquet('DIR/exports/interaction_events/*/*.parquet', "
+            "hive_partitioning = true) WHERE dt BETWEEN ... (each fact once)."
         ),
     )
     parser.add_argument("--aws-port", type=int, default=ports.aws_port(), help="moto's port (default: %(default)s)")

@@ -85,6 +85,20 @@ def test_the_domain_imports_no_aws_sdk() -> None:
     assert offenders == []
 
 
+def test_duckdb_is_imported_by_the_parquet_writer_only_and_only_when_it_writes() -> None:
+    """DuckDB is the Lambda bundle's heaviest library: one module imports it, inside the function that writes a
+    Parquet file, so no cold start (the API's, the stream's) loads it."""
+    def importers(top_level_only: bool) -> set[str]:
+        return {module for module, path in _modules().items()
+                for imported, _ in _imports(path, top_level_only=top_level_only) if imported.split(".")[0] == "duckdb"}
+
+    assert importers(top_level_only=False) == {"chalicelib.persistence.parquet"}
+    assert importers(top_level_only=True) == set()
+    app = ast.parse((ROOT / "app.py").read_text())
+    assert not [n for n in ast.walk(app) if isinstance(n, ast.Import | ast.ImportFrom)
+                and "duckdb" in ((n.module or "") if isinstance(n, ast.ImportFrom) else n.names[0].name)]
+
+
 def test_no_import_circles() -> None:
     known = _modules()
     graph = {module: {t for imported, names in _imports(path, top_level_only=True)

@@ -24,7 +24,7 @@ import boto3
 import pytest
 
 from chalicelib.domain.clock import at
-from tests.test_export_facts import ZONE, export, fact_parts, mine, pseudonym, today
+from tests.test_export_facts import ZONE, export, fact_parts, mine, part_rows, pseudonym, today
 
 pytestmark = pytest.mark.usefixtures("stack")
 
@@ -170,7 +170,8 @@ def first(stack: dict[str, str], history: dict[str, Any], imported: dict[str, An
     nightly = f"exports/interaction_events/dt={day}/c{day}-00000.jsonl.gz"
     s3.put_object(Bucket=bucket, Key=nightly, Body=gzip.compress(b'{"customer_key": "earlier"}\n'))
     manifest = f"exports/_facts/dt={day}/_manifest.json"
-    s3.put_object(Bucket=bucket, Key=manifest, Body=json.dumps({"complete": False, "partitions": [["interaction_events", day]]}).encode())
+    died = {"complete": False, "partitions": [["interaction_events", day]]}
+    s3.put_object(Bucket=bucket, Key=manifest, Body=json.dumps(died).encode())
     done = backfill(as_user("admin"))
     return {"backfill": done, "nightly": [nightly, manifest]}
 
@@ -216,8 +217,9 @@ def test_the_backfill_exports_history_from_before_the_change_log_once_into_the_d
         Bucket=bucket, Key=f"exports/_backfill/{done['id']}/_manifest.json")["Body"].read())
     assert {p["key"] for p in manifest["parts"]} == parts  # the manifest lists exactly what is on S3
     assert done["rows"] == manifest["rows"] == sum(p["rows"] for p in manifest["parts"]) and done["parts"] == len(parts)
-    text = "".join(gzip.decompress(boto3.client("s3").get_object(Bucket=bucket, Key=k)["Body"].read()).decode()
-                   for k in parts)
+    assert all(k.endswith(".parquet") for k in parts)
+    text = json.dumps([part_rows(k, boto3.client("s3").get_object(Bucket=bucket, Key=k)["Body"].read())
+                       for k in parts], default=str, ensure_ascii=False)
     for personal in (history["old"]["phone"], history["old"]["name"], "Asked about tyres", "It took long"):
         assert personal not in text  # pseudonyms and codes only
 
@@ -278,8 +280,8 @@ def test_a_failed_segment_is_retried_alone_and_the_new_backfill_replaces_the_old
     assert len(failed) == 1
     assert runs == Counter({s: 2 if s == int(failed[0]) else 1 for s in range(3)})  # it again, the others once
     after = old_facts(stack, history)
-    assert {k: sorted(json.dumps(r, sort_keys=True) for r in v) for k, v in after.items()} \
-        == {k: sorted(json.dumps(r, sort_keys=True) for r in v) for k, v in before.items()}  # each fact once
+    assert {k: sorted(json.dumps(r, sort_keys=True, default=str) for r in v) for k, v in after.items()} \
+        == {k: sorted(json.dumps(r, sort_keys=True, default=str) for r in v) for k, v in before.items()}  # each fact once
     bucket = stack["EXPORT_BUCKET"]
     assert backfill_parts(bucket, first["backfill"]["id"]) == set()  # the old backfill's parts are gone
     assert f"s{failed[0]}" in {k.rsplit("/", 1)[1].split("-")[1] for k in backfill_parts(bucket, done["id"])}

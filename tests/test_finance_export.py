@@ -294,7 +294,7 @@ def test_every_basket_rule_has_the_support_confidence_and_lift_duckdb_counts(db:
     # and no pair over the thresholds is missing (the rules are fewer than the top 100)
     pairs = db.execute(f"""
         WITH b AS ({_baskets_sql(scope)}), n AS (SELECT count(*) AS n FROM b),
-        single AS (SELECT unnest(items) AS item, count(*) AS k FROM b GROUP BY 1),
+        single AS (SELECT item, count(*) AS k FROM (SELECT unnest(items) AS item FROM b) GROUP BY 1),
         pair AS (SELECT x.item AS a, y.item AS c, count(*) AS k FROM b, unnest(b.items) AS x(item),
                  unnest(b.items) AS y(item) WHERE x.item <> y.item GROUP BY 1, 2)
         SELECT pair.a, pair.c FROM pair, n, single sa, single sc WHERE sa.item = pair.a AND sc.item = pair.c
@@ -331,7 +331,7 @@ hist AS (SELECT order_key, customer_key, net_total, list(net_total) OVER (PARTIT
                  ORDER BY placed_at, order_key ROWS BETWEEN 20 PRECEDING AND 1 PRECEDING) AS h
          FROM o WHERE is_revenue),
 z AS (SELECT order_key, net_total, h, list_median(h) AS med FROM hist WHERE len(h) >= 5),
-zz AS (SELECT order_key, 0.6745 * (net_total - med) / greatest(list_median(list_transform(h, lambda x: abs(x - med))),
+zz AS (SELECT order_key, 0.6745 * (net_total - med) / greatest(list_median(list_transform(h, x -> abs(x - med))),
                                                                  0.1 * abs(med)) AS score FROM z),
 burst AS (SELECT a.order_key AS last_key, a.customer_key, a.t FROM o a JOIN o b ON a.customer_key = b.customer_key
           AND b.t > a.t - INTERVAL 24 HOUR AND (b.t < a.t OR (b.t = a.t AND b.order_key <= a.order_key))

@@ -88,6 +88,23 @@ def packaged() -> dict[str, Any]:
     return _load_packaged(PACKAGED.read_text())
 
 
+def test_the_bundle_holds_every_runtime_dependency_built_for_lambda(packaged: dict[str, Any]) -> None:
+    """Chalice leaves out, with a warning only, a requirement that has no wheel for Lambda's platform
+    (manylinux2014, Amazon Linux 2's glibc 2.26 for python3.11): the bundle must hold each pinned version."""
+    import re
+    import zipfile
+
+    names = zipfile.ZipFile(PACKAGED.parent / "deployment.zip").namelist()
+    installed = {m.group(1).lower().replace("_", "-"): m.group(2) for n in names
+                 if (m := re.match(r"^([A-Za-z0-9_.]+)-([^-/]+)\.dist-info/METADATA$", n))}
+    pinned = {m.group(1).lower().replace("_", "-"): m.group(2)
+              for line in (ROOT / "requirements.txt").read_text().splitlines()
+              if (m := re.match(r"^([A-Za-z0-9_.-]+)(?:\[[^]]*\])?==([^\s#]+)", line))}
+    assert {name: installed.get(name) for name in pinned} == pinned
+    shared_libraries = [n for n in names if n.endswith(".so")]
+    assert any(n.startswith("duckdb/") or n.startswith("_duckdb") for n in shared_libraries)
+
+
 def test_packaged_template_passes_cfn_lint(packaged: dict[str, Any]) -> None:
     from cfnlint.api import lint
     from cfnlint.config import ManualArgs
@@ -225,23 +242,27 @@ def test_every_export_dataset_has_one_glue_table_with_its_columns(packaged: dict
         descriptor = table["StorageDescriptor"]
         assert descriptor["Columns"] == _dataset_columns(dataset)
         assert all(len(c["Comment"]) <= 255 for c in descriptor["Columns"])  # Glue's limit
-        assert descriptor["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
         assert [k["Name"] for k in table["PartitionKeys"]] == ["dt"]
         parameters = table["Parameters"]
         if dataset in FACT_DATASETS:  # facts: the parts themselves, each run adding its own to the day they happened
-            assert descriptor["InputFormat"] == "org.apache.hadoop.mapred.TextInputFormat"
+            # Parquet files (chalicelib/persistence/parquet.py), read by column
+            assert descriptor["SerdeInfo"]["SerializationLibrary"] \
+                == "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"
+            assert descriptor["InputFormat"] == "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
+            assert descriptor["OutputFormat"] == "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
+            assert parameters["classification"] == "parquet" and "compressionType" not in parameters
             assert descriptor["Location"] == {"Fn::Sub": f"s3://${{ExportBucket}}/exports/{dataset}/"}
             assert parameters["storage.location.template"] == {
                 "Fn::Sub": "s3://${ExportBucket}/" + partition_prefix(dataset, "${!dt}")}
         else:  # the symlink files the export switches (chalicelib/persistence/export_files.py), not the parts
+            assert descriptor["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
+            assert parameters["classification"] == "json" and parameters["compressionType"] == "gzip"
             assert descriptor["InputFormat"] == "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat"
             assert descriptor["Location"] == {"Fn::Sub": f"s3://${{ExportBucket}}/{ATHENA_PREFIX}/{dataset}/"}
             assert parameters["storage.location.template"] == {
                 "Fn::Sub": "s3://${ExportBucket}/" + symlink_prefix(dataset, "${!dt}")}
-        assert {k: parameters[k] for k in ("classification", "compressionType", "projection.enabled",
-                                           "projection.dt.type", "projection.dt.format")} == {
-            "classification": "json", "compressionType": "gzip", "projection.enabled": "true",
-            "projection.dt.type": "date", "projection.dt.format": "yyyy-MM-dd"}
+        assert {k: parameters[k] for k in ("projection.enabled", "projection.dt.type", "projection.dt.format")} == {
+            "projection.enabled": "true", "projection.dt.type": "date", "projection.dt.format": "yyyy-MM-dd"}
         # Athena sees every date POST /analytics/exports accepts, today in Jakarta while it is yesterday in UTC too
         assert parameters["projection.dt.range"] == f"{EXPORT_EARLIEST_DATE},NOW+1DAYS"
     (rule,) = packaged["Resources"]["ExportBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]

@@ -29,8 +29,9 @@ from chalicelib.domain.analytics import age_band
 from chalicelib.domain.clock import iso, parse_iso
 from chalicelib.domain.orders import REVENUE_STATUSES
 
-SCHEMA_VERSION = 7  # 7: the facts datasets (FACT_DATASETS, delivered_order_lines among them), by the day they happened; the *_changed deltas (6: profitability, basket_rules, transaction_flags, revenue_forecast; orders' staff_key, phone_key, placed_with_staff_phone, changed_after_delivery; order_lines' list_price, cost_price (5: vehicles, appointments, work_orders, defect_clusters; complaints' QC columns (4: campaigns, campaign_recipients (3: orders, order_lines, shipments, products; rfm's monetary)
+SCHEMA_VERSION = 8  # 8: the facts datasets are Parquet files (7: the facts datasets (FACT_DATASETS, delivered_order_lines among them), by the day they happened; the *_changed deltas (6: profitability, basket_rules, transaction_flags, revenue_forecast; orders' staff_key, phone_key, placed_with_staff_phone, changed_after_delivery; order_lines' list_price, cost_price (5: vehicles, appointments, work_orders, defect_clusters; complaints' QC columns (4: campaigns, campaign_recipients (3: orders, order_lines, shipments, products; rfm's monetary)
 FILE_EXTENSION = "jsonl.gz"
+FACT_FILE_EXTENSION = "parquet"  # the facts datasets' parts (FACT_DATASETS)
 MANIFEST_NAME = "_manifest.json"  # leading underscore: Athena and Hive skip it as data
 PSEUDONYM_HEX_CHARS = 32  # 128 bits of HMAC-SHA256
 MEMO_MAX_ENTRIES = 65_536  # per export run: pseudonyms and local dates already worked out
@@ -469,6 +470,11 @@ def deleted_row(pk: str, sk: str, key: Pseudonymizer) -> tuple[str, dict[str, An
 def column_sets() -> dict[str, tuple[Column, ...]]:
     """Every dataset's columns: the snapshot's and the facts' (what the Glue tables are made of)."""
     return {**DATASETS, **FACT_DATASETS}
+
+
+def file_extension(dataset: str) -> str:
+    """How the dataset's parts are written: the facts as Parquet, the rest as gzipped JSON Lines."""
+    return FACT_FILE_EXTENSION if dataset in FACT_DATASETS else FILE_EXTENSION
 
 
 # History changes whose values are enumerations; other changes (assignee,

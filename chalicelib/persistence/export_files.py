@@ -23,17 +23,20 @@ listed in exports/_facts/dt=<that day>/_manifest.json.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
+import os
 import re
+import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.aws import client, error_code
 from chalicelib.config import EXPORT_GZIP_LEVEL, EXPORT_PART_MAX_ROWS, EXPORT_PART_MAX_UNCOMPRESSED_BYTES
-from chalicelib.domain.exports import FILE_EXTENSION, MANIFEST_NAME
+from chalicelib.domain.exports import FACT_DATASETS, FILE_EXTENSION, MANIFEST_NAME, file_extension
 
 EXPORTS_PREFIX = "exports"
 ATHENA_PREFIX = f"{EXPORTS_PREFIX}/_athena"  # the Glue tables' location: symlink files only
@@ -67,7 +70,8 @@ class Part:
 
 @dataclass
 class PartWriter:
-    """Rows of one dataset and day, written as numbered gzipped JSON Lines parts."""
+    """Rows of one dataset and day, written as numbered parts: gzipped JSON Lines, or Parquet for the facts
+    (chalicelib/persistence/parquet.py, through a temporary file in /tmp at upload)."""
 
     bucket: str
     dataset: str
@@ -81,6 +85,7 @@ class PartWriter:
     before_upload: Callable[[], None] | None = None  # called before each PUT (a run records where it writes first)
     _buffer: io.BytesIO | None = None
     _gzip: gzip.GzipFile | None = None
+    _spool: io.BytesIO | None = None  # the facts: the part's JSON lines, until it is made a Parquet file
     _rows: int = 0
     _raw_bytes: int = 0
 
@@ -97,11 +102,16 @@ class PartWriter:
 
     def write_line(self, line: Line) -> None:
         """A row already made a JSON line (`line_of`)."""
-        if self._gzip is None:
-            self._buffer = io.BytesIO()
-            # mtime=0: the same rows give the same bytes (a re-run is comparable byte for byte)
-            self._gzip = gzip.GzipFile(fileobj=self._buffer, mode="wb", compresslevel=EXPORT_GZIP_LEVEL, mtime=0)
-        self._gzip.write(line)
+        if self.dataset in FACT_DATASETS:
+            if self._spool is None:
+                self._spool = io.BytesIO()
+            self._spool.write(line)
+        else:
+            if self._gzip is None:
+                self._buffer = io.BytesIO()
+                # mtime=0: the same rows give the same bytes (a re-run is comparable byte for byte)
+                self._gzip = gzip.GzipFile(fileobj=self._buffer, mode="wb", compresslevel=EXPORT_GZIP_LEVEL, mtime=0)
+            self._gzip.write(line)
         self._rows += 1
         self._raw_bytes += len(line)
         if self._rows >= self.max_rows or self._raw_bytes >= self.max_uncompressed_bytes:
@@ -113,18 +123,39 @@ class PartWriter:
         return self.parts
 
     def _upload(self) -> None:
-        assert self._gzip is not None and self._buffer is not None
-        self._gzip.close()
-        body = self._buffer.getvalue()
+        body, content_type = self._parquet() if self.dataset in FACT_DATASETS else self._gzipped()
         number = self.first_number + len(self.parts)
-        key = f"{partition_prefix(self.dataset, self.day)}{self.name}-{number:05d}.{FILE_EXTENSION}"
+        key = f"{partition_prefix(self.dataset, self.day)}{self.name}-{number:05d}.{file_extension(self.dataset)}"
         if self.before_upload is not None:
             self.before_upload()
+        client("s3").put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+        self.parts.append(Part(key, self._rows, len(body)))
+        self._buffer, self._gzip, self._spool, self._rows, self._raw_bytes = None, None, None, 0, 0
+
+    def _gzipped(self) -> tuple[Line, str]:
+        assert self._gzip is not None and self._buffer is not None
+        self._gzip.close()
         # A .gz file, not a gzip-encoded JSON document: no Content-Encoding, so no
         # HTTP client unpacks it on download and Athena goes by the extension.
-        client("s3").put_object(Bucket=self.bucket, Key=key, Body=body, ContentType="application/gzip")
-        self.parts.append(Part(key, self._rows, len(body)))
-        self._buffer, self._gzip, self._rows, self._raw_bytes = None, None, 0, 0
+        return self._buffer.getvalue(), "application/gzip"
+
+    def _parquet(self) -> tuple[Line, str]:
+        from pathlib import Path
+
+        from chalicelib.persistence import parquet
+
+        assert self._spool is not None
+        with tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False) as spooled:
+            spooled.write(self._spool.getbuffer())
+        rows = Path(spooled.name)
+        written = rows.with_suffix(".parquet")
+        try:
+            parquet.write(rows, written, FACT_DATASETS[self.dataset])
+            return written.read_bytes(), "application/vnd.apache.parquet"
+        finally:
+            for path in (rows, written):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(path)
 
 
 def keys_under(bucket: str, prefix: str) -> list[str]:

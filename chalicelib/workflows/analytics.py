@@ -627,7 +627,7 @@ def export_changes(day: date, run_id: str, key: ex.Pseudonymizer, snap: ex.Snaps
             summary[dataset]["parts"] += 1
     manifest = {
         "exported_day": day.isoformat(), "run_id": run_id, "schema_version": ex.SCHEMA_VERSION, "complete": True,
-        "format": ex.FILE_EXTENSION, "rows": sum(p["rows"] for p in parts), "bytes": sum(p["bytes"] for p in parts),
+        "format": ex.FACT_FILE_EXTENSION, "rows": sum(p["rows"] for p in parts), "bytes": sum(p["bytes"] for p in parts),
         "datasets": summary, "partitions": sorted(recorded), "parts": parts, "written_at": iso(utcnow())}
     export_files.write_json(bucket, manifest_key, manifest)
     written = {p["key"] for p in parts}

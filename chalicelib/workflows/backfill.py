@@ -307,7 +307,7 @@ def finish(backfill_id: str, before: date, total: int) -> dict[str, Any]:
     rows = sum(int(p["rows"]) for p in parts)
     export_files.write_json(bucket, export_files.backfill_manifest_key(backfill_id), {
         "backfill_id": backfill_id, "before": before.isoformat(), "schema_version": ex.SCHEMA_VERSION,
-        "format": ex.FILE_EXTENSION, "segments": total, "rows": rows, "parts": parts, "written_at": iso(utcnow())})
+        "format": ex.FACT_FILE_EXTENSION, "segments": total, "rows": rows, "parts": parts, "written_at": iso(utcnow())})
     if not backfills.make_current(backfill_id, before.isoformat()):
         raise LostLease(backfill_id)
     # a run of an owned day that began before the switch may still write that day's facts: wait for it
