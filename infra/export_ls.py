@@ -32,7 +32,7 @@ _PARTITION = re.compile(r"^exports/(?P<dataset>[^/]+)/dt=(?P<dt>[^/]+)/(?P<name>
 _BACKFILL = re.compile(r"^exports/(?P<dataset>_backfill)/(?P<dt>[^/]+)/(?P<name>_manifest\.json)$")  # dt: its id
 # what --download may remove from DIR: a snapshot's parts, the facts' parts a nightly run or a backfill added,
 # manifests
-_OURS = re.compile(r"^(part-\d{5}\.jsonl\.gz|c\d{4}-\d{2}-\d{2}-\d{5}\.parquet|b[0-9A-Z]+-s\d{3}-\d{5}\.parquet"
+_OURS = re.compile(r"^(part-\d{5}\.jsonl\.gz|c\d{4}-\d{2}-\d{2}-\d{5}\.(?:parquet|jsonl\.gz)|b[0-9A-Z]+-s\d{3}-\d{5}\.parquet"
                    r"|_manifest\.json)$")
 
 
@@ -95,7 +95,7 @@ def download(s3: Any, bucket: str, listed: list[dict[str, Any]], summaries: list
     removed = 0
     root = directory / PREFIX
     if root.is_dir():
-        for path in root.glob("*/dt=*/*"):
+        for path in [*root.glob("*/dt=*/*"), *root.glob("*/parquet/dt=*/*")]:  # snapshots and deltas; facts
             if path.is_file() and _OURS.match(path.name) and path not in wanted:
                 path.unlink()
                 removed += 1
@@ -110,14 +110,14 @@ def main(argv: list[str] | None = None) -> int:
             "under exports/ (last modified UTC, size in bytes, key), then per dataset and day the manifest's rows, "
             "parts, bytes and run id. Layout: exports/<dataset>/dt=YYYY-MM-DD/part-NNNNN.jsonl.gz (gzipped JSON "
             "Lines) and _manifest.json, and exports/_athena/<dataset>/dt=YYYY-MM-DD/symlink.txt (the parts Athena "
-            "reads); the facts datasets: exports/<dataset>/dt=<day it happened>/c<day exported>-NNNNN.parquet, "
+            "reads); the facts datasets: exports/<dataset>/parquet/dt=<day it happened>/c<day exported>-NNNNN.parquet, "
             "listed in exports/_facts/dt=<day exported>/_manifest.json (a backfill's: exports/_backfill/<id>/). Start an export with `make trigger JOB=analytics-export DATE=YYYY-MM-DD`."
         ),
         epilog=(
             "Usage from make: make export-ls [DIR=<directory>] (DIR: --download). Environment: RELASI_AWS_PORT "
             "(default 4566), the port `make run` serves moto on. A copy reads with DuckDB: SELECT * FROM "
             "read_json_auto('DIR/exports/customers/*/*.jsonl.gz', hive_partitioning = true) WHERE dt = 'YYYY-MM-DD' "
-            "(every day is a whole snapshot); the facts: read_parquet('DIR/exports/interaction_events/*/*.parquet', "
+            "(every day is a whole snapshot); the facts: read_parquet('DIR/exports/interaction_events/parquet/*/*.parquet', "
             "hive_partitioning = true) WHERE dt BETWEEN ... (each fact once)."
         ),
     )

@@ -13,7 +13,6 @@ backfill owns write no facts, and what owned them before is deleted.
 
 from __future__ import annotations
 
-import gzip
 import json
 import time
 from collections import Counter
@@ -24,7 +23,7 @@ import boto3
 import pytest
 
 from chalicelib.domain.clock import at
-from tests.test_export_facts import ZONE, export, fact_parts, mine, part_rows, pseudonym, today
+from tests.test_export_facts import ZONE, export, fact_parts, mine, part_rows, planted, pseudonym, today
 
 pytestmark = pytest.mark.usefixtures("stack")
 
@@ -167,8 +166,8 @@ def first(stack: dict[str, str], history: dict[str, Any], imported: dict[str, An
     bucket = stack["EXPORT_BUCKET"]
     s3 = boto3.client("s3")
     day = (today() - timedelta(days=3)).isoformat()
-    nightly = f"exports/interaction_events/dt={day}/c{day}-00000.jsonl.gz"
-    s3.put_object(Bucket=bucket, Key=nightly, Body=gzip.compress(b'{"customer_key": "earlier"}\n'))
+    nightly = f"exports/interaction_events/parquet/dt={day}/c{day}-00000.parquet"
+    s3.put_object(Bucket=bucket, Key=nightly, Body=planted("interaction_events", {"customer_key": "earlier"}))
     manifest = f"exports/_facts/dt={day}/_manifest.json"
     died = {"complete": False, "partitions": [["interaction_events", day]]}
     s3.put_object(Bucket=bucket, Key=manifest, Body=json.dumps(died).encode())
@@ -418,13 +417,13 @@ def test_a_segment_retried_after_attempts_that_died_deletes_what_they_wrote(
     s3, bucket = boto3.client("s3"), stack["EXPORT_BUCKET"]
     steps = execution_input(running["id"], running["before"], 1, "unused")
     try:
-        stray = f"exports/interaction_events/dt=2024-01-01/b{running['id']}-s000-00000.jsonl.gz"
-        s3.put_object(Bucket=bucket, Key=stray, Body=gzip.compress(b'{"customer_key": "erased since"}\n'))
+        stray = f"exports/interaction_events/parquet/dt=2024-01-01/b{running['id']}-s000-00000.parquet"
+        s3.put_object(Bucket=bucket, Key=stray, Body=planted("interaction_events", {"customer_key": "erased since"}))
         died = {"complete": False, "partitions": [["interaction_events", "2024-01-01"]], "parts": []}
         s3.put_object(Bucket=bucket, Key=backfill_segment_key(running["id"], 0), Body=json.dumps(died).encode())
         done = analytics.on_event(steps["segments"][0]["event"])  # the attempt that succeeds
         assert done["rows"] > 0
-        assert stray not in keys_of(bucket, "exports/interaction_events/dt=2024-01-01/")
+        assert stray not in keys_of(bucket, "exports/interaction_events/parquet/dt=2024-01-01/")
         rewritten = json.loads(s3.get_object(Bucket=bucket, Key=backfill_segment_key(running["id"], 0))["Body"].read())
         assert rewritten["complete"] is True and rewritten["rows"] == done["rows"]
         assert ["interaction_events", "2024-01-01"] in rewritten["partitions"]  # still followed by later attempts

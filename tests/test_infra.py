@@ -251,7 +251,7 @@ def test_every_export_dataset_has_one_glue_table_with_its_columns(packaged: dict
             assert descriptor["InputFormat"] == "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat"
             assert descriptor["OutputFormat"] == "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat"
             assert parameters["classification"] == "parquet" and "compressionType" not in parameters
-            assert descriptor["Location"] == {"Fn::Sub": f"s3://${{ExportBucket}}/exports/{dataset}/"}
+            assert descriptor["Location"] == {"Fn::Sub": f"s3://${{ExportBucket}}/exports/{dataset}/parquet/"}
             assert parameters["storage.location.template"] == {
                 "Fn::Sub": "s3://${ExportBucket}/" + partition_prefix(dataset, "${!dt}")}
         else:  # the symlink files the export switches (chalicelib/persistence/export_files.py), not the parts

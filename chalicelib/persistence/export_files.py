@@ -15,28 +15,34 @@ PUT each, atomic) switch Athena and manifest readers to them, and only then
 are the old parts deleted. Neither kind of reader ever sees half an export,
 two exports mixed, or the parts of a run that died.
 
-Facts (chalicelib/domain/exports.py FACT_DATASETS) are read by Athena straight
-from exports/<dataset>/dt=<day it happened>/, where each run adds parts named
-after the day it exports, c<YYYY-MM-DD>-NNNNN.jsonl.gz; what a run wrote is
-listed in exports/_facts/dt=<that day>/_manifest.json.
+Facts (chalicelib/domain/exports.py FACT_DATASETS) are Parquet files
+(chalicelib/persistence/parquet.py), read by Athena straight from
+exports/<dataset>/parquet/dt=<day it happened>/, where each run adds parts
+named after the day it exports, c<YYYY-MM-DD>-NNNNN.parquet; the partitions a
+run writes into and the parts it wrote are listed in
+exports/_facts/dt=<that day>/_manifest.json. (Their own folder per format: the
+gzipped JSON parts of schema 7 are never read by the Parquet tables.)
 """
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import io
 import json
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from chalicelib.aws import client, error_code
 from chalicelib.config import EXPORT_GZIP_LEVEL, EXPORT_PART_MAX_ROWS, EXPORT_PART_MAX_UNCOMPRESSED_BYTES
-from chalicelib.domain.exports import FACT_DATASETS, FILE_EXTENSION, MANIFEST_NAME, file_extension
+from chalicelib.domain.exports import (
+    FACT_DATASETS,
+    FACT_FILE_EXTENSION,
+    FILE_EXTENSION,
+    MANIFEST_NAME,
+    file_extension,
+)
 
 EXPORTS_PREFIX = "exports"
 ATHENA_PREFIX = f"{EXPORTS_PREFIX}/_athena"  # the Glue tables' location: symlink files only
@@ -45,6 +51,8 @@ _PART = re.compile(r"part-(\d{5})\." + re.escape(FILE_EXTENSION) + "$")
 
 
 def partition_prefix(dataset: str, day: str) -> str:
+    if dataset in FACT_DATASETS:
+        return f"{EXPORTS_PREFIX}/{dataset}/{FACT_FILE_EXTENSION}/dt={day}/"
     return f"{EXPORTS_PREFIX}/{dataset}/dt={day}/"
 
 
@@ -71,7 +79,7 @@ class Part:
 @dataclass
 class PartWriter:
     """Rows of one dataset and day, written as numbered parts: gzipped JSON Lines, or Parquet for the facts
-    (chalicelib/persistence/parquet.py, through a temporary file in /tmp at upload)."""
+    (the same gzipped lines made a Parquet file at upload: chalicelib/persistence/parquet.py)."""
 
     bucket: str
     dataset: str
@@ -85,7 +93,6 @@ class PartWriter:
     before_upload: Callable[[], None] | None = None  # called before each PUT (a run records where it writes first)
     _buffer: io.BytesIO | None = None
     _gzip: gzip.GzipFile | None = None
-    _spool: io.BytesIO | None = None  # the facts: the part's JSON lines, until it is made a Parquet file
     _rows: int = 0
     _raw_bytes: int = 0
 
@@ -102,16 +109,11 @@ class PartWriter:
 
     def write_line(self, line: Line) -> None:
         """A row already made a JSON line (`line_of`)."""
-        if self.dataset in FACT_DATASETS:
-            if self._spool is None:
-                self._spool = io.BytesIO()
-            self._spool.write(line)
-        else:
-            if self._gzip is None:
-                self._buffer = io.BytesIO()
-                # mtime=0: the same rows give the same bytes (a re-run is comparable byte for byte)
-                self._gzip = gzip.GzipFile(fileobj=self._buffer, mode="wb", compresslevel=EXPORT_GZIP_LEVEL, mtime=0)
-            self._gzip.write(line)
+        if self._gzip is None:
+            self._buffer = io.BytesIO()
+            # mtime=0: the same rows give the same bytes (a re-run is comparable byte for byte)
+            self._gzip = gzip.GzipFile(fileobj=self._buffer, mode="wb", compresslevel=EXPORT_GZIP_LEVEL, mtime=0)
+        self._gzip.write(line)
         self._rows += 1
         self._raw_bytes += len(line)
         if self._rows >= self.max_rows or self._raw_bytes >= self.max_uncompressed_bytes:
@@ -123,39 +125,23 @@ class PartWriter:
         return self.parts
 
     def _upload(self) -> None:
-        body, content_type = self._parquet() if self.dataset in FACT_DATASETS else self._gzipped()
+        assert self._gzip is not None and self._buffer is not None
+        self._gzip.close()
+        body, content_type = self._buffer.getvalue(), "application/gzip"
+        if self.dataset in FACT_DATASETS:
+            from chalicelib.persistence import parquet
+
+            body = parquet.from_json_lines(body, FACT_DATASETS[self.dataset])
+            content_type = "application/vnd.apache.parquet"
         number = self.first_number + len(self.parts)
         key = f"{partition_prefix(self.dataset, self.day)}{self.name}-{number:05d}.{file_extension(self.dataset)}"
         if self.before_upload is not None:
             self.before_upload()
-        client("s3").put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
-        self.parts.append(Part(key, self._rows, len(body)))
-        self._buffer, self._gzip, self._spool, self._rows, self._raw_bytes = None, None, None, 0, 0
-
-    def _gzipped(self) -> tuple[Line, str]:
-        assert self._gzip is not None and self._buffer is not None
-        self._gzip.close()
         # A .gz file, not a gzip-encoded JSON document: no Content-Encoding, so no
         # HTTP client unpacks it on download and Athena goes by the extension.
-        return self._buffer.getvalue(), "application/gzip"
-
-    def _parquet(self) -> tuple[Line, str]:
-        from pathlib import Path
-
-        from chalicelib.persistence import parquet
-
-        assert self._spool is not None
-        with tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False) as spooled:
-            spooled.write(self._spool.getbuffer())
-        rows = Path(spooled.name)
-        written = rows.with_suffix(".parquet")
-        try:
-            parquet.write(rows, written, FACT_DATASETS[self.dataset])
-            return written.read_bytes(), "application/vnd.apache.parquet"
-        finally:
-            for path in (rows, written):
-                with contextlib.suppress(FileNotFoundError):
-                    os.remove(path)
+        client("s3").put_object(Bucket=self.bucket, Key=key, Body=body, ContentType=content_type)
+        self.parts.append(Part(key, self._rows, len(body)))
+        self._buffer, self._gzip, self._rows, self._raw_bytes = None, None, 0, 0
 
 
 def keys_under(bucket: str, prefix: str) -> list[str]:

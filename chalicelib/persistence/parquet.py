@@ -1,20 +1,23 @@
-"""Parquet files of the facts datasets, written by DuckDB from the JSON Lines the export makes.
+"""Parquet files of the facts datasets, written by DuckDB from the gzipped JSON Lines the export makes.
 
 The facts (chalicelib/domain/exports.py FACT_DATASETS) are what analysts read by
 date range, day after day: Athena reads Parquet by column and skips what a
-query does not name, where it reads a gzipped JSON file whole. A part's rows
-(JSON lines, as the other datasets' parts hold them) are written to a file in the
-function's /tmp when the part is uploaded; DuckDB reads that file with the
-dataset's declared column types (the Glue table's) and writes one Parquet file,
+query does not name, where it reads a gzipped JSON file whole. A facts part is
+made like any other (gzipped JSON lines in memory, so memory stays one
+compressed part per dataset and day); when it is uploaded, its bytes go to a
+temporary folder in the function's /tmp, DuckDB reads them with the dataset's
+declared column types (the Glue table's) and writes one Parquet file,
 ZSTD-compressed, on one thread (the same rows give the same file: a re-run is
-comparable).
+comparable), and the folder is removed whatever happens.
 
-DuckDB is imported here only, on the first part written, so nothing else pays
-for it at cold start. Why DuckDB and not pyarrow: docs/analytics.md.
+DuckDB is imported here only, when a part is written, so nothing else pays for
+it at cold start. Why DuckDB and not pyarrow, and why not Athena CTAS:
+docs/analytics.md.
 """
 
 from __future__ import annotations
 
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -24,6 +27,9 @@ if TYPE_CHECKING:
 
 _SIMPLE = {"string": "VARCHAR", "bigint": "BIGINT", "double": "DOUBLE", "boolean": "BOOLEAN",
            "decimal(18,2)": "DECIMAL(18,2)"}
+# Lambda's file system is read-only but for /tmp; the function's memory (1,769 MB) is shared with the export;
+# no extension is ever fetched at run time
+_MEMORY_LIMIT = "512MB"
 
 
 def duckdb_type(glue_type: str) -> str:
@@ -38,18 +44,29 @@ def duckdb_type(glue_type: str) -> str:
     raise ValueError(f"no DuckDB type for {glue_type}")
 
 
-def write(json_lines: Path, parquet: Path, columns: Sequence[Column]) -> None:
-    """The rows of `json_lines` (one JSON object per line) as the Parquet file `parquet`, with `columns`' names,
-    order and types."""
+def _literal(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def from_json_lines(gzipped: bytes, columns: Sequence[Column]) -> bytes:
+    """The rows of `gzipped` (gzipped JSON Lines, one object per line) as a Parquet file with `columns`' names,
+    order and types; a key no column names is left out, a missing one is null."""
     import duckdb
 
-    types = ", ".join(f"'{c.name}': '{duckdb_type(c.glue_type)}'" for c in columns)
-    names = ", ".join(f'"{c.name}"' for c in columns)
-    connection = duckdb.connect(config={"threads": 1})
-    try:
-        # the paths are the export's own temporary files, the names and types its own schema: nothing from input
-        connection.execute(
-            f"COPY (SELECT {names} FROM read_json('{json_lines}', format = 'newline_delimited', "
-            f"columns = {{{types}}})) TO '{parquet}' (FORMAT parquet, COMPRESSION zstd)")
-    finally:
-        connection.close()
+    types = ", ".join(f"{_literal(c.name)}: {_literal(duckdb_type(c.glue_type))}" for c in columns)
+    names = ", ".join('"' + c.name.replace('"', '""') + '"' for c in columns)
+    with tempfile.TemporaryDirectory(prefix="relasi-parquet-") as folder:
+        rows, written = Path(folder) / "rows.jsonl.gz", Path(folder) / "rows.parquet"
+        rows.write_bytes(gzipped)
+        connection = duckdb.connect(config={
+            "threads": 1, "memory_limit": _MEMORY_LIMIT, "temp_directory": str(Path(folder) / "spill"),
+            "autoinstall_known_extensions": False, "autoload_known_extensions": False})
+        try:
+            connection.execute(
+                f"COPY (SELECT {names} FROM read_json({_literal(str(rows))}, format = 'newline_delimited', "
+                f"compression = 'gzip', columns = {{{types}}})) TO {_literal(str(written))} "
+                f"(FORMAT parquet, COMPRESSION zstd)")
+        finally:
+            connection.close()
+        return written.read_bytes()

@@ -523,12 +523,12 @@ class _Run:
         _delete(self.bucket, self.dt, keys)
 
 
-def _delete(bucket: str, dt: str, keys: list[str]) -> None:
-    """Delete parts no reader is pointed at; what S3 refuses stays for the next run of the day to delete."""
+def _delete(bucket: str, dt: str, keys: list[str]) -> list[str]:
+    """Delete parts no reader is pointed at; what S3 refuses stays for the next run of the day to delete (returned)."""
     from chalicelib.persistence import export_files
 
     if not keys:
-        return
+        return []
     try:
         left = export_files.delete_keys(bucket, keys)
     except Exception:  # noqa: BLE001 - cleanup only: every reader is pointed elsewhere already
@@ -536,6 +536,7 @@ def _delete(bucket: str, dt: str, keys: list[str]) -> None:
     if left:
         count("AnalyticsExportStalePartsLeft")
         logger().warning("analytics export: some parts could not be deleted", extra={"date": dt, "parts": len(left)})
+    return left
 
 
 def _abandon(run: _Run) -> None:
@@ -632,8 +633,9 @@ def export_changes(day: date, run_id: str, key: ex.Pseudonymizer, snap: ex.Snaps
     export_files.write_json(bucket, manifest_key, manifest)
     written = {p["key"] for p in parts}
     stale = [k for k in export_files.facts_keys_of(bucket, day.isoformat(), manifest) if k not in written]
-    if stale:
-        _delete(bucket, day.isoformat(), stale)
+    if _delete(bucket, day.isoformat(), stale):
+        # Athena reads a facts partition whole: a part left may hold facts twice. The catch-up runs the day again.
+        change_log.mark_late(day)
     return summary
 
 

@@ -25,7 +25,7 @@ runs' parts of days before `before`.
 So a date range in Athena reads each fact once, except while a backfill's
 segments have written and its finish has not yet deleted (docs/analytics.md).
 
-Parts: exports/<dataset>/dt=<local day it happened>/b<backfill id>-s<segment>-NNNNN.jsonl.gz;
+Parts (Parquet): exports/<dataset>/parquet/dt=<local day it happened>/b<backfill id>-s<segment>-NNNNN.parquet;
 what each segment wrote: exports/_backfill/<id>/s<segment>.json; the whole:
 exports/_backfill/<id>/_manifest.json. A retried segment writes the same keys
 (the scan's order) and deletes what its earlier attempts wrote and it did not.
@@ -216,7 +216,7 @@ def run_segment(backfill_id: str, before: date, segment: int, total: int) -> dic
                     writer.write_line(line)
             return writer.close()[uploaded:]
 
-        # a part per partition touched (a day of history each): gzip and PUT them BACKFILL_UPLOAD_THREADS at a time
+        # a part per partition touched (a day of history each): made Parquet and PUT BACKFILL_UPLOAD_THREADS at a time
         with ThreadPoolExecutor(BACKFILL_UPLOAD_THREADS) as pool:
             ordered = sorted(waiting)
             for (dataset, on), new in zip(ordered, pool.map(write, ordered), strict=True):
