@@ -59,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--campaigns-only", action="store_true",
                         help="measure the campaign section only and put it into the existing report, keeping the "
                         "other sections as they were")
+    parser.add_argument("--skip-facts-format", action="store_true",
+                        help="skip the facts files' size and CPU, Parquet against gzipped JSON Lines")
+    parser.add_argument("--facts-format-only", action="store_true",
+                        help="measure the facts files section only (a few seconds, no AWS) and put it into the "
+                        "existing report, keeping the other sections as they were")
     parser.add_argument("--export-only", action="store_true",
                         help="measure the analytics export section only and put it into the existing report, keeping "
                         "the other sections as they were")
@@ -104,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.export_customers < 1 or (args.export_segments is not None and args.export_segments < 1):
         parser.error("--export-customers and --export-segments must be at least 1")
 
-    from bench import campaigns, coldstart, dynamodb, export, late, reminders, report
+    from bench import campaigns, coldstart, dynamodb, export, facts_format, late, reminders, report
 
     started = time.perf_counter()
     if args.campaigns_only:
@@ -114,6 +119,14 @@ def main(argv: list[str] | None = None) -> int:
                                    report.CAMPAIGNS_HEADING, report.campaigns(run))
         args.output.write_text(text, encoding="utf-8")
         print("\n".join(report.campaigns(run)))
+        print(f"written to {args.output}", file=sys.stderr)
+        return 0
+    if args.facts_format_only:
+        section = report.facts_format(facts_format.measure())
+        text = report.with_section(args.output.read_text(encoding="utf-8") if args.output.exists() else "",
+                                   report.FACTS_FORMAT_HEADING, section)
+        args.output.write_text(text, encoding="utf-8")
+        print("\n".join(section))
         print(f"written to {args.output}", file=sys.stderr)
         return 0
     if args.export_only:
@@ -152,6 +165,10 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_campaigns:
         print(f"a campaign to {args.campaign_customers} customers", file=sys.stderr, flush=True)
         campaign_run = campaigns.measure(args.campaign_customers, args.campaign_sample)
+    facts_format_run = None
+    if not args.skip_facts_format:
+        print("facts files: Parquet against gzipped JSON Lines", file=sys.stderr, flush=True)
+        facts_format_run = facts_format.measure()
     export_run = None
     if not args.skip_export:
         print(f"analytics export at {', '.join(f'{n:,}' for n in args.export_sizes)} interactions",
@@ -160,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
                                     args.export_date, segments=args.export_segments, profile=args.export_profile,
                                     day_facts=args.day_facts)
     text = report.document(cold, counts, time.perf_counter() - started, reminder_run, export_run, late_run,
-                           campaign_run)
+                           campaign_run, facts_format_run)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text, encoding="utf-8")
     print(text)

@@ -665,12 +665,42 @@ def campaigns(r: Any) -> list[str]:
     ]
 
 
+FACTS_FORMAT_HEADING = "## Facts files: Parquet against gzipped JSON Lines"
+
+
+def facts_format(r: Any) -> list[str]:
+    """bench/facts_format.py: one day's contacts each way."""
+    from bench.facts_format import QUERY_COLUMNS
+
+    share = r.parquet_query_bytes / r.json_gz_bytes if r.json_gz_bytes else 0.0
+    return [
+        FACTS_FORMAT_HEADING,
+        "",
+        f"One day's `interaction_events` ({_n(r.rows)} contacts, spread as in the export bench below) made into "
+        "one part each way, as the export makes them (`bench/facts_format.py`; median of "
+        f"{r.runs} runs, CPU time):",
+        "",
+        "| | gzipped JSON Lines (schema 7) | Parquet, ZSTD (schema 8) |",
+        "|---|---|---|",
+        f"| the file | {_n(r.json_gz_bytes)} bytes | {_n(r.parquet_bytes)} bytes "
+        f"({r.parquet_bytes / r.json_gz_bytes:.2f}x) |",
+        f"| what Athena reads for contacts per {' and '.join(f'`{c}`' for c in QUERY_COLUMNS)} | "
+        f"{_n(r.json_gz_bytes)} bytes (the whole file) | {_n(r.parquet_query_bytes)} bytes ({share * 100:.1f}% of the "
+        "JSON) |",
+        f"| CPU to make it | {r.gzip_cpu_s * 1000:.0f} ms (rows to gzipped lines) | "
+        f"+ {r.parquet_cpu_s * 1000:.0f} ms (those bytes to Parquet, in DuckDB) |",
+        "",
+        f"A facts part costs {r.parquet_cpu_s / r.rows * 1e6:.1f} µs of CPU per row on top of what every part "
+        f"costs: {r.parquet_cpu_s / 900 * 100:.2f}% of Lambda's 15 minutes for a day of {_n(r.rows)} contacts.",
+    ]
+
+
 CAMPAIGNS_HEADING = "## Campaigns: reads per audience member, writes per message, the state's size"
 
 
 def document(cold: ColdStart | None, counts: RequestCounts | None, seconds: float,
              reminder_run: ReminderBench | None = None, export_run: ExportBench | None = None,
-             late_run: Any = None, campaign_run: Any = None) -> str:
+             late_run: Any = None, campaign_run: Any = None, facts_format_run: Any = None) -> str:
     lines = [
         "# Performance",
         "",
@@ -681,7 +711,8 @@ def document(cold: ColdStart | None, counts: RequestCounts | None, seconds: floa
         "operation makes (DynamoDB bills, and adds latency, per request), the **items the daily reminder "
         "job reads** per reminder due on a large table (DynamoDB bills reads by what they read, and a Scan "
         "reads every item), and the **analytics export's** throughput and peak memory against a plain paged "
-        "read of the same table, within the Lambda function's limits. The requests are counted on the "
+        "read of the same table, within the Lambda function's limits; besides, the bytes of the **facts files** "
+        "(Athena bills the bytes a query reads), Parquet against gzipped JSON Lines. The requests are counted on the "
         "local stack, driving the app the way the tests do (moto in-process, `chalice.test.Client` behind the "
         "local API Gateway, real Cognito ID tokens), by wrapping botocore's `BaseClient._make_api_call`, "
         "which every client goes through (PynamoDB's and the idempotency layer's boto3 client alike).",
@@ -709,6 +740,8 @@ def document(cold: ColdStart | None, counts: RequestCounts | None, seconds: floa
         lines += ["", *late_deliveries(late_run)]
     if campaign_run is not None:
         lines += ["", *campaigns(campaign_run)]
+    if facts_format_run is not None:
+        lines += ["", *facts_format(facts_format_run)]
     if export_run is not None:
         lines += ["", *export(export_run)]
     return "\n".join(lines) + "\n"

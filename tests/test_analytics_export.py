@@ -531,24 +531,12 @@ def customer_etag(caller: Any, customer_id: str) -> str:
     return str(answer.headers["ETag"])
 
 
-def _duckdb_type(glue_type: str) -> str:
-    """The DuckDB type of a Glue (Hive) column type, for reading the files as Athena would, typed."""
-    simple = {"string": "VARCHAR", "bigint": "BIGINT", "double": "DOUBLE", "boolean": "BOOLEAN",
-              "decimal(18,2)": "DECIMAL(18,2)"}
-    if glue_type in simple:
-        return simple[glue_type]
-    if glue_type.startswith("array<") and glue_type.endswith(">"):
-        return _duckdb_type(glue_type[6:-1]) + "[]"
-    if glue_type.startswith("struct<") and glue_type.endswith(">"):
-        fields = [f.split(":", 1) for f in glue_type[7:-1].split(",")]
-        return "STRUCT(" + ", ".join(f'"{name}" {_duckdb_type(kind)}' for name, kind in fields) + ")"
-    raise ValueError(glue_type)
-
-
 def test_the_exported_files_read_back_typed_with_the_declared_schema(
         stack: dict[str, str], exported: dict[str, Any], tmp_path: Any) -> None:
     """A SQL engine reads every dataset with the Glue column types (what Athena will do), row for row."""
     import duckdb
+
+    from chalicelib.persistence.parquet import duckdb_type
 
     bucket = stack["EXPORT_BUCKET"]
     connection = duckdb.connect()
@@ -561,7 +549,7 @@ def test_the_exported_files_read_back_typed_with_the_declared_schema(
             path = tmp_path / part["key"].replace("/", "_")
             path.write_bytes(s3().get_object(Bucket=bucket, Key=part["key"])["Body"].read())
             files.append(str(path))
-        types = ", ".join(f"'{c.name}': '{_duckdb_type(c.glue_type)}'" for c in columns)
+        types = ", ".join(f"'{c.name}': '{duckdb_type(c.glue_type)}'" for c in columns)
         relation = connection.sql(f"SELECT * FROM read_json(?, format = 'newline_delimited', compression = 'gzip', "
                                   f"columns = {{{types}}})", params=[files])
         assert relation.columns == [c.name for c in columns]
