@@ -290,6 +290,29 @@ def test_no_personal_data_reaches_the_facts(stack: dict[str, str], recorded: dic
             assert secret not in text, (name, secret)
 
 
+def test_every_facts_part_is_parquet_with_the_glue_tables_columns_and_types(
+        stack: dict[str, str], recorded: dict[str, Any], exported: dict[str, Any], tmp_path: Any) -> None:
+    """What Athena's Parquet SerDe reads: each part's schema is its table's, name for name and type for type."""
+    import duckdb
+
+    from chalicelib.persistence.parquet import duckdb_type
+
+    bucket, s3 = stack["EXPORT_BUCKET"], boto3.client("s3")
+    manifest = json.loads(s3.get_object(Bucket=bucket, Key=f"exports/_facts/dt={today().isoformat()}/_manifest.json")
+                          ["Body"].read())
+    assert manifest["format"] == "parquet" and {p["dataset"] for p in manifest["parts"]} >= {
+        "interaction_events", "complaint_events", "order_events", "shipment_events", "delivered_order_lines"}
+    connection = duckdb.connect()
+    for part in manifest["parts"]:
+        assert part["key"].startswith(f"exports/{part['dataset']}/parquet/dt={part['dt']}/")
+        path = tmp_path / "part.parquet"
+        path.write_bytes(s3.get_object(Bucket=bucket, Key=part["key"])["Body"].read())
+        schema = connection.execute("SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet(?))",
+                                    [str(path)]).fetchall()
+        assert schema == [(c.name, duckdb_type(c.glue_type)) for c in FACT_DATASETS[part["dataset"]]], part["key"]
+        assert connection.execute("SELECT count(*) FROM read_parquet(?)", [str(path)]).fetchone() == (part["rows"],)
+
+
 def test_what_changed_that_day_is_one_row_per_entity_as_it_stood(
         stack: dict[str, str], recorded: dict[str, Any], exported: dict[str, Any]) -> None:
     bucket, day = stack["EXPORT_BUCKET"], today()
