@@ -31,6 +31,17 @@ def _counts(text: str) -> tuple[int, ...]:
     return values
 
 
+def _put_section(output: Path, heading: str, section: list[str]) -> int:
+    """One section measured again: replace it in the existing report (the others kept as they were), print it."""
+    from bench import report
+
+    text = report.with_section(output.read_text(encoding="utf-8") if output.exists() else "", heading, section)
+    output.write_text(text, encoding="utf-8")
+    print("\n".join(section))
+    print(f"written to {output}", file=sys.stderr)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench",
@@ -115,20 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.campaigns_only:
         print(f"a campaign to {args.campaign_customers} customers", file=sys.stderr, flush=True)
         run = campaigns.measure(args.campaign_customers, args.campaign_sample)
-        text = report.with_section(args.output.read_text(encoding="utf-8") if args.output.exists() else "",
-                                   report.CAMPAIGNS_HEADING, report.campaigns(run))
-        args.output.write_text(text, encoding="utf-8")
-        print("\n".join(report.campaigns(run)))
-        print(f"written to {args.output}", file=sys.stderr)
-        return 0
+        return _put_section(args.output, report.CAMPAIGNS_HEADING, report.campaigns(run))
     if args.facts_format_only:
-        section = report.facts_format(facts_format.measure())
-        text = report.with_section(args.output.read_text(encoding="utf-8") if args.output.exists() else "",
-                                   report.FACTS_FORMAT_HEADING, section)
-        args.output.write_text(text, encoding="utf-8")
-        print("\n".join(section))
-        print(f"written to {args.output}", file=sys.stderr)
-        return 0
+        return _put_section(args.output, report.FACTS_FORMAT_HEADING, report.facts_format(facts_format.measure()))
     if args.export_only:
         print(f"analytics export at {', '.join(f'{n:,}' for n in args.export_sizes)} interactions",
               file=sys.stderr, flush=True)
@@ -139,12 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         section[2:2] = [f"Measured again by `python -m bench --export-only` on "
                         f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC ({export_run.seconds:.0f} s); the "
                         "figures at the top of this page are the last full run's.", ""]
-        text = report.with_section(args.output.read_text(encoding="utf-8") if args.output.exists() else "",
-                                   report.EXPORT_HEADING, section)
-        args.output.write_text(text, encoding="utf-8")
-        print("\n".join(section))
-        print(f"written to {args.output}", file=sys.stderr)
-        return 0
+        return _put_section(args.output, report.EXPORT_HEADING, section)
     cold = None
     counts = None
     if not args.skip_cold_start:
