@@ -334,7 +334,7 @@ def _export_size_row(r: SizeResult) -> str:
     return (
         f"| {_n(r.interactions)} ({r.per_customer}/customer) | {_n(r.table_items)} | {_n(r.rows)} "
         f"| {_spread([p.seconds for p in r.exports])} | {_n(round(r.rows_per_second))} "
-        f"({_n(round(r.interactions_per_second))} interactions/s) "
+        f"({_n(round(r.interactions_per_second))} interactions read/s) "
         f"| {_spread([p.peak_rss_mib for p in r.exports], ' MiB', 0)} "
         f"| {_spread([p.seconds for p in r.floors])} | **{r.ratio:.2f}** "
         f"| {r.export_cpu_seconds:.1f} s / {r.floor_cpu_seconds:.1f} s = {r.export_cpu_seconds / r.floor_cpu_seconds:.2f} |"
@@ -380,12 +380,12 @@ def export(r: ExportBench) -> list[str]:
     ]
     checks = []
     for x in r.sizes:
-        expected = x.interactions
-        exported = x.exported_interactions
+        expected = r.customers
+        exported = x.exported_customers
         agree = all(x.manifest_rows[name] == int(d["rows"]) for name, d in x.exports[-1].summary.items()
                     if name in x.manifest_rows)  # the facts' parts are listed by the day's facts manifest instead
         checks.append(
-            f"at {_n(x.interactions)}: interactions + notifications exported {_n(exported)} "
+            f"at {_n(x.interactions)}: customers exported {_n(exported)} "
             + ("(all of them)" if exported == expected else f"(DIFFERS from the {_n(expected)} loaded)")
             + ("; the manifests announce the same rows as the export's summary" if agree
                else "; the manifests DIFFER from the export's summary")

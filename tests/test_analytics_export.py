@@ -23,6 +23,8 @@ import pytest
 
 from chalicelib.domain.exports import DATASETS, FACT_DATASETS, MANIFEST_NAME, SCHEMA_VERSION
 from tests.conftest import unique_phone
+from tests.test_export_facts import fact_parts
+from tests.test_export_facts import mine as rows_where
 
 pytestmark = pytest.mark.usefixtures("stack")
 
@@ -196,9 +198,10 @@ def test_seeded_customers_are_exported_under_their_pseudonym_with_an_age_band(
     assert by_key[key_of(stack, third["id"])]["city"] == "other" and by_key[key_of(stack, third["id"])]["tags"] == [
         "vip"]  # what staff typed that does not read like a city or a label stays out
 
-    _, interactions = rows(bucket, "interactions", today())
-    mine = [i for i in interactions if i["customer_key"] == key_of(stack, first["id"])]
-    assert len(mine) == 3 and {i["channel"] for i in mine} == {"phone"}
+    # contacts are facts: once each, in the partition of the day they happened (no snapshot copies them)
+    contacts = rows_where(fact_parts(bucket, "interaction_events"), "customer_key", key_of(stack, first["id"]))
+    assert len(contacts) == 3 and {row["channel"] for _, row in contacts} == {"phone"}
+    assert all(dt == row["occurred_on"] for dt, row in contacts)
 
     _, complaints = rows(bucket, "complaints", today())
     (complaint,) = [c for c in complaints if c["customer_key"] == key_of(stack, second["id"])]
@@ -294,8 +297,8 @@ def test_a_snapshot_leaves_out_what_came_after_its_day(
     assert all(r["created_at"] < manifest["snapshot_ends_at"] for r in earlier)
     created_today = key_of(stack, seeded["people"][0]["id"])  # with interactions from before: left out with them
     assert created_today not in {r["customer_key"] for r in earlier}
-    _, interactions = rows(stack["EXPORT_BUCKET"], "interactions", yesterday)
-    assert created_today not in {r["customer_key"] for r in interactions}
+    _, rfm = rows(stack["EXPORT_BUCKET"], "rfm", yesterday)
+    assert created_today not in {r["customer_key"] for r in rfm}
 
 
 def _backdate(stack: dict[str, str], pk: str, sk: str, **stamps: str) -> None:
@@ -592,8 +595,8 @@ def test_a_run_that_fails_midway_leaves_the_previous_export_whole(
     with pytest.raises(RuntimeError):
         analytics_export.run(today(), trigger="api")
     # it had uploaded parts of its own (how many depends on what else is in the table, not on how many datasets
-    # there are): the interactions' at least, written before the analyses failed
-    assert any(k.startswith("exports/interactions/") and "/part-" in k for k in uploaded)
+    # there are): the customers' at least, written before the analyses failed
+    assert any(k.startswith("exports/customers/") and "/part-" in k for k in uploaded)
     assert partitions(bucket, today()) == before  # they are gone; the old parts, manifests and symlinks stay
     listing = {r["date"]: r for r in analytics_export_runs(stack)}
     assert listing[today().isoformat()]["status"] == "failed"

@@ -29,7 +29,7 @@ from chalicelib.domain.analytics import age_band
 from chalicelib.domain.clock import iso, parse_iso
 from chalicelib.domain.orders import REVENUE_STATUSES
 
-SCHEMA_VERSION = 8  # 8: the facts datasets are Parquet files (7: the facts datasets (FACT_DATASETS, delivered_order_lines among them), by the day they happened; the *_changed deltas (6: profitability, basket_rules, transaction_flags, revenue_forecast; orders' staff_key, phone_key, placed_with_staff_phone, changed_after_delivery; order_lines' list_price, cost_price (5: vehicles, appointments, work_orders, defect_clusters; complaints' QC columns (4: campaigns, campaign_recipients (3: orders, order_lines, shipments, products; rfm's monetary)
+SCHEMA_VERSION = 9  # 9: no interactions snapshot: interaction_events holds them (8: the facts datasets are Parquet files (7: the facts datasets (FACT_DATASETS, delivered_order_lines among them), by the day they happened; the *_changed deltas (6: profitability, basket_rules, transaction_flags, revenue_forecast; orders' staff_key, phone_key, placed_with_staff_phone, changed_after_delivery; order_lines' list_price, cost_price (5: vehicles, appointments, work_orders, defect_clusters; complaints' QC columns (4: campaigns, campaign_recipients (3: orders, order_lines, shipments, products; rfm's monetary)
 FILE_EXTENSION = "jsonl.gz"
 FACT_FILE_EXTENSION = "parquet"  # the facts datasets' parts (FACT_DATASETS)
 MANIFEST_NAME = "_manifest.json"  # leading underscore: Athena and Hive skip it as data
@@ -74,16 +74,6 @@ DATASETS: dict[str, tuple[Column, ...]] = {
         _c("created_at", "string", "ISO 8601 UTC"),
         _c("created_on", "string", "local date created (YYYY-MM-DD)"),
         _c("updated_at", "string", "ISO 8601 UTC"),
-    ),
-    "interactions": (
-        CUSTOMER_KEY,
-        _c("branch_id", "string", "branch of the customer when it happened (null for older records)"),
-        _c("channel", "string", "phone, email, web, visit, sms, chat, social"),
-        _c("direction", "string", "inbound or outbound"),
-        _c("kind", "string", "inquiry, feedback, sales_talk, service_talk, complaint_followup, order_update, service_update, other"),
-        _c("staff_key", "string", "keyed pseudonym of the staff member"),
-        OCCURRED_AT,
-        OCCURRED_ON,
     ),
     "notifications": (
         CUSTOMER_KEY,
@@ -371,11 +361,6 @@ DATASETS: dict[str, tuple[Column, ...]] = {
     ),
 }
 
-SOURCE_DATASETS = ("customers", "interactions", "notifications", "complaints", "orders", "order_lines", "shipments",
-                   "products", "campaigns", "campaign_recipients", "vehicles", "appointments", "work_orders")
-ANALYSIS_DATASETS = ("rfm", "churn_risk", "complaint_root_causes", "anomalies", "defect_clusters", "profitability",
-                     "basket_rules", "transaction_flags", "revenue_forecast")
-
 # ------------------------------------------------------------------ facts, exported once by the day they happened
 
 # Facts never change once written. Each is exported once, by the run of the day
@@ -393,7 +378,16 @@ _HISTORY_EVENT = (
     _c("staff_key", "string", "keyed pseudonym of who changed it (a staff member, or the CRM's own jobs)"),
 )
 FACT_DATASETS: dict[str, tuple[Column, ...]] = {
-    "interaction_events": DATASETS["interactions"],
+    "interaction_events": (
+        CUSTOMER_KEY,
+        _c("branch_id", "string", "branch of the customer when it happened (null for older records)"),
+        _c("channel", "string", "phone, email, web, visit, sms, chat, social"),
+        _c("direction", "string", "inbound or outbound"),
+        _c("kind", "string", "inquiry, feedback, sales_talk, service_talk, complaint_followup, order_update, service_update, other"),
+        _c("staff_key", "string", "keyed pseudonym of the staff member"),
+        OCCURRED_AT,
+        OCCURRED_ON,
+    ),
     "notification_events": tuple(
         _c("delivery", "string", "sent, skipped or failed: how it ended") if c.name == "delivery" else c
         for c in DATASETS["notifications"]),

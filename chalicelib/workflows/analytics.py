@@ -264,7 +264,8 @@ class _Run:
                     self.profit.add_message(str(row["customer_key"]), str(row["branch_id"] or profile["branch_id"]),
                                             date.fromisoformat(str(row["occurred_on"])), str(row["channel"]))
                 continue
-            self.write("interactions", ex.interaction_row(item, self.key, self.snap), item["occurred_at"])
+            # a contact is a fact (interaction_events: exported once, by the day it happened): here it only feeds
+            # the features and the analyses, no snapshot copies it
             on = date.fromisoformat(str(self.snap.local_date(item["occurred_at"])))
             days_ago = (self.day - on).days
             customer.last_on = on if customer.last_on is None or on > customer.last_on else customer.last_on
