@@ -23,6 +23,7 @@ import boto3
 import pytest
 
 from chalicelib.domain.clock import at
+from chalicelib.domain.exports import FACTS_SCHEMA_VERSION
 from tests.test_export_facts import ZONE, export, fact_parts, mine, part_rows, planted, pseudonym, today
 
 pytestmark = pytest.mark.usefixtures("stack")
@@ -339,7 +340,7 @@ def test_one_backfill_at_a_time(stack: dict[str, str], first: dict[str, Any], as
     from chalicelib.persistence import backfills
 
     holder = backfills.begin(new_id(), before=today().isoformat(), segments=1, requested_by=None,
-                             now_epoch=int(time.time()), lease_seconds=600)
+                             now_epoch=int(time.time()), lease_seconds=600, facts_schema=FACTS_SCHEMA_VERSION)
     try:
         refused = as_user("admin").post("/analytics/backfills", {})
         assert refused.status_code == 409 and refused.headers["Content-Type"] == "application/problem+json"
@@ -413,7 +414,7 @@ def test_a_segment_retried_after_attempts_that_died_deletes_what_they_wrote(
     from chalicelib.workflows.backfill import execution_input
 
     running = backfills.begin(new_id(), before=today().isoformat(), segments=1, requested_by=None,
-                              now_epoch=int(time.time()), lease_seconds=600)
+                              now_epoch=int(time.time()), lease_seconds=600, facts_schema=FACTS_SCHEMA_VERSION)
     s3, bucket = boto3.client("s3"), stack["EXPORT_BUCKET"]
     steps = execution_input(running["id"], running["before"], 1, "unused")
     try:
@@ -433,6 +434,109 @@ def test_a_segment_retried_after_attempts_that_died_deletes_what_they_wrote(
         analytics.on_event(steps["sweep"])  # what the state machine does last: nothing of it is left
     assert backfill_parts(bucket, running["id"]) == set()
     assert keys_of(bucket, f"exports/_backfill/{running['id']}/") == set()
+
+
+def tonight() -> dict[str, Any]:
+    """The schedule's event tonight (02:00 local exports yesterday), as EventBridge delivers it."""
+    return {"version": "0", "id": "tonight", "detail-type": "Scheduled Event", "source": "aws.events",
+            "account": "123456789012", "region": "ap-southeast-3", "resources": [],
+            "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"), "detail": {}}
+
+
+def run_tonight(stack: dict[str, str]) -> dict[str, Any]:
+    """Tonight's run, invoked as Lambda runs it: the function's own environment and role (the local stack enforces
+    its packaged policy: StartExecution on the backfill's state machine, DescribeTable to size it)."""
+    answer = boto3.client("lambda").invoke(FunctionName=stack["ANALYTICS_EXPORT_FUNCTION"],
+                                           InvocationType="RequestResponse", Payload=json.dumps(tonight()).encode())
+    body = answer["Payload"].read()
+    assert "FunctionError" not in answer, body
+    return dict(json.loads(body))
+
+
+def outdate_current(stack: dict[str, str]) -> None:
+    """A deployment changed the facts' files: the current backfill wrote the schema before."""
+    boto3.client("dynamodb").update_item(
+        TableName=stack["ANALYTICS_TABLE_NAME"], Key={"pk": {"S": "BACKFILL"}, "sk": {"S": "CURRENT"}},
+        UpdateExpression="SET facts_schema = :older",
+        ExpressionAttributeValues={":older": {"N": str(FACTS_SCHEMA_VERSION - 1)}})
+
+
+def wait_for_runs(answer: dict[str, Any]) -> None:
+    """The nightly run's own export and the days it caught up, done (nothing of it left running for later tests)."""
+    from chalicelib.persistence import analytics_results
+
+    deadline = time.monotonic() + 240
+    for day in answer["caught_up"]:
+        while (analytics_results.get_run(day) or {}).get("status") not in ("succeeded", "failed"):
+            assert time.monotonic() < deadline, day
+            time.sleep(0.2)
+
+
+def test_tonights_run_starts_the_backfill_a_changed_facts_schema_needs_once(
+        stack: dict[str, str], history: dict[str, Any], first: dict[str, Any], as_user: Any) -> None:
+    """No runbook step after a deployment that changed the facts' files: tonight's export starts the backfill, which
+    rewrites the facts once; the next night, with it current, starts none; a replayed older night starts none."""
+    from chalicelib.persistence import backfills
+    from chalicelib.workflows import analytics
+
+    before = old_facts(stack, history)
+    assert (backfills.current() or {})["facts_schema"] == FACTS_SCHEMA_VERSION  # made current with what it wrote
+    outdate_current(stack)
+    s3, bucket = boto3.client("s3"), stack["EXPORT_BUCKET"]
+    retired = ["exports/interactions/dt=2025-06-01/part-00000.jsonl.gz",  # the snapshot schema 9 dropped
+               "exports/interactions/dt=2025-06-01/_manifest.json",
+               "exports/_athena/interactions/dt=2025-06-01/symlink.txt",
+               "exports/interaction_events/dt=2025-06-01/c2025-06-01-00000.jsonl.gz"]  # schema 7's facts: JSON
+    for key in retired:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"{}")
+    older_night = {**tonight(), "time": (datetime.now(UTC) - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    assert analytics.backfill_if_needed(analytics.day_of_event(older_night, "Asia/Jakarta")) is None
+    answer = run_tonight(stack)
+    wait_for_runs(answer)
+    assert answer["status"] == "succeeded" and answer["date"] == (today() - timedelta(days=1)).isoformat()
+    started = answer["backfill"]
+    assert (started["status"], started["reason"]) == ("started", "schema"), started
+    admin = as_user("admin")
+    deadline = time.monotonic() + 240
+    while (shown := admin.get(f"/analytics/backfills/{started['backfill_id']}")).json["status"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert shown.json["status"] == "succeeded" and shown.json["trigger"] == "nightly", shown.json
+    current = backfills.current() or {}
+    assert current["id"] == started["backfill_id"] and current["facts_schema"] == FACTS_SCHEMA_VERSION
+    assert old_facts(stack, history) == before  # each fact once, now in the new backfill's parts
+    assert not set(retired) & (keys_of(bucket, "exports/interactions/") | keys_of(bucket, "exports/_athena/")
+                               | keys_of(bucket, "exports/interaction_events/"))  # what no table reads: gone
+    again = run_tonight(stack)  # the schedule delivered twice, or the next night
+    wait_for_runs(again)
+    assert again["backfill"] is None and (backfills.current() or {})["id"] == started["backfill_id"]
+
+
+def test_tonights_run_leaves_a_running_backfill_and_one_of_its_own_that_failed_alone(
+        stack: dict[str, str], history: dict[str, Any], first: dict[str, Any], as_user: Any) -> None:
+    """Not a second backfill while one runs; and after a backfill the nightly run started for this schema ran and
+    failed, none every night: the alarm told ops, and an admin starts the next one."""
+    from chalicelib.domain.clock import new_id
+    from chalicelib.persistence import backfills
+    from chalicelib.workflows import analytics
+    from chalicelib.workflows.backfill import AUTOMATIC
+
+    yesterday = today() - timedelta(days=1)
+    current = backfills.current()
+    outdate_current(stack)
+    try:
+        holder = backfills.begin(new_id(), before=today().isoformat(), segments=1, requested_by=AUTOMATIC,
+                                 now_epoch=int(time.time()), lease_seconds=600, facts_schema=FACTS_SCHEMA_VERSION)
+        assert analytics.backfill_if_needed(yesterday) == {"status": "not_started", "reason": "running"}
+        backfills.finish(holder["id"], status="failed", now_epoch=int(time.time()), error="SegmentFailed")
+        assert analytics.backfill_if_needed(yesterday) == {"status": "not_started", "reason": "failed_before",
+                                                           "backfill_id": holder["id"]}
+        assert backfills.latest() == backfills.get(holder["id"])  # nothing begun since
+    finally:
+        done = backfill(as_user("admin"))  # what the runbook says after the alarm
+    assert done["status"] == "succeeded" and done["trigger"] == "api"
+    assert (backfills.current() or {})["facts_schema"] == FACTS_SCHEMA_VERSION and current is not None
+    assert analytics.backfill_if_needed(yesterday) is None
 
 
 def test_the_facts_a_backfill_may_own_are_those_stored_before_its_day() -> None:

@@ -471,7 +471,7 @@ def test_local_template_keeps_what_moto_can_deploy() -> None:
     assert played == {"EscalationStateMachine", "EscalationExecutionsFailedAlarm", "TableChanges",
                       "ReminderStateMachine", "RemindersExecutionsUnfinishedAlarm", "DailyReminders",
                       "StreamRedrive", "CampaignStateMachine", "CampaignExecutionsFailedAlarm", "APIHandler",
-                      "ExportBackfillStateMachine", "ExportBackfillFailedAlarm"}
+                      "ExportBackfillStateMachine", "ExportBackfillFailedAlarm", "AnalyticsExport"}
     chalice_bound |= played
     assert set(local["Resources"]) == set(resources) - chalice_bound
     assert {n: r for n, r in local["Resources"].items()} == {n: resources[n] for n in local["Resources"]}
@@ -722,7 +722,8 @@ def test_workflows_are_encrypted_with_their_own_key_and_log_errors_without_data(
     # or its input and output: DescribeExecution without kms:Decrypt on the key gives the metadata only)
     start = resources["StartWorkflowsPolicy"]["Properties"]
     assert start["Roles"] == [{"Ref": "TableChangesRole"}, {"Ref": "StreamRedriveRole"}, {"Ref": "DailyRemindersRole"},
-                              {"Ref": "ApiHandlerRole"}]  # the API starts campaigns
+                              {"Ref": "ApiHandlerRole"},  # the API starts campaigns and backfills
+                              {"Ref": "AnalyticsExportRole"}]  # the nightly export starts the backfill it needs
     assert start["PolicyDocument"]["Statement"][0]["Action"] == "kms:GenerateDataKey"
     for name, resource in resources.items():
         if resource["Type"] != "AWS::IAM::Role" or name.endswith("StateMachineRole"):

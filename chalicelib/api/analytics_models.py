@@ -210,6 +210,9 @@ class BackfillOut(Output):
     status: Literal["running", "succeeded", "failed"]
     before: str = Field(description="local day: the backfill owns the facts logged before it (or never logged); "
                                     "the nightly runs those logged on it and after")
+    trigger: Literal["api", "nightly"] = Field(description="who started it: an admin (POST /analytics/backfills), "
+                                                           "or the nightly export, for a first deployment or a "
+                                                           "deployment that changed the facts' files")
     segments: int
     segments_done: int
     rows: int | None = Field(description="facts written, once succeeded")

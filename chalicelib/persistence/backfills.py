@@ -3,8 +3,8 @@
     pk=BACKFILL  sk=<backfill id>  one backfill (ids are ULIDs: newest last): status, the day before which it
                                    owns the facts (`before`), segments and those done, rows, parts, requester
     pk=BACKFILL  sk=LEASE          the backfill running now (`id`, `lease_until`): one at a time
-    pk=BACKFILL  sk=CURRENT        the last backfill that succeeded (`id`, `before`): the nightly facts runs
-                                   leave the days before `before` to it
+    pk=BACKFILL  sk=CURRENT        the last backfill that succeeded (`id`, `before`, `facts_schema`): the
+                                   nightly facts runs leave the days before `before` to it
 
 The lease is taken with the backfill's record in one transaction and given
 back, with the outcome, in another; a backfill whose workflow died without
@@ -36,10 +36,11 @@ def _key(sk: str) -> dict[str, Any]:
 
 
 def begin(backfill_id: str, *, before: str, segments: int, requested_by: str | None, now_epoch: int,
-          lease_seconds: int) -> dict[str, Any]:
+          lease_seconds: int, facts_schema: int) -> dict[str, Any]:
     """Record a running backfill and take the lease; 409 while another one holds it."""
     record = {"id": backfill_id, "status": "running", "before": before, "segments": segments,
-              "requested_by": requested_by, "started_at_epoch": now_epoch, "lease_until": now_epoch + lease_seconds}
+              "requested_by": requested_by, "started_at_epoch": now_epoch, "lease_until": now_epoch + lease_seconds,
+              "facts_schema": facts_schema}
     item = {**attribute_values(record), **_key(backfill_id)}
     try:
         client("dynamodb").transact_write_items(TransactItems=[
@@ -89,14 +90,15 @@ def segment_done(backfill_id: str, segment: int, *, now_epoch: int, lease_second
         raise
 
 
-def make_current(backfill_id: str, before: str) -> bool:
+def make_current(backfill_id: str, before: str, facts_schema: int) -> bool:
     """The backfill owns the facts before `before` from now on, if it still holds the lease (False: it lost it)."""
     try:
         client("dynamodb").transact_write_items(TransactItems=[
             {"ConditionCheck": {"TableName": _table(), "Key": _key(LEASE_SK), "ConditionExpression": "id = :id",
                                 "ExpressionAttributeValues": {":id": {"S": backfill_id}}}},
             {"Put": {"TableName": _table(), "Item": {**_key(CURRENT_SK), "id": {"S": backfill_id},
-                                                      "before": {"S": before}}}},
+                                                      "before": {"S": before},
+                                                      "facts_schema": {"N": str(facts_schema)}}}},
         ])
     except Exception as error:
         if lost_condition(error):
@@ -137,8 +139,17 @@ def get(backfill_id: str) -> dict[str, Any] | None:
     return plain_item(item) if item else None
 
 
+def latest() -> dict[str, Any] | None:
+    """The backfill begun last, whatever became of it, or None: one Query (ids sort before LEASE and CURRENT)."""
+    items = client("dynamodb").query(
+        TableName=_table(), KeyConditionExpression="pk = :pk AND sk < :letters", ScanIndexForward=False, Limit=1,
+        ConsistentRead=True, ExpressionAttributeValues={":pk": {"S": BACKFILL_PK}, ":letters": {"S": "A"}},
+    ).get("Items", [])
+    return plain_item(items[0]) if items else None
+
+
 def current() -> dict[str, Any] | None:
-    """The last backfill that succeeded ({id, before}), or None."""
+    """The last backfill that succeeded ({id, before, facts_schema}), or None."""
     item = client("dynamodb").get_item(TableName=_table(), Key=_key(CURRENT_SK), ConsistentRead=True).get("Item")
     return plain_item(item) if item else None
 

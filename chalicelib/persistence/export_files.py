@@ -41,6 +41,7 @@ from chalicelib.domain.exports import (
     FACT_FILE_EXTENSION,
     FILE_EXTENSION,
     MANIFEST_NAME,
+    RETIRED_DATASETS,
     file_extension,
 )
 
@@ -176,6 +177,14 @@ def read_manifest(bucket: str, dataset: str, day: str) -> dict[str, Any] | None:
 
 
 FACTS_PREFIX = f"{EXPORTS_PREFIX}/_facts"
+
+
+def retired_keys(bucket: str) -> list[str]:
+    """What no table reads any more: every file of a retired dataset (its parts, manifests and symlink files), and
+    the facts' files of the format before Parquet (schema 7: `exports/<dataset>/dt=…`, beside `…/parquet/`)."""
+    prefixes = [f"{root}/{name}/" for name in RETIRED_DATASETS for root in (EXPORTS_PREFIX, ATHENA_PREFIX)]
+    prefixes += [f"{EXPORTS_PREFIX}/{name}/dt=" for name in FACT_DATASETS]
+    return [key for prefix in prefixes for key in keys_under(bucket, prefix)]
 
 
 def facts_manifest_key(day: str) -> str:

@@ -119,7 +119,11 @@ def _as_it_stands(record: dict[str, Any], active: tuple[str, ...], now: datetime
 def backfill_out(record: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
     """A backfill as the API shows it (epoch seconds as ISO 8601; a dead one as `Abandoned`)."""
     status, error = _as_it_stands(record, ("running",), now)
-    return {"id": record["id"], "status": status, "before": record["before"], "segments": int(record["segments"]),
+    from chalicelib.workflows.backfill import AUTOMATIC
+
+    return {"id": record["id"], "status": status, "before": record["before"],
+            "trigger": "nightly" if record.get("requested_by") == AUTOMATIC else "api",
+            "segments": int(record["segments"]),
             "segments_done": len(record.get("done") or ()), "rows": record.get("rows"), "parts": record.get("parts"),
             "started_at": _stamp(record, "started_at_epoch"), "finished_at": _stamp(record, "finished_at_epoch"),
             "error": error}

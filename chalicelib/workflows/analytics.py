@@ -759,9 +759,26 @@ def on_event(event: dict[str, Any]) -> dict[str, Any]:
             return run(day, run_id=detail.get("run_id"), trigger="catch_up" if detail.get("trigger") == "catch_up" else "api")
         day = day_of_event(event, settings().timezone)
         caught_up = catch_up(day)  # before the day's own run, which may fail
-        return {**run(day, trigger="schedule"), "caught_up": caught_up}
+        backfill = backfill_if_needed(day)
+        return {**run(day, trigger="schedule"), "caught_up": caught_up, "backfill": backfill}
     finally:
         flush()
+
+
+def backfill_if_needed(day: date) -> dict[str, Any] | None:
+    """Tonight's run (the schedule's event for yesterday; not a redelivered or replayed older one) starts the facts
+    backfill a deployment needs (chalicelib/workflows/backfill.py start_if_needed). Never fails the day's export:
+    an error is logged and counted, and the next night asks again."""
+    from chalicelib.workflows.backfill import start_if_needed
+
+    if day != utcnow().astimezone(ZoneInfo(settings().timezone)).date() - timedelta(days=1):
+        return None
+    try:
+        return start_if_needed()
+    except Exception:
+        logger().exception("the nightly run could not check or start the facts backfill")
+        count("FactsBackfillAutoStartFailed")
+        return {"status": "not_started", "reason": "error"}
 
 
 CATCH_UP_DAYS = 7  # the nightly run re-runs, each in its own invocation, the days before it that have no good export

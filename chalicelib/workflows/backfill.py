@@ -21,7 +21,8 @@ segments are done the finish step makes the backfill current (the nightly
 runs of days before `before` then write no facts), waits until no run of such
 a day is still exporting, and deletes what owned those facts before: every
 other backfill found on S3 (the previous one, any that died) and the nightly
-runs' parts of days before `before`.
+runs' parts of days before `before`; and what no table reads any more (a
+retired dataset's files, the facts' files of the format before Parquet).
 So a date range in Athena reads each fact once, except while a backfill's
 segments have written and its finish has not yet deleted (docs/analytics.md).
 
@@ -126,7 +127,8 @@ def request(requested_by: str | None, segments: int | None) -> dict[str, Any]:
         segments = segments_for(export_source.item_count())
     backfill_id, before = new_id(), _today().isoformat()
     record = backfills.begin(backfill_id, before=before, segments=segments, requested_by=requested_by,
-                             now_epoch=_epoch(), lease_seconds=BACKFILL_LEASE_SECONDS)
+                             now_epoch=_epoch(), lease_seconds=BACKFILL_LEASE_SECONDS,
+                             facts_schema=ex.FACTS_SCHEMA_VERSION)
     payload = execution_input(backfill_id, before, segments, config.analytics_export_function)
     try:
         start_once(config.backfill_state_machine_arn, f"backfill-{backfill_id}", payload)
@@ -135,6 +137,41 @@ def request(requested_by: str | None, segments: int | None) -> dict[str, Any]:
         raise ServiceUnavailable("The backfill could not be started; try again in a minute.") from None
     count("FactsBackfillStarted")
     return record
+
+
+AUTOMATIC = "nightly"  # requested_by of a backfill the nightly run started (start_if_needed)
+GAVE_UP = ("SegmentFailed", "FinishFailed")  # how a backfill that ran and failed ends (abandon)
+
+
+def start_if_needed() -> dict[str, Any] | None:
+    """Tonight's export run asks (chalicelib/workflows/analytics.py on_event): start a backfill when none has
+    succeeded yet (the first deployment: history from before the change log) or the current one wrote an older
+    FACTS_SCHEMA_VERSION (a deployment changed the facts' files), so that no deployment depends on someone
+    remembering a runbook step. None when nothing is needed; else what it did: started, or not started because
+    one is running, or because the last one the nightly run started for this schema ran and failed (the
+    `export-backfill-failed` alarm told ops, and an admin starts the next one; every night's full backfill
+    failing the same way would help nobody), or because the workflow could not be started (the next night
+    tries again)."""
+    from chalicelib.domain.errors import Conflict, ServiceUnavailable
+    from chalicelib.persistence import backfills
+
+    current = backfills.current()
+    if current is not None and int(current.get("facts_schema") or 0) >= ex.FACTS_SCHEMA_VERSION:
+        return None
+    last = backfills.latest()
+    if last is not None and last.get("requested_by") == AUTOMATIC and last["status"] == "failed" \
+            and last.get("error") in GAVE_UP and int(last.get("facts_schema") or 0) == ex.FACTS_SCHEMA_VERSION:
+        return {"status": "not_started", "reason": "failed_before", "backfill_id": str(last["id"])}
+    reason = "first" if current is None else "schema"
+    try:
+        record = request(AUTOMATIC, None)
+    except Conflict:
+        return {"status": "not_started", "reason": "running"}
+    except ServiceUnavailable:
+        count("FactsBackfillAutoStartFailed")
+        return {"status": "not_started", "reason": "unavailable"}
+    logger().warning("the nightly run started a facts backfill", extra={"backfill_id": record["id"], "reason": reason})
+    return {"status": "started", "reason": reason, "backfill_id": str(record["id"])}
 
 
 # ---------------------------------------------------------------------------------------------- the steps
@@ -308,7 +345,8 @@ def finish(backfill_id: str, before: date, total: int) -> dict[str, Any]:
     export_files.write_json(bucket, export_files.backfill_manifest_key(backfill_id), {
         "backfill_id": backfill_id, "before": before.isoformat(), "schema_version": ex.SCHEMA_VERSION,
         "format": ex.FACT_FILE_EXTENSION, "segments": total, "rows": rows, "parts": parts, "written_at": iso(utcnow())})
-    if not backfills.make_current(backfill_id, before.isoformat()):
+    # the schema its segments wrote (one begun before a deployment wrote the older one)
+    if not backfills.make_current(backfill_id, before.isoformat(), int(done.get("facts_schema") or 0)):
         raise LostLease(backfill_id)
     # a run of an owned day that began before the switch may still write that day's facts: wait for it
     first, last = before - timedelta(days=change_log.CHANGE_LOG_DAYS), before - timedelta(days=1)
@@ -331,10 +369,12 @@ def finish(backfill_id: str, before: date, total: int) -> dict[str, Any]:
             _delete(nightly)
             _delete([manifest_key])
             replaced += len(nightly)
+    retired = export_files.retired_keys(bucket)  # a retired dataset's days, the facts' files before Parquet
+    _delete(retired)
     backfills.finish(backfill_id, status="succeeded", now_epoch=_epoch(), rows=rows, parts=len(parts))
     count("FactsBackfillSucceeded")
     logger().info("facts backfill done", extra={"backfill_id": backfill_id, "rows": rows, "parts": len(parts),
-                                                "replaced": replaced})
+                                                "replaced": replaced, "retired": len(retired)})
     return {"backfill_id": backfill_id, "status": "succeeded", "rows": rows, "parts": len(parts)}
 
 
