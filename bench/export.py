@@ -555,13 +555,14 @@ def run_backfill(child_env: dict[str, str], day: date, table_items: int) -> tupl
     from chalicelib.aws import client
     from chalicelib.config import settings
     from chalicelib.domain.clock import new_id
+    from chalicelib.domain.exports import FACTS_SCHEMA_VERSION
     from chalicelib.persistence import backfills
     from chalicelib.workflows.backfill import segments_for
 
     total = segments_for(table_items)
     backfill_id, before = new_id(), (day + timedelta(days=1)).isoformat()
     backfills.begin(backfill_id, before=before, segments=total, requested_by=None, now_epoch=int(time.time()),
-                    lease_seconds=3600)
+                    lease_seconds=3600, facts_schema=FACTS_SCHEMA_VERSION)
     segments = [run_probe("backfill", day, {**child_env, "BENCH_BACKFILL": f"{backfill_id},{before},{s},{total}"})
                 for s in range(total)]
     finish = run_probe("backfill-finish", day, {**child_env, "BENCH_BACKFILL": f"{backfill_id},{before},0,{total}"})

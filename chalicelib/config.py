@@ -156,6 +156,11 @@ BACKFILL_UPLOAD_THREADS = 8  # a segment's parts (one per day of history touched
 # A failed backfill sweeps twice, this long apart: a segment's invocation still running when the Map failed (Lambda
 # does not stop it) uploads at most once more before it sees the failure. The export function's timeout and a margin.
 BACKFILL_SETTLE_SECONDS_DEFAULT = 960
+# The export bucket's lifecycle deletes a file 400 days after it was written (infra/template.yaml), and a fact is
+# written once: the nightly run starts a backfill when the current one is this old, which rewrites every fact
+# before its parts (and the nightly parts of the days it then owns) expire; and drops the facts of customers
+# erased since. 70 days of margin for a backfill that fails and an admin who starts the next.
+BACKFILL_REFRESH_DAYS = 330
 EXPORT_CITY_MAX_CHARS = 40  # a longer city is exported as "other" (an address or note typed into it)...
 EXPORT_CITY_MAX_WORDS = 4  # ...and so is one of more words
 EXPORT_EARLIEST_DATE = "2024-01-01"  # first snapshot date; the Glue tables' dt projection starts here too

@@ -13,6 +13,7 @@ backfill owns write no facts, and what owned them before is deleted.
 
 from __future__ import annotations
 
+import gzip
 import json
 import time
 from collections import Counter
@@ -472,12 +473,31 @@ def wait_for_runs(answer: dict[str, Any]) -> None:
             time.sleep(0.2)
 
 
+def _started_tonight(stack: dict[str, str], as_user: Any) -> dict[str, Any]:
+    """Tonight's run (after a replayed older night, which starts nothing) starts a backfill; it succeeds."""
+    from chalicelib.workflows import analytics
+
+    older_night = {**tonight(), "time": (datetime.now(UTC) - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    assert analytics.backfill_if_needed(analytics.day_of_event(older_night, "Asia/Jakarta")) is None
+    answer = run_tonight(stack)
+    wait_for_runs(answer)
+    assert answer["status"] == "succeeded" and answer["date"] == (today() - timedelta(days=1)).isoformat()
+    started = dict(answer["backfill"])
+    assert (started["status"], started["reason"]) == ("started", "schema"), started
+    admin = as_user("admin")
+    deadline = time.monotonic() + 240
+    while (shown := admin.get(f"/analytics/backfills/{started['backfill_id']}")).json["status"] == "running":
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert shown.json["status"] == "succeeded" and shown.json["trigger"] == "nightly", shown.json
+    return started
+
+
 def test_tonights_run_starts_the_backfill_a_changed_facts_schema_needs_once(
         stack: dict[str, str], history: dict[str, Any], first: dict[str, Any], as_user: Any) -> None:
     """No runbook step after a deployment that changed the facts' files: tonight's export starts the backfill, which
     rewrites the facts once; the next night, with it current, starts none; a replayed older night starts none."""
     from chalicelib.persistence import backfills
-    from chalicelib.workflows import analytics
 
     before = old_facts(stack, history)
     assert (backfills.current() or {})["facts_schema"] == FACTS_SCHEMA_VERSION  # made current with what it wrote
@@ -488,25 +508,17 @@ def test_tonights_run_starts_the_backfill_a_changed_facts_schema_needs_once(
                "exports/_athena/interactions/dt=2025-06-01/symlink.txt",
                "exports/interaction_events/dt=2025-06-01/c2025-06-01-00000.jsonl.gz"]  # schema 7's facts: JSON
     for key in retired:
-        s3.put_object(Bucket=bucket, Key=key, Body=b"{}")
-    older_night = {**tonight(), "time": (datetime.now(UTC) - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ")}
-    assert analytics.backfill_if_needed(analytics.day_of_event(older_night, "Asia/Jakarta")) is None
-    answer = run_tonight(stack)
-    wait_for_runs(answer)
-    assert answer["status"] == "succeeded" and answer["date"] == (today() - timedelta(days=1)).isoformat()
-    started = answer["backfill"]
-    assert (started["status"], started["reason"]) == ("started", "schema"), started
-    admin = as_user("admin")
-    deadline = time.monotonic() + 240
-    while (shown := admin.get(f"/analytics/backfills/{started['backfill_id']}")).json["status"] == "running":
-        assert time.monotonic() < deadline
-        time.sleep(0.2)
-    assert shown.json["status"] == "succeeded" and shown.json["trigger"] == "nightly", shown.json
+        s3.put_object(Bucket=bucket, Key=key, Body=gzip.compress(b'{"customer_key": "retired"}\n'))
+    try:
+        started = _started_tonight(stack, as_user)
+    finally:  # whatever happened, nothing planted stays for the other tests' readers
+        s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": k} for k in retired]})
     current = backfills.current() or {}
     assert current["id"] == started["backfill_id"] and current["facts_schema"] == FACTS_SCHEMA_VERSION
     assert old_facts(stack, history) == before  # each fact once, now in the new backfill's parts
     assert not set(retired) & (keys_of(bucket, "exports/interactions/") | keys_of(bucket, "exports/_athena/")
                                | keys_of(bucket, "exports/interaction_events/"))  # what no table reads: gone
+    assert all(s3.list_objects_v2(Bucket=bucket, Prefix=k)["KeyCount"] == 0 for k in retired)
     again = run_tonight(stack)  # the schedule delivered twice, or the next night
     wait_for_runs(again)
     assert again["backfill"] is None and (backfills.current() or {})["id"] == started["backfill_id"]
@@ -524,11 +536,13 @@ def test_tonights_run_leaves_a_running_backfill_and_one_of_its_own_that_failed_a
     yesterday = today() - timedelta(days=1)
     current = backfills.current()
     outdate_current(stack)
+    holder = backfills.begin(new_id(), before=today().isoformat(), segments=1, requested_by=AUTOMATIC,
+                             now_epoch=int(time.time()), lease_seconds=600, facts_schema=FACTS_SCHEMA_VERSION)
     try:
-        holder = backfills.begin(new_id(), before=today().isoformat(), segments=1, requested_by=AUTOMATIC,
-                                 now_epoch=int(time.time()), lease_seconds=600, facts_schema=FACTS_SCHEMA_VERSION)
         assert analytics.backfill_if_needed(yesterday) == {"status": "not_started", "reason": "running"}
+    finally:
         backfills.finish(holder["id"], status="failed", now_epoch=int(time.time()), error="SegmentFailed")
+    try:
         assert analytics.backfill_if_needed(yesterday) == {"status": "not_started", "reason": "failed_before",
                                                            "backfill_id": holder["id"]}
         assert backfills.latest() == backfills.get(holder["id"])  # nothing begun since
@@ -537,6 +551,21 @@ def test_tonights_run_leaves_a_running_backfill_and_one_of_its_own_that_failed_a
     assert done["status"] == "succeeded" and done["trigger"] == "api"
     assert (backfills.current() or {})["facts_schema"] == FACTS_SCHEMA_VERSION and current is not None
     assert analytics.backfill_if_needed(yesterday) is None
+
+
+@pytest.mark.parametrize(("current", "reason"), [
+    (None, "first"),
+    ({"before": "2026-12-01"}, "schema"),  # made before backfills recorded their schema
+    ({"before": "2026-12-01", "facts_schema": FACTS_SCHEMA_VERSION - 1}, "schema"),
+    ({"before": "2026-12-01", "facts_schema": FACTS_SCHEMA_VERSION + 1}, "schema"),  # a rollback
+    ({"before": "2026-12-01", "facts_schema": FACTS_SCHEMA_VERSION}, None),
+    ({"before": "2025-12-12", "facts_schema": FACTS_SCHEMA_VERSION}, None),  # 329 days old
+    ({"before": "2025-12-11", "facts_schema": FACTS_SCHEMA_VERSION}, "refresh"),  # 330: 70 days before S3 expires it
+])
+def test_what_makes_a_backfill_needed(current: dict[str, Any] | None, reason: str | None) -> None:
+    from chalicelib.workflows.backfill import needed
+
+    assert needed(current, date(2026, 11, 6)) == reason
 
 
 def test_the_facts_a_backfill_may_own_are_those_stored_before_its_day() -> None:

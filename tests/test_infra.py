@@ -186,7 +186,11 @@ def test_merge_entries_land_on_chalice_resources(packaged: dict[str, Any]) -> No
 
 def test_alarms_notify_the_ops_topic(packaged: dict[str, Any]) -> None:
     alarms = {n: r["Properties"] for n, r in packaged["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
-    assert len(alarms) == 24
+    assert len(alarms) == 25
+    # the one metric the nightly run counts when it needed a facts backfill and could not start it
+    watched = alarms["ExportBackfillNotStartedAlarm"]
+    assert (watched["Namespace"], watched["MetricName"]) == ("Relasi", "FactsBackfillAutoStartFailed")
+    assert 'count("FactsBackfillAutoStartFailed")' in (ROOT / "chalicelib" / "workflows" / "backfill.py").read_text()
     for props in alarms.values():
         assert props["AlarmActions"] == [{"Ref": "OpsTopic"}]
         assert props["OKActions"] == [{"Ref": "OpsTopic"}]
@@ -267,6 +271,10 @@ def test_every_export_dataset_has_one_glue_table_with_its_columns(packaged: dict
         assert parameters["projection.dt.range"] == f"{EXPORT_EARLIEST_DATE},NOW+1DAYS"
     (rule,) = packaged["Resources"]["ExportBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     assert rule["Prefix"] == "exports/" and rule["Status"] == "Enabled" and rule["ExpirationInDays"] >= 366
+    from chalicelib.config import BACKFILL_REFRESH_DAYS
+
+    # facts are written once: the nightly run's refresh backfill rewrites them well before the bucket expires them
+    assert rule["ExpirationInDays"] >= BACKFILL_REFRESH_DAYS + 60
 
 
 def test_merge_template_fills_glue_columns_from_datasets_only(tmp_path: Path) -> None:

@@ -30,7 +30,8 @@ from chalicelib.domain.clock import iso, parse_iso
 from chalicelib.domain.orders import REVENUE_STATUSES
 
 # Datasets no longer written (9: interactions, whose facts are interaction_events): a backfill that succeeds
-# deletes what is left of them, as it deletes the facts' files of an older format
+# deletes what is left of them, as it deletes the facts' files of an older format. Retiring one starts no
+# backfill by itself: bump FACTS_SCHEMA_VERSION too, or say in docs/operations.md to start one.
 RETIRED_DATASETS = ("interactions",)
 SCHEMA_VERSION = 9  # 9: no interactions snapshot: interaction_events holds them (8: the facts datasets are Parquet files (7: the facts datasets (FACT_DATASETS, delivered_order_lines among them), by the day they happened; the *_changed deltas (6: profitability, basket_rules, transaction_flags, revenue_forecast; orders' staff_key, phone_key, placed_with_staff_phone, changed_after_delivery; order_lines' list_price, cost_price (5: vehicles, appointments, work_orders, defect_clusters; complaints' QC columns (4: campaigns, campaign_recipients (3: orders, order_lines, shipments, products; rfm's monetary)
 # What the facts datasets' files hold changed (columns, format: 8, Parquet): the backfill that made them is

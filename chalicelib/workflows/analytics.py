@@ -5,8 +5,8 @@ yesterday) and on demand by `POST /analytics/exports`, which records a queued
 run and invokes the same function asynchronously with the day and run id.
 
 One pass over the table (chalicelib/persistence/export_source.py) writes the
-source datasets (customers, interactions, notifications, complaints with their
-history, shipments...) and feeds the analyses (chalicelib/domain/analytics.py),
+source datasets (customers, notifications, complaints with their history,
+shipments...; contacts feed the features only, they are interaction_events facts) and feeds the analyses (chalicelib/domain/analytics.py),
 which are written as datasets of their own: rfm, churn_risk,
 complaint_root_causes, anomalies, defect_clusters; the orders, read first and
 oldest first through `orders_all`, are written (orders, order_lines) from that
@@ -272,7 +272,7 @@ class _Run:
             customer.last_90 += days_ago < 90
             customer.prev_90 += 90 <= days_ago < 180
             customer.last_365 += days_ago < 365
-            # the branch the interaction happened in (as the interactions dataset says), else the customer's now
+            # the branch the interaction happened in (as interaction_events says), else the customer's now
             slot = (on, str(item.get("branch_id") or profile["branch_id"]), str(item["channel"]))
             customer.per_day_channel[slot] = customer.per_day_channel.get(slot, 0) + 1
         self.block.append(customer)

@@ -46,6 +46,7 @@ from chalicelib.config import (
     BACKFILL_ITEMS_PER_SEGMENT,
     BACKFILL_LEASE_SECONDS,
     BACKFILL_MAX_SEGMENTS,
+    BACKFILL_REFRESH_DAYS,
     BACKFILL_UPLOAD_THREADS,
     EXPORT_EARLIEST_DATE,
     settings,
@@ -143,26 +144,38 @@ AUTOMATIC = "nightly"  # requested_by of a backfill the nightly run started (sta
 GAVE_UP = ("SegmentFailed", "FinishFailed")  # how a backfill that ran and failed ends (abandon)
 
 
+def needed(current: dict[str, Any] | None, today: date) -> str | None:
+    """Why a backfill is needed, given the current one: `first` (none has succeeded: the first deployment, history
+    from before the change log), `schema` (it wrote another FACTS_SCHEMA_VERSION: a deployment, or a rollback,
+    changed the facts' files), `refresh` (it is BACKFILL_REFRESH_DAYS old: its parts expire at 400); or None."""
+    if current is None:
+        return "first"
+    if int(current.get("facts_schema") or 0) != ex.FACTS_SCHEMA_VERSION:
+        return "schema"
+    if date.fromisoformat(str(current["before"])) <= today - timedelta(days=BACKFILL_REFRESH_DAYS):
+        return "refresh"
+    return None
+
+
 def start_if_needed() -> dict[str, Any] | None:
-    """Tonight's export run asks (chalicelib/workflows/analytics.py on_event): start a backfill when none has
-    succeeded yet (the first deployment: history from before the change log) or the current one wrote an older
-    FACTS_SCHEMA_VERSION (a deployment changed the facts' files), so that no deployment depends on someone
-    remembering a runbook step. None when nothing is needed; else what it did: started, or not started because
-    one is running, or because the last one the nightly run started for this schema ran and failed (the
-    `export-backfill-failed` alarm told ops, and an admin starts the next one; every night's full backfill
-    failing the same way would help nobody), or because the workflow could not be started (the next night
-    tries again)."""
+    """Tonight's export run asks (chalicelib/workflows/analytics.py on_event): start a backfill when one is
+    `needed`, so that neither a deployment nor the bucket's expiry depends on someone remembering a runbook step.
+    None when nothing is needed; else what it did: started, or not started because one is running, or because
+    the last one the nightly run started for this schema ran and failed (the `export-backfill-failed` alarm told
+    ops, and an admin starts the next one; every night's full backfill failing the same way would help nobody),
+    or because the workflow could not be started (counted: the `export-backfill-not-started` alarm; the next
+    night tries again)."""
     from chalicelib.domain.errors import Conflict, ServiceUnavailable
     from chalicelib.persistence import backfills
 
     current = backfills.current()
-    if current is not None and int(current.get("facts_schema") or 0) >= ex.FACTS_SCHEMA_VERSION:
+    reason = needed(current, _today())
+    if reason is None:
         return None
     last = backfills.latest()
     if last is not None and last.get("requested_by") == AUTOMATIC and last["status"] == "failed" \
             and last.get("error") in GAVE_UP and int(last.get("facts_schema") or 0) == ex.FACTS_SCHEMA_VERSION:
         return {"status": "not_started", "reason": "failed_before", "backfill_id": str(last["id"])}
-    reason = "first" if current is None else "schema"
     try:
         record = request(AUTOMATIC, None)
     except Conflict:
