@@ -536,8 +536,8 @@ def test_tonights_run_leaves_a_running_backfill_and_one_of_its_own_that_failed_a
     failed, none every night: the alarm told ops, and an admin starts the next one."""
     from chalicelib.domain.clock import new_id
     from chalicelib.persistence import backfills
+    from chalicelib.persistence.backfills import AUTOMATIC
     from chalicelib.workflows import analytics
-    from chalicelib.workflows.backfill import AUTOMATIC
 
     yesterday = today() - timedelta(days=1)
     deadline = time.monotonic() + 240

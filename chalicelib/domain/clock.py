@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 _AT: ContextVar[datetime | None] = ContextVar("relasi_clock_at", default=None)
 
@@ -13,6 +14,11 @@ _AT: ContextVar[datetime | None] = ContextVar("relasi_clock_at", default=None)
 def utcnow() -> datetime:
     """Now, or the moment `at()` set for this context."""
     return _AT.get() or datetime.now(UTC)
+
+
+def local_today(timezone: str) -> date:
+    """Today's date where the company is (the TIMEZONE setting), at `utcnow()`."""
+    return utcnow().astimezone(ZoneInfo(timezone)).date()
 
 
 @contextmanager

@@ -25,6 +25,7 @@ from chalicelib.persistence.raw import plain_item
 BACKFILL_PK = "BACKFILL"
 LEASE_SK = "LEASE"
 CURRENT_SK = "CURRENT"
+AUTOMATIC = "nightly"  # requested_by of a backfill the nightly run started (chalicelib/workflows/backfill.py)
 
 
 def _table() -> str:

@@ -119,7 +119,7 @@ def _as_it_stands(record: dict[str, Any], active: tuple[str, ...], now: datetime
 def backfill_out(record: dict[str, Any], *, now: datetime | None = None) -> dict[str, Any]:
     """A backfill as the API shows it (epoch seconds as ISO 8601; a dead one as `Abandoned`)."""
     status, error = _as_it_stands(record, ("running",), now)
-    from chalicelib.workflows.backfill import AUTOMATIC
+    from chalicelib.persistence.backfills import AUTOMATIC
 
     return {"id": record["id"], "status": status, "before": record["before"],
             "trigger": "nightly" if record.get("requested_by") == AUTOMATIC else "api",

@@ -4,12 +4,11 @@ screen-pop), list a customer's vehicles, change it (If-Match; a new owner keeps 
 from __future__ import annotations
 
 from datetime import date
-from zoneinfo import ZoneInfo
 
 from chalicelib.config import STALE_READ_ATTEMPTS, settings
 from chalicelib.domain import vehicles as rules
 from chalicelib.domain.access import Access
-from chalicelib.domain.clock import utcnow
+from chalicelib.domain.clock import local_today, utcnow
 from chalicelib.domain.errors import Conflict, FieldError, NotFound, StaleRead, ValidationFailed
 from chalicelib.domain.vehicles import NewVehicle, Vehicle, VehicleChanges, VehicleTaken
 from chalicelib.domain.versions import require_if_match
@@ -18,7 +17,7 @@ from chalicelib.services import customers
 
 
 def today() -> date:
-    return utcnow().astimezone(ZoneInfo(settings().timezone)).date()
+    return local_today(settings().timezone)
 
 
 def _named_to_whom_may_see(access: Access, error: VehicleTaken) -> Conflict:

@@ -59,7 +59,7 @@ from chalicelib.domain import analytics as an
 from chalicelib.domain import campaigns as cmp
 from chalicelib.domain import exports as ex
 from chalicelib.domain import finance as fin
-from chalicelib.domain.clock import iso, new_id, parse_iso, utcnow
+from chalicelib.domain.clock import iso, local_today, new_id, parse_iso, utcnow
 from chalicelib.domain.orders import REVENUE_STATUSES
 from chalicelib.observability import count, flush, logger
 
@@ -711,7 +711,7 @@ def run(day: date, *, run_id: str | None = None, trigger: str) -> dict[str, Any]
 
     run_id = run_id or new_id()
     dt = day.isoformat()
-    if not ex.exportable(day, utcnow().astimezone(ZoneInfo(settings().timezone)).date()):
+    if not ex.exportable(day, local_today(settings().timezone)):
         # Only a direct invocation gets here (the API and the schedule ask for such days only): retrying won't help.
         logger().warning("analytics export refused: the day is before the first or after today", extra={"date": dt})
         count("AnalyticsExportRefused")
@@ -771,7 +771,7 @@ def backfill_if_needed(day: date) -> dict[str, Any] | None:
     an error is logged and counted, and the next night asks again."""
     from chalicelib.workflows.backfill import start_if_needed
 
-    if day != utcnow().astimezone(ZoneInfo(settings().timezone)).date() - timedelta(days=1):
+    if day != local_today(settings().timezone) - timedelta(days=1):
         return None
     try:
         return start_if_needed()
@@ -790,7 +790,7 @@ def missed_days(day: date) -> list[date]:
     behind); not a day someone is exporting. Two Queries."""
     from chalicelib.persistence import analytics_results, change_log
 
-    today = utcnow().astimezone(ZoneInfo(settings().timezone)).date()
+    today = local_today(settings().timezone)
     if not ex.exportable(day, today):  # the day's own run refuses it and says so
         return []
     first, last = day - timedelta(days=CATCH_UP_DAYS), day - timedelta(days=1)

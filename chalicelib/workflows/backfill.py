@@ -39,7 +39,6 @@ from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from chalicelib.config import (
     BACKFILL_BUFFER_BYTES,
@@ -52,7 +51,7 @@ from chalicelib.config import (
     settings,
 )
 from chalicelib.domain import exports as ex
-from chalicelib.domain.clock import iso, new_id, utcnow
+from chalicelib.domain.clock import iso, local_today, new_id, utcnow
 from chalicelib.observability import count, logger
 
 
@@ -70,10 +69,6 @@ class LostLease(Exception):
 
 class PartsLeft(Exception):
     """S3 did not delete every part it was asked to: the step is retried."""
-
-
-def _today() -> date:
-    return utcnow().astimezone(ZoneInfo(settings().timezone)).date()
 
 
 def _epoch() -> int:
@@ -126,7 +121,7 @@ def request(requested_by: str | None, segments: int | None) -> dict[str, Any]:
     config = settings()
     if segments is None:
         segments = segments_for(export_source.item_count())
-    backfill_id, before = new_id(), _today().isoformat()
+    backfill_id, before = new_id(), local_today(settings().timezone).isoformat()
     record = backfills.begin(backfill_id, before=before, segments=segments, requested_by=requested_by,
                              now_epoch=_epoch(), lease_seconds=BACKFILL_LEASE_SECONDS,
                              facts_schema=ex.FACTS_SCHEMA_VERSION)
@@ -140,7 +135,6 @@ def request(requested_by: str | None, segments: int | None) -> dict[str, Any]:
     return record
 
 
-AUTOMATIC = "nightly"  # requested_by of a backfill the nightly run started (start_if_needed)
 GAVE_UP = ("SegmentFailed", "FinishFailed")  # how a backfill that ran and failed ends (abandon)
 
 
@@ -169,15 +163,15 @@ def start_if_needed() -> dict[str, Any] | None:
     from chalicelib.persistence import backfills
 
     current = backfills.current()
-    reason = needed(current, _today())
+    reason = needed(current, local_today(settings().timezone))
     if reason is None:
         return None
     last = backfills.latest()
-    if last is not None and last.get("requested_by") == AUTOMATIC and last["status"] == "failed" \
+    if last is not None and last.get("requested_by") == backfills.AUTOMATIC and last["status"] == "failed" \
             and last.get("error") in GAVE_UP and int(last.get("facts_schema") or 0) == ex.FACTS_SCHEMA_VERSION:
         return {"status": "not_started", "reason": "failed_before", "backfill_id": str(last["id"])}
     try:
-        record = request(AUTOMATIC, None)
+        record = request(backfills.AUTOMATIC, None)
     except Conflict:
         return {"status": "not_started", "reason": "running"}
     except ServiceUnavailable:
@@ -209,7 +203,7 @@ def _logged_since(before: date) -> set[tuple[str, str]]:
 
     keys: set[tuple[str, str]] = set()
     day = before
-    while day <= _today():
+    while day <= local_today(settings().timezone):
         keys.update(change_log.keys_of(day))
         day += timedelta(days=1)
     return keys
