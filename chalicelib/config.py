@@ -288,6 +288,8 @@ class Settings:
     # (SES) go through; their event destinations publish the receipts to the message-events topic.
     sms_configuration_set: str = field(default_factory=lambda: os.environ.get("SMS_CONFIGURATION_SET", ""))
     email_configuration_set: str = field(default_factory=lambda: os.environ.get("EMAIL_CONFIGURATION_SET", ""))
+    # Satisfaction surveys: at most one per customer in this many days, whatever they were about.
+    survey_cap_days: int = field(default_factory=lambda: int(os.environ.get("SURVEY_CAP_DAYS") or 7))
     export_scan_segments: int = field(
         default_factory=lambda: int(os.environ.get("EXPORT_SCAN_SEGMENTS") or EXPORT_SCAN_SEGMENTS_DEFAULT))
 

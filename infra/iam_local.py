@@ -139,6 +139,8 @@ def _local_parameters() -> dict[str, str]:
     found = {"CorsAllowedOrigins": os.environ.get("CORS_ALLOWED_ORIGINS", "")}
     if os.environ.get("QUIET_HOURS"):  # QUIET_HOURS=off make run: the QuietHours parameter set to off
         found["QuietHours"] = os.environ["QUIET_HOURS"]
+    if os.environ.get("SURVEY_CAP_DAYS"):
+        found["SurveyCapDays"] = os.environ["SURVEY_CAP_DAYS"]
     if os.environ.get("LINK_BASE"):  # make run: opt-out links to the local gateway
         found["LinkBase"] = os.environ["LINK_BASE"]
     return found

@@ -310,6 +310,7 @@ def provision() -> dict[str, str]:
         # A failed facts backfill waits this long for segments still running before its last sweep: here the
         # export function runs in this process and a segment's upload checks the backfill at once.
         "BACKFILL_SETTLE_SECONDS": "2",
+        "SURVEY_CAP_DAYS": os.environ.get("SURVEY_CAP_DAYS") or str(template["Parameters"]["SurveyCapDays"]["Default"]),
         # Opt-out links point at the local gateway when the shell says where it is (make run sets LINK_BASE).
         "LINK_BASE": os.environ.get("LINK_BASE") or str(template["Parameters"]["LinkBase"]["Default"]),
         # SMS and email go through the stage's configuration sets, as in the cloud (infra/sms_v2.py plays SMS v2;

@@ -428,6 +428,9 @@ def test_public_routes_need_no_token(api: Any) -> None:
     # an opt-out link's page: its signature is the permission; a made-up one is 404, and changes nothing
     assert api.request("GET", "/u/" + "A" * 39).status_code == 404
     assert api.request("POST", "/u/" + "A" * 39).status_code == 404
+    # so is a survey's (tests/test_surveys.py: a real one, expired, answered, erased)
+    assert api.request("GET", "/s/" + "A" * 55).status_code == 404
+    assert api.request("POST", "/s/" + "A" * 55).status_code == 404
 
 
 @pytest.mark.parametrize("header", [

@@ -167,7 +167,9 @@ def test_merge_entries_land_on_chalice_resources(packaged: dict[str, Any]) -> No
     assert readers.pop("ApiHandlerRole") == ["arn:aws:secretsmanager:*:*:secret:relasi-prod-cursor-secret-??????"] + [
         f"arn:aws:secretsmanager:*:*:secret:relasi-prod-carrier-{c}-??????" for c in CARRIERS] + [
         "arn:aws:secretsmanager:*:*:secret:relasi-prod-link-key-??????"]
-    assert readers.pop("CampaignSenderRole") == ["arn:aws:secretsmanager:*:*:secret:relasi-prod-link-key-??????"]
+    # the link key: the campaign sender signs opt-out links, the stream consumer (and its redrive) survey links
+    for signer in ("CampaignSenderRole", "TableChangesRole", "StreamRedriveRole"):
+        assert readers.pop(signer) == ["arn:aws:secretsmanager:*:*:secret:relasi-prod-link-key-??????"], signer
     assert all(r == ["arn:aws:secretsmanager:*:*:secret:relasi-prod-cursor-secret-??????"] for r in readers.values())
     assert (export["Timeout"], export["MemorySize"]) == (900, 1769)
     # the name the API may invoke (.chalice/policy-prod.json), not one CloudFormation makes up

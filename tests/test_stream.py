@@ -128,7 +128,8 @@ def test_resolving_texts_again_in_the_customers_language_by_email_when_preferred
     assert deliver(stream.event()) == {"batchItemFailures": []}
     mails = emails_to(email)
     assert [m.subject for m in mails] == [f"Keluhan Anda kami terima ({c['id'][-8:]})",
-                                          f"Keluhan Anda telah diselesaikan ({c['id'][-8:]})"]
+                                          f"Keluhan Anda telah diselesaikan ({c['id'][-8:]})",
+                                          f"Bagaimana penanganan keluhan Anda? ({c['id'][-8:]})"]  # the survey
     assert sms_to(customer["phone"]) == []
 
 

@@ -92,7 +92,27 @@ class CampaignMessageEntry(Output):
     opted_out_at: str | None
 
 
+class SurveyEntry(Output):
+    """A satisfaction survey the customer was sent, and their answer. The comment is theirs, for staff to read
+    here: it is never logged or exported."""
+
+    type: Literal["survey"]
+    subject: Literal["complaint", "work_order", "order"]
+    subject_id: str
+    subject_ref: str = Field(description="what the customer read: the order's number, or the reference")
+    branch_id: str = Field(description="where the subject was handled (satisfaction is counted there)")
+    department: str
+    status: Literal["sent", "answered"]
+    asks_nps: bool = Field(description="the 0-10 recommendation question was asked (once a quarter at most)")
+    sent_at: str
+    expires_at: str
+    csat: int | None = Field(description="1-5")
+    nps: int | None = Field(description="0-10; null if not asked or skipped")
+    comment: str | None
+    answered_at: str | None
+
+
 class TimelinePage(Output):
-    items: list[Annotated[InteractionEntry | ComplaintEntry | OrderEntry | CampaignMessageEntry,
+    items: list[Annotated[InteractionEntry | ComplaintEntry | OrderEntry | CampaignMessageEntry | SurveyEntry,
                           Field(discriminator="type")]]
     next_cursor: str | None

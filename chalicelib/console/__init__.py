@@ -7,6 +7,8 @@ chalicelib/console/pages.py, the words chalicelib/console/i18n.py.
 
 from __future__ import annotations
 
+from typing import Any
+
 from chalice import Chalice, Response
 
 
@@ -55,3 +57,56 @@ def register(app: Chalice) -> None:
                               **{"Retry-After": "5"})
         page = frame.render("opt_out.html", lang, root, state="ask", channel=owner.channel)
         return frame.html(page, 200, **{"Cache-Control": "no-store"})
+
+    @app.route("/s/{token}", methods=["GET", "POST"], content_types=["application/x-www-form-urlencoded",
+                                                                      "multipart/form-data", "text/plain",
+                                                                      "application/json"], name="survey_link")
+    def survey_link(token: str) -> Response:
+        """A satisfaction survey's page (public: its signature is the permission; chalicelib/workflows/surveys.py).
+        GET shows the question and changes nothing (link scanners open links); POST takes the answer, once. A
+        forged or altered link, or a survey erased with its customer, is 404; an answered one 409, an expired one
+        410, each with a page that says so."""
+        from chalicelib.domain.clock import utcnow
+        from chalicelib.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
+        from chalicelib.domain.surveys import Expired
+        from chalicelib.workflows import surveys
+
+        request = app.current_request
+        assert request is not None
+        params: dict[str, str] = dict(request.query_params or {})
+        root = frame.root_of(request)
+
+        def page(state: str, lang: str, status: int = 200, **variables: Any) -> Response:
+            headers = {"Cache-Control": "no-store", **({"Retry-After": "5"} if status == 503 else {})}
+            return frame.html(frame.render("survey.html", lang, root, state=state, **variables), status, **headers)
+
+        asked = params.get("lang")
+        lang = asked if asked in ("id", "en") else frame.language(request)
+        try:
+            survey = surveys.survey_of(token)
+        except NotFound:
+            return page("invalid", lang, 404)
+        except DomainError:
+            return page("retry", lang, 503)
+        lang = asked if asked in ("id", "en") else survey.language
+        shown: dict[str, Any] = {"subject": survey.subject, "ref": survey.subject_ref, "asks_nps": survey.asks_nps}
+        if survey.status == "answered":
+            return page("answered", lang, 409 if request.method == "POST" else 200)
+        try:
+            if request.method == "POST":
+                done = surveys.answer(token, frame.form_of(request))
+                return page("done", lang, low=done.low)
+            if survey.expired(utcnow()):
+                raise Expired("This survey has expired.")
+        except ValidationFailed as exc:
+            return page("ask", lang, 400, errors=[e.field for e in exc.errors], **shown)
+        except NotFound:
+            return page("invalid", lang, 404)
+        except Conflict:
+            return page("answered", lang, 409)
+        except Expired:
+            return page("expired", lang, 410)
+        except DomainError:
+            return page("retry", lang, 503)
+        return page("ask", lang, errors=[], **shown)
+

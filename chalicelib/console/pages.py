@@ -112,6 +112,7 @@ def _entry(entry: Any, now: datetime) -> dict[str, Any]:
     from chalicelib.domain.campaigns import Recipient
     from chalicelib.domain.complaints import Complaint
     from chalicelib.domain.orders import Order
+    from chalicelib.domain.surveys import Survey
 
     if isinstance(entry, Complaint):
         return {"type": "complaint", "at": entry.created_at, "item": entry}
@@ -119,6 +120,8 @@ def _entry(entry: Any, now: datetime) -> dict[str, Any]:
         return {"type": "order", "at": entry.placed_at, "item": entry}
     if isinstance(entry, Recipient):
         return {"type": "campaign_message", "at": entry.sent_at, "item": entry}
+    if isinstance(entry, Survey):
+        return {"type": "survey", "at": entry.sent_at, "item": entry}
     return {"type": "interaction", "at": entry.occurred_at, "item": entry}
 
 

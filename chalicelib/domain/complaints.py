@@ -19,6 +19,7 @@ class Category(StrEnum):
     QUALITY_CONTROL = "quality_control"
     SHIPMENT = "shipment"
     BILLING = "billing"
+    CUSTOMER_CARE = "customer_care"  # how the customer was treated (a low satisfaction answer opens one)
     OTHER = "other"
 
 
@@ -52,6 +53,7 @@ DEPARTMENT_OF: dict[str, str] = {
     Category.QUALITY_CONTROL.value: Department.QUALITY_CONTROL.value,
     Category.SHIPMENT.value: Department.SHIPMENT.value,
     Category.BILLING.value: Department.FINANCE.value,
+    Category.CUSTOMER_CARE.value: Department.CUSTOMER_CARE.value,
     Category.OTHER.value: Department.CUSTOMER_CARE.value,
 }
 

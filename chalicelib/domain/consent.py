@@ -46,6 +46,7 @@ class Purpose(StrEnum):
     TRANSACTIONAL = "transactional"  # complaint updates: sent without marketing consent
     SERVICE = "service"  # due-date reminders: sent unless opted out of everything
     MARKETING = "marketing"  # birthday greetings: need marketing consent
+    SURVEY = "survey"  # a satisfaction survey about an order or a work order: not to who withdrew marketing consent
 
 
 @dataclass(frozen=True)
@@ -76,17 +77,27 @@ def route(customer: Reachable, purpose: Purpose, *, sms_opted_out: bool) -> Rout
             return Route(None, None, "no_email_address")
         if purpose is Purpose.MARKETING and not _consents(customer, "email_marketing"):
             return Route(None, None, "no_email_marketing_consent")
+        if purpose is Purpose.SURVEY and _withdrawn(customer, "email_marketing"):
+            return Route(None, None, "email_marketing_consent_withdrawn")
         return Route("email", customer.email)
     if sms_opted_out:
         return Route(None, None, "sms_opted_out")
     if purpose is Purpose.MARKETING and not _consents(customer, "sms_marketing"):
         return Route(None, None, "no_sms_marketing_consent")
+    if purpose is Purpose.SURVEY and _withdrawn(customer, "sms_marketing"):
+        return Route(None, None, "sms_marketing_consent_withdrawn")
     return Route("sms", customer.phone)
 
 
 def _consents(customer: Reachable, topic: str) -> bool:
     entry = customer.consent.get(topic)
     return bool(entry and entry.value)
+
+
+def _withdrawn(customer: Reachable, topic: str) -> bool:
+    """The customer said no to the topic (not merely never asked)."""
+    entry = customer.consent.get(topic)
+    return entry is not None and entry.value is False
 
 
 # --------------------------------------------------------------------------

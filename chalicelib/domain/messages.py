@@ -103,6 +103,25 @@ TEMPLATES: dict[str, dict[str, tuple[str, str]]] = {
         "en": ("Your vehicle is ready ({ref})",
                "Relasi: Your vehicle (no. {ref}) is ready for pick-up. Thank you."),
     },
+    # Satisfaction surveys (chalicelib/workflows/surveys.py): the question's page is the link; never a reply.
+    "survey_complaint": {
+        "id": ("Bagaimana penanganan keluhan Anda? ({ref})",
+               "Relasi: Bagaimana penanganan keluhan {ref}? Beri nilai 1-5: {link}"),
+        "en": ("How did we handle your complaint? ({ref})",
+               "Relasi: How did we handle complaint {ref}? Rate us 1-5: {link}"),
+    },
+    "survey_work_order": {
+        "id": ("Bagaimana servis kendaraan Anda? ({ref})",
+               "Relasi: Bagaimana servis no. {ref}? Beri nilai 1-5: {link}"),
+        "en": ("How was your vehicle's service? ({ref})",
+               "Relasi: How was service no. {ref}? Rate us 1-5: {link}"),
+    },
+    "survey_order": {
+        "id": ("Bagaimana pesanan {ref} Anda?",
+               "Relasi: Bagaimana pesanan {ref}? Beri nilai 1-5: {link}"),
+        "en": ("How was your order {ref}?",
+               "Relasi: How was order {ref}? Rate us 1-5: {link}"),
+    },
     # Reminders (chalicelib/domain/reminders.py builds the fields). A greeting is
     # marketing: its SMS says how to opt out ({stop} is empty in an email).
     "birthday": {

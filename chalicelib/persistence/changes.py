@@ -2,7 +2,7 @@
 
 A record's images are DynamoDB JSON; `decode` turns each into the domain
 object it stores (a Customer, an Interaction, a Complaint, an Order, a Shipment, an Appointment, a Work
-order) through the same
+order, a Survey) through the same
 PynamoDB models and converters the repositories use, or None for items no
 consumer acts on (guards, claims, links, history entries, due items, erasure
 markers and records). Workflows and the real-time aggregates
@@ -21,6 +21,7 @@ from chalicelib.domain.customers import Customer
 from chalicelib.domain.interactions import Interaction
 from chalicelib.domain.orders import Order
 from chalicelib.domain.shipments import Shipment
+from chalicelib.domain.surveys import Survey
 from chalicelib.domain.vehicles import Vehicle
 from chalicelib.domain.work_orders import WorkOrder
 from chalicelib.persistence import (
@@ -30,6 +31,7 @@ from chalicelib.persistence import (
     interactions,
     orders,
     shipments,
+    surveys,
     vehicles,
     work_orders,
 )
@@ -41,11 +43,12 @@ from chalicelib.persistence.tables import (
     Item,
     OrderItem,
     ShipmentItem,
+    SurveyItem,
     VehicleItem,
     WorkOrderItem,
 )
 
-Entity = Customer | Interaction | Complaint | Order | Shipment | Appointment | WorkOrder | Vehicle
+Entity = Customer | Interaction | Complaint | Order | Shipment | Appointment | WorkOrder | Vehicle | Survey
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,8 @@ def decode_image(raw: Mapping[str, Any] | None) -> Entity | None:
         return work_orders.from_item(item)
     if isinstance(item, VehicleItem):
         return vehicles.from_item(item)
+    if isinstance(item, SurveyItem):
+        return surveys.from_item(item)
     return None
 
 

@@ -15,7 +15,8 @@ from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import Conflict, NotFound
 from chalicelib.domain.interactions import Interaction
 from chalicelib.domain.orders import Order
-from chalicelib.persistence import campaigns, complaints, orders
+from chalicelib.domain.surveys import Survey
+from chalicelib.persistence import campaigns, complaints, orders, surveys
 from chalicelib.persistence import customers as customers_repo
 from chalicelib.persistence.errors import translated
 from chalicelib.persistence.paging import RawKey, query_page
@@ -28,6 +29,7 @@ from chalicelib.persistence.tables import (
     Item,
     OrderItem,
     RecipientItem,
+    SurveyItem,
     customer_pk,
     interaction_sk,
 )
@@ -163,11 +165,11 @@ def history_page(
 
 def timeline_page(
     customer_id: str, *, limit: int, start_key: RawKey | None
-) -> tuple[Customer | None, list[Interaction | Complaint | Order | Recipient], RawKey | None]:
+) -> tuple[Customer | None, list[Interaction | Complaint | Order | Recipient | Survey], RawKey | None]:
     """Everything that happened with a customer, newest first: interactions (messages too), complaints, orders,
-    campaigns that reached them."""
+    campaigns that reached them, satisfaction surveys."""
     customer, items, next_key = _owned_page(customer_id, index_name="timeline", limit=limit, start_key=start_key)
-    entries: list[Interaction | Complaint | Order | Recipient] = []
+    entries: list[Interaction | Complaint | Order | Recipient | Survey] = []
     for x in items:
         if isinstance(x, InteractionItem):
             entries.append(from_item(x))
@@ -177,6 +179,8 @@ def timeline_page(
             entries.append(orders.from_item(x))
         elif isinstance(x, RecipientItem):
             entries.append(campaigns.recipient_from_item(x))
+        elif isinstance(x, SurveyItem):
+            entries.append(surveys.from_item(x))
     return customer, entries, next_key
 
 

@@ -24,6 +24,8 @@ One table, items told apart by the `type` discriminator:
     campaign_recipient  pk=CAMP#<campaign_id>  sk=R#<customer_id>  (the fixed audience; on the customer's timeline)
     campaign_no  pk=CAMPNO#<number>  sk=GUARD   (the short number in opt-out links -> the campaign)
     marketing_cap  pk=C#<customer_id>  sk=V#MCAP  (the days of the customer's marketing messages: the frequency cap)
+    survey       pk=C#<customer_id>  sk=S#<subject>#<subject_id>  (one per subject; on the customer's timeline)
+    survey_cap   pk=C#<customer_id>  sk=V#SCAP  (when the customer was last surveyed, and asked the NPS question)
 
 Sort-key prefixes of items under a customer are chosen so that
 `sk BETWEEN 'I#' AND 'PROFILE'` returns the profile first and then the
@@ -553,6 +555,34 @@ class RecipientItem(Item, discriminator="campaign_recipient"):
 
 class MarketingCapItem(Item, discriminator="marketing_cap"):
     days = UnicodeAttribute()  # JSON list of local days, one per marketing message, the last 7 days
+    version = NumberAttribute()
+
+
+class SurveyItem(Item, discriminator="survey"):
+    """A satisfaction survey sent to the customer, and their answer (chalicelib/domain/surveys.py)."""
+
+    customer_id = UnicodeAttribute()
+    subject = UnicodeAttribute()  # complaint | work_order | order
+    subject_id = UnicodeAttribute()
+    subject_ref = UnicodeAttribute()
+    branch_id = UnicodeAttribute()
+    department = UnicodeAttribute()
+    staff_id = UnicodeAttribute(null=True)
+    language = UnicodeAttribute()
+    asks_nps = BooleanAttribute()
+    sent_at = UnicodeAttribute()
+    expires_at = UnicodeAttribute()
+    status = UnicodeAttribute()  # sent | answered
+    csat = NumberAttribute(null=True)
+    nps = NumberAttribute(null=True)
+    comment = UnicodeAttribute(null=True)  # personal data: never logged, counted or exported
+    answered_at = UnicodeAttribute(null=True)
+    version = NumberAttribute()
+
+
+class SurveyCapItem(Item, discriminator="survey_cap"):
+    last_sent_at = UnicodeAttribute()
+    nps_quarter = UnicodeAttribute(null=True)  # the quarter the NPS question was last asked in (2026Q4)
     version = NumberAttribute()
 
 

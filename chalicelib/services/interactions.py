@@ -10,6 +10,7 @@ from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.interactions import Interaction, NewInteraction
 from chalicelib.domain.orders import Order
+from chalicelib.domain.surveys import Survey
 from chalicelib.persistence import customers as customers_repo
 from chalicelib.persistence import interactions as repo
 from chalicelib.persistence.paging import RawKey
@@ -67,7 +68,7 @@ def history(access: Access, customer_id: str, limit: int, start_key: RawKey | No
 
 
 def timeline(access: Access, customer_id: str, limit: int,
-             start_key: RawKey | None) -> tuple[list[Interaction | Complaint | Order | Recipient], RawKey | None]:
+             start_key: RawKey | None) -> tuple[list[Interaction | Complaint | Order | Recipient | Survey], RawKey | None]:
     if not is_id(customer_id):
         raise NotFound("No such record.")
     profile, items, next_key = repo.timeline_page(customer_id, limit=limit, start_key=start_key)

@@ -25,11 +25,8 @@ CAMPAIGN_STEP_SECONDS:
 
 from __future__ import annotations
 
-import base64
 import hashlib
-import hmac
 import json
-import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -57,38 +54,19 @@ UNSETTLED = "?"  # a row's status as this step last saw it, when another executi
 # --------------------------------------------------------------------------------------------- opt-out links
 
 _CHANNEL_BYTE = {"sms": 0, "email": 1}
-_SIG_BYTES = 8
-_key_cache: tuple[bytes, bytes | None, float] | None = None
-_key_lock = threading.Lock()
-KEY_CACHE_SECONDS = 300
-
-
-def _keys() -> tuple[bytes, bytes | None]:
-    global _key_cache
-    with _key_lock:
-        if _key_cache is not None and time.monotonic() - _key_cache[2] < KEY_CACHE_SECONDS:
-            return _key_cache[0], _key_cache[1]
-        arn = settings().link_secret_arn
-        if not arn:
-            raise RuntimeError("LINK_SECRET_ARN is not set: no key to sign opt-out links with")
-        from chalicelib.aws import secret_versions
-
-        current, previous = secret_versions(arn)
-        _key_cache = (current.encode(), previous.encode() if previous else None, time.monotonic())
-        return _key_cache[0], _key_cache[1]
-
-
-def _signature(key: bytes, body: bytes) -> bytes:
-    return hmac.new(key, b"optout|" + body, hashlib.sha256).digest()[:_SIG_BYTES]
+_OPT_OUT = b"optout"  # what the links' signature is for (chalicelib/links.py)
+_BODY_BYTES = 21  # customer (16), campaign number (4), channel (1)
 
 
 def link_token(customer_id: str, campaign_number: int, channel: str) -> str:
     """39 characters: the customer's ULID (16 bytes), the campaign's number (4), the channel (1), the signature
-    (8 bytes of HMAC-SHA256 with the link key)."""
+    (8 bytes of HMAC-SHA256 with the link key: chalicelib/links.py)."""
     from ulid import ULID
 
+    from chalicelib import links
+
     body = ULID.from_str(customer_id).bytes + campaign_number.to_bytes(4, "big") + bytes([_CHANNEL_BYTE[channel]])
-    token = base64.urlsafe_b64encode(body + _signature(_keys()[0], body)).decode().rstrip("=")
+    token = links.sign(_OPT_OUT, body)
     assert len(token) == rules.TOKEN_CHARS
     return token
 
@@ -104,15 +82,10 @@ def read_token(token: str) -> LinkOwner | None:
     """The link's customer, campaign and channel; None for anything altered or forged."""
     from ulid import ULID
 
-    if len(token) != rules.TOKEN_CHARS or not token.replace("-", "").replace("_", "").isalnum():
-        return None
-    try:
-        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
-    except ValueError:
-        return None
-    body, signature = raw[:-_SIG_BYTES], raw[-_SIG_BYTES:]
-    current, previous = _keys()
-    if not any(k is not None and hmac.compare_digest(_signature(k, body), signature) for k in (current, previous)):
+    from chalicelib import links
+
+    body = links.verified(_OPT_OUT, token, _BODY_BYTES)
+    if body is None:
         return None
     channel = {v: k for k, v in _CHANNEL_BYTE.items()}.get(body[20])
     if channel is None:

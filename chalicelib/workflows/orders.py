@@ -52,6 +52,11 @@ def order_changed(change: Change, old: Order | None, new: Order | None) -> None:
     outcome = notify(customer, message, key=key, purpose=Purpose.TRANSACTIONAL, kind="order_update", ref=new.id,
                      waking_hours=True)
     logger().info("order message", extra={"order_id": new.id, "message_kind": message.kind, "outcome": outcome})
+    if not found_late and new.status == "delivered":
+        from chalicelib.workflows import surveys
+
+        asked = surveys.ask(customer, surveys.asked_about("order", new))
+        logger().info("survey", extra={"order_id": new.id, "outcome": asked})
 
 
 def _delay_told_lately(order_id: str) -> bool:

@@ -103,6 +103,11 @@ def _work_order_changed(old: WorkOrder | None, new: WorkOrder) -> None:
         outcome = _tell(customer, notice.kind, notice.key, new.id, notice.fields)
         logger().info("work order message", extra={"work_order_id": new.id, "message_kind": notice.kind,
                                                    "outcome": outcome})
+    if old is not None and new.status == "completed" and old.status != "completed":
+        from chalicelib.workflows import surveys
+
+        asked = surveys.ask(customer, surveys.asked_about("work_order", new))
+        logger().info("survey", extra={"work_order_id": new.id, "outcome": asked})
 
 
 SERVICE_DUE_BY = "system:service"  # who the vehicle's service due item is created by

@@ -25,6 +25,7 @@ from chalicelib.domain.complaints import UNRESOLVED, Complaint
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.orders import Order
 from chalicelib.domain.shipments import Shipment
+from chalicelib.domain.surveys import FOLLOW_UP_BY, Survey
 from chalicelib.domain.vehicles import Vehicle
 from chalicelib.domain.work_orders import WorkOrder
 from chalicelib.observability import flush, logger
@@ -77,6 +78,11 @@ def _complaint_changed(change: Change, old: Complaint | None, new: Complaint | N
     outcome = notify(customer, message, key=key, purpose=Purpose.TRANSACTIONAL, kind="complaint_followup",
                      ref=new.id)
     logger().info("complaint message", extra={"complaint_id": new.id, "message_kind": kind, "outcome": outcome})
+    if became_resolved and new.created_by != FOLLOW_UP_BY:  # a survey's own follow-up asks no survey again
+        from chalicelib.workflows import surveys
+
+        asked = surveys.ask(customer, surveys.asked_about("complaint", new))
+        logger().info("survey", extra={"complaint_id": new.id, "outcome": asked})
 
 
 def _customer_changed(old: Customer | None, new: Customer | None) -> None:
@@ -142,6 +148,10 @@ def _react(change: Change) -> None:
         from chalicelib.workflows import service
 
         service.changed(change)
+    elif isinstance(new or old, Survey):
+        from chalicelib.workflows import surveys
+
+        surveys.survey_changed(old if isinstance(old, Survey) else None, new if isinstance(new, Survey) else None)
 
 
 def _record(record: Any) -> None:
