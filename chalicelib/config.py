@@ -137,6 +137,7 @@ PREVIEW_GIVE_UP_SECONDS = 600  # a background preview not done by then has faile
 # GET /analytics/summary: the default window (days ending today) and the longest one.
 ANALYTICS_WINDOW_DEFAULT_DAYS = 30
 ANALYTICS_WINDOW_MAX_DAYS = 366
+SATISFACTION_MIN_ANSWERS = 20  # fewer answers: a CSAT or NPS is shown as insufficient, and staff are not ranked
 
 # Analytics export (chalicelib/workflows/analytics.py, docs/analytics.md)
 EXPORT_LOCAL_HOUR_DEFAULT = 2  # the daily export fires at 02:00 in TIMEZONE (EXPORT_LOCAL_HOUR), for yesterday

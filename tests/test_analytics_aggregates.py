@@ -427,9 +427,11 @@ def test_the_summary_counts_what_happened_for_analysts_and_the_branch_manager_on
         ".complaints.opened": 1, ".complaints.resolved": 1, f".complaints.opened_per_day[{today}].n": 1,
         f".complaints.resolved_per_day[{today}].n": 1, ".complaints.resolution_hours.count": 1,
         ".complaints.resolution_hours.histogram[1.0]": 1,
-        # the complaint was received and resolved: two SMS updates to the customer
-        ".notifications.sent": 2, ".notifications.complaint_updates.sent": 2, f".notifications.per_day[{today}].sent": 2,
+        # the complaint was received and resolved: two SMS updates to the customer; then its satisfaction survey
+        # (tests/test_surveys.py), counted with the messages that are not complaint updates
+        ".notifications.sent": 3, ".notifications.complaint_updates.sent": 2, f".notifications.per_day[{today}].sent": 3,
         f".notifications.complaint_updates.per_day[{today}].sent": 2,
+        ".notifications.reminders.sent": 1, f".notifications.reminders.per_day[{today}].sent": 1,
     }
     assert _delta(before_all, after_all) == expected
     assert after_branch["branch"] == "bandung" and after_all["branch"] is None

@@ -50,6 +50,8 @@ ALLOWED = {
     "basket": {"admin", "manager.jakarta", "analyst"},
     "transaction_flags": {"admin", "manager.jakarta", "analyst"},
     "forecast": {"admin", "manager.jakarta", "analyst"},
+    "satisfaction": {"admin", "manager.jakarta", "analyst"},
+    "staff_performance": {"admin", "manager.jakarta"},
     "create_product": {"admin"},
     "products": {"admin", "manager.jakarta", "agent.jakarta", "marketing"},
     "product": {"admin", "manager.jakarta", "agent.jakarta", "marketing"},
@@ -104,7 +106,8 @@ SUCCESS = {"create": 201, "delete": 204, "add_interaction": 201, "open_complaint
 # Outside the own branch: collection routes refuse (403), record routes hide the record (404).
 OUTSIDE = {"create": 403, "list": 403, "complaints": 403, "churn_risk": 403, "anomalies": 403, "orders": 403,
            "summary": 403, "insights": 403, "appointment_slots": 403, "work_order_board": 403,
-           "profitability": 403, "basket": 403, "transaction_flags": 403, "forecast": 403}
+           "profitability": 403, "basket": 403, "transaction_flags": 403, "forecast": 403,
+           "satisfaction": 403, "staff_performance": 403}
 
 
 _skus = itertools.count(1)
@@ -170,6 +173,8 @@ def _call(caller: Caller, operation: str, customer: dict[str, Any], branch: str,
         "basket": lambda: caller.get(f"/analytics/basket?branch={branch}"),
         "transaction_flags": lambda: caller.get(f"/analytics/transaction-flags?branch={branch}"),
         "forecast": lambda: caller.get(f"/analytics/forecast?branch={branch}"),
+        "satisfaction": lambda: caller.get(f"/analytics/satisfaction?branch={branch}&by=department"),
+        "staff_performance": lambda: caller.get(f"/analytics/satisfaction?branch={branch}&by=staff"),
         "create_product": lambda: caller.post("/products", {
             "sku": f"AUTH-{next(_skus)}", "name": "Oli mesin 1L", "category": "oil_and_filter", "unit": "litre",
             "list_price": "85000.00"}),
@@ -397,6 +402,7 @@ ROUTES = [
     ("GET", "/analytics/basket"),
     ("GET", "/analytics/transaction-flags"),
     ("GET", "/analytics/forecast"),
+    ("GET", "/analytics/satisfaction"),
 ]
 
 

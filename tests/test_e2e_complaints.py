@@ -82,9 +82,17 @@ def test_a_complaint_resolved_in_time_escalates_nothing(stack: RunningStack) -> 
         assert r.status_code == 200, r.text
         c = r.json()
     mine = outbox.mask(customer["phone"])
-    wait_for(lambda: len([m for m in outbox.fetch(stack.aws_port, channel="sms") if m["recipient"] == mine]) == 2,
-              30, "received + resolved SMS")
+
+    def texts() -> list[str]:
+        return [m["text"] for m in outbox.fetch(stack.aws_port, channel="sms") if m["recipient"] == mine]
+
+    wait_for(lambda: [t for t in texts() if "Bagaimana penanganan" not in t] and len(
+        [t for t in texts() if "Bagaimana penanganan" not in t]) == 2, 30, "received + resolved SMS")
     time.sleep(14)  # past the acknowledge deadline at this scale
+    told = texts()
+    # received, resolved, and the survey about it (tests/test_surveys.py; after the quiet hours if in them)
+    assert sum("telah kami terima" in t for t in told) == sum("telah diselesaikan" in t for t in told) == 1
+    assert sum("Bagaimana penanganan" in t for t in told) <= 1 and len(told) <= 3
     assert _alerts_for(stack, c["id"]) == []
     assert stack.request("GET", f"/complaints/{c['id']}", user).json()["escalation_level"] == 0
 

@@ -79,13 +79,21 @@ def test_an_order_from_confirmation_to_delivery_tells_the_customer_each_step_onc
         assert first.json()["recorded"] is True and again.json() == {
             "recorded": False, "applied": False, "shipment_status": status}
     assert stack.request("GET", f"/orders/{order['id']}", USER).json()["status"] == "delivered"
-    texts = wait_for(lambda: (t := _sms_to(stack, customer["phone"])) and len(t) >= 4 and t, 60, "four SMS")
+    texts = wait_for(lambda: (t := _sms_to(stack, customer["phone"])) and len(t) >= 5 and t, 60, "five SMS")
     time.sleep(1.5)  # nothing more may come
     texts = _sms_to(stack, customer["phone"])
-    assert len(texts) == 4, texts
+    assert len(texts) == 5, texts
     assert "sudah kami konfirmasi" in texts[0] and "dikirim via JNE" in texts[1] and "https://jne.co.id/" in texts[1]
     assert "sedang diantar" in texts[2] and "sudah diterima" in texts[3]
     assert all(order["order_no"] in t and "Wulan" not in t for t in texts)
+    # the survey about the order: its link opens the page on this stack's gateway, and takes one answer
+    assert f"Bagaimana pesanan {order['order_no']}? Beri nilai 1-5: " in texts[4]
+    token = texts[4].rsplit("/s/", 1)[1]
+    page = stack.request("GET", f"/s/{token}")
+    assert page.status_code == 200 and f"Seberapa puas Anda dengan pesanan {order['order_no']}?" in page.text
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    assert stack.request("POST", f"/s/{token}", data="csat=5", headers=form).status_code == 200
+    assert stack.request("POST", f"/s/{token}", data="csat=4", headers=form).status_code == 409
 
 
 def test_a_late_order_opens_one_complaint_and_tells_its_customer_once(stack: RunningStack) -> None:

@@ -51,12 +51,13 @@ def test_book_check_in_and_the_work_orders_moves_reach_the_customer_once_each(st
         moved = stack.request("PATCH", f"/work-orders/{wo['id']}", USER, json=body, headers={"If-Match": etag})
         assert moved.status_code == 200, (body, moved.text)
         etag = moved.headers["ETag"]
-    texts = wait_for(lambda: (t := _sms_to(stack, customer["phone"])) and len(t) >= 5 and t, 60, "five SMS")
+    texts = wait_for(lambda: (t := _sms_to(stack, customer["phone"])) and len(t) >= 6 and t, 60, "six SMS")
     time.sleep(1.5)  # nothing more may come
     texts = _sms_to(stack, customer["phone"])
-    assert len(texts) == 5, texts
+    assert len(texts) == 6, texts
     assert "sudah kami catat" in texts[0] and "sudah kami terima" in texts[1]
     assert "Rp 780.000" in texts[2] and "lebih lama" in texts[3] and "siap diambil" in texts[4]
+    assert f"Bagaimana servis no. {wo['id'][-8:]}? Beri nilai 1-5: " in texts[5]  # the survey (tests/test_surveys.py)
     assert all("Rudi" not in t and "D 4321 RUD" not in t and "Bandung" in texts[0] for t in texts)
     timeline = stack.request("GET", f"/customers/{customer['id']}/interactions", USER, params={"limit": 50}).json()
     reminder = [i for i in timeline["items"] if "Pengingat" in i["summary"]]

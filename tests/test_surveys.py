@@ -275,3 +275,96 @@ def test_a_completed_work_order_asks_about_the_service_in_the_customers_language
     # a good score opens nothing
     timeline = agent.get(f"/customers/{owner['id']}/timeline?limit=100").json["items"]
     assert not [e for e in timeline if e["type"] == "complaint"]
+
+
+def test_satisfaction_by_staff_department_and_day_matches_a_recount_and_is_for_who_may_see_it(
+        as_user: Any, api: Any, stream_pump: Any) -> None:
+    """Three cases resolved by one person, answered 5, 4 and 1 (NPS 10, 8, 3): the live counters (by staff, by
+    department, by day) say what a recount of the surveys on the customers' timelines says."""
+    import uuid
+
+    agent, manager = as_user("agent.jakarta"), as_user("manager.jakarta")
+    staff = f"qa.{uuid.uuid4().hex[:10]}"
+    path = "/analytics/satisfaction?branch=jakarta&by="
+    before = manager.get(path + "department").json
+    scores = ((5, 10), (4, 8), (1, 3))
+    customers = []
+    for _ in scores:
+        customer = agent.new_customer(branch_id="jakarta", preferred_channel="sms")
+        c = _open(agent, customer["id"])
+        c = _move(agent, c, status="acknowledged", assignee=staff).json
+        c = _move(agent, c, status="in_progress").json
+        assert _move(agent, c, status="resolved", resolution_note="Done").status_code == 200
+        customers.append(customer)
+    stream_pump.drain(30)
+    for customer, (csat, nps) in zip(customers, scores, strict=True):
+        (message,) = _survey_messages(agent, customer["id"])
+        assert _page(api, "POST", _token(message), {"csat": str(csat), "nps": str(nps)}).status_code == 200
+    stream_pump.drain(30)
+
+    # the recount: what the surveys themselves say
+    answered = [s for c in customers for s in _surveys_on_timeline(agent, c["id"])]
+    assert sorted((s["csat"], s["nps"], s["status"]) for s in answered) == [
+        (1, 3, "answered"), (4, 8, "answered"), (5, 10, "answered")]
+    distribution = {str(k): sum(s["csat"] == k for s in answered) for k in range(1, 6)}
+
+    (mine,) = [i for i in manager.get(path + "staff").json["items"] if i["key"] == staff]
+    assert (mine["complaints_resolved"], mine["acknowledged_within_sla"], mine["resolved_within_sla"],
+            mine["reopened"], mine["surveys_sent"], mine["surveys_answered"]) == (3, 3, 3, 0, 3, 3)
+    assert mine["csat"] == {"answers": 3, "satisfied_share": round(2 / 3, 4), "distribution": distribution,
+                            "insufficient": True}
+    assert mine["rank"] is None  # 3 answers: too few to rank
+
+    after = manager.get(path + "department").json
+
+    def service(body: dict[str, Any]) -> dict[str, Any]:
+        return next((i for i in body["items"] if i["key"] == "service"), {
+            "sent": 0, "answered": 0, "csat": {"distribution": {str(k): 0 for k in range(1, 6)}},
+            "nps": {"promoters": 0, "passives": 0, "detractors": 0}})
+
+    grown, was = service(after), service(before)
+    assert (grown["sent"] - was["sent"], grown["answered"] - was["answered"]) == (3, 3)
+    assert {k: grown["csat"]["distribution"][k] - was["csat"]["distribution"][k] for k in distribution} == distribution
+    assert [grown["nps"][g] - was["nps"][g] for g in ("promoters", "passives", "detractors")] == [1, 1, 1]
+    days = manager.get(path + "day").json
+    assert sum(i["answered"] for i in days["items"]) == days["totals"]["answered"] == after["totals"]["answered"]
+
+    # who may see what: analysts by department, never by person; agents nothing; managers their branch
+    analyst = as_user("analyst")
+    assert analyst.get(path + "department").status_code == 200
+    denied = analyst.get(path + "staff")
+    assert denied.status_code == 403 and denied.headers["Content-Type"] == "application/problem+json"
+    assert agent.get(path + "day").status_code == 403
+    assert as_user("manager.bandung").get(path + "staff").status_code == 403
+    assert as_user("admin").get("/analytics/satisfaction?by=staff").status_code == 200
+    bad = manager.get("/analytics/satisfaction?by=person")
+    assert bad.status_code == 400
+
+
+def test_the_console_marks_a_low_answer_in_the_queue_shows_answers_on_the_360_and_satisfaction_on_the_dashboard(
+        as_user: Any, api: Any, token: Any, stream_pump: Any) -> None:
+    agent = as_user("agent.jakarta")
+    customer = agent.new_customer(branch_id="jakarta", preferred_channel="sms")
+    _resolved(agent, customer["id"])
+    stream_pump.drain(30)
+    (message,) = _survey_messages(agent, customer["id"])
+    assert _page(api, "POST", _token(message), {"csat": "1", "comment": "rude on the phone"}).status_code == 200
+    stream_pump.drain(30)
+    from chalicelib.workflows import surveys
+
+    survey_id = rules.follow_up_id(surveys.survey_of(_token(message)))
+
+    def html(path: str, user: str) -> str:
+        r = api.request("GET", path, headers={"HX-Request": "true", "Authorization": f"Bearer {token(user)}"})
+        assert r.status_code == 200, (path, r.status_code)
+        return r.body.decode() if isinstance(r.body, bytes) else str(r.body)
+
+    rows = html("/console/complaints/rows?department=customer_care&branch=jakarta", "manager.jakarta")
+    row = rows[rows.index(f'id="row-{survey_id}"'):]
+    assert 'class="badge low-survey"' in row[:row.index("</tr>")]
+    page = html(f"/console/customers/{customer['id']}", "agent.jakarta")
+    assert "CSAT 1/5" in page and "rude on the phone" in page and 'class="entry survey low"' in page
+    board = html("/console/dashboard?branch=jakarta", "manager.jakarta")
+    assert "satisfaction-totals" in board and 'class="staff"' in board and "team-lead.service" in board
+    analyst = html("/console/dashboard", "analyst")
+    assert "satisfaction-totals" in analyst and 'class="staff"' not in analyst  # departments, never people

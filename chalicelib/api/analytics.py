@@ -27,6 +27,7 @@ if TYPE_CHECKING:
         InsightsQuery,
         MoneyQuery,
         RevenueQuery,
+        SatisfactionQuery,
     )
     from chalicelib.api.models import PageQuery
 
@@ -45,6 +46,13 @@ def revenue(call: Call[None, RevenueQuery]) -> Reply:
 
     q = call.query
     return Reply(analytics.revenue(call.caller, q.branch, q.from_, q.to, q.by))
+
+
+def satisfaction(call: Call[None, SatisfactionQuery]) -> Reply:
+    from chalicelib.services import analytics
+
+    q = call.query
+    return Reply(analytics.satisfaction(call.caller, q.branch, q.from_, q.to, q.by))
 
 
 def request_export(call: Call[ExportRequest, None]) -> Reply:
@@ -142,6 +150,11 @@ ROUTES: list[tuple[RouteSpec, View]] = [
                "returns of a branch or of every branch, per day, month or product category of a window (default "
                "the last 30 days), from the live counters (IDR, exact: strings)", response="Revenue",
                errors=(400, 401, 403)), revenue),
+    (RouteSpec("GET", "/analytics/satisfaction", "analytics.satisfaction", "Satisfaction surveys of a branch or of "
+               "every branch over a window (default the last 30 days), from the live counters: sent, answered, "
+               "response rate, CSAT (share of 4-5) and NPS, each with its count, per day, department or staff "
+               "member (staff: their resolved complaints, within SLA, reopened, and the CSAT of their work; "
+               "managers and admins only)", response="Satisfaction", errors=(400, 401, 403)), satisfaction),
     (RouteSpec("POST", EXPORTS, "analytics.exports", "Export the snapshot of a date to S3 now (replaces that "
                "date's export); runs in the background", 202, response="ExportRunOut",
                errors=(400, 401, 403, 409, 413, 415, 422, 503), headers=("Location",)), request_export),

@@ -173,6 +173,64 @@ class Revenue(Output):
     items: list[RevenueItem]
 
 
+class SatisfactionQuery(AnalyticsSummaryQuery):
+    by: Literal["day", "department", "staff"] = Field(default="day", description="staff: managers (their branch) "
+                                                      "and admins only")
+
+
+class Csat(Output):
+    answers: int
+    satisfied_share: float | None = Field(description="answers of 4 or 5 / answers (0-1); null without answers")
+    distribution: dict[str, int] = Field(description="answers per score, \"1\" to \"5\"")
+    insufficient: bool = Field(description=f"fewer than {C.SATISFACTION_MIN_ANSWERS} answers: not to be compared")
+
+
+class Nps(Output):
+    answers: int
+    score: float | None = Field(description="promoters' share minus detractors' share, in points (-100 to 100)")
+    promoters: int = Field(description="9-10")
+    passives: int = Field(description="7-8")
+    detractors: int = Field(description="0-6")
+    insufficient: bool
+
+
+class SatisfactionRow(Output):
+    sent: int = Field(description="surveys sent on the window's days")
+    answered: int = Field(description="surveys answered on the window's days")
+    response_rate: float | None = Field(description="answered / sent (0-1)")
+    csat: Csat
+    nps: Nps
+
+
+class SatisfactionItem(Output):
+    key: str = Field(description="the day (YYYY-MM-DD), the department, or the staff member's username")
+    sent: int | None = None
+    answered: int | None = None
+    response_rate: float | None = None
+    csat: Csat
+    nps: Nps | None = None
+    complaints_resolved: int | None = Field(default=None, description="staff: complaints assigned to them and "
+                                            "resolved on the window's days")
+    acknowledged_within_sla: int | None = None
+    resolved_within_sla: int | None = None
+    reopened: int | None = None
+    reopen_rate: float | None = None
+    surveys_sent: int | None = None
+    surveys_answered: int | None = None
+    rank: int | None = Field(default=None, description=f"staff: by CSAT among those with "
+                             f"{C.SATISFACTION_MIN_ANSWERS} answers or more; null for the others (listed by name)")
+
+
+class Satisfaction(Output):
+    """Counts and shares only: no customer, no comment."""
+
+    window: SummaryWindow
+    branch: str | None = Field(description="null: every branch")
+    by: Literal["day", "department", "staff"]
+    totals: SatisfactionRow
+    items: list[SatisfactionItem]
+
+
 # ---------------------------------------------------------------------------- analytics: export runs, churn, anomalies
 
 def _export_date(value: date) -> date:

@@ -96,3 +96,14 @@ def forecast(branches: Sequence[Mapping[str, Any]], t: Callable[..., str]) -> di
     return columns(months, [("actual", [{"n": int(actual.get(m, 0))} for m in months]),
                             ("forecast", [{"n": int(ahead.get(m, 0))} for m in months])],
                    t("dash.forecast"), tick=lambda m: m[5:7] + "/" + m[2:4])
+
+
+def satisfaction(days: Sequence[Mapping[str, Any]], t: Callable[..., str]) -> dict[str, Any]:
+    """Survey answers per day: satisfied (4-5) beside the rest (1-3), so the trend of CSAT shows with its volume."""
+    def part(day: Mapping[str, Any], scores: tuple[str, ...]) -> dict[str, int]:
+        return {"n": sum(int(day["csat"]["distribution"].get(s, 0)) for s in scores)}
+
+    return columns([d["key"] for d in days], [("satisfied", [part(d, ("4", "5")) for d in days]),
+                                              ("dissatisfied", [part(d, ("1", "2", "3")) for d in days])],
+                   t("dash.csat_per_day"))
+

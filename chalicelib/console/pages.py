@@ -451,9 +451,26 @@ def dashboard(ctx: Ctx) -> Mapping[str, Any]:
     from chalicelib.console import charts
 
     money = _money(ctx, branch)
+    satisfaction = _satisfaction(ctx, branch)
     return {"summary": summary, "insights": insights, "churn": churn, "branch": branch, "money": money,
+            "satisfaction": satisfaction,
             "charts": charts.dashboard(summary, insights, ctx.t)
+            + ([charts.satisfaction(satisfaction["days"]["items"], ctx.t)] if satisfaction else [])
             + ([charts.forecast(money["forecast"]["branches"], ctx.t)] if money else [])}
+
+
+def _satisfaction(ctx: Ctx, branch: str | None) -> dict[str, Any] | None:
+    """The satisfaction surveys of the last 30 days: CSAT and NPS per day, and (managers, admins) the staff table."""
+    from chalicelib.services import analytics
+
+    if (access := may(ctx, "analytics.satisfaction")) is None:
+        return None
+    days = analytics.satisfaction(access, branch, None, None, "day")
+    try:
+        staff = analytics.satisfaction(access, branch, None, None, "staff")["items"]
+    except DomainError:  # analysts: departments, never people
+        staff = None
+    return {"days": days, "staff": staff}
 
 
 def _money(ctx: Ctx, branch: str | None) -> dict[str, Any] | None:

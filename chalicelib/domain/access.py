@@ -60,6 +60,9 @@ PERMISSIONS: dict[str, dict[Role, Scope]] = {
     "analytics.churn_risk": {A: Scope.ALL, M: Scope.OWN},
     # The money analyses: ids of customers and orders for admins and managers, pseudonyms for analysts
     "analytics.money": {A: Scope.ALL, M: Scope.OWN, N: Scope.ALL},
+    # Satisfaction: by day and department for analysts too; by staff member for managers (their branch) and admins
+    # only (chalicelib/services/analytics.py satisfaction).
+    "analytics.satisfaction": {A: Scope.ALL, M: Scope.OWN, N: Scope.ALL},
     # The catalog: head office (admin) writes it; everyone with customer access reads it, without cost prices
     # (chalicelib/domain/products.py sees_cost). Not branch data: every branch sells the same catalog.
     "products.create": {A: Scope.ALL},

@@ -39,6 +39,10 @@ Counter names (`name` of a CounterKey; `<x>` is a value of the item):
 | `ord|cat|<category>`, `rev|cat|<category>` | day placed | such an order with lines of the category: 1, those lines' totals in cents |
 | `ord|delivered` | day delivered | order delivered (and still delivered, closed or returned) |
 | `ord|returned`, `rev|ret_c` | day returned | returned order: 1, its net total in cents |
+| `srv|sent|<department>` | day sent | satisfaction survey (its branch: where the subject was handled) |
+| `srv|ans|<department>`, `srv|csat|<department>|<1-5>`, `srv|nps|<department>|<promoter, passive, detractor>` | day answered | answered survey: 1, its score, its 0-10 answer's group (if asked and answered) |
+| `stf|<staff>|srv_sent`, `stf|<staff>|srv_ans`, `stf|<staff>|csat|<1-5>` | day sent, day answered | the same, by the staff member whose work the survey is about |
+| `stf|<staff>|cx_res`, `stf|<staff>|cx_ack_sla`, `stf|<staff>|cx_res_sla`, `stf|<staff>|cx_reopened` | day resolved | resolved complaint of its assignee: 1, acknowledged by its deadline, resolved by its deadline, reopened before |
 
 Money is counted in cents (integers, exact). Scope is the record's `branch_id`; interactions written before they carried a
 branch count under `unknown` (and in `ALL`). Records of other kinds (due
@@ -64,6 +68,7 @@ from chalicelib.domain.complaints import UNRESOLVED, Complaint
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.interactions import Interaction, InteractionKind
 from chalicelib.domain.orders import REVENUE_STATUSES, Order, Status
+from chalicelib.domain.surveys import Survey, nps_group
 
 ALL = "ALL"  # scope: every branch
 UNKNOWN_BRANCH = "unknown"  # scope of items that do not say their branch
@@ -193,6 +198,34 @@ def _complaint(c: Complaint, zone: tzinfo) -> Iterable[tuple[str, str, int]]:
     breached = breach_day(c, zone)
     if breached:
         yield breached, f"cx|breach|{department}", 1
+    if resolved_day and c.assignee:  # staff performance: the cases each person resolved, and how
+        staff = f"stf|{_token(c.assignee)}"
+        yield resolved_day, f"{staff}|cx_res", 1
+        if c.acknowledged_at and c.acknowledged_at <= c.ack_due_at:
+            yield resolved_day, f"{staff}|cx_ack_sla", 1
+        if c.resolved_at and c.resolved_at <= c.resolve_due_at:
+            yield resolved_day, f"{staff}|cx_res_sla", 1
+        if c.reopens:
+            yield resolved_day, f"{staff}|cx_reopened", 1
+
+
+def _survey(s: Survey, zone: tzinfo) -> Iterable[tuple[str, str, int]]:
+    department = _token(s.department)
+    staff = f"stf|{_token(s.staff_id)}" if s.staff_id else None
+    sent = local_day(s.sent_at, zone)
+    if sent:
+        yield sent, f"srv|sent|{department}", 1
+        if staff:
+            yield sent, f"{staff}|srv_sent", 1
+    answered = local_day(s.answered_at, zone) if s.status == "answered" and s.csat is not None else None
+    if answered:
+        yield answered, f"srv|ans|{department}", 1
+        yield answered, f"srv|csat|{department}|{s.csat}", 1
+        if s.nps is not None:
+            yield answered, f"srv|nps|{department}|{nps_group(s.nps)}", 1
+        if staff:
+            yield answered, f"{staff}|srv_ans", 1
+            yield answered, f"{staff}|csat|{s.csat}", 1
 
 
 def cents(amount: Any) -> int:
@@ -231,6 +264,8 @@ def _counters(entity: object, zone: tzinfo) -> Iterable[tuple[str, str, int]]:
         return _complaint(entity, zone)
     if isinstance(entity, Order):
         return _order(entity, zone)
+    if isinstance(entity, Survey):
+        return _survey(entity, zone)
     return ()  # anything else (due items, erasure markers...) counts for nothing
 
 
@@ -461,3 +496,90 @@ def revenue(window: Window, days: Mapping[str, Mapping[str, int]], by: str) -> d
     else:
         rows = [{"key": key, **revenue_row(counters)} for key, counters in groups.items()]
     return {"totals": revenue_row(summed), "items": rows}
+
+
+# --------------------------------------------------------------------------- satisfaction (GET /analytics/satisfaction)
+
+def _share(part: int, whole: int) -> float | None:
+    return round(part / whole, 4) if whole else None
+
+
+def csat_row(distribution: Mapping[int, int], min_answers: int) -> dict[str, Any]:
+    """CSAT: the share of answers that are 4 or 5, with the count and each score's; `insufficient` under
+    `min_answers` (shown, never ranked)."""
+    n = sum(distribution.values())
+    return {"answers": n, "satisfied_share": _share(distribution.get(4, 0) + distribution.get(5, 0), n),
+            "distribution": {str(k): distribution.get(k, 0) for k in range(1, 6)}, "insufficient": n < min_answers}
+
+
+def nps_row(groups: Mapping[str, int], min_answers: int) -> dict[str, Any]:
+    """NPS: promoters' share minus detractors' share, in points (-100..100), with the count of each group."""
+    promoters, passives, detractors = (groups.get(g, 0) for g in ("promoter", "passive", "detractor"))
+    n = promoters + passives + detractors
+    return {"answers": n, "score": round((promoters - detractors) * 100 / n, 1) if n else None,
+            "promoters": promoters, "passives": passives, "detractors": detractors, "insufficient": n < min_answers}
+
+
+def _satisfaction_row(counters: Mapping[str, int], department: str | None, min_answers: int) -> dict[str, Any]:
+    """Surveys sent and answered, the response rate, CSAT and NPS of some day counters: of one department, or
+    of every department (None)."""
+    def part(name: str) -> str | None:  # the department of a counter `srv|<kind>|<department>...`
+        pieces = name.split("|")
+        return pieces[2] if len(pieces) > 2 else None
+
+    sent = answered = 0
+    distribution: Counter[int] = Counter()
+    groups: Counter[str] = Counter()
+    for name, n in counters.items():
+        if not name.startswith("srv|") or (department is not None and part(name) != department):
+            continue
+        kind = name.split("|")[1]
+        if kind == "sent":
+            sent += n
+        elif kind == "ans":
+            answered += n
+        elif kind == "csat":
+            distribution[int(name.rsplit("|", 1)[1])] += n
+        elif kind == "nps":
+            groups[name.rsplit("|", 1)[1]] += n
+    return {"sent": sent, "answered": answered, "response_rate": _share(answered, sent),
+            "csat": csat_row(distribution, min_answers), "nps": nps_row(groups, min_answers)}
+
+
+def _staff_row(counters: Mapping[str, int], staff: str, min_answers: int) -> dict[str, Any]:
+    prefix = f"stf|{staff}|"
+    mine = {name[len(prefix):]: n for name, n in counters.items() if name.startswith(prefix)}
+    resolved = mine.get("cx_res", 0)
+    return {"complaints_resolved": resolved,
+            "acknowledged_within_sla": mine.get("cx_ack_sla", 0), "resolved_within_sla": mine.get("cx_res_sla", 0),
+            "reopened": mine.get("cx_reopened", 0), "reopen_rate": _share(mine.get("cx_reopened", 0), resolved),
+            "surveys_sent": mine.get("srv_sent", 0), "surveys_answered": mine.get("srv_ans", 0),
+            "csat": csat_row({k: mine.get(f"csat|{k}", 0) for k in range(1, 6)}, min_answers)}
+
+
+def satisfaction(window: Window, days: Mapping[str, Mapping[str, int]], by: str, min_answers: int
+                 ) -> dict[str, Any]:
+    """GET /analytics/satisfaction from the window's day counters: the totals and one row per day, department or
+    staff member. Staff rows carry their complaints (resolved, within SLA, reopened) and the CSAT of the
+    surveys about their work; those with `min_answers` answers or more are ranked by CSAT (the rest are listed
+    by name, unranked: too few answers to compare)."""
+    summed: Counter[str] = Counter()
+    per_day: dict[str, Counter[str]] = {}
+    for d in window.days:
+        counters = Counter({k: int(v) for k, v in days.get(d, {}).items()})
+        summed.update(counters)
+        per_day[d] = counters
+    totals = _satisfaction_row(summed, None, min_answers)
+    if by == "day":
+        items = [{"key": d, **_satisfaction_row(c, None, min_answers)} for d, c in per_day.items()]
+    elif by == "department":
+        departments = sorted({n.split("|")[2] for n in summed if n.startswith("srv|") and len(n.split("|")) > 2})
+        items = [{"key": d, **_satisfaction_row(summed, d, min_answers)} for d in departments]
+    else:
+        staff = sorted({n.split("|")[1] for n in summed if n.startswith("stf|")})
+        rows = [{"key": s, **_staff_row(summed, s, min_answers)} for s in staff]
+        ranked = sorted((r for r in rows if not r["csat"]["insufficient"]),
+                        key=lambda r: (-r["csat"]["satisfied_share"], -r["csat"]["answers"], r["key"]))
+        items = [{**r, "rank": n} for n, r in enumerate(ranked, start=1)] + [
+            {**r, "rank": None} for r in rows if r["csat"]["insufficient"]]
+    return {"totals": totals, "items": items}

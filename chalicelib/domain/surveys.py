@@ -107,6 +107,11 @@ def new_survey(asked: Asked, *, customer_id: str, language: str, asks_nps: bool,
                   asks_nps=asks_nps, sent_at=iso(now), expires_at=iso(now + timedelta(days=SURVEY_TTL_DAYS)))
 
 
+def nps_group(score: int) -> str:
+    """9-10 promoter, 7-8 passive, 0-6 detractor (NPS = promoters' share - detractors' share, in points)."""
+    return "promoter" if score >= 9 else "passive" if score >= 7 else "detractor"
+
+
 def cap_allows(last_sent_at: str | None, now: datetime, cap_days: int) -> bool:
     """No survey went to the customer in the last `cap_days` days."""
     return last_sent_at is None or last_sent_at <= iso(now - timedelta(days=cap_days))

@@ -73,6 +73,25 @@ def revenue(access: Access, branch: str | None, first: date | None, last: date |
             "branch": scope, "by": by, "currency": "IDR", **rules.revenue(days, by_day, by)}
 
 
+def satisfaction(access: Access, branch: str | None, first: date | None, last: date | None, by: str
+                 ) -> dict[str, Any]:
+    """Surveys sent and answered, response rate, CSAT and NPS from the live counters: one Query over the window's
+    day counters. By staff member: managers (their branch) and admins only; analysts see departments, never
+    people."""
+    from chalicelib.config import SATISFACTION_MIN_ANSWERS
+    from chalicelib.domain.access import Role
+    from chalicelib.persistence import aggregates as repo
+
+    if by == "staff" and not access.principal.roles & {Role.ADMIN, Role.MANAGER}:
+        raise Forbidden("Staff performance is for the branch's managers and admins; ask by day or department.")
+    scope = scope_for(access, branch)
+    days = window(first, last)
+    by_day, _, _ = repo.read(scope or rules.ALL, days.first.isoformat(), days.last.isoformat())
+    return {"window": {"from": days.first.isoformat(), "to": days.last.isoformat(), "days": len(days.days),
+                       "timezone": settings().timezone},
+            "branch": scope, "by": by, **rules.satisfaction(days, by_day, by, SATISFACTION_MIN_ANSWERS)}
+
+
 def request_export(access: Access, day: date) -> dict[str, Any]:
     from chalicelib.workflows import analytics as analytics_export
 
