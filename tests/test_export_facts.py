@@ -184,9 +184,20 @@ def recorded(stack: dict[str, str], as_user: Any, pump: Any, catalog: Any) -> di
         assert admin.post(f"/shipments/{parcel['id']}/events", {"status": status}).status_code == 201
     assert admin.get(f"/orders/{sold['id']}").json["status"] == "delivered"
     pump.drain()
+    # the delivered order's survey, answered with a comment (free text: never a fact's)
+    from chalicelib.workflows import surveys
+
+    (asked,) = [i for i in admin.get(f"/customers/{bystander['id']}/interactions?limit=50").json["items"]
+                if i["kind"] == "survey"]
+    token = asked["summary"].rsplit("/s/", 1)[1]
+    surveys.answer(token, {"csat": "2", "nps": "6", "comment": SURVEY_COMMENT})
+    pump.drain()
     pks = {f"C#{customer['id']}", f"X#{complaint['id']}", f"O#{order['id']}"}
     return {"customer": customer, "complaint": complaint, "order": order, "shipment": shipment, "pks": pks,
             "moments": moments, "bystander": bystander, "sold": sold}
+
+
+SURVEY_COMMENT = "Kurir Pak Joko kasar sekali"
 
 
 @pytest.fixture(scope="module")
@@ -278,6 +289,27 @@ def test_the_lines_of_an_order_delivered_that_day_are_facts_of_that_day(
     # shipped, not delivered: its lines are not facts yet
     assert mine(fact_parts(bucket, "delivered_order_lines"), "order_key",
                 pseudonym(stack, "order", recorded["order"]["id"])) == []
+
+
+def test_a_survey_answer_is_a_fact_of_the_day_answered_with_its_scores_and_never_its_comment(
+        stack: dict[str, str], recorded: dict[str, Any], exported: dict[str, Any]) -> None:
+    bucket = stack["EXPORT_BUCKET"]
+    answers = mine(fact_parts(bucket, "survey_answers"), "customer_key",
+                   pseudonym(stack, "customer", recorded["bystander"]["id"]))
+    (dt, row), = answers
+    assert row == {
+        "customer_key": pseudonym(stack, "customer", recorded["bystander"]["id"]), "subject": "order",
+        "subject_key": pseudonym(stack, "order", recorded["sold"]["id"]), "branch_id": BRANCH, "department": "sales",
+        "staff_key": pseudonym(stack, "staff", recorded["sold"]["created_by"]), "asks_nps": True, "csat": 2, "nps": 6, "low": True,
+        "sent_at": row["sent_at"], "answered_at": row["answered_at"], "answered_on": dt}
+    assert dt == datetime.fromisoformat(row["answered_at"].replace("Z", "+00:00")).astimezone(ZONE).date().isoformat()
+    # its message is a notification fact about a survey, without its text (the link)
+    messages = mine(fact_parts(bucket, "notification_events"), "customer_key",
+                    pseudonym(stack, "customer", recorded["bystander"]["id"]))
+    assert [r["topic"] for _, r in messages].count("survey") == 1
+    everything = json.dumps({name: fact_parts(bucket, name) for name in FACT_DATASETS}, default=str,
+                            ensure_ascii=False)
+    assert SURVEY_COMMENT not in everything and "/s/" not in everything
 
 
 def test_no_personal_data_reaches_the_facts(stack: dict[str, str], recorded: dict[str, Any],

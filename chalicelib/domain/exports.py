@@ -28,6 +28,7 @@ from chalicelib.config import EXPORT_CITY_MAX_CHARS, EXPORT_CITY_MAX_WORDS, EXPO
 from chalicelib.domain.analytics import age_band
 from chalicelib.domain.clock import iso, parse_iso
 from chalicelib.domain.orders import REVENUE_STATUSES
+from chalicelib.domain.surveys import LOW_CSAT
 
 # Datasets no longer written (9: interactions, whose facts are interaction_events): a backfill that succeeds
 # deletes what is left of them, as it deletes the facts' files of an older format. Retiring one starts no
@@ -85,7 +86,8 @@ DATASETS: dict[str, tuple[Column, ...]] = {
     "notifications": (
         CUSTOMER_KEY,
         _c("branch_id", "string", "branch (null for older records)"),
-        _c("topic", "string", "birthday, due_date, complaint, order (its status) or service (the workshop)"),
+        _c("topic", "string", "birthday, due_date, complaint, order (its status), service (the workshop) or survey "
+                              "(a satisfaction survey's link)"),
         _c("channel", "string", "sms or email (the preferred channel when skipped)"),
         _c("delivery", "string", "pending, sending, sent, skipped or failed"),
         _c("reason", "string", "why it was skipped or failed, or null"),
@@ -390,7 +392,7 @@ FACT_DATASETS: dict[str, tuple[Column, ...]] = {
         _c("branch_id", "string", "branch of the customer when it happened (null for older records)"),
         _c("channel", "string", "phone, email, web, visit, sms, chat, social"),
         _c("direction", "string", "inbound or outbound"),
-        _c("kind", "string", "inquiry, feedback, sales_talk, service_talk, complaint_followup, order_update, service_update, other"),
+        _c("kind", "string", "inquiry, feedback, sales_talk, service_talk, complaint_followup, order_update, service_update, survey, other"),
         _c("staff_key", "string", "keyed pseudonym of the staff member"),
         OCCURRED_AT,
         OCCURRED_ON,
@@ -413,6 +415,22 @@ FACT_DATASETS: dict[str, tuple[Column, ...]] = {
         OCCURRED_AT,
         OCCURRED_ON,
         _c("received_at", "string", "ISO 8601 UTC the CRM received it"),
+    ),
+    # Satisfaction surveys' answers (chalicelib/domain/surveys.py): the scores, never the comment (free text).
+    "survey_answers": (
+        CUSTOMER_KEY,
+        _c("subject", "string", "what it asked about: complaint, work_order, order"),
+        _c("subject_key", "string", "keyed pseudonym of the complaint, work order or order id"),
+        _c("branch_id", "string", "where the subject was handled"),
+        _c("department", "string", "the subject's department: a complaint's; service (work orders); sales (orders)"),
+        _c("staff_key", "string", "keyed pseudonym of the staff member whose work it asked about (null: none on record)"),
+        _c("asks_nps", "boolean", "the 0-10 recommendation question was asked (once a quarter per customer)"),
+        _c("csat", "bigint", "1-5"),
+        _c("nps", "bigint", "0-10; null when not asked or skipped"),
+        _c("low", "boolean", "a CSAT of 1-2: it opened a follow-up complaint"),
+        _c("sent_at", "string", "ISO 8601 UTC: when the survey was sent"),
+        _c("answered_at", "string", "ISO 8601 UTC"),
+        _c("answered_on", "string", "local date (YYYY-MM-DD): the partition"),
     ),
 }
 FINAL_DELIVERIES = frozenset({"sent", "skipped", "failed"})  # a notification is a fact once it ends so
@@ -622,7 +640,8 @@ def interaction_row(item: Mapping[str, Any], key: Pseudonymizer, snap: Snapshot)
     }
 
 
-NOTIFICATION_TOPICS = {"complaint_followup": "complaint", "order_update": "order", "service_update": "service"}
+NOTIFICATION_TOPICS = {"complaint_followup": "complaint", "order_update": "order", "service_update": "service",
+                       "survey": "survey"}
 
 
 def notification_topic(item: Mapping[str, Any]) -> str:
@@ -917,6 +936,10 @@ def fact_row(item: Mapping[str, Any], key: Pseudonymizer, snap: Snapshot) -> tup
     if kind == "order_history":
         return "order_events", str(item["at"]), {"order_key": key("order", pk.removeprefix("O#")),
                                                  **_history_event(item, _ORDER_VALUES_KEPT, key, snap)}
+    if kind == "survey":
+        if item.get("status") != "answered":
+            return None
+        return "survey_answers", str(item["answered_at"]), survey_answer_row(item, key, snap)
     if kind == "shipment_event":
         shipment_id = str(item["sk"]).split("#")[1]
         return "shipment_events", str(item["occurred_at"]), {
@@ -926,9 +949,21 @@ def fact_row(item: Mapping[str, Any], key: Pseudonymizer, snap: Snapshot) -> tup
     return None
 
 
-FACT_TYPES = frozenset({"interaction", "complaint_history", "order_history", "shipment_event"})
+def survey_answer_row(item: Mapping[str, Any], key: Pseudonymizer, snap: Snapshot) -> dict[str, Any]:
+    """An answered survey's scores, pseudonymised; its comment is free text and stays out."""
+    csat = int(item["csat"])
+    return {"customer_key": key("customer", item["customer_id"]), "subject": item["subject"],
+            "subject_key": key(str(item["subject"]), item["subject_id"]), "branch_id": item["branch_id"],
+            "department": item["department"], "staff_key": key("staff", item.get("staff_id")),
+            "asks_nps": bool(item.get("asks_nps")), "csat": csat,
+            "nps": int(item["nps"]) if item.get("nps") is not None else None, "low": csat <= LOW_CSAT,
+            "sent_at": item["sent_at"], "answered_at": item["answered_at"],
+            "answered_on": snap.local_date(item["answered_at"])}
+
+
+FACT_TYPES = frozenset({"interaction", "complaint_history", "order_history", "shipment_event", "survey"})
 _RECORDED = {"interaction": "created_at", "complaint_history": "at", "order_history": "at",
-             "shipment_event": "received_at"}
+             "shipment_event": "received_at", "survey": "answered_at"}
 
 
 def recorded_at(item: Mapping[str, Any], happened: str) -> str:
@@ -951,6 +986,8 @@ def is_new_fact(old: Mapping[str, Any] | None, new: Mapping[str, Any] | None) ->
     failed): once, whatever changes after."""
     if new is None or new.get("type") not in FACT_TYPES:
         return False
+    if new.get("type") == "survey":  # a fact once answered: once, whatever changes after
+        return new.get("status") == "answered" and (old is None or old.get("status") != "answered")
     if new.get("type") == "interaction" and new.get("delivery") is not None:
         return new["delivery"] in FINAL_DELIVERIES and (old is None or old.get("delivery") not in FINAL_DELIVERIES)
     return old is None

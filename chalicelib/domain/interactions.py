@@ -31,6 +31,7 @@ class InteractionKind(StrEnum):
     COMPLAINT_FOLLOWUP = "complaint_followup"
     ORDER_UPDATE = "order_update"
     SERVICE_UPDATE = "service_update"  # the workshop's messages: an appointment, a work order
+    SURVEY = "survey"  # a satisfaction survey's message (chalicelib/workflows/surveys.py)
     OTHER = "other"
 
 

@@ -58,7 +58,8 @@ def _image_fields(image: Mapping[str, Any] | None) -> dict[str, str] | None:
     """The few attributes `is_logged` looks at, from a stream image (DynamoDB JSON)."""
     if not image:
         return None
-    return {name: str(image[name].get("S")) for name in ("type", "delivery") if name in image and "S" in image[name]}
+    return {name: str(image[name].get("S")) for name in ("type", "delivery", "status")
+            if name in image and "S" in image[name]}
 
 
 def changes_in(records: Iterable[Mapping[str, Any]], timezone: str) -> set[tuple[str, str, date]]:
