@@ -75,6 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--facts-format-only", action="store_true",
                         help="measure the facts files section only (a few seconds, no AWS) and put it into the "
                         "existing report, keeping the other sections as they were")
+    parser.add_argument("--requests-only", action="store_true",
+                        help="measure the DynamoDB requests per API operation only and put them into the existing "
+                        "report, keeping the other sections as they were")
     parser.add_argument("--export-only", action="store_true",
                         help="measure the analytics export section only and put it into the existing report, keeping "
                         "the other sections as they were")
@@ -127,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"a campaign to {args.campaign_customers} customers", file=sys.stderr, flush=True)
         run = campaigns.measure(args.campaign_customers, args.campaign_sample)
         return _put_section(args.output, report.CAMPAIGNS_HEADING, report.campaigns(run))
+    if args.requests_only:
+        print("DynamoDB requests per operation", file=sys.stderr, flush=True)
+        return _put_section(args.output, report.REQUESTS_HEADING, report.requests(dynamodb.measure(args.seed)))
     if args.facts_format_only:
         return _put_section(args.output, report.FACTS_FORMAT_HEADING, report.facts_format(facts_format.measure()))
     if args.export_only:

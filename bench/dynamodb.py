@@ -344,6 +344,26 @@ class Scenario:
                      {"X-Relasi-Timestamp": stamp, "X-Relasi-Signature": signature_of(key, stamp, event)})
         self.ops[-1].parts = ("the tracking number", "the order with its shipments", "the event's transaction")
 
+    def surveys(self, customer_id: str) -> None:
+        """A satisfaction survey's page and its answer (public: the link's signature), and the satisfaction numbers.
+        The survey is made as the stream consumer makes it (chalicelib/workflows/surveys.py), outside the count."""
+        from chalicelib.domain import surveys as rules
+        from chalicelib.domain.clock import new_id, utcnow
+        from chalicelib.persistence import surveys as repo
+        from chalicelib.workflows import surveys
+
+        asked = rules.Asked(rules.Subject.ORDER, new_id(), f"BENCH-{self.tag}", "jakarta", "sales", "admin")
+        survey = rules.new_survey(asked, customer_id=customer_id, language="id", asks_nps=True, now=utcnow())
+        if repo.create(survey, repo.cap_of(customer_id), "bench") != "created":
+            raise RuntimeError("the bench's survey was not created")
+        path = f"/s/{surveys.token(customer_id, 'order', asked.subject_id)}"
+        self.measure("GET /s/{token} (a survey's page)", "read", "GET", path)
+        self.measure("POST /s/{token} (a survey's answer)", "create", "POST", path, b"csat=4&nps=9&comment=Cepat",
+                     {"Content-Type": "application/x-www-form-urlencoded"})
+        for by in ("department", "staff"):
+            self.measure(f"GET /analytics/satisfaction?branch=&by={by}", "read", "GET",
+                         f"/analytics/satisfaction?branch=jakarta&by={by}")
+
     def vehicles(self, customer_id: str) -> None:
         """A vehicle registered, read, listed, found by its plate at the service desk and changed."""
         n = time.time_ns() % 10**11
@@ -440,6 +460,7 @@ class Scenario:
                           "POST /customers")
         self.orders_and_shipments(buyer["id"])  # not the customer erased below (an erasure keeps their orders)
         self.vehicles(buyer["id"])
+        self.surveys(buyer["id"])
         # the staff console's content (as htmx asks for it): the same use cases as the routes above
         card = ("the timeline (first page)", "the due items", "the open complaints")
         console = [

@@ -117,9 +117,12 @@ def cold_start(c: ColdStart) -> list[str]:
     return lines
 
 
+REQUESTS_HEADING = "## DynamoDB requests per API operation"
+
+
 def requests(r: RequestCounts) -> list[str]:
     lines = [
-        "## DynamoDB requests per API operation",
+        REQUESTS_HEADING,
         "",
         f"On the local stack (moto) with {r.seeded} seeded demo customers (`infra.seed`, 3 branches, "
         "18 months of history: interactions, complaints), as the demo `admin` unless said otherwise; the "

@@ -60,15 +60,15 @@ def test_the_rules_cap_quarter_and_answer() -> None:
     for form, fields in (({}, ["csat"]), ({"csat": "6"}, ["csat"]), ({"csat": "x"}, ["csat"]),
                          ({"csat": "3", "comment": "a" * 1001}, ["comment"])):
         with pytest.raises(rules.ValidationFailed) as failed:
-            rules.read_answer(form, survey)
+            rules.read_answer(form, asks_nps=False)
         assert [e.field for e in failed.value.errors] == fields
     # NPS only where the survey asks it; a comment made one line
-    assert rules.read_answer({"csat": "4", "nps": "99", "comment": " fine\n\tthanks "}, survey) == rules.Answer(
-        4, None, "fine thanks")
-    nps = replace(survey, asks_nps=True)
+    assert rules.read_answer({"csat": "4", "nps": "99", "comment": " fine\n\tthanks "}, asks_nps=False) == \
+        rules.Answer(4, None, "fine thanks")
     with pytest.raises(rules.ValidationFailed):
-        rules.read_answer({"csat": "4", "nps": "11"}, nps)
-    assert rules.read_answer({"csat": "5", "nps": "0"}, nps).nps == 0
+        rules.read_answer({"csat": "4", "nps": "11"}, asks_nps=True)
+    assert rules.read_answer({"csat": "5", "nps": "0"}, asks_nps=True).nps == 0
+    assert rules.answered(survey, rules.Answer(5, 9, None), now).nps is None  # not asked: left out
     done = rules.answered(survey, rules.Answer(2, None, None), now)
     assert done.low and done.version == 2
     with pytest.raises(rules.Conflict):
@@ -95,7 +95,7 @@ def test_links_are_signed_for_surveys_only(stack: dict[str, str]) -> None:
 
 
 def test_a_resolved_complaint_asks_once_and_the_page_takes_one_answer(
-        as_user: Any, api: Any, stream_pump: Any, capfd: pytest.CaptureFixture[str]) -> None:
+        as_user: Any, api: Any, stack: dict[str, str], stream_pump: Any, capfd: pytest.CaptureFixture[str]) -> None:
     from chalicelib.persistence import complaints as complaints_repo
     from chalicelib.persistence import customers
     from chalicelib.workflows import surveys
@@ -146,6 +146,17 @@ def test_a_resolved_complaint_asks_once_and_the_page_takes_one_answer(
         "customer_care", "medium", case["id"], "open", "customer_care")
     assert secret not in f["description"] and secret not in f["subject"]
     surveys.survey_changed(replace(survey, status="sent", csat=None), survey)
+    # the stream delivers everything of the customer and the case again: nothing more is sent, opened or counted
+    from chalicelib.workflows import stream
+    from tests.test_export_facts import stream_records_of
+
+    counted = as_user("manager.jakarta").get("/analytics/satisfaction?branch=jakarta&by=department").json
+    records = stream_records_of(stack, {f"C#{customer['id']}", f"X#{case['id']}"})
+    assert any(r["dynamodb"]["Keys"]["sk"]["S"].startswith("S#") for r in records)
+    for start in range(0, len(records), 100):
+        assert not stream.handle({"Records": records[start:start + 100]}, None).get("batchItemFailures")
+    assert as_user("manager.jakarta").get("/analytics/satisfaction?branch=jakarta&by=department").json == counted
+    assert len(_survey_messages(agent, customer["id"])) == 1
     timeline = agent.get(f"/customers/{customer['id']}/timeline?limit=100").json["items"]
     assert [e["id"] for e in timeline if e["type"] == "complaint" and e["category"] == "customer_care"] == [f["id"]]
     # the follow-up, resolved, asks no survey of its own (and the cap would hold it anyway)
@@ -218,6 +229,18 @@ def test_one_survey_a_week_nps_once_a_quarter_and_the_consent_rule(
     assert surveys.ask(profile, surveys.asked_about("order", delivered)) == "sent"
     later = repo.get(customer["id"], "order", order["id"])
     assert later is not None and not later.asks_nps and later.subject_ref == order["order_no"]
+    # two answers racing (a double tap): one is taken, the other told kindly; a score for the question it did
+    # not ask is left out
+    from concurrent.futures import ThreadPoolExecutor
+
+    token = surveys.token(customer["id"], "order", order["id"])
+    with ThreadPoolExecutor(2) as pool:
+        codes = sorted(pool.map(lambda csat: _page(api, "POST", token, {"csat": csat, "nps": "9"}).status_code,
+                                ("4", "5")))
+    assert codes == [200, 409]
+    taken = repo.get(customer["id"], "order", order["id"])
+    assert taken is not None and taken.status == "answered" and taken.csat in (4, 5) and taken.nps is None
+    assert taken.version == later.version + 1
 
     # withdrawn SMS marketing consent: no survey about an order, but still one about their own complaint
     withdrawn = agent.new_customer(branch_id="jakarta", preferred_channel="sms",
@@ -368,3 +391,44 @@ def test_the_console_marks_a_low_answer_in_the_queue_shows_answers_on_the_360_an
     assert "satisfaction-totals" in board and 'class="staff"' in board and "team-lead.service" in board
     analyst = html("/console/dashboard", "analyst")
     assert "satisfaction-totals" in analyst and 'class="staff"' not in analyst  # departments, never people
+
+
+def test_a_survey_in_the_quiet_hours_waits_for_their_end_once(
+        as_user: Any, stream_pump: Any, stack: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """QUIET_HOURS around now: the survey is created, its message claimed `pending` and handed to the reminders
+    state machine (named after its claim: a redelivered record starts nothing more)."""
+    import hashlib
+    import json
+    from zoneinfo import ZoneInfo
+
+    import boto3
+
+    from chalicelib.config import settings
+    from chalicelib.persistence import complaints as complaints_repo
+    from chalicelib.persistence import customers
+    from chalicelib.workflows import surveys
+    from chalicelib.workflows.executions import execution_arn
+
+    hour = datetime.now(ZoneInfo("Asia/Jakarta")).hour
+    monkeypatch.setenv("QUIET_HOURS", f"{hour}-{(hour + 2) % 24}")
+    settings.cache_clear()
+    try:
+        agent = as_user("agent.jakarta")
+        customer = agent.new_customer(branch_id="jakarta", preferred_channel="sms")
+        case = _resolved(agent, customer["id"])
+        stream_pump.drain(30)
+        profile = customers.get(customer["id"])
+        assert profile is not None
+        again = surveys.ask(profile, surveys.asked_about("complaint", complaints_repo.get(case["id"], consistent=True)))
+    finally:
+        monkeypatch.setenv("QUIET_HOURS", "off")
+        settings.cache_clear()
+    assert again == "duplicate"
+    (waiting,) = _survey_messages(agent, customer["id"])
+    assert waiting["delivery"] == "pending" and "/s/" in waiting["summary"]
+    (entry,) = _surveys_on_timeline(agent, customer["id"])
+    assert entry["status"] == "sent" and entry["subject_id"] == case["id"]
+    name = "later-" + hashlib.sha256(f"survey#complaint#{case['id']}".encode()).hexdigest()[:40]
+    execution = boto3.client("stepfunctions").describe_execution(
+        executionArn=execution_arn(stack["REMINDER_STATE_MACHINE_ARN"], name))
+    assert len(json.loads(execution["input"])["items"]) == 1 and customer["phone"] not in execution["input"]

@@ -68,7 +68,7 @@ def register(app: Chalice) -> None:
         410, each with a page that says so."""
         from chalicelib.domain.clock import utcnow
         from chalicelib.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
-        from chalicelib.domain.surveys import Expired
+        from chalicelib.domain.surveys import LOW_CSAT, Expired
         from chalicelib.workflows import surveys
 
         request = app.current_request
@@ -82,31 +82,28 @@ def register(app: Chalice) -> None:
 
         asked = params.get("lang")
         lang = asked if asked in ("id", "en") else frame.language(request)
+        errors: list[str] = []
         try:
+            if request.method == "POST":  # one transaction; the survey is read only to say why it was refused
+                try:
+                    done = surveys.answer(token, frame.form_of(request))
+                    return page("done", lang, low=done.csat <= LOW_CSAT)
+                except ValidationFailed as exc:
+                    errors = [e.field for e in exc.errors]
             survey = surveys.survey_of(token)
-        except NotFound:
-            return page("invalid", lang, 404)
-        except DomainError:
-            return page("retry", lang, 503)
-        lang = asked if asked in ("id", "en") else survey.language
-        shown: dict[str, Any] = {"subject": survey.subject, "ref": survey.subject_ref, "asks_nps": survey.asks_nps}
-        if survey.status == "answered":
-            return page("answered", lang, 409 if request.method == "POST" else 200)
-        try:
-            if request.method == "POST":
-                done = surveys.answer(token, frame.form_of(request))
-                return page("done", lang, low=done.low)
+            lang = asked if asked in ("id", "en") else survey.language
+            if survey.status == "answered":
+                raise Conflict("This survey was answered already.")
             if survey.expired(utcnow()):
                 raise Expired("This survey has expired.")
-        except ValidationFailed as exc:
-            return page("ask", lang, 400, errors=[e.field for e in exc.errors], **shown)
         except NotFound:
             return page("invalid", lang, 404)
         except Conflict:
-            return page("answered", lang, 409)
+            return page("answered", lang, 409 if request.method == "POST" else 200)
         except Expired:
             return page("expired", lang, 410)
         except DomainError:
             return page("retry", lang, 503)
-        return page("ask", lang, errors=[], **shown)
+        return page("ask", lang, 400 if errors else 200, errors=errors, subject=survey.subject,
+                    ref=survey.subject_ref, asks_nps=survey.asks_nps)
 

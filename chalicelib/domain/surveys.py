@@ -138,14 +138,14 @@ def _score(form: dict[str, str], name: str, scores: range, *, required: bool) ->
     return int(text), None
 
 
-def read_answer(form: dict[str, str], survey: Survey) -> Answer:
-    """The page's form: `csat` 1-5 (required), `nps` 0-10 (optional, only where the survey asks it), `comment`
+def read_answer(form: dict[str, str], *, asks_nps: bool) -> Answer:
+    """The page's form: `csat` 1-5 (required), `nps` 0-10 (optional; ignored unless `asks_nps`), `comment`
     (optional, at most COMMENT_MAX_CHARS). Raises ValidationFailed naming each field (never echoing the text)."""
     errors: list[FieldError] = []
     csat, error = _score(form, "csat", CSAT_SCORES, required=True)
     errors += [error] if error else []
     nps = None
-    if survey.asks_nps:
+    if asks_nps:
         nps, error = _score(form, "nps", NPS_SCORES, required=False)
         errors += [error] if error else []
     comment = " ".join((form.get("comment") or "").split()) or None  # one line: no control characters
@@ -157,13 +157,14 @@ def read_answer(form: dict[str, str], survey: Survey) -> Answer:
 
 
 def answered(survey: Survey, answer: Answer, now: datetime) -> Survey:
-    """The survey with its answer. Raises Conflict (answered already) or Expired."""
+    """The survey with its answer (an NPS it did not ask left out). Raises Conflict (answered already) or
+    Expired."""
     if survey.status == "answered":
         raise Conflict("This survey was answered already.")
     if survey.expired(now):
         raise Expired("This survey has expired.")
-    return replace(survey, status="answered", csat=answer.csat, nps=answer.nps, comment=answer.comment,
-                   answered_at=iso(now), version=survey.version + 1)
+    return replace(survey, status="answered", csat=answer.csat, nps=answer.nps if survey.asks_nps else None,
+                   comment=answer.comment, answered_at=iso(now), version=survey.version + 1)
 
 
 def follow_up_id(survey: Survey) -> str:

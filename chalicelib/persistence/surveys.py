@@ -5,17 +5,19 @@
 
 A survey is created in one transaction with the cap item at the version read and a check that the customer is
 live, so two subjects finishing at once never survey a customer twice within the cap, and an erased customer
-gets none. An answer is one transaction too: the survey still unanswered at the version read.
+gets none. An answer is one transaction, with no read before it: the survey unanswered and not expired (the read that says
+why comes only after a refusal).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
-from chalicelib.domain.surveys import Survey
+from chalicelib.domain.surveys import Answer, Survey
 from chalicelib.persistence.errors import translated
 from chalicelib.persistence.tables import PROFILE_SK, CustomerItem, SurveyCapItem, SurveyItem, customer_pk
 from chalicelib.persistence.tx import connection, failed_codes, live_customer
@@ -98,14 +100,24 @@ def create(survey: Survey, cap: Cap, nps_quarter: str | None) -> str:
     return "created"
 
 
-def save_answer(before: Survey, after: Survey) -> bool:
-    """The answer, if the survey is still unanswered at the version read and its customer live; False otherwise
-    (answered meanwhile, or erased)."""
-    owner = customer_pk(before.customer_id)
+def save_answer(customer_id: str, subject: str, subject_id: str, answer: Answer, now: str) -> bool:
+    """The answer in one transaction, without reading the survey first: its customer live, the survey there,
+    unanswered, not expired at `now`, and asking the NPS question if the answer has one. False when any of that
+    does not hold (the caller reads the survey to say which)."""
+    owner = customer_pk(customer_id)
+    condition = (SurveyItem.status == "sent") & (SurveyItem.expires_at > now)
+    if answer.nps is not None:
+        condition &= SurveyItem.asks_nps == True  # noqa: E712 (a condition expression, not a comparison)
+    actions: list[Any] = [SurveyItem.status.set("answered"), SurveyItem.csat.set(answer.csat), SurveyItem.answered_at.set(now),
+               SurveyItem.version.add(1)]
+    if answer.nps is not None:
+        actions.append(SurveyItem.nps.set(answer.nps))
+    if answer.comment is not None:
+        actions.append(SurveyItem.comment.set(answer.comment))
     try:
         with translated(), TransactWrite(connection=connection()) as tx:
             tx.condition_check(CustomerItem, owner, PROFILE_SK, condition=live_customer())
-            tx.save(_item(after), condition=(SurveyItem.version == before.version) & (SurveyItem.status == "sent"))
+            tx.update(SurveyItem(owner, survey_sk(subject, subject_id)), actions=actions, condition=condition)
     except TransactWriteError as exc:
         if "ConditionalCheckFailed" in failed_codes(exc):
             return False

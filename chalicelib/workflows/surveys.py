@@ -131,20 +131,33 @@ def survey_of(text: str) -> Survey:
     return found
 
 
-def answer(text: str, form: dict[str, str]) -> Survey:
-    """Take the answer a link's page posts, once. Raises NotFound (forged, altered, erased), Conflict (answered
-    already), rules.Expired, ValidationFailed (a score missing or out of range)."""
+def answer(text: str, form: dict[str, str]) -> rules.Answer:
+    """Take the answer a link's page posts, once: one transaction, no read before it. Raises NotFound (forged,
+    altered, erased), Conflict (answered already), rules.Expired, ValidationFailed (a score missing or out of
+    range). An NPS score the survey did not ask is left out."""
+    from dataclasses import replace
+
+    from chalicelib.domain.clock import iso
     from chalicelib.persistence import surveys as repo
 
-    survey = survey_of(text)
+    owner = read_token(text)
+    if owner is None:
+        raise NotFound("No such survey.")
+    given = rules.read_answer(form, asks_nps=True)
     now = utcnow()
-    after = rules.answered(survey, rules.read_answer(form, survey), now)
-    if not repo.save_answer(survey, after):
-        survey_of(text)  # erased meanwhile: NotFound
-        raise Conflict("This survey was answered already.")
-    count("SurveysAnswered")
-    logger().info("survey answered", extra={"subject": after.subject, "csat": after.csat})
-    return after
+    for _ in range(2):
+        if repo.save_answer(*owner, given, iso(now)):
+            count("SurveysAnswered")
+            logger().info("survey answered", extra={"subject": owner[1], "csat": given.csat})
+            return given
+        survey = repo.get(*owner)  # refused: say why
+        if survey is None:
+            raise NotFound("No such survey.")
+        rules.answered(survey, given, now)  # answered already, or expired: raises
+        if given.nps is None or survey.asks_nps:
+            break
+        given = replace(given, nps=None)  # a score for a question it did not ask: left out
+    raise Conflict("This survey was answered already.")
 
 
 def survey_changed(old: Survey | None, new: Survey | None) -> None:
