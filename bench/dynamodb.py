@@ -360,6 +360,7 @@ class Scenario:
         self.measure("GET /s/{token} (a survey's page)", "read", "GET", path)
         self.measure("POST /s/{token} (a survey's answer)", "create", "POST", path, b"csat=4&nps=9&comment=Cepat",
                      {"Content-Type": "application/x-www-form-urlencoded"})
+        self.measure("GET /analytics/revenue?branch=", "read", "GET", "/analytics/revenue?branch=jakarta")
         for by in ("department", "staff"):
             self.measure(f"GET /analytics/satisfaction?branch=&by={by}", "read", "GET",
                          f"/analytics/satisfaction?branch=jakarta&by={by}")

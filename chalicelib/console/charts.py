@@ -107,3 +107,11 @@ def satisfaction(days: Sequence[Mapping[str, Any]], t: Callable[..., str]) -> di
                                               ("dissatisfied", [part(d, ("1", "2", "3")) for d in days])],
                    t("dash.csat_per_day"))
 
+
+def recommendation(days: Sequence[Mapping[str, Any]], t: Callable[..., str]) -> dict[str, Any]:
+    """NPS answers per day: promoters (9-10), passives (7-8), detractors (0-6) side by side."""
+    return columns([d["key"] for d in days], [(group, [{"n": int(d["nps"][plural])} for d in days])
+                                              for group, plural in (("promoter", "promoters"), ("passive", "passives"),
+                                                                    ("detractor", "detractors"))],
+                   t("dash.nps_per_day"))
+

@@ -259,6 +259,8 @@ WORDS: dict[str, tuple[str, str]] = {  # key -> (Indonesian, English)
     "dash.insufficient": ("kurang dari 20 jawaban: belum bisa dibandingkan", "under 20 answers: not comparable yet"),
     "dash.csat_per_day": ("Jawaban survei per hari: puas (4-5) dan lainnya (1-3)",
                           "Survey answers per day: satisfied (4-5) and the rest (1-3)"),
+    "dash.nps_per_day": ("Rekomendasi (NPS) per hari: promotor, pasif, kritikus",
+                         "Recommendation (NPS) per day: promoters, passives, detractors"),
     "dash.staff": ("Kinerja staf", "Staff performance"),
     "dash.staff_member": ("Staf", "Staff member"),
     "dash.resolved": ("Keluhan selesai", "Complaints resolved"),

@@ -455,7 +455,8 @@ def dashboard(ctx: Ctx) -> Mapping[str, Any]:
     return {"summary": summary, "insights": insights, "churn": churn, "branch": branch, "money": money,
             "satisfaction": satisfaction,
             "charts": charts.dashboard(summary, insights, ctx.t)
-            + ([charts.satisfaction(satisfaction["days"]["items"], ctx.t)] if satisfaction else [])
+            + ([charts.satisfaction(satisfaction["days"]["items"], ctx.t),
+                charts.recommendation(satisfaction["days"]["items"], ctx.t)] if satisfaction else [])
             + ([charts.forecast(money["forecast"]["branches"], ctx.t)] if money else [])}
 
 

@@ -135,9 +135,10 @@ def _numbers(item: Mapping[str, Any]) -> dict[str, int]:
     return {name: int(value["N"]) for name, value in item.items() if "N" in value and name not in ("pk", "sk")}
 
 
-def _days_and_now(client: Any, table: str, scope: str, first: str | None = None, last: str | None = None
-                  ) -> tuple[dict[str, dict[str, int]], dict[str, int], int]:
-    """({date: {name: n}}, {name: n} now, requests) of one scope: its days first..last, or all of its items."""
+def _days_and_now(client: Any, table: str, scope: str, first: str | None = None, last: str | None = None,
+                  *, with_now: bool = True) -> tuple[dict[str, dict[str, int]], dict[str, int], int]:
+    """({date: {name: n}}, {name: n} now, requests) of one scope: its days first..last (and NOW unless
+    `with_now` is false), or all of its items."""
     days: dict[str, dict[str, int]] = {}
     now: dict[str, int] = {}
     requests = 0
@@ -160,7 +161,7 @@ def _days_and_now(client: Any, table: str, scope: str, first: str | None = None,
             if not page.get("LastEvaluatedKey"):
                 break
             kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
-        if first is not None:  # NOW sorts after DAY#...: read it by itself
+        if first is not None and with_now:  # NOW sorts after DAY#...: read it by itself
             item = client.get_item(TableName=table, Key={"pk": {"S": counters_pk(scope)}, "sk": {"S": NOW}}).get("Item")
             requests += 1
             now = _numbers(item or {})
@@ -177,6 +178,11 @@ def read(scope: str, first: str, last: str) -> tuple[dict[str, dict[str, int]], 
     One Query over the days (more pages only past 1 MB) and one GetItem for NOW.
     """
     return _days_and_now(_client(), settings().analytics_table_name, scope, first, last)
+
+
+def read_days(scope: str, first: str, last: str) -> dict[str, dict[str, int]]:
+    """The day counters of `scope` for first..last: one Query (more pages only past 1 MB)."""
+    return _days_and_now(_client(), settings().analytics_table_name, scope, first, last, with_now=False)[0]
 
 
 def read_all(scopes: Iterable[str]) -> dict[CounterKey, int]:

@@ -67,7 +67,7 @@ def revenue(access: Access, branch: str | None, first: date | None, last: date |
 
     scope = scope_for(access, branch)
     days = window(first, last)
-    by_day, _, _ = repo.read(scope or rules.ALL, days.first.isoformat(), days.last.isoformat())
+    by_day = repo.read_days(scope or rules.ALL, days.first.isoformat(), days.last.isoformat())
     return {"window": {"from": days.first.isoformat(), "to": days.last.isoformat(), "days": len(days.days),
                        "timezone": settings().timezone},
             "branch": scope, "by": by, "currency": "IDR", **rules.revenue(days, by_day, by)}
@@ -86,7 +86,7 @@ def satisfaction(access: Access, branch: str | None, first: date | None, last: d
         raise Forbidden("Staff performance is for the branch's managers and admins; ask by day or department.")
     scope = scope_for(access, branch)
     days = window(first, last)
-    by_day, _, _ = repo.read(scope or rules.ALL, days.first.isoformat(), days.last.isoformat())
+    by_day = repo.read_days(scope or rules.ALL, days.first.isoformat(), days.last.isoformat())
     return {"window": {"from": days.first.isoformat(), "to": days.last.isoformat(), "days": len(days.days),
                        "timezone": settings().timezone},
             "branch": scope, "by": by, **rules.satisfaction(days, by_day, by, SATISFACTION_MIN_ANSWERS)}
