@@ -7,7 +7,7 @@ Days are local dates in Asia/Jakarta (UTC+7).
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import date
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -108,6 +108,11 @@ def test_a_complaint_resolved_moves_out_of_open_and_into_resolved_with_its_hours
         **both("bandung", "2026-03-01", "cx|resolved", 1),
         **both("bandung", "2026-03-01", "cx|res_s", 5 * 3600),
         **both("bandung", "2026-03-01", "cx|res_h|le8", 1),
+        # the department's performance: resolved, acknowledged and resolved within its deadlines (no assignee: no
+        # staff member's)
+        **both("bandung", "2026-03-01", "dpt|sales|cx_res", 1),
+        **both("bandung", "2026-03-01", "dpt|sales|cx_ack_sla", 1),
+        **both("bandung", "2026-03-01", "dpt|sales|cx_res_sla", 1),
     }
     # Closing keeps the resolution; reopening takes it back and opens the case again.
     closed = replace(resolved, status="closed", closed_at="2026-03-02T00:00:00.000Z")
@@ -268,3 +273,29 @@ def test_drift_is_judged_only_on_counters_that_stood_still_and_confirmed_only_wh
     assert (found, moved) == ({c: 1, d: -7}, 1)
     assert agg.confirmed(found, {c: 1, d: -6, a: 2}) == {c: 1}
     assert agg.confirmed(found, {}) == {}
+
+
+def test_staff_performance_follows_the_assignee_and_a_survey_counts_where_its_subject_was_handled() -> None:
+    from chalicelib.domain import surveys
+
+    late = complaint(status="resolved", assignee="cs.rina", reopens=1, acknowledged_at="2026-03-01T01:00:00.000Z",
+                     resolved_at="2026-03-09T05:00:00.000Z")
+    got = agg.contributions(late, JAKARTA)
+    assert {k.name: n for k, n in got.items() if k.scope == "bandung" and k.name.startswith("stf|")} == {
+        "stf|cs.rina|cx_res": 1, "stf|cs.rina|cx_ack_sla": 1, "stf|cs.rina|cx_reopened": 1}  # resolved late
+    # handed to someone else: the case moves from one person's numbers to the other's
+    moved = agg.delta(late, replace(late, assignee="cs.budi"), JAKARTA)
+    assert {k.name: n for k, n in moved.items() if k.scope == "ALL"} == {
+        "stf|cs.rina|cx_res": -1, "stf|cs.rina|cx_ack_sla": -1, "stf|cs.rina|cx_reopened": -1,
+        "stf|cs.budi|cx_res": 1, "stf|cs.budi|cx_ack_sla": 1, "stf|cs.budi|cx_reopened": 1}
+    asked = surveys.Asked(surveys.Subject.ORDER, "01JABCDEFGHJKMNPQRSTVWXYZ0", "JKT-1", "surabaya", "sales", "cs.rina")
+    sent = surveys.new_survey(asked, customer_id="01JABCDEFGHJKMNPQRSTVWXYZ1", language="id", asks_nps=True,
+                              now=datetime(2026, 3, 1, 3, tzinfo=UTC))
+    assert agg.contributions(sent, JAKARTA) == {
+        **both("surabaya", "2026-03-01", "srv|sent|sales", 1), **both("surabaya", "2026-03-01", "stf|cs.rina|srv_sent", 1)}
+    answered = surveys.answered(sent, surveys.Answer(5, 6, "ok"), datetime(2026, 3, 2, 3, tzinfo=UTC))
+    assert {k.name: n for k, n in agg.delta(sent, answered, JAKARTA).items() if k.scope == "surabaya"} == {
+        "srv|ans|sales": 1, "srv|csat|sales|5": 1, "srv|nps|sales|detractor": 1, "stf|cs.rina|srv_ans": 1,
+        "stf|cs.rina|csat|5": 1}
+    assert agg.delta(answered, None, JAKARTA) == {k: -n for k, n in agg.contributions(answered, JAKARTA).items()}
+

@@ -349,6 +349,9 @@ def test_satisfaction_by_staff_department_and_day_matches_a_recount_and_is_for_w
     assert (grown["sent"] - was["sent"], grown["answered"] - was["answered"]) == (3, 3)
     assert {k: grown["csat"]["distribution"][k] - was["csat"]["distribution"][k] for k in distribution} == distribution
     assert [grown["nps"][g] - was["nps"][g] for g in ("promoters", "passives", "detractors")] == [1, 1, 1]
+    # what analysts see of performance: the department's resolved complaints, never a person's
+    assert [grown.get(k, 0) - (was.get(k) or 0) for k in ("complaints_resolved", "acknowledged_within_sla",
+                                                           "resolved_within_sla", "reopened")] == [3, 3, 3, 0]
     days = manager.get(path + "day").json
     assert sum(i["answered"] for i in days["items"]) == days["totals"]["answered"] == after["totals"]["answered"]
 

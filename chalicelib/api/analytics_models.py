@@ -209,8 +209,8 @@ class SatisfactionItem(Output):
     response_rate: float | None = None
     csat: Csat
     nps: Nps | None = None
-    complaints_resolved: int | None = Field(default=None, description="staff: complaints assigned to them and "
-                                            "resolved on the window's days")
+    complaints_resolved: int | None = Field(default=None, description="by staff or department: complaints (assigned "
+                                            "to them, of the department) resolved on the window's days")
     acknowledged_within_sla: int | None = None
     resolved_within_sla: int | None = None
     reopened: int | None = None

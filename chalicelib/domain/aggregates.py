@@ -43,6 +43,7 @@ Counter names (`name` of a CounterKey; `<x>` is a value of the item):
 | `srv|ans|<department>`, `srv|csat|<department>|<1-5>`, `srv|nps|<department>|<promoter, passive, detractor>` | day answered | answered survey: 1, its score, its 0-10 answer's group (if asked and answered) |
 | `stf|<staff>|srv_sent`, `stf|<staff>|srv_ans`, `stf|<staff>|csat|<1-5>` | day sent, day answered | the same, by the staff member whose work the survey is about |
 | `stf|<staff>|cx_res`, `stf|<staff>|cx_ack_sla`, `stf|<staff>|cx_res_sla`, `stf|<staff>|cx_reopened` | day resolved | resolved complaint of its assignee: 1, acknowledged by its deadline, resolved by its deadline, reopened before |
+| `dpt|<department>|cx_res`, `dpt|<department>|cx_ack_sla`, ... | day resolved | the same per department (what analysts see instead of people) |
 
 Money is counted in cents (integers, exact). Scope is the record's `branch_id`; interactions written before they carried a
 branch count under `unknown` (and in `ALL`). Records of other kinds (due
@@ -198,15 +199,17 @@ def _complaint(c: Complaint, zone: tzinfo) -> Iterable[tuple[str, str, int]]:
     breached = breach_day(c, zone)
     if breached:
         yield breached, f"cx|breach|{department}", 1
-    if resolved_day and c.assignee:  # staff performance: the cases each person resolved, and how
-        staff = f"stf|{_token(c.assignee)}"
-        yield resolved_day, f"{staff}|cx_res", 1
-        if c.acknowledged_at and c.acknowledged_at <= c.ack_due_at:
-            yield resolved_day, f"{staff}|cx_ack_sla", 1
-        if c.resolved_at and c.resolved_at <= c.resolve_due_at:
-            yield resolved_day, f"{staff}|cx_res_sla", 1
-        if c.reopens:
-            yield resolved_day, f"{staff}|cx_reopened", 1
+    if resolved_day:  # performance: the cases each department, and each person, resolved, and how
+        who = [f"dpt|{department}"] + ([f"stf|{_token(c.assignee)}"] if c.assignee else [])
+        in_time = c.acknowledged_at is not None and c.acknowledged_at <= c.ack_due_at
+        for prefix in who:
+            yield resolved_day, f"{prefix}|cx_res", 1
+            if in_time:
+                yield resolved_day, f"{prefix}|cx_ack_sla", 1
+            if c.resolved_at and c.resolved_at <= c.resolve_due_at:
+                yield resolved_day, f"{prefix}|cx_res_sla", 1
+            if c.reopens:
+                yield resolved_day, f"{prefix}|cx_reopened", 1
 
 
 def _survey(s: Survey, zone: tzinfo) -> Iterable[tuple[str, str, int]]:
@@ -546,15 +549,19 @@ def _satisfaction_row(counters: Mapping[str, int], department: str | None, min_a
             "csat": csat_row(distribution, min_answers), "nps": nps_row(groups, min_answers)}
 
 
+def _handled(counters: Mapping[str, int], prefix: str) -> dict[str, Any]:
+    """Complaints resolved by a staff member (`stf|<name>|`) or a department (`dpt|<name>|`), and how."""
+    resolved, reopened = counters.get(f"{prefix}cx_res", 0), counters.get(f"{prefix}cx_reopened", 0)
+    return {"complaints_resolved": resolved, "acknowledged_within_sla": counters.get(f"{prefix}cx_ack_sla", 0),
+            "resolved_within_sla": counters.get(f"{prefix}cx_res_sla", 0), "reopened": reopened,
+            "reopen_rate": _share(reopened, resolved)}
+
+
 def _staff_row(counters: Mapping[str, int], staff: str, min_answers: int) -> dict[str, Any]:
     prefix = f"stf|{staff}|"
-    mine = {name[len(prefix):]: n for name, n in counters.items() if name.startswith(prefix)}
-    resolved = mine.get("cx_res", 0)
-    return {"complaints_resolved": resolved,
-            "acknowledged_within_sla": mine.get("cx_ack_sla", 0), "resolved_within_sla": mine.get("cx_res_sla", 0),
-            "reopened": mine.get("cx_reopened", 0), "reopen_rate": _share(mine.get("cx_reopened", 0), resolved),
-            "surveys_sent": mine.get("srv_sent", 0), "surveys_answered": mine.get("srv_ans", 0),
-            "csat": csat_row({k: mine.get(f"csat|{k}", 0) for k in range(1, 6)}, min_answers)}
+    return {**_handled(counters, prefix), "surveys_sent": counters.get(f"{prefix}srv_sent", 0),
+            "surveys_answered": counters.get(f"{prefix}srv_ans", 0),
+            "csat": csat_row({k: counters.get(f"{prefix}csat|{k}", 0) for k in range(1, 6)}, min_answers)}
 
 
 def satisfaction(window: Window, days: Mapping[str, Mapping[str, int]], by: str, min_answers: int
@@ -572,9 +579,11 @@ def satisfaction(window: Window, days: Mapping[str, Mapping[str, int]], by: str,
     totals = _satisfaction_row(summed, None, min_answers)
     if by == "day":
         items = [{"key": d, **_satisfaction_row(c, None, min_answers)} for d, c in per_day.items()]
-    elif by == "department":
-        departments = sorted({n.split("|")[2] for n in summed if n.startswith("srv|") and len(n.split("|")) > 2})
-        items = [{"key": d, **_satisfaction_row(summed, d, min_answers)} for d in departments]
+    elif by == "department":  # what staff performance is for analysts: departments, never people
+        departments = sorted({n.split("|")[2] for n in summed if n.startswith("srv|") and len(n.split("|")) > 2}
+                             | {n.split("|")[1] for n in summed if n.startswith("dpt|")})
+        items = [{"key": d, **_satisfaction_row(summed, d, min_answers), **_handled(summed, f"dpt|{d}|")}
+                 for d in departments]
     else:
         staff = sorted({n.split("|")[1] for n in summed if n.startswith("stf|")})
         rows = [{"key": s, **_staff_row(summed, s, min_answers)} for s in staff]
