@@ -199,6 +199,7 @@ def seed(count: int = 200, seed_value: int = 20261123) -> int:
     history += _phone_rush(rng, [c for c in made if c.branch_id == "bandung"], now)
     customers_repo.load(made, history)
     complaints_repo.load(cases)
+    _surveys(rng, cases, made, now)
     catalog = _catalog(now - timedelta(days=HISTORY_DAYS))
     _orders(rng, [c for c in made if (now - parse_iso(c.created_at)).days > 7], catalog, now)
     first_after_birthdays = BIRTHDAYS_TODAY + BIRTHDAYS_THIS_WEEK
@@ -295,6 +296,41 @@ def _past_complaint(rng: random.Random, customer: Customer, opened: datetime, ca
         case = rules.transition(case, "closed", by=by, now=closed)
     case = _escalations(case, opened, resolve_window)
     return replace(case, updated_at=case.history[-1].at, version=len(case.history))
+
+
+def _surveys(rng: random.Random, cases: list[Complaint], made: list[Customer], now: datetime) -> None:
+    """The satisfaction surveys of the complaints resolved in the last 60 days (the first of each customer's
+    weeks; the others' were capped): about 45% answered within two days, lower when the case was resolved
+    late, the 0-10 question the first time in the quarter. Loaded answered, as history: nothing is sent again,
+    no follow-up opens."""
+    from chalicelib.domain import surveys as survey_rules
+    from chalicelib.persistence import surveys as surveys_repo
+    from chalicelib.workflows.surveys import asked_about
+
+    language = {c.id: c.language for c in made}
+    last_sent: dict[str, datetime] = {}
+    asked_quarter: dict[str, str] = {}
+    loaded = []
+    for case in sorted((c for c in cases if c.resolved_at), key=lambda c: str(c.resolved_at)):
+        resolved = parse_iso(str(case.resolved_at))
+        sent = resolved + timedelta(minutes=rng.randint(1, 90))
+        earlier = last_sent.get(case.customer_id)
+        if (now - sent).days > 60 or sent > now or (earlier and sent - earlier < timedelta(days=7)):
+            continue
+        last_sent[case.customer_id] = sent
+        quarter = survey_rules.quarter(sent.astimezone(ZoneInfo(LOCAL_ZONE)).date())
+        asks_nps = asked_quarter.get(case.customer_id) != quarter
+        asked_quarter[case.customer_id] = quarter
+        survey = survey_rules.new_survey(asked_about("complaint", case), customer_id=case.customer_id,
+                                         language=language.get(case.customer_id, "id"), asks_nps=asks_nps, now=sent)
+        answered = sent + timedelta(hours=rng.uniform(0.2, 48))
+        if rng.random() < 0.45 and answered < now:
+            late = str(case.resolved_at) > case.resolve_due_at
+            csat = rng.choices([1, 2, 3, 4, 5], weights=(15, 20, 25, 25, 15) if late else (2, 4, 12, 40, 42))[0]
+            nps = min(10, max(0, csat * 2 + rng.randint(-2, 1))) if asks_nps and rng.random() < 0.8 else None
+            survey = replace(survey, status="answered", csat=csat, nps=nps, answered_at=iso(answered), version=2)
+        loaded.append(survey)
+    surveys_repo.load(loaded)
 
 
 def _escalations(case: Complaint, opened: datetime, resolve_window: timedelta) -> Complaint:

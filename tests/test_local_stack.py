@@ -352,6 +352,12 @@ def test_demo_data_has_eighteen_months_of_history_that_the_analyses_show(stack: 
                                                                        for a in anomalies}, anomalies
     churn = stack.request("GET", "/analytics/churn-risk", "admin", params={"branch": "jakarta", "limit": 5}).json()
     assert churn["items"] and any(r.startswith("no_contact") for r in churn["items"][0]["reasons"])
+    # the surveys of the complaints resolved lately, some answered: the dashboard's satisfaction has numbers
+    window = {"from": (today - timedelta(days=90)).isoformat(), "to": today.isoformat(), "by": "staff"}
+    satisfaction = stack.request("GET", "/analytics/satisfaction", "admin", params=window).json()
+    assert satisfaction["totals"]["answered"] >= 3 and satisfaction["totals"]["sent"] > satisfaction["totals"][
+        "answered"], satisfaction["totals"]
+    assert {i["key"] for i in satisfaction["items"]} >= {"agent.jakarta", "agent.bandung", "agent.surabaya"}
 
 
 def test_only_todays_demo_complaints_were_announced_and_escalate(stack: RunningStack) -> None:

@@ -123,3 +123,15 @@ def save_answer(customer_id: str, subject: str, subject_id: str, answer: Answer,
             return False
         raise
     return True
+
+
+def load(surveys: list[Survey]) -> None:
+    """Bulk load of history (demo data, an import): batch writes, no conditions, no cap items. The caller
+    guarantees that each customer exists. Loaded answered, a low answer opens no follow-up (the stream consumer
+    acts on an answer given, sent -> answered)."""
+    from chalicelib.persistence.tables import Item
+
+    with translated(), Item.batch_write() as batch:
+        for s in surveys:
+            batch.save(_item(s))
+

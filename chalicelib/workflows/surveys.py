@@ -161,8 +161,9 @@ def answer(text: str, form: dict[str, str]) -> rules.Answer:
 
 
 def survey_changed(old: Survey | None, new: Survey | None) -> None:
-    """A low answer opens one follow-up complaint, in the customer's branch, which starts the escalation."""
-    if new is None or new.status != "answered" or (old is not None and old.status == "answered") or not new.low:
+    """A low answer opens one follow-up complaint, in the customer's branch, which starts the escalation. Only an
+    answer given (sent -> answered): a survey loaded already answered (demo data, an import) opens nothing."""
+    if old is None or new is None or old.status == "answered" or new.status != "answered" or not new.low:
         return
     from chalicelib.domain.errors import StaleRead
     from chalicelib.persistence import complaints, customers
