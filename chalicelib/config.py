@@ -138,6 +138,9 @@ PREVIEW_GIVE_UP_SECONDS = 600  # a background preview not done by then has faile
 ANALYTICS_WINDOW_DEFAULT_DAYS = 30
 ANALYTICS_WINDOW_MAX_DAYS = 366
 SATISFACTION_MIN_ANSWERS = 20  # fewer answers: a CSAT or NPS is shown as insufficient, and staff are not ranked
+SURVEY_TTL_DAYS = 14  # a satisfaction survey's link takes an answer this long after it was sent
+SURVEY_LOW_CSAT = 2  # an answer of this or less opens a follow-up complaint
+SURVEY_COMMENT_MAX_CHARS = 1000
 
 # Analytics export (chalicelib/workflows/analytics.py, docs/analytics.md)
 EXPORT_LOCAL_HOUR_DEFAULT = 2  # the daily export fires at 02:00 in TIMEZONE (EXPORT_LOCAL_HOUR), for yesterday

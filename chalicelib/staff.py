@@ -21,3 +21,36 @@ def has_address(address: str, kind: str) -> bool:
     except (BotoCoreError, ClientError) as exc:
         raise ServiceUnavailable("The staff directory is unavailable; retry shortly.") from exc
     return bool(found.get("Users"))
+
+
+NAMES_CACHE_SECONDS = 300
+_names: tuple[dict[str, str], float] | None = None
+
+
+def usernames() -> dict[str, str]:
+    """Every staff member's username by their id (`sub`, what records say did something): ListUsers page by
+    page, kept for NAMES_CACHE_SECONDS. Raises ServiceUnavailable when the directory cannot be read."""
+    import time
+
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    global _names
+    if _names is not None and time.monotonic() - _names[1] < NAMES_CACHE_SECONDS:
+        return _names[0]
+    found: dict[str, str] = {}
+    kwargs: dict[str, object] = {"UserPoolId": settings().user_pool_id, "AttributesToGet": ["sub"]}
+    try:
+        while True:
+            page = _client("cognito-idp").list_users(**kwargs)
+            for user in page.get("Users", []):
+                sub = next((a["Value"] for a in user.get("Attributes", []) if a["Name"] == "sub"), None)
+                if sub:
+                    found[sub] = user["Username"]
+            if not page.get("PaginationToken"):
+                break
+            kwargs["PaginationToken"] = page["PaginationToken"]
+    except (BotoCoreError, ClientError) as exc:
+        raise ServiceUnavailable("The staff directory is unavailable; retry shortly.") from exc
+    _names = (found, time.monotonic())
+    return found
+

@@ -330,7 +330,8 @@ def _surveys(rng: random.Random, cases: list[Complaint], made: list[Customer], n
             nps = min(10, max(0, csat * 2 + rng.randint(-2, 1))) if asks_nps and rng.random() < 0.8 else None
             survey = replace(survey, status="answered", csat=csat, nps=nps, answered_at=iso(answered), version=2)
         loaded.append(survey)
-    surveys_repo.load(loaded)
+    caps = {s.customer_id: surveys_repo.Cap(s.sent_at, asked_quarter[s.customer_id], 1) for s in loaded}
+    surveys_repo.load(loaded, caps)  # the last survey of each customer: the cap holds from it
 
 
 def _escalations(case: Complaint, opened: datetime, resolve_window: timedelta) -> Complaint:

@@ -203,7 +203,10 @@ class SatisfactionRow(Output):
 
 
 class SatisfactionItem(Output):
-    key: str = Field(description="the day (YYYY-MM-DD), the department, or the staff member's username")
+    key: str = Field(description="the day (YYYY-MM-DD), the department, or the staff member's id (the `sub` every "
+                     "record's `by` holds)")
+    name: str | None = Field(default=None, description="staff: their username in the staff directory (null when it "
+                             "does not know the id)")
     sent: int | None = None
     answered: int | None = None
     response_rate: float | None = None

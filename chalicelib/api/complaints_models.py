@@ -115,6 +115,9 @@ class ComplaintFields(Output):
     resolution_note: str | None = None
     acknowledged_at: str | None = None
     resolved_at: str | None = None
+    resolved_by: str | None = Field(default=None, description="who resolved it (the staff member's id); null "
+                                    "until resolved, and again when reopened")
+    resolved_branch: str | None = Field(default=None, description="the branch it was resolved in")
     closed_at: str | None = None
     reopened_at: str | None = Field(default=None, description="the last reopen; the resolve deadline runs from it")
     reopens: int = Field(default=0, ge=0, description="how often it was reopened")

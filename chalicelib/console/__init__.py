@@ -65,10 +65,12 @@ def register(app: Chalice) -> None:
         """A satisfaction survey's page (public: its signature is the permission; chalicelib/workflows/surveys.py).
         GET shows the question and changes nothing (link scanners open links); POST takes the answer, once. A
         forged or altered link, or a survey erased with its customer, is 404; an answered one 409, an expired one
-        410, each with a page that says so."""
+        410, each with a page that says so. The answer is read from a form post (the page's); any other body has
+        no score in it (400, the form again)."""
+        from chalicelib.config import SURVEY_COMMENT_MAX_CHARS, SURVEY_LOW_CSAT, SURVEY_TTL_DAYS
         from chalicelib.domain.clock import utcnow
         from chalicelib.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
-        from chalicelib.domain.surveys import LOW_CSAT, Expired
+        from chalicelib.domain.surveys import Expired
         from chalicelib.workflows import surveys
 
         request = app.current_request
@@ -78,19 +80,24 @@ def register(app: Chalice) -> None:
 
         def page(state: str, lang: str, status: int = 200, **variables: Any) -> Response:
             headers = {"Cache-Control": "no-store", **({"Retry-After": "5"} if status == 503 else {})}
-            return frame.html(frame.render("survey.html", lang, root, state=state, **variables), status, **headers)
+            return frame.html(frame.render("survey.html", lang, root, state=state, ttl_days=SURVEY_TTL_DAYS,
+                                           comment_max=SURVEY_COMMENT_MAX_CHARS, **variables), status, **headers)
 
         asked = params.get("lang")
         lang = asked if asked in ("id", "en") else frame.language(request)
         errors: list[str] = []
+        form = frame.form_of(request) if request.method == "POST" else {}
         try:
             if request.method == "POST":  # one transaction; the survey is read only to say why it was refused
                 try:
-                    done = surveys.answer(token, frame.form_of(request))
-                    return page("done", lang, low=done.csat <= LOW_CSAT)
+                    done = surveys.answer(token, form)
+                    return page("done", lang, low=done.csat <= SURVEY_LOW_CSAT)
                 except ValidationFailed as exc:
                     errors = [e.field for e in exc.errors]
             survey = surveys.survey_of(token)
+            if errors == ["nps"] and not survey.asks_nps:  # a score for a question the page did not ask
+                done = surveys.answer(token, {k: v for k, v in form.items() if k != "nps"})
+                return page("done", lang, low=done.csat <= SURVEY_LOW_CSAT)
             lang = asked if asked in ("id", "en") else survey.language
             if survey.status == "answered":
                 raise Conflict("This survey was answered already.")
@@ -105,5 +112,6 @@ def register(app: Chalice) -> None:
         except DomainError:
             return page("retry", lang, 503)
         return page("ask", lang, 400 if errors else 200, errors=errors, subject=survey.subject,
-                    ref=survey.subject_ref, asks_nps=survey.asks_nps)
+                    ref=survey.subject_ref, asks_nps=survey.asks_nps, comment=form.get("comment", ""),
+                    form_csat=form.get("csat", ""))
 

@@ -42,7 +42,7 @@ Counter names (`name` of a CounterKey; `<x>` is a value of the item):
 | `srv|sent|<department>` | day sent | satisfaction survey (its branch: where the subject was handled) |
 | `srv|ans|<department>`, `srv|csat|<department>|<1-5>`, `srv|nps|<department>|<promoter, passive, detractor>` | day answered | answered survey: 1, its score, its 0-10 answer's group (if asked and answered) |
 | `stf|<staff>|srv_sent`, `stf|<staff>|srv_ans`, `stf|<staff>|csat|<1-5>` | day sent, day answered | the same, by the staff member whose work the survey is about |
-| `stf|<staff>|cx_res`, `stf|<staff>|cx_ack_sla`, `stf|<staff>|cx_res_sla`, `stf|<staff>|cx_reopened` | day resolved | resolved complaint of its assignee: 1, acknowledged by its deadline, resolved by its deadline, reopened before |
+| `stf|<staff>|cx_res`, `stf|<staff>|cx_ack_sla`, `stf|<staff>|cx_res_sla`, `stf|<staff>|cx_reopened` | day resolved | resolved complaint, counted for who resolved it (`resolved_by`, a staff id) in the branch they resolved it in (`resolved_branch`, whatever branch the case moves to later): 1, acknowledged by its deadline, resolved by its deadline, reopened before |
 | `dpt|<department>|cx_res`, `dpt|<department>|cx_ack_sla`, ... | day resolved | the same per department (what analysts see instead of people) |
 
 Money is counted in cents (integers, exact). Scope is the record's `branch_id`; interactions written before they carried a
@@ -182,7 +182,7 @@ def _interaction(i: Interaction, zone: tzinfo) -> Iterable[tuple[str, str, int]]
         yield day, f"{family}|skipped|{_token(i.reason)}", 1
 
 
-def _complaint(c: Complaint, zone: tzinfo) -> Iterable[tuple[str, str, int]]:
+def _complaint(c: Complaint, zone: tzinfo) -> Iterable[Counted]:
     department = _token(c.department)
     opened = local_day(c.created_at, zone)
     if opened:
@@ -200,16 +200,18 @@ def _complaint(c: Complaint, zone: tzinfo) -> Iterable[tuple[str, str, int]]:
     if breached:
         yield breached, f"cx|breach|{department}", 1
     if resolved_day:  # performance: the cases each department, and each person, resolved, and how
-        who = [f"dpt|{department}"] + ([f"stf|{_token(c.assignee)}"] if c.assignee else [])
+        # a person's stays in the branch they resolved it in (the case follows its customer if they move)
+        who = [(f"dpt|{department}", None)] + ([(f"stf|{_token(c.resolved_by)}", _scope(c.resolved_branch))]
+                                                if c.resolved_by and c.resolved_branch else [])
         in_time = c.acknowledged_at is not None and c.acknowledged_at <= c.ack_due_at
-        for prefix in who:
-            yield resolved_day, f"{prefix}|cx_res", 1
+        for prefix, where in who:
+            yield resolved_day, f"{prefix}|cx_res", 1, where
             if in_time:
-                yield resolved_day, f"{prefix}|cx_ack_sla", 1
+                yield resolved_day, f"{prefix}|cx_ack_sla", 1, where
             if c.resolved_at and c.resolved_at <= c.resolve_due_at:
-                yield resolved_day, f"{prefix}|cx_res_sla", 1
+                yield resolved_day, f"{prefix}|cx_res_sla", 1, where
             if c.reopens:
-                yield resolved_day, f"{prefix}|cx_reopened", 1
+                yield resolved_day, f"{prefix}|cx_reopened", 1, where
 
 
 def _survey(s: Survey, zone: tzinfo) -> Iterable[tuple[str, str, int]]:
@@ -258,7 +260,10 @@ def _order(o: Order, zone: tzinfo) -> Iterable[tuple[str, str, int]]:
         yield returned, "rev|ret_c", cents(o.net_total)
 
 
-def _counters(entity: object, zone: tzinfo) -> Iterable[tuple[str, str, int]]:
+Counted = tuple[str, str, int] | tuple[str, str, int, str | None]  # (period, name, n[, scope if not the item's])
+
+
+def _counters(entity: object, zone: tzinfo) -> Iterable[Counted]:
     if isinstance(entity, Customer):
         return _customer(entity, zone)
     if isinstance(entity, Interaction):
@@ -280,8 +285,10 @@ def contributions(entity: object | None, zone: tzinfo | None = None) -> Contribu
     zone = zone or _default_zone()
     branch = _scope(getattr(entity, "branch_id", None))
     result: Counter[CounterKey] = Counter()
-    for period, name, n in _counters(entity, zone):
-        for scope in (branch, ALL):
+    for counted in _counters(entity, zone):
+        period, name, n = counted[:3]
+        where = counted[3] if len(counted) > 3 else None
+        for scope in (where or branch, ALL):
             result[CounterKey(scope, period, name)] += n
     return {k: v for k, v in result.items() if v}
 

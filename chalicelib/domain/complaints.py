@@ -137,6 +137,8 @@ class Complaint:
     resolution_note: str | None = None
     acknowledged_at: str | None = None
     resolved_at: str | None = None
+    resolved_by: str | None = None  # who resolved it (a staff member's sub): staff performance counts them
+    resolved_branch: str | None = None  # where it was resolved: their performance stays that branch's
     closed_at: str | None = None
     reopened_at: str | None = None  # the last reopen: the resolve deadline and escalation run from it
     reopens: int = 0
@@ -226,13 +228,14 @@ def transition(c: Complaint, to: str, *, by: str, now: datetime) -> Complaint:
     elif to == Status.RESOLVED.value:
         if not c.resolution_note:
             raise ValidationFailed([FieldError("resolution_note", "is required to resolve a complaint")])
-        changes["resolved_at"] = stamp
+        changes.update(resolved_at=stamp, resolved_by=by, resolved_branch=c.branch_id)
     elif to == Status.CLOSED.value:
         changes["closed_at"] = stamp
     elif to == Status.IN_PROGRESS.value and c.status in (Status.RESOLVED.value, Status.CLOSED.value):
         # Reopened: a fresh resolve window from now, and escalation starts over (its own execution,
         # workflows/escalation.py); the history keeps the earlier resolution and escalation.
-        changes.update(resolved_at=None, closed_at=None, reopened_at=stamp, reopens=c.reopens + 1,
+        changes.update(resolved_at=None, resolved_by=None, resolved_branch=None, closed_at=None, reopened_at=stamp,
+                       reopens=c.reopens + 1,
                        resolve_due_at=iso(now + timedelta(hours=SLA_RESOLVE_WITHIN_HOURS[c.severity])),
                        escalation_level=0)
     entry = HistoryEntry(at=stamp, by=by, change="status", from_value=c.status, to_value=to)

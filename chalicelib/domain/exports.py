@@ -25,10 +25,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from chalicelib.config import EXPORT_CITY_MAX_CHARS, EXPORT_CITY_MAX_WORDS, EXPORT_EARLIEST_DATE
+from chalicelib.config import SURVEY_LOW_CSAT as LOW_CSAT
 from chalicelib.domain.analytics import age_band
 from chalicelib.domain.clock import iso, parse_iso
 from chalicelib.domain.orders import REVENUE_STATUSES
-from chalicelib.domain.surveys import LOW_CSAT
 
 # Datasets no longer written (9: interactions, whose facts are interaction_events): a backfill that succeeds
 # deletes what is left of them, as it deletes the facts' files of an older format. Retiring one starts no

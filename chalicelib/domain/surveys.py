@@ -19,17 +19,18 @@ staff), and never logged, counted or exported.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from chalicelib.config import SURVEY_COMMENT_MAX_CHARS as COMMENT_MAX_CHARS
+from chalicelib.config import SURVEY_LOW_CSAT as LOW_CSAT
+from chalicelib.config import SURVEY_TTL_DAYS
 from chalicelib.domain.clock import iso
 from chalicelib.domain.errors import Conflict, DomainError, FieldError, ValidationFailed
 
-SURVEY_TTL_DAYS = 14  # the link works this long after it was sent
-LOW_CSAT = 2  # an answer of this or less opens a follow-up complaint
-COMMENT_MAX_CHARS = 1000
 CSAT_SCORES = range(1, 6)
 NPS_SCORES = range(0, 11)
 FOLLOW_UP_BY = "system:surveys"  # who opens the follow-up complaint (its customer gets no "received" message)
@@ -42,6 +43,13 @@ class Subject(StrEnum):
 
 
 SUBJECT_BYTE = {Subject.COMPLAINT: 0, Subject.WORK_ORDER: 1, Subject.ORDER: 2}
+_LINK = re.compile(r"/s/[A-Za-z0-9_-]{20,}")
+
+
+def hide_link(text: str) -> str:
+    """A survey message as staff see it on the timeline: the link's token hidden, so that nobody but the
+    customer answers (the message went out whole)."""
+    return _LINK.sub("/s/…", text)
 
 
 class Expired(DomainError):

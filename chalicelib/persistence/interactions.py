@@ -13,9 +13,9 @@ from chalicelib.domain.clock import iso, moment_of
 from chalicelib.domain.complaints import Complaint
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import Conflict, NotFound
-from chalicelib.domain.interactions import Interaction
+from chalicelib.domain.interactions import Interaction, InteractionKind
 from chalicelib.domain.orders import Order
-from chalicelib.domain.surveys import Survey
+from chalicelib.domain.surveys import Survey, hide_link
 from chalicelib.persistence import campaigns, complaints, orders, surveys
 from chalicelib.persistence import customers as customers_repo
 from chalicelib.persistence.errors import translated
@@ -65,7 +65,9 @@ def from_item(item: InteractionItem) -> Interaction:
         channel=item.channel,
         direction=item.direction,
         kind=item.kind,
-        summary=item.summary,
+        # a survey's link is the customer's: the item keeps it (a message held back for the quiet hours is sent
+        # from it), what is read shows it hidden
+        summary=hide_link(item.summary) if item.kind == InteractionKind.SURVEY else item.summary,
         staff_id=item.staff_id,
         occurred_at=item.occurred_at,
         created_at=item.created_at,

@@ -103,7 +103,8 @@ def create(survey: Survey, cap: Cap, nps_quarter: str | None) -> str:
 def save_answer(customer_id: str, subject: str, subject_id: str, answer: Answer, now: str) -> bool:
     """The answer in one transaction, without reading the survey first: its customer live, the survey there,
     unanswered, not expired at `now`, and asking the NPS question if the answer has one. False when any of that
-    does not hold (the caller reads the survey to say which)."""
+    does not hold, or another transaction was writing the survey or the profile (the caller reads the survey to
+    say which, or tries again)."""
     owner = customer_pk(customer_id)
     condition = (SurveyItem.status == "sent") & (SurveyItem.expires_at > now)
     if answer.nps is not None:
@@ -119,19 +120,22 @@ def save_answer(customer_id: str, subject: str, subject_id: str, answer: Answer,
             tx.condition_check(CustomerItem, owner, PROFILE_SK, condition=live_customer())
             tx.update(SurveyItem(owner, survey_sk(subject, subject_id)), actions=actions, condition=condition)
     except TransactWriteError as exc:
-        if "ConditionalCheckFailed" in failed_codes(exc):
+        if {"ConditionalCheckFailed", "TransactionConflict"} & set(failed_codes(exc)):
             return False
         raise
     return True
 
 
-def load(surveys: list[Survey]) -> None:
-    """Bulk load of history (demo data, an import): batch writes, no conditions, no cap items. The caller
-    guarantees that each customer exists. Loaded answered, a low answer opens no follow-up (the stream consumer
-    acts on an answer given, sent -> answered)."""
+def load(surveys: list[Survey], caps: dict[str, Cap]) -> None:
+    """Bulk load of history (demo data, an import): batch writes, no conditions; `caps` the customers' cap items
+    as that history leaves them (customer id -> Cap). The caller guarantees that each customer exists. Loaded
+    answered, a low answer opens no follow-up (the stream consumer acts on an answer given, sent -> answered)."""
     from chalicelib.persistence.tables import Item
 
     with translated(), Item.batch_write() as batch:
         for s in surveys:
             batch.save(_item(s))
+        for customer_id, cap in caps.items():
+            batch.save(SurveyCapItem(pk=customer_pk(customer_id), sk=CAP_SK, last_sent_at=cap.last_sent_at,
+                                     nps_quarter=cap.nps_quarter, version=cap.version))
 

@@ -353,6 +353,8 @@ class ComplaintItem(Item, discriminator="complaint"):
     resolution_note = UnicodeAttribute(null=True)
     acknowledged_at = UnicodeAttribute(null=True)
     resolved_at = UnicodeAttribute(null=True)
+    resolved_by = UnicodeAttribute(null=True)
+    resolved_branch = UnicodeAttribute(null=True)
     closed_at = UnicodeAttribute(null=True)
     reopened_at = UnicodeAttribute(null=True)
     reopens = NumberAttribute(default=0)

@@ -79,17 +79,43 @@ def satisfaction(access: Access, branch: str | None, first: date | None, last: d
     day counters. By staff member: managers (their branch) and admins only; analysts see departments, never
     people."""
     from chalicelib.config import SATISFACTION_MIN_ANSWERS
-    from chalicelib.domain.access import Role
     from chalicelib.persistence import aggregates as repo
 
-    if by == "staff" and not access.principal.roles & {Role.ADMIN, Role.MANAGER}:
-        raise Forbidden("Staff performance is for the branch's managers and admins; ask by day or department.")
-    scope = scope_for(access, branch)
+    scope = _staff_scope(access, branch) if by == "staff" else scope_for(access, branch)
     days = window(first, last)
     by_day = repo.read_days(scope or rules.ALL, days.first.isoformat(), days.last.isoformat())
+    body = rules.satisfaction(days, by_day, by, SATISFACTION_MIN_ANSWERS)
+    if by == "staff":
+        body["items"] = [{**row, "name": name} for row, name in zip(body["items"], _names_of(body["items"]),
+                                                                    strict=True)]
     return {"window": {"from": days.first.isoformat(), "to": days.last.isoformat(), "days": len(days.days),
-                       "timezone": settings().timezone},
-            "branch": scope, "by": by, **rules.satisfaction(days, by_day, by, SATISFACTION_MIN_ANSWERS)}
+                       "timezone": settings().timezone}, "branch": scope, "by": by, **body}
+
+
+def _staff_scope(access: Access, branch: str | None) -> str | None:
+    """People's performance: admins any branch (or all), a manager their own branch only, whatever other role they
+    also hold (an analyst's every-branch grant opens no one's performance)."""
+    from chalicelib.domain.access import Role
+
+    roles = access.principal.roles
+    if Role.ADMIN in roles:
+        return branch
+    own = access.principal.branch
+    if Role.MANAGER not in roles or own is None or (branch is not None and branch != own):
+        raise Forbidden("Staff performance is for the branch's managers and admins; ask by day or department.")
+    return own
+
+
+def _names_of(rows: list[dict[str, Any]]) -> list[str | None]:
+    """The staff members' usernames (the directory), or None where it does not know the id or cannot be read."""
+    from chalicelib import staff
+    from chalicelib.domain.errors import ServiceUnavailable
+
+    try:
+        names = staff.usernames()
+    except ServiceUnavailable:
+        return [None] * len(rows)
+    return [names.get(str(row["key"])) for row in rows]
 
 
 def request_export(access: Access, day: date) -> dict[str, Any]:

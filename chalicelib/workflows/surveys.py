@@ -18,13 +18,14 @@ opens the follow-up complaint of a low answer (`survey_changed`), once: its id i
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from chalicelib.config import settings
 from chalicelib.domain import surveys as rules
-from chalicelib.domain.clock import utcnow
+from chalicelib.domain.clock import iso, utcnow
 from chalicelib.domain.consent import Purpose
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import Conflict, NotFound
@@ -131,13 +132,16 @@ def survey_of(text: str) -> Survey:
     return found
 
 
+ANSWER_ATTEMPTS = 3  # transactions of one answer when another keeps writing the survey or the profile
+
+
 def answer(text: str, form: dict[str, str]) -> rules.Answer:
     """Take the answer a link's page posts, once: one transaction, no read before it. Raises NotFound (forged,
-    altered, erased), Conflict (answered already), rules.Expired, ValidationFailed (a score missing or out of
-    range). An NPS score the survey did not ask is left out."""
-    from dataclasses import replace
-
-    from chalicelib.domain.clock import iso
+    altered, erased or being erased), Conflict (answered already), rules.Expired, ValidationFailed (a score
+    missing or out of range), ServiceUnavailable (other writes kept getting in the way: nothing was kept). An NPS
+    score the survey did not ask is left out."""
+    from chalicelib.domain.errors import ServiceUnavailable
+    from chalicelib.persistence import customers
     from chalicelib.persistence import surveys as repo
 
     owner = read_token(text)
@@ -145,19 +149,19 @@ def answer(text: str, form: dict[str, str]) -> rules.Answer:
         raise NotFound("No such survey.")
     given = rules.read_answer(form, asks_nps=True)
     now = utcnow()
-    for _ in range(2):
+    for _ in range(ANSWER_ATTEMPTS):
         if repo.save_answer(*owner, given, iso(now)):
             count("SurveysAnswered")
             logger().info("survey answered", extra={"subject": owner[1], "csat": given.csat})
             return given
         survey = repo.get(*owner)  # refused: say why
-        if survey is None:
+        if survey is None or customers.branch_of(owner[0]) is None:  # erased, or being erased
             raise NotFound("No such survey.")
         rules.answered(survey, given, now)  # answered already, or expired: raises
-        if given.nps is None or survey.asks_nps:
-            break
-        given = replace(given, nps=None)  # a score for a question it did not ask: left out
-    raise Conflict("This survey was answered already.")
+        if given.nps is not None and not survey.asks_nps:
+            given = replace(given, nps=None)  # a score for a question it did not ask: left out
+        # else another transaction held the survey or the profile (a double tap): try again
+    raise ServiceUnavailable("The survey is busy; send the answer again.")
 
 
 def survey_changed(old: Survey | None, new: Survey | None) -> None:
@@ -184,13 +188,13 @@ def survey_changed(old: Survey | None, new: Survey | None) -> None:
 
 def asked_about(kind: str, entity: Any) -> Asked:
     """What a survey about a resolved complaint, a completed work order or a delivered order says it is about, and
-    whose work it measures: the complaint's assignee, the work order's service advisor (who opened it), the
-    order's salesperson (who placed it)."""
+    whose work it measures (a staff id, as every record's `by`): who resolved the complaint, the work order's
+    service advisor (who opened it), the order's salesperson (who placed it)."""
     from chalicelib.domain.messages import reference
 
     if kind == Subject.COMPLAINT:
-        return Asked(Subject.COMPLAINT, entity.id, reference(entity.id), entity.branch_id, entity.department,
-                     _staff(entity.assignee))
+        return Asked(Subject.COMPLAINT, entity.id, reference(entity.id), entity.resolved_branch or entity.branch_id,
+                     entity.department, _staff(entity.resolved_by))
     if kind == Subject.WORK_ORDER:
         return Asked(Subject.WORK_ORDER, entity.id, reference(entity.id), entity.branch_id, "service",
                      _staff(entity.created_by))
