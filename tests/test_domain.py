@@ -99,9 +99,9 @@ def test_only_admin_and_manager_may_delete() -> None:
 def test_analyst_has_no_customer_operation_at_all() -> None:
     for operation in PERMISSIONS:
         # counts without personal data, all branches (the money analyses: the export's pseudonyms, never ids:
-        # tests/test_finance_domain.py)
+        # tests/test_finance_domain.py; satisfaction by day and department, never by person: tests/test_surveys.py)
         if operation in ("analytics.summary", "analytics.anomalies", "analytics.exports", "analytics.money",
-                         "console.open"):
+                         "analytics.satisfaction", "console.open"):
             assert authorize(_p(Role.ANALYST), operation).branch is None
             continue
         with pytest.raises(Forbidden):
