@@ -467,7 +467,8 @@ class Scenario:
         console = [
             ("console: screen-pop /console/pop?phone=", f"/console/pop?phone={quote(c1['phone'])}",
              ("the lookup", *card)),
-            ("console: customer 360 /console/customers/{id}", f"/console/customers/{cid}", ("the profile", *card)),
+            ("console: customer 360 /console/customers/{id}", f"/console/customers/{cid}",
+             ("the profile", "the survey answers", *card)),
             ("console: search results ?q=<name prefix>", "/console/search/results?q=dewi", ("the name index",)),
             ("console: complaint queue rows (agent)", "/console/complaints/rows",
              ("open", "acknowledged", "in progress (the API's GET /complaints?status= each)")),

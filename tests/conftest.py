@@ -8,6 +8,7 @@ so they do not depend on each other's order.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -144,6 +145,25 @@ def stream_pump(stack: dict[str, str]) -> Iterator[Any]:
     assert pump is not None, "app.py has no on_table_change"
     yield pump
     pump.stop()
+
+
+@contextlib.contextmanager
+def quiet_hours_now(monkeypatch: pytest.MonkeyPatch) -> Iterator[int]:
+    """QUIET_HOURS from this local hour for two hours, as the stream consumer reads them (the suite runs with them
+    off, whatever the hour); off again after. Yields the hour they started."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from chalicelib.config import settings
+
+    hour = datetime.now(ZoneInfo("Asia/Jakarta")).hour
+    monkeypatch.setenv("QUIET_HOURS", f"{hour}-{(hour + 2) % 24}")
+    settings.cache_clear()
+    try:
+        yield hour
+    finally:
+        monkeypatch.setenv("QUIET_HOURS", "off")
+        settings.cache_clear()
 
 
 # The modules that take longest (they start stacks of their own as processes, or drive a browser), run first: with

@@ -32,6 +32,7 @@ BLOCK_TIMEOUT_S = 300
 # A distinctive piece of a block -> what its output must hold (the text around the block promises it).
 EXPECTED: dict[str, list[str]] = {
     'TOKEN=$(make -s token AS=agent.jakarta)': ['"items"', "HTTP/1.1 201", "Location: /customers/", '"phone":"+62'],
+    "analytics/satisfaction?by=staff": ['"by":"staff"', '"complaints_resolved":', '"name":"agent.jakarta"'],
     "-X PATCH": ["HTTP/1.1 200", '"city":"Bekasi"', 'ETag: "v2"'],
     "cognito-idp list-user-pools": ['"Items"', '"Name": "relasi-dev"', "relasi-dev-exports-"],
     'describe_table(TableName="relasi-dev")': [],

@@ -290,20 +290,14 @@ def test_an_order_message_in_the_quiet_hours_waits_for_their_end_once(
     import hashlib
     from zoneinfo import ZoneInfo
 
-    from chalicelib.config import settings
     from chalicelib.workflows.executions import execution_arn
+    from tests.conftest import quiet_hours_now
 
-    hour = datetime.now(ZoneInfo("Asia/Jakarta")).hour
-    monkeypatch.setenv("QUIET_HOURS", f"{hour}-{(hour + 2) % 24}")
-    settings.cache_clear()
-    try:
+    with quiet_hours_now(monkeypatch) as hour:
         agent = as_user("agent.jakarta")
         customer = agent.new_customer(branch_id="jakarta", preferred_channel="sms")
         order = _confirmed(agent, customer["id"])
         stream_pump.drain(30)
-    finally:
-        monkeypatch.setenv("QUIET_HOURS", "off")
-        settings.cache_clear()
     items = agent.get(f"/customers/{customer['id']}/interactions?limit=50").json["items"]
     (waiting,) = [i for i in items if i["kind"] == "order_update"]
     assert waiting["delivery"] == "pending" and order["order_no"] in waiting["summary"]

@@ -145,6 +145,7 @@ WORDS: dict[str, tuple[str, str]] = {  # key -> (Indonesian, English)
     "survey.about.work_order": ("servis {ref}", "service {ref}"),
     "survey.about.order": ("pesanan {ref}", "order {ref}"),
     "survey.unanswered": ("belum dijawab", "not answered"),
+    "survey.last_answers": ("Jawaban survei terakhir", "Last survey answers"),
     "survey.question.complaint": ("Seberapa puas Anda dengan penanganan keluhan {ref}?",
                                   "How satisfied are you with how we handled complaint {ref}?"),
     "survey.question.work_order": ("Seberapa puas Anda dengan servis kendaraan no. {ref}?",

@@ -156,7 +156,12 @@ def customer(ctx: Ctx, customer_id: str) -> Mapping[str, Any]:
     from chalicelib.services import customers
 
     found = customers.get(ctx.access, customer_id)
-    return {"customer": found, **_overview(ctx, found), **_choices(ctx)}
+    answers: list[Any] = []
+    if (access := may(ctx, "customers.timeline")) is not None:
+        from chalicelib.services import surveys
+
+        answers = surveys.last_answers(access, found)
+    return {"customer": found, "answers": answers, **_overview(ctx, found), **_choices(ctx)}
 
 
 def _choices(ctx: Ctx) -> dict[str, Any]:

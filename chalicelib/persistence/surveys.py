@@ -139,3 +139,11 @@ def load(surveys: list[Survey], caps: dict[str, Cap]) -> None:
             batch.save(SurveyCapItem(pk=customer_pk(customer_id), sk=CAP_SK, last_sent_at=cap.last_sent_at,
                                      nps_quarter=cap.nps_quarter, version=cap.version))
 
+
+def of_customer(customer_id: str) -> list[Survey]:
+    """Every survey the customer was sent (one a week at most: a short list), newest first: one Query."""
+    with translated():
+        found = [from_item(i) for i in SurveyItem.query(customer_pk(customer_id), SurveyItem.sk.startswith(SURVEY_PREFIX))
+                 if isinstance(i, SurveyItem)]
+    return sorted(found, key=lambda s: s.sent_at, reverse=True)
+
