@@ -111,6 +111,8 @@ def _names_of(rows: list[dict[str, Any]]) -> list[str | None]:
     from chalicelib import staff
     from chalicelib.domain.errors import ServiceUnavailable
 
+    if not rows:
+        return []
     try:
         names = staff.usernames()
     except ServiceUnavailable:
