@@ -70,7 +70,7 @@ def register(app: Chalice) -> None:
         from chalicelib.config import SURVEY_COMMENT_MAX_CHARS, SURVEY_LOW_CSAT, SURVEY_TTL_DAYS
         from chalicelib.domain.clock import utcnow
         from chalicelib.domain.errors import Conflict, DomainError, NotFound, ValidationFailed
-        from chalicelib.domain.surveys import Expired
+        from chalicelib.domain.surveys import Expired, check_open
         from chalicelib.workflows import surveys
 
         request = app.current_request
@@ -99,10 +99,7 @@ def register(app: Chalice) -> None:
                 done = surveys.answer(token, {k: v for k, v in form.items() if k != "nps"})
                 return page("done", lang, low=done.csat <= SURVEY_LOW_CSAT)
             lang = asked if asked in ("id", "en") else survey.language
-            if survey.status == "answered":
-                raise Conflict("This survey was answered already.")
-            if survey.expired(utcnow()):
-                raise Expired("This survey has expired.")
+            check_open(survey, utcnow())
         except NotFound:
             return page("invalid", lang, 404)
         except Conflict:

@@ -164,13 +164,17 @@ def read_answer(form: dict[str, str], *, asks_nps: bool) -> Answer:
     return Answer(csat=csat, nps=nps, comment=comment)
 
 
-def answered(survey: Survey, answer: Answer, now: datetime) -> Survey:
-    """The survey with its answer (an NPS it did not ask left out). Raises Conflict (answered already) or
-    Expired."""
+def check_open(survey: Survey, now: datetime) -> None:
+    """Raises Conflict (answered already) or Expired unless the survey still takes an answer."""
     if survey.status == "answered":
         raise Conflict("This survey was answered already.")
     if survey.expired(now):
         raise Expired("This survey has expired.")
+
+
+def answered(survey: Survey, answer: Answer, now: datetime) -> Survey:
+    """The survey with its answer (an NPS it did not ask left out). Raises as `check_open`."""
+    check_open(survey, now)
     return replace(survey, status="answered", csat=answer.csat, nps=answer.nps if survey.asks_nps else None,
                    comment=answer.comment, answered_at=iso(now), version=survey.version + 1)
 

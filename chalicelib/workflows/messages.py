@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from chalicelib.domain.consent import Purpose, route
+from chalicelib.domain.consent import Purpose, Route, route
 from chalicelib.domain.customers import Customer
 from chalicelib.domain.errors import NotFound
 from chalicelib.domain.interactions import Interaction
@@ -16,7 +16,7 @@ from chalicelib.persistence import consent, messages
 
 def notify(customer: Customer, message: Message, *, key: str, purpose: Purpose,
            kind: str = "other", ref: str | None = None, waking_hours: bool = False,
-           send_at: datetime | None = None) -> str:
+           send_at: datetime | None = None, chosen: Route | None = None) -> str:
     """Send (or decide not to send) `message`; returns "sent", "skipped", "deferred", "duplicate" or "gone" (the
     customer was erased meanwhile: nothing is sent or written). `send_at` in the future: it is claimed now and
     sent then by the reminders state machine (`withdraw_pending` takes it back before).
@@ -24,9 +24,10 @@ def notify(customer: Customer, message: Message, *, key: str, purpose: Purpose,
     The decision is claimed under `key` first, in one transaction with the
     outbound interaction that records it, so a redelivered event or a retried
     run finds the claim and sends nothing twice. A send that fails releases
-    the claim and raises, so the caller's retry sends it.
+    the claim and raises, so the caller's retry sends it. `chosen`: the route the caller decided on just before
+    (the opt-out list is then not read again).
     """
-    chosen = route(customer, purpose, sms_opted_out=consent.sms_opted_out(customer.phone))
+    chosen = chosen or route(customer, purpose, sms_opted_out=consent.sms_opted_out(customer.phone))
     if send_at is not None and chosen.channel:
         from chalicelib.domain.clock import utcnow
 

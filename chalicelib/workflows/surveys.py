@@ -82,7 +82,8 @@ def ask(customer: Customer, asked: Asked) -> str:
     from chalicelib.workflows.messages import notify
 
     purpose = Purpose.TRANSACTIONAL if asked.subject is Subject.COMPLAINT else Purpose.SURVEY
-    if route(customer, purpose, sms_opted_out=consent.sms_opted_out(customer.phone)).channel is None:
+    chosen = route(customer, purpose, sms_opted_out=consent.sms_opted_out(customer.phone))
+    if chosen.channel is None:
         count("SurveysNotAsked")
         return "unreachable"
     survey = _created(customer.id, customer.language, asked, utcnow())
@@ -92,7 +93,7 @@ def ask(customer: Customer, asked: Asked) -> str:
         return "answered"
     message = render(f"survey_{survey.subject}", survey.language, ref=survey.subject_ref, link=link(survey))
     outcome = notify(customer, message, key=f"survey#{survey.key}", purpose=purpose, kind="survey",
-                     ref=survey.subject_id, waking_hours=True)
+                     ref=survey.subject_id, waking_hours=True, chosen=chosen)
     if outcome in ("sent", "deferred"):
         count("SurveysSent")
     return outcome
@@ -157,7 +158,7 @@ def answer(text: str, form: dict[str, str]) -> rules.Answer:
         survey = repo.get(*owner)  # refused: say why
         if survey is None or customers.branch_of(owner[0]) is None:  # erased, or being erased
             raise NotFound("No such survey.")
-        rules.answered(survey, given, now)  # answered already, or expired: raises
+        rules.check_open(survey, now)  # answered already, or expired: raises
         if given.nps is not None and not survey.asks_nps:
             given = replace(given, nps=None)  # a score for a question it did not ask: left out
         # else another transaction held the survey or the profile (a double tap): try again
