@@ -451,3 +451,25 @@ def test_a_survey_in_the_quiet_hours_waits_for_their_end_once(
     execution = boto3.client("stepfunctions").describe_execution(
         executionArn=execution_arn(stack["REMINDER_STATE_MACHINE_ARN"], name))
     assert len(json.loads(execution["input"])["items"]) == 1 and customer["phone"] not in execution["input"]
+
+
+def test_two_subjects_finishing_at_once_survey_the_customer_once(as_user: Any, catalog: Any, stream_pump: Any) -> None:
+    """Two orders delivered at the same moment race for the customer's week: the cap item's version lets one
+    survey through; the other is capped, and nothing is sent twice."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from chalicelib.persistence import customers
+    from chalicelib.persistence import orders as orders_repo
+    from chalicelib.workflows import surveys
+
+    agent = as_user("agent.jakarta")
+    customer = agent.new_customer(branch_id="jakarta", preferred_channel="sms")
+    placed = [_order(agent, customer["id"], notify_customer=False).json for _ in range(2)]  # no stream survey
+    profile = customers.get(customer["id"])
+    assert profile is not None
+    delivered = [orders_repo.get(o["id"]) for o in placed]
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = sorted(pool.map(lambda o: surveys.ask(profile, surveys.asked_about("order", o)), delivered))
+    assert outcomes == ["capped", "sent"]
+    assert len(_survey_messages(agent, customer["id"])) == 1
+    assert len(_surveys_on_timeline(agent, customer["id"])) == 1
