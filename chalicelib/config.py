@@ -149,6 +149,7 @@ EXPORT_PART_MAX_UNCOMPRESSED_BYTES = 128 * 1024 * 1024  # ...or this much JSON (
 EXPORT_GZIP_LEVEL = 5
 EXPORT_SCAN_SEGMENTS_DEFAULT = 1  # parallel Scan segments (EXPORT_SCAN_SEGMENTS), each read by its own thread
 EXPORT_PREFETCH_GROUP_BATCHES = 4  # scan pages read ahead per segment while the export works
+CATCH_UP_DAYS = 7  # the nightly run re-runs, each in its own invocation, the days before it that have no good export
 EXPORT_LEASE_SECONDS = 16 * 60  # a run holds its day this long: Lambda's 15-minute limit and a margin
 # The facts backfill (chalicelib/workflows/backfill.py): one scan segment per this many items of the table (a
 # segment's invocation then stays within minutes), at most that many segments, so many invocations at once.

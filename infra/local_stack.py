@@ -114,7 +114,7 @@ def prepare(aws_port: int, *, seed: bool, state: dict[str, Any] | None = None) -
     from infra import iam_local
 
     iam_local.install(env, REGION)
-    standby = register_jobs()
+    register_jobs()
     import app as app_module
     from infra import sns_delivery
 
@@ -132,7 +132,6 @@ def prepare(aws_port: int, *, seed: bool, state: dict[str, Any] | None = None) -
 
         made = load_demo_data()
         print(f"seeded {made} demo customers with 18 months of history", flush=True)
-        _export_yesterday(standby)
     return server, env
 
 
@@ -309,6 +308,10 @@ def main(argv: list[str] | None = None) -> int:
                       f"{time.monotonic() - started:.1f} s", flush=True)
             except TimeoutError:
                 print(f"note: the stream pump is still catching up after {PUMP_CATCH_UP_S:.0f} s", flush=True)
+        if saved is None and not args.no_seed:  # once the consumer has the demo contacts in the engagement items
+            from infra import scheduler
+
+            _export_yesterday(scheduler.ROUTE.standby)
         if saved is not None:
             print(f"escalations: {local_state.resume_escalations()} open complaints watched again", flush=True)
         jobs = start_scheduler()

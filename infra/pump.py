@@ -38,6 +38,7 @@ numbers, counts and exception types.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -45,7 +46,7 @@ import threading
 import time
 import traceback
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -237,6 +238,25 @@ class StreamPump:
         """One poll cycle over every shard; returns whether it read every shard to its current end."""
         return self._cycle()
 
+    @contextlib.contextmanager
+    def paused(self, timeout_s: float = 10.0) -> Iterator[None]:
+        """What is written inside never reaches the handler: as if the consumer were not deployed yet, or its
+        records were lost. Delivers what was written before first; on leaving, reads the stream to its end and
+        drops those records, then goes on as before. Tests on the shared table use it for history made "before
+        the consumer"; a test that races the consumer must not write inside."""
+        self.drain(timeout_s)
+        with self._cycle_lock:  # the thread waits at its next cycle
+            yield
+            self._refresh_topology()
+            while True:
+                dropped = 0
+                for shard in self._ready_shards():
+                    while (got := self._read_batch(shard, deliver=False)) and not shard.closed:
+                        dropped += got
+                    dropped += got
+                if not dropped:
+                    break
+
     # ---------------------------------------------------------------- polling
 
     def _run(self) -> None:
@@ -335,7 +355,7 @@ class StreamPump:
         return [s for s in self._shards.values()
                 if not s.closed and (s.parent_id not in self._shards or self._shards[s.parent_id].closed)]
 
-    def _read_batch(self, shard: _Shard) -> int:
+    def _read_batch(self, shard: _Shard, *, deliver: bool = True) -> int:
         assert self._stream_arn is not None
         if shard.iterator is None:
             position: dict[str, Any] = (
@@ -347,7 +367,7 @@ class StreamPump:
         used = shard.iterator
         page = self._streams.get_records(ShardIterator=used, Limit=self.batch_size)
         records = page.get("Records", [])
-        if records:
+        if records and deliver:
             self._deliver(shard, [stream_records.lambda_record(r, self._stream_arn) for r in records])
             shard.last_sequence_number = records[-1]["dynamodb"]["SequenceNumber"]
         shard.iterator = page.get("NextShardIterator")

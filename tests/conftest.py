@@ -28,6 +28,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+_session: dict[str, Any] = {}
+
+
 @pytest.fixture(scope="session")
 def stack() -> Iterator[dict[str, str]]:
     from infra.local_stack import prepare
@@ -38,7 +41,13 @@ def stack() -> Iterator[dict[str, str]]:
     # ... and so do campaigns (tests/test_campaigns.py tests the send window with a clock of its own)
     os.environ["CAMPAIGN_SEND_DAYS"], os.environ["CAMPAIGN_SEND_HOURS"] = "1-7", "0-24"
     server, env = prepare(free_port(), seed=False)
+    from infra.local_stack import start_pump
+
+    # the stream consumer runs for the whole session, as on `make run` and in the cloud: every write of every test
+    # reaches it (the change log, counters, messages); `stream_pump` hands it to a test
+    _session["pump"] = start_pump()  # its default poll interval: a drain() wakes it at once
     yield env
+    _session.pop("pump").stop()
     server.stop()
     os.environ.clear()
     os.environ.update(saved)
@@ -131,20 +140,13 @@ def catalog(as_user: Any) -> dict[str, str]:
     return {s: s for s in ORDER_SKUS}
 
 
-@pytest.fixture
-def stream_pump(stack: dict[str, str]) -> Iterator[Any]:
-    """The local stack's stream pump (infra/pump.py) feeding app.on_table_change, as `make run` does.
-
-    It delivers the table changes made from now on (LATEST: the session's
-    table holds every other test's history) and stops after the test; call
-    `stream_pump.drain()` to wait until what was written so far is handled.
-    """
-    from infra.local_stack import start_pump
-
-    pump = start_pump(starting_position="LATEST", poll_interval_s=0.05)
-    assert pump is not None, "app.py has no on_table_change"
-    yield pump
-    pump.stop()
+@pytest.fixture(scope="session")
+def stream_pump(stack: dict[str, str]) -> Any:
+    """The session's stream pump (infra/pump.py) feeding app.on_table_change, as `make run` does: it has delivered
+    every table change since the session began. `stream_pump.drain()` waits until what was written so far is
+    handled; `with stream_pump.paused():` makes history the consumer never sees (written before it was deployed,
+    or its records lost)."""
+    return _session["pump"]
 
 
 @contextlib.contextmanager

@@ -91,7 +91,7 @@ def export(caller: Any, day: date, timeout_s: float = 120.0) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def seeded(as_user: Any, stream_pump_module: Any, catalog: Any) -> dict[str, Any]:
+def seeded(as_user: Any, stream_pump: Any, catalog: Any) -> dict[str, Any]:
     """Customers of one branch with interactions, a complaint, a STOP and an order that shipped, with
     recognisable personal data."""
     manager = as_user(f"manager.{BRANCH}")
@@ -145,18 +145,9 @@ def seeded(as_user: Any, stream_pump_module: Any, catalog: Any) -> dict[str, Any
     while marketing.get(f"/campaigns/{campaign['id']}").json["status"] != "completed":
         assert time.monotonic() < deadline
         time.sleep(0.2)
-    stream_pump_module.drain()  # the complaint's receipt message becomes a notification
+    stream_pump.drain()  # the complaint's receipt message becomes a notification
     return {"people": people, "summaries": summaries, "description": description, "complaint": complaint.json,
             "stamp": stamp, "order": order, "shipment": shipment, "campaign": campaign}
-
-
-@pytest.fixture(scope="module")
-def stream_pump_module(stack: dict[str, str]) -> Any:
-    from infra.local_stack import start_pump
-
-    pump = start_pump(starting_position="LATEST", poll_interval_s=0.05)
-    yield pump
-    pump.stop()
 
 
 @pytest.fixture(scope="module")

@@ -465,16 +465,21 @@ def test_authenticated_answers_are_never_cached_and_public_ones_may_be(agent: An
 
 
 class _Calls:
-    """The AWS API calls one request makes (botocore's one entry point), by operation name."""
+    """The AWS API calls one request makes (botocore's one entry point), by operation name: this thread's only (the
+    session's stream consumer works in a thread of its own)."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import threading
+
         from botocore.client import BaseClient
 
         self.names: list[str] = []
         real = BaseClient._make_api_call
+        mine = threading.get_ident()
 
         def counted(client: Any, operation: str, params: Any) -> Any:
-            self.names.append(operation)
+            if threading.get_ident() == mine:
+                self.names.append(operation)
             return real(client, operation, params)
 
         monkeypatch.setattr(BaseClient, "_make_api_call", counted)

@@ -89,43 +89,44 @@ def backfill_records(stack: dict[str, str]) -> dict[str, dict[str, Any]]:
 
 
 @pytest.fixture(scope="module")
-def history(stack: dict[str, str], as_user: Any, catalog: Any) -> Any:
-    """Made with no stream consumer running (the change log does not see it): a customer's contacts, complaint
+def history(stack: dict[str, str], as_user: Any, catalog: Any, stream_pump: Any) -> Any:
+    """Made while the stream consumer is paused (the change log never sees it: history from before it): a customer's contacts, complaint
     and delivered order of 40-60 days ago, and a contact made today. Afterwards: the backfills' records and
     files go, so that the other modules' nightly runs own their facts again."""
-    admin, manager = as_user("admin"), as_user(f"manager.{BRANCH}")
-    now = datetime.now(UTC)
-    with at(now - timedelta(days=60)):
-        old = admin.new_customer(name="Sari Lama", branch_id=BRANCH)
-    contacts = [now - timedelta(days=60), now - timedelta(days=45)]
-    for moment in contacts:
-        with at(moment):
-            made = manager.post(f"/customers/{old['id']}/interactions", {
-                "channel": "visit", "direction": "inbound", "kind": "inquiry", "summary": "Asked about tyres"})
-            assert made.status_code == 201, made.body
-    with at(now - timedelta(days=50)):
-        complaint = manager.post(f"/customers/{old['id']}/complaints", {
-            "category": "service", "severity": "medium", "subject": "Slow", "description": "It took long"}).json
-    with at(now - timedelta(days=49)):
-        moved = manager.patch(f"/complaints/{complaint['id']}", {"status": "acknowledged"},
-                              headers={"If-Match": f'"v{complaint["version"]}"'})
-        assert moved.status_code == 200, moved.body
-    delivered_at = now - timedelta(days=40)
-    with at(delivered_at - timedelta(days=2)):
-        order = admin.post(f"/customers/{old['id']}/orders", {"channel": "showroom", "lines": [
-            {"sku": "ORD-OIL", "qty": 2, "tax_rate": "0.11"}, {"sku": "ORD-FILTER", "qty": 1, "tax_rate": "0.11"}]}).json
-        assert admin.patch(f"/orders/{order['id']}", {"status": "confirmed"},
-                           headers={"If-Match": '"v1"'}).status_code == 200
-        parcel = admin.post(f"/orders/{order['id']}/shipments", {
-            "carrier": "jne", "tracking_number": f"BKF{time.time_ns() % 10**9}",
-            "lines": [{"line_no": 1, "qty": 2}, {"line_no": 2, "qty": 1}]}).json
-    for status in ("picked_up", "in_transit", "out_for_delivery", "delivered"):
-        with at(delivered_at):
-            assert admin.post(f"/shipments/{parcel['id']}/events", {"status": status}).status_code == 201
-    assert admin.get(f"/orders/{order['id']}").json["status"] == "delivered"
-    fresh = admin.new_customer(name="Tono Baru", branch_id=BRANCH)  # today: tonight's run's, by its time
-    assert manager.post(f"/customers/{fresh['id']}/interactions", {
-        "channel": "phone", "direction": "outbound", "kind": "sales_talk", "summary": "Offer"}).status_code == 201
+    with stream_pump.paused():
+        admin, manager = as_user("admin"), as_user(f"manager.{BRANCH}")
+        now = datetime.now(UTC)
+        with at(now - timedelta(days=60)):
+            old = admin.new_customer(name="Sari Lama", branch_id=BRANCH)
+        contacts = [now - timedelta(days=60), now - timedelta(days=45)]
+        for moment in contacts:
+            with at(moment):
+                made = manager.post(f"/customers/{old['id']}/interactions", {
+                    "channel": "visit", "direction": "inbound", "kind": "inquiry", "summary": "Asked about tyres"})
+                assert made.status_code == 201, made.body
+        with at(now - timedelta(days=50)):
+            complaint = manager.post(f"/customers/{old['id']}/complaints", {
+                "category": "service", "severity": "medium", "subject": "Slow", "description": "It took long"}).json
+        with at(now - timedelta(days=49)):
+            moved = manager.patch(f"/complaints/{complaint['id']}", {"status": "acknowledged"},
+                                  headers={"If-Match": f'"v{complaint["version"]}"'})
+            assert moved.status_code == 200, moved.body
+        delivered_at = now - timedelta(days=40)
+        with at(delivered_at - timedelta(days=2)):
+            order = admin.post(f"/customers/{old['id']}/orders", {"channel": "showroom", "lines": [
+                {"sku": "ORD-OIL", "qty": 2, "tax_rate": "0.11"}, {"sku": "ORD-FILTER", "qty": 1, "tax_rate": "0.11"}]}).json
+            assert admin.patch(f"/orders/{order['id']}", {"status": "confirmed"},
+                               headers={"If-Match": '"v1"'}).status_code == 200
+            parcel = admin.post(f"/orders/{order['id']}/shipments", {
+                "carrier": "jne", "tracking_number": f"BKF{time.time_ns() % 10**9}",
+                "lines": [{"line_no": 1, "qty": 2}, {"line_no": 2, "qty": 1}]}).json
+        for status in ("picked_up", "in_transit", "out_for_delivery", "delivered"):
+            with at(delivered_at):
+                assert admin.post(f"/shipments/{parcel['id']}/events", {"status": status}).status_code == 201
+        assert admin.get(f"/orders/{order['id']}").json["status"] == "delivered"
+        fresh = admin.new_customer(name="Tono Baru", branch_id=BRANCH)  # today: tonight's run's, by its time
+        assert manager.post(f"/customers/{fresh['id']}/interactions", {
+            "channel": "phone", "direction": "outbound", "kind": "sales_talk", "summary": "Offer"}).status_code == 201
     yield {"old": old, "complaint": complaint, "order": order, "contacts": contacts, "delivered_at": delivered_at,
            "fresh": fresh}
     bucket, table = stack["EXPORT_BUCKET"], stack["ANALYTICS_TABLE_NAME"]
@@ -141,22 +142,16 @@ def history(stack: dict[str, str], as_user: Any, catalog: Any) -> Any:
 
 
 @pytest.fixture(scope="module")
-def imported(stack: dict[str, str], history: dict[str, Any], as_user: Any) -> Any:
+def imported(stack: dict[str, str], history: dict[str, Any], as_user: Any, stream_pump: Any) -> Any:
     """History of 30 days ago imported today while the stream consumer runs: the change log has it under today."""
-    from infra.local_stack import start_pump
-
-    pump = start_pump(starting_position="LATEST", poll_interval_s=0.05)
-    try:
-        admin, manager = as_user("admin"), as_user(f"manager.{BRANCH}")
-        moment = datetime.now(UTC) - timedelta(days=30)
-        with at(moment):
-            customer = admin.new_customer(name="Rina Impor", branch_id=BRANCH)
-            made = manager.post(f"/customers/{customer['id']}/interactions", {
-                "channel": "visit", "direction": "inbound", "kind": "inquiry", "summary": "Imported"})
-            assert made.status_code == 201, made.body
-        pump.drain()
-    finally:
-        pump.stop()
+    admin, manager = as_user("admin"), as_user(f"manager.{BRANCH}")
+    moment = datetime.now(UTC) - timedelta(days=30)
+    with at(moment):
+        customer = admin.new_customer(name="Rina Impor", branch_id=BRANCH)
+        made = manager.post(f"/customers/{customer['id']}/interactions", {
+            "channel": "visit", "direction": "inbound", "kind": "inquiry", "summary": "Imported"})
+        assert made.status_code == 201, made.body
+    stream_pump.drain()
     return {"customer": customer, "moment": moment}
 
 
@@ -223,6 +218,21 @@ def test_the_backfill_exports_history_from_before_the_change_log_once_into_the_d
                        for k in parts], default=str, ensure_ascii=False)
     for personal in (history["old"]["phone"], history["old"]["name"], "Asked about tyres", "It took long"):
         assert personal not in text  # pseudonyms and codes only
+
+
+def test_the_backfill_fills_in_history_s_contacts_for_the_analyses_and_has_the_week_exported_again(
+        stack: dict[str, str], history: dict[str, Any], first: dict[str, Any]) -> None:
+    from chalicelib.domain import engagement as eng
+    from chalicelib.persistence import change_log, engagement
+
+    assert first["backfill"]["status"] == "succeeded"
+    kept = engagement.of_customers([history["old"]["id"]])[history["old"]["id"]]  # the consumer never saw them
+    contacts = sorted((eng.contact_of(v) for v in kept.contacts), key=lambda c: c.occurred_at)
+    assert [c.occurred_at[:16] for c in contacts] == [m.strftime("%Y-%m-%dT%H:%M") for m in history["contacts"]]
+    assert {(c.branch_id, c.channel) for c in contacts} == {(BRANCH, "visit")} and kept.older_last is None
+    before = date.fromisoformat(first["backfill"]["before"])
+    marks = change_log.late_marks(before - timedelta(days=7), before - timedelta(days=1))
+    assert len(marks) == 7  # their analyses ran without these contacts: the catch-up runs them again
 
 
 def test_what_the_change_log_holds_and_what_was_stored_today_are_left_to_the_nightly_run(

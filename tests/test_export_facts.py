@@ -137,16 +137,7 @@ def logged(day: date, pks: set[str]) -> list[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def pump(stack: dict[str, str]) -> Any:
-    from infra.local_stack import start_pump
-
-    started = start_pump(starting_position="LATEST", poll_interval_s=0.05)
-    yield started
-    started.stop()
-
-
-@pytest.fixture(scope="module")
-def recorded(stack: dict[str, str], as_user: Any, pump: Any, catalog: Any) -> dict[str, Any]:
+def recorded(stack: dict[str, str], as_user: Any, stream_pump: Any, catalog: Any) -> dict[str, Any]:
     """A customer with three contacts (today, 2 and 40 days ago), a complaint moved on once, an order confirmed and
     shipped with one carrier event; the stream pump has handled it all."""
     admin, manager = as_user("admin"), as_user(f"manager.{BRANCH}")
@@ -183,7 +174,7 @@ def recorded(stack: dict[str, str], as_user: Any, pump: Any, catalog: Any) -> di
     for status in ("picked_up", "in_transit", "out_for_delivery", "delivered"):
         assert admin.post(f"/shipments/{parcel['id']}/events", {"status": status}).status_code == 201
     assert admin.get(f"/orders/{sold['id']}").json["status"] == "delivered"
-    pump.drain()
+    stream_pump.drain()
     # the delivered order's survey, answered with a comment (free text: never a fact's)
     from chalicelib.workflows import surveys
 
@@ -191,7 +182,7 @@ def recorded(stack: dict[str, str], as_user: Any, pump: Any, catalog: Any) -> di
             ].count("survey") == 1
     surveys.answer(surveys.token(bystander["id"], "order", sold["id"]),
                    {"csat": "2", "nps": "6", "comment": SURVEY_COMMENT})
-    pump.drain()
+    stream_pump.drain()
     pks = {f"C#{customer['id']}", f"X#{complaint['id']}", f"O#{order['id']}"}
     return {"customer": customer, "complaint": complaint, "order": order, "shipment": shipment, "pks": pks,
             "moments": moments, "bystander": bystander, "sold": sold}
@@ -364,7 +355,7 @@ def test_what_changed_that_day_is_one_row_per_entity_as_it_stood(
 
 
 def test_the_documented_as_of_query_lays_the_changes_over_the_last_snapshot(
-        stack: dict[str, str], recorded: dict[str, Any], exported: dict[str, Any], as_user: Any, pump: Any) -> None:
+        stack: dict[str, str], recorded: dict[str, Any], exported: dict[str, Any], as_user: Any, stream_pump: Any) -> None:
     """docs/analytics.md "As of day D", run by DuckDB on the exported rows: the snapshot of yesterday with
     today's changes laid over it gives today's snapshot, for every customer whose change the log holds (this
     module's, created today) and every customer that did not change (carried from yesterday's snapshot)."""
@@ -381,7 +372,7 @@ def test_the_documented_as_of_query_lays_the_changes_over_the_last_snapshot(
     admin = as_user("admin")
     with at(datetime.now(UTC) - timedelta(days=3)):  # in yesterday's snapshot: one stays as it was, one changes
         kept, moved = (admin.new_customer(name=name, branch_id=BRANCH) for name in ("Tetap Sama", "Naik Kelas"))
-    pump.drain()
+    stream_pump.drain()
     # `kept` as if it came before the change log began (its creation, logged today, taken out of the log)
     from chalicelib.persistence.change_log import log_pk, shard_of
 
@@ -392,7 +383,7 @@ def test_the_documented_as_of_query_lays_the_changes_over_the_last_snapshot(
     export(as_user("analyst"), yesterday)  # last night's run: both as they were
     assert admin.patch(f"/customers/{moved['id']}", {"lifecycle_stage": "customer"},
                        headers={"If-Match": f'"v{moved["version"]}"'}).status_code == 200
-    pump.drain()
+    stream_pump.drain()
     export(as_user("analyst"), day)
     doc = (Path(__file__).resolve().parent.parent / "docs" / "analytics.md").read_text()
     (query,) = re.findall(r"-- customers as of D = '(\d{4}-\d{2}-\d{2})', from the snapshot S = "
@@ -433,7 +424,7 @@ def test_the_documented_as_of_query_lays_the_changes_over_the_last_snapshot(
 
 def test_a_rerun_replaces_its_own_parts_and_drops_what_was_erased(
         stack: dict[str, str], recorded: dict[str, Any], exported: dict[str, Any], as_user: Any,
-        pump: Any) -> None:
+        stream_pump: Any) -> None:
     bucket, day = stack["EXPORT_BUCKET"], today()
     before = {name: fact_parts(bucket, name) for name in FACT_DATASETS}
     export(as_user("analyst"), day)
@@ -444,7 +435,7 @@ def test_a_rerun_replaces_its_own_parts_and_drops_what_was_erased(
     version = admin.get(f"/customers/{customer['id']}").json["version"]
     erased = admin.delete(f"/customers/{customer['id']}", headers={"If-Match": f'"v{version}"'})
     assert erased.status_code in (200, 202, 204), erased.body
-    pump.drain()
+    stream_pump.drain()
     export(as_user("analyst"), day)
     customer_key = pseudonym(stack, "customer", customer["id"])
     assert mine(fact_parts(bucket, "interaction_events"), "customer_key", customer_key) == []

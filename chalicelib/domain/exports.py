@@ -35,9 +35,10 @@ from chalicelib.domain.orders import REVENUE_STATUSES
 # backfill by itself: bump FACTS_SCHEMA_VERSION too, or say in docs/operations.md to start one.
 RETIRED_DATASETS = ("interactions",)
 SCHEMA_VERSION = 9  # 9: no interactions snapshot: interaction_events holds them (8: the facts datasets are Parquet files (7: the facts datasets (FACT_DATASETS, delivered_order_lines among them), by the day they happened; the *_changed deltas (6: profitability, basket_rules, transaction_flags, revenue_forecast; orders' staff_key, phone_key, placed_with_staff_phone, changed_after_delivery; order_lines' list_price, cost_price (5: vehicles, appointments, work_orders, defect_clusters; complaints' QC columns (4: campaigns, campaign_recipients (3: orders, order_lines, shipments, products; rfm's monetary)
-# What the facts datasets' files hold changed (columns, format: 8, Parquet): the backfill that made them is
-# outdated, and the nightly run starts a new one (chalicelib/workflows/backfill.py start_if_needed)
-FACTS_SCHEMA_VERSION = 8
+# What the backfill makes changed (columns, format: 8, Parquet; 9: it also fills each customer's engagement item
+# with history's contacts): the backfill that made them is outdated, and the nightly run starts a new one
+# (chalicelib/workflows/backfill.py start_if_needed)
+FACTS_SCHEMA_VERSION = 9
 FILE_EXTENSION = "jsonl.gz"
 FACT_FILE_EXTENSION = "parquet"  # the facts datasets' parts (FACT_DATASETS)
 MANIFEST_NAME = "_manifest.json"  # leading underscore: Athena and Hive skip it as data
@@ -566,6 +567,9 @@ class Snapshot:
                 self._dates.clear()
             known = self._dates[prefix] = parse_iso(stamp).astimezone(self._zone).date().isoformat()
         return known
+
+    def local_day(self, stamp: str) -> date:
+        return date.fromisoformat(str(self.local_date(stamp)))
 
     def includes(self, stamp: str | None) -> bool:
         return bool(stamp) and str(stamp) < self.ends_at

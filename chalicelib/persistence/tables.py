@@ -26,6 +26,7 @@ One table, items told apart by the `type` discriminator:
     marketing_cap  pk=C#<customer_id>  sk=V#MCAP  (the days of the customer's marketing messages: the frequency cap)
     survey       pk=C#<customer_id>  sk=S#<subject>#<subject_id>  (one per subject; on the customer's timeline)
     survey_cap   pk=C#<customer_id>  sk=V#SCAP  (when the customer was last surveyed, and asked the NPS question)
+    engagement   pk=C#<customer_id>  sk=V#ENG   (the customer's contacts of the last 400 days, for the analyses)
 
 Sort-key prefixes of items under a customer are chosen so that
 `sk BETWEEN 'I#' AND 'PROFILE'` returns the profile first and then the
@@ -47,6 +48,7 @@ from pynamodb.attributes import (
     MapAttribute,
     NumberAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
 )
 from pynamodb.connection.table import TableConnection
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
@@ -598,6 +600,14 @@ class AudienceFactsItem(Item, discriminator="audience_facts"):
     last_order_on = UnicodeAttribute(null=True)
     categories = UnicodeAttribute(null=True)  # JSON list
     expires_at = NumberAttribute()  # TTL: FACTS_KEEP_DAYS after the export's day (facts no export refreshes go)
+
+
+class EngagementItem(Item, discriminator="engagement"):
+    """`C#<id>`, `V#ENG`: the customer's contacts of the last ENGAGEMENT_DAYS (chalicelib/domain/engagement.py),
+    kept by the stream consumer and the facts backfill, pruned by the nightly export."""
+
+    contacts = UnicodeSetAttribute(null=True)  # <occurred_at>|<branch>|<channel>|<interaction id>
+    older_last = UnicodeAttribute(null=True)  # occurred_at of the newest contact pruned from `contacts`
 
 
 class VehicleItem(Item, discriminator="vehicle"):

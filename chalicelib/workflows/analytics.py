@@ -6,7 +6,9 @@ run and invokes the same function asynchronously with the day and run id.
 
 One pass over the table (chalicelib/persistence/export_source.py) writes the
 source datasets (customers, notifications, complaints with their history,
-shipments...; contacts feed the features only, they are interaction_events facts) and feeds the analyses (chalicelib/domain/analytics.py),
+shipments...; contacts are interaction_events facts, and what the analyses need
+of them comes from each customer's engagement item, chalicelib/domain/engagement.py)
+and feeds the analyses (chalicelib/domain/analytics.py),
 which are written as datasets of their own: rfm, churn_risk,
 complaint_root_causes, anomalies, defect_clusters; the orders, read first and
 oldest first through `orders_all`, are written (orders, order_lines) from that
@@ -32,7 +34,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -42,6 +44,7 @@ from chalicelib.config import (
     ANOMALY_API_DAYS,
     ANOMALY_API_MAX_ITEMS,
     BASKET_DAYS,
+    CATCH_UP_DAYS,
     CHURN_SLOW_RESOLUTION_MIN_HOURS,
     CHURN_TOP_PER_BRANCH,
     EXPORT_LEASE_SECONDS,
@@ -57,6 +60,7 @@ from chalicelib.config import (
 )
 from chalicelib.domain import analytics as an
 from chalicelib.domain import campaigns as cmp
+from chalicelib.domain import engagement as eng
 from chalicelib.domain import exports as ex
 from chalicelib.domain import finance as fin
 from chalicelib.domain.clock import iso, local_today, new_id, parse_iso, utcnow
@@ -78,18 +82,6 @@ class _ComplaintFeatures:
     last_90_days: int = 0
     breached_365_days: int = 0
     slow_365_days: int = 0
-
-
-@dataclass
-class _Customer:
-    """What the export keeps of one customer between reading its items and writing its rows."""
-
-    profile: dict[str, Any]
-    last_on: date | None = None
-    last_90: int = 0
-    prev_90: int = 0
-    last_365: int = 0
-    per_day_channel: dict[tuple[date, str, str], int] = field(default_factory=dict)  # (day, branch, channel): n
 
 
 @dataclass
@@ -116,7 +108,7 @@ class _Run:
         self.ranges: dict[str, _Range] = defaultdict(_Range)
         # the change log's datasets only while the log still holds the day: a re-run of an older day leaves the
         # facts and the deltas it wrote as they are
-        today = date.fromisoformat(str(self.snap.local_date(iso(utcnow()))))
+        today = self.today = date.fromisoformat(str(self.snap.local_date(iso(utcnow()))))
         self.follows_log = change_log.holds(day, today)
         for name in ex.DATASETS:
             if name in ex.CHANGED_DATASETS and not self.follows_log:
@@ -134,7 +126,7 @@ class _Run:
         self.last_order: dict[str, date] = {}
         self.facts: dict[str, cmp.AudienceFacts] = {}
         self.writes_facts = day >= today - timedelta(days=1)
-        self.block: list[_Customer] = []
+        self.block: list[dict[str, Any]] = []  # customers' profiles
         self.root_causes = an.RootCauses()
         self.daily = an.DailyCounts()
         self.at_risk: dict[str, list[tuple[int, str, an.ChurnRisk]]] = defaultdict(list)
@@ -253,40 +245,37 @@ class _Run:
         profile = records.profile
         if profile is None or not self.snap.includes(profile.get("created_at")):
             return  # erased meanwhile, or created after the day: nothing of it is exported
-        customer = _Customer(profile)
         for item in records.interactions:
-            if not self.snap.includes(item.get("occurred_at")):
+            # a contact is a fact (interaction_events: exported once, by the day it happened), and the features
+            # come from the customer's engagement item: only the messages the CRM sent are read here
+            if not self.snap.includes(item.get("occurred_at")) or not ex.is_notification(item):
                 continue
-            if ex.is_notification(item):
-                row = ex.notification_row(item, self.key, self.snap)
-                self.write("notifications", row, item["occurred_at"])
-                if row["delivery"] == "sent":
-                    self.profit.add_message(str(row["customer_key"]), str(row["branch_id"] or profile["branch_id"]),
-                                            date.fromisoformat(str(row["occurred_on"])), str(row["channel"]))
-                continue
-            # a contact is a fact (interaction_events: exported once, by the day it happened): here it only feeds
-            # the features and the analyses, no snapshot copies it
-            on = date.fromisoformat(str(self.snap.local_date(item["occurred_at"])))
-            days_ago = (self.day - on).days
-            customer.last_on = on if customer.last_on is None or on > customer.last_on else customer.last_on
-            customer.last_90 += days_ago < 90
-            customer.prev_90 += 90 <= days_ago < 180
-            customer.last_365 += days_ago < 365
-            # the branch the interaction happened in (as interaction_events says), else the customer's now
-            slot = (on, str(item.get("branch_id") or profile["branch_id"]), str(item["channel"]))
-            customer.per_day_channel[slot] = customer.per_day_channel.get(slot, 0) + 1
-        self.block.append(customer)
+            row = ex.notification_row(item, self.key, self.snap)
+            self.write("notifications", row, item["occurred_at"])
+            if row["delivery"] == "sent":
+                self.profit.add_message(str(row["customer_key"]), str(row["branch_id"] or profile["branch_id"]),
+                                        date.fromisoformat(str(row["occurred_on"])), str(row["channel"]))
+        self.block.append(profile)
         if len(self.block) >= EXPORT_OPT_OUT_BLOCK:
             self.flush_block()
 
     def flush_block(self) -> None:
-        from chalicelib.persistence import consent
+        """The block's customers with their opt-outs and engagement items (a BatchGetItem each); the run of yesterday
+        (or today) prunes the contacts that left the engagement window."""
+        from chalicelib.persistence import consent, engagement
 
         if not self.block:
             return
-        opted_out, _ = consent.sms_opted_out_among(str(c.profile["phone"]) for c in self.block)
-        for customer in self.block:
-            self.customer_rows(customer, str(customer.profile["phone"]) in opted_out)
+        opted_out, _ = consent.sms_opted_out_among(str(p["phone"]) for p in self.block)
+        kept = engagement.of_customers(str(p["id"]) for p in self.block)
+        for profile in self.block:
+            mine = kept.get(str(profile["id"]), eng.Kept())
+            counted = eng.counted(mine, day=self.day, ends_at=self.snap.ends_at, local_day=self.snap.local_day,
+                                  home_branch=str(profile["branch_id"]))
+            self.customer_rows(profile, counted, str(profile["phone"]) in opted_out)
+            if self.writes_facts:
+                old, older_last = eng.pruned(mine, self.today, local_day=self.snap.local_day)
+                engagement.prune(str(profile["id"]), old, older_last)
         self.block = []
         if self.facts:
             from chalicelib.persistence import campaigns
@@ -294,8 +283,7 @@ class _Run:
             campaigns.put_audience_facts(self.facts)
             self.facts = {}
 
-    def customer_rows(self, customer: _Customer, sms_opted_out: bool) -> None:
-        profile = customer.profile
+    def customer_rows(self, profile: dict[str, Any], customer: eng.Counted, sms_opted_out: bool) -> None:
         branch = str(profile["branch_id"])
         withdrawn = an.consent_withdrawn(profile.get("consent"), str(profile["created_at"]), self.snap.ends_at)
         self.write("customers", ex.customer_row(profile, self.key, self.snap, sms_opted_out=sms_opted_out,
@@ -779,9 +767,6 @@ def backfill_if_needed(day: date) -> dict[str, Any] | None:
         logger().exception("the nightly run could not check or start the facts backfill")
         count("FactsBackfillAutoStartFailed")
         return {"status": "not_started", "reason": "error"}
-
-
-CATCH_UP_DAYS = 7  # the nightly run re-runs, each in its own invocation, the days before it that have no good export
 
 
 def missed_days(day: date) -> list[date]:

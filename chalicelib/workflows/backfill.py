@@ -47,6 +47,7 @@ from chalicelib.config import (
     BACKFILL_MAX_SEGMENTS,
     BACKFILL_REFRESH_DAYS,
     BACKFILL_UPLOAD_THREADS,
+    CATCH_UP_DAYS,
     EXPORT_EARLIEST_DATE,
     settings,
 )
@@ -269,8 +270,10 @@ def run_segment(backfill_id: str, before: date, segment: int, total: int) -> dic
         waiting.clear()
         record(complete)
 
+    today = local_today(config.timezone)
     for batch in export_source.segment_groups(segment, total):
-        for _, items in batch:
+        for group_pk, items in batch:
+            _engagement_of(group_pk, items, today, snap)
             for item_key, (dataset, at, row) in ex.facts_stored_before(items, key, snap, begins):
                 on = str(snap.local_date(at))
                 if on < EXPORT_EARLIEST_DATE:  # where the Glue tables' dt projection does not reach
@@ -294,6 +297,22 @@ def run_segment(backfill_id: str, before: date, segment: int, total: int) -> dic
     logger().info("facts backfill segment done", extra={"backfill_id": backfill_id, "segment": segment,
                                                         "rows": rows, "parts": len(parts), "too_old": skipped})
     return {"segment": segment, "rows": rows, "parts": len(parts), "too_old": skipped}
+
+
+def _engagement_of(group_pk: str, items: list[dict[str, Any]], today: date, snap: ex.Snapshot) -> None:
+    """A customer's contacts of history join their engagement item (chalicelib/domain/engagement.py), which the
+    nightly analyses read: those of the last ENGAGEMENT_DAYS, and the newest older one's time. Adding what the
+    stream consumer added already changes nothing."""
+    from chalicelib.domain import engagement as eng
+    from chalicelib.persistence import engagement
+
+    customer_id = engagement.customer_of(group_pk)
+    if customer_id is None:
+        return
+    contacts = [c for i in items if i.get("type") == "interaction" and (c := eng.contact_from(i)) is not None]
+    if contacts:
+        kept, older = eng.split(contacts, today, local_day=snap.local_day)
+        engagement.add(customer_id, kept, older)
 
 
 def _delete(keys: list[str]) -> None:
@@ -378,6 +397,13 @@ def finish(backfill_id: str, before: date, total: int) -> dict[str, Any]:
             replaced += len(nightly)
     retired = export_files.retired_keys(bucket)  # a retired dataset's days, the facts' files before Parquet
     _delete(retired)
+    # the analyses of the days exported before history's contacts were in the engagement items: the next night's
+    # catch-up exports them again (chalicelib/workflows/analytics.py missed_days)
+    yesterday = local_today(settings().timezone) - timedelta(days=1)
+    redo = before - timedelta(days=CATCH_UP_DAYS)
+    while redo <= yesterday:
+        change_log.mark_late(redo)
+        redo += timedelta(days=1)
     backfills.finish(backfill_id, status="succeeded", now_epoch=_epoch(), rows=rows, parts=len(parts))
     count("FactsBackfillSucceeded")
     logger().info("facts backfill done", extra={"backfill_id": backfill_id, "rows": rows, "parts": len(parts),

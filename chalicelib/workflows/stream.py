@@ -13,7 +13,8 @@ customer message is claimed once per key (chalicelib.workflows.messages). Every
 record also moves the real-time aggregates (chalicelib/domain/aggregates.py),
 exactly once per record (chalicelib/persistence/aggregates.py). Before all that, each
 batch's new facts go into the change log the nightly export reads
-(chalicelib/persistence/change_log.py).
+(chalicelib/persistence/change_log.py), and its new contacts into their customers'
+engagement items (chalicelib/persistence/engagement.py), which the export's analyses read.
 """
 
 from __future__ import annotations
@@ -170,13 +171,15 @@ def _record(record: Any) -> None:
 def handle(event: dict[str, Any], context: Any) -> dict[str, Any]:
     from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 
-    from chalicelib.persistence import change_log
+    from chalicelib.persistence import change_log, engagement
 
     processor = BatchProcessor(event_type=EventType.DynamoDBStreams)
     try:
-        # the nightly export's change log first (idempotent): a failure here retries the whole batch, whose
-        # every side effect below is exactly once
-        change_log.record(event.get("Records") or [])
+        # the nightly export's change log and engagement items first (idempotent): a failure here retries the
+        # whole batch, whose every side effect below is exactly once
+        records = event.get("Records") or []
+        change_log.record(records)
+        engagement.record(records)
         return dict(process_partial_response(event=event, record_handler=_record, processor=processor, context=context))
     finally:
         flush()

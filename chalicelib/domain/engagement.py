@@ -1,0 +1,111 @@
+"""A customer's engagement: what the nightly analyses need of their contacts, kept as the contacts happen.
+
+RFM, churn risk, the anomalies' contacts per day and the campaign audiences'
+last contact all follow from one set per customer: each contact by staff or
+the customer (not a message the CRM sent) as `<occurred_at>|<branch>|<channel>|<id>`.
+The stream consumer adds each new contact, and the facts backfill adds those
+of history; a set's ADD is the same however often it is repeated, so a
+redelivered record or a backfill racing the consumer counts nothing twice.
+Contacts older than ENGAGEMENT_DAYS leave the set (the nightly run prunes
+them), and the newest of them stays as `older_last`: enough to say how long a
+customer has been silent, whatever their history.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+ENGAGEMENT_DAYS = 400  # contacts kept per customer: the 365 days of RFM's frequency, the anomalies' 28 before, a margin
+_SEPARATOR = "|"
+
+LocalDay = Callable[[str], date]  # an ISO 8601 stamp's local day
+
+
+@dataclass(frozen=True)
+class Contact:
+    occurred_at: str  # ISO 8601 UTC
+    branch_id: str  # where it happened; "" when the contact did not say (the customer's branch counts)
+    channel: str
+    id: str
+
+
+def element(contact: Contact) -> str:
+    return _SEPARATOR.join((contact.occurred_at, contact.branch_id, contact.channel, contact.id))
+
+
+def contact_of(value: str) -> Contact:
+    occurred_at, branch_id, channel, contact_id = value.split(_SEPARATOR, 3)
+    return Contact(occurred_at, branch_id, channel, contact_id)
+
+
+def contact_from(item: Mapping[str, Any]) -> Contact | None:
+    """The contact a stored interaction is, or None for a message the CRM sent (or decided not to send)."""
+    if item.get("delivery") is not None:
+        return None
+    return Contact(str(item["occurred_at"]), str(item.get("branch_id") or ""), str(item["channel"]), str(item["id"]))
+
+
+@dataclass(frozen=True)
+class Kept:
+    """A customer's engagement item as stored."""
+
+    contacts: frozenset[str] = frozenset()
+    older_last: str | None = None  # occurred_at of the newest contact pruned from `contacts`
+
+
+@dataclass
+class Counted:
+    """A customer's contacts as of a day: what RFM, churn risk and the anomalies read."""
+
+    last_on: date | None = None
+    last_90: int = 0
+    prev_90: int = 0  # days 91..180 before the day
+    last_365: int = 0
+    per_day_channel: dict[tuple[date, str, str], int] = field(default_factory=dict)  # (day, branch, channel): n
+
+
+def counted(kept: Kept, *, day: date, ends_at: str, local_day: LocalDay, home_branch: str) -> Counted:
+    """The contacts that happened before `ends_at` (the end of `day`, UTC), counted as of `day`; a contact that
+    names no branch counts in `home_branch`."""
+    found = Counted()
+    for value in kept.contacts:
+        contact = contact_of(value)
+        if contact.occurred_at >= ends_at:
+            continue
+        on = local_day(contact.occurred_at)
+        days_ago = (day - on).days
+        found.last_on = on if found.last_on is None or on > found.last_on else found.last_on
+        found.last_90 += days_ago < 90
+        found.prev_90 += 90 <= days_ago < 180
+        found.last_365 += days_ago < 365
+        slot = (on, contact.branch_id or home_branch, contact.channel)
+        found.per_day_channel[slot] = found.per_day_channel.get(slot, 0) + 1
+    if found.last_on is None and kept.older_last is not None and kept.older_last < ends_at:
+        found.last_on = local_day(kept.older_last)
+    return found
+
+
+def pruned(kept: Kept, today: date, *, local_day: LocalDay) -> tuple[frozenset[str], str | None]:
+    """What leaves the set on `today` (contacts on a local day ENGAGEMENT_DAYS or more before it) and the
+    `older_last` that stays then."""
+    limit = today - timedelta(days=ENGAGEMENT_DAYS)
+    old = frozenset(v for v in kept.contacts if local_day(contact_of(v).occurred_at) <= limit)
+    stamps = [s for s in (*(contact_of(v).occurred_at for v in old), kept.older_last) if s is not None]
+    return old, max(stamps, default=None)
+
+
+def split(contacts: Iterable[Contact], today: date, *, local_day: LocalDay) -> tuple[list[str], str | None]:
+    """History's contacts as the backfill adds them: those within ENGAGEMENT_DAYS as elements, and the newest of
+    the older ones (None: none older)."""
+    limit = today - timedelta(days=ENGAGEMENT_DAYS)
+    kept: list[str] = []
+    older: str | None = None
+    for c in contacts:
+        if local_day(c.occurred_at) <= limit:
+            older = c.occurred_at if older is None or c.occurred_at > older else older
+        else:
+            kept.append(element(c))
+    return kept, older

@@ -1,0 +1,174 @@
+"""Each customer's engagement (chalicelib/domain/engagement.py): the contacts the nightly analyses read instead of
+every contact in the table.
+
+The rules on their own, then through the stack: the stream consumer adds a contact once however often its record
+comes, leaves the CRM's own messages out, and writes nothing for an erased customer; the export reads the item for
+RFM and churn risk and prunes what left the window, keeping how long the customer has been silent.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from chalicelib.domain import engagement as eng
+from chalicelib.domain.exports import Snapshot
+from tests.test_analytics_export import export, key_of, rows
+from tests.test_stream import Stream, deliver
+
+WIB = ZoneInfo("Asia/Jakarta")
+SNAP = Snapshot(date(2026, 11, 30), "Asia/Jakarta")  # ends 2026-11-30T17:00:00Z
+
+
+def _at(day: date, hour_utc: int = 3) -> str:
+    return datetime(day.year, day.month, day.day, hour_utc, tzinfo=UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _kept(*contacts: eng.Contact, older_last: str | None = None) -> eng.Kept:
+    return eng.Kept(frozenset(eng.element(c) for c in contacts), older_last)
+
+
+def test_contacts_are_counted_as_of_the_day_in_its_windows_and_branches() -> None:
+    day = date(2026, 11, 30)
+    kept = _kept(
+        eng.Contact(_at(day), "bandung", "visit", "a"),  # today, in bandung
+        eng.Contact(_at(day - timedelta(days=89)), "", "phone", "b"),  # no branch named: the customer's
+        eng.Contact(_at(day - timedelta(days=90)), "", "phone", "c"),  # the 90 before
+        eng.Contact(_at(day - timedelta(days=364)), "", "chat", "d"),
+        eng.Contact(_at(day - timedelta(days=365)), "", "chat", "e"),  # out of the year
+        eng.Contact(_at(day + timedelta(days=1)), "", "chat", "f"),  # after the day: not yet
+        eng.Contact("2026-11-30T17:00:00.000Z", "", "chat", "g"),  # 00:00 WIB on Dec 1st: after the day too
+    )
+    found = eng.counted(kept, day=day, ends_at=SNAP.ends_at, local_day=SNAP.local_day, home_branch="jakarta")
+    assert found.last_on == day
+    assert (found.last_90, found.prev_90, found.last_365) == (2, 1, 4)
+    assert found.per_day_channel[(day, "bandung", "visit")] == 1
+    assert found.per_day_channel[(day - timedelta(days=89), "jakarta", "phone")] == 1
+    assert sum(found.per_day_channel.values()) == 5  # all but the two after the day
+
+
+def test_a_customer_silent_for_longer_than_the_window_keeps_their_last_contact() -> None:
+    long_ago = _at(date(2024, 3, 1))
+    found = eng.counted(_kept(older_last=long_ago), day=date(2026, 11, 30), ends_at=SNAP.ends_at,
+                        local_day=SNAP.local_day, home_branch="jakarta")
+    assert found.last_on == date(2024, 3, 1) and found.last_365 == 0 and not found.per_day_channel
+    never = eng.counted(eng.Kept(), day=date(2026, 11, 30), ends_at=SNAP.ends_at, local_day=SNAP.local_day,
+                        home_branch="jakarta")
+    assert never.last_on is None
+
+
+def test_pruning_takes_out_what_left_the_window_and_keeps_the_newest_of_it() -> None:
+    today = date(2026, 12, 1)
+    edge = today - timedelta(days=eng.ENGAGEMENT_DAYS)
+    old, older = eng.Contact(_at(edge), "", "visit", "old"), eng.Contact(_at(edge - timedelta(days=30)), "", "visit", "x")
+    fresh = eng.Contact(_at(edge + timedelta(days=1)), "", "visit", "new")
+    gone, older_last = eng.pruned(_kept(old, older, fresh, older_last=_at(date(2020, 1, 1))), today,
+                                  local_day=SNAP.local_day)
+    assert gone == {eng.element(old), eng.element(older)} and older_last == old.occurred_at
+    assert eng.pruned(_kept(fresh), today, local_day=SNAP.local_day) == (frozenset(), None)
+    kept, newest_older = eng.split([old, older, fresh], today, local_day=SNAP.local_day)
+    assert kept == [eng.element(fresh)] and newest_older == old.occurred_at
+
+
+def test_a_message_the_crm_sent_is_no_contact() -> None:
+    stored = {"id": "m", "occurred_at": _at(date(2026, 11, 1)), "channel": "sms", "delivery": "sent"}
+    assert eng.contact_from(stored) is None
+    assert eng.contact_from({**stored, "delivery": None, "branch_id": None}) == eng.Contact(
+        stored["occurred_at"], "", "sms", "m")
+
+
+# ---------------------------------------------------------------------------------------------- through the stack
+
+
+def _engagement(customer_id: str) -> eng.Kept | None:
+    from chalicelib.persistence import engagement
+
+    return engagement.of_customers([customer_id]).get(customer_id)
+
+
+def _contact(caller: Any, customer_id: str, occurred_at: str, channel: str = "visit") -> dict[str, Any]:
+    made = caller.post(f"/customers/{customer_id}/interactions", {
+        "channel": channel, "direction": "inbound", "kind": "inquiry", "summary": "Asked about a price",
+        "occurred_at": occurred_at})
+    assert made.status_code == 201, made.body
+    return dict(made.json)
+
+
+def test_a_contact_joins_its_customers_engagement_once_however_often_its_record_comes(
+        stack: dict[str, str], as_user: Any, stream_pump: Any) -> None:
+    agent = as_user("agent.jakarta")
+    customer = agent.new_customer()
+    stream = Stream(stack["TABLE_NAME"])
+    contact = _contact(agent, customer["id"], "2026-11-20T03:00:00Z", channel="phone")
+    stream_pump.drain()
+    expected = eng.element(eng.Contact(contact["occurred_at"], "jakarta", "phone", contact["id"]))
+    assert _engagement(customer["id"]) == eng.Kept(frozenset({expected}))
+    event = stream.event()  # the same records again, twice: Lambda may deliver a batch more than once
+    assert deliver(event) == {"batchItemFailures": []} and deliver(event) == {"batchItemFailures": []}
+    assert _engagement(customer["id"]) == eng.Kept(frozenset({expected}))
+
+
+def test_messages_the_crm_sends_stay_out_and_an_erased_customer_keeps_nothing(
+        stack: dict[str, str], as_user: Any, stream_pump: Any) -> None:
+    from chalicelib.persistence import engagement
+
+    agent, admin = as_user("agent.jakarta"), as_user("admin")
+    customer = agent.new_customer()
+    complaint = agent.post(f"/customers/{customer['id']}/complaints", {
+        "category": "service", "severity": "medium", "subject": "Slow", "description": "It took long"})
+    assert complaint.status_code == 201, complaint.body  # its receipt SMS is a message, not a contact
+    stream_pump.drain()
+    assert _engagement(customer["id"]) is None
+    _contact(agent, customer["id"], "2026-11-21T03:00:00Z")
+    stream_pump.drain()
+    assert _engagement(customer["id"]) is not None
+    assert admin.delete(f"/customers/{customer['id']}").status_code == 204
+    stream_pump.drain()
+    assert _engagement(customer["id"]) is None
+    # a record of a contact delivered after the erasure (a late redelivery, the backfill) writes nothing back
+    assert engagement.add(customer["id"], ["2026-11-21T03:00:00.000Z|jakarta|visit|late"]) is False
+    assert _engagement(customer["id"]) is None
+
+
+def _today() -> date:
+    from chalicelib.domain.clock import local_today
+
+    return local_today("Asia/Jakarta")
+
+
+def test_the_nightly_run_reads_the_engagement_and_prunes_what_left_its_window(
+        stack: dict[str, str], as_user: Any, stream_pump: Any) -> None:
+    from chalicelib.domain.clock import at
+
+    manager = as_user("manager.surabaya")
+    long_ago = datetime.now(UTC) - timedelta(days=eng.ENGAGEMENT_DAYS + 40)
+    with stream_pump.paused(), at(long_ago - timedelta(days=1)):  # a customer of long standing
+        customer = manager.new_customer(branch_id="surabaya")
+    today = _today()
+    recent = datetime.now(UTC) - timedelta(days=3)
+    old = _contact(manager, customer["id"], long_ago.strftime("%Y-%m-%dT%H:%M:%SZ"))  # imported history
+    new = _contact(manager, customer["id"], recent.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    stream_pump.drain()
+    assert len(_engagement(customer["id"]).contacts) == 2  # type: ignore[union-attr]
+
+    yesterday = today - timedelta(days=1)
+    export(as_user("admin"), yesterday)  # the nightly run's day: it prunes
+    kept = _engagement(customer["id"])
+    assert kept is not None and kept.older_last == old["occurred_at"]
+    assert {eng.contact_of(v).id for v in kept.contacts} == {new["id"]}
+    _, rfm = rows(stack["EXPORT_BUCKET"], "rfm", yesterday)
+    row = {r["customer_key"]: r for r in rfm}[key_of(stack, customer["id"])]
+    recent_on = recent.astimezone(WIB).date()
+    assert row["frequency"] == 1 and row["recency_days"] == (yesterday - recent_on).days
+
+    # an older day, run again, counts as of its end and prunes nothing; a customer silent since the pruned contact
+    # is still scored by it
+    before_recent = recent_on - timedelta(days=1)
+    export(as_user("admin"), before_recent)
+    _, rfm = rows(stack["EXPORT_BUCKET"], "rfm", before_recent)
+    row = {r["customer_key"]: r for r in rfm}[key_of(stack, customer["id"])]
+    long_ago_on = long_ago.astimezone(WIB).date()
+    assert row["frequency"] == 0 and row["recency_days"] == (before_recent - long_ago_on).days
+    _, churn = rows(stack["EXPORT_BUCKET"], "churn_risk", before_recent)
+    assert "no_contact_180_days" in {c["customer_key"]: c for c in churn}[key_of(stack, customer["id"])]["reasons"]
