@@ -137,6 +137,43 @@ class Table:
     notifications: int = 0
     per_customer: int = 0
     day_facts: int = 0  # of the interactions, those of the day itself, in the day's change log
+    # each customer's contacts (engagement elements), which the stream consumer would have added to their engagement
+    # item (chalicelib/persistence/engagement.py), and the customers whose item is in the table
+    contacts: dict[str, set[str]] = field(default_factory=dict)
+    engaged: set[str] = field(default_factory=set)
+
+
+def _note_contacts(table: Table, items: list[dict[str, Any]]) -> None:
+    """The contacts among these interaction items (serialized), as the stream consumer reads them from records."""
+    from chalicelib.persistence import engagement
+
+    found = engagement.contacts_in({"eventName": "INSERT", "dynamodb": {"NewImage": attrs}} for attrs in items)
+    for customer_id, elements in found.items():
+        table.contacts.setdefault(customer_id, set()).update(elements)
+
+
+def put_engagement(put: MotoTable, table: Table, day: date) -> None:
+    """Each customer's engagement item as the stream consumer and the nightly prune leave it on the morning after
+    `day`: their contacts of the last ENGAGEMENT_DAYS, the newest older one's time (no stream records: the bulk
+    load made none, so the consumer never saw these contacts)."""
+    from chalicelib.domain import engagement as eng
+    from chalicelib.domain.exports import Snapshot
+    from chalicelib.persistence.engagement import ENGAGEMENT_SK
+    from chalicelib.persistence.tables import customer_pk
+
+    local_day = Snapshot(day, "Asia/Jakarta").local_day
+    for customer_id, elements in table.contacts.items():
+        old, older_last = eng.pruned(eng.Kept(frozenset(elements)), day + timedelta(days=1), local_day=local_day)
+        attrs: dict[str, Any] = {"pk": {"S": customer_pk(customer_id)}, "sk": {"S": ENGAGEMENT_SK},
+                                 "type": {"S": "engagement"}}
+        if elements - old:
+            attrs["contacts"] = {"SS": sorted(elements - old)}
+        if older_last:
+            attrs["older_last"] = {"S": older_last}
+        put.put_raw(attrs)
+        if customer_id in table.engaged:
+            put.count -= 1  # replaced, not added
+        table.engaged.add(customer_id)
 
 
 class MotoTable:
@@ -350,6 +387,7 @@ def top_up(put: MotoTable, table: Table, per_customer: int, day: date, say: Call
         for items, notifications in pool.imap(_interaction_items, tasks):
             for attrs in items:
                 put.put_raw(attrs)
+            _note_contacts(table, items)
             table.interactions += len(items)
             table.notifications += notifications
             done += 1
@@ -377,6 +415,7 @@ def log_day_facts(put: MotoTable, table: Table, day: date, count: int, say: Call
         interaction = _interaction(rng, (c.id, c.branch_id, c.preferred_channel), end, start, channels, kinds)
         attrs = interactions_repo.to_item(interaction).serialize()
         put.put_raw(attrs)
+        _note_contacts(table, [attrs])
         table.interactions += 1
         table.notifications += interaction.delivery is not None
         records.append({"eventName": "INSERT", "dynamodb": {
@@ -834,6 +873,7 @@ def measure(sizes: tuple[int, ...] = DEFAULT_SIZES, runs: tuple[int, ...] = DEFA
                     top_up(put, table, per_customer, day, say)
                 if not table.day_facts:  # the day's own: the same change log at every size of history
                     log_day_facts(put, table, day, day_facts, say)
+                put_engagement(put, table, day)
                 load_seconds = time.perf_counter() - clock
                 floors: list[Probe] = []
                 exports: list[Probe] = []

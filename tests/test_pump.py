@@ -147,6 +147,23 @@ def test_puts_updates_and_deletes_arrive_once_each_in_lambda_shape(table: str, d
     assert pump.stats.dead_lettered == 0 and pump.stats.redeliveries == 0
 
 
+def test_what_is_written_while_paused_never_arrives_and_the_pump_goes_on_after(
+        table: str, dlq: str, pumps: list[StreamPump]) -> None:
+    handler = Recorder()
+    pump = run_pump(pumps, table, dlq, handler)
+    put(table, "before")
+    with pump.paused():  # delivers what came before first
+        assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in handler.records] == ["before"]
+        for n in range(3):
+            put(table, f"lost-{n}")
+        time.sleep(0.3)  # a few poll intervals: the thread waits
+        assert len(handler.records) == 1
+    put(table, "after")
+    pump.drain(10)
+    assert [r["dynamodb"]["Keys"]["pk"]["S"] for r in handler.records] == ["before", "after"]
+    assert pump.stats.dead_lettered == 0
+
+
 def stack_region() -> str:
     return boto3.session.Session().region_name or ""
 

@@ -31,13 +31,19 @@ class _Context:
 
 
 class Stream:
-    """Reads the table's stream from where the previous read stopped."""
+    """Reads the table's stream from where the previous read stopped (at first: from its end, as it is now)."""
 
     def __init__(self, table: str) -> None:
         self.client = boto3.client("dynamodbstreams")
         self.arn = boto3.client("dynamodb").describe_table(TableName=table)["Table"]["LatestStreamArn"]
         self.iterators: dict[str, str] = {}
-        self.skip()
+        self.closed: set[str] = set()  # shards that had ended before: nothing of them is read
+        for shard in self.client.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"]:
+            if "EndingSequenceNumber" in shard["SequenceNumberRange"]:
+                self.closed.add(shard["ShardId"])
+            else:  # from now on (reading the session's whole stream to its end takes seconds)
+                self.iterators[shard["ShardId"]] = self.client.get_shard_iterator(
+                    StreamArn=self.arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST")["ShardIterator"]
 
     def _read(self) -> list[dict[str, Any]]:
         """Every record since the last read: GetRecords answers at most 1,000 at a time, and the session's table
@@ -45,6 +51,8 @@ class Stream:
         records = []
         for shard in self.client.describe_stream(StreamArn=self.arn)["StreamDescription"]["Shards"]:
             sid = shard["ShardId"]
+            if sid in self.closed:
+                continue
             if sid not in self.iterators:
                 self.iterators[sid] = self.client.get_shard_iterator(
                     StreamArn=self.arn, ShardId=sid, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
