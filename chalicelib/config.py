@@ -157,6 +157,7 @@ BACKFILL_ITEMS_PER_SEGMENT = 250_000
 BACKFILL_MAX_SEGMENTS = 64
 BACKFILL_LEASE_SECONDS = 6 * 3600  # one backfill at a time; a workflow that died lets the next one in after this
 BACKFILL_BUFFER_BYTES = 64 * 1024 * 1024  # a segment's rows wait (as JSON lines) up to this much before uploading
+BACKFILL_ENGAGEMENT_THREADS = 8  # a segment's customers' engagement transactions in flight at once
 BACKFILL_UPLOAD_THREADS = 8  # a segment's parts (one per day of history touched) are made Parquet and PUT this many at once
 # A failed backfill sweeps twice, this long apart: a segment's invocation still running when the Map failed (Lambda
 # does not stop it) uploads at most once more before it sees the failure. The export function's timeout and a margin.

@@ -241,21 +241,25 @@ class StreamPump:
     @contextlib.contextmanager
     def paused(self, timeout_s: float = 10.0) -> Iterator[None]:
         """What is written inside never reaches the handler: as if the consumer were not deployed yet, or its
-        records were lost. Delivers what was written before first; on leaving, reads the stream to its end and
-        drops those records, then goes on as before. Tests on the shared table use it for history made "before
-        the consumer"; a test that races the consumer must not write inside."""
+        records were lost. Delivers what was written before first; on leaving (however), reads the stream to its
+        end and drops those records, then goes on as before. Tests on the shared table use it for history made
+        "before the consumer". Inside, drain() cannot return (the pump waits): do not call it."""
         self.drain(timeout_s)
         with self._cycle_lock:  # the thread waits at its next cycle
-            yield
-            self._refresh_topology()
-            while True:
-                dropped = 0
-                for shard in self._ready_shards():
-                    while (got := self._read_batch(shard, deliver=False)) and not shard.closed:
-                        dropped += got
-                    dropped += got
-                if not dropped:
-                    break
+            try:
+                yield
+            finally:
+                self._refresh_topology()
+                while True:
+                    dropped = 0
+                    for shard in self._ready_shards():
+                        while True:
+                            got = self._read_batch(shard, deliver=False)
+                            dropped += got
+                            if not got or shard.closed:
+                                break
+                    if not dropped:
+                        break
 
     # ---------------------------------------------------------------- polling
 
@@ -367,8 +371,9 @@ class StreamPump:
         used = shard.iterator
         page = self._streams.get_records(ShardIterator=used, Limit=self.batch_size)
         records = page.get("Records", [])
-        if records and deliver:
-            self._deliver(shard, [stream_records.lambda_record(r, self._stream_arn) for r in records])
+        if records:
+            if deliver:
+                self._deliver(shard, [stream_records.lambda_record(r, self._stream_arn) for r in records])
             shard.last_sequence_number = records[-1]["dynamodb"]["SequenceNumber"]
         shard.iterator = page.get("NextShardIterator")
         if shard.iterator is None:

@@ -81,10 +81,18 @@ def test_a_message_the_crm_sent_is_no_contact() -> None:
 # ---------------------------------------------------------------------------------------------- through the stack
 
 
-def _engagement(customer_id: str) -> eng.Kept | None:
-    from chalicelib.persistence import engagement
+def engagement_of(customer_id: str) -> eng.Kept | None:
+    """The customer's engagement item as stored (a consistent GetItem), or None."""
+    import os
 
-    return engagement.of_customers([customer_id]).get(customer_id)
+    import boto3
+
+    from chalicelib.persistence import engagement
+    from chalicelib.persistence.raw import plain_item
+
+    raw = boto3.client("dynamodb").get_item(TableName=os.environ["TABLE_NAME"], ConsistentRead=True, Key={
+        "pk": {"S": f"C#{customer_id}"}, "sk": {"S": engagement.ENGAGEMENT_SK}}).get("Item")
+    return None if raw is None else engagement.kept_of(plain_item(raw))
 
 
 def _contact(caller: Any, customer_id: str, occurred_at: str, channel: str = "visit") -> dict[str, Any]:
@@ -103,10 +111,10 @@ def test_a_contact_joins_its_customers_engagement_once_however_often_its_record_
     contact = _contact(agent, customer["id"], "2026-11-20T03:00:00Z", channel="phone")
     stream_pump.drain()
     expected = eng.element(eng.Contact(contact["occurred_at"], "jakarta", "phone", contact["id"]))
-    assert _engagement(customer["id"]) == eng.Kept(frozenset({expected}))
+    assert engagement_of(customer["id"]) == eng.Kept(frozenset({expected}))
     event = stream.event()  # the same records again, twice: Lambda may deliver a batch more than once
     assert deliver(event) == {"batchItemFailures": []} and deliver(event) == {"batchItemFailures": []}
-    assert _engagement(customer["id"]) == eng.Kept(frozenset({expected}))
+    assert engagement_of(customer["id"]) == eng.Kept(frozenset({expected}))
 
 
 def test_messages_the_crm_sends_stay_out_and_an_erased_customer_keeps_nothing(
@@ -119,16 +127,16 @@ def test_messages_the_crm_sends_stay_out_and_an_erased_customer_keeps_nothing(
         "category": "service", "severity": "medium", "subject": "Slow", "description": "It took long"})
     assert complaint.status_code == 201, complaint.body  # its receipt SMS is a message, not a contact
     stream_pump.drain()
-    assert _engagement(customer["id"]) is None
+    assert engagement_of(customer["id"]) is None
     _contact(agent, customer["id"], "2026-11-21T03:00:00Z")
     stream_pump.drain()
-    assert _engagement(customer["id"]) is not None
+    assert engagement_of(customer["id"]) is not None
     assert admin.delete(f"/customers/{customer['id']}").status_code == 204
     stream_pump.drain()
-    assert _engagement(customer["id"]) is None
+    assert engagement_of(customer["id"]) is None
     # a record of a contact delivered after the erasure (a late redelivery, the backfill) writes nothing back
     assert engagement.add(customer["id"], ["2026-11-21T03:00:00.000Z|jakarta|visit|late"]) is False
-    assert _engagement(customer["id"]) is None
+    assert engagement_of(customer["id"]) is None
 
 
 def _today() -> date:
@@ -142,7 +150,7 @@ def test_the_nightly_run_reads_the_engagement_and_prunes_what_left_its_window(
     from chalicelib.domain.clock import at
 
     manager = as_user("manager.surabaya")
-    long_ago = datetime.now(UTC) - timedelta(days=eng.ENGAGEMENT_DAYS + 40)
+    long_ago = datetime.now(UTC) - timedelta(days=eng.ENGAGEMENT_DAYS + 2)
     with stream_pump.paused(), at(long_ago - timedelta(days=1)):  # a customer of long standing
         customer = manager.new_customer(branch_id="surabaya")
     today = _today()
@@ -150,11 +158,11 @@ def test_the_nightly_run_reads_the_engagement_and_prunes_what_left_its_window(
     old = _contact(manager, customer["id"], long_ago.strftime("%Y-%m-%dT%H:%M:%SZ"))  # imported history
     new = _contact(manager, customer["id"], recent.strftime("%Y-%m-%dT%H:%M:%SZ"))
     stream_pump.drain()
-    assert len(_engagement(customer["id"]).contacts) == 2  # type: ignore[union-attr]
+    assert len(engagement_of(customer["id"]).contacts) == 2  # type: ignore[union-attr]
 
     yesterday = today - timedelta(days=1)
     export(as_user("admin"), yesterday)  # the nightly run's day: it prunes
-    kept = _engagement(customer["id"])
+    kept = engagement_of(customer["id"])
     assert kept is not None and kept.older_last == old["occurred_at"]
     assert {eng.contact_of(v).id for v in kept.contacts} == {new["id"]}
     _, rfm = rows(stack["EXPORT_BUCKET"], "rfm", yesterday)
@@ -172,3 +180,11 @@ def test_the_nightly_run_reads_the_engagement_and_prunes_what_left_its_window(
     assert row["frequency"] == 0 and row["recency_days"] == (before_recent - long_ago_on).days
     _, churn = rows(stack["EXPORT_BUCKET"], "churn_risk", before_recent)
     assert "no_contact_180_days" in {c["customer_key"]: c for c in churn}[key_of(stack, customer["id"])]["reasons"]
+
+    # a day older than the items reach (the 365 days before it begin before their 400): counted from the contacts
+    # themselves, where the pruned one is still within the year
+    month_ago = today - timedelta(days=40)
+    export(as_user("admin"), month_ago)
+    _, rfm = rows(stack["EXPORT_BUCKET"], "rfm", month_ago)
+    row = {r["customer_key"]: r for r in rfm}[key_of(stack, customer["id"])]
+    assert row["frequency"] == 1 and row["recency_days"] == (month_ago - long_ago_on).days

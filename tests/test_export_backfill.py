@@ -223,10 +223,12 @@ def test_the_backfill_exports_history_from_before_the_change_log_once_into_the_d
 def test_the_backfill_fills_in_history_s_contacts_for_the_analyses_and_has_the_week_exported_again(
         stack: dict[str, str], history: dict[str, Any], first: dict[str, Any]) -> None:
     from chalicelib.domain import engagement as eng
-    from chalicelib.persistence import change_log, engagement
+    from chalicelib.persistence import change_log
+    from tests.test_engagement import engagement_of
 
     assert first["backfill"]["status"] == "succeeded"
-    kept = engagement.of_customers([history["old"]["id"]])[history["old"]["id"]]  # the consumer never saw them
+    kept = engagement_of(history["old"]["id"])  # the consumer never saw them
+    assert kept is not None
     contacts = sorted((eng.contact_of(v) for v in kept.contacts), key=lambda c: c.occurred_at)
     assert [c.occurred_at[:16] for c in contacts] == [m.strftime("%Y-%m-%dT%H:%M") for m in history["contacts"]]
     assert {(c.branch_id, c.channel) for c in contacts} == {(BRANCH, "visit")} and kept.older_last is None

@@ -19,6 +19,7 @@ from datetime import date, timedelta
 from typing import Any
 
 ENGAGEMENT_DAYS = 400  # contacts kept per customer: the 365 days of RFM's frequency, the anomalies' 28 before, a margin
+COUNTED_DAYS = 365  # the longest window the analyses count contacts in (RFM's frequency)
 _SEPARATOR = "|"
 
 LocalDay = Callable[[str], date]  # an ISO 8601 stamp's local day
@@ -54,6 +55,23 @@ class Kept:
 
     contacts: frozenset[str] = frozenset()
     older_last: str | None = None  # occurred_at of the newest contact pruned from `contacts`
+
+
+def kept_from(contacts: Iterable[Contact]) -> Kept:
+    """Contacts read one by one (a day the engagement items no longer cover) as the item would hold them."""
+    return Kept(frozenset(element(c) for c in contacts))
+
+
+def covers(day: date, today: date) -> bool:
+    """Whether the items kept on `today` hold every contact the analyses of `day` count: the COUNTED_DAYS up to it
+    lie within the ENGAGEMENT_DAYS before today (a re-run of an older day counts from the contacts themselves)."""
+    return (today - day).days <= ENGAGEMENT_DAYS - COUNTED_DAYS
+
+
+def first_full_day(today: date, window_days: int) -> date:
+    """The first day whose `window_days` before it are all within the items kept on `today` (the anomalies' contacts
+    are judged from there: an earlier day's window would be cut short by the pruning, not by a quiet channel)."""
+    return today - timedelta(days=ENGAGEMENT_DAYS - window_days)
 
 
 @dataclass

@@ -8,6 +8,8 @@ with the check that the customer is live, so nothing lands once an erasure has b
 
 from __future__ import annotations
 
+import random
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -15,13 +17,18 @@ from typing import Any
 from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
+from chalicelib.config import (
+    AGGREGATES_CONFLICT_BACKOFF_BASE_SECONDS,
+    AGGREGATES_CONFLICT_BACKOFF_MAX_SECONDS,
+    AGGREGATES_CONFLICT_RETRIES,
+)
 from chalicelib.domain.engagement import Contact, Kept, element
+from chalicelib.observability import count, logger
 from chalicelib.persistence.errors import translated
-from chalicelib.persistence.tables import PROFILE_SK, CustomerItem, EngagementItem, Item, customer_pk
+from chalicelib.persistence.tables import PROFILE_SK, CustomerItem, EngagementItem, customer_pk
 from chalicelib.persistence.tx import connection, failed_codes, live_customer
 
 ENGAGEMENT_SK = "V#ENG"
-_BATCH_GET = 100
 
 
 def customer_of(pk: str) -> str | None:
@@ -32,14 +39,19 @@ def customer_of(pk: str) -> str | None:
 
 def add(customer_id: str, contacts: Iterable[str], older_last: str | None = None) -> bool:
     """Add contacts (elements) to the customer's set, and raise `older_last` to the given one if it is newer. The
-    same call again changes nothing. False when the customer is erased or being erased (nothing written)."""
+    same call again changes nothing. False when the customer is erased or being erased (nothing written).
+
+    A transaction that meets another on the profile (TransactionConflict) is tried again after a jittered wait,
+    as the counters' are. An item that would pass DynamoDB's 400 KB (about 5,000 contacts in ENGAGEMENT_DAYS: a
+    customer the analyses score at the top anyway) takes no more until the nightly prune makes room: counted
+    (EngagementItemFull) and logged, never failing the stream's batch."""
     elements = set(contacts)
     if not elements and older_last is None:
         return True
     owner = customer_pk(customer_id)
     actions = [EngagementItem.contacts.add(elements)] if elements else []
     raise_older = older_last is not None
-    while True:
+    for attempt in range(AGGREGATES_CONFLICT_RETRIES + 1):
         try:
             with translated(), TransactWrite(connection=connection()) as tx:
                 tx.condition_check(CustomerItem, owner, PROFILE_SK, condition=live_customer())
@@ -59,8 +71,17 @@ def add(customer_id: str, contacts: Iterable[str], older_last: str | None = None
                 if not actions:
                     return True
                 continue
+            if "ValidationError" in codes or exc.cause_response_code == "ValidationException":
+                count("EngagementItemFull")
+                logger().warning("engagement item full: contacts not added", extra={"contacts": len(elements)})
+                return True
+            if "TransactionConflict" in codes and attempt < AGGREGATES_CONFLICT_RETRIES:
+                time.sleep(random.uniform(0, min(AGGREGATES_CONFLICT_BACKOFF_MAX_SECONDS,
+                                                 AGGREGATES_CONFLICT_BACKOFF_BASE_SECONDS * 2 ** attempt)))
+                continue
             raise
         return True
+    raise AssertionError("unreachable: the last attempt returns or raises")
 
 
 def contacts_in(records: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
@@ -90,18 +111,12 @@ def record(records: Iterable[Mapping[str, Any]]) -> int:
     return len(found)
 
 
-def of_customers(customer_ids: Iterable[str]) -> dict[str, Kept]:
-    """The engagement items of these customers (BatchGetItem, 100 keys a request); a customer without contacts has
-    none."""
-    wanted = sorted(set(customer_ids))
-    found: dict[str, Kept] = {}
-    for start in range(0, len(wanted), _BATCH_GET):
-        with translated():
-            for item in Item.batch_get([(customer_pk(c), ENGAGEMENT_SK) for c in wanted[start:start + _BATCH_GET]]):
-                if isinstance(item, EngagementItem):
-                    found[str(customer_of(item.pk))] = Kept(frozenset(item.contacts or ()),
-                                                                       item.older_last)
-    return found
+def kept_of(item: Mapping[str, Any] | None) -> Kept:
+    """A customer's engagement item as read by a Scan (plain values), or nothing kept (None: the customer has had no
+    contact since the items began)."""
+    if item is None:
+        return Kept()
+    return Kept(frozenset(item.get("contacts") or ()), item.get("older_last"))
 
 
 def prune(customer_id: str, old: frozenset[str], older_last: str | None) -> bool:

@@ -42,10 +42,11 @@ _VEHICLE_PREFIX, _APPOINTMENT_PREFIX, _WORK_ORDER_PREFIX = vehicle_pk(""), appoi
 
 @dataclass
 class CustomerRecords:
-    """A customer's profile (None: erased or being erased) and interactions, as plain items."""
+    """A customer's profile (None: erased or being erased), interactions and engagement item, as plain items."""
 
     profile: dict[str, Any] | None
     interactions: list[dict[str, Any]]
+    engagement: dict[str, Any] | None
 
 
 @dataclass
@@ -191,7 +192,8 @@ def records(total_segments: int = 1, page_items: int | None = None) -> Iterator[
     for pk, items in groups(total_segments, page_items):
         if pk.startswith(_CUSTOMER_PREFIX):  # the most groups by far: asked first
             yield CustomerRecords(next((i for i in items if i.get("type") == "customer"), None),
-                                  [i for i in items if i.get("type") == "interaction"])
+                                  [i for i in items if i.get("type") == "interaction"],
+                                  next((i for i in items if i.get("type") == "engagement"), None))
         elif pk.startswith(_COMPLAINT_PREFIX):
             yield ComplaintRecords(next((i for i in items if i.get("type") == "complaint"), None),
                                    [i for i in items if i.get("type") == "complaint_history"])

@@ -43,6 +43,7 @@ from zoneinfo import ZoneInfo
 from chalicelib.config import (
     ANOMALY_API_DAYS,
     ANOMALY_API_MAX_ITEMS,
+    ANOMALY_WINDOW_DAYS,
     BASKET_DAYS,
     CATCH_UP_DAYS,
     CHURN_SLOW_RESOLUTION_MIN_HOURS,
@@ -126,7 +127,9 @@ class _Run:
         self.last_order: dict[str, date] = {}
         self.facts: dict[str, cmp.AudienceFacts] = {}
         self.writes_facts = day >= today - timedelta(days=1)
-        self.block: list[dict[str, Any]] = []  # customers' profiles
+        self.block: list[tuple[dict[str, Any], eng.Kept]] = []  # customers' profiles and contacts
+        # what the analyses count of contacts: the engagement items, unless the day is older than they reach
+        self.engagement_covers = eng.covers(day, today)
         self.root_causes = an.RootCauses()
         self.daily = an.DailyCounts()
         self.at_risk: dict[str, list[tuple[int, str, an.ChurnRisk]]] = defaultdict(list)
@@ -242,12 +245,14 @@ class _Run:
             self.write("products", ex.product_row(records.product), records.product["created_at"])
 
     def customer_group(self, records: export_source.CustomerRecords) -> None:
+        from chalicelib.persistence import engagement
+
         profile = records.profile
         if profile is None or not self.snap.includes(profile.get("created_at")):
             return  # erased meanwhile, or created after the day: nothing of it is exported
         for item in records.interactions:
-            # a contact is a fact (interaction_events: exported once, by the day it happened), and the features
-            # come from the customer's engagement item: only the messages the CRM sent are read here
+            # a contact is a fact (interaction_events: exported once, by the day it happened); what the analyses
+            # need of contacts is the customer's engagement item (below): only the CRM's own messages are read here
             if not self.snap.includes(item.get("occurred_at")) or not ex.is_notification(item):
                 continue
             row = ex.notification_row(item, self.key, self.snap)
@@ -255,26 +260,28 @@ class _Run:
             if row["delivery"] == "sent":
                 self.profit.add_message(str(row["customer_key"]), str(row["branch_id"] or profile["branch_id"]),
                                         date.fromisoformat(str(row["occurred_on"])), str(row["channel"]))
-        self.block.append(profile)
+        if self.engagement_covers:
+            kept = engagement.kept_of(records.engagement)
+        else:  # an older day than the items hold: its contacts, one by one
+            kept = eng.kept_from(c for i in records.interactions if (c := eng.contact_from(i)) is not None)
+        self.block.append((profile, kept))
         if len(self.block) >= EXPORT_OPT_OUT_BLOCK:
             self.flush_block()
 
     def flush_block(self) -> None:
-        """The block's customers with their opt-outs and engagement items (a BatchGetItem each); the run of yesterday
-        (or today) prunes the contacts that left the engagement window."""
+        """The block's customers with their opt-outs (a BatchGetItem); the run of yesterday (or today) prunes the
+        contacts that left their engagement items' window."""
         from chalicelib.persistence import consent, engagement
 
         if not self.block:
             return
-        opted_out, _ = consent.sms_opted_out_among(str(p["phone"]) for p in self.block)
-        kept = engagement.of_customers(str(p["id"]) for p in self.block)
-        for profile in self.block:
-            mine = kept.get(str(profile["id"]), eng.Kept())
-            counted = eng.counted(mine, day=self.day, ends_at=self.snap.ends_at, local_day=self.snap.local_day,
+        opted_out, _ = consent.sms_opted_out_among(str(p["phone"]) for p, _ in self.block)
+        for profile, kept in self.block:
+            counted = eng.counted(kept, day=self.day, ends_at=self.snap.ends_at, local_day=self.snap.local_day,
                                   home_branch=str(profile["branch_id"]))
             self.customer_rows(profile, counted, str(profile["phone"]) in opted_out)
             if self.writes_facts:
-                old, older_last = eng.pruned(mine, self.today, local_day=self.snap.local_day)
+                old, older_last = eng.pruned(kept, self.today, local_day=self.snap.local_day)
                 engagement.prune(str(profile["id"]), old, older_last)
         self.block = []
         if self.facts:
@@ -428,8 +435,12 @@ class _Run:
             self.write("defect_clusters", cluster)
         days = [d for series in self.daily.series().values() for d in series]
         flagged: list[dict[str, Any]] = []
+        # a day before this one would be judged against a window the engagement items' pruning cut short
+        contacts_from = eng.first_full_day(self.today, ANOMALY_WINDOW_DAYS) if self.engagement_covers else None
         if days:
             for anomaly in an.anomalies(self.daily, first_day=min(days), last_day=self.day):
+                if contacts_from is not None and anomaly.metric == "interactions" and anomaly.day < contacts_from:
+                    continue
                 row = {"day": anomaly.day.isoformat(), "branch_id": anomaly.branch_id, "metric": anomaly.metric,
                        "dimension": anomaly.dimension, "count": anomaly.count, "median": anomaly.median,
                        "mad": anomaly.mad, "robust_z": anomaly.robust_z, "direction": anomaly.direction}

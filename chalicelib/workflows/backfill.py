@@ -42,6 +42,7 @@ from typing import Any
 
 from chalicelib.config import (
     BACKFILL_BUFFER_BYTES,
+    BACKFILL_ENGAGEMENT_THREADS,
     BACKFILL_ITEMS_PER_SEGMENT,
     BACKFILL_LEASE_SECONDS,
     BACKFILL_MAX_SEGMENTS,
@@ -271,20 +272,21 @@ def run_segment(backfill_id: str, before: date, segment: int, total: int) -> dic
         record(complete)
 
     today = local_today(config.timezone)
-    for batch in export_source.segment_groups(segment, total):
-        for group_pk, items in batch:
-            _engagement_of(group_pk, items, today, snap)
-            for item_key, (dataset, at, row) in ex.facts_stored_before(items, key, snap, begins):
-                on = str(snap.local_date(at))
-                if on < EXPORT_EARLIEST_DATE:  # where the Glue tables' dt projection does not reach
-                    skipped += 1
-                    continue
-                line = export_files.line_of(row)
-                waiting[(dataset, on)].append((item_key, line))
-                held += len(line)
-        if held >= BACKFILL_BUFFER_BYTES:
-            upload(complete=False)
-            held = 0
+    with ThreadPoolExecutor(BACKFILL_ENGAGEMENT_THREADS) as adders:  # a transaction per customer: overlapped
+        for batch in export_source.segment_groups(segment, total):
+            list(adders.map(lambda group: _engagement_of(group[0], group[1], today, snap), batch))
+            for _, items in batch:
+                for item_key, (dataset, at, row) in ex.facts_stored_before(items, key, snap, begins):
+                    on = str(snap.local_date(at))
+                    if on < EXPORT_EARLIEST_DATE:  # where the Glue tables' dt projection does not reach
+                        skipped += 1
+                        continue
+                    line = export_files.line_of(row)
+                    waiting[(dataset, on)].append((item_key, line))
+                    held += len(line)
+            if held >= BACKFILL_BUFFER_BYTES:
+                upload(complete=False)
+                held = 0
     upload(complete=True)
     if previous:  # an attempt before this one: delete what it wrote and this one did not
         written = {p["key"] for p in parts}
