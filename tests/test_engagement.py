@@ -71,6 +71,15 @@ def test_pruning_takes_out_what_left_the_window_and_keeps_the_newest_of_it() -> 
     assert kept == [eng.element(fresh)] and newest_older == old.occurred_at
 
 
+def test_the_items_cover_the_days_whose_year_lies_within_them_and_anomalies_judge_full_windows() -> None:
+    today = date(2026, 12, 7)
+    assert eng.covers(today - timedelta(days=1), today) and eng.covers(today - timedelta(days=35), today)
+    assert not eng.covers(today - timedelta(days=36), today)  # its 365 days begin before the items' 400
+    assert eng.first_full_day(today, 28) == today - timedelta(days=372)
+    contacts = [eng.Contact(_at(date(2025, 1, 1)), "", "visit", "a"), eng.Contact(_at(date(2025, 1, 1)), "", "visit", "a")]
+    assert eng.kept_from(contacts) == eng.Kept(frozenset({eng.element(contacts[0])}))  # one contact, read twice
+
+
 def test_a_message_the_crm_sent_is_no_contact() -> None:
     stored = {"id": "m", "occurred_at": _at(date(2026, 11, 1)), "channel": "sms", "delivery": "sent"}
     assert eng.contact_from(stored) is None
