@@ -140,36 +140,43 @@ class Table:
     # each customer's contacts (engagement elements), which the stream consumer would have added to their engagement
     # item (chalicelib/persistence/engagement.py), and the customers whose item is in the table
     contacts: dict[str, set[str]] = field(default_factory=dict)
+    messages: dict[str, set[str]] = field(default_factory=dict)  # and the messages sent (notifications)
     engaged: set[str] = field(default_factory=set)
 
 
 def _note_contacts(table: Table, items: list[dict[str, Any]]) -> None:
-    """The contacts among these interaction items (serialized), as the stream consumer reads them from records."""
+    """The contacts and messages sent among these interaction items (serialized), as the stream consumer reads them
+    from records."""
     from chalicelib.persistence import engagement
 
-    found = engagement.contacts_in({"eventName": "INSERT", "dynamodb": {"NewImage": attrs}} for attrs in items)
-    for customer_id, elements in found.items():
-        table.contacts.setdefault(customer_id, set()).update(elements)
+    found = engagement.changes_in({"eventName": "INSERT", "dynamodb": {"NewImage": attrs}} for attrs in items)
+    for customer_id, (contacts, messages) in found.items():
+        table.contacts.setdefault(customer_id, set()).update(contacts)
+        table.messages.setdefault(customer_id, set()).update(messages)
 
 
 def put_engagement(put: MotoTable, table: Table, day: date) -> None:
     """Each customer's engagement item as the stream consumer and the nightly prune leave it on the morning after
-    `day`: their contacts of the last ENGAGEMENT_DAYS, the newest older one's time (no stream records: the bulk
-    load made none, so the consumer never saw these contacts)."""
+    `day`: their contacts of the last ENGAGEMENT_DAYS, the newest older one's time, their messages of the last
+    MESSAGE_DAYS (no stream records: the bulk load made none, so the consumer never saw these interactions)."""
     from chalicelib.domain import engagement as eng
     from chalicelib.domain.exports import Snapshot
     from chalicelib.persistence.engagement import ENGAGEMENT_SK
     from chalicelib.persistence.tables import customer_pk
 
     local_day = Snapshot(day, "Asia/Jakarta").local_day
-    for customer_id, elements in table.contacts.items():
-        old, older_last = eng.pruned(eng.Kept(frozenset(elements)), day + timedelta(days=1), local_day=local_day)
+    for customer_id in table.contacts.keys() | table.messages.keys():
+        elements, messages = table.contacts.get(customer_id, set()), table.messages.get(customer_id, set())
+        old = eng.pruned(eng.Kept(frozenset(elements), messages=frozenset(messages)), day + timedelta(days=1),
+                         local_day=local_day)
         attrs: dict[str, Any] = {"pk": {"S": customer_pk(customer_id)}, "sk": {"S": ENGAGEMENT_SK},
                                  "type": {"S": "engagement"}}
-        if elements - old:
-            attrs["contacts"] = {"SS": sorted(elements - old)}
-        if older_last:
-            attrs["older_last"] = {"S": older_last}
+        if elements - old.contacts:
+            attrs["contacts"] = {"SS": sorted(elements - old.contacts)}
+        if messages - old.messages:
+            attrs["messages"] = {"SS": sorted(messages - old.messages)}
+        if old.older_last:
+            attrs["older_last"] = {"S": old.older_last}
         put.put_raw(attrs)
         if customer_id in table.engaged:
             put.count -= 1  # replaced, not added

@@ -140,6 +140,12 @@ def catalog(as_user: Any) -> dict[str, str]:
     return {s: s for s in ORDER_SKUS}
 
 
+def stream_caught_up() -> None:
+    """Wait until the session's stream consumer has handled what was written so far (the nightly export runs after
+    it: its engagement items and change log), where a helper gets no fixture."""
+    _session["pump"].drain()
+
+
 @pytest.fixture(scope="session")
 def stream_pump(stack: dict[str, str]) -> Any:
     """The session's stream pump (infra/pump.py) feeding app.on_table_change, as `make run` does: it has delivered

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -218,8 +219,11 @@ OPERATIONS = st.one_of(
 
 
 @pytest.fixture
-def stream(stack: dict[str, str]) -> Stream:
-    return Stream(stack["TABLE_NAME"])
+def stream(stack: dict[str, str], stream_pump: Any) -> Iterator[Stream]:
+    """The table's stream from now on, read by the test alone: the session's consumer is paused meanwhile (else it
+    may claim a message the test's delivery then leaves to it, and not have sent it yet when the test looks)."""
+    with stream_pump.paused():
+        yield Stream(stack["TABLE_NAME"])
 
 
 @settings(max_examples=10, deadline=None, derandomize=True, database=None,

@@ -74,7 +74,11 @@ def symlinked(bucket: str, dataset: str, day: date) -> list[str]:
 
 
 def export(caller: Any, day: date, timeout_s: float = 120.0) -> dict[str, Any]:
-    """POST /analytics/exports and wait until GET /analytics/exports/{date} says it has finished."""
+    """POST /analytics/exports, once the stream consumer has handled what was written so far (as the nightly run
+    comes hours after the day), and wait until GET /analytics/exports/{date} says it has finished."""
+    from tests.conftest import stream_caught_up
+
+    stream_caught_up()
     started = caller.post("/analytics/exports", {"date": day.isoformat()})
     assert started.status_code == 202, started.body
     assert started.json["status"] == "queued"

@@ -18,7 +18,9 @@ import boto3
 import pytest
 
 from chalicelib.domain import campaigns as rules
+from chalicelib.domain import engagement as eng
 from infra import outbox, receipts, sns_delivery
+from tests.test_engagement import engagement_of
 
 JAKARTA = ZoneInfo("Asia/Jakarta")
 ASSIGNMENT_KEY = "relasi-assignment-v1"
@@ -116,8 +118,8 @@ def _body(tag: str) -> dict[str, Any]:
             "messages": {"id": "Halo {first_name}", "en": "Hi {first_name}"}}
 
 
-def test_a_campaign_reaches_exactly_who_may_hear_it_and_its_report_reconciles(as_user: Any,
-                                                                              stack: dict[str, str]) -> None:
+def test_a_campaign_reaches_exactly_who_may_hear_it_and_its_report_reconciles(as_user: Any, stack: dict[str, str],
+                                                                              stream_pump: Any) -> None:
     marketing, agent, manager = as_user("marketing"), as_user("agent.bandung"), as_user("manager.jakarta")
     tag = f"cmp{uuid.uuid4().hex[:8]}"
     people = _people(agent, tag, 40)
@@ -179,6 +181,13 @@ def test_a_campaign_reaches_exactly_who_may_hear_it_and_its_report_reconciles(as
     assert report["by_branch"]["bandung"]["sent"] == len(to_send) and report["queued"] == 0
     mine = manager.get(f"/campaigns/{c['id']}/report")
     assert mine.status_code == 200 and mine.json["matched"] == 0 and mine.json["by_branch"] == {}
+    # What serving them cost: each message sent is on its customer's engagement item (what profitability counts)
+    stream_pump.drain()
+    for person in people:
+        kept = engagement_of(person["id"])
+        messages = [eng.message_of(v) for v in (kept.messages if kept else ())]
+        expected_messages = [("bandung", "sms", 1, f"campaign:{c['id']}")] if person["phone"] in to_send else []
+        assert [(m.branch_id, m.channel, m.parts, m.ref) for m in messages] == expected_messages, person["id"]
 
     # The opt-out link: opening it changes nothing; its button withdraws consent, once; a forged one is 404.
     text = sent[0]["text"]

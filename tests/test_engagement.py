@@ -63,10 +63,9 @@ def test_pruning_takes_out_what_left_the_window_and_keeps_the_newest_of_it() -> 
     edge = today - timedelta(days=eng.ENGAGEMENT_DAYS)
     old, older = eng.Contact(_at(edge), "", "visit", "old"), eng.Contact(_at(edge - timedelta(days=30)), "", "visit", "x")
     fresh = eng.Contact(_at(edge + timedelta(days=1)), "", "visit", "new")
-    gone, older_last = eng.pruned(_kept(old, older, fresh, older_last=_at(date(2020, 1, 1))), today,
-                                  local_day=SNAP.local_day)
-    assert gone == {eng.element(old), eng.element(older)} and older_last == old.occurred_at
-    assert eng.pruned(_kept(fresh), today, local_day=SNAP.local_day) == (frozenset(), None)
+    gone = eng.pruned(_kept(old, older, fresh, older_last=_at(date(2020, 1, 1))), today, local_day=SNAP.local_day)
+    assert gone.contacts == {eng.element(old), eng.element(older)} and gone.older_last == old.occurred_at
+    assert eng.pruned(_kept(fresh), today, local_day=SNAP.local_day) == eng.Pruned(frozenset(), None, frozenset())
     kept, newest_older = eng.split([old, older, fresh], today, local_day=SNAP.local_day)
     assert kept == [eng.element(fresh)] and newest_older == old.occurred_at
 
@@ -80,11 +79,40 @@ def test_the_items_cover_the_days_whose_year_lies_within_them_and_anomalies_judg
     assert eng.kept_from(contacts) == eng.Kept(frozenset({eng.element(contacts[0])}))  # one contact, read twice
 
 
-def test_a_message_the_crm_sent_is_no_contact() -> None:
+def test_a_message_the_crm_sent_is_no_contact_but_a_message_once_sent() -> None:
     stored = {"id": "m", "occurred_at": _at(date(2026, 11, 1)), "channel": "sms", "delivery": "sent"}
     assert eng.contact_from(stored) is None
     assert eng.contact_from({**stored, "delivery": None, "branch_id": None}) == eng.Contact(
         stored["occurred_at"], "", "sms", "m")
+    assert eng.message_from(stored) == eng.Message(stored["occurred_at"], "", "sms", 1, "m")
+    for not_sent in ("pending", "skipped", "failed", None):
+        assert eng.message_from({**stored, "delivery": not_sent}) is None
+    recipient = {"campaign_id": "c1", "customer_id": "x", "branch_id": "bandung", "sent_at": _at(date(2026, 11, 2)),
+                 "parts": 2}
+    message = eng.campaign_message(recipient, "sms")
+    assert message == eng.Message(recipient["sent_at"], "bandung", "sms", 2, "campaign:c1")
+    assert eng.message_of(eng.message_element(message)) == message  # type: ignore[arg-type]
+    assert eng.campaign_message({**recipient, "sent_at": None}, "sms") is None  # capped, withdrawn, control
+
+
+def test_messages_are_kept_for_profitabilitys_months_of_any_day_the_items_cover() -> None:
+    from chalicelib.config import PROFIT_MONTHS
+
+    today = date(2026, 12, 7)
+    oldest_covered = today - timedelta(days=eng.ENGAGEMENT_DAYS - eng.COUNTED_DAYS)
+    assert eng.covers(oldest_covered, today)
+    month = oldest_covered.year * 12 + oldest_covered.month - 1 - (PROFIT_MONTHS - 1)
+    first_counted = date(month // 12, month % 12 + 1, 1)  # the first day of its oldest month
+    assert (today - first_counted).days < eng.MESSAGE_DAYS
+    edge = today - timedelta(days=eng.MESSAGE_DAYS)
+    old = eng.Message(_at(edge), "", "email", 1, "old")
+    fresh = eng.Message(_at(edge + timedelta(days=1)), "", "email", 1, "new")
+    kept = eng.Kept(messages=frozenset({eng.message_element(old), eng.message_element(fresh)}))
+    assert eng.pruned(kept, today, local_day=SNAP.local_day) == eng.Pruned(frozenset(), None, frozenset({
+        eng.message_element(old)}))
+    assert eng.recent_messages([old, fresh], today, local_day=SNAP.local_day) == [eng.message_element(fresh)]
+    ends = Snapshot(edge, "Asia/Jakarta").ends_at  # a day's end: what was sent by then
+    assert eng.sent(kept, ends) == [old] and set(eng.sent(kept, "9999")) == {old, fresh}
 
 
 # ---------------------------------------------------------------------------------------------- through the stack
@@ -136,10 +164,15 @@ def test_messages_the_crm_sends_stay_out_and_an_erased_customer_keeps_nothing(
         "category": "service", "severity": "medium", "subject": "Slow", "description": "It took long"})
     assert complaint.status_code == 201, complaint.body  # its receipt SMS is a message, not a contact
     stream_pump.drain()
-    assert engagement_of(customer["id"]) is None
+    kept = engagement_of(customer["id"])
+    assert kept is not None and not kept.contacts
+    [receipt] = [i for i in agent.get(f"/customers/{customer['id']}/interactions").json["items"]
+                 if i.get("delivery") == "sent"]
+    assert [eng.message_of(v) for v in kept.messages] == [eng.Message(receipt["occurred_at"], "jakarta", "sms", 1,
+                                                                      receipt["id"])]
     _contact(agent, customer["id"], "2026-11-21T03:00:00Z")
     stream_pump.drain()
-    assert engagement_of(customer["id"]) is not None
+    assert engagement_of(customer["id"]).contacts  # type: ignore[union-attr]
     assert admin.delete(f"/customers/{customer['id']}").status_code == 204
     stream_pump.drain()
     assert engagement_of(customer["id"]) is None
@@ -197,3 +230,31 @@ def test_the_nightly_run_reads_the_engagement_and_prunes_what_left_its_window(
     _, rfm = rows(stack["EXPORT_BUCKET"], "rfm", month_ago)
     row = {r["customer_key"]: r for r in rfm}[key_of(stack, customer["id"])]
     assert row["frequency"] == 1 and row["recency_days"] == (month_ago - long_ago_on).days
+
+
+def test_the_backfill_adds_history_s_contacts_and_messages_and_a_campaign_s_messages_to_each_recipient() -> None:
+    from chalicelib.workflows.backfill import engagement_adds
+
+    today = date(2026, 12, 7)
+    snap = Snapshot(today - timedelta(days=1), "Asia/Jakarta")
+    recent, ancient = _at(today - timedelta(days=10)), _at(today - timedelta(days=eng.MESSAGE_DAYS + 5))
+    customer = [
+        {"type": "customer", "id": "c1"},
+        {"type": "interaction", "id": "i1", "occurred_at": recent, "channel": "visit", "branch_id": "bandung"},
+        {"type": "interaction", "id": "n1", "occurred_at": recent, "channel": "sms", "delivery": "sent"},
+        {"type": "interaction", "id": "n2", "occurred_at": recent, "channel": "sms", "delivery": "skipped"},
+        {"type": "interaction", "id": "n3", "occurred_at": ancient, "channel": "email", "delivery": "sent"},
+    ]
+    assert engagement_adds("C#c1", customer, today, snap) == [(
+        "c1", [eng.element(eng.Contact(recent, "bandung", "visit", "i1"))], None,
+        [eng.message_element(eng.Message(recent, "", "sms", 1, "n1"))])]
+    campaign = [
+        {"type": "campaign", "id": "k1", "channel": "email"},
+        {"type": "campaign_recipient", "campaign_id": "k1", "customer_id": "c1", "branch_id": "jakarta",
+         "sent_at": recent, "parts": None},
+        {"type": "campaign_recipient", "campaign_id": "k1", "customer_id": "c2", "branch_id": "jakarta",
+         "sent_at": None},  # a holdout: nothing sent
+    ]
+    assert engagement_adds("CAMP#k1", campaign, today, snap) == [
+        ("c1", [], None, [eng.message_element(eng.Message(recent, "jakarta", "email", 1, "campaign:k1"))])]
+    assert engagement_adds("O#x", [{"type": "order"}], today, snap) == []

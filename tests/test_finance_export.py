@@ -212,7 +212,9 @@ def test_profitability_recomputed_from_the_files_equals_the_dataset_row_for_row(
             SELECT r.customer_key, r.branch_id, substr(r.sent_on, 1, 7),
                    sum(CASE WHEN k.channel = 'email' THEN 0 ELSE coalesce(r.parts, 1) END),
                    count(*) FILTER (WHERE k.channel = 'email')
-            FROM campaign_recipients r JOIN campaigns k USING (campaign_id) WHERE r.sent_on IS NOT NULL GROUP BY ALL),
+            FROM campaign_recipients r JOIN campaigns k USING (campaign_id)
+            JOIN customers c USING (customer_key)  -- the customers on file: an erased one's messages went with them
+            WHERE r.sent_on IS NOT NULL GROUP BY ALL),
         messages_month AS (SELECT customer_key, branch_id, month, sum(sms) AS sms, sum(emails) AS emails
                            FROM messages WHERE month BETWEEN '{first}' AND '{last}' GROUP BY ALL),
         complaints_month AS (SELECT customer_key, branch_id, substr(created_on, 1, 7) AS month, count(*) AS complaints

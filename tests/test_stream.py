@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import boto3
@@ -77,8 +78,11 @@ class Stream:
 
 
 @pytest.fixture
-def stream(stack: dict[str, str]) -> Stream:
-    return Stream(stack["TABLE_NAME"])
+def stream(stack: dict[str, str], stream_pump: Any) -> Iterator[Stream]:
+    """The table's stream from now on, read by the test alone: the session's consumer is paused meanwhile (else it
+    may claim a message the test's delivery then leaves to it, and not have sent it yet when the test looks)."""
+    with stream_pump.paused():
+        yield Stream(stack["TABLE_NAME"])
 
 
 def deliver(event: dict[str, Any]) -> dict[str, Any]:

@@ -9,6 +9,11 @@ redelivered record or a backfill racing the consumer counts nothing twice.
 Contacts older than ENGAGEMENT_DAYS leave the set (the nightly run prunes
 them), and the newest of them stays as `older_last`: enough to say how long a
 customer has been silent, whatever their history.
+
+The messages sent to the customer (the CRM's own notifications once sent, and
+campaign messages) are a second set, `<sent_at>|<branch>|<channel>|<parts>|<ref>`,
+kept for MESSAGE_DAYS: what profitability's cost to serve counts, so that the
+nightly run reads no message either.
 """
 
 from __future__ import annotations
@@ -18,9 +23,15 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
+from chalicelib.config import PROFIT_MONTHS
+
 ENGAGEMENT_DAYS = 400  # contacts kept per customer: the 365 days of RFM's frequency, the anomalies' 28 before, a margin
 COUNTED_DAYS = 365  # the longest window the analyses count contacts in (RFM's frequency)
+# messages kept per customer: profitability's PROFIT_MONTHS (from the first of the oldest month) of a day up to
+# ENGAGEMENT_DAYS - COUNTED_DAYS back, as `covers` allows
+MESSAGE_DAYS = (ENGAGEMENT_DAYS - COUNTED_DAYS) + 31 * PROFIT_MONTHS + 1
 _SEPARATOR = "|"
+_CAMPAIGN_REF = "campaign:"
 
 LocalDay = Callable[[str], date]  # an ISO 8601 stamp's local day
 
@@ -50,16 +61,61 @@ def contact_from(item: Mapping[str, Any]) -> Contact | None:
 
 
 @dataclass(frozen=True)
+class Message:
+    """A message sent to the customer: what it cost to serve them."""
+
+    sent_at: str  # ISO 8601 UTC
+    branch_id: str  # "" when the message did not say (the customer's branch counts)
+    channel: str
+    parts: int  # an SMS's parts; 1 otherwise
+    ref: str  # the notification's interaction id, or "campaign:<campaign id>"
+
+
+def message_element(message: Message) -> str:
+    return _SEPARATOR.join((message.sent_at, message.branch_id, message.channel, str(message.parts), message.ref))
+
+
+def message_of(value: str) -> Message:
+    sent_at, branch_id, channel, parts, ref = value.split(_SEPARATOR, 4)
+    return Message(sent_at, branch_id, channel, int(parts), ref)
+
+
+def message_from(item: Mapping[str, Any]) -> Message | None:
+    """The message a stored notification is once sent (None: a contact, or a message not sent: pending, skipped,
+    failed)."""
+    if item.get("delivery") != "sent":
+        return None
+    return Message(str(item["occurred_at"]), str(item.get("branch_id") or ""), str(item["channel"]), 1,
+                   str(item["id"]))
+
+
+def campaign_message(recipient: Mapping[str, Any], channel: str) -> Message | None:
+    """The message a campaign recipient's row says was sent (None: not sent, or not to be), in the campaign's
+    channel."""
+    if not recipient.get("sent_at"):
+        return None
+    return Message(str(recipient["sent_at"]), str(recipient.get("branch_id") or ""), channel,
+                   int(recipient.get("parts") or 1), _CAMPAIGN_REF + str(recipient["campaign_id"]))
+
+
+@dataclass(frozen=True)
 class Kept:
     """A customer's engagement item as stored."""
 
     contacts: frozenset[str] = frozenset()
     older_last: str | None = None  # occurred_at of the newest contact pruned from `contacts`
+    messages: frozenset[str] = frozenset()
 
 
-def kept_from(contacts: Iterable[Contact]) -> Kept:
-    """Contacts read one by one (a day the engagement items no longer cover) as the item would hold them."""
-    return Kept(frozenset(element(c) for c in contacts))
+def kept_from(contacts: Iterable[Contact], messages: Iterable[Message] = ()) -> Kept:
+    """Contacts and messages read one by one (a day the engagement items no longer cover) as the item would hold
+    them."""
+    return Kept(frozenset(element(c) for c in contacts), messages=frozenset(message_element(m) for m in messages))
+
+
+def sent(kept: Kept, ends_at: str) -> list[Message]:
+    """The messages sent before `ends_at` (the end of the day exported, UTC)."""
+    return [m for m in map(message_of, kept.messages) if m.sent_at < ends_at]
 
 
 def covers(day: date, today: date) -> bool:
@@ -106,13 +162,24 @@ def counted(kept: Kept, *, day: date, ends_at: str, local_day: LocalDay, home_br
     return found
 
 
-def pruned(kept: Kept, today: date, *, local_day: LocalDay) -> tuple[frozenset[str], str | None]:
-    """What leaves the set on `today` (contacts on a local day ENGAGEMENT_DAYS or more before it) and the
-    `older_last` that stays then."""
+@dataclass(frozen=True)
+class Pruned:
+    """What leaves an item on a day, and the `older_last` it keeps then."""
+
+    contacts: frozenset[str]
+    older_last: str | None
+    messages: frozenset[str]
+
+
+def pruned(kept: Kept, today: date, *, local_day: LocalDay) -> Pruned:
+    """What leaves the item on `today`: contacts on a local day ENGAGEMENT_DAYS or more before it (the newest of
+    them, or what was kept before, becomes `older_last`), messages MESSAGE_DAYS or more before it."""
     limit = today - timedelta(days=ENGAGEMENT_DAYS)
     old = frozenset(v for v in kept.contacts if local_day(contact_of(v).occurred_at) <= limit)
     stamps = [s for s in (*(contact_of(v).occurred_at for v in old), kept.older_last) if s is not None]
-    return old, max(stamps, default=None)
+    message_limit = today - timedelta(days=MESSAGE_DAYS)
+    old_messages = frozenset(v for v in kept.messages if local_day(message_of(v).sent_at) <= message_limit)
+    return Pruned(old, max(stamps, default=None), old_messages)
 
 
 def split(contacts: Iterable[Contact], today: date, *, local_day: LocalDay) -> tuple[list[str], str | None]:
@@ -127,3 +194,9 @@ def split(contacts: Iterable[Contact], today: date, *, local_day: LocalDay) -> t
         else:
             kept.append(element(c))
     return kept, older
+
+
+def recent_messages(messages: Iterable[Message], today: date, *, local_day: LocalDay) -> list[str]:
+    """History's messages as the backfill adds them: those within MESSAGE_DAYS, as elements."""
+    limit = today - timedelta(days=MESSAGE_DAYS)
+    return [message_element(m) for m in messages if local_day(m.sent_at) > limit]

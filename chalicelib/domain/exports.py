@@ -36,9 +36,9 @@ from chalicelib.domain.orders import REVENUE_STATUSES
 RETIRED_DATASETS = ("interactions",)
 SCHEMA_VERSION = 9  # 9: no interactions snapshot: interaction_events holds them (8: the facts datasets are Parquet files (7: the facts datasets (FACT_DATASETS, delivered_order_lines among them), by the day they happened; the *_changed deltas (6: profitability, basket_rules, transaction_flags, revenue_forecast; orders' staff_key, phone_key, placed_with_staff_phone, changed_after_delivery; order_lines' list_price, cost_price (5: vehicles, appointments, work_orders, defect_clusters; complaints' QC columns (4: campaigns, campaign_recipients (3: orders, order_lines, shipments, products; rfm's monetary)
 # What the backfill makes changed (columns, format: 8, Parquet; 9: it also fills each customer's engagement item
-# with history's contacts): the backfill that made them is outdated, and the nightly run starts a new one
+# with history's contacts; 10: and messages): the backfill that made them is outdated, and the nightly run starts a new one
 # (chalicelib/workflows/backfill.py start_if_needed)
-FACTS_SCHEMA_VERSION = 9
+FACTS_SCHEMA_VERSION = 10
 FILE_EXTENSION = "jsonl.gz"
 FACT_FILE_EXTENSION = "parquet"  # the facts datasets' parts (FACT_DATASETS)
 MANIFEST_NAME = "_manifest.json"  # leading underscore: Athena and Hive skip it as data

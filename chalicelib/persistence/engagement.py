@@ -1,6 +1,6 @@
 """Each customer's engagement item (chalicelib/domain/engagement.py) in the CRM table:
 
-    engagement  pk=C#<customer_id>  sk=V#ENG  (contacts: a string set; older_last)
+    engagement  pk=C#<customer_id>  sk=V#ENG  (contacts, messages: string sets; older_last)
 
 In the customer's partition, so an erasure takes it with everything else; a contact is added in one transaction
 with the check that the customer is live, so nothing lands once an erasure has begun.
@@ -22,9 +22,18 @@ from chalicelib.config import (
     AGGREGATES_CONFLICT_BACKOFF_MAX_SECONDS,
     AGGREGATES_CONFLICT_RETRIES,
 )
-from chalicelib.domain.engagement import Contact, Kept, element
+from chalicelib.domain.engagement import (
+    Kept,
+    Pruned,
+    campaign_message,
+    contact_from,
+    element,
+    message_element,
+    message_from,
+)
 from chalicelib.observability import count, logger
 from chalicelib.persistence.errors import translated
+from chalicelib.persistence.raw import plain_item
 from chalicelib.persistence.tables import PROFILE_SK, CustomerItem, EngagementItem, customer_pk
 from chalicelib.persistence.tx import connection, failed_codes, live_customer
 
@@ -37,19 +46,20 @@ def customer_of(pk: str) -> str | None:
     return pk.removeprefix(prefix) if pk.startswith(prefix) else None
 
 
-def add(customer_id: str, contacts: Iterable[str], older_last: str | None = None) -> bool:
-    """Add contacts (elements) to the customer's set, and raise `older_last` to the given one if it is newer. The
-    same call again changes nothing. False when the customer is erased or being erased (nothing written).
+def add(customer_id: str, contacts: Iterable[str], older_last: str | None = None, messages: Iterable[str] = ()) -> bool:
+    """Add contacts and messages (elements) to the customer's sets, and raise `older_last` to the given one if it is
+    newer. The same call again changes nothing. False when the customer is erased or being erased (nothing written).
 
     A transaction that meets another on the profile (TransactionConflict) is tried again after a jittered wait,
     as the counters' are. An item that would pass DynamoDB's 400 KB (about 5,000 contacts in ENGAGEMENT_DAYS: a
     customer the analyses score at the top anyway) takes no more until the nightly prune makes room: counted
     (EngagementItemFull) and logged, never failing the stream's batch."""
-    elements = set(contacts)
-    if not elements and older_last is None:
+    elements, sent = set(contacts), set(messages)
+    if not elements and not sent and older_last is None:
         return True
     owner = customer_pk(customer_id)
-    actions = [EngagementItem.contacts.add(elements)] if elements else []
+    actions = [*([EngagementItem.contacts.add(elements)] if elements else []),
+               *([EngagementItem.messages.add(sent)] if sent else [])]
     raise_older = older_last is not None
     for attempt in range(AGGREGATES_CONFLICT_RETRIES + 1):
         try:
@@ -73,7 +83,8 @@ def add(customer_id: str, contacts: Iterable[str], older_last: str | None = None
                 continue
             if "ValidationError" in codes or exc.cause_response_code == "ValidationException":
                 count("EngagementItemFull")
-                logger().warning("engagement item full: contacts not added", extra={"contacts": len(elements)})
+                logger().warning("engagement item full: contacts not added",
+                                 extra={"contacts": len(elements), "messages": len(sent)})
                 return True
             if "TransactionConflict" in codes and attempt < AGGREGATES_CONFLICT_RETRIES:
                 time.sleep(random.uniform(0, min(AGGREGATES_CONFLICT_BACKOFF_MAX_SECONDS,
@@ -84,30 +95,50 @@ def add(customer_id: str, contacts: Iterable[str], older_last: str | None = None
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def contacts_in(records: Iterable[Mapping[str, Any]]) -> dict[str, set[str]]:
-    """The new contacts among these stream records (an interaction item inserted that is no message of the CRM's),
-    as elements per customer id."""
-    found: dict[str, set[str]] = defaultdict(set)
+Found = dict[str, tuple[set[str], set[str]]]  # customer id -> (contacts, messages), as elements
+
+
+def changes_in(records: Iterable[Mapping[str, Any]]) -> Found:
+    """What these stream records bring to the engagement items, per customer id: each contact inserted (an
+    interaction that is no message of the CRM's), each notification that became sent, each campaign message
+    sent (its channel is the campaign's: one GetItem per campaign)."""
+    found: Found = defaultdict(lambda: (set(), set()))
+    to_campaigns: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
-        if record.get("eventName") != "INSERT":
-            continue
-        image = (record.get("dynamodb") or {}).get("NewImage") or {}
-        if image.get("type", {}).get("S") != "interaction" or "S" in image.get("delivery", {}):
-            continue
-        customer_id = customer_of(str(image["pk"]["S"]))
-        if customer_id is not None:
-            found[customer_id].add(element(Contact(
-                str(image["occurred_at"]["S"]), str(image.get("branch_id", {}).get("S") or ""),
-                str(image["channel"]["S"]), str(image["id"]["S"]))))
-    return found
+        change = record.get("dynamodb") or {}
+        new, old = plain_item(change.get("NewImage") or {}), plain_item(change.get("OldImage") or {})
+        customer_id = customer_of(str(new.get("pk", "")))
+        if new.get("type") == "interaction" and customer_id is not None:
+            contact = contact_from(new) if record.get("eventName") == "INSERT" else None
+            if contact is not None:
+                found[customer_id][0].add(element(contact))
+            message = message_from(new)
+            if message is not None and message_from(old) is None:
+                found[customer_id][1].add(message_element(message))
+        elif new.get("type") == "campaign_recipient" and new.get("sent_at") and not old.get("sent_at"):
+            to_campaigns[str(new["campaign_id"])].append(new)
+    for campaign_id, recipients in sorted(to_campaigns.items()):
+        channel = _channel_of(campaign_id)
+        for recipient in recipients:
+            message = campaign_message(recipient, channel) if channel else None
+            if message is not None:
+                found[str(recipient["customer_id"])][1].add(message_element(message))
+    return dict(found)
+
+
+def _channel_of(campaign_id: str) -> str | None:
+    from chalicelib.persistence import campaigns
+
+    campaign = campaigns.get(campaign_id)
+    return campaign.channel if campaign is not None else None
 
 
 def record(records: Iterable[Mapping[str, Any]]) -> int:
-    """Add the new contacts among these stream records to their customers' sets: one transaction per customer.
-    Idempotent; a customer erased meanwhile gets nothing. Returns how many customers had some."""
-    found = contacts_in(records)
-    for customer_id, elements in sorted(found.items()):
-        add(customer_id, elements)
+    """Add what these stream records bring to their customers' items: one transaction per customer. Idempotent; a
+    customer erased meanwhile gets nothing. Returns how many customers had some."""
+    found = changes_in(records)
+    for customer_id, (contacts, messages) in sorted(found.items()):
+        add(customer_id, contacts, messages=messages)
     return len(found)
 
 
@@ -116,21 +147,27 @@ def kept_of(item: Mapping[str, Any] | None) -> Kept:
     contact since the items began)."""
     if item is None:
         return Kept()
-    return Kept(frozenset(item.get("contacts") or ()), item.get("older_last"))
+    return Kept(frozenset(item.get("contacts") or ()), item.get("older_last"), frozenset(item.get("messages") or ()))
 
 
-def prune(customer_id: str, old: frozenset[str], older_last: str | None) -> bool:
-    """Take `old` out of the customer's set and keep `older_last` (the newest of what left, or what was kept
-    before). Only while the item exists (an erased customer's is not made again) and keeps no newer `older_last`
-    (the backfill raised it meanwhile); False if not: the next night prunes again."""
-    if not old or older_last is None:
+def prune(customer_id: str, old: Pruned) -> bool:
+    """Take what left the window out of the customer's sets and keep `older_last` (the newest contact that left, or
+    what was kept before). Only while the item exists (an erased customer's is not made again) and keeps no newer
+    `older_last` (the backfill raised it meanwhile); False if not: the next night prunes again."""
+    if not old.contacts and not old.messages:
         return True
+    actions: list[Any] = []
+    if old.contacts:
+        actions.append(EngagementItem.contacts.delete(set(old.contacts)))
+    if old.messages:
+        actions.append(EngagementItem.messages.delete(set(old.messages)))
+    condition = EngagementItem.pk.exists()
+    if old.older_last is not None:
+        actions.append(EngagementItem.older_last.set(old.older_last))
+        condition &= EngagementItem.older_last.does_not_exist() | (EngagementItem.older_last <= old.older_last)
     try:
         with translated():
-            EngagementItem(customer_pk(customer_id), ENGAGEMENT_SK).update(
-                actions=[EngagementItem.contacts.delete(set(old)), EngagementItem.older_last.set(older_last)],
-                condition=EngagementItem.pk.exists() & (EngagementItem.older_last.does_not_exist()
-                                                        | (EngagementItem.older_last <= older_last)))
+            EngagementItem(customer_pk(customer_id), ENGAGEMENT_SK).update(actions=actions, condition=condition)
     except UpdateError as exc:
         if exc.cause_response_code == "ConditionalCheckFailedException":
             return False

@@ -26,7 +26,7 @@ One table, items told apart by the `type` discriminator:
     marketing_cap  pk=C#<customer_id>  sk=V#MCAP  (the days of the customer's marketing messages: the frequency cap)
     survey       pk=C#<customer_id>  sk=S#<subject>#<subject_id>  (one per subject; on the customer's timeline)
     survey_cap   pk=C#<customer_id>  sk=V#SCAP  (when the customer was last surveyed, and asked the NPS question)
-    engagement   pk=C#<customer_id>  sk=V#ENG   (the customer's contacts of the last 400 days, for the analyses)
+    engagement   pk=C#<customer_id>  sk=V#ENG   (the customer's contacts of 400 days and messages, for the analyses)
 
 Sort-key prefixes of items under a customer are chosen so that
 `sk BETWEEN 'I#' AND 'PROFILE'` returns the profile first and then the
@@ -608,6 +608,7 @@ class EngagementItem(Item, discriminator="engagement"):
 
     contacts = UnicodeSetAttribute(null=True)  # <occurred_at>|<branch>|<channel>|<interaction id>
     older_last = UnicodeAttribute(null=True)  # occurred_at of the newest contact pruned from `contacts`
+    messages = UnicodeSetAttribute(null=True)  # <sent_at>|<branch>|<channel>|<parts>|<ref>: the last MESSAGE_DAYS
 
 
 class VehicleItem(Item, discriminator="vehicle"):

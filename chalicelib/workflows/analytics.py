@@ -235,7 +235,7 @@ class _Run:
             if self.snap.includes(item.get("snapshot_at")):
                 row = ex.campaign_recipient_row(item, self.key, self.snap)
                 self.write("campaign_recipients", row, item["snapshot_at"])
-                if row["sent_on"]:
+                if row["sent_on"] and not self.engagement_covers:  # else: its customer's engagement item
                     self.profit.add_message(str(row["customer_key"]), str(row["branch_id"]),
                                             date.fromisoformat(str(row["sent_on"])), str(campaign["channel"]),
                                             int(row["parts"] or 1))
@@ -252,18 +252,14 @@ class _Run:
             return  # erased meanwhile, or created after the day: nothing of it is exported
         for item in records.interactions:
             # a contact is a fact (interaction_events: exported once, by the day it happened); what the analyses
-            # need of contacts is the customer's engagement item (below): only the CRM's own messages are read here
-            if not self.snap.includes(item.get("occurred_at")) or not ex.is_notification(item):
-                continue
-            row = ex.notification_row(item, self.key, self.snap)
-            self.write("notifications", row, item["occurred_at"])
-            if row["delivery"] == "sent":
-                self.profit.add_message(str(row["customer_key"]), str(row["branch_id"] or profile["branch_id"]),
-                                        date.fromisoformat(str(row["occurred_on"])), str(row["channel"]))
+            # need of contacts and messages is the customer's engagement item: only the CRM's messages are read here
+            if self.snap.includes(item.get("occurred_at")) and ex.is_notification(item):
+                self.write("notifications", ex.notification_row(item, self.key, self.snap), item["occurred_at"])
         if self.engagement_covers:
             kept = engagement.kept_of(records.engagement)
-        else:  # an older day than the items hold: its contacts, one by one
-            kept = eng.kept_from(c for i in records.interactions if (c := eng.contact_from(i)) is not None)
+        else:  # an older day than the items hold: its contacts and messages, one by one
+            kept = eng.kept_from((c for i in records.interactions if (c := eng.contact_from(i)) is not None),
+                                 (m for i in records.interactions if (m := eng.message_from(i)) is not None))
         self.block.append((profile, kept))
         if len(self.block) >= EXPORT_OPT_OUT_BLOCK:
             self.flush_block()
@@ -280,15 +276,23 @@ class _Run:
             counted = eng.counted(kept, day=self.day, ends_at=self.snap.ends_at, local_day=self.snap.local_day,
                                   home_branch=str(profile["branch_id"]))
             self.customer_rows(profile, counted, str(profile["phone"]) in opted_out)
+            self.messages_sent(profile, kept)
             if self.writes_facts:
-                old, older_last = eng.pruned(kept, self.today, local_day=self.snap.local_day)
-                engagement.prune(str(profile["id"]), old, older_last)
+                engagement.prune(str(profile["id"]), eng.pruned(kept, self.today, local_day=self.snap.local_day))
         self.block = []
         if self.facts:
             from chalicelib.persistence import campaigns
 
             campaigns.put_audience_facts(self.facts)
             self.facts = {}
+
+    def messages_sent(self, profile: dict[str, Any], kept: eng.Kept) -> None:
+        """What serving the customer cost in messages (profitability): their engagement item's messages sent by the
+        day (campaign messages among them, in their campaigns' channels)."""
+        customer_key = str(self.key("customer", profile["id"]))
+        for message in eng.sent(kept, self.snap.ends_at):
+            self.profit.add_message(customer_key, message.branch_id or str(profile["branch_id"]),
+                                    self.snap.local_day(message.sent_at), message.channel, message.parts)
 
     def customer_rows(self, profile: dict[str, Any], customer: eng.Counted, sms_opted_out: bool) -> None:
         branch = str(profile["branch_id"])

@@ -215,7 +215,7 @@ def run_segment(backfill_id: str, before: date, segment: int, total: int) -> dic
     """Scan one segment of the CRM table and write the backfill's facts in it. Safe to run again; writes
     nothing once the backfill has stopped (BackfillStopped)."""
     from chalicelib.aws import secret_value
-    from chalicelib.persistence import backfills, export_files, export_source
+    from chalicelib.persistence import backfills, engagement, export_files, export_source
 
     config = settings()
     bucket = config.export_bucket
@@ -274,7 +274,8 @@ def run_segment(backfill_id: str, before: date, segment: int, total: int) -> dic
     today = local_today(config.timezone)
     with ThreadPoolExecutor(BACKFILL_ENGAGEMENT_THREADS) as adders:  # a transaction per customer: overlapped
         for batch in export_source.segment_groups(segment, total):
-            list(adders.map(lambda group: _engagement_of(group[0], group[1], today, snap), batch))
+            adds = [add for pk, items in batch for add in engagement_adds(pk, items, today, snap)]
+            list(adders.map(lambda add: engagement.add(*add), adds))
             for _, items in batch:
                 for item_key, (dataset, at, row) in ex.facts_stored_before(items, key, snap, begins):
                     on = str(snap.local_date(at))
@@ -301,20 +302,38 @@ def run_segment(backfill_id: str, before: date, segment: int, total: int) -> dic
     return {"segment": segment, "rows": rows, "parts": len(parts), "too_old": skipped}
 
 
-def _engagement_of(group_pk: str, items: list[dict[str, Any]], today: date, snap: ex.Snapshot) -> None:
-    """A customer's contacts of history join their engagement item (chalicelib/domain/engagement.py), which the
-    nightly analyses read: those of the last ENGAGEMENT_DAYS, and the newest older one's time. Adding what the
-    stream consumer added already changes nothing."""
+Add = tuple[str, list[str], str | None, list[str]]  # engagement.add's customer id, contacts, older_last, messages
+
+
+def engagement_adds(group_pk: str, items: list[dict[str, Any]], today: date, snap: ex.Snapshot) -> list[Add]:
+    """What history adds to the engagement items (chalicelib/domain/engagement.py), which the nightly analyses
+    read: a customer's contacts of the last ENGAGEMENT_DAYS and the newest older one's time, their messages of the
+    last MESSAGE_DAYS; a campaign's messages sent, each to its customer's item. Adding what the stream consumer
+    added already changes nothing."""
     from chalicelib.domain import engagement as eng
     from chalicelib.persistence import engagement
 
     customer_id = engagement.customer_of(group_pk)
-    if customer_id is None:
-        return
-    contacts = [c for i in items if i.get("type") == "interaction" and (c := eng.contact_from(i)) is not None]
-    if contacts:
+    if customer_id is not None:
+        interactions = [i for i in items if i.get("type") == "interaction"]
+        contacts = [c for i in interactions if (c := eng.contact_from(i)) is not None]
+        messages = eng.recent_messages((m for i in interactions if (m := eng.message_from(i)) is not None), today,
+                                       local_day=snap.local_day)
+        if not contacts and not messages:
+            return []
         kept, older = eng.split(contacts, today, local_day=snap.local_day)
-        engagement.add(customer_id, kept, older)
+        return [(customer_id, kept, older, messages)]
+    campaign = next((i for i in items if i.get("type") == "campaign"), None)
+    if campaign is None:
+        return []
+    adds: list[Add] = []
+    for recipient in items:
+        message = eng.campaign_message(recipient, str(campaign["channel"])) \
+            if recipient.get("type") == "campaign_recipient" else None
+        sent = eng.recent_messages((message,), today, local_day=snap.local_day) if message is not None else []
+        if sent:
+            adds.append((str(recipient["customer_id"]), [], None, sent))
+    return adds
 
 
 def _delete(keys: list[str]) -> None:
