@@ -78,6 +78,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests-only", action="store_true",
                         help="measure the DynamoDB requests per API operation only and put them into the existing "
                         "report, keeping the other sections as they were")
+    parser.add_argument("--nightly-only", action="store_true",
+                        help="measure only the nightly run (no Scan) at --export-sizes (e.g. 1000000,5000000) and "
+                             "replace its section of the output")
     parser.add_argument("--export-only", action="store_true",
                         help="measure the analytics export section only and put it into the existing report, keeping "
                         "the other sections as they were")
@@ -135,6 +138,17 @@ def main(argv: list[str] | None = None) -> int:
         return _put_section(args.output, report.REQUESTS_HEADING, report.requests(dynamodb.measure(args.seed)))
     if args.facts_format_only:
         return _put_section(args.output, report.FACTS_FORMAT_HEADING, report.facts_format(facts_format.measure()))
+    if args.nightly_only:
+        print(f"the nightly run at {', '.join(f'{n:,}' for n in args.export_sizes)} interactions",
+              file=sys.stderr, flush=True)
+        nightly_run = export.measure(tuple(args.export_sizes), tuple(args.export_runs), args.export_customers,
+                                     args.export_date, segments=args.export_segments, day_facts=args.day_facts,
+                                     nightly_only=True)
+        section = report.nightly(nightly_run)
+        section[2:2] = [f"Measured by `python -m bench --nightly-only --export-sizes "
+                        f"{','.join(str(n) for n in args.export_sizes)}` on "
+                        f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC ({nightly_run.seconds:.0f} s).", ""]
+        return _put_section(args.output, report.NIGHTLY_HEADING, section)
     if args.export_only:
         print(f"analytics export at {', '.join(f'{n:,}' for n in args.export_sizes)} interactions",
               file=sys.stderr, flush=True)
@@ -145,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         section[2:2] = [f"Measured again by `python -m bench --export-only` on "
                         f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC ({export_run.seconds:.0f} s); the "
                         "figures at the top of this page are the last full run's.", ""]
+        _put_section(args.output, report.NIGHTLY_HEADING, report.nightly(export_run))
         return _put_section(args.output, report.EXPORT_HEADING, section)
     cold = None
     counts = None

@@ -76,6 +76,7 @@ from typing import Any
 
 from bench import PROJECT_DIR
 from bench.dynamodb import _free_port, _quiet_simulator
+from infra.moto_speedups import table_changed
 
 DEFAULT_SIZES = (100_000, 1_000_000)  # interactions (notifications included)
 DEFAULT_CUSTOMERS = 10_000
@@ -109,6 +110,8 @@ LOAD_CHUNK = 500  # customers whose items are built and put per step
 DAY_FACTS = 50_000  # interactions of the day itself, logged by the change log as the stream consumer logs them
 FACTS_RUNS = 3  # runs of the day's facts export per size
 FACTS_FLAT = 1.2  # the day's facts export at the largest history within 1.2x of the smallest (wall and CPU)
+NIGHTLY_RUNS = 3  # runs of the nightly run per size (within FACTS_FLAT too, and below NIGHTLY_LIMIT_SHARE)
+NIGHTLY_LIMIT_SHARE = 0.1  # of Lambda's timeout
 
 
 # --- building and loading the table ------------------------------------------------------------------
@@ -233,6 +236,7 @@ class MotoTable:
         item.attrs = self._attributes({name: self._value(value) for name, value in attrs.items()})
         self.table.items[item.hash_key][item.range_key] = item
         self.count += 1
+        table_changed()  # around moto's writes: the Query speed-up's index maps are built again
 
 
 def _backdate(customer: Any, rng: random.Random, day: date) -> Any:
@@ -548,6 +552,8 @@ def probe(kind: str, day: date, run_id: str, profile: str | None = None) -> dict
         else:
             done = backfill.finish(backfill_id, date.fromisoformat(before), int(total))
         result["summary"] = {"facts": {"rows": done["rows"], "bytes": 0, "parts": done["parts"]}}
+    elif kind == "nightly":  # a nightly run: customers, complaints and orders through their indexes, no Scan
+        result["summary"] = analytics_export.export_day(day, run_id, full=False)
     else:
         result["summary"] = analytics_export.export_day(day, run_id)
     result.update(seconds=time.perf_counter() - clock, cpu_seconds=_cpu_s() - cpu,
@@ -665,6 +671,7 @@ class SizeResult:
     facts: list[Probe] = field(default_factory=list)  # the day's facts export (export_changes) alone
     backfill: list[Probe] = field(default_factory=list)  # the facts backfill: each segment's invocation
     backfill_finish: Probe | None = None
+    nightly: list[Probe] = field(default_factory=list)  # the nightly run (export_day(full=False))
 
     @staticmethod
     def _median(values: list[float]) -> float:
@@ -749,6 +756,7 @@ class ExportBench:
     profiled_at: int = 0  # interactions in the table when the export was profiled (0: not profiled)
     profile_main: Profile | None = None  # the export's own thread
     profile_readers: Profile | None = None  # the Scan's reader threads
+    day_facts_logged: int = 0  # interactions of the day itself, in its change log
 
     @property
     def largest(self) -> SizeResult:
@@ -766,6 +774,11 @@ class ExportBench:
     @property
     def day_facts(self) -> int:
         return self.sizes[0].facts[0].rows if self.sizes and self.sizes[0].facts else 0
+
+    def nightly_ratio(self, measure: Callable[[Probe], float]) -> float:
+        """The nightly run's median at the largest size / at the smallest (wall, CPU or peak memory)."""
+        return statistics.median(measure(p) for p in self.largest.nightly) / statistics.median(
+            measure(p) for p in self.smallest.nightly)
 
 
 def lambda_limits() -> tuple[int, int]:
@@ -833,7 +846,10 @@ def _scan_speedup(speedups: list[str]) -> Iterator[None]:
 
 def measure(sizes: tuple[int, ...] = DEFAULT_SIZES, runs: tuple[int, ...] = DEFAULT_RUNS,
             customers: int = DEFAULT_CUSTOMERS, day: date = DEFAULT_DAY, *, segments: int | None = None,
-            profile: bool = False, progress: bool = True, day_facts: int = DAY_FACTS) -> ExportBench:
+            profile: bool = False, progress: bool = True, day_facts: int = DAY_FACTS,
+            nightly_only: bool = False) -> ExportBench:
+    """Each size of history in turn: the full run against the floor of a plain paged read, the day's facts, the
+    facts backfill, and the nightly run; `nightly_only`: the nightly run alone."""
     from bench.reminders import _reset_moto, bulk_load_without_stream_records, faster_moto
 
     def say(text: str) -> None:
@@ -882,6 +898,18 @@ def measure(sizes: tuple[int, ...] = DEFAULT_SIZES, runs: tuple[int, ...] = DEFA
                     log_day_facts(put, table, day, day_facts, say)
                 put_engagement(put, table, day)
                 load_seconds = time.perf_counter() - clock
+                nightly: list[Probe] = []
+                for n in range(NIGHTLY_RUNS):
+                    nightly.append(run_probe("nightly", day, child_env))
+                    say(f"  the nightly run {n + 1}/{NIGHTLY_RUNS}: {nightly[-1].rows:,} rows in "
+                        f"{nightly[-1].seconds:.1f} s (CPU {nightly[-1].cpu_seconds:.1f} s), "
+                        f"peak {nightly[-1].peak_rss_mib:.0f} MiB")
+                if nightly_only:
+                    results.append(SizeResult(
+                        interactions=table.interactions, notifications=table.notifications,
+                        per_customer=per_customer, table_items=put.count + table.stop_entries, floors=[], exports=[],
+                        manifest_rows={}, load_seconds=load_seconds, nightly=nightly))
+                    continue
                 floors: list[Probe] = []
                 exports: list[Probe] = []
                 for n in range(repeat):
@@ -915,7 +943,7 @@ def measure(sizes: tuple[int, ...] = DEFAULT_SIZES, runs: tuple[int, ...] = DEFA
                     interactions=table.interactions, notifications=table.notifications, per_customer=per_customer,
                     table_items=put.count + table.stop_entries, floors=floors, exports=exports,
                     manifest_rows=_manifest_rows(env, day), load_seconds=load_seconds, facts=facts,
-                    backfill=segments_run, backfill_finish=finish_run,
+                    backfill=segments_run, backfill_finish=finish_run, nightly=nightly,
                 ))
             timeout_s, memory_mb = lambda_limits()
             result = ExportBench(
@@ -923,7 +951,7 @@ def measure(sizes: tuple[int, ...] = DEFAULT_SIZES, runs: tuple[int, ...] = DEFA
                 history_entries=table.history_entries, due_items=table.due_items, stop_entries=table.stop_entries,
                 segments=segments, sizes=results, lambda_timeout_s=timeout_s, lambda_memory_mb=memory_mb,
                 speedups=list(speedups), build_seconds=build_seconds, seconds=0.0, profiled_at=profiled[0],
-                profile_main=profiled[1], profile_readers=profiled[2],
+                profile_main=profiled[1], profile_readers=profiled[2], day_facts_logged=table.day_facts,
             )
     finally:
         if server is not None:

@@ -136,8 +136,8 @@ def prepare(aws_port: int, *, seed: bool, state: dict[str, Any] | None = None) -
 
 
 def _export_yesterday(jobs: Any) -> None:
-    """Yesterday's analytics export, run as the nightly job catches up a day without one (the export function,
-    invoked): churn risk, insights and anomalies have the demo history to show from the first minute."""
+    """Yesterday's analytics export, a full run as POST /analytics/exports asks for (the export function, invoked):
+    churn risk, insights, anomalies and every snapshot dataset have the demo history to show from the first minute."""
     from datetime import datetime, timedelta
     from zoneinfo import ZoneInfo
 
@@ -147,7 +147,7 @@ def _export_yesterday(jobs: Any) -> None:
 
     yesterday = datetime.now(ZoneInfo(settings().timezone)).date() - timedelta(days=1)
     try:
-        outcome = jobs.invoke("analytics-export", request_event(yesterday, new_id(), "catch_up"))
+        outcome = jobs.invoke("analytics-export", request_event(yesterday, new_id(), "api"))
     except Exception as exc:  # noqa: BLE001 - the stack runs without it; the log file has the details
         print(f"note: the first analytics export failed ({type(exc).__name__}); `make trigger "
               f"JOB=analytics-export DATE={yesterday}` runs it again", flush=True)

@@ -98,6 +98,30 @@ def reads(c):
               ExpressionAttributeValues={":g": {"S": "G1"}}, Limit=9)
     query_all(TableName="t", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "P#017"}},
               Limit=4)
+    for g in ("G0", "G2", "G3", "none"):  # every value of the index, and one no item has
+        query_all(TableName="t", IndexName="by_g", KeyConditionExpression="g = :g",
+                  ExpressionAttributeValues={":g": {"S": g}}, Limit=5, ScanIndexForward=False)
+    query_all(TableName="t", IndexName="by_g", KeyConditionExpression="g = :g AND gs BETWEEN :a AND :b",
+              ExpressionAttributeValues={":g": {"S": "G1"}, ":a": {"S": "1"}, ":b": {"S": "5"}})
+    query_all(TableName="t", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "nowhere"}})
+    query_all(TableName="t", KeyConditionExpression="pk = :p AND begins_with(sk, :s)",
+              ExpressionAttributeValues={":p": {"S": "P#003"}, ":s": {"S": "S#00"}}, ScanIndexForward=False)
+    # writes between Queries: an index key that appears, changes and goes (each phase ends as it began)
+    def by_g(g):
+        query_all(TableName="t", IndexName="by_g", KeyConditionExpression="g = :g",
+                  ExpressionAttributeValues={":g": {"S": g}})
+    key = {"pk": {"S": "P#001"}, "sk": {"S": "S#new"}}
+    c.put_item(TableName="t", Item={**key, "g": {"S": "G1"}, "gs": {"S": "0"}})
+    by_g("G1")
+    c.update_item(TableName="t", Key=key, UpdateExpression="SET g = :g", ExpressionAttributeValues={":g": {"S": "G9"}})
+    by_g("G1")
+    by_g("G9")
+    c.transact_write_items(TransactItems=[{"Update": {"TableName": "t", "Key": key, "UpdateExpression": "SET g = :g",
+                                                      "ExpressionAttributeValues": {":g": {"S": "G1"}}}}])
+    by_g("G9")
+    by_g("G1")
+    c.delete_item(TableName="t", Key=key)
+    by_g("G1")
     c.get_item(TableName="t", Key={"pk": {"S": "P#003"}, "sk": {"S": "S#0001"}})
     c.batch_get_item(RequestItems={"t": {"Keys": [{"pk": {"S": f"P#{n:03d}"}, "sk": {"S": "S#0000"}}
                                                   for n in range(0, 40, 3)]}})

@@ -451,6 +451,20 @@ CHANGED_DATASETS = {  # delta dataset -> the snapshot dataset whose columns it h
     "campaigns_changed": "campaigns",
 }
 DATASETS.update({name: (*DATASETS[of], DELETED) for name, of in CHANGED_DATASETS.items()})
+# Written by a full run only: the compaction (the schedule's run of each SNAPSHOT_WEEKDAY's day), any run asked for
+# (POST /analytics/exports) and any day older than the engagement items cover. A nightly run of another day reads
+# customers, complaints and orders through their indexes (no Scan: its cost follows customers and orders, not
+# contacts and messages) and leaves these as the last full run wrote them; "as of day D" lays the *_changed rows
+# since over them, and the facts hold the rest (notification_events, shipment_events, complaint_events).
+COMPACTED_DATASETS = frozenset({"notifications", "complaints", "shipments", "products", "campaigns",
+                                "campaign_recipients", "vehicles", "appointments", "work_orders"})
+SNAPSHOT_WEEKDAY = 6  # Sunday: the night to Monday writes the week's compacted snapshot
+
+
+def full_run(day: date, *, trigger: str, engagement_covers: bool) -> bool:
+    """Whether the export of `day` writes the compacted snapshot datasets (a Scan of the table): a run asked for
+    through the API, the compaction day's, a day the engagement items do not cover (its contacts are read)."""
+    return trigger == "api" or day.weekday() == SNAPSHOT_WEEKDAY or not engagement_covers
 # (pk prefix, sk) of the item each delta dataset follows; the item types, and the key column of a deleted one
 _DIMENSIONS = {
     ("C#", "PROFILE"): ("customers_changed", ("customer", "customer_erasure"), "customer_key", "customer"),

@@ -150,6 +150,18 @@ def kept_of(item: Mapping[str, Any] | None) -> Kept:
     return Kept(frozenset(item.get("contacts") or ()), item.get("older_last"), frozenset(item.get("messages") or ()))
 
 
+def kept_among(customer_ids: Iterable[str]) -> dict[str, Kept]:
+    """These customers' engagement items (a customer without one is left out): a BatchGetItem per 100."""
+    wanted = sorted(set(customer_ids))
+    found: dict[str, Kept] = {}
+    for start in range(0, len(wanted), 100):
+        with translated():
+            for item in EngagementItem.batch_get([(customer_pk(c), ENGAGEMENT_SK) for c in wanted[start:start + 100]]):
+                found[item.pk.removeprefix(customer_pk(""))] = Kept(
+                    frozenset(item.contacts or ()), item.older_last, frozenset(item.messages or ()))
+    return found
+
+
 def prune(customer_id: str, old: Pruned) -> bool:
     """Take what left the window out of the customer's sets and keep `older_last` (the newest contact that left, or
     what was kept before). Only while the item exists (an erased customer's is not made again) and keeps no newer

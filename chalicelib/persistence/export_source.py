@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,8 +29,14 @@ from chalicelib.persistence.campaigns import campaign_pk
 from chalicelib.persistence.orders import ALL_ORDERS_PK, order_pk
 from chalicelib.persistence.products import product_pk
 from chalicelib.persistence.raw import plain_item
-from chalicelib.persistence.tables import ALL_COMPLAINTS_PK, HISTORY_PREFIX, complaint_pk, customer_pk
-from chalicelib.persistence.vehicles import vehicle_pk
+from chalicelib.persistence.tables import (
+    ALL_COMPLAINTS_PK,
+    ALL_CUSTOMERS_PK,
+    HISTORY_PREFIX,
+    complaint_pk,
+    customer_pk,
+)
+from chalicelib.persistence.vehicles import VEHICLE_SK, vehicle_pk
 from chalicelib.persistence.work_orders import work_order_pk
 
 Group = tuple[str, list[dict[str, Any]]]
@@ -229,6 +235,36 @@ def _query(params: dict[str, Any]) -> Iterator[dict[str, Any]]:
         if not start:
             return
         params = {**params, "ExclusiveStartKey": start}
+
+
+def customer_profiles() -> Iterator[dict[str, Any]]:
+    """Every customer's profile (an erased one has none), through the `customers_all` index: what a nightly run
+    reads of customers instead of their partitions (whose contacts and messages it does not need)."""
+    for item in _query({
+        "TableName": settings().table_name,
+        "IndexName": "customers_all",
+        "KeyConditionExpression": "all_pk = :all",
+        "ExpressionAttributeValues": {":all": {"S": ALL_CUSTOMERS_PK}},
+    }):
+        if item.get("type") == "customer":
+            yield item
+
+
+def vehicle_models(vins: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """These vehicles (VIN -> item, as plain Python; a VIN not found is left out): a BatchGetItem per 100."""
+    wanted = sorted(set(vins))
+    found: dict[str, dict[str, Any]] = {}
+    dynamodb = client("dynamodb")
+    for start in range(0, len(wanted), 100):
+        keys = [{"pk": {"S": vehicle_pk(v)}, "sk": {"S": VEHICLE_SK}} for v in wanted[start:start + 100]]
+        request: dict[str, Any] = {settings().table_name: {"Keys": keys}}
+        while request:
+            answer = dynamodb.batch_get_item(RequestItems=request)
+            for raw in answer.get("Responses", {}).get(settings().table_name, []):
+                item = plain_item(raw)
+                found[str(item["vin"])] = item
+            request = answer.get("UnprocessedKeys") or {}
+    return found
 
 
 def complaints() -> Iterator[dict[str, Any]]:

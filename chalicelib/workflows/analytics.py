@@ -97,10 +97,10 @@ class _Range:
 
 
 class _Run:
-    def __init__(self, day: date, run_id: str, *, bucket: str, secret: bytes, timezone: str) -> None:
+    def __init__(self, day: date, run_id: str, *, bucket: str, secret: bytes, timezone: str, full: bool) -> None:
         from chalicelib.persistence import change_log, export_files
 
-        self.day, self.run_id, self.bucket = day, run_id, bucket
+        self.day, self.run_id, self.bucket, self.full = day, run_id, bucket, full
         self.key = ex.Pseudonymizer(secret)
         self.snap = ex.Snapshot(day, timezone)
         self.dt = day.isoformat()
@@ -112,7 +112,7 @@ class _Run:
         today = self.today = date.fromisoformat(str(self.snap.local_date(iso(utcnow()))))
         self.follows_log = change_log.holds(day, today)
         for name in ex.DATASETS:
-            if name in ex.CHANGED_DATASETS and not self.follows_log:
+            if (name in ex.CHANGED_DATASETS and not self.follows_log) or (name in ex.COMPACTED_DATASETS and not full):
                 continue
             existing = export_files.keys_under(bucket, export_files.partition_prefix(name, self.dt))
             self.old_keys[name] = existing
@@ -127,7 +127,8 @@ class _Run:
         self.last_order: dict[str, date] = {}
         self.facts: dict[str, cmp.AudienceFacts] = {}
         self.writes_facts = day >= today - timedelta(days=1)
-        self.block: list[tuple[dict[str, Any], eng.Kept]] = []  # customers' profiles and contacts
+        # customers' profiles and engagement items (None: to read with the block's BatchGetItem)
+        self.block: list[tuple[dict[str, Any], eng.Kept | None]] = []
         # what the analyses count of contacts: the engagement items, unless the day is older than they reach
         self.engagement_covers = eng.covers(day, today)
         self.root_causes = an.RootCauses()
@@ -138,9 +139,10 @@ class _Run:
         self.bands: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
         self.recent_root_causes: list[dict[str, Any]] = []
         self.growing: list[dict[str, object]] = []
-        # quality control: each vehicle's model (by its key) and the complaints naming a part and batch
-        self.model_of: dict[str, str] = {}
+        # quality control: the complaints naming a part and batch, their vehicles' VINs by key, and models by key
         self.qc_reports: list[an.QcReport] = []
+        self.qc_vins: dict[str, str] = {}
+        self.model_of: dict[str, str] = {}
         self.defects: list[dict[str, Any]] = []
         # the money analyses (chalicelib/domain/finance.py): orders oldest first, messages sent, complaints
         self.profit = fin.Profitability(day, PROFIT_MONTHS, cost_to_serve())
@@ -169,6 +171,7 @@ class _Run:
             # changed since the day (a few, for last night's export): its history says where it stood
             history = export_source.complaint_history(str(c["id"]), ends) if ex.changed_since(c, ends) else []
             state = ex.complaint_state(c, history, ends)
+            self.complaint_analyses(c, state)
             f = self.complaint_features.setdefault(str(c["customer_id"]), _ComplaintFeatures())
             days_ago = (self.day - date.fromisoformat(str(self.snap.local_date(c["created_at"])))).days
             if state.status not in _CLOSED:
@@ -178,6 +181,31 @@ class _Run:
             if days_ago < 365:
                 f.breached_365_days += state.breached
                 f.slow_365_days += _slow(c, state)
+
+    def complaint_analyses(self, complaint: dict[str, Any], state: ex.ComplaintState) -> None:
+        """A complaint as of the day in the analyses: root causes, daily counts (anomalies), QC's reports,
+        profitability's complaints handled."""
+        branch, vin = str(complaint["branch_id"]), complaint.get("vin")
+        created_on = date.fromisoformat(str(self.snap.local_date(complaint["created_at"])))
+        if vin and complaint.get("part_no") and complaint.get("batch_no"):
+            vehicle_key = str(self.key("vehicle", vin))
+            self.qc_vins[vehicle_key] = str(vin)
+            self.qc_reports.append(an.QcReport(vehicle_key, str(complaint["part_no"]), str(complaint["batch_no"]),
+                                               created_on, branch, complaint.get("factory_defect")))
+        self.profit.add_complaint(str(self.key("customer", complaint["customer_id"])), branch, created_on)
+        self.root_causes.add(created_on=created_on, category=str(complaint["category"]),
+                             department=str(complaint["department"]), branch_id=branch, breached=state.breached)
+        self.daily.add(day=created_on, branch_id=branch, metric="complaints", dimension=str(complaint["category"]))
+
+    def read_vehicle_models(self) -> None:
+        """The models of the vehicles QC's reports name (what its clusters are by): a BatchGetItem per 100."""
+        from chalicelib.persistence import export_source
+
+        found = export_source.vehicle_models(self.qc_vins.values())
+        for vehicle_key, vin in self.qc_vins.items():
+            vehicle = found.get(vin)
+            if vehicle is not None and self.snap.includes(vehicle.get("created_at")):
+                self.model_of[vehicle_key] = str(vehicle["model"])
 
     def read_order_features(self) -> None:
         """Every order placed by the day, oldest first (the `orders_all` index), feeds the money analyses, and
@@ -264,15 +292,25 @@ class _Run:
         if len(self.block) >= EXPORT_OPT_OUT_BLOCK:
             self.flush_block()
 
+    def customer_profile(self, profile: dict[str, Any]) -> None:
+        """A customer as a nightly run reads them (the `customers_all` index): the profile; its engagement item
+        comes with the block's BatchGetItem."""
+        if self.snap.includes(profile.get("created_at")):
+            self.block.append((profile, None))
+            if len(self.block) >= EXPORT_OPT_OUT_BLOCK:
+                self.flush_block()
+
     def flush_block(self) -> None:
-        """The block's customers with their opt-outs (a BatchGetItem); the run of yesterday (or today) prunes the
-        contacts that left their engagement items' window."""
+        """The block's customers with their opt-outs and, for those read from the index, their engagement items (a
+        BatchGetItem each); the run of yesterday (or today) prunes what left the engagement items' windows."""
         from chalicelib.persistence import consent, engagement
 
         if not self.block:
             return
         opted_out, _ = consent.sms_opted_out_among(str(p["phone"]) for p, _ in self.block)
-        for profile, kept in self.block:
+        items = engagement.kept_among(str(p["id"]) for p, kept in self.block if kept is None)
+        for profile, read in self.block:
+            kept = read if read is not None else items.get(str(profile["id"]), eng.Kept())
             counted = eng.counted(kept, day=self.day, ends_at=self.snap.ends_at, local_day=self.snap.local_day,
                                   home_branch=str(profile["branch_id"]))
             self.customer_rows(profile, counted, str(profile["phone"]) in opted_out)
@@ -346,9 +384,7 @@ class _Run:
         vehicle = records.vehicle
         if vehicle is None or not self.snap.includes(vehicle.get("created_at")):
             return
-        row = ex.vehicle_row(vehicle, self.key)
-        self.model_of[str(row["vehicle_key"])] = str(vehicle["model"])  # what QC's clusters are by
-        self.write("vehicles", row, vehicle["created_at"])
+        self.write("vehicles", ex.vehicle_row(vehicle, self.key), vehicle["created_at"])
 
     def appointment_group(self, records: export_source.AppointmentRecords) -> None:
         a = records.appointment
@@ -365,18 +401,8 @@ class _Run:
         if complaint is None or not self.snap.includes(complaint.get("created_at")):
             return
         state = ex.complaint_state(complaint, history, self.snap.ends_at)
-        row = ex.complaint_row(complaint, history, state, self.key, self.snap)
-        self.write("complaints", row, complaint["created_at"])
-        created_on = date.fromisoformat(str(self.snap.local_date(complaint["created_at"])))
-        if row["vehicle_key"] and row["part_no"] and row["batch_no"]:
-            self.qc_reports.append(an.QcReport(str(row["vehicle_key"]), str(row["part_no"]), str(row["batch_no"]),
-                                               created_on, str(complaint["branch_id"]), row["factory_defect"]))
-        self.profit.add_complaint(str(row["customer_key"]), str(complaint["branch_id"]), created_on)
-        self.root_causes.add(created_on=created_on, category=str(complaint["category"]),
-                             department=str(complaint["department"]), branch_id=str(complaint["branch_id"]),
-                             breached=state.breached)
-        self.daily.add(day=created_on, branch_id=str(complaint["branch_id"]), metric="complaints",
-                       dimension=str(complaint["category"]))
+        self.write("complaints", ex.complaint_row(complaint, history, state, self.key, self.snap),
+                   complaint["created_at"])  # its analyses: complaint_analyses, from `complaints_all`
 
     # ------------------------------------------------------------------ what changed that day (the change log)
 
@@ -643,8 +669,9 @@ def export_changes(day: date, run_id: str, key: ex.Pseudonymizer, snap: ex.Snaps
     return summary
 
 
-def export_day(day: date, run_id: str) -> dict[str, Any]:
-    """Write every dataset of `day`; returns {dataset: {rows, bytes, parts}}. Safe to run again."""
+def export_day(day: date, run_id: str, *, full: bool = True) -> dict[str, Any]:
+    """Write the datasets of `day` (a full run: the compacted snapshot datasets too, from a Scan of the table; else
+    none of ex.COMPACTED_DATASETS, and no Scan); returns {dataset: {rows, bytes, parts}}. Safe to run again."""
     from chalicelib.persistence import analytics_results, export_source
 
     config = settings()
@@ -654,11 +681,15 @@ def export_day(day: date, run_id: str) -> dict[str, Any]:
 
     started_at = iso(utcnow())
     secret = secret_value(config.pseudonym_secret_arn).encode()
-    run = _Run(day, run_id, bucket=config.export_bucket, secret=secret, timezone=config.timezone)
+    run = _Run(day, run_id, bucket=config.export_bucket, secret=secret, timezone=config.timezone, full=full)
     try:
         run.read_complaint_features()
+        run.read_vehicle_models()
         run.read_order_features()
-        for records in export_source.records(config.export_scan_segments):
+        if not full:  # customers through their index: no contact, message or other history is read
+            for profile in export_source.customer_profiles():
+                run.customer_profile(profile)
+        for records in export_source.records(config.export_scan_segments) if full else ():
             if isinstance(records, export_source.CustomerRecords):
                 run.customer_group(records)
             elif isinstance(records, export_source.ComplaintRecords):
@@ -723,16 +754,18 @@ def run(day: date, *, run_id: str | None = None, trigger: str) -> dict[str, Any]
                                        lease_seconds=EXPORT_LEASE_SECONDS):
         logger().info("analytics export skipped: the day is being exported", extra={"date": dt})
         return {"date": dt, "status": "skipped", "reason": "running"}
+    full = ex.full_run(day, trigger=trigger, engagement_covers=eng.covers(day, local_today(settings().timezone)))
     try:
-        summary = export_day(day, run_id)
+        summary = export_day(day, run_id, full=full)
     except Exception as error:
         analytics_results.finish_run(dt, run_id, status="failed", now_epoch=_epoch(), error=type(error).__name__)
         count("AnalyticsExportFailed")
         raise
     analytics_results.finish_run(dt, run_id, status="succeeded", now_epoch=_epoch(), datasets=summary)
     count("AnalyticsExportSucceeded")
-    logger().info("analytics export done", extra={"date": dt, "rows": {k: v["rows"] for k, v in summary.items()}})
-    return {"date": dt, "run_id": run_id, "status": "succeeded", "datasets": summary}
+    logger().info("analytics export done", extra={"date": dt, "full": full,
+                                                  "rows": {k: v["rows"] for k, v in summary.items()}})
+    return {"date": dt, "run_id": run_id, "status": "succeeded", "full": full, "datasets": summary}
 
 
 def day_of_event(event: dict[str, Any], timezone: str) -> date:
