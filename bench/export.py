@@ -36,7 +36,11 @@ bench process's peak, moto's million items included; see _rss_mib):
 - export: `chalicelib.workflows.analytics.export_day(day, run_id)`,
   exactly what the Lambda function runs (a re-run of the same day, as the
   Lambda's retry would be: new parts, the manifest switched, old parts
-  deleted).
+  deleted);
+- nightly: `export_day(day, run_id, full=False)`, the schedule's run of a night
+  that is not the weekly compaction's (customers, complaints and orders
+  through their indexes, no Scan); `--nightly-only` measures it alone, at
+  sizes the full run's Scan would take long to measure (5,000,000).
 
 Both import the same modules before the clock starts. Runs alternate (floor,
 export, floor, export...) and medians are reported. The wall time includes
@@ -139,6 +143,7 @@ class Table:
     interactions: int = 0  # staff interactions and notifications
     notifications: int = 0
     per_customer: int = 0
+    first_per_customer: int = 0  # the first size's: the density of the last HISTORY_DAYS
     day_facts: int = 0  # of the interactions, those of the day itself, in the day's change log
     # each customer's contacts (engagement elements), which the stream consumer would have added to their engagement
     # item (chalicelib/persistence/engagement.py), and the customers whose item is in the table
@@ -355,11 +360,16 @@ def _interaction(rng: random.Random, customer: tuple[str, str, str], day_end: da
     return Interaction(**fields)
 
 
-def _interaction_items(task: tuple[int, int, str, list[tuple[str, str, str, str]]]) -> tuple[list[dict[str, Any]], int]:
-    """In a worker process: `adding` interactions for each customer of a chunk, as PynamoDB serializes them."""
+Window = tuple[int, int] | None  # (first, last) days before the day's end the interactions happen in
+
+
+def _interaction_items(task: tuple[int, int, str, list[tuple[str, str, str, str]], Window]
+                       ) -> tuple[list[dict[str, Any]], int]:
+    """In a worker process: `adding` interactions for each customer of a chunk, as PynamoDB serializes them, in the
+    window (None: from the customer's creation or HISTORY_DAYS before the day, to its end)."""
     from chalicelib.persistence import interactions as interactions_repo
 
-    seed, adding, day, customers = task
+    seed, adding, day, customers, window = task
     rng = random.Random(seed)
     channels, kinds = _weighted(CHANNELS), _weighted(KINDS)
     day_end = datetime.combine(date.fromisoformat(day), datetime.min.time(), tzinfo=UTC) + timedelta(hours=16, minutes=59)
@@ -368,17 +378,22 @@ def _interaction_items(task: tuple[int, int, str, list[tuple[str, str, str, str]
     notifications = 0
     for customer_id, created_at, branch_id, preferred_channel in customers:
         created = datetime.fromisoformat(created_at.replace("Z", "+00:00"))
-        start = max(created, start_of_history)
+        start, end = max(created, start_of_history), day_end
+        if window is not None:
+            start, end = day_end - timedelta(days=window[0]), day_end - timedelta(days=window[1])
         for _ in range(adding):
-            interaction = _interaction(rng, (customer_id, branch_id, preferred_channel), day_end, start, channels,
+            interaction = _interaction(rng, (customer_id, branch_id, preferred_channel), end, start, channels,
                                        kinds)
             items.append(interactions_repo.to_item(interaction).serialize())
             notifications += interaction.delivery is not None
     return items, notifications
 
 
-def top_up(put: MotoTable, table: Table, per_customer: int, day: date, say: Callable[[str], None]) -> None:
-    """Add interactions until every customer has `per_customer` (the same spread as those already there).
+def top_up(put: MotoTable, table: Table, per_customer: int, day: date, say: Callable[[str], None], *,
+           older: bool = False) -> None:
+    """Add interactions until every customer has `per_customer`: the same spread as those already there (the
+    customers grow busier), or, `older`, before them at the same density (the company grows older: each customer's
+    last two years stay as they were).
 
     Worker processes build the items (the domain's Interaction, persistence.interactions.to_item,
     PynamoDB's serialize: most of the cost), this process puts them into moto.
@@ -389,7 +404,11 @@ def top_up(put: MotoTable, table: Table, per_customer: int, day: date, say: Call
     if adding <= 0:
         return
     people = [(c.id, c.created_at, c.branch_id, c.preferred_channel) for c in table.customers]
-    tasks = [(SEED * 1000 + per_customer * 100 + n, adding, day.isoformat(), people[start:start + LOAD_CHUNK])
+    window: Window = None
+    if older and table.per_customer:  # each earlier size's interactions fill HISTORY_DAYS per first size's count
+        first = table.first_per_customer
+        window = (round(HISTORY_DAYS * per_customer / first), round(HISTORY_DAYS * table.per_customer / first))
+    tasks = [(SEED * 1000 + per_customer * 100 + n, adding, day.isoformat(), people[start:start + LOAD_CHUNK], window)
              for n, start in enumerate(range(0, len(people), LOAD_CHUNK))]
     started = time.perf_counter()
     workers = max(1, min(2, os.cpu_count() or 1))
@@ -405,6 +424,7 @@ def top_up(put: MotoTable, table: Table, per_customer: int, day: date, say: Call
             if done % max(1, len(tasks) // 4) == 0:
                 say(f"  {table.interactions:,} interactions in the table ({time.perf_counter() - started:.0f} s)")
     table.per_customer = per_customer
+    table.first_per_customer = table.first_per_customer or per_customer
 
 
 def log_day_facts(put: MotoTable, table: Table, day: date, count: int, say: Callable[[str], None]) -> None:
@@ -757,6 +777,7 @@ class ExportBench:
     profile_main: Profile | None = None  # the export's own thread
     profile_readers: Profile | None = None  # the Scan's reader threads
     day_facts_logged: int = 0  # interactions of the day itself, in its change log
+    older_history: bool = False  # the larger sizes' interactions came before the smallest's (top_up)
 
     @property
     def largest(self) -> SizeResult:
@@ -774,11 +795,6 @@ class ExportBench:
     @property
     def day_facts(self) -> int:
         return self.sizes[0].facts[0].rows if self.sizes and self.sizes[0].facts else 0
-
-    def nightly_ratio(self, measure: Callable[[Probe], float]) -> float:
-        """The nightly run's median at the largest size / at the smallest (wall, CPU or peak memory)."""
-        return statistics.median(measure(p) for p in self.largest.nightly) / statistics.median(
-            measure(p) for p in self.smallest.nightly)
 
 
 def lambda_limits() -> tuple[int, int]:
@@ -844,12 +860,24 @@ def _scan_speedup(speedups: list[str]) -> Iterator[None]:
         moto_speedups.uninstall_fast_reads()
 
 
+def _repeated(kind: str, what: str, runs: int, day: date, env: dict[str, str],
+              say: Callable[[str], None]) -> list[Probe]:
+    """`runs` probes of one kind, each in a fresh process, each told as it ends."""
+    probes: list[Probe] = []
+    for n in range(runs):
+        probes.append(run_probe(kind, day, env))
+        say(f"  {what}, run {n + 1}/{runs}: {probes[-1].rows:,} rows in {probes[-1].seconds:.1f} s "
+            f"(CPU {probes[-1].cpu_seconds:.1f} s), peak {probes[-1].peak_rss_mib:.0f} MiB")
+    return probes
+
+
 def measure(sizes: tuple[int, ...] = DEFAULT_SIZES, runs: tuple[int, ...] = DEFAULT_RUNS,
             customers: int = DEFAULT_CUSTOMERS, day: date = DEFAULT_DAY, *, segments: int | None = None,
             profile: bool = False, progress: bool = True, day_facts: int = DAY_FACTS,
-            nightly_only: bool = False) -> ExportBench:
+            nightly_only: bool = False, older_history: bool = False) -> ExportBench:
     """Each size of history in turn: the full run against the floor of a plain paged read, the day's facts, the
-    facts backfill, and the nightly run; `nightly_only`: the nightly run alone."""
+    facts backfill, and the nightly run; `nightly_only`: the nightly run alone; `older_history`: each larger size
+    adds its interactions before the smallest's (top_up)."""
     from bench.reminders import _reset_moto, bulk_load_without_stream_records, faster_moto
 
     def say(text: str) -> None:
@@ -893,17 +921,12 @@ def measure(sizes: tuple[int, ...] = DEFAULT_SIZES, runs: tuple[int, ...] = DEFA
                 clock = time.perf_counter()
                 say(f"topping up to {per_customer} interactions per customer ({per_customer * customers:,})")
                 with bulk_load_without_stream_records():
-                    top_up(put, table, per_customer, day, say)
+                    top_up(put, table, per_customer, day, say, older=older_history)
                 if not table.day_facts:  # the day's own: the same change log at every size of history
                     log_day_facts(put, table, day, day_facts, say)
                 put_engagement(put, table, day)
                 load_seconds = time.perf_counter() - clock
-                nightly: list[Probe] = []
-                for n in range(NIGHTLY_RUNS):
-                    nightly.append(run_probe("nightly", day, child_env))
-                    say(f"  the nightly run {n + 1}/{NIGHTLY_RUNS}: {nightly[-1].rows:,} rows in "
-                        f"{nightly[-1].seconds:.1f} s (CPU {nightly[-1].cpu_seconds:.1f} s), "
-                        f"peak {nightly[-1].peak_rss_mib:.0f} MiB")
+                nightly = _repeated("nightly", "the nightly run", NIGHTLY_RUNS, day, child_env, say)
                 if nightly_only:
                     results.append(SizeResult(
                         interactions=table.interactions, notifications=table.notifications,
@@ -919,12 +942,7 @@ def measure(sizes: tuple[int, ...] = DEFAULT_SIZES, runs: tuple[int, ...] = DEFA
                     exports.append(run_probe("export", day, child_env))
                     say(f"    {exports[-1].rows:,} rows in {exports[-1].seconds:.1f} s, "
                         f"peak {exports[-1].peak_rss_mib:.0f} MiB")
-                facts: list[Probe] = []
-                for n in range(FACTS_RUNS):
-                    facts.append(run_probe("facts", day, child_env))
-                    say(f"  the day's facts, run {n + 1}/{FACTS_RUNS}: {facts[-1].rows:,} rows in "
-                        f"{facts[-1].seconds:.1f} s (CPU {facts[-1].cpu_seconds:.1f} s), "
-                        f"peak {facts[-1].peak_rss_mib:.0f} MiB")
+                facts = _repeated("facts", "the day's facts", FACTS_RUNS, day, child_env, say)
                 table_items = put.count + table.stop_entries
                 say(f"  the facts backfill of {table_items:,} items, one process per segment ...")
                 segments_run, finish_run = run_backfill(child_env, day, table_items)
@@ -952,6 +970,7 @@ def measure(sizes: tuple[int, ...] = DEFAULT_SIZES, runs: tuple[int, ...] = DEFA
                 segments=segments, sizes=results, lambda_timeout_s=timeout_s, lambda_memory_mb=memory_mb,
                 speedups=list(speedups), build_seconds=build_seconds, seconds=0.0, profiled_at=profiled[0],
                 profile_main=profiled[1], profile_readers=profiled[2], day_facts_logged=table.day_facts,
+                older_history=older_history,
             )
     finally:
         if server is not None:

@@ -4,11 +4,15 @@ Fired daily by the `analytics-export` schedule (02:00 in TIMEZONE, for
 yesterday) and on demand by `POST /analytics/exports`, which records a queued
 run and invokes the same function asynchronously with the day and run id.
 
-One pass over the table (chalicelib/persistence/export_source.py) writes the
-source datasets (customers, notifications, complaints with their history,
-shipments...; contacts are interaction_events facts, and what the analyses need
-of them comes from each customer's engagement item, chalicelib/domain/engagement.py)
-and feeds the analyses (chalicelib/domain/analytics.py),
+A full run (the weekly compaction, any run asked for: domain/exports.py
+`full_run`) makes one pass over the table (chalicelib/persistence/export_source.py)
+and writes the snapshot datasets (customers, notifications, complaints with
+their history, shipments...); a nightly run reads customers, complaints and
+orders through their indexes instead, no Scan, and leaves the
+COMPACTED_DATASETS as the last full run wrote them. Contacts are
+interaction_events facts; what the analyses need of contacts and messages comes
+from each customer's engagement item (chalicelib/domain/engagement.py). Either
+run feeds the analyses (chalicelib/domain/analytics.py),
 which are written as datasets of their own: rfm, churn_risk,
 complaint_root_causes, anomalies, defect_clusters; the orders, read first and
 oldest first through `orders_all`, are written (orders, order_lines) from that
@@ -681,6 +685,7 @@ def export_day(day: date, run_id: str, *, full: bool = True) -> dict[str, Any]:
 
     started_at = iso(utcnow())
     secret = secret_value(config.pseudonym_secret_arn).encode()
+    full = full or not eng.covers(day, local_today(config.timezone))  # else its contacts are not all in the items
     run = _Run(day, run_id, bucket=config.export_bucket, secret=secret, timezone=config.timezone, full=full)
     try:
         run.read_complaint_features()
