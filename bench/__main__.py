@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                         f"{'--older-history ' if args.older_history else ''}--export-sizes "
                         f"{','.join(str(n) for n in args.export_sizes)}` on "
                         f"{time.strftime('%Y-%m-%d %H:%M', time.gmtime())} UTC ({nightly_run.seconds:.0f} s).", ""]
-        return _put_section(args.output, report.NIGHTLY_HEADING, section)
+        return _put_section(args.output, report.nightly_heading(nightly_run), section)
     if args.export_only:
         print(f"analytics export at {', '.join(f'{n:,}' for n in args.export_sizes)} interactions",
               file=sys.stderr, flush=True)
