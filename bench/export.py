@@ -85,7 +85,8 @@ from infra.moto_speedups import table_changed
 DEFAULT_SIZES = (100_000, 1_000_000)  # interactions (notifications included)
 DEFAULT_CUSTOMERS = 10_000
 DEFAULT_RUNS = (3, 1)  # measurements (floor and export each) per size, in the order of the sizes
-DEFAULT_DAY = date(2026, 11, 22)  # the day exported (the reminders section runs on the 23rd)
+# the day exported: 15 days ago, within the days a nightly run can export (the engagement items cover 35 days back)
+DEFAULT_DAY = date.today() - timedelta(days=15)
 TARGET_RATIO = 1.5  # export time / floor time (the issue)
 FLAT_TOLERANCE = 0.2  # peak RSS at the largest size within +20% of the smallest's
 LAMBDA_TIMEOUT_S = 900
@@ -158,9 +159,9 @@ def _note_contacts(table: Table, items: list[dict[str, Any]]) -> None:
     from chalicelib.persistence import engagement
 
     found = engagement.changes_in({"eventName": "INSERT", "dynamodb": {"NewImage": attrs}} for attrs in items)
-    for customer_id, (contacts, messages) in found.items():
-        table.contacts.setdefault(customer_id, set()).update(contacts)
-        table.messages.setdefault(customer_id, set()).update(messages)
+    for customer_id, changes in found.items():
+        table.contacts.setdefault(customer_id, set()).update(changes.contacts)
+        table.messages.setdefault(customer_id, set()).update(changes.messages)
 
 
 def put_engagement(put: MotoTable, table: Table, day: date) -> None:
@@ -884,6 +885,11 @@ def measure(sizes: tuple[int, ...] = DEFAULT_SIZES, runs: tuple[int, ...] = DEFA
         if progress:
             print(f"  {text}", file=sys.stderr, flush=True)
 
+    from chalicelib.domain import engagement as eng
+
+    if not eng.covers(day, date.today()):
+        raise SystemExit(f"the nightly run cannot export {day} (the engagement items cover 35 days back): "
+                         "choose a later --export-date")
     section_started = time.perf_counter()
     saved = dict(os.environ)
     server = None

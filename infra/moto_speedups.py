@@ -167,14 +167,20 @@ _QUERY_ARGS = ("self", "hash_key", "range_comparison", "range_objs", "limit", "e
 _READS = ("Scan pages walk the table from their ExclusiveStartKey instead of sorting all of it, without "
           "copying the items; Query pages walk their partition or index key's items only; items become JSON "
           "without botocore's shape walk; item sizes summed directly")
-_generation = [0]  # bumped by every write while the fast reads are installed (4. above)
+_generation = [0]  # bumped by every write while the fast reads are installed (4. above), under _generation_lock
+_generation_lock = threading.Lock()
 _WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
 
 
 def table_changed() -> None:
     """Items were written into a table around moto's write methods (the bench's bulk load): the index maps of
     the Query speed-up are built again."""
-    _generation[0] += 1
+    _bump()
+
+
+def _bump() -> None:
+    with _generation_lock:  # += is a read and a write: two threads' bumps must not come to one
+        _generation[0] += 1
 _SIMPLE_TYPES = {"S": str, "N": str, "BOOL": bool, "NULL": bool}
 
 
@@ -442,11 +448,11 @@ def install_fast_reads() -> str | None:
     def changing(original: Any) -> Any:
         @functools.wraps(original)
         def write(*args: Any, **kwargs: Any) -> Any:
-            _generation[0] += 1
+            _bump()
             try:
                 return original(*args, **kwargs)
             finally:
-                _generation[0] += 1
+                _bump()
         return write
 
     def scan(self: Any, filters: Any, limit: Any, exclusive_start_key: Any, filter_expression: Any = None,

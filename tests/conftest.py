@@ -146,6 +146,17 @@ def stream_caught_up() -> None:
     _session["pump"].drain()
 
 
+@pytest.fixture
+def stream(stack: dict[str, str], stream_pump: Any) -> Iterator[Any]:
+    """The table's stream from now on (tests/test_stream.py Stream), read by the test alone: the session's consumer
+    is paused meanwhile (else it may claim a message the test's delivery then leaves to it, and not have sent it
+    yet when the test looks)."""
+    from tests.test_stream import Stream
+
+    with stream_pump.paused():
+        yield Stream(stack["TABLE_NAME"])
+
+
 @pytest.fixture(scope="session")
 def stream_pump(stack: dict[str, str]) -> Any:
     """The session's stream pump (infra/pump.py) feeding app.on_table_change, as `make run` does: it has delivered

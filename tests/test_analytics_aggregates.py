@@ -11,7 +11,6 @@ from __future__ import annotations
 import random
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -216,14 +215,6 @@ OPERATIONS = st.one_of(
     st.tuples(st.just("escalate"), st.integers(0, 9)),
     st.tuples(st.just("deliver")),
 )
-
-
-@pytest.fixture
-def stream(stack: dict[str, str], stream_pump: Any) -> Iterator[Stream]:
-    """The table's stream from now on, read by the test alone: the session's consumer is paused meanwhile (else it
-    may claim a message the test's delivery then leaves to it, and not have sent it yet when the test looks)."""
-    with stream_pump.paused():
-        yield Stream(stack["TABLE_NAME"])
 
 
 @settings(max_examples=10, deadline=None, derandomize=True, database=None,

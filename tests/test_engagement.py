@@ -258,3 +258,28 @@ def test_the_backfill_adds_history_s_contacts_and_messages_and_a_campaign_s_mess
     assert engagement_adds("CAMP#k1", campaign, today, snap) == [
         ("c1", [], None, [eng.message_element(eng.Message(recent, "jakarta", "email", 1, "campaign:k1"))])]
     assert engagement_adds("O#x", [{"type": "order"}], today, snap) == []
+
+
+def test_a_released_message_leaves_the_item_and_a_redelivered_one_counts_once() -> None:
+    from chalicelib.persistence.engagement import changes_in
+
+    def image(delivery: str | None, interaction_id: str = "n1") -> dict[str, Any]:
+        found = {"pk": {"S": "C#c1"}, "sk": {"S": f"I#x#{interaction_id}"}, "type": {"S": "interaction"},
+                 "id": {"S": interaction_id}, "occurred_at": {"S": "2026-11-01T03:00:00.000Z"}, "channel": {"S": "sms"},
+                 "branch_id": {"S": "jakarta"}}
+        return {**found, "delivery": {"S": delivery} if delivery else {"NULL": True}}
+
+    sent = eng.message_element(eng.Message("2026-11-01T03:00:00.000Z", "jakarta", "sms", 1, "n1"))
+    claimed = {"eventName": "INSERT", "dynamodb": {"NewImage": image("sent")}}
+    released = {"eventName": "REMOVE", "dynamodb": {"OldImage": image("sent")}}
+    assert changes_in([claimed])["c1"].messages == {sent}
+    assert changes_in([claimed, claimed])["c1"].messages == {sent}  # a record delivered twice: once
+    both = changes_in([claimed, released])["c1"]  # the claim, then its release (the send failed), in one batch
+    assert both.messages == set() and both.unsent == {sent}
+    assert changes_in([released])["c1"].unsent == {sent}  # the release in a later batch
+    contact = {"eventName": "REMOVE", "dynamodb": {"OldImage": image(None, "i1")}}
+    assert changes_in([contact]) == {}  # a contact deleted (an erasure): the item goes with the customer
+    pending = {"eventName": "MODIFY", "dynamodb": {"OldImage": image("pending"), "NewImage": image("sent")}}
+    assert changes_in([pending])["c1"].messages == {sent}  # sent after waiting for the quiet hours
+    again = {"eventName": "MODIFY", "dynamodb": {"OldImage": image("sent"), "NewImage": image("sent")}}
+    assert changes_in([again]) == {}  # sent before: added then

@@ -36,6 +36,13 @@ def test_the_rule_a_full_run_follows() -> None:
     assert ex.full_run(monday, trigger="catch_up", engagement_covers=False)  # its contacts are read one by one
 
 
+def test_a_nightly_run_of_a_day_the_engagement_items_do_not_cover_is_refused(stack: dict[str, str]) -> None:
+    from chalicelib.workflows import analytics
+
+    with pytest.raises(ValueError, match="cover the day"):
+        analytics.export_day(today() - timedelta(days=40), "not-covered", full=False)
+
+
 def _weekday_before_today() -> date:
     """A recent day that is no compaction day: yesterday, or the day before when yesterday was a Sunday."""
     day = today() - timedelta(days=1)

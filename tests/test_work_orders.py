@@ -5,7 +5,6 @@ their own."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -33,14 +32,6 @@ def _jobs(*amounts: str) -> list[dict[str, str]]:
 def _texts(caller: Any, customer_id: str) -> list[dict[str, Any]]:
     items = caller.get(f"/customers/{customer_id}/interactions?limit=100").json["items"]
     return [i for i in items if i["kind"] == "service_update"]
-
-
-@pytest.fixture
-def stream(stack: dict[str, str], stream_pump: Any) -> Iterator[Stream]:
-    """The table's stream from now on, read by the test alone: the session's consumer is paused meanwhile (else it
-    may claim a message the test's delivery then leaves to it, and not have sent it yet when the test looks)."""
-    with stream_pump.paused():
-        yield Stream(stack["TABLE_NAME"])
 
 
 def test_book_check_in_and_every_move_the_customer_hears_of_exactly_once(as_user: Any, stream: Stream) -> None:

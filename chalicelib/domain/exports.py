@@ -455,7 +455,8 @@ DATASETS.update({name: (*DATASETS[of], DELETED) for name, of in CHANGED_DATASETS
 # (POST /analytics/exports) and any day older than the engagement items cover. A nightly run of another day reads
 # customers, complaints and orders through their indexes (no Scan: its cost follows customers and orders, not
 # contacts and messages) and leaves these as the last full run wrote them; "as of day D" lays the *_changed rows
-# since over them, and the facts hold the rest (notification_events, shipment_events, complaint_events).
+# since over them (complaints, vehicles, campaigns), the facts tell what happened since to notifications and
+# shipments, and products, appointments, work orders and campaign recipients are as the last full run wrote them.
 COMPACTED_DATASETS = frozenset({"notifications", "complaints", "shipments", "products", "campaigns",
                                 "campaign_recipients", "vehicles", "appointments", "work_orders"})
 SNAPSHOT_WEEKDAY = 6  # Sunday: the night to Monday writes the week's compacted snapshot

@@ -12,6 +12,7 @@ import random
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from pynamodb.exceptions import TransactWriteError, UpdateError
@@ -95,26 +96,40 @@ def add(customer_id: str, contacts: Iterable[str], older_last: str | None = None
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-Found = dict[str, tuple[set[str], set[str]]]  # customer id -> (contacts, messages), as elements
+@dataclass
+class Changes:
+    """What stream records bring to one customer's item, as elements."""
+
+    contacts: set[str] = field(default_factory=set)
+    messages: set[str] = field(default_factory=set)
+    unsent: set[str] = field(default_factory=set)  # messages whose notification was deleted: released, not sent
 
 
-def changes_in(records: Iterable[Mapping[str, Any]]) -> Found:
+def changes_in(records: Iterable[Mapping[str, Any]]) -> dict[str, Changes]:
     """What these stream records bring to the engagement items, per customer id: each contact inserted (an
     interaction that is no message of the CRM's), each notification that became sent, each campaign message
-    sent (its channel is the campaign's: one GetItem per campaign)."""
-    found: Found = defaultdict(lambda: (set(), set()))
+    sent (its channel is the campaign's: one GetItem per campaign); and each sent notification deleted (a claim
+    released when the send failed: the retry is another message)."""
+    found: dict[str, Changes] = defaultdict(Changes)
     to_campaigns: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for record in records:
         change = record.get("dynamodb") or {}
         new, old = plain_item(change.get("NewImage") or {}), plain_item(change.get("OldImage") or {})
+        if record.get("eventName") == "REMOVE" and old.get("type") == "interaction":
+            customer_id, message = customer_of(str(old.get("pk", ""))), message_from(old)
+            if customer_id is not None and message is not None:
+                found[customer_id].unsent.add(message_element(message))
+                found[customer_id].messages.discard(message_element(message))
+            continue
         customer_id = customer_of(str(new.get("pk", "")))
         if new.get("type") == "interaction" and customer_id is not None:
             contact = contact_from(new) if record.get("eventName") == "INSERT" else None
             if contact is not None:
-                found[customer_id][0].add(element(contact))
+                found[customer_id].contacts.add(element(contact))
             message = message_from(new)
             if message is not None and message_from(old) is None:
-                found[customer_id][1].add(message_element(message))
+                found[customer_id].messages.add(message_element(message))
+                found[customer_id].unsent.discard(message_element(message))
         elif new.get("type") == "campaign_recipient" and new.get("sent_at") and not old.get("sent_at"):
             to_campaigns[str(new["campaign_id"])].append(new)
     for campaign_id, recipients in sorted(to_campaigns.items()):
@@ -122,7 +137,7 @@ def changes_in(records: Iterable[Mapping[str, Any]]) -> Found:
         for recipient in recipients:
             message = campaign_message(recipient, channel) if channel else None
             if message is not None:
-                found[str(recipient["customer_id"])][1].add(message_element(message))
+                found[str(recipient["customer_id"])].messages.add(message_element(message))
     return dict(found)
 
 
@@ -137,8 +152,10 @@ def record(records: Iterable[Mapping[str, Any]]) -> int:
     """Add what these stream records bring to their customers' items: one transaction per customer. Idempotent; a
     customer erased meanwhile gets nothing. Returns how many customers had some."""
     found = changes_in(records)
-    for customer_id, (contacts, messages) in sorted(found.items()):
-        add(customer_id, contacts, messages=messages)
+    for customer_id, changes in sorted(found.items()):
+        add(customer_id, changes.contacts, messages=changes.messages)
+        if changes.unsent:
+            prune(customer_id, Pruned(frozenset(), None, frozenset(changes.unsent)))
     return len(found)
 
 
@@ -165,7 +182,8 @@ def kept_among(customer_ids: Iterable[str]) -> dict[str, Kept]:
 def prune(customer_id: str, old: Pruned) -> bool:
     """Take what left the window out of the customer's sets and keep `older_last` (the newest contact that left, or
     what was kept before). Only while the item exists (an erased customer's is not made again) and keeps no newer
-    `older_last` (the backfill raised it meanwhile); False if not: the next night prunes again."""
+    `older_last` (the backfill raised it meanwhile); False if not: the next night prunes again. The stream
+    consumer takes a released message out the same way."""
     if not old.contacts and not old.messages:
         return True
     actions: list[Any] = []

@@ -101,10 +101,11 @@ class _Range:
 
 
 class _Run:
-    def __init__(self, day: date, run_id: str, *, bucket: str, secret: bytes, timezone: str, full: bool) -> None:
+    def __init__(self, day: date, run_id: str, *, bucket: str, secret: bytes, timezone: str, full: bool,
+                 engagement_covers: bool) -> None:
         from chalicelib.persistence import change_log, export_files
 
-        self.day, self.run_id, self.bucket, self.full = day, run_id, bucket, full
+        self.day, self.run_id, self.bucket = day, run_id, bucket
         self.key = ex.Pseudonymizer(secret)
         self.snap = ex.Snapshot(day, timezone)
         self.dt = day.isoformat()
@@ -134,7 +135,7 @@ class _Run:
         # customers' profiles and engagement items (None: to read with the block's BatchGetItem)
         self.block: list[tuple[dict[str, Any], eng.Kept | None]] = []
         # what the analyses count of contacts: the engagement items, unless the day is older than they reach
-        self.engagement_covers = eng.covers(day, today)
+        self.engagement_covers = engagement_covers
         self.root_causes = an.RootCauses()
         self.daily = an.DailyCounts()
         self.at_risk: dict[str, list[tuple[int, str, an.ChurnRisk]]] = defaultdict(list)
@@ -683,10 +684,13 @@ def export_day(day: date, run_id: str, *, full: bool = True) -> dict[str, Any]:
         raise RuntimeError("EXPORT_BUCKET and PSEUDONYM_SECRET_ARN must be set")
     from chalicelib.aws import secret_value
 
+    covers = eng.covers(day, local_today(config.timezone))
+    if not full and not covers:
+        raise ValueError("a nightly run needs the engagement items to cover the day: run it in full")
     started_at = iso(utcnow())
     secret = secret_value(config.pseudonym_secret_arn).encode()
-    full = full or not eng.covers(day, local_today(config.timezone))  # else its contacts are not all in the items
-    run = _Run(day, run_id, bucket=config.export_bucket, secret=secret, timezone=config.timezone, full=full)
+    run = _Run(day, run_id, bucket=config.export_bucket, secret=secret, timezone=config.timezone, full=full,
+               engagement_covers=covers)
     try:
         run.read_complaint_features()
         run.read_vehicle_models()
