@@ -151,12 +151,13 @@ def install() -> bool:
 # 4. A Query too asks all_items() for every item of the table and keeps those
 #    of its partition (or index key): each page of a Query costs the table
 #    (0.5 s at a million items). Here moto's unchanged query loop gets only
-#    the items it would keep, in all_items' order: the partition's, for a
+#    the items it would keep: the partition's, in all_items' order, for a
 #    Query of the table; for an index, the items whose first hash key
 #    attribute has the query's value, from a map of the table built once
-#    after it last changed (every write through moto's backend, a cancelled
-#    transaction's undo, and the bench's bulk load, `table_changed`, make it
-#    build the map again). moto still checks every condition on them.
+#    after it last changed (every write to it through moto's backend, a
+#    transaction's, and the bench's bulk load, `table_changed`, make it build
+#    the map again); in any order, as moto sorts an index's items by all
+#    their keys. moto still checks every condition on them.
 
 _reads_installed: list[tuple[Any, str, Any]] | None = None  # (class, attribute, original)
 _SCAN_ARGS = ("self", "filters", "limit", "exclusive_start_key", "filter_expression", "index_name",
@@ -167,20 +168,22 @@ _QUERY_ARGS = ("self", "hash_key", "range_comparison", "range_objs", "limit", "e
 _READS = ("Scan pages walk the table from their ExclusiveStartKey instead of sorting all of it, without "
           "copying the items; Query pages walk their partition or index key's items only; items become JSON "
           "without botocore's shape walk; item sizes summed directly")
-_generation = [0]  # bumped by every write while the fast reads are installed (4. above), under _generation_lock
+# writes seen while the fast reads are installed, per table name ("": to every table), under _generation_lock: an
+# index map (4. above) built at other counts is built again
+_generations: dict[str, int] = {}
 _generation_lock = threading.Lock()
 _WRITES = ("put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item")
 
 
-def table_changed() -> None:
-    """Items were written into a table around moto's write methods (the bench's bulk load): the index maps of
-    the Query speed-up are built again."""
-    _bump()
+def table_changed(table_name: str = "") -> None:
+    """Items were written into a table (default: any) around moto's write methods (the bench's bulk load): the
+    index maps of the Query speed-up are built again."""
+    with _generation_lock:  # a read and a write: two threads' counts must not come to one
+        _generations[table_name] = _generations.get(table_name, 0) + 1
 
 
-def _bump() -> None:
-    with _generation_lock:  # += is a read and a write: two threads' bumps must not come to one
-        _generation[0] += 1
+def _generation_of(table_name: str) -> tuple[int, int]:
+    return _generations.get(table_name, 0), _generations.get("", 0)
 _SIMPLE_TYPES = {"S": str, "N": str, "BOOL": bool, "NULL": bool}
 
 
@@ -213,8 +216,8 @@ def _sorted_items(table: Any) -> list[Any] | None:
 
 
 def _query_items(table: Any, hash_key: Any, index_name: Any, conditions: Any, maps: dict[Any, Any]) -> Any:
-    """The items moto's query would keep (a superset; it checks them all), in all_items' order; None: leave it
-    to moto."""
+    """The items moto's query would keep (a superset; it checks them all), in an order its answer does not depend
+    on; None: leave it to moto."""
     if table.range_key_attr is None:
         return None
     if not index_name:
@@ -228,17 +231,15 @@ def _query_items(table: Any, hash_key: Any, index_name: Any, conditions: Any, ma
     attr, expected = conditions[0]
     if getattr(expected, "type", None) != "S":
         return None
-    generation = _generation[0]
+    generation = _generation_of(table.name)
     cached = maps.get((id(table), attr))
     if cached is None or cached[0] != generation or cached[1] is not table:
-        everything = _sorted_items(table)
-        if everything is None:
-            return None
-        by_value: dict[str, list[Any]] = {}
-        for item in everything:
-            value = item.attrs.get(attr)
-            if value is not None and value.type == "S":
-                by_value.setdefault(value.value, []).append(item)
+        by_value: dict[str, list[Any]] = {}  # in any order: moto sorts an index's items by all their keys
+        for by_range in table.items.values():
+            for item in by_range.values():
+                value = item.attrs.get(attr)
+                if value is not None and value.type == "S":
+                    by_value.setdefault(value.value, []).append(item)
         cached = maps[(id(table), attr)] = (generation, table, by_value)
     return list(cached[2].get(expected.value, ()))
 
@@ -448,11 +449,13 @@ def install_fast_reads() -> str | None:
     def changing(original: Any) -> Any:
         @functools.wraps(original)
         def write(*args: Any, **kwargs: Any) -> Any:
-            _bump()
+            # put_item, update_item, delete_item name their table; a transaction may write to several
+            name = args[1] if len(args) > 1 and isinstance(args[1], str) else kwargs.get("table_name", "")
+            table_changed(name)
             try:
                 return original(*args, **kwargs)
             finally:
-                _bump()
+                table_changed(name)
         return write
 
     def scan(self: Any, filters: Any, limit: Any, exclusive_start_key: Any, filter_expression: Any = None,
