@@ -149,11 +149,12 @@ def stream_caught_up() -> None:
 @pytest.fixture
 def stream(stack: dict[str, str], stream_pump: Any) -> Iterator[Any]:
     """The table's stream from now on (tests/test_stream.py Stream), read by the test alone: the session's consumer
-    is paused meanwhile (else it may claim a message the test's delivery then leaves to it, and not have sent it
-    yet when the test looks)."""
+    is held meanwhile (else it may claim a message the test's delivery then leaves to it, and not have sent it
+    yet when the test looks), and afterwards delivers what was written, as a redelivery (the engagement items and
+    the change log get every record, as they would on `make run`)."""
     from tests.test_stream import Stream
 
-    with stream_pump.paused():
+    with stream_pump.held():
         yield Stream(stack["TABLE_NAME"])
 
 
