@@ -176,6 +176,37 @@ def test_a_queue_action_on_what_another_person_changed_is_a_conflict(api: Any, t
     assert admin.get(f"/complaints/{case['id']}").json["status"] == "acknowledged"
 
 
+def test_an_escalation_between_the_read_and_the_write_is_no_conflict(api: Any, token: Any, as_user: Any,
+                                                                      stack: dict[str, str],
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The red clock's moment: the agent clicks as the workflow raises the level (a new version, nothing the agent
+    saw). The action reads the complaint again and applies; the escalation stays."""
+    import boto3
+
+    from chalicelib.persistence import complaints as repo
+
+    admin = as_user("admin")
+    someone = admin.new_customer(branch_id="jakarta")
+    case = admin.post(f"/customers/{someone['id']}/complaints", {
+        "category": "billing", "severity": "high", "subject": "Tagihan", "description": "Dua kali"}).json
+    original, escalated = repo.update, []
+
+    def escalation_first(old: Any, new: Any) -> None:
+        if not escalated:  # as the state machine's L1 step writes it
+            escalated.append(boto3.client("dynamodb").update_item(
+                TableName=stack["TABLE_NAME"], Key={"pk": {"S": f"X#{case['id']}"}, "sk": {"S": "COMPLAINT"}},
+                UpdateExpression="SET escalation_level = :one, breached = :true, version = version + :one",
+                ExpressionAttributeValues={":one": {"N": "1"}, ":true": {"BOOL": True}}))
+        original(old, new)
+
+    monkeypatch.setattr(repo, "update", escalation_first)
+    r = _post(api, f"/console/complaints/{case['id']}", token("agent.jakarta"),
+              {"seen_status": "open", "seen_assignee": "", "status": "acknowledged"})
+    assert r.status_code == 200 and escalated, _text(r)
+    now = admin.get(f"/complaints/{case['id']}").json
+    assert (now["status"], now["escalation_level"], now["version"]) == ("acknowledged", 1, 3)
+
+
 def case_etag(admin: Any, complaint_id: str) -> str:
     return str(admin.get(f"/complaints/{complaint_id}").headers["ETag"])
 

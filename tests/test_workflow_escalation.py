@@ -202,9 +202,20 @@ def workflow(stack: dict[str, str], monkeypatch: pytest.MonkeyPatch, stream_pump
     with stream_pump.paused():
         aws.forget_clients()
         time_scale(28800)  # 8 h -> 1 s: L1 after 1/8 s, L2 after 1 s, L3 after 2 s
-        yield time_scale
-        monkeypatch.undo()
-        settings.cache_clear()
+        try:
+            yield time_scale
+        finally:
+            monkeypatch.undo()
+            settings.cache_clear()
+            # the items go (unseen by the consumer, as they came): they are no complaints a customer made, and
+            # lack what a stored complaint has (its index keys), so an export's complaints would tell them apart
+            dynamodb = boto3.client("dynamodb")
+            while _PUT:
+                dynamodb.delete_item(TableName=stack["TABLE_NAME"],
+                                     Key={"pk": {"S": f"X#{_PUT.pop()}"}, "sk": {"S": "COMPLAINT"}})
+
+
+_PUT: list[str] = []  # the ids of the complaint items put by the test running now (the workflow fixture's)
 
 
 def _put(stack: dict[str, str], item: dict[str, Any]) -> None:
@@ -213,6 +224,7 @@ def _put(stack: dict[str, str], item: dict[str, Any]) -> None:
     serialize = TypeSerializer().serialize
     raw = {k: serialize(v) for k, v in item.items()}
     raw.update(pk={"S": f"X#{item['id']}"}, sk={"S": "COMPLAINT"}, type={"S": "complaint"})
+    _PUT.append(str(item["id"]))
     boto3.client("dynamodb").put_item(TableName=stack["TABLE_NAME"], Item=raw)
 
 

@@ -315,21 +315,21 @@ def queue_rows(ctx: Ctx) -> Mapping[str, Any]:
     return {"rows": rows, "cut": cut, "may_update": may(ctx, "complaints.update") is not None}
 
 
+MOVE_ATTEMPTS = 3  # reads of the complaint a queue action makes when it changes between the read and the write
+
+
 def move_complaint(ctx: Ctx, complaint_id: str) -> Mapping[str, Any]:
     """Acknowledge, take, or move along the lifecycle with the API's rules (a 409 names the allowed states).
 
     The row carries the status and assignee the agent saw: if a person changed either since, the action is a
     conflict (412, reload); an escalation meanwhile is not (the workflow changes neither), so the action applies
-    to the complaint as it is now, guarded by that version's ETag."""
+    to the complaint as it is now, guarded by that version's ETag: an escalation that lands between that read and
+    the write (the red clock's moment, when the agent clicks) means one more read, not a conflict."""
     from chalicelib.domain.complaints import ComplaintChanges
     from chalicelib.domain.errors import PreconditionFailed
     from chalicelib.services import complaints
 
-    current = complaints.get(ctx.access, complaint_id)
     seen = (ctx.form.get("seen_status"), ctx.form.get("seen_assignee", ""), ctx.form.get("seen_note", ""))
-    if (current.status, current.assignee or "", current.resolution_note or "") != seen:
-        raise PreconditionFailed("The complaint was changed by someone else; fetch it again.")
-
     sent = set()
     changes: dict[str, Any] = {}
     if ctx.form.get("status"):
@@ -341,7 +341,17 @@ def move_complaint(ctx: Ctx, complaint_id: str) -> Mapping[str, Any]:
     if ctx.form.get("resolution_note", "").strip():
         sent.add("resolution_note")
         changes["resolution_note"] = ctx.form["resolution_note"].strip()[:2000]
-    updated = complaints.update(ctx.access, complaint_id, current.etag, ComplaintChanges(sent=frozenset(sent), **changes))
+    for attempt in range(1, MOVE_ATTEMPTS + 1):
+        current = complaints.get(ctx.access, complaint_id)
+        if (current.status, current.assignee or "", current.resolution_note or "") != seen:
+            raise PreconditionFailed("The complaint was changed by someone else; fetch it again.")
+        try:
+            updated = complaints.update(ctx.access, complaint_id, current.etag,
+                                        ComplaintChanges(sent=frozenset(sent), **changes))
+            break
+        except PreconditionFailed:  # changed between the read and the write (an escalation due now): read again
+            if attempt == MOVE_ATTEMPTS:
+                raise
     # the row as it is now; the queue reloads its rows (a row that left the filter goes)
     return {"row": _sla(updated, datetime.now(UTC)), "may_update": True, "_headers": {"HX-Trigger": "queue-changed"}}
 
