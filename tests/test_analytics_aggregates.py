@@ -9,6 +9,7 @@ of the customers and complaints the test made contribute now
 from __future__ import annotations
 
 import random
+import threading
 import uuid
 from collections import Counter
 from datetime import UTC, date, datetime
@@ -288,7 +289,7 @@ def test_a_cancelled_transaction_leaves_no_record_behind_and_the_stream_readable
 
 
 def _conflicting(monkeypatch: pytest.MonkeyPatch, conflicts: int) -> list[int]:
-    """The next `conflicts` TransactWriteItems are cancelled for TransactionConflict (what DynamoDB answers when
+    """The test thread's next `conflicts` TransactWriteItems are cancelled for TransactionConflict (what DynamoDB answers when
     another transaction holds a counter item; moto never does), the rest reach moto. Returns the calls' count."""
     from botocore.exceptions import ClientError
 
@@ -300,8 +301,11 @@ def _conflicting(monkeypatch: pytest.MonkeyPatch, conflicts: int) -> list[int]:
     client = aggregates._client()
     real = client.transact_write_items
     calls = [0]
+    mine = threading.get_ident()  # the session's stream consumer shares the client: its calls go through
 
     def transact(**kwargs: Any) -> Any:
+        if threading.get_ident() != mine:
+            return real(**kwargs)
         calls[0] += 1
         if calls[0] <= conflicts:
             reasons = [{"Code": "None"}, *({"Code": "TransactionConflict"} for _ in kwargs["TransactItems"][1:])]
