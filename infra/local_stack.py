@@ -70,6 +70,7 @@ def start_moto(aws_port: int) -> Any:
     from infra import moto_sfn, moto_speedups, outbox, scheduler, sms_v2, time_scale
 
     moto_speedups.install()
+    moto_speedups.install_fast_reads(copy_scanned=True)  # a Query or Scan page no longer costs the whole table
     moto_sfn.install()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per AWS call is noise here
     # + GET /_relasi/outbox on the same port, for `make outbox` (infra/outbox.py),

@@ -377,8 +377,12 @@ def _plain_values(original: Any, dynamo_type: Any) -> Any:
     return to_dict
 
 
-def install_fast_reads() -> str | None:
+def install_fast_reads(*, copy_scanned: bool = False) -> str | None:
     """Patch moto's Table.scan, Table.all_items and its JSON serializer in this process (idempotent).
+
+    `copy_scanned`: a Scan still copies its items, as moto does (under the lock of `install`), so that the
+    answer, built after the lock is let go, never shows an item half updated by another thread: the local stack,
+    whose threads read and write at once, asks for it; the bench's export, alone on its table, does not.
 
     Returns what was patched, or None if moto's internals differ from what this
     expects (then nothing is changed). uninstall_fast_reads() puts moto's back.
@@ -416,7 +420,7 @@ def install_fast_reads() -> str | None:
         """Stands in for `copy` in moto.dynamodb.models.table: a Scan's items are not copied."""
 
         def deepcopy(self, obj: Any, memo: Any = None) -> Any:
-            if memo is None and getattr(local, "scanning", False) and type(obj) is Item:
+            if not copy_scanned and memo is None and getattr(local, "scanning", False) and type(obj) is Item:
                 return obj
             return original_copy.deepcopy(obj, memo)
 

@@ -85,6 +85,8 @@ def test_every_shell_example_runs_verbatim_beside_a_fresh_stack(stack: RunningSt
     state = tmp_path / "terminal.env"
     state.write_text("")
     env = {**stack.env, "RELASI_API_PORT": str(stack.api_port), "RELASI_AWS_PORT": str(stack.aws_port)}
+    for name in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):  # a terminal's make, not the suite's: `make test ARGS=...`
+        env.pop(name, None)  # would hand its ARGS to the examples' `make token` and `make time-scale`
     failures, ran = [], 0
     for where, block in examples():
         if _skip_reason(block) is not None:
