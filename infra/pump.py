@@ -254,8 +254,7 @@ class StreamPump:
         records were lost. Delivers what was written before first; on leaving (however), reads the stream to its
         end and drops those records, then goes on as before. Tests on the shared table use it for history made
         "before the consumer". Inside, drain() cannot return (the pump waits): do not call it."""
-        self.drain(timeout_s)
-        with self._cycle_lock:  # the thread waits at its next cycle
+        with self.held(timeout_s):  # held, and what was written inside dropped before the thread goes on
             try:
                 yield
             finally:
